@@ -1,0 +1,176 @@
+// The resolved stack config (every key present) and the tier defaults it starts from.
+//
+// The three tiers follow the seed's availability tiers (MISSION B3/B4):
+//   dev      single node (one PostgreSQL, one etcd) — still WAL archiving and backups
+//   staging  primary + two asynchronous standbys, etcd trio, one HAProxy
+//   prod     three nodes with quorum synchronous replication (ANY 1), etcd trio, two HAProxy
+//            behind an internal NLB, everything spread over three AZs
+import type { MemberTags, ParameterValue, SyncMode, Tier } from "./schema";
+
+export interface SubnetRef {
+  id: string;
+  cidr: string;
+  availabilityZone: string;
+}
+
+export interface StackConfig {
+  tier: Tier;
+  clusterName: string;
+  region: string;
+  network: {
+    vpcCidr: string;
+    availabilityZones: number;
+    vpcId?: string;
+    subnets?: SubnetRef[];
+    allowedClientCidrs: string[];
+    allowedClientSecurityGroupIds: string[];
+    domain: string;
+  };
+  postgres: {
+    nodes: number;
+    instanceType: string;
+    memoryMiB?: number;
+    dataVolume: { sizeGiB: number; iops: number; throughputMiBps: number };
+    parameters: Record<string, ParameterValue | null>;
+    syncMode: SyncMode;
+    syncNodeCount: number;
+    members: Record<string, MemberTags>;
+  };
+  patroni: {
+    ttl: number;
+    loopWait: number;
+    retryTimeout: number;
+    maximumLagOnFailover: number;
+    primaryStartTimeout: number;
+    failsafeMode: boolean;
+  };
+  etcd: { nodes: number; instanceType: string };
+  haproxy: {
+    nodes: number;
+    instanceType: string;
+    networkLoadBalancer: boolean;
+    checkIntervalMs: number;
+    fall: number;
+    rise: number;
+  };
+  backup: {
+    bucketName?: string;
+    fullSchedule: string;
+    diffSchedule: string | null;
+    incrSchedule: string | null;
+    logicalSchedule: string | null;
+    restoreDrillSchedule: string | null;
+    fullRetentionDays: number;
+    logicalRetentionWeeks: number;
+    logicalInfrequentAccessAfterDays: number | null;
+    noncurrentVersionRetentionDays: number;
+    archiveTimeoutSeconds: number;
+    repoEncryption: boolean;
+  };
+  objectives: { failoverRpoSeconds: number; pitrRpoSeconds: number; rtoSeconds: number };
+  tls: { enabled: boolean; certValidityDays: number; renewBeforeDays: number };
+  tags: Record<string, string>;
+}
+
+export type TierDefaults = Omit<StackConfig, "tier" | "clusterName" | "region">;
+
+const common = {
+  network: {
+    vpcCidr: "10.20.0.0/16",
+    allowedClientSecurityGroupIds: [] as string[],
+    domain: "pgha.internal",
+  },
+  backup: {
+    // MISSION B1/B2: daily full backup at 02:00, kept 7 days; weekly logical dump kept 12 weeks.
+    fullSchedule: "0 2 * * *",
+    incrSchedule: null,
+    logicalSchedule: "0 3 * * 0",
+    // A backup counts once a restore of it was proven: weekly drill of the newest backup.
+    restoreDrillSchedule: "30 4 * * 6",
+    fullRetentionDays: 7,
+    logicalRetentionWeeks: 12,
+    logicalInfrequentAccessAfterDays: 30,
+  },
+  tls: { enabled: true, certValidityDays: 365, renewBeforeDays: 30 },
+};
+
+export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
+  dev: {
+    network: { ...common.network, availabilityZones: 1, allowedClientCidrs: ["10.20.0.0/16"] },
+    postgres: {
+      nodes: 1,
+      instanceType: "t4g.medium",
+      dataVolume: { sizeGiB: 20, iops: 3000, throughputMiBps: 125 },
+      parameters: {},
+      syncMode: "off",
+      syncNodeCount: 1,
+      members: {},
+    },
+    // The seed's Patroni settings: ttl 30, loop_wait 10, retry_timeout 10, 1 MiB lag limit.
+    patroni: { ttl: 30, loopWait: 10, retryTimeout: 10, maximumLagOnFailover: 1_048_576, primaryStartTimeout: 300, failsafeMode: true },
+    etcd: { nodes: 1, instanceType: "t4g.small" },
+    haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2 },
+    backup: { ...common.backup, diffSchedule: null, noncurrentVersionRetentionDays: 7, archiveTimeoutSeconds: 300, repoEncryption: false },
+    objectives: { failoverRpoSeconds: 300, pitrRpoSeconds: 300, rtoSeconds: 3600 },
+    tls: { ...common.tls },
+    tags: {},
+  },
+  staging: {
+    network: { ...common.network, availabilityZones: 3, allowedClientCidrs: ["10.20.0.0/16"] },
+    postgres: {
+      nodes: 3,
+      instanceType: "m7g.large",
+      dataVolume: { sizeGiB: 100, iops: 3000, throughputMiBps: 125 },
+      parameters: {},
+      syncMode: "off",
+      syncNodeCount: 1,
+      members: {},
+    },
+    patroni: { ttl: 30, loopWait: 10, retryTimeout: 10, maximumLagOnFailover: 1_048_576, primaryStartTimeout: 300, failsafeMode: true },
+    etcd: { nodes: 3, instanceType: "t4g.small" },
+    haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2 },
+    backup: { ...common.backup, diffSchedule: null, noncurrentVersionRetentionDays: 14, archiveTimeoutSeconds: 120, repoEncryption: false },
+    objectives: { failoverRpoSeconds: 60, pitrRpoSeconds: 120, rtoSeconds: 120 },
+    tls: { ...common.tls },
+    tags: {},
+  },
+  prod: {
+    network: { ...common.network, availabilityZones: 3, allowedClientCidrs: ["10.20.0.0/16"] },
+    postgres: {
+      nodes: 3,
+      instanceType: "r7g.large",
+      dataVolume: { sizeGiB: 200, iops: 6000, throughputMiBps: 250 },
+      parameters: {},
+      syncMode: "quorum",
+      syncNodeCount: 1,
+      members: {},
+    },
+    // Tuned profile (bench/failover): detection within ttl, HAProxy reroutes within
+    // inter·fall; a crashed postmaster is restarted in place for up to 30 s before failover.
+    patroni: { ttl: 20, loopWait: 4, retryTimeout: 8, maximumLagOnFailover: 1_048_576, primaryStartTimeout: 30, failsafeMode: true },
+    etcd: { nodes: 3, instanceType: "m7g.medium" },
+    haproxy: { nodes: 2, instanceType: "c7g.medium", networkLoadBalancer: true, checkIntervalMs: 1000, fall: 3, rise: 2 },
+    backup: { ...common.backup, diffSchedule: "0 8,14,20 * * *", noncurrentVersionRetentionDays: 30, archiveTimeoutSeconds: 60, repoEncryption: true },
+    objectives: { failoverRpoSeconds: 0, pitrRpoSeconds: 60, rtoSeconds: 45 },
+    tls: { ...common.tls },
+    tags: {},
+  },
+};
+
+/** Memory of the instance types we size PostgreSQL for (MiB). Others need postgres.memoryMiB. */
+export const INSTANCE_MEMORY_MIB: Record<string, number> = {
+  "t4g.micro": 1024, "t4g.small": 2048, "t4g.medium": 4096, "t4g.large": 8192, "t4g.xlarge": 16384, "t4g.2xlarge": 32768,
+  "t3.micro": 1024, "t3.small": 2048, "t3.medium": 4096, "t3.large": 8192, "t3.xlarge": 16384, "t3.2xlarge": 32768,
+  "m7g.medium": 4096, "m7g.large": 8192, "m7g.xlarge": 16384, "m7g.2xlarge": 32768, "m7g.4xlarge": 65536, "m7g.8xlarge": 131072,
+  "m7i.large": 8192, "m7i.xlarge": 16384, "m7i.2xlarge": 32768, "m7i.4xlarge": 65536,
+  "r7g.medium": 8192, "r7g.large": 16384, "r7g.xlarge": 32768, "r7g.2xlarge": 65536, "r7g.4xlarge": 131072, "r7g.8xlarge": 262144,
+  "r7i.large": 16384, "r7i.xlarge": 32768, "r7i.2xlarge": 65536, "r7i.4xlarge": 131072,
+  "c7g.medium": 2048, "c7g.large": 4096, "c7g.xlarge": 8192,
+  "m8g.large": 8192, "m8g.xlarge": 16384, "r8g.large": 16384, "r8g.xlarge": 32768, "r8g.2xlarge": 65536,
+};
+
+/** arm64 for Graviton families (a "g" after the generation digit), x86_64 otherwise. */
+export function architectureOf(instanceType: string): "arm64" | "x86_64" {
+  const family = instanceType.split(".")[0];
+  return /^[a-z]+\d+g[a-z]*$/.test(family) ? "arm64" : "x86_64";
+}

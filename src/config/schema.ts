@@ -1,0 +1,165 @@
+// The stack config a user writes in Pulumi.<stack>.yaml, as a zod schema.
+//
+// Every key is optional here except `tier`: what a stack leaves out comes from its tier's
+// defaults (tiers.ts), key by key. Objects are strict, so a misspelt key is an error instead of
+// a silently ignored setting. Numbers may arrive as strings (Pulumi hands top-level values to the
+// program as strings), so integer fields accept "30" as well as 30.
+import { z } from "zod";
+
+export const TIERS = ["dev", "staging", "prod"] as const;
+export type Tier = (typeof TIERS)[number];
+
+export const SYNC_MODES = ["off", "on", "strict", "quorum"] as const;
+export type SyncMode = (typeof SYNC_MODES)[number];
+
+/** Integer that also accepts an integer-looking string. */
+export function int(min: number, max: number) {
+  return z.preprocess(
+    (v) => (typeof v === "string" && /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : v),
+    z.number().int().min(min).max(max),
+  );
+}
+
+/** Boolean that also accepts "true"/"false". */
+export const bool = z.preprocess(
+  (v) => (v === "true" ? true : v === "false" ? false : v),
+  z.boolean(),
+);
+
+export const CIDR_RE =
+  /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\/(3[0-2]|[12]?\d)$/;
+export const cidr = z.string().regex(CIDR_RE);
+/** An IPv4 CIDR whose host bits are zero (10.0.0.0/16, not 10.0.0.1/16). */
+export function cidrIsNetworkAddress(c: string): boolean {
+  const [ip, bitsText] = c.split("/");
+  const bits = Number(bitsText);
+  const n = ip.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
+  const hostMask = bits === 0 ? 0xffffffff : 2 ** (32 - bits) - 1;
+  return n % (hostMask + 1) === 0;
+}
+
+// Five-field cron: minute hour day-of-month month day-of-week (what /etc/cron.d takes).
+const CRON_FIELD = /^(\*|\d+(-\d+)?)(\/\d+)?(,(\*|\d+(-\d+)?)(\/\d+)?)*$/;
+export const cron = z
+  .string()
+  .refine((s) => {
+    const f = s.trim().split(/\s+/);
+    return f.length === 5 && f.every((x) => CRON_FIELD.test(x));
+  });
+
+export const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|large|\d*xlarge|metal)$/);
+const nodeName = z.string().regex(/^[a-z][a-z0-9-]{0,30}$/);
+const awsId = (prefix: string) => z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`));
+
+export const memberTags = z.strictObject({
+  nofailover: bool.optional(),
+  noloadbalance: bool.optional(),
+  nosync: bool.optional(),
+  clonefrom: bool.optional(),
+  replicatefrom: nodeName.optional(),
+});
+
+const paramValue = z.union([z.string(), z.number(), z.boolean()]);
+
+export const configSchema = z.strictObject({
+  tier: z.enum(TIERS),
+  clusterName: z.string().regex(/^[a-z][a-z0-9-]{1,20}$/).optional(),
+  network: z
+    .strictObject({
+      vpcCidr: cidr.optional(),
+      availabilityZones: int(1, 6).optional(),
+      vpcId: awsId("vpc").optional(),
+      subnets: z
+        .array(
+          z.strictObject({
+            id: awsId("subnet"),
+            cidr,
+            availabilityZone: z.string().regex(/^[a-z]{2}-[a-z]+-\d[a-z]$/),
+          }),
+        )
+        .optional(),
+      allowedClientCidrs: z.array(cidr).optional(),
+      allowedClientSecurityGroupIds: z.array(awsId("sg")).optional(),
+      domain: z.string().regex(/^([a-z0-9-]+\.)+[a-z]{2,}$/).optional(),
+    })
+    .optional(),
+  postgres: z
+    .strictObject({
+      nodes: int(1, 9).optional(),
+      instanceType: instanceType.optional(),
+      memoryMiB: int(512, 4_194_304).optional(),
+      dataVolume: z
+        .strictObject({
+          sizeGiB: int(10, 16_384).optional(),
+          iops: int(3000, 80_000).optional(),
+          throughputMiBps: int(125, 2000).optional(),
+        })
+        .optional(),
+      parameters: z.record(z.string().regex(/^[a-z_][a-z0-9_.]*$/), paramValue.nullable()).optional(),
+      syncMode: z.enum(SYNC_MODES).optional(),
+      syncNodeCount: int(1, 8).optional(),
+      members: z.record(nodeName, memberTags).optional(),
+    })
+    .optional(),
+  patroni: z
+    .strictObject({
+      ttl: int(1, 3600).optional(),
+      loopWait: int(1, 600).optional(),
+      retryTimeout: int(1, 600).optional(),
+      maximumLagOnFailover: int(0, 1_099_511_627_776).optional(),
+      primaryStartTimeout: int(0, 3600).optional(),
+      failsafeMode: bool.optional(),
+    })
+    .optional(),
+  etcd: z
+    .strictObject({
+      nodes: int(1, 7).optional(),
+      instanceType: instanceType.optional(),
+    })
+    .optional(),
+  haproxy: z
+    .strictObject({
+      nodes: int(1, 5).optional(),
+      instanceType: instanceType.optional(),
+      networkLoadBalancer: bool.optional(),
+      checkIntervalMs: int(200, 60_000).optional(),
+      fall: int(1, 10).optional(),
+      rise: int(1, 10).optional(),
+    })
+    .optional(),
+  backup: z
+    .strictObject({
+      bucketName: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/).optional(),
+      fullSchedule: cron.optional(),
+      diffSchedule: cron.nullable().optional(),
+      incrSchedule: cron.nullable().optional(),
+      logicalSchedule: cron.nullable().optional(),
+      restoreDrillSchedule: cron.nullable().optional(),
+      fullRetentionDays: int(1, 3650).optional(),
+      logicalRetentionWeeks: int(1, 520).optional(),
+      logicalInfrequentAccessAfterDays: int(30, 3650).nullable().optional(),
+      noncurrentVersionRetentionDays: int(1, 365).optional(),
+      archiveTimeoutSeconds: int(0, 86_400).optional(),
+      repoEncryption: bool.optional(),
+    })
+    .optional(),
+  objectives: z
+    .strictObject({
+      failoverRpoSeconds: int(0, 86_400).optional(),
+      pitrRpoSeconds: int(1, 86_400).optional(),
+      rtoSeconds: int(1, 86_400).optional(),
+    })
+    .optional(),
+  tls: z
+    .strictObject({
+      enabled: bool.optional(),
+      certValidityDays: int(1, 3650).optional(),
+      renewBeforeDays: int(1, 365).optional(),
+    })
+    .optional(),
+  tags: z.record(z.string().regex(/^[A-Za-z0-9 _.:/=+@-]{1,128}$/), z.string().max(256)).optional(),
+});
+
+export type ConfigInput = z.infer<typeof configSchema>;
+export type MemberTags = z.infer<typeof memberTags>;
+export type ParameterValue = string | number | boolean;

@@ -1,0 +1,278 @@
+// StackConfig → ClusterSpec: the cluster as plain data, decided once, used by everything else
+// (AWS components, rendering, sandbox, policies). No Pulumi here.
+import { INSTANCE_MEMORY_MIB, type StackConfig } from "./config/defaults";
+import type { MemberTags, ParameterValue, SyncMode, Tier } from "./config/schema";
+
+export const PROJECT = "postgres-ha";
+export const POSTGRES_MAJOR = 17;
+
+export type Role = "postgres" | "etcd" | "haproxy";
+
+export const PORTS = {
+  postgres: 5432,
+  patroniRestApi: 8008,
+  etcdClient: 2379,
+  etcdPeer: 2380,
+  readWrite: 5000,
+  readOnly: 5001,
+  haproxyStats: 7000,
+} as const;
+
+/** Database roles Patroni creates; passwords are generated secrets, never in the spec. */
+export const DB_USERS = {
+  superuser: "postgres",
+  replication: "replicator",
+  rewind: "rewind_user",
+} as const;
+
+export interface SubnetSpec {
+  index: number;
+  cidr: string;
+  /** Existing subnet id (bring-your-own VPC); undefined when the stack creates the subnet. */
+  id?: string;
+  /** AZ name when known from config; for created subnets the component picks the region's AZs. */
+  availabilityZone?: string;
+}
+
+export interface NodeSpec {
+  /** db1, etcd2, lb1 … — also the Patroni member name, etcd member name and host name. */
+  name: string;
+  role: Role;
+  /** 1-based index within the role. */
+  index: number;
+  subnetIndex: number;
+  /** The fixed private address of the EC2 instance (derived from the subnet CIDR). */
+  privateIp: string;
+  instanceType: string;
+  /** Patroni tags (PostgreSQL members only). */
+  tags: MemberTags;
+}
+
+export interface ClusterSpec {
+  project: string;
+  stack: string;
+  tier: Tier;
+  clusterName: string;
+  region: string;
+  /** Patroni scope = pgBackRest stanza = clusterName. */
+  scope: string;
+  /** Patroni DCS namespace. */
+  namespace: string;
+  network: {
+    createVpc: boolean;
+    vpcId?: string;
+    vpcCidr: string;
+    subnets: SubnetSpec[];
+    allowedClientCidrs: string[];
+    allowedClientSecurityGroupIds: string[];
+    domain: string;
+  };
+  nodes: NodeSpec[];
+  postgres: {
+    major: number;
+    memoryMiB: number;
+    maxConnections: number;
+    /** Final cluster-wide parameters (tier-derived, then user overrides), values as PostgreSQL text. */
+    parameters: Record<string, string>;
+    syncMode: SyncMode;
+    syncNodeCount: number;
+    dataVolume: { sizeGiB: number; iops: number; throughputMiBps: number };
+    instanceType: string;
+  };
+  patroni: StackConfig["patroni"];
+  etcd: { nodes: number; instanceType: string; initialClusterToken: string };
+  haproxy: StackConfig["haproxy"];
+  backup: StackConfig["backup"] & {
+    bucketName: string;
+    /** pgBackRest repository path in the bucket. */
+    repoPath: string;
+    /** Prefix of the weekly logical dumps in the bucket. */
+    logicalPrefix: string;
+    stanza: string;
+  };
+  objectives: StackConfig["objectives"];
+  tls: StackConfig["tls"];
+  /** Tags for every AWS resource. */
+  tags: Record<string, string>;
+  serviceNames: { readWrite: string; readOnly: string };
+  names: {
+    /** Resource name prefix, e.g. "main-prod". */
+    prefix: string;
+    kmsAlias: string;
+    clusterSecret: string;
+    nodeSecret: Record<string, string>;
+  };
+}
+
+function ipToInt(ip: string): number {
+  return ip.split(".").reduce((a, o) => a * 256 + Number(o), 0);
+}
+function intToIp(n: number): string {
+  return [24, 16, 8, 0].map((s) => Math.floor(n / 2 ** s) % 256).join(".");
+}
+
+/** The i-th subnet of 2^extraBits equal slices of a CIDR. */
+export function subnetSlice(cidr: string, extraBits: number, i: number): string {
+  const [ip, bits] = cidr.split("/");
+  const prefix = Number(bits) + extraBits;
+  return `${intToIp(ipToInt(ip) + i * 2 ** (32 - prefix))}/${prefix}`;
+}
+
+/** The address `offset` hosts into a subnet. */
+export function hostAddress(cidr: string, offset: number): string {
+  return intToIp(ipToInt(cidr.split("/")[0]) + offset);
+}
+
+/** Host offsets within a subnet, per role: stable when the counts of other roles change. */
+export const HOST_OFFSET: Record<Role, number> = { postgres: 10, etcd: 30, haproxy: 40 };
+const ROLE_PREFIX: Record<Role, string> = { postgres: "db", etcd: "etcd", haproxy: "lb" };
+
+function formatBytes(mib: number): string {
+  if (mib >= 1024 && mib % 1024 === 0) return `${mib / 1024}GB`;
+  return `${Math.max(1, Math.round(mib))}MB`;
+}
+
+function toPgValue(v: ParameterValue): string {
+  if (typeof v === "boolean") return v ? "on" : "off";
+  return String(v);
+}
+
+/**
+ * Cluster-wide PostgreSQL parameters derived from the tier and instance size (MISSION P2, H2),
+ * then the user's overrides (null removes one). These live in Patroni's dynamic configuration,
+ * so changing them later is applied live and never replaces a node.
+ */
+export function derivedParameters(cfg: StackConfig, memoryMiB: number, maxConnections: number): Record<string, string> {
+  const sharedBuffers = Math.floor(memoryMiB / 4);
+  const workMem = Math.min(256, Math.max(4, Math.floor((memoryMiB - sharedBuffers) / (maxConnections * 3))));
+  const base: Record<string, string> = {
+    max_connections: String(maxConnections),
+    shared_buffers: formatBytes(sharedBuffers),
+    effective_cache_size: formatBytes(Math.floor((memoryMiB * 3) / 4)),
+    maintenance_work_mem: formatBytes(Math.min(2048, Math.floor(memoryMiB / 16))),
+    work_mem: formatBytes(workMem),
+    huge_pages: "try",
+    // Replication (seed: wal_level, max_wal_senders, wal_keep_size, hot_standby).
+    wal_level: "replica",
+    max_wal_senders: "10",
+    max_replication_slots: "10",
+    wal_keep_size: cfg.tier === "dev" ? "512MB" : "1GB",
+    hot_standby: "on",
+    wal_log_hints: "on",
+    wal_compression: "lz4",
+    max_wal_size: cfg.tier === "dev" ? "1GB" : "4GB",
+    min_wal_size: cfg.tier === "dev" ? "256MB" : "1GB",
+    checkpoint_timeout: "15min",
+    checkpoint_completion_target: "0.9",
+    // Continuous archiving (seed: archive_mode, archive_timeout 300 s; prod ≤ 60 s).
+    archive_mode: "on",
+    archive_timeout: `${cfg.backup.archiveTimeoutSeconds}s`,
+    password_encryption: "scram-sha-256",
+    shared_preload_libraries: "pg_stat_statements",
+    track_io_timing: "on",
+  };
+  for (const [k, v] of Object.entries(cfg.postgres.parameters)) {
+    if (v === null) delete base[k];
+    else base[k] = toPgValue(v);
+  }
+  return Object.fromEntries(Object.entries(base).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
+  const net = cfg.network;
+  const createVpc = !net.vpcId;
+  const subnets: SubnetSpec[] = createVpc
+    ? Array.from({ length: net.availabilityZones }, (_, i) => ({ index: i, cidr: subnetSlice(net.vpcCidr, 3, i) }))
+    : net.subnets!.map((s, i) => ({ index: i, cidr: s.cidr, id: s.id, availabilityZone: s.availabilityZone }));
+
+  const nodes: NodeSpec[] = [];
+  const addRole = (role: Role, count: number, instanceType: string) => {
+    for (let i = 1; i <= count; i++) {
+      const subnetIndex = (i - 1) % subnets.length;
+      const ordinalInSubnet = Math.floor((i - 1) / subnets.length);
+      const name = `${ROLE_PREFIX[role]}${i}`;
+      nodes.push({
+        name,
+        role,
+        index: i,
+        subnetIndex,
+        privateIp: hostAddress(subnets[subnetIndex].cidr, HOST_OFFSET[role] + ordinalInSubnet),
+        instanceType,
+        tags: role === "postgres" ? { ...(cfg.postgres.members[name] ?? {}) } : {},
+      });
+    }
+  };
+  addRole("postgres", cfg.postgres.nodes, cfg.postgres.instanceType);
+  addRole("etcd", cfg.etcd.nodes, cfg.etcd.instanceType);
+  addRole("haproxy", cfg.haproxy.nodes, cfg.haproxy.instanceType);
+
+  const memoryMiB = cfg.postgres.memoryMiB ?? INSTANCE_MEMORY_MIB[cfg.postgres.instanceType];
+  const maxConnections = memoryMiB >= 16384 ? 400 : memoryMiB >= 8192 ? 200 : 100;
+  const prefix = `${cfg.clusterName}-${stack}`;
+  const secretBase = `${PROJECT}/${stack}/${cfg.clusterName}`;
+  const userParams = cfg.postgres.parameters;
+  const effectiveMaxConnections = userParams.max_connections != null ? Number(userParams.max_connections) : maxConnections;
+
+  return {
+    project: PROJECT,
+    stack,
+    tier: cfg.tier,
+    clusterName: cfg.clusterName,
+    region: cfg.region,
+    scope: cfg.clusterName,
+    namespace: `/${PROJECT}/`,
+    network: {
+      createVpc,
+      vpcId: net.vpcId,
+      vpcCidr: createVpc ? net.vpcCidr : net.subnets!.map((s) => s.cidr).join(","),
+      subnets,
+      allowedClientCidrs: [...net.allowedClientCidrs],
+      allowedClientSecurityGroupIds: [...net.allowedClientSecurityGroupIds],
+      domain: net.domain,
+    },
+    nodes,
+    postgres: {
+      major: 17,
+      memoryMiB,
+      maxConnections: effectiveMaxConnections,
+      parameters: derivedParameters(cfg, memoryMiB, maxConnections),
+      syncMode: cfg.postgres.syncMode,
+      syncNodeCount: cfg.postgres.syncNodeCount,
+      dataVolume: { ...cfg.postgres.dataVolume },
+      instanceType: cfg.postgres.instanceType,
+    },
+    patroni: { ...cfg.patroni },
+    etcd: { nodes: cfg.etcd.nodes, instanceType: cfg.etcd.instanceType, initialClusterToken: `${prefix}-etcd` },
+    haproxy: { ...cfg.haproxy },
+    backup: {
+      ...cfg.backup,
+      bucketName: cfg.backup.bucketName ?? `pgha-${stack}-${cfg.clusterName}-${cfg.region}`.slice(0, 63),
+      repoPath: `/pgbackrest/${cfg.clusterName}`,
+      logicalPrefix: `logical/${cfg.clusterName}/`,
+      stanza: cfg.clusterName,
+    },
+    objectives: { ...cfg.objectives },
+    tls: { ...cfg.tls },
+    tags: { ...cfg.tags, "pgha:cluster": cfg.clusterName, "pgha:stack": stack, "pgha:tier": cfg.tier },
+    serviceNames: {
+      readWrite: `rw.${cfg.clusterName}.${net.domain}`,
+      readOnly: `ro.${cfg.clusterName}.${net.domain}`,
+    },
+    names: {
+      prefix,
+      kmsAlias: `alias/pgha-${prefix}`,
+      clusterSecret: `${secretBase}/cluster`,
+      nodeSecret: Object.fromEntries(nodes.map((n) => [n.name, `${secretBase}/node/${n.name}`])),
+    },
+  };
+}
+
+export function nodesOf(spec: ClusterSpec, role: Role): NodeSpec[] {
+  return spec.nodes.filter((n) => n.role === role);
+}
+
+export function nodeByName(spec: ClusterSpec, name: string): NodeSpec {
+  const n = spec.nodes.find((x) => x.name === name);
+  if (!n) throw new Error(`no node ${name} in stack ${spec.stack} (nodes: ${spec.nodes.map((x) => x.name).join(", ")})`);
+  return n;
+}
