@@ -1,0 +1,18 @@
+// Four projects: pure unit tests, the Pulumi program under mocks, the policy pack, and the
+// integration tests that boot real hosts (run alone, in band: they share one sandbox).
+const tsJest = ["ts-jest", { isolatedModules: true, diagnostics: false }];
+const base = {
+  testEnvironment: "node",
+  transform: { "^.+\\.ts$": tsJest },
+  moduleFileExtensions: ["ts", "js", "json"],
+  // @pulumi/pulumi keeps runtime state on globals; jest 30's cleanup breaks it (notes).
+  testEnvironmentOptions: { globalsCleanup: "off" },
+};
+module.exports = {
+  projects: [
+    { ...base, displayName: "unit", testMatch: ["<rootDir>/test/unit/**/*.test.ts"] },
+    { ...base, displayName: "program", testMatch: ["<rootDir>/test/program/**/*.test.ts"] },
+    { ...base, displayName: "policies", testMatch: ["<rootDir>/test/policies/**/*.test.ts"] },
+    { ...base, displayName: "integration", testMatch: ["<rootDir>/test/integration/**/*.test.ts"], testTimeout: 900000 },
+  ],
+};
