@@ -1,6 +1,6 @@
 // Four projects: pure unit tests, the Pulumi program under mocks, the policy pack, and the
 // integration tests that boot real hosts (run alone, in band: they share one sandbox).
-const tsJest = ["ts-jest", { isolatedModules: true, diagnostics: false }];
+const tsJest = ["ts-jest", { diagnostics: false }];
 const base = {
   testEnvironment: "node",
   transform: { "^.+\\.ts$": tsJest },

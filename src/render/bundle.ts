@@ -168,7 +168,10 @@ function postgresFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundl
         repoPath: spec.backup.repoPath,
         s3KeyType: layout.s3.credentials === "instance-role" ? "auto" : "shared",
         cipher: spec.backup.repoEncryption,
-        sharedKeys: layout.s3.credentials === "secret",
+        secretNames: [
+          ...(spec.backup.repoEncryption ? ["repo1-cipher-pass"] : []),
+          ...(layout.s3.credentials === "secret" ? ["repo1-s3-key", "repo1-s3-key-secret"] : []),
+        ].join(", "),
         secretsConf: NODE_PATHS.pgbackrestSecrets,
         archivePushQueueMax: `${queueMaxGiB}GiB`,
       }),

@@ -1,0 +1,176 @@
+import { ConfigError, loadStackConfig } from "../../src/config/load";
+import { TIER_DEFAULTS } from "../../src/config/defaults";
+import { KEY_DOCS } from "../../src/config/keys";
+
+type Raw = Record<string, unknown>;
+
+function raw(tier: string, extra: Record<string, unknown> = {}): Raw {
+  const r: Raw = { "aws:region": "eu-west-1", "postgres-ha:tier": tier };
+  for (const [k, v] of Object.entries(extra)) r[k.includes(":") ? k : `postgres-ha:${k}`] = typeof v === "object" && v !== null ? JSON.stringify(v) : v;
+  return r;
+}
+
+function problemsOf(r: Raw, stack = "test") {
+  try {
+    loadStackConfig(r, { stack });
+  } catch (e) {
+    expect(e).toBeInstanceOf(ConfigError);
+    return (e as ConfigError).problems;
+  }
+  throw new Error("expected a ConfigError, the config was accepted");
+}
+
+describe("tier defaults", () => {
+  it.each(["dev", "staging", "prod"])("%s as shipped is valid", (tier) => {
+    const c = loadStackConfig(raw(tier), { stack: tier });
+    expect(c.tier).toBe(tier);
+    expect(c.region).toBe("eu-west-1");
+  });
+
+  it("dev is the single-node tier with archiving and backups still on", () => {
+    const c = loadStackConfig(raw("dev"), { stack: "dev" });
+    expect([c.postgres.nodes, c.etcd.nodes, c.haproxy.nodes]).toEqual([1, 1, 1]);
+    expect(c.postgres.syncMode).toBe("off");
+    expect(c.backup.fullSchedule).toBe("0 2 * * *");
+    expect(c.backup.archiveTimeoutSeconds).toBe(300);
+  });
+
+  it("staging: 3 async nodes, etcd trio, one HAProxy", () => {
+    const c = loadStackConfig(raw("staging"), { stack: "staging" });
+    expect([c.postgres.nodes, c.etcd.nodes, c.haproxy.nodes, c.postgres.syncMode]).toEqual([3, 3, 1, "off"]);
+  });
+
+  it("prod: quorum ANY 1 over 3 nodes, 2 HAProxy behind an NLB, 3 AZs, archive_timeout ≤ 60 s", () => {
+    const c = loadStackConfig(raw("prod"), { stack: "prod" });
+    expect(c.postgres.syncMode).toBe("quorum");
+    expect(c.postgres.syncNodeCount).toBe(1);
+    expect([c.postgres.nodes, c.etcd.nodes, c.haproxy.nodes]).toEqual([3, 3, 2]);
+    expect(c.haproxy.networkLoadBalancer).toBe(true);
+    expect(c.network.availabilityZones).toBe(3);
+    expect(c.backup.archiveTimeoutSeconds).toBeLessThanOrEqual(60);
+    expect(c.objectives.failoverRpoSeconds).toBe(0);
+  });
+
+  it("overrides merge key by key over the tier defaults", () => {
+    const c = loadStackConfig(raw("prod", { patroni: { ttl: 40 }, postgres: { parameters: { max_connections: 300 } } }), { stack: "prod" });
+    expect(c.patroni.ttl).toBe(40);
+    expect(c.patroni.loopWait).toBe(TIER_DEFAULTS.prod.patroni.loopWait);
+    expect(c.postgres.nodes).toBe(3);
+    expect(c.postgres.parameters.max_connections).toBe(300);
+  });
+
+  it("numbers given as strings are accepted (Pulumi passes top-level values as text)", () => {
+    const c = loadStackConfig(raw("staging", { patroni: { ttl: "35" } }), { stack: "staging" });
+    expect(c.patroni.ttl).toBe(35);
+  });
+
+  it("the seed's Patroni timing is the dev/staging default", () => {
+    for (const t of ["dev", "staging"] as const) {
+      expect(TIER_DEFAULTS[t].patroni).toMatchObject({ ttl: 30, loopWait: 10, retryTimeout: 10, maximumLagOnFailover: 1048576 });
+    }
+  });
+});
+
+// Each bad config: the key that must be named, and the value that must be shown.
+const BAD: [string, Raw, string, string | null][] = [
+  ["missing tier", { "aws:region": "eu-west-1" }, "tier", null],
+  ["unknown tier", raw("qa"), "tier", '"qa"'],
+  ["missing region", { "postgres-ha:tier": "dev" }, "aws:region", null],
+  ["bad region", { ...raw("dev"), "aws:region": "Europe" }, "aws:region", '"Europe"'],
+  ["unknown top-level key", raw("dev", { postgress: { nodes: 3 } }), "postgress", '{"nodes":3}'],
+  ["unknown nested key", raw("dev", { patroni: { tll: 30 } }), "patroni.tll", "30"],
+  ["wrong type: nodes as text", raw("staging", { postgres: { nodes: "three" } }), "postgres.nodes", '"three"'],
+  ["wrong type: boolean as number", raw("prod", { patroni: { failsafeMode: 3 } }), "patroni.failsafeMode", "3"],
+  ["nodes above 9", raw("staging", { postgres: { nodes: 12 } }), "postgres.nodes", "12"],
+  ["nodes 0", raw("staging", { postgres: { nodes: 0 } }), "postgres.nodes", "0"],
+  ["even etcd count", raw("staging", { etcd: { nodes: 2 } }), "etcd.nodes", "2"],
+  ["four etcd members", raw("prod", { etcd: { nodes: 4 } }), "etcd.nodes", "4"],
+  ["single etcd outside dev", raw("prod", { etcd: { nodes: 1 } }), "etcd.nodes", "1"],
+  ["unknown sync mode", raw("prod", { postgres: { syncMode: "quorm" } }), "postgres.syncMode", '"quorm"'],
+  ["sync mode with one node", raw("dev", { postgres: { syncMode: "on" } }), "postgres.syncMode", '"on"'],
+  ["quorum with two nodes", raw("staging", { postgres: { nodes: 2, syncMode: "quorum" } }), "postgres.syncMode", '"quorum"'],
+  ["sync count above standbys", raw("prod", { postgres: { syncNodeCount: 3 } }), "postgres.syncNodeCount", "3"],
+  ["ttl below 20", raw("prod", { patroni: { ttl: 10 } }), "patroni.ttl", "10"],
+  ["ttl below loop_wait + 2·retry_timeout", raw("staging", { patroni: { ttl: 25, loopWait: 10, retryTimeout: 10 } }), "patroni.ttl", "25"],
+  ["retry_timeout below 3", raw("staging", { patroni: { retryTimeout: 2 } }), "patroni.retryTimeout", "2"],
+  ["retention < 1", raw("prod", { backup: { fullRetentionDays: 0 } }), "backup.fullRetentionDays", "0"],
+  ["negative logical retention", raw("prod", { backup: { logicalRetentionWeeks: -1 } }), "backup.logicalRetentionWeeks", "-1"],
+  ["bad cron", raw("prod", { backup: { fullSchedule: "at two" } }), "backup.fullSchedule", '"at two"'],
+  ["cron with 6 fields", raw("prod", { backup: { diffSchedule: "0 0 2 * * *" } }), "backup.diffSchedule", '"0 0 2 * * *"'],
+  ["archive_timeout above 60 in prod", raw("prod", { backup: { archiveTimeoutSeconds: 300 } }), "backup.archiveTimeoutSeconds", "300"],
+  ["archive_timeout above the stated PITR RPO", raw("staging", { backup: { archiveTimeoutSeconds: 200 } }), "backup.archiveTimeoutSeconds", "200"],
+  ["archive_timeout 0", raw("dev", { backup: { archiveTimeoutSeconds: 0 } }), "backup.archiveTimeoutSeconds", "0"],
+  ["RPO 0 without synchronous replication", raw("staging", { objectives: { failoverRpoSeconds: 0 } }), "objectives.failoverRpoSeconds", "0"],
+  ["bad CIDR", raw("prod", { network: { allowedClientCidrs: ["10.0.0.0/33"] } }), "network.allowedClientCidrs.0", '"10.0.0.0/33"'],
+  ["CIDR with host bits", raw("prod", { network: { allowedClientCidrs: ["10.1.2.3/16"] } }), "network.allowedClientCidrs.0", '"10.1.2.3/16"'],
+  ["the whole internet as clients", raw("prod", { network: { allowedClientCidrs: ["0.0.0.0/0"] } }), "network.allowedClientCidrs.0", '"0.0.0.0/0"'],
+  ["VPC CIDR too small", raw("prod", { network: { vpcCidr: "10.0.0.0/26" } }), "network.vpcCidr", '"10.0.0.0/26"'],
+  ["VPC id without subnets", raw("prod", { network: { vpcId: "vpc-0123456789abcdef0" } }), "network.subnets", null],
+  ["subnets without VPC id", raw("prod", { network: { subnets: [{ id: "subnet-0123456789abcdef0", cidr: "10.1.0.0/24", availabilityZone: "eu-west-1a" }] } }), "network.vpcId", null],
+  ["malformed subnet id", raw("prod", { network: { vpcId: "vpc-0123456789abcdef0", subnets: [{ id: "sub-1", cidr: "10.1.0.0/24", availabilityZone: "eu-west-1a" }] } }), "network.subnets.0.id", '"sub-1"'],
+  ["unknown instance type without memory", raw("prod", { postgres: { instanceType: "x9z.large" } }), "postgres.memoryMiB", null],
+  ["malformed instance type", raw("prod", { postgres: { instanceType: "large" } }), "postgres.instanceType", '"large"'],
+  ["iops above 500 per GiB", raw("dev", { postgres: { dataVolume: { sizeGiB: 10, iops: 6000 } } }), "postgres.dataVolume.iops", "6000"],
+  ["throughput above iops/4", raw("prod", { postgres: { dataVolume: { throughputMiBps: 2000 } } }), "postgres.dataVolume.throughputMiBps", "2000"],
+  ["managed parameter", raw("prod", { postgres: { parameters: { archive_command: "cp %p /tmp/%f" } } }), "postgres.parameters.archive_command", '"cp %p /tmp/%f"'],
+  ["bad parameter name", raw("prod", { postgres: { parameters: { "Max-Connections": 10 } } }), "postgres.parameters.Max-Connections", null],
+  ["wal_level minimal", raw("prod", { postgres: { parameters: { wal_level: "minimal" } } }), "postgres.parameters.wal_level", '"minimal"'],
+  ["tags for a member that does not exist", raw("staging", { postgres: { members: { db7: { nofailover: true } } } }), "postgres.members.db7", '{"nofailover":true}'],
+  ["replicatefrom an unknown member", raw("staging", { postgres: { members: { db3: { replicatefrom: "db9" } } } }), "postgres.members.db3.replicatefrom", '"db9"'],
+  ["replicatefrom itself", raw("staging", { postgres: { members: { db2: { replicatefrom: "db2" } } } }), "postgres.members.db2.replicatefrom", '"db2"'],
+  ["replicatefrom cycle", raw("staging", { postgres: { members: { db2: { replicatefrom: "db3" }, db3: { replicatefrom: "db2" } } } }), "postgres.members.db2.replicatefrom", '"db3"'],
+  ["no failover candidate", raw("dev", { postgres: { members: { db1: { nofailover: true } } } }), "postgres.members", null],
+  ["unknown member tag", raw("staging", { postgres: { members: { db2: { nofailovr: true } } } }), "postgres.members.db2.nofailovr", "true"],
+  ["renewal longer than validity", raw("prod", { tls: { certValidityDays: 30, renewBeforeDays: 60 } }), "tls.renewBeforeDays", "60"],
+  ["bad bucket name", raw("prod", { backup: { bucketName: "My_Bucket" } }), "backup.bucketName", '"My_Bucket"'],
+  ["bad cluster name", raw("prod", { clusterName: "Main DB" }), "clusterName", '"Main DB"'],
+  ["haproxy nodes 0", raw("prod", { haproxy: { nodes: 0 } }), "haproxy.nodes", "0"],
+  ["check interval too small", raw("prod", { haproxy: { checkIntervalMs: 10 } }), "haproxy.checkIntervalMs", "10"],
+];
+
+describe("bad config is refused before anything is created", () => {
+  it(`covers at least 30 cases (has ${BAD.length})`, () => {
+    expect(BAD.length).toBeGreaterThanOrEqual(30);
+  });
+
+  it.each(BAD)("%s", (_title, r, key, shownValue) => {
+    const problems = problemsOf(r, "prod");
+    const p = problems.find((x) => x.key === key);
+    if (!p) throw new Error(`no problem names ${key}; got: ${problems.map((x) => x.key).join(", ")}`);
+    expect(p.allowed.length).toBeGreaterThan(3);
+    // The message a person reads names the key, the value, what is allowed and where to set it.
+    const message = new ConfigError(problems, "prod").message;
+    const fullKey = key.startsWith("aws:") ? key : `postgres-ha:${key}`;
+    expect(message).toContain(fullKey);
+    if (shownValue !== null) expect(message).toContain(`${fullKey} = ${shownValue}`);
+    expect(message).toContain(`allowed: ${p.allowed}`);
+    expect(message).toContain("Pulumi.prod.yaml");
+    expect(message).toMatch(/pulumi config set/);
+  });
+
+  it("reports every problem at once, not just the first", () => {
+    const problems = problemsOf(raw("prod", { patroni: { ttl: 10 }, etcd: { nodes: 2 }, backup: { archiveTimeoutSeconds: 600 } }));
+    const keys = new Set(problems.map((p) => p.key));
+    expect(keys).toEqual(new Set(["patroni.ttl", "etcd.nodes", "backup.archiveTimeoutSeconds"]));
+  });
+});
+
+describe("key documentation", () => {
+  it("every key has a description and an allowed-values text", () => {
+    for (const [key, doc] of Object.entries(KEY_DOCS)) {
+      expect(`${key}: ${doc.description.length > 5}`).toBe(`${key}: true`);
+      expect(`${key}: ${doc.allowed.length > 3}`).toBe(`${key}: true`);
+    }
+  });
+
+  it("every leaf of every tier's defaults is documented", () => {
+    const missing: string[] = [];
+    const walk = (obj: unknown, prefix: string) => {
+      if (obj && typeof obj === "object" && !Array.isArray(obj) && !["postgres.parameters", "postgres.members", "tags"].includes(prefix)) {
+        for (const [k, v] of Object.entries(obj)) walk(v, prefix ? `${prefix}.${k}` : k);
+      } else if (!KEY_DOCS[prefix]) missing.push(prefix);
+    };
+    for (const t of ["dev", "staging", "prod"] as const) walk(TIER_DEFAULTS[t], "");
+    expect([...new Set(missing)]).toEqual([]);
+  });
+});

@@ -1,0 +1,321 @@
+import { gunzipSync } from "zlib";
+import fc from "fast-check";
+import { loadStackConfig } from "../../src/config/load";
+import { buildSpec, nodesOf, type ClusterSpec } from "../../src/spec";
+import { ec2Layout, sandboxLayout, type Layout } from "../../src/layout";
+import { renderAll, renderBundle, NODE_PATHS, type NodeBundle } from "../../src/render/bundle";
+import { dynamicConfig } from "../../src/render/dynamic";
+import { cronFieldsValid, inCidr, parseCronD, parseHaproxy, parseHba, parseIni, parseYaml } from "../helpers/parsers";
+
+function specFor(tier: string, extra: Record<string, unknown> = {}, stack = tier): ClusterSpec {
+  const raw: Record<string, unknown> = { "aws:region": "eu-west-1", "postgres-ha:tier": tier };
+  for (const [k, v] of Object.entries(extra)) raw[`postgres-ha:${k}`] = JSON.stringify(v);
+  return buildSpec(loadStackConfig(raw, { stack }), stack);
+}
+
+function fileOf(b: NodeBundle, path: string): string {
+  const f = b.files.find((x) => x.path === path);
+  if (!f) throw new Error(`${b.node} has no ${path}; files: ${b.files.map((x) => x.path).join(", ")}`);
+  return f.content;
+}
+
+const TIERS = ["dev", "staging", "prod"] as const;
+const layouts = (spec: ClusterSpec): [string, Layout][] => [["ec2", ec2Layout(spec)], ["sandbox", sandboxLayout(spec)]];
+
+describe.each(TIERS)("%s bundles", (tier) => {
+  const spec = specFor(tier);
+  describe.each(layouts(spec))("%s layout", (_kind, layout) => {
+    const bundles = renderAll(spec, layout);
+    const db = bundles.filter((b) => b.role === "postgres");
+    const etcd = bundles.filter((b) => b.role === "etcd");
+    const lbs = bundles.filter((b) => b.role === "haproxy");
+    const addr = (n: string) => layout.addresses[n];
+
+    it("patroni.yml has everything the seed lists", () => {
+      for (const b of db) {
+        const p = parseYaml(fileOf(b, NODE_PATHS.patroniConfig));
+        expect(p.scope).toBe(spec.scope);
+        expect(p.namespace).toBe("/postgres-ha/");
+        expect(p.name).toBe(b.node);
+        expect(p.restapi.listen).toBe(`${addr(b.node)}:8008`);
+        expect(p.restapi.connect_address).toBe(`${addr(b.node)}:8008`);
+        expect(p.etcd3.hosts.split(",")).toEqual(etcd.map((e) => `${addr(e.node)}:2379`));
+        const dcs = p.bootstrap.dcs;
+        expect(dcs).toMatchObject({
+          ttl: spec.patroni.ttl,
+          loop_wait: spec.patroni.loopWait,
+          retry_timeout: spec.patroni.retryTimeout,
+          maximum_lag_on_failover: 1048576,
+          failsafe_mode: true,
+        });
+        expect(dcs.postgresql.use_pg_rewind).toBe(true);
+        expect(dcs.postgresql.parameters).toMatchObject({ wal_level: "replica", archive_mode: "on", hot_standby: "on" });
+        expect(Number(dcs.postgresql.parameters.max_wal_senders)).toBeGreaterThanOrEqual(spec.nodes.length);
+        expect(dcs.postgresql.parameters.wal_keep_size).toMatch(/^\d+(MB|GB)$/);
+        expect(dcs.postgresql.parameters.archive_command).toBe(`/usr/bin/pgbackrest --stanza=${spec.scope} archive-push "%p"`);
+        expect(dcs.postgresql.parameters.archive_timeout).toBe(`${spec.backup.archiveTimeoutSeconds}s`);
+        expect(p.bootstrap.initdb).toEqual(expect.arrayContaining([{ encoding: "UTF8" }, "data-checksums"]));
+        expect(p.postgresql.authentication.replication.username).toBe("replicator");
+        expect(p.postgresql.authentication.superuser.username).toBe("postgres");
+        expect(p.postgresql.authentication.rewind.username).toBe("rewind_user");
+        // No password anywhere in the file: Patroni gets them from its environment file.
+        expect(JSON.stringify(p)).not.toMatch(/"password"\s*:/i);
+        expect(p.watchdog.mode).toBe("off");
+        expect(p.postgresql.create_replica_methods).toEqual(["pgbackrest", "basebackup"]);
+        expect(p.postgresql.pgbackrest.command).toContain(`--stanza=${spec.scope}`);
+        expect(p.postgresql.recovery_conf.restore_command).toContain("archive-get");
+        expect(p.postgresql.remove_data_directory_on_diverged_timelines).toBe(true);
+        expect(Object.keys(p.tags).sort()).toEqual(["clonefrom", "nofailover", "noloadbalance", "nosync"]);
+        expect(p.postgresql.custom_conf).toBe(NODE_PATHS.baseConf);
+      }
+    });
+
+    it("synchronous mode matches the tier", () => {
+      const dcs = dynamicConfig(spec, layout);
+      expect(dcs.synchronous_mode).toBe(tier === "prod" ? "quorum" : false);
+      expect(dcs.synchronous_node_count).toBe(1);
+    });
+
+    it("pg_hba: scram-sha-256 only, replication only from the members, local peer for postgres", () => {
+      for (const b of db) {
+        const rules = parseHba(parseYaml(fileOf(b, NODE_PATHS.patroniConfig)).bootstrap.dcs.postgresql.pg_hba);
+        const network = rules.filter((r) => r.type !== "local");
+        expect(network.filter((r) => r.method !== "reject").every((r) => r.method === "scram-sha-256")).toBe(true);
+        expect(rules.some((r) => ["md5", "trust", "password"].includes(r.method))).toBe(false);
+        const replication = rules.filter((r) => r.database === "replication" && r.type !== "local");
+        expect(replication.map((r) => r.address).sort()).toEqual(db.map((m) => `${addr(m.node)}/32`).sort());
+        expect(replication.every((r) => r.user === "replicator")).toBe(true);
+        expect(rules).toContainEqual({ type: "local", database: "all", user: "postgres", method: "peer" });
+        // Clients only from HAProxy nodes and the layout's client networks.
+        const clientAddrs = network.filter((r) => r.database === "all" && r.user === "all" && r.method === "scram-sha-256").map((r) => r.address);
+        expect(clientAddrs.sort()).toEqual(["127.0.0.1/32", ...lbs.map((l) => `${addr(l.node)}/32`), ...layout.clientCidrs].sort());
+        if (spec.tls.enabled) {
+          expect(network.filter((r) => r.method !== "reject").every((r) => r.type === "hostssl")).toBe(true);
+          expect(rules.find((r) => r.type === "hostnossl")?.method).toBe("reject");
+        }
+      }
+    });
+
+    it("etcd: static initial cluster, the same on every member, TLS with client-cert auth", () => {
+      const clusters = etcd.map((b) => parseYaml(fileOf(b, NODE_PATHS.etcdConfig)));
+      for (const [i, c] of clusters.entries()) {
+        expect(c.name).toBe(etcd[i].node);
+        expect(c["initial-cluster"]).toBe(clusters[0]["initial-cluster"]);
+        expect(c["initial-cluster-state"]).toBe("new");
+        expect(c["enable-grpc-gateway"]).toBe(true);
+        expect(c["client-transport-security"]["client-cert-auth"]).toBe(true);
+        expect(c["peer-transport-security"]["client-cert-auth"]).toBe(true);
+        expect(c["listen-client-urls"]).toContain(`https://${addr(etcd[i].node)}:2379`);
+      }
+      expect(clusters[0]["initial-cluster"].split(",")).toEqual(etcd.map((b) => `${b.node}=https://${addr(b.node)}:2380`));
+    });
+
+    it("haproxy: 5000 → /primary, 5001 → /replica with fallback to the leader, stats on the private address", () => {
+      for (const b of lbs) {
+        const sections = parseHaproxy(fileOf(b, NODE_PATHS.haproxyConfig));
+        const byName = (n: string) => sections.find((s) => s.name === n)!;
+        const servers = (s: { lines: string[] }) => s.lines.filter((l) => l.startsWith("server ")).map((l) => l.split(/\s+/)[1]);
+        const members = db.map((m) => m.node);
+        expect(byName("primary").lines).toContain(`bind ${addr(b.node)}:5000`);
+        expect(byName("primary").lines).toContain("http-check send meth GET uri /primary");
+        expect(servers(byName("primary"))).toEqual(members);
+        expect(byName("replicas").kind).toBe("frontend");
+        expect(byName("replicas").lines).toContain(`bind ${addr(b.node)}:5001`);
+        expect(byName("replicas").lines).toContain("default_backend replicas_fallback_leader");
+        const replicaBackend = sections.find((s) => s.kind === "backend" && s.name === "replicas")!;
+        expect(replicaBackend.lines).toContain("http-check send meth GET uri /replica");
+        expect(servers(replicaBackend)).toEqual(members);
+        expect(byName("replicas_fallback_leader").lines).toContain("http-check send meth GET uri /primary");
+        expect(byName("stats").lines).toContain(`bind ${addr(b.node)}:7000`);
+        expect(byName("stats").lines.some((l) => l.startsWith("stats auth") && l.includes("${PGHA_STATS_PASSWORD}"))).toBe(true);
+        for (const l of byName("primary").lines.filter((x) => x.startsWith("server "))) {
+          expect(l).toContain("check port 8008");
+          if (spec.tls.enabled) expect(l).toMatch(/check-ssl verify required ca-file \S+ crt \S+ verifyhost db\d/);
+        }
+      }
+    });
+
+    it("pgbackrest.conf: S3 repository, time-based retention, async archiving", () => {
+      for (const b of db) {
+        const ini = parseIni(fileOf(b, NODE_PATHS.pgbackrestConf));
+        const g = ini.global;
+        expect(g["repo1-type"]).toBe("s3");
+        expect(g["repo1-s3-bucket"]).toBe(spec.backup.bucketName);
+        expect(g["repo1-path"]).toBe(spec.backup.repoPath);
+        expect(g["repo1-retention-full-type"]).toBe("time");
+        expect(g["repo1-retention-full"]).toBe(String(spec.backup.fullRetentionDays));
+        expect(g["archive-async"]).toBe("y");
+        expect(g["spool-path"]).toBeDefined();
+        expect(JSON.stringify(ini)).not.toMatch(/cipher-pass|key-secret/);
+        if (layout.kind === "ec2") {
+          expect(g["repo1-s3-key-type"]).toBe("auto");
+          expect(g["repo1-s3-kms-key-id"]).toBe(spec.names.kmsAlias);
+          expect(g["repo1-s3-endpoint"]).toBe(`s3.${spec.region}.amazonaws.com`);
+        } else {
+          expect(g["repo1-s3-key-type"]).toBe("shared");
+          expect(g["repo1-storage-ca-file"]).toBe("/etc/pgha/tls/ca.crt");
+        }
+        expect(g["repo1-cipher-type"]).toBe(spec.backup.repoEncryption ? "aes-256-cbc" : undefined);
+        expect(ini[spec.scope]["pg1-path"]).toBe(NODE_PATHS.dataDir);
+      }
+    });
+
+    it("cron: valid lines, full backup at 02:00 daily, weekly logical, jobs run as postgres", () => {
+      for (const b of db) {
+        const lines = parseCronD(fileOf(b, NODE_PATHS.cron));
+        expect(lines.every(cronFieldsValid)).toBe(true);
+        expect(lines.every((l) => l.user === "postgres")).toBe(true);
+        const full = lines.find((l) => l.command.includes("pgha-backup full"))!;
+        expect([full.minute, full.hour, full.dayOfMonth, full.month, full.dayOfWeek]).toEqual(["0", "2", "*", "*", "*"]);
+        const logical = lines.find((l) => l.command.includes("pgha-backup logical"))!;
+        expect(logical.dayOfWeek).not.toBe("*");
+        expect(lines.some((l) => l.command.includes("pgha-backup drill"))).toBe(true);
+      }
+    });
+
+    it("cloud-config writes every file and runs the setup script; user-data fits EC2's 16 KiB", () => {
+      for (const b of bundles) {
+        const cc = parseYaml(b.cloudConfig);
+        expect(b.cloudConfig.startsWith("#cloud-config\n")).toBe(true);
+        expect(cc.hostname).toBe(b.node);
+        expect(cc.write_files.map((f: { path: string }) => f.path)).toEqual(b.files.map((f) => f.path));
+        for (const f of cc.write_files) expect(b.files.find((x) => x.path === f.path)!.content).toBe(f.content);
+        expect(cc.runcmd).toEqual([[NODE_PATHS.setup]]);
+        expect(gunzipSync(b.userDataGzip).toString()).toBe(b.cloudConfig);
+        expect(b.userDataGzip.length).toBeLessThan(16 * 1024);
+        expect(Boolean(cc.packages)).toBe(layout.kind === "ec2");
+        if (layout.kind === "ec2") expect(cc.packages).toEqual(expect.arrayContaining(["postgresql-17", "patroni", "python3-etcd", "etcd-server", "haproxy", "pgbackrest"]));
+      }
+    });
+
+    it("secrets are never in rendered files: they are fetched from the layout's secret source", () => {
+      for (const b of bundles) {
+        const env = fileOf(b, NODE_PATHS.nodeEnv);
+        expect(env).toContain(`PGHA_NODE_SECRET=${spec.names.nodeSecret[b.node]}`);
+        expect(env).toContain(`PGHA_SECRET_SOURCE=${layout.secrets.kind}`);
+        expect(b.cloudConfig).not.toMatch(/BEGIN [A-Z ]*PRIVATE KEY|password\s*[:=]\s*\S{8,}/i);
+      }
+    });
+  });
+
+  it("EC2 and sandbox bundles differ only where the layout differs", () => {
+    const ec2 = renderAll(spec, ec2Layout(spec));
+    const sbx = renderAll(spec, sandboxLayout(spec));
+    const e = ec2Layout(spec);
+    const s = sandboxLayout(spec);
+    // Replace every layout value by a token; what remains must be identical.
+    const normalise = (text: string, l: Layout) => {
+      let t = text;
+      const pairs: [string, string][] = [
+        ...Object.entries(l.addresses).map(([n, a]) => [a, `<addr:${n}>`] as [string, string]),
+        ...l.clientCidrs.map((c, i) => [c, `<clients:${i}>`] as [string, string]),
+        [l.s3.endpoint, "<s3>"],
+      ];
+      for (const [from, to] of pairs.sort((a, b) => b[0].length - a[0].length)) t = t.split(from).join(to);
+      return t
+        .split("\n")
+        .filter((line) => !/PGHA_(SECRET_SOURCE|SECRET_REGION|SECRET_DIR|LAYOUT|DATA_DEVICE|S3_ENDPOINT_URL|S3_CA_FILE|S3_SSE_KMS_KEY)=|repo1-(s3-key-type|s3-uri-style|storage-ca-file|s3-kms-key-id)|secretsmanager|files in|Secrets \(|written at boot from the secret|No secret is needed|Secrets Manager|Source:|written at boot from|uri-style|storage-ca-file|kms|shared|sharedKeys|repo1-s3-key,/.test(line))
+        .join("\n");
+    };
+    for (const [i, b] of ec2.entries()) {
+      const other = sbx[i];
+      const ePaths = b.files.map((f) => f.path).filter((p) => p !== NODE_PATHS.extraHosts);
+      const sPaths = other.files.map((f) => f.path).filter((p) => p !== NODE_PATHS.extraHosts);
+      expect(sPaths).toEqual(ePaths);
+      for (const p of ePaths) {
+        expect(`${b.node}:${p}\n${normalise(fileOf(other, p), s)}`).toBe(`${b.node}:${p}\n${normalise(fileOf(b, p), e)}`);
+      }
+    }
+  });
+});
+
+describe("invariants for every valid config (property tests)", () => {
+  const arbConfig = fc.record({
+    tier: fc.constantFrom("dev", "staging", "prod"),
+    nodes: fc.integer({ min: 1, max: 9 }),
+    etcd: fc.constantFrom(3, 5, 7),
+    haproxy: fc.integer({ min: 1, max: 5 }),
+    azs: fc.integer({ min: 1, max: 6 }),
+    tls: fc.boolean(),
+    sync: fc.constantFrom("off", "on", "strict", "quorum"),
+  });
+
+  it("each member's pg_hba admits replication from every other member and from nothing else; etcd members agree; HAProxy backends = members", () => {
+    fc.assert(
+      fc.property(arbConfig, (a) => {
+        const sync = a.nodes < 2 || (a.sync === "quorum" && a.nodes < 3) ? "off" : a.sync;
+        const spec = specFor(a.tier, {
+          postgres: { nodes: a.nodes, syncMode: sync },
+          etcd: { nodes: a.etcd },
+          haproxy: { nodes: a.haproxy },
+          network: { availabilityZones: a.azs },
+          tls: { enabled: a.tls },
+          objectives: { failoverRpoSeconds: sync === "off" ? 60 : 0 },
+        });
+        for (const layout of [ec2Layout(spec), sandboxLayout(spec)]) {
+          const members = nodesOf(spec, "postgres").map((n) => layout.addresses[n.name]);
+          const others = spec.nodes.filter((n) => n.role !== "postgres").map((n) => layout.addresses[n.name]);
+          const rules = parseHba(dynamicConfig(spec, layout).postgresql.pg_hba).filter((r) => r.database === "replication" && r.type !== "local");
+          const admits = (ip: string) => rules.some((r) => r.method === "scram-sha-256" && inCidr(ip, r.address!));
+          for (const m of members) if (!admits(m)) return false;
+          for (const o of others) if (admits(o)) return false;
+          if (admits(layout.kind === "ec2" ? "192.0.2.1" : "10.88.0.254")) return false;
+
+          const bundles = renderAll(spec, layout);
+          const initial = bundles.filter((b) => b.role === "etcd").map((b) => parseYaml(fileOf(b, NODE_PATHS.etcdConfig))["initial-cluster"]);
+          if (new Set(initial).size !== 1 || initial[0].split(",").length !== a.etcd) return false;
+          for (const lb of bundles.filter((b) => b.role === "haproxy")) {
+            const servers = parseHaproxy(fileOf(lb, NODE_PATHS.haproxyConfig))
+              .filter((s) => s.name === "primary")[0]
+              .lines.filter((l) => l.startsWith("server "))
+              .map((l) => l.split(/\s+/)[2].split(":")[0]);
+            if (servers.join() !== members.join()) return false;
+          }
+          // Every node address is unique and inside its subnet.
+          if (new Set(Object.values(layout.addresses)).size !== spec.nodes.length) return false;
+          if (layout.kind === "ec2" && !spec.nodes.every((n) => inCidr(n.privateIp, spec.network.subnets[n.subnetIndex].cidr))) return false;
+          if (bundles.some((b) => b.userDataGzip.length >= 16 * 1024)) return false;
+        }
+        return true;
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it("nodes are spread round-robin over the subnets", () => {
+    const spec = specFor("prod");
+    for (const role of ["postgres", "etcd"] as const) {
+      expect(new Set(nodesOf(spec, role).map((n) => n.subnetIndex)).size).toBe(3);
+    }
+  });
+
+  it("user parameter overrides land in the DCS; null removes a derived one", () => {
+    const spec = specFor("prod", { postgres: { parameters: { max_connections: 250, huge_pages: null, log_statement: "ddl" } } });
+    const p = dynamicConfig(spec, ec2Layout(spec)).postgresql.parameters;
+    expect(p.max_connections).toBe("250");
+    expect(p.log_statement).toBe("ddl");
+    expect(p.huge_pages).toBeUndefined();
+  });
+
+  it("a cascading member carries replicatefrom; other members do not", () => {
+    const spec = specFor("staging", { postgres: { members: { db3: { replicatefrom: "db2", nofailover: true } } } });
+    const tags = (n: string) => parseYaml(fileOf(renderBundle(spec, n, ec2Layout(spec)), NODE_PATHS.patroniConfig)).tags;
+    expect(tags("db3")).toMatchObject({ replicatefrom: "db2", nofailover: true });
+    expect(tags("db2").replicatefrom).toBeUndefined();
+  });
+
+  it("rendering is deterministic, including the gzip bytes", () => {
+    const spec = specFor("prod");
+    const a = renderAll(spec, ec2Layout(spec));
+    const b = renderAll(spec, ec2Layout(spec));
+    expect(a.map((x) => x.userDataGzip.toString("base64"))).toEqual(b.map((x) => x.userDataGzip.toString("base64")));
+  });
+
+  it("memory settings follow the instance type", () => {
+    const small = dynamicConfig(specFor("dev"), ec2Layout(specFor("dev"))).postgresql.parameters;
+    const big = dynamicConfig(specFor("prod"), ec2Layout(specFor("prod"))).postgresql.parameters;
+    expect(small.shared_buffers).toBe("1GB"); // t4g.medium: 4 GiB
+    expect(big.shared_buffers).toBe("4GB"); // r7g.large: 16 GiB
+    expect(big.effective_cache_size).toBe("12GB");
+  });
+});
