@@ -6,6 +6,7 @@ import { loadStack, PROJECT_ROOT } from "./stack";
 import { ec2Layout, sandboxLayout } from "../layout";
 import { renderAll, sha256 } from "../render/bundle";
 import { ConfigError } from "../config/load";
+import { registerSandboxCommands } from "./sandbox";
 import {
   PULUMI_YAML_BEGIN, PULUMI_YAML_END, README_BEGIN, README_END,
   referenceMarkdown, referenceYamlComments, replaceBetween,
@@ -78,6 +79,7 @@ export function buildProgram(): Command {
       if (!opts.readme && !opts.pulumiYaml) process.stdout.write(referenceMarkdown() + "\n");
     });
 
+  registerSandboxCommands(program);
   return program;
 }
 

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Prepares this machine (Debian/Ubuntu, as root) for the sandbox and the tests: the host tools
+# from apt, the npm dependencies, and the Debian 13 image the sandbox hosts boot from.
+# Idempotent and quick when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf '[setup %5ss] %s\n' "$SECONDS" "$*" >&2; }
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup-machine.sh: run as root (the sandbox creates network namespaces and boots hosts with systemd-nspawn)" >&2
+  exit 1
+fi
+
+# Host tools: debootstrap builds the image, systemd-nspawn boots hosts, nftables injects
+# network faults, shellcheck validates the rendered scripts, psql talks to the cluster.
+packages=(debootstrap systemd-container nftables iptables iproute2 util-linux procps shellcheck
+          postgresql-client openssl jq curl ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq -o Acquire::Retries=3 >/dev/null 2>&1 || apt-get update -qq -o Acquire::Retries=3 || true
+  apt-get install -y -qq --no-install-recommends -o Acquire::Retries=3 "${missing[@]}" >/dev/null
+fi
+
+# npm dependencies, exactly as locked (reinstalled only when the lockfile changed).
+stamp=node_modules/.pgha-lock-sha
+want=$(sha256sum package-lock.json | cut -c1-64)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  log "npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$want" > "$stamp"
+fi
+
+# The Debian 13 image (cached by the hash of its package list and build script).
+mkdir -p "${PGHA_ROOT:-/var/lib/pgha}/images"
+log "Debian 13 image"
+image=$(sandbox/build-image.sh "${PGHA_ROOT:-/var/lib/pgha}/images")
+log "image ready: $image"

@@ -1,0 +1,175 @@
+// `pgha sandbox …`: the stack on local hosts (see src/sandbox/cluster.ts).
+import { spawnSync } from "child_process";
+import { Command } from "commander";
+import { Listr } from "listr2";
+import {
+  down, failover, formatStatus, healNetwork, hostExec, killMember, openSandbox, partitionMembers, patronictl,
+  readState, rebootMember, resume, startMember, status, switchover, up, checkHealth, waitHealthy,
+} from "../sandbox/cluster";
+
+function out(text: string) {
+  process.stdout.write(text.endsWith("\n") ? text : text + "\n");
+}
+
+function progressLogger(): { log: (l: string) => void; done: () => void } {
+  const start = Date.now();
+  return {
+    log: (l: string) => process.stderr.write(`[${((Date.now() - start) / 1000).toFixed(1).padStart(5)} s] ${l}\n`),
+    done: () => undefined,
+  };
+}
+
+export function registerSandboxCommands(program: Command): void {
+  const sandbox = program
+    .command("sandbox")
+    .description("the stack on local Debian 13 hosts booted by the same cloud-init user-data as EC2 (root, Linux)");
+
+  sandbox
+    .command("up")
+    .description("build the image if needed, boot the hosts, wait until the cluster is healthy, print status")
+    .option("-s, --stack <stack>", "stack name or path to a Pulumi.<stack>.yaml", "prod")
+    .option("--json", "print the status as JSON")
+    .action(async (opts: { stack: string; json?: boolean }) => {
+      const p = progressLogger();
+      const state = readState();
+      let sb;
+      if (state && !opts.json) p.log(`a sandbox of stack ${state.stack} exists; bringing it to health`);
+      if (state) {
+        sb = await openSandbox();
+        if (sb.state.stack !== opts.stack && !opts.stack.includes("/")) {
+          throw Object.assign(new Error(`the sandbox runs stack ${sb.state.stack}; run \`npx pgha sandbox down\` first`), { exitCode: 3 });
+        }
+        await resume(sb, p.log);
+        await waitHealthy(sb, 180_000);
+      } else {
+        const tasks = new Listr(
+          [
+            {
+              title: `sandbox up --stack ${opts.stack}`,
+              task: async (_ctx, task) => {
+                sb = await up({ stack: opts.stack, log: (l) => (task.output = l) });
+              },
+              rendererOptions: { persistentOutput: true, bottomBar: 8 },
+            },
+          ],
+          { renderer: process.stderr.isTTY ? "default" : "simple", rendererOptions: { timer: { condition: true, format: () => (s: string) => s, field: (d: number) => `${(d / 1000).toFixed(1)}s` } } as any },
+        );
+        await tasks.run();
+      }
+      const s = await status(sb!);
+      out(opts.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+    });
+
+  sandbox
+    .command("down")
+    .description("stop and remove every host, namespace, mount and cgroup of the sandbox")
+    .option("--keep-data", "only stop the hosts; their disks stay for the next `up`")
+    .action(async (opts: { keepData?: boolean }) => {
+      await down({ keepData: opts.keepData, log: (l) => process.stderr.write(l + "\n") });
+      out(opts.keepData ? "sandbox stopped (disks kept)" : "sandbox removed");
+    });
+
+  sandbox
+    .command("status")
+    .description("members, roles, lag, endpoints, connection strings (patronictl list, from the machine)")
+    .option("--json", "one JSON object")
+    .action(async (opts: { json?: boolean }) => {
+      const s = await status(await openSandbox());
+      out(opts.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+    });
+
+  sandbox
+    .command("kill <member>")
+    .description("stop a host: graceful shutdown, or --hard for a power cut (SIGKILL of its init)")
+    .option("--hard", "power cut")
+    .action(async (member: string, opts: { hard?: boolean }) => {
+      await openSandbox();
+      await killMember(member, Boolean(opts.hard));
+      out(`${member} ${opts.hard ? "lost power" : "shut down"}`);
+    });
+
+  sandbox.command("start <member>").description("boot a stopped host again (same disk)").action(async (member: string) => {
+    await openSandbox();
+    await startMember(member);
+    out(`${member} booted`);
+  });
+
+  sandbox.command("reboot <member>").description("reboot a host (systemctl reboot inside)").action(async (member: string) => {
+    await openSandbox();
+    await rebootMember(member);
+    out(`${member} rebooted`);
+  });
+
+  sandbox
+    .command("partition <members...>")
+    .description("cut the members off the network (from everyone, or only --from the given hosts)")
+    .option("--from <hosts...>", "only between <members> and these hosts")
+    .action(async (members: string[], opts: { from?: string[] }) => {
+      const sb = await openSandbox();
+      await partitionMembers(sb, members, opts.from);
+      out(`partitioned ${members.join(", ")}${opts.from ? ` from ${opts.from.join(", ")}` : " from every other host"}; \`npx pgha sandbox heal\` undoes it`);
+    });
+
+  sandbox.command("heal").description("remove every network fault").action(async () => {
+    await healNetwork();
+    out("network healed");
+  });
+
+  sandbox
+    .command("switchover")
+    .description("planned switchover to --to (or any healthy replica)")
+    .option("--to <member>", "the new leader")
+    .action(async (opts: { to?: string }) => {
+      const r = await switchover(await openSandbox(), opts.to);
+      out(`switchover: ${r.from} → ${r.to}`);
+    });
+
+  sandbox
+    .command("failover")
+    .description("manual failover: promote --to (or the first other member) now")
+    .option("--to <member>", "the member to promote")
+    .action(async (opts: { to?: string }) => {
+      const r = await failover(await openSandbox(), opts.to);
+      out(`failover: ${r.from ?? "(no leader)"} → ${r.to}`);
+    });
+
+  sandbox
+    .command("psql [target] [args...]")
+    .description("psql to rw, ro or a member (verify-full TLS from the machine); extra args go to psql")
+    .action(async (target: string | undefined, args: string[]) => {
+      const sb = await openSandbox();
+      const r = spawnSync("psql", [sb.client.uri(target ?? "rw"), ...args], { stdio: "inherit" });
+      if (r.error) throw new Error(`psql: ${r.error.message} (install postgresql-client)`);
+      process.exitCode = r.status ?? 1;
+    });
+
+  sandbox
+    .command("patronictl <args...>")
+    .description("patronictl on the leader's host, e.g. `npx pgha sandbox patronictl list`")
+    .allowUnknownOption()
+    .action(async (args: string[]) => {
+      const r = await patronictl(await openSandbox(), args);
+      process.stdout.write(r.stdout);
+      process.stderr.write(r.stderr);
+      process.exitCode = r.code;
+    });
+
+  sandbox
+    .command("exec <host> <command...>")
+    .description("run a command on a host as root, e.g. `npx pgha sandbox exec db1 -- journalctl -u patroni -n 50`")
+    .allowUnknownOption()
+    .action(async (host: string, command: string[]) => {
+      await openSandbox();
+      const r = await hostExec(host, command, { timeoutMs: 600_000 });
+      process.stdout.write(r.stdout);
+      process.stderr.write(r.stderr);
+      process.exitCode = r.code;
+    });
+
+  sandbox.command("health").description("exit 0 when healthy (one leader, replicas streaming, rw writable)").action(async () => {
+    const h = await checkHealth(await openSandbox());
+    out(h.healthy ? `healthy (leader ${h.leader})` : `not healthy: ${h.reasons.join("; ")}`);
+    process.exitCode = h.healthy ? 0 : 1;
+  });
+
+}

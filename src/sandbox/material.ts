@@ -1,0 +1,168 @@
+// Secrets and certificates of a sandbox cluster, kept on the machine under <stateDir>/material
+// (0700) and handed to each host as read-only JSON files — the sandbox's stand-in for Secrets
+// Manager. Same shapes as on AWS (src/secrets.ts), same certificate profiles (src/tls/profile.ts).
+import * as fs from "fs";
+import * as path from "path";
+import { randomInt } from "crypto";
+import type { ClusterSpec } from "../spec";
+import { SANDBOX_NETWORK, type Layout } from "../layout";
+import { caCommonName, CA_VALIDITY_DAYS, nodeCertificateProfiles, type CertificateProfile } from "../tls/profile";
+import { createCertificateAuthority, issueCertificate, type CertificateAuthority, type IssuedCertificate } from "../tls/local-ca";
+import { PASSWORD_ALPHABET, PASSWORD_LENGTH, STATS_USER, type ClusterSecret, type NodeSecret } from "../secrets";
+
+/** s3rver's fixed credentials (not a secret: the endpoint exists only on the sandbox bridge). */
+export const SANDBOX_S3_KEYS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
+
+export interface SandboxMaterial {
+  dir: string;
+  ca: CertificateAuthority;
+  cluster: ClusterSecret;
+  statsPassword: string;
+  nodes: Record<string, IssuedCertificate>;
+  s3: IssuedCertificate;
+  operator: IssuedCertificate;
+}
+
+export function generatePassword(length = PASSWORD_LENGTH): string {
+  let s = "";
+  for (let i = 0; i < length; i++) s += PASSWORD_ALPHABET[randomInt(PASSWORD_ALPHABET.length)];
+  return s;
+}
+
+function writePrivate(file: string, content: string): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(file + ".tmp", content, { mode: 0o600 });
+  fs.renameSync(file + ".tmp", file);
+}
+
+function readJson<T>(file: string): T | undefined {
+  return fs.existsSync(file) ? (JSON.parse(fs.readFileSync(file, "utf8")) as T) : undefined;
+}
+
+export function materialDir(stateDir: string): string {
+  return path.join(stateDir, "material");
+}
+
+/** Directory bind-mounted read-only at /run/pgha-secrets in a host. */
+export function hostSecretsDir(stateDir: string, node: string): string {
+  return path.join(materialDir(stateDir), "hosts", node);
+}
+
+export const OPERATOR_FILES = (stateDir: string) => ({
+  caFile: path.join(materialDir(stateDir), "ca.crt"),
+  certFile: path.join(materialDir(stateDir), "operator.crt"),
+  keyFile: path.join(materialDir(stateDir), "operator.key"),
+});
+
+function sameNames(cert: { profile?: CertificateProfile }, profile: CertificateProfile): boolean {
+  return JSON.stringify(cert.profile) === JSON.stringify(profile);
+}
+
+/**
+ * Creates what is missing (CA, passwords, certificates) and keeps what exists, so a restarted
+ * sandbox keeps its identity; then writes every host's secret files.
+ */
+export async function ensureMaterial(spec: ClusterSpec, layout: Layout, stateDir: string): Promise<SandboxMaterial> {
+  const dir = materialDir(stateDir);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  fs.chmodSync(dir, 0o700);
+  const store = path.join(dir, "material.json");
+  type Stored = {
+    ca: CertificateAuthority;
+    cluster: ClusterSecret;
+    statsPassword: string;
+    nodes: Record<string, IssuedCertificate & { profile?: CertificateProfile }>;
+    s3: IssuedCertificate & { profile?: CertificateProfile };
+    operator: IssuedCertificate & { profile?: CertificateProfile };
+  };
+  const existing = readJson<Stored>(store);
+  const ca = existing?.ca ?? (await createCertificateAuthority(caCommonName(spec), CA_VALIDITY_DAYS));
+  const cluster: ClusterSecret = existing?.cluster ?? {
+    superuserPassword: generatePassword(),
+    replicationPassword: generatePassword(),
+    rewindPassword: generatePassword(),
+    restApiPassword: generatePassword(),
+  };
+  if (spec.backup.repoEncryption && !cluster.repoCipherPass) cluster.repoCipherPass = generatePassword(64);
+  if (!spec.backup.repoEncryption) delete cluster.repoCipherPass;
+  cluster.s3AccessKeyId = SANDBOX_S3_KEYS.accessKeyId;
+  cluster.s3SecretAccessKey = SANDBOX_S3_KEYS.secretAccessKey;
+  const statsPassword = existing?.statsPassword ?? generatePassword();
+
+  const nodes: Stored["nodes"] = {};
+  for (const profile of nodeCertificateProfiles(spec, layout)) {
+    const have = existing?.nodes?.[profile.name];
+    nodes[profile.name] = have && sameNames(have, profile) ? have : { ...(await issueCertificate(ca, profile)), profile };
+  }
+  const s3Profile: CertificateProfile = {
+    name: "s3",
+    commonName: SANDBOX_NETWORK.s3Host,
+    dnsNames: [SANDBOX_NETWORK.s3Host],
+    ipAddresses: [SANDBOX_NETWORK.s3Address],
+    extendedKeyUsages: ["serverAuth"],
+    validityDays: spec.tls.certValidityDays,
+  };
+  const s3 = existing?.s3 && sameNames(existing.s3, s3Profile) ? existing.s3 : { ...(await issueCertificate(ca, s3Profile)), profile: s3Profile };
+  const operatorProfile: CertificateProfile = {
+    name: "operator",
+    commonName: "pgha-operator",
+    dnsNames: ["pgha-operator"],
+    ipAddresses: [SANDBOX_NETWORK.machineAddress],
+    extendedKeyUsages: ["clientAuth"],
+    validityDays: spec.tls.certValidityDays,
+  };
+  const operator = existing?.operator && sameNames(existing.operator, operatorProfile) ? existing.operator : { ...(await issueCertificate(ca, operatorProfile)), profile: operatorProfile };
+
+  const stored: Stored = { ca, cluster, statsPassword, nodes, s3, operator };
+  writePrivate(store, JSON.stringify(stored, null, 2));
+  const material: SandboxMaterial = { dir, ca, cluster, statsPassword, nodes, s3, operator };
+  writeHostSecrets(spec, stateDir, material);
+  const files = OPERATOR_FILES(stateDir);
+  fs.writeFileSync(files.caFile, ca.certPem, { mode: 0o644 });
+  writePrivate(files.certFile, operator.certPem);
+  writePrivate(files.keyFile, operator.keyPem);
+  writePrivate(path.join(dir, "s3.crt"), s3.certPem);
+  writePrivate(path.join(dir, "s3.key"), s3.keyPem);
+  return material;
+}
+
+/** Writes node.json (every host) and cluster.json (PostgreSQL hosts only) for each host. */
+export function writeHostSecrets(spec: ClusterSpec, stateDir: string, m: SandboxMaterial): void {
+  for (const n of spec.nodes) {
+    const dir = hostSecretsDir(stateDir, n.name);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const nodeSecret: NodeSecret = { caCert: m.ca.certPem, nodeCert: m.nodes[n.name].certPem, nodeKey: m.nodes[n.name].keyPem };
+    if (n.role === "haproxy") Object.assign(nodeSecret, { statsUser: STATS_USER, statsPassword: m.statsPassword });
+    writePrivate(path.join(dir, "node.json"), JSON.stringify(nodeSecret));
+    if (n.role === "postgres") writePrivate(path.join(dir, "cluster.json"), JSON.stringify(m.cluster));
+    else fs.rmSync(path.join(dir, "cluster.json"), { force: true });
+  }
+}
+
+/** Re-issues one node's certificate (rotation); the host picks it up with `pgha-secrets rotate`. */
+export async function reissueNodeCertificate(spec: ClusterSpec, layout: Layout, stateDir: string, node: string): Promise<IssuedCertificate> {
+  const store = path.join(materialDir(stateDir), "material.json");
+  const stored = readJson<any>(store);
+  if (!stored) throw new Error("the sandbox has no certificate material yet: run `pgha sandbox up` first");
+  const profile = nodeCertificateProfiles(spec, layout).find((p) => p.name === node);
+  if (!profile) throw new Error(`no node ${node} in stack ${spec.stack}`);
+  const issued = { ...(await issueCertificate(stored.ca, profile)), profile };
+  stored.nodes[node] = issued;
+  writePrivate(store, JSON.stringify(stored, null, 2));
+  writeHostSecrets(spec, stateDir, { ...stored, dir: materialDir(stateDir) });
+  return issued;
+}
+
+/** Every generated secret value (for the secrets audit). */
+export function generatedSecretValues(m: SandboxMaterial): string[] {
+  return [
+    m.cluster.superuserPassword,
+    m.cluster.replicationPassword,
+    m.cluster.rewindPassword,
+    m.cluster.restApiPassword,
+    m.statsPassword,
+    ...(m.cluster.repoCipherPass ? [m.cluster.repoCipherPass] : []),
+    m.ca.keyPem,
+    ...Object.values(m.nodes).map((c) => c.keyPem),
+  ];
+}
