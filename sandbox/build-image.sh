@@ -43,6 +43,10 @@ done
 chroot "$tmp" systemctl unmask etcd patroni haproxy >/dev/null 2>&1 || true
 # A machine-id is written at first boot; hostname comes from cloud-init.
 : > "$tmp/etc/machine-id"; rm -f "$tmp/etc/hostname"
+# dbus's postinst wrote its own machine-id, and systemd copies /var/lib/dbus/machine-id into an
+# empty /etc/machine-id: every host would share one id. Point it at /etc/machine-id instead,
+# as cloud images do, so each host gets its own at first boot.
+rm -f "$tmp/var/lib/dbus/machine-id"; ln -s /etc/machine-id "$tmp/var/lib/dbus/machine-id"
 dpkg-query --admindir="$tmp/var/lib/dpkg" -W -f '${Package} ${Version}\n' > "$tmp/.packages"
 touch "$tmp/.complete"
 mv "$tmp" "$dest"

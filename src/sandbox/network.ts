@@ -1,0 +1,390 @@
+/**
+ * The sandbox network: one bridge owned by the sandbox, one network namespace per host, and
+ * network faults (partitions, isolation, link loss) as nftables rules on the bridge.
+ *
+ *   machine ── pgha0 (10.88.0.254/24) ──┬── vpgha-db1 ═ veth ═ eth0 10.88.0.11/24 (netns pgha-db1)
+ *                                       └── vpgha-db2 ═ veth ═ eth0 10.88.0.12/24 (netns pgha-db2)
+ *
+ * Safety: before the bridge exists, an unreachable route covers all of 10.88.0.0/16, hosts get
+ * no default route and ip_forward is left alone, so no packet of the sandbox's range can leave
+ * the machine, even while the bridge is being created or removed.
+ *
+ * Faults are filtered on the bridge (table `bridge pgha_faults`), not inside the hosts: the
+ * machine keeps reaching every host while hosts lose each other, and a rebooted host keeps the
+ * fault because its namespace outlives the guest.
+ */
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { CommandFailedError, runCommand, runOrThrow } from "./shell";
+
+export const SANDBOX_BRIDGE = "pgha0";
+/** The machine's own address on the bridge: tests and the harness reach hosts from it. */
+export const MACHINE_ADDRESS = "10.88.0.254";
+export const SANDBOX_PREFIX_LENGTH = 24;
+export const SANDBOX_SUBNET = "10.88.0.0/24";
+/** Routed to nowhere (`unreachable`) so nothing of this range ever leaves the machine. */
+export const GUARDED_RANGE = "10.88.0.0/16";
+export const FAULT_TABLE = "pgha_faults";
+export const NETNS_DIR = "/run/netns";
+
+const NAMESPACE_PREFIX = "pgha-";
+const HOST_LINK_PREFIX = "vpgha-";
+/** Linux interface names are at most 15 characters (IFNAMSIZ 16 with the NUL). */
+const MAX_INTERFACE_NAME = 15;
+const HOST_NAME_PATTERN = /^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$/;
+
+// ---------------------------------------------------------------------------------------------
+// Names
+
+export function isValidHostName(name: string): boolean {
+  return HOST_NAME_PATTERN.test(name);
+}
+
+/** Host names become namespace, machine, cgroup and hostnames: keep them DNS-label-like. */
+export function assertHostName(name: string): void {
+  if (!isValidHostName(name)) {
+    throw new Error(
+      `sandbox host name ${JSON.stringify(name)} is not allowed: use 1–32 characters of a–z, 0–9 and '-', ` +
+        `starting with a letter and not ending with '-' (e.g. "db1", "etcd-2")`,
+    );
+  }
+}
+
+export function namespaceName(host: string): string {
+  assertHostName(host);
+  return `${NAMESPACE_PREFIX}${host}`;
+}
+
+export function namespacePath(host: string): string {
+  return `${NETNS_DIR}/${namespaceName(host)}`;
+}
+
+/**
+ * The bridge-side end of a host's veth pair: `vpgha-<host>` when that fits in 15 characters,
+ * otherwise `vpgha-` + the first 4 characters + 5 hex digits of a hash of the whole name
+ * (stable, and distinct for names sharing a prefix).
+ */
+export function hostLinkName(host: string): string {
+  assertHostName(host);
+  const plain = `${HOST_LINK_PREFIX}${host}`;
+  if (plain.length <= MAX_INTERFACE_NAME) return plain;
+  const digest = createHash("sha256").update(host).digest("hex").slice(0, 5);
+  return `${HOST_LINK_PREFIX}${host.slice(0, 4)}${digest}`;
+}
+
+/** A host address must be a usable address of 10.88.0.0/24 other than the machine's. */
+export function assertHostAddress(address: string): void {
+  const match = /^10\.88\.0\.(\d{1,3})$/.exec(address);
+  const lastOctet = match ? Number(match[1]) : NaN;
+  if (!match || String(lastOctet) !== match[1] || lastOctet < 1 || lastOctet > 253) {
+    throw new Error(
+      `sandbox host address ${JSON.stringify(address)} is not allowed: use 10.88.0.1–10.88.0.253 ` +
+        `(${SANDBOX_SUBNET}; ${MACHINE_ADDRESS} is the machine's own address on the bridge)`,
+    );
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Serialisation: network changes made concurrently from one process (hosts booted in
+// parallel) must not race on creating the bridge or the fault table.
+
+let networkQueue: Promise<unknown> = Promise.resolve();
+
+function serialized<T>(change: () => Promise<T>): Promise<T> {
+  const next = networkQueue.then(change, change);
+  networkQueue = next.catch(() => undefined);
+  return next;
+}
+
+/**
+ * Runs a creating command; if it fails because another process created the same thing just
+ * before (two sandbox commands started at once), that is success.
+ */
+async function createUnlessRaced(argv: string[], existsNow: () => Promise<boolean>): Promise<void> {
+  const result = await runCommand(argv);
+  if (result.code !== 0 && !(await existsNow())) throw new CommandFailedError(argv, result);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inspection
+
+interface IpLink {
+  ifname: string;
+  master?: string;
+  operstate?: string;
+  flags?: string[];
+  linkinfo?: { info_kind?: string };
+}
+
+async function listLinks(namespace?: string): Promise<IpLink[]> {
+  const argv = namespace ? ["ip", "-n", namespace, "-j", "-d", "link", "show"] : ["ip", "-j", "-d", "link", "show"];
+  return JSON.parse((await runOrThrow(argv)) || "[]") as IpLink[];
+}
+
+async function findLink(name: string): Promise<IpLink | undefined> {
+  const result = await runCommand(["ip", "-j", "-d", "link", "show", "dev", name]);
+  if (result.code !== 0) return undefined;
+  return (JSON.parse(result.stdout) as IpLink[])[0];
+}
+
+/** Names of the sandbox's network namespaces (`pgha-*`) that exist on the machine. */
+export function listSandboxNamespaces(): string[] {
+  if (!existsSync(NETNS_DIR)) return [];
+  return readdirSync(NETNS_DIR)
+    .filter((entry) => entry.startsWith(NAMESPACE_PREFIX))
+    .sort();
+}
+
+async function faultTableExists(): Promise<boolean> {
+  return (await runCommand(["nft", "list", "table", "bridge", FAULT_TABLE])).code === 0;
+}
+
+async function guardRouteExists(): Promise<boolean> {
+  const routes = await runOrThrow(["ip", "route", "show", "type", "unreachable", GUARDED_RANGE]);
+  return routes.trim() !== "";
+}
+
+export interface NetworkInventory {
+  bridge: boolean;
+  guardRoute: boolean;
+  faultTable: boolean;
+  /** Sandbox namespaces (`pgha-*`). */
+  namespaces: string[];
+  /** Host-side veth ends (`vpgha-*`) still on the machine. */
+  hostLinks: string[];
+}
+
+/** What of the sandbox network exists right now (for status output and leak checks). */
+export async function networkInventory(): Promise<NetworkInventory> {
+  const links = await listLinks();
+  return {
+    bridge: links.some((link) => link.ifname === SANDBOX_BRIDGE),
+    guardRoute: await guardRouteExists(),
+    faultTable: await faultTableExists(),
+    namespaces: listSandboxNamespaces(),
+    hostLinks: links.map((link) => link.ifname).filter((name) => name.startsWith(HOST_LINK_PREFIX)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bridge and hosts
+
+/** Creates (or confirms) the guard route and the bridge with the machine's address. */
+export function ensureSandboxNetwork(): Promise<void> {
+  return serialized(async () => {
+    // The guard route comes first: from here on nothing of 10.88.0.0/16 can be routed out.
+    await runOrThrow(["ip", "route", "replace", "unreachable", GUARDED_RANGE]);
+    const bridge = await findLink(SANDBOX_BRIDGE);
+    if (bridge && bridge.linkinfo?.info_kind !== "bridge") {
+      throw new Error(
+        `the machine has a ${bridge.linkinfo?.info_kind ?? "non-bridge"} link named ${SANDBOX_BRIDGE} that is not ` +
+          `the sandbox's bridge: remove it (\`ip link del ${SANDBOX_BRIDGE}\`) and start again`,
+      );
+    }
+    if (!bridge) await createUnlessRaced(["ip", "link", "add", SANDBOX_BRIDGE, "type", "bridge"], async () => !!(await findLink(SANDBOX_BRIDGE)));
+    await runOrThrow(["ip", "addr", "replace", `${MACHINE_ADDRESS}/${SANDBOX_PREFIX_LENGTH}`, "dev", SANDBOX_BRIDGE]);
+    await runOrThrow(["ip", "link", "set", SANDBOX_BRIDGE, "up"]);
+  });
+}
+
+/**
+ * Gives a host its namespace `pgha-<host>` with `lo` up and `eth0` at `address`/24 (no
+ * default route), its veth end plugged into the bridge. Idempotent; a host that is running
+ * keeps its connections (nothing is recreated when it is already right).
+ */
+export async function attachHost(host: string, address: string): Promise<void> {
+  assertHostName(host);
+  assertHostAddress(address);
+  await ensureSandboxNetwork();
+  await serialized(async () => {
+    const namespace = namespaceName(host);
+    const hostLink = hostLinkName(host);
+    if (!listSandboxNamespaces().includes(namespace)) {
+      await createUnlessRaced(["ip", "netns", "add", namespace], async () => listSandboxNamespaces().includes(namespace));
+    }
+
+    const guestLinks = await listLinks(namespace);
+    const guestHasEth0 = guestLinks.some((link) => link.ifname === "eth0");
+    const existingHostLink = await findLink(hostLink);
+    if (existingHostLink && !guestHasEth0) {
+      // A veth whose other end is not this namespace's eth0 is left from something else.
+      await runOrThrow(["ip", "link", "del", hostLink]);
+    }
+    if (!existingHostLink || !guestHasEth0) {
+      await runOrThrow(["ip", "link", "add", hostLink, "type", "veth", "peer", "name", "eth0", "netns", namespace]);
+    }
+    await runOrThrow(["ip", "link", "set", hostLink, "master", SANDBOX_BRIDGE, "up"]);
+
+    const wanted = `${address}/${SANDBOX_PREFIX_LENGTH}`;
+    const current = (await runOrThrow(["ip", "-n", namespace, "-4", "-o", "addr", "show", "dev", "eth0"]))
+      .split("\n")
+      .map((line) => /inet (\S+)/.exec(line)?.[1])
+      .filter((cidr): cidr is string => cidr !== undefined);
+    if (current.length !== 1 || current[0] !== wanted) {
+      await runOrThrow(["ip", "-n", namespace, "addr", "flush", "dev", "eth0"]);
+      await runOrThrow(["ip", "-n", namespace, "addr", "add", wanted, "dev", "eth0"]);
+    }
+    await runOrThrow(["ip", "-n", namespace, "link", "set", "lo", "up"]);
+    await runOrThrow(["ip", "-n", namespace, "link", "set", "eth0", "up"]);
+  });
+}
+
+/** Removes a host's namespace and veth (the guest must be stopped first). Idempotent. */
+export function detachHost(host: string): Promise<void> {
+  return serialized(async () => {
+    const namespace = namespaceName(host);
+    if (listSandboxNamespaces().includes(namespace)) await runOrThrow(["ip", "netns", "del", namespace]);
+    if (await findLink(hostLinkName(host))) await runOrThrow(["ip", "link", "del", hostLinkName(host)]);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults
+
+export type PartitionDirection = "both" | "a-to-b";
+
+export interface PartitionOptions {
+  /** "both" (default) drops A→B and B→A; "a-to-b" drops only packets from A to B. */
+  direction?: PartitionDirection;
+}
+
+async function ensureFaultTable(): Promise<void> {
+  // `add` is idempotent for tables and chains. The forward chain sees host↔host traffic;
+  // input/output see host↔machine traffic, so a partition may include MACHINE_ADDRESS.
+  const chains = ["forward", "input", "output"]
+    .map((hook) => `add chain bridge ${FAULT_TABLE} ${hook} { type filter hook ${hook} priority 0; policy accept; }`)
+    .join("\n");
+  await runOrThrow(["nft", "-f", "-"], { input: `add table bridge ${FAULT_TABLE}\n${chains}\n` });
+}
+
+async function faultRuleComments(): Promise<Set<string>> {
+  const result = await runCommand(["nft", "-j", "list", "table", "bridge", FAULT_TABLE]);
+  if (result.code !== 0) return new Set();
+  const listing = JSON.parse(result.stdout) as { nftables: Array<{ rule?: { comment?: string } }> };
+  return new Set(listing.nftables.map((entry) => entry.rule?.comment).filter((c): c is string => !!c));
+}
+
+async function addFaultRules(comment: string, rules: Array<{ chain: string; match: string }>): Promise<void> {
+  await ensureFaultTable();
+  if ((await faultRuleComments()).has(comment)) return;
+  const script = rules
+    .map(({ chain, match }) => `add rule bridge ${FAULT_TABLE} ${chain} ${match} counter drop comment "${comment}"`)
+    .join("\n");
+  await runOrThrow(["nft", "-f", "-"], { input: `${script}\n` });
+}
+
+function addressSet(addresses: readonly string[]): string {
+  return `{ ${addresses.join(", ")} }`;
+}
+
+function assertAddressGroup(label: string, group: readonly string[]): void {
+  if (group.length === 0) throw new Error(`partition: ${label} is empty; give at least one address`);
+  for (const address of group) {
+    if (address !== MACHINE_ADDRESS) assertHostAddress(address);
+  }
+}
+
+/**
+ * Drops IPv4 traffic between two groups of addresses on the bridge (both ways, or only from
+ * A to B). ARP still works, so a partitioned peer looks like one whose packets vanish.
+ * Idempotent: the same partition twice adds its rules once.
+ */
+export function partition(
+  groupA: readonly string[],
+  groupB: readonly string[],
+  { direction = "both" }: PartitionOptions = {},
+): Promise<void> {
+  assertAddressGroup("groupA", groupA);
+  assertAddressGroup("groupB", groupB);
+  const overlap = groupA.filter((address) => groupB.includes(address));
+  if (overlap.length > 0) throw new Error(`partition: ${overlap.join(", ")} is in both groups; a host is on one side only`);
+  const a = [...groupA].sort();
+  const b = [...groupB].sort();
+  const key = createHash("sha256").update(`${direction}|${a.join(",")}|${b.join(",")}`).digest("hex").slice(0, 12);
+  const pairs = direction === "both" ? [[a, b], [b, a]] : [[a, b]];
+  const rules = pairs.flatMap(([from, to]) =>
+    ["forward", "input", "output"].map((chain) => ({
+      chain,
+      match: `ip saddr ${addressSet(from!)} ip daddr ${addressSet(to!)}`,
+    })),
+  );
+  return serialized(() => addFaultRules(`pgha partition ${key}`, rules));
+}
+
+/**
+ * Cuts a host off from every other host (all traffic through its bridge port). The machine
+ * still reaches it, so the harness keeps control; use linkDown to cut the machine off too.
+ */
+export function isolate(host: string): Promise<void> {
+  const link = hostLinkName(host);
+  return serialized(() =>
+    addFaultRules(`pgha isolate ${host}`, [
+      { chain: "forward", match: `iifname "${link}"` },
+      { chain: "forward", match: `oifname "${link}"` },
+    ]),
+  );
+}
+
+/** Takes the host's bridge port down: the host loses its carrier (machine included). */
+export function linkDown(host: string): Promise<void> {
+  return serialized(() => setHostLink(host, "down"));
+}
+
+export function linkUp(host: string): Promise<void> {
+  return serialized(() => setHostLink(host, "up"));
+}
+
+async function setHostLink(host: string, state: "up" | "down"): Promise<void> {
+  const link = hostLinkName(host);
+  if (!(await findLink(link))) {
+    throw new Error(`sandbox host ${host} has no network link ${link}: boot it first (bootHost/startHost)`);
+  }
+  await runOrThrow(["ip", "link", "set", link, state]);
+}
+
+/** Undoes every fault: removes the fault table and brings every host's bridge port up. */
+export function heal(): Promise<void> {
+  return serialized(async () => {
+    if (await faultTableExists()) await runOrThrow(["nft", "delete", "table", "bridge", FAULT_TABLE]);
+    const ports = (await listLinks()).filter(
+      (link) => link.ifname.startsWith(HOST_LINK_PREFIX) && link.master === SANDBOX_BRIDGE,
+    );
+    for (const port of ports) {
+      if (port.flags?.includes("UP") !== true) await runOrThrow(["ip", "link", "set", port.ifname, "up"]);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Teardown
+
+/**
+ * Removes everything network of the sandbox: fault table, every `pgha-*` namespace, every
+ * `vpgha-*` link, the bridge, then the guard route (last, so the range stays guarded until the
+ * bridge is gone). Idempotent; stop the hosts first (hosts.cleanupAll does).
+ */
+export function teardownNetwork(): Promise<void> {
+  return serialized(async () => {
+    if (await faultTableExists()) await runOrThrow(["nft", "delete", "table", "bridge", FAULT_TABLE]);
+    for (const namespace of listSandboxNamespaces()) await runOrThrow(["ip", "netns", "del", namespace]);
+    for (const link of await listLinks()) {
+      if (link.ifname.startsWith(HOST_LINK_PREFIX) || link.ifname === SANDBOX_BRIDGE) {
+        await runOrThrow(["ip", "link", "del", link.ifname]);
+      }
+    }
+    if (await guardRouteExists()) await runOrThrow(["ip", "route", "del", "unreachable", GUARDED_RANGE]);
+    await unmountEmptyNetnsDir();
+  });
+}
+
+/**
+ * `ip netns add` turns /run/netns into a shared bind mount. Once no namespace of anyone is
+ * left, unmount it so no mount of the sandbox stays behind (ip recreates it when needed).
+ */
+async function unmountEmptyNetnsDir(): Promise<void> {
+  if (!existsSync(NETNS_DIR) || readdirSync(NETNS_DIR).length > 0) return;
+  const mountedTimes = readFileSync("/proc/mounts", "utf8")
+    .split("\n")
+    .filter((line) => line.split(" ")[1] === NETNS_DIR).length;
+  for (let i = 0; i < mountedTimes; i++) await runCommand(["umount", NETNS_DIR]);
+}
