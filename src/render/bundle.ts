@@ -100,6 +100,7 @@ function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
     socketDir: NODE_PATHS.socketDir,
     dynamicFile: NODE_PATHS.dynamicFile,
     pgMajor: POSTGRES_MAJOR,
+    pgPort: PORTS.postgres,
     etcdDataDir: NODE_PATHS.etcdDataDir,
     layoutKind: layout.kind,
     secretSourceKind: secrets.kind,
@@ -120,6 +121,8 @@ function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
     s3CaFile: layout.s3.caFile ?? "",
     kmsKeyId: layout.s3.sseKms ? spec.names.kmsAlias : "",
     fullRetentionDays: spec.backup.fullRetentionDays,
+    archiveTimeoutSeconds: spec.backup.archiveTimeoutSeconds,
+    curlTls: tls ? `--cacert ${TLS_DIR}/ca.crt --cert ${TLS_DIR}/node.crt --key ${TLS_DIR}/node.key` : "",
     logicalRetentionWeeks: spec.backup.logicalRetentionWeeks,
   };
 }
@@ -178,6 +181,7 @@ function postgresFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundl
     ),
     file(NODE_PATHS.cron, renderTemplate("pgha-backup.cron", { ...view, jobs })),
     file(NODE_PATHS.backupScript, renderTemplate("pgha-backup.sh", view), "0755"),
+    file(NODE_PATHS.restoreScript, renderTemplate("pgha-restore.sh", view), "0755"),
     file(NODE_PATHS.dynamicScript, renderTemplate("pgha-dynamic.sh", view), "0755"),
     file(NODE_PATHS.patronictl, renderTemplate("pgha-patronictl.sh", view), "0755"),
     file("/etc/systemd/system/patroni.service.d/pgha.conf", renderTemplate("systemd/patroni.conf", view)),
@@ -248,8 +252,8 @@ export function renderCloudConfig(spec: ClusterSpec, node: NodeSpec, layout: Lay
     hostname: node.name,
     fqdn: `${node.name}.${spec.clusterName}.${spec.network.domain}`,
     prefer_fqdn_over_hostname: false,
-    // No SSH on the nodes (SSM Session Manager on AWS): no host keys to generate.
-    ssh_genkeytypes: [],
+    // Access is SSM Session Manager; no password logins, no root logins.
+    ssh_pwauth: false,
     disable_root: true,
     timezone: "UTC",
   };

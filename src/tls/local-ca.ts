@@ -7,10 +7,12 @@ import { webcrypto } from "crypto";
 import * as x509 from "@peculiar/x509";
 import type { CertificateProfile } from "./profile";
 
-const crypto = webcrypto as unknown as Crypto;
-x509.cryptoProvider.set(crypto);
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+const crypto = webcrypto;
+x509.cryptoProvider.set(crypto as any);
 
-const ALGORITHM: EcKeyGenParams & EcdsaParams = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
+const ALGORITHM: webcrypto.EcKeyGenParams & webcrypto.EcdsaParams = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
 const DAY_MS = 86_400_000;
 
 export interface IssuedCertificate {
@@ -43,12 +45,12 @@ export async function createCertificateAuthority(commonName: string, validityDay
     name: `CN=${commonName}`,
     notBefore: new Date(now - 60_000),
     notAfter: new Date(now + validityDays * DAY_MS),
-    keys,
+    keys: keys as any,
     signingAlgorithm: ALGORITHM,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as any),
     ],
   });
   return {
@@ -79,15 +81,15 @@ export async function issueCertificate(ca: CertificateAuthority, profile: Certif
     issuer: caCert.subject,
     notBefore: new Date(now.getTime() - 60_000),
     notAfter: new Date(now.getTime() + profile.validityDays * DAY_MS),
-    publicKey: keys.publicKey,
-    signingKey: await importCaKey(ca),
+    publicKey: keys.publicKey as any,
+    signingKey: (await importCaKey(ca)) as any,
     signingAlgorithm: ALGORITHM,
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyAgreement, true),
       new x509.ExtendedKeyUsageExtension(usages, false),
       new x509.SubjectAlternativeNameExtension(names, false),
-      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as any),
       await x509.AuthorityKeyIdentifierExtension.create(caCert, false),
     ],
   });
