@@ -24,6 +24,12 @@ export interface S3Access {
   caFile?: string;
   /** Whether objects are written with SSE-KMS under the cluster's key. */
   sseKms: boolean;
+  /**
+   * awscli ≥ 2.23 adds CRC checksums to every upload by default, streamed as aws-chunked
+   * content that S3 understands and s3rver stores verbatim (corrupting the object):
+   * "when_required" turns that default off.
+   */
+  requestChecksums: "when_supported" | "when_required";
 }
 
 export interface Layout {
@@ -59,6 +65,7 @@ export function ec2Layout(spec: ClusterSpec): Layout {
       uriStyle: "host",
       credentials: "instance-role",
       sseKms: true,
+      requestChecksums: "when_supported",
     },
     installPackages: true,
     dataVolume: { kind: "ebs", deviceName: DATA_VOLUME_DEVICE },
@@ -102,6 +109,7 @@ export function sandboxLayout(spec: ClusterSpec): Layout {
       credentials: "secret",
       caFile: `${TLS_DIR}/ca.crt`,
       sseKms: false,
+      requestChecksums: "when_required",
     },
     installPackages: false,
     dataVolume: { kind: "none" },

@@ -46,6 +46,7 @@ export function buildProgram(): Command {
     .name("pgha")
     .description("postgres-ha: render and review a stack offline, run it on local hosts, measure it")
     .showHelpAfterError()
+    .enablePositionalOptions()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
   program

@@ -11,6 +11,11 @@ function out(text: string) {
   process.stdout.write(text.endsWith("\n") ? text : text + "\n");
 }
 
+/** `exec db1 -- cmd`: commander keeps the `--`; the command starts after it. */
+function stripDashes(args: string[]): string[] {
+  return args[0] === "--" ? args.slice(1) : args;
+}
+
 function progressLogger(): { log: (l: string) => void; done: () => void } {
   const start = Date.now();
   return {
@@ -22,6 +27,7 @@ function progressLogger(): { log: (l: string) => void; done: () => void } {
 export function registerSandboxCommands(program: Command): void {
   const sandbox = program
     .command("sandbox")
+    .enablePositionalOptions()
     .description("the stack on local Debian 13 hosts booted by the same cloud-init user-data as EC2 (root, Linux)");
 
   sandbox
@@ -136,9 +142,11 @@ export function registerSandboxCommands(program: Command): void {
   sandbox
     .command("psql [target] [args...]")
     .description("psql to rw, ro or a member (verify-full TLS from the machine); extra args go to psql")
+    .allowUnknownOption()
+    .passThroughOptions()
     .action(async (target: string | undefined, args: string[]) => {
       const sb = await openSandbox();
-      const r = spawnSync("psql", [sb.client.uri(target ?? "rw"), ...args], { stdio: "inherit" });
+      const r = spawnSync("psql", [sb.client.uri(target ?? "rw"), ...stripDashes(args)], { stdio: "inherit" });
       if (r.error) throw new Error(`psql: ${r.error.message} (install postgresql-client)`);
       process.exitCode = r.status ?? 1;
     });
@@ -147,8 +155,9 @@ export function registerSandboxCommands(program: Command): void {
     .command("patronictl <args...>")
     .description("patronictl on the leader's host, e.g. `npx pgha sandbox patronictl list`")
     .allowUnknownOption()
+    .passThroughOptions()
     .action(async (args: string[]) => {
-      const r = await patronictl(await openSandbox(), args);
+      const r = await patronictl(await openSandbox(), stripDashes(args));
       process.stdout.write(r.stdout);
       process.stderr.write(r.stderr);
       process.exitCode = r.code;
@@ -158,9 +167,10 @@ export function registerSandboxCommands(program: Command): void {
     .command("exec <host> <command...>")
     .description("run a command on a host as root, e.g. `npx pgha sandbox exec db1 -- journalctl -u patroni -n 50`")
     .allowUnknownOption()
+    .passThroughOptions()
     .action(async (host: string, command: string[]) => {
       await openSandbox();
-      const r = await hostExec(host, command, { timeoutMs: 600_000 });
+      const r = await hostExec(host, stripDashes(command), { timeoutMs: 600_000 });
       process.stdout.write(r.stdout);
       process.stderr.write(r.stderr);
       process.exitCode = r.code;
