@@ -2,6 +2,7 @@
 import { spawnSync } from "child_process";
 import { Command } from "commander";
 import { Listr } from "listr2";
+import { resolveStackFile } from "./stack";
 import {
   down, failover, formatStatus, healNetwork, hostExec, killMember, openSandbox, partitionMembers, patronictl,
   readState, rebootMember, resume, startMember, status, switchover, up, checkHealth, waitHealthy,
@@ -42,7 +43,7 @@ export function registerSandboxCommands(program: Command): void {
       if (state && !opts.json) p.log(`a sandbox of stack ${state.stack} exists; bringing it to health`);
       if (state) {
         sb = await openSandbox();
-        if (sb.state.stack !== opts.stack && !opts.stack.includes("/")) {
+        if (sb.state.stackFile !== resolveStackFile(opts.stack).file) {
           throw Object.assign(new Error(`the sandbox runs stack ${sb.state.stack}; run \`npx pgha sandbox down\` first`), { exitCode: 3 });
         }
         await resume(sb, p.log);
