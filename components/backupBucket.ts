@@ -1,0 +1,165 @@
+// BackupBucket: the S3 bucket that holds the pgBackRest repository (base backups + WAL archive)
+// and the weekly logical dumps. Versioned, SSE-KMS with the cluster's key, never public,
+// TLS only, and lifecycle rules that are safe for pgBackRest: S3 never expires anything under
+// the repository prefix — pgBackRest's own retention does (notes/cluster-facts.md: an age rule
+// that deleted archive.info once made a whole repository unrecoverable).
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import type { ConfigProblem } from "../src/config/load";
+import type { ClusterSpec } from "../src/spec";
+import { componentType, keepsData, tagsFor } from "./common";
+
+/** Days after which unfinished multipart uploads (a killed dump, an interrupted push) are removed. */
+export const ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7;
+
+/** The pgBackRest repository's key prefix in the bucket (repo1-path without the leading slash). */
+export function repoKeyPrefix(spec: ClusterSpec): string {
+  return `${spec.backup.repoPath.replace(/^\/+/, "").replace(/\/+$/, "")}/`;
+}
+
+/** The S3 lifecycle rules of the backup bucket, as the BucketLifecycleConfiguration takes them. */
+export interface LifecycleRule {
+  id: string;
+  status: "Enabled";
+  filter: { prefix?: string };
+  expiration?: { days?: number; expiredObjectDeleteMarker?: boolean };
+  transitions?: { days: number; storageClass: string }[];
+  noncurrentVersionExpiration?: { noncurrentDays: number };
+  abortIncompleteMultipartUpload?: { daysAfterInitiation: number };
+}
+
+export function logicalExpirationDays(spec: ClusterSpec): number {
+  return spec.backup.logicalRetentionWeeks * 7;
+}
+
+/**
+ * ONE lifecycle configuration (a second one per bucket diffs forever):
+ *   logical-dumps          logical/<cluster>/: expire after logicalRetentionWeeks·7 days,
+ *                          STANDARD_IA after logicalInfrequentAccessAfterDays (if set)
+ *   noncurrent-versions    whole bucket: old versions go after noncurrentVersionRetentionDays,
+ *                          then the delete markers left without versions
+ *   incomplete-uploads     whole bucket: abort multipart uploads after 7 days
+ * Nothing expires current objects under the pgBackRest repository prefix.
+ */
+export function lifecycleRules(spec: ClusterSpec): LifecycleRule[] {
+  const b = spec.backup;
+  const logical: LifecycleRule = {
+    id: "logical-dumps",
+    status: "Enabled",
+    filter: { prefix: b.logicalPrefix },
+    expiration: { days: logicalExpirationDays(spec) },
+  };
+  if (b.logicalInfrequentAccessAfterDays !== null) {
+    logical.transitions = [{ days: b.logicalInfrequentAccessAfterDays, storageClass: "STANDARD_IA" }];
+  }
+  return [
+    logical,
+    {
+      id: "noncurrent-versions",
+      status: "Enabled",
+      filter: {},
+      noncurrentVersionExpiration: { noncurrentDays: b.noncurrentVersionRetentionDays },
+      expiration: { expiredObjectDeleteMarker: true },
+    },
+    {
+      id: "incomplete-uploads",
+      status: "Enabled",
+      filter: {},
+      abortIncompleteMultipartUpload: { daysAfterInitiation: ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS },
+    },
+  ];
+}
+
+/** Problems S3 would only report at `pulumi up` time, found before anything is created. */
+export function backupBucketProblems(spec: ClusterSpec): ConfigProblem[] {
+  const b = spec.backup;
+  const problems: ConfigProblem[] = [];
+  const expiration = logicalExpirationDays(spec);
+  if (b.logicalInfrequentAccessAfterDays !== null && b.logicalInfrequentAccessAfterDays >= expiration) {
+    problems.push({
+      key: "backup.logicalInfrequentAccessAfterDays",
+      value: b.logicalInfrequentAccessAfterDays,
+      reason: `must be less than the logical dumps' lifetime (backup.logicalRetentionWeeks·7 = ${expiration} days): S3 rejects a transition at or after the expiration`,
+      allowed: `an integer 30–${expiration - 1}, or null`,
+    });
+  }
+  return problems;
+}
+
+/** A bucket policy that refuses every request not made over TLS. */
+export function tlsOnlyBucketPolicy(bucketArn: string) {
+  return {
+    Version: "2012-10-17",
+    Statement: [
+      {
+        Sid: "DenyInsecureTransport",
+        Effect: "Deny",
+        Principal: "*",
+        Action: "s3:*",
+        Resource: [bucketArn, `${bucketArn}/*`],
+        Condition: { Bool: { "aws:SecureTransport": "false" } },
+      },
+    ],
+  };
+}
+
+export interface BackupBucketArgs {
+  spec: ClusterSpec;
+  /** The customer-managed KMS key objects are encrypted with (SSE-KMS, bucket key on). */
+  kmsKeyArn: pulumi.Input<string>;
+}
+
+export class BackupBucket extends pulumi.ComponentResource {
+  readonly bucketName: pulumi.Output<string>;
+  readonly bucketArn: pulumi.Output<string>;
+  readonly repoPrefix: string;
+  readonly logicalPrefix: string;
+  /** The bucket and every part of its configuration: what a PostgreSQL node must wait for. */
+  readonly ready: pulumi.Resource[];
+
+  constructor(name: string, args: BackupBucketArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(componentType("BackupBucket"), name, {}, opts);
+    const { spec } = args;
+    const problems = backupBucketProblems(spec);
+    if (problems.length) throw new Error(problems.map((p) => `postgres-ha:${p.key} = ${JSON.stringify(p.value)}: ${p.reason}`).join("\n"));
+
+    const keep = keepsData(spec);
+    const bucket = new aws.s3.Bucket(`${name}-backups`, {
+      bucket: spec.backup.bucketName,
+      // Dev and staging can be torn down with their backups; prod keeps the bucket (below).
+      forceDestroy: !keep,
+      tags: tagsFor(spec, spec.backup.bucketName),
+    }, { parent: this, protect: keep, retainOnDelete: keep });
+    const child = { parent: bucket };
+
+    const publicAccess = new aws.s3.BucketPublicAccessBlock(`${name}-backups`, {
+      bucket: bucket.id,
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    }, child);
+    const ownership = new aws.s3.BucketOwnershipControls(`${name}-backups`, { bucket: bucket.id, rule: { objectOwnership: "BucketOwnerEnforced" } }, child);
+    const versioning = new aws.s3.BucketVersioning(`${name}-backups`, {
+      bucket: bucket.id,
+      versioningConfiguration: { status: "Enabled" },
+    }, child);
+    const encryption = new aws.s3.BucketServerSideEncryptionConfiguration(`${name}-backups`, {
+      bucket: bucket.id,
+      rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: args.kmsKeyArn }, bucketKeyEnabled: true }],
+    }, child);
+    const policy = new aws.s3.BucketPolicy(`${name}-backups`, {
+      bucket: bucket.id,
+      policy: bucket.arn.apply((arn) => JSON.stringify(tlsOnlyBucketPolicy(arn))),
+    }, { ...child, dependsOn: [publicAccess] });
+    // Noncurrent-version rules need versioning in place first.
+    const lifecycle = new aws.s3.BucketLifecycleConfiguration(`${name}-backups`, { bucket: bucket.id, rules: lifecycleRules(spec) }, { ...child, dependsOn: [versioning] });
+
+    this.bucketName = bucket.bucket;
+    this.bucketArn = bucket.arn;
+    this.repoPrefix = repoKeyPrefix(spec);
+    this.logicalPrefix = spec.backup.logicalPrefix;
+    this.ready = [bucket, publicAccess, ownership, versioning, encryption, policy, lifecycle];
+    this.registerOutputs({ bucketName: this.bucketName, bucketArn: this.bucketArn, repoPrefix: this.repoPrefix, logicalPrefix: this.logicalPrefix });
+  }
+}

@@ -1,0 +1,13 @@
+// Components of the postgres-ha program (one ComponentResource per part of the service).
+export * from "./backupBucket";
+export * from "./cluster";
+export * from "./common";
+export * from "./dns";
+export * from "./dynamicConfig";
+export * from "./etcdMembers";
+export * from "./haproxyNodes";
+export * from "./instance";
+export * from "./network";
+export * from "./nodeRoles";
+export * from "./postgresNodes";
+export * from "./secrets";

@@ -1,0 +1,141 @@
+// NodeRoles: one IAM role + instance profile per node, each allowed exactly what its node does:
+//   every node   SSM Session Manager (managed AmazonSSMManagedInstanceCore), read its own
+//                node secret, decrypt it with the cluster key (through Secrets Manager only)
+//   PostgreSQL   also the cluster secret, and S3 on the backup bucket limited to the
+//                pgBackRest repository and the logical-dump prefixes (SSE-KMS through S3 only)
+//   etcd/HAProxy no S3 at all
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import type { ClusterSpec, NodeSpec } from "../src/spec";
+import { componentType, nodeTags } from "./common";
+
+export interface PolicyStatement {
+  Sid: string;
+  Effect: "Allow" | "Deny";
+  Action: string[];
+  Resource: string | string[];
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+export interface PolicyDocument {
+  Version: "2012-10-17";
+  Statement: PolicyStatement[];
+}
+
+export interface NodePolicyInputs {
+  node: Pick<NodeSpec, "name" | "role">;
+  region: string;
+  kmsKeyArn: string;
+  nodeSecretArn: string;
+  /** PostgreSQL nodes only. */
+  clusterSecretArn?: string;
+  /** PostgreSQL nodes only. */
+  bucket?: { arn: string; repoPrefix: string; logicalPrefix: string };
+}
+
+/** Object actions pgBackRest and the logical-dump job need (multipart included). */
+export const BACKUP_OBJECT_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"];
+
+/** The inline policy of one node's role. Pure, so tests and docs read the very same document. */
+export function nodePolicyDocument(i: NodePolicyInputs): PolicyDocument {
+  const isPostgres = i.node.role === "postgres";
+  if (isPostgres && (!i.clusterSecretArn || !i.bucket)) throw new Error(`node ${i.node.name}: a PostgreSQL node's policy needs the cluster secret and the bucket`);
+  const secrets = isPostgres ? [i.nodeSecretArn, i.clusterSecretArn!] : [i.nodeSecretArn];
+  const viaServices = [`secretsmanager.${i.region}.amazonaws.com`, ...(isPostgres ? [`s3.${i.region}.amazonaws.com`] : [])];
+  const statements: PolicyStatement[] = [
+    { Sid: "ReadOwnSecrets", Effect: "Allow", Action: ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], Resource: secrets },
+    {
+      Sid: "UseClusterKey",
+      Effect: "Allow",
+      Action: isPostgres ? ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"] : ["kms:Decrypt"],
+      Resource: i.kmsKeyArn,
+      Condition: { StringEquals: { "kms:ViaService": viaServices } },
+    },
+  ];
+  if (isPostgres) {
+    const { arn, repoPrefix, logicalPrefix } = i.bucket!;
+    const prefixes = [repoPrefix, logicalPrefix].map((p) => (p.endsWith("/") ? p : `${p}/`));
+    statements.push(
+      {
+        Sid: "ListBackupPrefixes",
+        Effect: "Allow",
+        Action: ["s3:ListBucket", "s3:ListBucketMultipartUploads"],
+        Resource: arn,
+        Condition: { StringLike: { "s3:prefix": prefixes.flatMap((p) => [p.slice(0, -1), `${p}*`]) } },
+      },
+      { Sid: "BackupObjects", Effect: "Allow", Action: BACKUP_OBJECT_ACTIONS, Resource: prefixes.map((p) => `${arn}/${p}*`) },
+    );
+  }
+  return { Version: "2012-10-17", Statement: statements };
+}
+
+export function ec2AssumeRolePolicy(dnsSuffix: string): string {
+  return JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [{ Effect: "Allow", Principal: { Service: `ec2.${dnsSuffix}` }, Action: "sts:AssumeRole" }],
+  });
+}
+
+export interface NodeRolesArgs {
+  spec: ClusterSpec;
+  kmsKeyArn: pulumi.Input<string>;
+  nodeSecretArns: Record<string, pulumi.Input<string>>;
+  clusterSecretArn: pulumi.Input<string>;
+  bucketArn: pulumi.Input<string>;
+  repoPrefix: string;
+  logicalPrefix: string;
+}
+
+export class NodeRoles extends pulumi.ComponentResource {
+  readonly roleArns: Record<string, pulumi.Output<string>>;
+  readonly instanceProfileNames: Record<string, pulumi.Output<string>>;
+  /** Per node: what must exist before it boots (its policies), for dependsOn. */
+  readonly ready: Record<string, pulumi.Resource[]>;
+
+  constructor(name: string, args: NodeRolesArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(componentType("NodeRoles"), name, {}, opts);
+    const { spec } = args;
+    for (const n of spec.nodes) {
+      if (!args.nodeSecretArns[n.name]) throw new Error(`NodeRoles: no node secret ARN for ${n.name}`);
+    }
+    const partition = aws.getPartitionOutput({}, { parent: this });
+    this.roleArns = {};
+    this.instanceProfileNames = {};
+    this.ready = {};
+    for (const node of spec.nodes) {
+      const resourceName = `${name}-${node.name}`;
+      const role = new aws.iam.Role(resourceName, {
+        description: `postgres-ha ${spec.clusterName}/${spec.stack} node ${node.name} (${node.role})`,
+        assumeRolePolicy: partition.dnsSuffix.apply(ec2AssumeRolePolicy),
+        tags: nodeTags(spec, node, resourceName),
+      }, { parent: this });
+      const ssm = new aws.iam.RolePolicyAttachment(`${resourceName}-ssm`, {
+        role: role.name,
+        policyArn: pulumi.interpolate`arn:${partition.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore`,
+      }, { parent: role });
+      // Only what the node may use is an input (etcd and HAProxy roles do not wait for the bucket).
+      const document = node.role === "postgres"
+        ? pulumi.all([args.kmsKeyArn, args.nodeSecretArns[node.name], args.clusterSecretArn, args.bucketArn]).apply(([kmsKeyArn, nodeSecretArn, clusterSecretArn, bucketArn]) =>
+            nodePolicyDocument({
+              node,
+              region: spec.region,
+              kmsKeyArn,
+              nodeSecretArn,
+              clusterSecretArn,
+              bucket: { arn: bucketArn, repoPrefix: args.repoPrefix, logicalPrefix: args.logicalPrefix },
+            }),
+          )
+        : pulumi.all([args.kmsKeyArn, args.nodeSecretArns[node.name]]).apply(([kmsKeyArn, nodeSecretArn]) =>
+            nodePolicyDocument({ node, region: spec.region, kmsKeyArn, nodeSecretArn }),
+          );
+      const policy = new aws.iam.RolePolicy(`${resourceName}-node`, {
+        role: role.id,
+        policy: document.apply((d) => JSON.stringify(d)),
+      }, { parent: role });
+      const profile = new aws.iam.InstanceProfile(resourceName, { role: role.name, tags: nodeTags(spec, node, resourceName) }, { parent: role });
+      this.roleArns[node.name] = role.arn;
+      this.instanceProfileNames[node.name] = profile.name;
+      this.ready[node.name] = [ssm, policy, profile];
+    }
+    this.registerOutputs({ roleArns: this.roleArns, instanceProfileNames: this.instanceProfileNames });
+  }
+}

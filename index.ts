@@ -1,0 +1,55 @@
+// postgres-ha: one stack's config → a production PostgreSQL service on AWS.
+//
+//   Pulumi.<stack>.yaml ──► loadStackConfig (validated, tier defaults) ──► buildSpec ──►
+//   PostgresHaCluster (network, secrets, backups, IAM, etcd, PostgreSQL, HAProxy, DNS, day-2)
+//
+// A bad config stops here, before any resource is registered, with one message naming every
+// bad key, its value, what is allowed and how to set it (a RunError: no stack trace).
+import * as pulumi from "@pulumi/pulumi";
+import { PostgresHaCluster, clusterProblems, patronictlListCommand, sessionCommand } from "./components";
+import { ConfigError, loadStackConfig } from "./src/config/load";
+import { buildSpec, nodesOf, type ClusterSpec } from "./src/spec";
+
+function clusterSpec(): ClusterSpec {
+  const stack = pulumi.getStack();
+  try {
+    const spec = buildSpec(loadStackConfig(pulumi.runtime.allConfig(), { stack }), stack);
+    const problems = clusterProblems(spec);
+    if (problems.length) throw new ConfigError(problems, stack);
+    return spec;
+  } catch (err) {
+    if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
+    throw err;
+  }
+}
+
+const spec = clusterSpec();
+const cluster = new PostgresHaCluster(spec.names.prefix, { spec });
+
+/** Where clients connect: rw → the leader (5000), ro → the replicas (5001). */
+export const endpoints = cluster.endpoints;
+/** Secrets Manager ARNs (the values never leave Secrets Manager). */
+export const secretArns = { cluster: cluster.clusterSecretArn, nodes: cluster.nodeSecretArns };
+export const backupBucket = cluster.bucketName;
+export const kmsKeyArn = cluster.kmsKeyArn;
+/** The cluster CA (public): clients verify the nodes with it (sslmode=verify-full). */
+export const caCertPem = cluster.caCertPem;
+export const nodePrivateIps = cluster.privateIps;
+export const instanceIds = cluster.instanceIds;
+/** The internal NLB in front of HAProxy (prod), or null. */
+export const nlbDnsName = cluster.loadBalancerDnsName ?? null;
+/** How to run patronictl on each PostgreSQL node (SSM Session Manager; there is no SSH). */
+export const patronictl = Object.fromEntries(
+  nodesOf(spec, "postgres").map((n) => [
+    n.name,
+    {
+      session: cluster.instanceIds[n.name].apply((id) => sessionCommand(spec.region, id)),
+      then: "sudo pgha-patronictl list",
+      oneShot: cluster.instanceIds[n.name].apply((id) => patronictlListCommand(spec.region, id)),
+    },
+  ]),
+);
+/** sha256 of each node's rendered files (`pgha render` shows the same): drift is visible. */
+export const bundleHashes = cluster.bundleHashes;
+/** sha256 of the Patroni dynamic configuration the day-2 command applied. */
+export const dynamicConfigHash = cluster.dynamicConfigHash;
