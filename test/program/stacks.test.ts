@@ -1,0 +1,477 @@
+// The resource graph of each shipped stack (Pulumi.dev/staging/prod.yaml), under mocks.
+import { bundleHash } from "../../components/instance";
+import { DEBIAN_AMI_OWNER } from "../../components/common";
+import { ec2Layout } from "../../src/layout";
+import { renderBundle, sha256 } from "../../src/render/bundle";
+import { dynamicConfig } from "../../src/render/dynamic";
+import { nodesOf, type ClusterSpec, type Role } from "../../src/spec";
+import { nodeCertificateProfiles } from "../../src/tls/profile";
+import { TYPES, decodeUserData, policyOf, runProgram, specOf, type ProgramRun, type RecordedResource } from "../helpers/mocks";
+
+interface Expected {
+  counts: Record<Role, number>;
+  subnets: number;
+  natGateways: number;
+  nlb: boolean;
+  keepsData: boolean;
+}
+const EXPECTED: Record<string, Expected> = {
+  dev: { counts: { postgres: 1, etcd: 1, haproxy: 1 }, subnets: 1, natGateways: 1, nlb: false, keepsData: false },
+  staging: { counts: { postgres: 3, etcd: 3, haproxy: 1 }, subnets: 3, natGateways: 1, nlb: false, keepsData: false },
+  prod: { counts: { postgres: 3, etcd: 3, haproxy: 2 }, subnets: 3, natGateways: 3, nlb: true, keepsData: true },
+};
+
+const LABEL: Record<string, string> = { postgres: "db", etcd: "etcd", haproxy: "lb", loadBalancer: "nlb" };
+
+/** Every security-group rule a stack must have, written out by hand (client CIDR 10.20.0.0/16). */
+function expectedRules(nlb: boolean): string[] {
+  const c = "10.20.0.0/16";
+  const common = [
+    "db in 5432 from db", "db in 8008 from db", "db in 5432 from lb", "db in 8008 from lb",
+    "etcd in 2379 from etcd", "etcd in 2380 from etcd", "etcd in 2379 from db",
+    `lb in 7000 from ${c}`,
+    "db out 5432 to db", "db out 8008 to db", "db out 2379 to etcd", "db out 443 to 0.0.0.0/0", "db out 80 to 0.0.0.0/0",
+    "etcd out 2379 to etcd", "etcd out 2380 to etcd", "etcd out 443 to 0.0.0.0/0", "etcd out 80 to 0.0.0.0/0",
+    "lb out 5432 to db", "lb out 8008 to db", "lb out 443 to 0.0.0.0/0", "lb out 80 to 0.0.0.0/0",
+  ];
+  const endpoints = nlb
+    ? [`nlb in 5000 from ${c}`, `nlb in 5001 from ${c}`, "lb in 5000 from nlb", "lb in 5001 from nlb", "nlb out 5000 to lb", "nlb out 5001 to lb"]
+    : [`lb in 5000 from ${c}`, `lb in 5001 from ${c}`];
+  return [...common, ...endpoints].sort();
+}
+
+describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
+  const expected = EXPECTED[stack];
+  let run: ProgramRun;
+  let spec: ClusterSpec;
+  let instances: RecordedResource[];
+  let kmsKeyArn: string;
+  const roleOf = (r: RecordedResource) => r.inputs.tags["pgha:role"] as Role;
+  const nodeOf = (r: RecordedResource) => r.inputs.tags["pgha:node"] as string;
+
+  beforeAll(async () => {
+    run = await runProgram({ stack });
+    if (run.error) throw run.error;
+    spec = specOf(run);
+    instances = run.ofType(TYPES.instance);
+    const keys = run.ofType(TYPES.kmsKey);
+    expect(keys).toHaveLength(1);
+    kmsKeyArn = keys[0].state.arn;
+  });
+
+  test("instance counts by role", () => {
+    const counts = { postgres: 0, etcd: 0, haproxy: 0 };
+    for (const i of instances) counts[roleOf(i)]++;
+    expect(counts).toEqual(expected.counts);
+    expect(instances.map(nodeOf).sort()).toEqual(spec.nodes.map((n) => n.name).sort());
+  });
+
+  test("nodes spread over the AZs: one private subnet per AZ, node → subnet as the spec says", () => {
+    const privateSubnets = run.ofType(TYPES.subnet).filter((s) => s.inputs.tags["pgha:tier"] === "private");
+    expect(privateSubnets).toHaveLength(expected.subnets);
+    expect(new Set(privateSubnets.map((s) => s.inputs.availabilityZone)).size).toBe(expected.subnets);
+    expect(privateSubnets.map((s) => s.inputs.cidrBlock)).toEqual(spec.network.subnets.map((s) => s.cidr));
+    for (const s of privateSubnets) expect(s.inputs.mapPublicIpOnLaunch).toBe(false);
+    const subnetById = new Map(privateSubnets.map((s) => [s.id, s]));
+    for (const i of instances) {
+      const node = spec.nodes.find((n) => n.name === nodeOf(i))!;
+      const subnet = subnetById.get(i.inputs.subnetId);
+      expect(subnet).toBeDefined();
+      expect(subnet!.inputs.cidrBlock).toBe(spec.network.subnets[node.subnetIndex].cidr);
+      expect(i.inputs.privateIp).toBe(node.privateIp);
+    }
+    if (stack === "prod") {
+      for (const role of ["postgres", "etcd"] as const) {
+        const subnets = instances.filter((i) => roleOf(i) === role).map((i) => i.inputs.subnetId);
+        expect(new Set(subnets).size).toBe(3);
+      }
+      expect(new Set(instances.filter((i) => roleOf(i) === "haproxy").map((i) => i.inputs.subnetId)).size).toBe(2);
+    }
+  });
+
+  test("NAT gateways: one per AZ in prod, one otherwise; an S3 gateway endpoint on the private routes", () => {
+    expect(run.ofType(TYPES.natGateway)).toHaveLength(expected.natGateways);
+    const endpoints = run.ofType(TYPES.vpcEndpoint);
+    expect(endpoints).toHaveLength(1);
+    expect(endpoints[0].inputs).toMatchObject({ vpcEndpointType: "Gateway", serviceName: `com.amazonaws.${spec.region}.s3` });
+    expect(endpoints[0].inputs.routeTableIds).toHaveLength(expected.natGateways);
+  });
+
+  test("every security-group rule: ports and sources, least privilege", () => {
+    const groups = run.ofType(TYPES.securityGroup);
+    const groupById = new Map(groups.map((g) => [g.id, LABEL[g.inputs.tags["pgha:role"]]]));
+    expect([...groupById.values()].sort()).toEqual(expected.nlb ? ["db", "etcd", "lb", "nlb"] : ["db", "etcd", "lb"]);
+    const describe = (r: RecordedResource, dir: "in" | "out") => {
+      const i = r.inputs;
+      expect(i.ipProtocol).toBe("tcp");
+      expect(i.fromPort).toBe(i.toPort);
+      const peer = i.cidrIpv4 ?? groupById.get(i.referencedSecurityGroupId) ?? i.referencedSecurityGroupId;
+      return `${groupById.get(i.securityGroupId)} ${dir} ${i.fromPort} ${dir === "in" ? "from" : "to"} ${peer}`;
+    };
+    const ingress = run.ofType(TYPES.ingress);
+    const egress = run.ofType(TYPES.egress);
+    const rules = [...ingress.map((r) => describe(r, "in")), ...egress.map((r) => describe(r, "out"))].sort();
+    expect(rules).toEqual(expectedRules(expected.nlb));
+    // Nothing open to the world inbound, no SSH anywhere.
+    for (const r of ingress) expect(r.inputs.cidrIpv4).not.toBe("0.0.0.0/0");
+    for (const r of [...ingress, ...egress]) {
+      expect(r.inputs.fromPort).not.toBe(22);
+      expect(r.inputs.cidrIpv6).toBeUndefined();
+    }
+    // Each rule is a child of its group (the preview reads as a tree).
+    const groupUrn = new Map(groups.map((g) => [g.id, g.urn]));
+    for (const r of [...ingress, ...egress]) expect(r.parent).toBe(groupUrn.get(r.inputs.securityGroupId));
+    // Each node sits in its role's group only.
+    for (const i of instances) {
+      expect(i.inputs.vpcSecurityGroupIds).toHaveLength(1);
+      expect(groupById.get(i.inputs.vpcSecurityGroupIds[0])).toBe(LABEL[roleOf(i)]);
+    }
+  });
+
+  test("IMDSv2 required, no public IP, encrypted gp3 root volume with the cluster key", () => {
+    for (const i of instances) {
+      expect(i.inputs.metadataOptions).toMatchObject({ httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 });
+      expect(i.inputs.associatePublicIpAddress).toBe(false);
+      expect(i.inputs.rootBlockDevice).toMatchObject({ encrypted: true, kmsKeyId: kmsKeyArn, volumeType: "gp3", deleteOnTermination: true });
+      expect(i.inputs.keyName).toBeUndefined();
+      expect(i.inputs.monitoring).toBe(stack === "prod");
+    }
+  });
+
+  test("PostgreSQL data volumes: encrypted gp3 with the spec's size, IOPS, throughput, in the node's AZ, at /dev/sdf", () => {
+    const volumes = run.ofType(TYPES.volume);
+    const attachments = run.ofType(TYPES.volumeAttachment);
+    expect(volumes).toHaveLength(expected.counts.postgres);
+    expect(attachments).toHaveLength(expected.counts.postgres);
+    const subnetAz = new Map(run.ofType(TYPES.subnet).map((s) => [s.id, s.inputs.availabilityZone]));
+    for (const v of volumes) {
+      expect(v.inputs).toMatchObject({
+        type: "gp3",
+        encrypted: true,
+        kmsKeyId: kmsKeyArn,
+        size: spec.postgres.dataVolume.sizeGiB,
+        iops: spec.postgres.dataVolume.iops,
+        throughput: spec.postgres.dataVolume.throughputMiBps,
+      });
+      const attachment = attachments.find((a) => a.inputs.volumeId === v.id)!;
+      expect(attachment.inputs.deviceName).toBe("/dev/sdf");
+      const instance = instances.find((i) => i.id === attachment.inputs.instanceId)!;
+      expect(roleOf(instance)).toBe("postgres");
+      expect(nodeOf(instance)).toBe(v.inputs.tags["pgha:node"]);
+      expect(v.inputs.availabilityZone).toBe(subnetAz.get(instance.inputs.subnetId));
+      expect(v.options.protect).toBe(expected.keepsData);
+      expect(v.options.retainOnDelete).toBe(expected.keepsData);
+      expect(v.inputs.finalSnapshot).toBe(expected.keepsData);
+    }
+  });
+
+  test("instances boot the official Debian 13 AMI for their architecture and ignore later user-data changes", () => {
+    const amiCalls = run.invokes.filter((i) => i.token === "aws:ec2/getAmi:getAmi");
+    expect(amiCalls.length).toBeGreaterThan(0);
+    for (const call of amiCalls) {
+      expect(call.inputs.owners).toEqual([DEBIAN_AMI_OWNER]);
+      expect(call.inputs.mostRecent).toBe(true);
+      const name = call.inputs.filters.find((f: { name: string }) => f.name === "name").values[0];
+      expect(name).toBe("debian-13-arm64-*"); // every shipped tier uses Graviton types
+    }
+    for (const i of instances) {
+      expect(i.inputs.ami).toMatch(/^ami-/);
+      expect(i.options.ignoreChanges).toContain("userDataBase64");
+    }
+  });
+
+  test("user-data is the node's rendered bundle, under 16 KiB, and holds no generated secret", () => {
+    const layout = ec2Layout(spec);
+    expect(run.generatedSecrets.length).toBeGreaterThanOrEqual(5 + spec.nodes.length + 1);
+    for (const i of instances) {
+      const raw = Buffer.from(i.inputs.userDataBase64, "base64");
+      expect(raw.length).toBeLessThanOrEqual(16 * 1024);
+      const text = decodeUserData(i.inputs.userDataBase64);
+      expect(text).toBe(renderBundle(spec, nodeOf(i), layout).cloudConfig);
+      for (const secret of run.generatedSecrets) {
+        expect(text).not.toContain(secret);
+        // Also no fragment of a key body (a PEM line).
+        for (const line of secret.split("\n").filter((l) => l.length >= 40 && !l.startsWith("-----"))) expect(text).not.toContain(line);
+      }
+      expect(i.inputs.userData).toBeUndefined();
+    }
+  });
+
+  test("no generated secret in any stack output", () => {
+    const text = JSON.stringify(run.outputs);
+    for (const secret of run.generatedSecrets) expect(text).not.toContain(secret);
+  });
+
+  test("the KMS key rotates and has the spec's alias", () => {
+    expect(run.ofType(TYPES.kmsKey)[0].inputs.enableKeyRotation).toBe(true);
+    const aliases = run.ofType(TYPES.kmsAlias);
+    expect(aliases.map((a) => a.inputs.name)).toEqual([spec.names.kmsAlias]);
+  });
+
+  test("Secrets Manager: exact names, KMS-encrypted, values are secrets in the shapes nodes expect", () => {
+    const secrets = run.ofType(TYPES.secret);
+    expect(secrets.map((s) => s.inputs.name).sort()).toEqual([spec.names.clusterSecret, ...Object.values(spec.names.nodeSecret)].sort());
+    for (const s of secrets) expect(s.inputs.kmsKeyId).toBe(kmsKeyArn);
+    const versions = run.ofType(TYPES.secretVersion);
+    expect(versions).toHaveLength(secrets.length);
+    const passwords = new Map(run.ofType(TYPES.randomPassword).map((p) => [p.name, p.state.result]));
+    for (const v of versions) {
+      expect(v.secretPaths).toContain("secretString");
+      const secret = secrets.find((s) => s.id === v.inputs.secretId)!;
+      const value = JSON.parse(v.inputs.secretString);
+      if (secret.inputs.name === spec.names.clusterSecret) {
+        const p = (purpose: string) => passwords.get(`${spec.names.prefix}-${purpose}`);
+        expect(value).toEqual({
+          superuserPassword: p("superuser"),
+          replicationPassword: p("replication"),
+          rewindPassword: p("rewind"),
+          restApiPassword: p("restApi"),
+          ...(spec.backup.repoEncryption ? { repoCipherPass: p("repoCipher") } : {}),
+        });
+      } else {
+        const node = Object.entries(spec.names.nodeSecret).find(([, name]) => name === secret.inputs.name)![0];
+        expect(value.caCert).toContain("BEGIN CERTIFICATE");
+        expect(value.nodeCert).toContain("BEGIN CERTIFICATE");
+        expect(value.nodeKey).toBe(run.get(TYPES.privateKey, `${spec.names.prefix}-${node}`).state.privateKeyPem);
+        if (node.startsWith("lb")) expect(value).toMatchObject({ statsUser: "pgha-stats", statsPassword: passwords.get(`${spec.names.prefix}-haproxyStats`) });
+        else expect(value.statsPassword).toBeUndefined();
+      }
+    }
+  });
+
+  test("passwords: letters and digits, 32 long; the pgBackRest passphrase only with repoEncryption", () => {
+    const purposes = run.ofType(TYPES.randomPassword).map((p) => p.name.slice(spec.names.prefix.length + 1)).sort();
+    expect(purposes).toEqual(["haproxyStats", "replication", "restApi", "rewind", "superuser", ...(spec.backup.repoEncryption ? ["repoCipher"] : [])].sort());
+    for (const p of run.ofType(TYPES.randomPassword)) {
+      expect(p.inputs.special).toBe(false);
+      expect(p.inputs.length).toBeGreaterThanOrEqual(32);
+    }
+  });
+
+  test("TLS: an ECDSA P-256 CA and one server+client certificate per node with the profile's SANs and early renewal", () => {
+    const keys = run.ofType(TYPES.privateKey);
+    expect(keys).toHaveLength(spec.nodes.length + 1);
+    for (const k of keys) expect(k.inputs).toMatchObject({ algorithm: "ECDSA", ecdsaCurve: "P256" });
+    const ca = run.ofType("tls:index/selfSignedCert:SelfSignedCert");
+    expect(ca).toHaveLength(1);
+    expect(ca[0].inputs.isCaCertificate).toBe(true);
+    const requests = run.ofType("tls:index/certRequest:CertRequest");
+    const certs = run.ofType("tls:index/locallySignedCert:LocallySignedCert");
+    for (const profile of nodeCertificateProfiles(spec, ec2Layout(spec))) {
+      const req = run.get("tls:index/certRequest:CertRequest", `${spec.names.prefix}-${profile.name}`);
+      expect(req.inputs.dnsNames).toEqual(profile.dnsNames);
+      expect(req.inputs.ipAddresses).toEqual(profile.ipAddresses);
+      const cert = run.get("tls:index/locallySignedCert:LocallySignedCert", `${spec.names.prefix}-${profile.name}`);
+      expect(cert.inputs.allowedUses).toEqual(expect.arrayContaining(["server_auth", "client_auth"]));
+      expect(cert.inputs.earlyRenewalHours).toBe(spec.tls.renewBeforeDays * 24);
+      expect(cert.inputs.validityPeriodHours).toBe(profile.validityDays * 24);
+      expect(cert.inputs.caCertPem).toBe(ca[0].state.certPem);
+    }
+    expect(requests).toHaveLength(spec.nodes.length);
+    expect(certs).toHaveLength(spec.nodes.length);
+  });
+
+  test("backup bucket: name, versioning, SSE-KMS with bucket key, public access blocked, owner enforced, TLS only", () => {
+    const buckets = run.ofType(TYPES.bucket);
+    expect(buckets).toHaveLength(1);
+    const bucket = buckets[0];
+    expect(bucket.inputs.bucket).toBe(spec.backup.bucketName);
+    expect(bucket.options.protect).toBe(expected.keepsData);
+    expect(bucket.options.retainOnDelete).toBe(expected.keepsData);
+    expect(bucket.inputs.forceDestroy).toBe(!expected.keepsData);
+    const only = (type: string) => {
+      const found = run.ofType(type);
+      expect(found).toHaveLength(1);
+      expect(found[0].inputs.bucket).toBe(bucket.id);
+      return found[0].inputs;
+    };
+    expect(only(TYPES.bucketVersioning).versioningConfiguration.status).toBe("Enabled");
+    expect(only(TYPES.bucketSse).rules).toEqual([{ applyServerSideEncryptionByDefault: { sseAlgorithm: "aws:kms", kmsMasterKeyId: kmsKeyArn }, bucketKeyEnabled: true }]);
+    expect(only(TYPES.bucketPublicAccessBlock)).toMatchObject({ blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true });
+    expect(only(TYPES.bucketOwnership).rule.objectOwnership).toBe("BucketOwnerEnforced");
+    const policy = policyOf(only(TYPES.bucketPolicy).policy);
+    const arn = bucket.state.arn;
+    expect(policy.Statement).toEqual([
+      expect.objectContaining({ Effect: "Deny", Principal: "*", Action: "s3:*", Resource: [arn, `${arn}/*`], Condition: { Bool: { "aws:SecureTransport": "false" } } }),
+    ]);
+  });
+
+  test("one lifecycle configuration: logical dumps expire after 84 days, IA after 30, nothing expires the pgBackRest repository", () => {
+    const configs = run.ofType(TYPES.bucketLifecycle);
+    expect(configs).toHaveLength(1);
+    const rules: any[] = configs[0].inputs.rules;
+    const repoPrefix = `${spec.backup.repoPath.replace(/^\//, "")}/`;
+    const logical = rules.find((r) => r.filter?.prefix === spec.backup.logicalPrefix);
+    expect(logical).toMatchObject({ status: "Enabled", expiration: { days: 84 }, transitions: [{ days: 30, storageClass: "STANDARD_IA" }] });
+    const covers = (r: any, key: string) => !r.filter?.prefix || key.startsWith(r.filter.prefix);
+    for (const r of rules.filter((r) => covers(r, `${repoPrefix}archive/${spec.backup.stanza}/archive.info`))) {
+      expect(r.expiration?.days).toBeUndefined();
+      expect(r.expiration?.date).toBeUndefined();
+      expect(r.transitions).toBeUndefined();
+    }
+    const wholeBucket = rules.filter((r) => !r.filter?.prefix);
+    expect(wholeBucket).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ noncurrentVersionExpiration: { noncurrentDays: spec.backup.noncurrentVersionRetentionDays }, expiration: { expiredObjectDeleteMarker: true } }),
+        expect.objectContaining({ abortIncompleteMultipartUpload: { daysAfterInitiation: 7 } }),
+      ]),
+    );
+    expect(new Set(rules.map((r) => r.id)).size).toBe(rules.length);
+    for (const r of rules) expect(r.status).toBe("Enabled");
+  });
+
+  test("IAM: one role and profile per node; policies scoped to its secrets, the cluster key and the bucket prefixes", () => {
+    const roles = run.ofType(TYPES.role);
+    expect(roles).toHaveLength(spec.nodes.length);
+    const bucketArn = run.ofType(TYPES.bucket)[0].state.arn;
+    const secretArn = new Map(run.ofType(TYPES.secret).map((s) => [s.inputs.name, s.state.arn]));
+    const profiles = run.ofType(TYPES.instanceProfile);
+    for (const role of roles) {
+      const node = role.inputs.tags["pgha:node"];
+      const isPostgres = role.inputs.tags["pgha:role"] === "postgres";
+      const assume = policyOf(role.inputs.assumeRolePolicy);
+      expect(assume.Statement).toEqual([{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }]);
+      const attachments = run.ofType(TYPES.rolePolicyAttachment).filter((a) => a.parent === role.urn);
+      expect(attachments.map((a) => a.inputs.policyArn)).toEqual(["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]);
+      const policies = run.ofType(TYPES.rolePolicy).filter((p) => p.parent === role.urn);
+      expect(policies).toHaveLength(1);
+      const doc = policyOf(policies[0].inputs.policy);
+      for (const s of doc.Statement) {
+        expect(s.Effect).toBe("Allow");
+        for (const a of [s.Action].flat()) expect(a).not.toContain("*");
+        for (const r of [s.Resource].flat()) expect(r).not.toBe("*");
+      }
+      const statement = (sid: string) => doc.Statement.find((s) => s.Sid === sid);
+      const ownSecrets = [secretArn.get(spec.names.nodeSecret[node]), ...(isPostgres ? [secretArn.get(spec.names.clusterSecret)] : [])];
+      expect(statement("ReadOwnSecrets").Resource).toEqual(ownSecrets);
+      expect(statement("UseClusterKey").Resource).toBe(kmsKeyArn);
+      const s3 = doc.Statement.filter((s) => [s.Action].flat().some((a: string) => a.startsWith("s3:")));
+      if (!isPostgres) {
+        expect(s3).toEqual([]);
+        expect(JSON.stringify(doc)).not.toContain(bucketArn);
+      } else {
+        const list = statement("ListBackupPrefixes");
+        expect(list.Resource).toBe(bucketArn);
+        const prefixes: string[] = list.Condition.StringLike["s3:prefix"];
+        for (const p of prefixes) expect(p.startsWith(`pgbackrest/${spec.clusterName}`) || p.startsWith(`logical/${spec.clusterName}`)).toBe(true);
+        expect(statement("BackupObjects").Resource).toEqual([`${bucketArn}/pgbackrest/${spec.clusterName}/*`, `${bucketArn}/${spec.backup.logicalPrefix}*`]);
+        for (const s of s3) for (const r of [s.Resource].flat()) expect(r.startsWith(bucketArn)).toBe(true);
+      }
+      const profile = profiles.find((p) => p.parent === role.urn)!;
+      expect(profile.inputs.role).toBe(role.state.name);
+      const instance = instances.find((i) => nodeOf(i) === node)!;
+      expect(instance.inputs.iamInstanceProfile).toBe(profile.state.name);
+    }
+  });
+
+  test("a node boots after its role policy, its secret values and its route to the internet exist", () => {
+    const p = spec.names.prefix;
+    const urn = (type: string, name: string) => run.get(type, name).urn;
+    const bucketParts = [TYPES.bucket, TYPES.bucketPolicy, TYPES.bucketSse, TYPES.bucketVersioning, TYPES.bucketPublicAccessBlock, TYPES.bucketLifecycle];
+    for (const i of instances) {
+      const node = nodeOf(i);
+      const deps = new Set(i.options.dependencies);
+      expect(deps).toContain(urn(TYPES.rolePolicy, `${p}-${node}-node`));
+      expect(deps).toContain(urn(TYPES.rolePolicyAttachment, `${p}-${node}-ssm`));
+      expect(deps).toContain(urn(TYPES.secretVersion, `${p}-${node}`));
+      for (const route of run.ofType("aws:ec2/route:Route").filter((r) => r.inputs.natGatewayId)) expect(deps).toContain(route.urn);
+      if (roleOf(i) === "postgres") {
+        expect(deps).toContain(urn(TYPES.secretVersion, `${p}-cluster`));
+        for (const t of bucketParts) expect(deps).toContain(run.ofType(t)[0].urn);
+      } else {
+        expect(deps).not.toContain(urn(TYPES.secretVersion, `${p}-cluster`));
+      }
+    }
+  });
+
+  test("service endpoints: NLB in prod, HAProxy nodes otherwise; DNS names for services and nodes", () => {
+    const zones = run.ofType(TYPES.zone);
+    expect(zones).toHaveLength(1);
+    expect(zones[0].inputs.name).toBe(spec.network.domain);
+    expect(zones[0].inputs.vpcs).toEqual([{ vpcId: run.ofType(TYPES.vpc)[0].id, vpcRegion: spec.region }]);
+    const records = run.ofType(TYPES.record);
+    const record = (name: string) => records.find((r) => r.inputs.name === name)!;
+    const lbs = run.ofType(TYPES.loadBalancer);
+    const haproxyIds = instances.filter((i) => roleOf(i) === "haproxy").map((i) => i.id).sort();
+    for (const service of [spec.serviceNames.readWrite, spec.serviceNames.readOnly]) {
+      const r = record(service);
+      expect(r.inputs.type).toBe("A");
+      if (expected.nlb) expect(r.inputs.aliases).toEqual([{ name: lbs[0].state.dnsName, zoneId: lbs[0].state.zoneId, evaluateTargetHealth: true }]);
+      else expect(r.inputs.records).toEqual(nodesOf(spec, "haproxy").map((n) => n.privateIp));
+    }
+    for (const n of spec.nodes) expect(record(`${n.name}.${spec.clusterName}.${spec.network.domain}`).inputs.records).toEqual([n.privateIp]);
+    expect(records).toHaveLength(spec.nodes.length + 2);
+
+    if (!expected.nlb) {
+      expect(lbs).toHaveLength(0);
+      return;
+    }
+    expect(lbs).toHaveLength(1);
+    expect(lbs[0].inputs).toMatchObject({ internal: true, loadBalancerType: "network", enableCrossZoneLoadBalancing: true });
+    const nlbGroup = run.ofType(TYPES.securityGroup).find((g) => g.inputs.tags["pgha:role"] === "loadBalancer")!;
+    expect(lbs[0].inputs.securityGroups).toEqual([nlbGroup.id]);
+    expect(lbs[0].inputs.subnets).toHaveLength(3);
+    const listeners = run.ofType(TYPES.listener);
+    expect(listeners.map((l) => [l.inputs.port, l.inputs.protocol]).sort()).toEqual([[5000, "TCP"], [5001, "TCP"]]);
+    for (const l of listeners) {
+      const tg = run.ofType(TYPES.targetGroup).find((t) => t.state.arn === l.inputs.defaultActions[0].targetGroupArn)!;
+      expect(tg.inputs).toMatchObject({ port: l.inputs.port, protocol: "TCP", targetType: "instance", healthCheck: { protocol: "TCP" } });
+      const targets = run.ofType(TYPES.targetGroupAttachment).filter((a) => a.inputs.targetGroupArn === tg.state.arn);
+      expect(targets.map((t) => t.inputs.targetId).sort()).toEqual(haproxyIds);
+      for (const t of targets) expect(t.inputs.port).toBe(l.inputs.port);
+    }
+  });
+
+  test("day-2 command: triggered by the dynamic configuration's hash, sent to the PostgreSQL instances after they exist", () => {
+    const commands = run.ofType(TYPES.localCommand);
+    expect(commands).toHaveLength(1);
+    const c = commands[0];
+    const json = JSON.stringify(dynamicConfig(spec, ec2Layout(spec)));
+    expect(c.inputs.triggers).toEqual([sha256(json)]);
+    const postgres = instances.filter((i) => roleOf(i) === "postgres");
+    expect(c.inputs.environment.PGHA_INSTANCE_IDS.split(" ")).toEqual(nodesOf(spec, "postgres").map((n) => postgres.find((i) => nodeOf(i) === n.name)!.id));
+    expect(c.inputs.environment.PGHA_REGION).toBe(spec.region);
+    const params = JSON.parse(c.inputs.environment.PGHA_SSM_PARAMETERS);
+    const payload = params.commands.find((l: string) => l.includes("pgha-dynamic apply -"));
+    const b64 = /echo '([A-Za-z0-9+/=]+)'/.exec(payload)![1];
+    expect(Buffer.from(b64, "base64").toString()).toBe(json);
+    expect(c.inputs.create).toContain("aws ssm send-command");
+    expect(c.inputs.create).toContain("AWS-RunShellScript");
+    for (const i of postgres) expect(c.options.dependencies).toContain(i.urn);
+  });
+
+  test("components: postgres-ha:index:* types, every resource inside the cluster component", () => {
+    const components = run.resources.filter((r) => !r.custom);
+    for (const c of components) expect(c.type).toMatch(/^postgres-ha:index:[A-Z][A-Za-z]+$/);
+    const cluster = components.filter((c) => c.type === "postgres-ha:index:PostgresHaCluster");
+    expect(cluster).toHaveLength(1);
+    expect(cluster[0].name).toBe(spec.names.prefix);
+    for (const r of run.resources.filter((r) => r !== cluster[0])) {
+      expect(run.ancestors(r).map((a) => a.type)).toContain("postgres-ha:index:PostgresHaCluster");
+    }
+    expect(new Set(components.map((c) => c.type))).toEqual(
+      new Set(["PostgresHaCluster", "Network", "Secrets", "BackupBucket", "NodeRoles", "EtcdMembers", "PostgresNodes", "HaproxyNodes", "Dns", "DynamicConfig"].map((n) => `postgres-ha:index:${n}`)),
+    );
+  });
+
+  test("outputs: endpoints, secret ARNs, bucket, key, addresses, NLB, patronictl, bundle hashes", () => {
+    const o = run.outputs;
+    expect(o.endpoints).toEqual({ readWrite: { host: spec.serviceNames.readWrite, port: 5000 }, readOnly: { host: spec.serviceNames.readOnly, port: 5001 } });
+    const secrets = run.ofType(TYPES.secret);
+    expect(o.secretArns.cluster).toBe(secrets.find((s) => s.inputs.name === spec.names.clusterSecret)!.state.arn);
+    expect(Object.keys(o.secretArns.nodes).sort()).toEqual(spec.nodes.map((n) => n.name).sort());
+    expect(o.backupBucket).toBe(spec.backup.bucketName);
+    expect(o.kmsKeyArn).toBe(kmsKeyArn);
+    expect(o.nodePrivateIps).toEqual(Object.fromEntries(spec.nodes.map((n) => [n.name, n.privateIp])));
+    expect(o.nlbDnsName).toBe(expected.nlb ? run.ofType(TYPES.loadBalancer)[0].state.dnsName : null);
+    for (const n of nodesOf(spec, "postgres")) {
+      const id = o.instanceIds[n.name];
+      expect(o.patronictl[n.name].session).toBe(`aws ssm start-session --region ${spec.region} --target ${id}`);
+      expect(o.patronictl[n.name].then).toBe("sudo pgha-patronictl list");
+      expect(o.patronictl[n.name].oneShot).toContain('command="sudo pgha-patronictl list"');
+    }
+    const layout = ec2Layout(spec);
+    for (const n of spec.nodes) expect(o.bundleHashes[n.name]).toBe(bundleHash(renderBundle(spec, n.name, layout)));
+    expect(o.dynamicConfigHash).toBe(sha256(JSON.stringify(dynamicConfig(spec, layout))));
+  });
+});
