@@ -13,6 +13,12 @@ module.exports = {
     { ...base, displayName: "unit", testMatch: ["<rootDir>/test/unit/**/*.test.ts"] },
     { ...base, displayName: "program", testMatch: ["<rootDir>/test/program/**/*.test.ts"] },
     { ...base, displayName: "policies", testMatch: ["<rootDir>/test/policies/**/*.test.ts"] },
-    { ...base, displayName: "integration", testMatch: ["<rootDir>/test/integration/**/*.test.ts"], testTimeout: 900000 },
+    {
+      ...base,
+      displayName: "integration",
+      testMatch: ["<rootDir>/test/integration/**/*.test.ts"],
+      globalSetup: "<rootDir>/test/integration/global-setup.ts",
+      globalTeardown: "<rootDir>/test/integration/global-teardown.ts",
+    },
   ],
 };

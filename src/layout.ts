@@ -46,6 +46,11 @@ export interface Layout {
   dataVolume: { kind: "ebs"; deviceName: string } | { kind: "none" };
   /** Extra /etc/hosts entries (sandbox: service names and S3; EC2 uses the private DNS zone). */
   extraHosts: { name: string; address: string }[];
+  /**
+   * EC2: where the SSM agent comes from (Debian's AMIs do not ship it, and SSM Session Manager
+   * is the only way onto a node); `{arch}` becomes amd64 or arm64. Undefined in the sandbox.
+   */
+  ssmAgentUrl?: string;
 }
 
 /** The device name the data volume is attached as (it shows up as an NVMe device on Nitro). */
@@ -56,7 +61,9 @@ export function ec2Layout(spec: ClusterSpec): Layout {
   return {
     kind: "ec2",
     addresses: Object.fromEntries(spec.nodes.map((n) => [n.name, n.privateIp])),
-    clientCidrs: [...spec.network.allowedClientCidrs],
+    // Clients reach PostgreSQL only through HAProxy (the security groups allow 5432 only from
+    // the HAProxy nodes and the members), so pg_hba admits no client network directly.
+    clientCidrs: [],
     secrets: { kind: "secrets-manager", region: spec.region },
     s3: {
       endpoint: `s3.${spec.region}.amazonaws.com`,
@@ -70,6 +77,7 @@ export function ec2Layout(spec: ClusterSpec): Layout {
     installPackages: true,
     dataVolume: { kind: "ebs", deviceName: DATA_VOLUME_DEVICE },
     extraHosts: [],
+    ssmAgentUrl: `https://s3.${spec.region}.amazonaws.com/amazon-ssm-${spec.region}/latest/debian_{arch}/amazon-ssm-agent.deb`,
   };
 }
 

@@ -20,7 +20,7 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   "network.subnets.*.id": { description: "Subnet id.", allowed: "a subnet id like subnet-0123456789abcdef0" },
   "network.subnets.*.cidr": { description: "The subnet's IPv4 CIDR (node addresses are derived from it).", allowed: "an IPv4 CIDR, /16–/26; hosts .10–.49 must be free" },
   "network.subnets.*.availabilityZone": { description: "The subnet's availability zone.", allowed: "an AZ name like eu-west-1a" },
-  "network.allowedClientCidrs": { description: "Networks that may connect to the rw/ro endpoints (5000/5001) and to PostgreSQL.", allowed: "a list of IPv4 CIDRs; 0.0.0.0/0 is refused" },
+  "network.allowedClientCidrs": { description: "Networks that may connect to the rw/ro endpoints (5000/5001) and the HAProxy stats page; PostgreSQL itself is reachable only through HAProxy.", allowed: "a list of IPv4 CIDRs; 0.0.0.0/0 is refused" },
   "network.allowedClientSecurityGroupIds": { description: "Security groups whose members may connect to the endpoints.", allowed: "a list of security group ids like sg-0123456789abcdef0" },
   "network.domain": { description: "Private DNS zone for node and service names (rw.<cluster>.<domain>).", allowed: "a DNS name like pgha.internal" },
   "postgres.nodes": { description: "PostgreSQL/Patroni members (db1…dbN).", allowed: "an integer 1–9" },

@@ -8,6 +8,7 @@ import { TLS_DIR, type Layout } from "../layout";
 import { renderTemplate } from "./templates";
 import { dynamicConfig, renderPgHba } from "./dynamic";
 import { imagePackages } from "./packages";
+import { architectureOf } from "../config/defaults";
 
 export interface BundleFile {
   path: string;
@@ -116,6 +117,7 @@ function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
     dataDevice: node.role === "postgres" && layout.dataVolume.kind === "ebs" ? layout.dataVolume.deviceName : "",
     dataMount: NODE_PATHS.dataMount,
     restUrl: `${scheme}://${address}:${PORTS.patroniRestApi}`,
+    ssmAgentUrl: layout.ssmAgentUrl ? layout.ssmAgentUrl.replace("{arch}", architectureOf(node.instanceType) === "arm64" ? "arm64" : "amd64") : "",
     s3: layout.s3,
     s3EndpointUrl: layout.s3.credentials === "secret" || layout.s3.caFile ? `https://${layout.s3.endpoint}:${layout.s3.port}` : "",
     s3CaFile: layout.s3.caFile ?? "",

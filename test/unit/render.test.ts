@@ -214,7 +214,9 @@ describe.each(TIERS)("%s bundles", (tier) => {
       for (const [from, to] of pairs.sort((a, b) => b[0].length - a[0].length)) t = t.split(from).join(to);
       return t
         .split("\n")
-        .filter((line) => !/PGHA_(SECRET_SOURCE|SECRET_REGION|SECRET_DIR|LAYOUT|DATA_DEVICE|S3_ENDPOINT_URL|S3_CA_FILE|S3_SSE_KMS_KEY|S3_REQUEST_CHECKSUMS)=|repo1-(s3-key-type|s3-uri-style|storage-ca-file|s3-kms-key-id)|secretsmanager|files in|Secrets \(|written at boot from the secret|No secret is needed|Secrets Manager|Source:|written at boot from|uri-style|storage-ca-file|kms|shared|sharedKeys|repo1-s3-key,/.test(line))
+        .filter((line) => !line.includes("<clients:"))
+        .map((line) => line.replace(/,$/, ""))
+        .filter((line) => !/PGHA_(SSM_AGENT_URL|SECRET_SOURCE|SECRET_REGION|SECRET_DIR|LAYOUT|DATA_DEVICE|S3_ENDPOINT_URL|S3_CA_FILE|S3_SSE_KMS_KEY|S3_REQUEST_CHECKSUMS)=|repo1-(s3-key-type|s3-uri-style|storage-ca-file|s3-kms-key-id)|secretsmanager|files in|Secrets \(|written at boot from the secret|No secret is needed|Secrets Manager|Source:|written at boot from|uri-style|storage-ca-file|kms|shared|sharedKeys|repo1-s3-key,/.test(line))
         .join("\n");
     };
     for (const [i, b] of ec2.entries()) {
