@@ -9,4 +9,4 @@ npx tsc --noEmit -p .
 echo "== unit, program, policies" >&2
 npx jest --selectProjects unit program policies --silent
 echo "== integration (real hosts)" >&2
-npx jest --selectProjects integration --runInBand "$@"
+npx jest --selectProjects integration --runInBand --forceExit "$@"

@@ -60,6 +60,7 @@ export class SandboxClient {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const headers: Record<string, string> = {};
     if (payload) headers["content-type"] = "application/json";
+    headers["content-length"] = String(payload?.length ?? 0);
     if (opts.auth) headers.authorization = "Basic " + Buffer.from(`patroni:${this.restApiPassword}`).toString("base64");
     const mod = this.tls ? https : http;
     return new Promise((resolve, reject) => {
@@ -69,7 +70,8 @@ export class SandboxClient {
           method,
           headers,
           timeout: opts.timeoutMs ?? 5000,
-          ...(this.tls ? { ca: this.tls.ca, cert: this.tls.cert, key: this.tls.key, servername: undefined } : {}),
+          agent: false,
+          ...(this.tls ? { ca: this.tls.ca, cert: this.tls.cert, key: this.tls.key } : {}),
         },
         (res) => {
           const chunks: Buffer[] = [];

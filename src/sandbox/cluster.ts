@@ -4,6 +4,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { execFileSync } from "child_process";
+import { createHash } from "crypto";
 import { loadStack } from "../cli/stack";
 import { sandboxLayout, type Layout } from "../layout";
 import { renderBundle } from "../render/bundle";
@@ -28,6 +29,27 @@ export interface SandboxState {
   stackFile: string;
   image: string;
   createdAt: string;
+  /** sha256 over every host's user-data: what the hosts were booted with. */
+  userDataHash?: string;
+}
+
+/** sha256 over the user-data of every node of the stack (sandbox layout). */
+export function sandboxUserDataHash(spec: ClusterSpec): string {
+  const layout = sandboxLayout(spec);
+  const h = createHash("sha256");
+  for (const n of spec.nodes) h.update(n.name).update(renderBundle(spec, n.name, layout).userDataGzip);
+  return h.digest("hex");
+}
+
+/** Why a running sandbox cannot be reused for `stack` (another stack, or changed user-data). */
+export function staleReason(stack: string, stateDir = STATE_DIR): string | undefined {
+  const state = readState(stateDir);
+  if (!state) return undefined;
+  const { file, spec } = loadStack(stack);
+  if (state.stackFile !== file) return `it runs stack ${state.stack}`;
+  if (state.userDataHash !== sandboxUserDataHash(spec))
+    return "the stack's rendered user-data changed since its hosts booted (like EC2, a host applies user-data only at its first boot)";
+  return undefined;
 }
 
 function stateFile(stateDir = STATE_DIR): string {
@@ -87,8 +109,9 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
   const log = opts.log ?? (() => undefined);
   const { stack, file, spec } = loadStack(opts.stack);
   const existing = readState(stateDir);
-  if (existing && existing.stackFile !== file) {
-    throw Object.assign(new Error(`the sandbox runs stack ${existing.stack}; run \`npx pgha sandbox down\` first, then up --stack ${stack}`), { exitCode: 3 });
+  const stale = staleReason(opts.stack, stateDir);
+  if (existing && stale) {
+    throw Object.assign(new Error(`the running sandbox cannot be reused: ${stale}; run \`npx pgha sandbox down\` first, then up --stack ${stack}`), { exitCode: 3 });
   }
   if (!existing) {
     // A killed run may have left hosts, mounts, cgroups or namespaces behind.
@@ -101,7 +124,8 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
   const layout = sandboxLayout(spec);
   log("certificates and secrets (local CA, generated passwords)");
   const material = await ensureMaterial(spec, layout, stateDir);
-  const state: SandboxState = { stack, stackFile: file, image, createdAt: existing?.createdAt ?? new Date().toISOString() };
+  // The user-data hash is recorded only once the hosts booted with it (see below).
+  const state: SandboxState = { stack, stackFile: file, image, createdAt: existing?.createdAt ?? new Date().toISOString(), userDataHash: existing?.userDataHash };
   fs.mkdirSync(stateDir, { recursive: true });
   fs.writeFileSync(stateFile(stateDir), JSON.stringify(state, null, 2));
 
@@ -120,6 +144,8 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
     ),
   );
   await Promise.all(spec.nodes.map((n) => waitForBoot(n.name)));
+  state.userDataHash = sandboxUserDataHash(spec);
+  fs.writeFileSync(stateFile(stateDir), JSON.stringify(state, null, 2));
   log(`hosts booted in ${((Date.now() - started) / 1000).toFixed(1)} s; waiting for cloud-init`);
   await waitForCloudInit(spec, opts.timeoutMs ?? 180_000);
   const client = new SandboxClient(spec, layout, stateDir, material.cluster.superuserPassword, material.cluster.restApiPassword);
@@ -170,7 +196,7 @@ export async function checkHealth(sb: Sandbox): Promise<Health> {
   }
   if (!reasons.length) {
     try {
-      const rows = await sb.client.query("rw", "select pg_is_in_recovery() as r, inet_server_addr()::text as a");
+      const rows = await sb.client.query("rw", "select pg_is_in_recovery() as r");
       if (rows[0].r) reasons.push("rw endpoint reaches a replica");
     } catch (e) {
       reasons.push(`rw endpoint: ${(e as Error).message}`);

@@ -3,16 +3,16 @@
 // is removed afterwards (global-teardown.ts), also when tests failed. PGHA_KEEP_SANDBOX=1 keeps it.
 import * as fs from "fs";
 import * as path from "path";
-import { down, readState, up, STATE_DIR } from "../../src/sandbox/cluster";
+import { down, readState, staleReason, up, STATE_DIR } from "../../src/sandbox/cluster";
 import { resolveStackFile } from "../../src/cli/stack";
 
 export const CREATED_MARKER = path.join(STATE_DIR, ".started-by-tests");
 
 export default async function globalSetup(): Promise<void> {
   const stack = process.env.PGHA_TEST_STACK ?? "prod";
-  const state = readState();
-  if (state && state.stackFile !== resolveStackFile(stack).file) {
-    process.stderr.write(`\n[integration] removing the running sandbox of stack ${state.stack}\n`);
+  const stale = staleReason(stack);
+  if (stale) {
+    process.stderr.write(`\n[integration] removing the running sandbox: ${stale}\n`);
     await down();
   }
   const reuse = readState()?.stackFile === resolveStackFile(stack).file && !fs.existsSync(CREATED_MARKER);

@@ -81,7 +81,8 @@ export class WriteLoad {
   constructor(private readonly sb: Sandbox, readonly table: string, private readonly intervalMs = 20) {}
 
   async prepare(): Promise<void> {
-    await this.sb.client.query("rw", `create table if not exists ${this.table} (id bigint primary key, at timestamptz default clock_timestamp())`);
+    await this.sb.client.query("rw", `drop table if exists ${this.table}`);
+    await this.sb.client.query("rw", `create table ${this.table} (id bigint primary key, at timestamptz default clock_timestamp())`);
   }
 
   start(): void {
