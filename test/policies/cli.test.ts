@@ -1,0 +1,80 @@
+// The commands as a user (and CI) runs them: `pgha diff --base` on a clean git repository (a copy
+// of this project's files committed once, then a one-line change to a stack file), and
+// `pgha check`'s exit status on a passing and a broken stack. Both run at once (subprocesses).
+import { execFile, execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { ROOT } from "../helpers/mocks";
+
+jest.setTimeout(120_000);
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function pgha(cwd: string, args: string[]): Promise<Result> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(cwd, "bin/pgha"), ...args], { cwd, maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+let repo: string;
+let diff: Result;
+let check: Result;
+
+beforeAll(async () => {
+  // A clean clone of the working tree: every tracked and new file, one commit, no node_modules.
+  repo = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-cli-"));
+  const files = execFileSync("git", ["-C", ROOT, "ls-files", "-co", "--exclude-standard", "-z"], { encoding: "utf8" }).split("\0").filter(Boolean);
+  for (const f of files) {
+    if (!fs.existsSync(path.join(ROOT, f))) continue; // deleted in the working tree
+    fs.mkdirSync(path.dirname(path.join(repo, f)), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, f), path.join(repo, f));
+  }
+  const git = (...args: string[]) => execFileSync("git", ["-C", repo, "-c", "user.email=ci@example.invalid", "-c", "user.name=ci", ...args], { stdio: "pipe" });
+  git("init", "-q");
+  git("add", "-A");
+  git("commit", "-q", "-m", "base");
+  fs.symlinkSync(path.join(ROOT, "node_modules"), path.join(repo, "node_modules"), "dir");
+  // The change under review: one PostgreSQL parameter in staging.
+  fs.appendFileSync(path.join(repo, "Pulumi.staging.yaml"), "  postgres-ha:postgres:\n    parameters:\n      max_connections: 300\n");
+  // A broken prod stack, outside the repository.
+  const broken = path.join(repo, "..", `${path.basename(repo)}-Pulumi.prod-broken.yaml`);
+  fs.writeFileSync(broken, fs.readFileSync(path.join(ROOT, "Pulumi.prod.yaml"), "utf8") + "  postgres-ha:backup:\n    fullRetentionDays: 1\n");
+  [diff, check] = await Promise.all([pgha(repo, ["diff", "--stack", "staging", "--base", "HEAD"]), pgha(repo, ["check", "--stack", "dev", "--stack", broken])]);
+});
+
+afterAll(() => {
+  if (repo) {
+    fs.rmSync(repo, { recursive: true, force: true });
+    fs.rmSync(path.join(repo, "..", `${path.basename(repo)}-Pulumi.prod-broken.yaml`), { force: true });
+  }
+});
+
+test("pgha diff --base HEAD shows exactly the parameter change", () => {
+  expect(diff.stderr).toBe("");
+  expect(diff.code).toBe(0);
+  expect(diff.stdout).toMatch(/^pgha diff: stack staging, HEAD \([0-9a-f]{12}\) → working tree/);
+  expect(diff.stdout).toContain("Resources: 0 to add, 4 to change, 0 to delete, 155 unchanged (of 159)");
+  expect(diff.stdout).toContain('dynamic config postgresql.parameters.max_connections: "200" → "300"');
+  expect(diff.stdout).toContain("Rendered node files (ec2 layout): 6 changed on 3 nodes");
+  const patches = diff.stdout.split("\n").filter((l) => l.startsWith("+++ "));
+  expect(patches).toEqual(["db1", "db2", "db3"].flatMap((n) => [`+++ b/${n}/etc/patroni/config.yml`, `+++ b/${n}/etc/patroni/dynamic.json`]));
+  const changedLines = diff.stdout.split("\n").filter((l) => /^[-+](?![-+]{2} )/.test(l));
+  expect(changedLines).toHaveLength(12);
+  for (const l of changedLines) expect(l).toMatch(/max_connections/);
+  // the temporary base directory is gone
+  expect(fs.readdirSync(os.tmpdir()).filter((d) => d.startsWith("pgha-diff-base-")).some((d) => diff.stdout.includes(d))).toBe(false);
+});
+
+test("pgha check: exit 1 when a stack has a mandatory violation, each stack reported", () => {
+  expect(check.code).toBe(1);
+  expect(check.stdout).toMatch(/pgha check: stack dev \(tier dev\)[\s\S]*PASSED: no mandatory violation/);
+  expect(check.stdout).toMatch(/pgha check: stack prod-broken \(tier prod\)[\s\S]*✗ mandatory backup-retention-minimum[\s\S]*fix: Raise `backup.fullRetentionDays`[\s\S]*FAILED: 3 mandatory violations/);
+  expect(check.stderr).toContain("pgha: 1 of 2 stacks failed the policy check");
+});
