@@ -2,11 +2,11 @@
 import { spawnSync } from "child_process";
 import { Command } from "commander";
 import { Listr } from "listr2";
-import { resolveStackFile } from "./stack";
 import {
   down, failover, formatStatus, healNetwork, hostExec, killMember, openSandbox, partitionMembers, patronictl,
-  readState, rebootMember, resume, startMember, status, switchover, up, checkHealth, waitHealthy,
+  readState, rebootMember, resume, staleReason, startMember, status, switchover, up, checkHealth, waitHealthy,
 } from "../sandbox/cluster";
+import { backup, backups, restoreInPlace, restoreNewCluster, restorePoint } from "../sandbox/restore";
 
 function out(text: string) {
   process.stdout.write(text.endsWith("\n") ? text : text + "\n");
@@ -42,10 +42,9 @@ export function registerSandboxCommands(program: Command): void {
       let sb;
       if (state && !opts.json) p.log(`a sandbox of stack ${state.stack} exists; bringing it to health`);
       if (state) {
+        const stale = staleReason(opts.stack);
+        if (stale) throw Object.assign(new Error(`the running sandbox cannot be reused: ${stale}; run \`npx pgha sandbox down\` first`), { exitCode: 3 });
         sb = await openSandbox();
-        if (sb.state.stackFile !== resolveStackFile(opts.stack).file) {
-          throw Object.assign(new Error(`the sandbox runs stack ${sb.state.stack}; run \`npx pgha sandbox down\` first`), { exitCode: 3 });
-        }
         await resume(sb, p.log);
         await waitHealthy(sb, 180_000);
       } else {
@@ -175,6 +174,68 @@ export function registerSandboxCommands(program: Command): void {
       process.stdout.write(r.stdout);
       process.stderr.write(r.stderr);
       process.exitCode = r.code;
+    });
+
+  sandbox
+    .command("restore-point <name>")
+    .description("create a named restore point on the leader (before a risky change), e.g. before_migration_42")
+    .action(async (name: string) => {
+      const lsn = await restorePoint(await openSandbox(), name);
+      out(`restore point ${name} at ${lsn} (archived); restore to it with: npx pgha sandbox restore --type name --target ${name} --new-cluster`);
+    });
+
+  sandbox
+    .command("backup <kind>")
+    .description("run a backup job now: full, diff, incr (pgBackRest), logical (pg_dump → S3), drill (restore proof), check")
+    .action(async (kind: string) => {
+      const kinds = ["full", "diff", "incr", "logical", "drill", "check"];
+      if (!kinds.includes(kind)) throw Object.assign(new Error(`backup kind must be one of ${kinds.join(", ")}, not ${kind}`), { exitCode: 2 });
+      const r = await backup(await openSandbox(), kind as any);
+      process.stderr.write(r.log);
+      out(`${kind} backup ran on ${r.node}`);
+    });
+
+  sandbox
+    .command("backups")
+    .description("backups in the repository and the restorable window (oldest … newest restorable point)")
+    .option("--json", "print JSON")
+    .action(async (opts: { json?: boolean }) => {
+      const c = await backups(await openSandbox());
+      if (opts.json) return out(JSON.stringify(c, null, 2));
+      out(
+        [
+          `stanza ${c.stanza}: ${c.status}`,
+          `restorable window: ${c.oldest ?? "none"} … ${c.newest ?? "none"}`,
+          `oldest backup proven by a restore drill: ${c.oldestVerified ?? "none yet (npx pgha sandbox backup drill)"}`,
+          "",
+          `${"label".padEnd(34)} ${"type".padEnd(5)} ${"start".padEnd(21)} ${"stop".padEnd(21)} ${"size".padStart(10)}  verified`,
+          ...c.backups.map((b) => `${b.label.padEnd(34)} ${b.type.padEnd(5)} ${b.start.padEnd(21)} ${b.stop.padEnd(21)} ${String(b.sizeBytes).padStart(10)}  ${b.verified ?? "no"}`),
+        ].join("\n"),
+      );
+    });
+
+  sandbox
+    .command("restore")
+    .description("point-in-time recovery: in place (the whole cluster goes back) or as a new cluster beside it")
+    .requiredOption("--type <type>", "time, xid, lsn, name or immediate")
+    .option("--target <value>", "the time ('2026-11-25 10:00:00+00'), xid, LSN (0/3000060) or restore point name")
+    .option("--action <action>", "at the target: promote, pause or shutdown", "promote")
+    .option("--set <label>", "restore this backup set")
+    .option("--in-place", "restore the live cluster itself (stops it; the others are re-created)")
+    .option("--new-cluster", "restore on a scratch host beside the live cluster, which is not touched")
+    .option("--json", "print the result as JSON")
+    .action(async (opts: { type: string; target?: string; action: string; set?: string; inPlace?: boolean; newCluster?: boolean; json?: boolean }) => {
+      if (Boolean(opts.inPlace) === Boolean(opts.newCluster)) throw Object.assign(new Error("say where to restore: --in-place or --new-cluster"), { exitCode: 2 });
+      const sb = await openSandbox();
+      const req = { type: opts.type as any, target: opts.target, action: opts.action as any, set: opts.set };
+      const log = (l: string) => process.stderr.write(`[restore] ${l}\n`);
+      const r = opts.inPlace ? await restoreInPlace(sb, req, log) : await restoreNewCluster(sb, req, log);
+      if (opts.json) return out(JSON.stringify(r, null, 2));
+      out(
+        r.mode === "in-place"
+          ? `restored in place: ${r.host} leads on timeline ${r.timeline} (${(r.durationMs / 1000).toFixed(1)} s); the other members re-create themselves from the new full backup`
+          : `restored as a new cluster on ${r.host} (timeline ${r.timeline}, ${r.action} at the target, ${(r.durationMs / 1000).toFixed(1)} s): npx pgha sandbox exec ${r.host} -- runuser -u postgres -- psql -h ${r.socket} -p ${r.port}`,
+      );
     });
 
   sandbox.command("health").description("exit 0 when healthy (one leader, replicas streaming, rw writable)").action(async () => {

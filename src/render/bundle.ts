@@ -290,3 +290,43 @@ export function renderAll(spec: ClusterSpec, layout: Layout): NodeBundle[] {
 export function sha256(text: string | Buffer): string {
   return createHash("sha256").update(text).digest("hex");
 }
+
+/**
+ * A scratch restore host: restores run beside the live cluster without touching it (the
+ * sandbox's `restore --new-cluster`; on AWS the same bundle on a temporary instance). It gets
+ * the repository configuration, the node scripts and the cluster secret — no Patroni.
+ */
+export function renderRestoreHostBundle(spec: ClusterSpec, layout: Layout, name: string, address: string): NodeBundle {
+  const node: NodeSpec = { name, role: "postgres", index: 0, subnetIndex: 0, privateIp: address, instanceType: spec.postgres.instanceType, tags: {} };
+  const hostLayout: Layout = { ...layout, addresses: { ...layout.addresses, [name]: address } };
+  const view = {
+    ...commonView(spec, node, hostLayout),
+    role: "restore",
+    nodeSecret: spec.names.clusterSecret.replace(/cluster$/, `node/${name}`),
+  };
+  const files: BundleFile[] = [
+    file(NODE_PATHS.nodeEnv, renderTemplate("node.env", view)),
+    file(NODE_PATHS.setup, renderTemplate("pgha-setup.sh", view), "0755"),
+    file(NODE_PATHS.secretsScript, renderTemplate("pgha-secrets.sh", view), "0755"),
+    file("/etc/systemd/system/pgha-secrets.service", renderTemplate("systemd/pgha-secrets.service", view)),
+    file(NODE_PATHS.restoreScript, renderTemplate("pgha-restore.sh", view), "0755"),
+    // The restored postgresql.conf (written by Patroni) includes the base configuration.
+    file(NODE_PATHS.baseConf, renderTemplate("postgresql.base.conf", { ...view, ssl: spec.tls.enabled ? "on" : "off" })),
+    file(
+      NODE_PATHS.pgbackrestConf,
+      renderTemplate("pgbackrest.conf", {
+        ...view,
+        repoPath: spec.backup.repoPath,
+        s3KeyType: layout.s3.credentials === "instance-role" ? "auto" : "shared",
+        cipher: spec.backup.repoEncryption,
+        secretNames: "",
+        secretsConf: NODE_PATHS.pgbackrestSecrets,
+        archivePushQueueMax: "1GiB",
+      }),
+    ),
+  ];
+  if (hostLayout.extraHosts.length) files.push(file(NODE_PATHS.extraHosts, hostLayout.extraHosts.map((h) => `${h.address} ${h.name}`).join("\n")));
+  files.sort((a, b) => a.path.localeCompare(b.path));
+  const cloudConfig = renderCloudConfig(spec, node, hostLayout, files);
+  return { node: name, role: "postgres", files, setupScript: NODE_PATHS.setup, cloudConfig, userDataGzip: gzipSync(Buffer.from(cloudConfig), { level: 9 }) };
+}

@@ -147,7 +147,7 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
   state.userDataHash = sandboxUserDataHash(spec);
   fs.writeFileSync(stateFile(stateDir), JSON.stringify(state, null, 2));
   log(`hosts booted in ${((Date.now() - started) / 1000).toFixed(1)} s; waiting for cloud-init`);
-  await waitForCloudInit(spec, opts.timeoutMs ?? 180_000);
+  await waitForCloudInit(spec.nodes.map((n) => n.name), opts.timeoutMs ?? 180_000);
   const client = new SandboxClient(spec, layout, stateDir, material.cluster.superuserPassword, material.cluster.restApiPassword);
   const sandbox: Sandbox = { state, spec, layout, material, client, stateDir };
   log("waiting for the cluster: a leader, streaming replicas, HAProxy routing");
@@ -156,9 +156,9 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
   return sandbox;
 }
 
-export async function waitForCloudInit(spec: ClusterSpec, timeoutMs: number): Promise<void> {
+export async function waitForCloudInit(hosts: string[], timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  const pending = new Set(spec.nodes.map((n) => n.name));
+  const pending = new Set(hosts);
   while (pending.size) {
     for (const name of [...pending]) {
       const s = await cloudInitStatus(name).catch(() => undefined);

@@ -166,3 +166,28 @@ export function generatedSecretValues(m: SandboxMaterial): string[] {
     ...Object.values(m.nodes).map((c) => c.keyPem),
   ];
 }
+
+/** Secrets of a scratch restore host (new-cluster restores): its own certificate + the cluster secret. */
+export async function ensureRestoreHostSecrets(spec: ClusterSpec, stateDir: string, name: string, address: string): Promise<string> {
+  const store = path.join(materialDir(stateDir), "material.json");
+  const stored = readJson<any>(store);
+  if (!stored) throw new Error("the sandbox has no certificate material yet: run `pgha sandbox up` first");
+  const profile: CertificateProfile = {
+    name,
+    commonName: name,
+    dnsNames: [name, "localhost"],
+    ipAddresses: [address, "127.0.0.1"],
+    extendedKeyUsages: ["serverAuth", "clientAuth"],
+    validityDays: spec.tls.certValidityDays,
+  };
+  stored.extraHosts ??= {};
+  if (!stored.extraHosts[name] || !sameNames(stored.extraHosts[name], profile)) {
+    stored.extraHosts[name] = { ...(await issueCertificate(stored.ca, profile)), profile };
+    writePrivate(store, JSON.stringify(stored, null, 2));
+  }
+  const dir = hostSecretsDir(stateDir, name);
+  const cert = stored.extraHosts[name];
+  writePrivate(path.join(dir, "node.json"), JSON.stringify({ caCert: stored.ca.certPem, nodeCert: cert.certPem, nodeKey: cert.keyPem } satisfies NodeSecret));
+  writePrivate(path.join(dir, "cluster.json"), JSON.stringify(stored.cluster));
+  return dir;
+}
