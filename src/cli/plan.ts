@@ -84,15 +84,18 @@ export function registerPlanCommands(program: Command): void {
     .option("--json", "machine-readable results")
     .action(async (opts: { stack: string[]; policyConfig?: string; preview?: boolean; json?: boolean }) => {
       let failed = 0;
+      let programFailed = false;
       const reports = [];
       for (const stack of opts.stack) {
         const report = await runCheck({ root: PROJECT_ROOT, stack, policyConfigFile: opts.policyConfig && path.resolve(opts.policyConfig), previewUnknowns: opts.preview });
+        if (report.programError) programFailed = true;
         if (report.programError || (report.result?.blocking.length ?? 0) > 0) failed++;
         if (opts.json) reports.push(checkReportJson(report));
         else process.stdout.write((reports.length++ ? "\n" : "") + formatCheckReport(report));
       }
       if (opts.json) process.stdout.write(JSON.stringify(reports.length === 1 ? reports[0] : reports, null, 2) + "\n");
       await flushStdout();
-      if (failed) throw new PlanCliError(`${failed} of ${opts.stack.length} stack${opts.stack.length === 1 ? "" : "s"} failed the policy check`, 1);
+      // 2: a program failed (an invalid stack config) — as `pgha render` reports config errors.
+      if (failed) throw new PlanCliError(`${failed} of ${opts.stack.length} stack${opts.stack.length === 1 ? "" : "s"} failed the policy check`, programFailed ? 2 : 1);
     });
 }
