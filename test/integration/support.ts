@@ -1,9 +1,9 @@
 // Shared by the integration tests: the sandbox they run against, a write load that records
 // every acknowledged commit, and waits with deadlines that say what they were waiting for.
-import type { Client } from "pg";
 import { checkHealth, openSandbox, type Sandbox } from "../../src/sandbox/cluster";
 import { hostExec } from "../../src/sandbox/hosts";
 import { nodesOf } from "../../src/spec";
+export { WriteLoad, type WriteLoadResult } from "../../src/sandbox/workload";
 
 export const TEST_STACK = process.env.PGHA_TEST_STACK ?? "prod";
 
@@ -56,91 +56,6 @@ export async function localSql(host: string, sql: string, db = "postgres"): Prom
   const r = await hostExec(host, ["psql", "-h", "/var/run/postgresql", "-d", db, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql], { user: "postgres", timeoutMs: 60_000 });
   if (r.code !== 0) throw new Error(`${host}: psql -c "${sql}" exited ${r.code}: ${r.stderr}`);
   return r.stdout.trim();
-}
-
-export interface WriteLoadResult {
-  acked: number[];
-  errors: number;
-  /** Longest time between two acknowledged writes (the client-observed outage), ms. */
-  longestGapMs: number;
-  lastAckBeforeGap?: number;
-  firstAckAfterGap?: number;
-}
-
-/**
- * Inserts rows through the rw endpoint one at a time until stopped; remembers each id whose
- * COMMIT was acknowledged, and the longest gap between acknowledgements.
- */
-export class WriteLoad {
-  private stopped = false;
-  private readonly acked: number[] = [];
-  private errors = 0;
-  private readonly ackTimes: number[] = [];
-  private done?: Promise<void>;
-
-  constructor(private readonly sb: Sandbox, readonly table: string, private readonly intervalMs = 20) {}
-
-  async prepare(): Promise<void> {
-    await this.sb.client.query("rw", `drop table if exists ${this.table}`);
-    await this.sb.client.query("rw", `create table ${this.table} (id bigint primary key, at timestamptz default clock_timestamp())`);
-  }
-
-  start(): void {
-    this.done = this.run();
-  }
-
-  private async run(): Promise<void> {
-    let client: Client | undefined;
-    let id = 0;
-    while (!this.stopped) {
-      try {
-        client ??= await this.sb.client.connect("rw", { connectTimeoutMs: 2000 });
-        id += 1;
-        await client.query(`insert into ${this.table} (id) values ($1)`, [id]);
-        this.acked.push(id);
-        this.ackTimes.push(Date.now());
-      } catch {
-        this.errors += 1;
-        await client?.end().catch(() => undefined);
-        client = undefined;
-        await sleep(100);
-      }
-      await sleep(this.intervalMs);
-    }
-    await client?.end().catch(() => undefined);
-  }
-
-  get ackedCount(): number {
-    return this.acked.length;
-  }
-
-  lastAckAt(): number | undefined {
-    return this.ackTimes[this.ackTimes.length - 1];
-  }
-
-  async stop(): Promise<WriteLoadResult> {
-    this.stopped = true;
-    await this.done;
-    let longest = 0;
-    let before: number | undefined;
-    let after: number | undefined;
-    for (let i = 1; i < this.ackTimes.length; i++) {
-      const gap = this.ackTimes[i] - this.ackTimes[i - 1];
-      if (gap > longest) {
-        longest = gap;
-        before = this.ackTimes[i - 1];
-        after = this.ackTimes[i];
-      }
-    }
-    return { acked: [...this.acked], errors: this.errors, longestGapMs: longest, lastAckBeforeGap: before, firstAckAfterGap: after };
-  }
-
-  /** Acknowledged ids that are not in the table now (must be empty in synchronous mode). */
-  async lost(acked: number[]): Promise<number[]> {
-    const rows = await this.sb.client.query<{ id: string }>("rw", `select id from ${this.table}`);
-    const present = new Set(rows.map((r) => Number(r.id)));
-    return acked.filter((id) => !present.has(id));
-  }
 }
 
 /** Waits until ms after t0 the condition has held continuously for `stableMs`. */
