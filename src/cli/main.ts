@@ -7,6 +7,7 @@ import { ec2Layout, sandboxLayout } from "../layout";
 import { renderAll, sha256 } from "../render/bundle";
 import { ConfigError } from "../config/load";
 import { registerSandboxCommands } from "./sandbox";
+import { registerBenchCommands } from "./bench";
 import { registerPlanCommands } from "./plan";
 import {
   PULUMI_YAML_BEGIN, PULUMI_YAML_END, README_BEGIN, README_END,
@@ -82,6 +83,7 @@ export function buildProgram(): Command {
     });
 
   registerSandboxCommands(program);
+  registerBenchCommands(program);
   registerPlanCommands(program);
   return program;
 }

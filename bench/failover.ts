@@ -1,0 +1,283 @@
+// `pgha bench failover`: what a client sees when the leader fails, measured on the sandbox.
+//
+// For each timing profile (Patroni's defaults, and the stack's tuned prod profile) and each
+// replication mode (async, quorum ANY 1) it runs N times: a power cut of the leader's host, a
+// postmaster crash (Patroni alive), a network partition of the leader, and a planned switchover
+// — all under a write load through HAProxy that records every acknowledged commit. Profiles and
+// modes are applied live with the same day-2 path as `pulumi up` (pgha-dynamic apply).
+import * as fs from "fs";
+import * as path from "path";
+import { dynamicConfig } from "../src/render/dynamic";
+import type { ClusterSpec } from "../src/spec";
+import { checkHealth, switchover, type Sandbox } from "../src/sandbox/cluster";
+import { hostExec, hostPids, powerCut, startHost, waitForBoot } from "../src/sandbox/hosts";
+import { heal, isolate } from "../src/sandbox/network";
+import { WriteLoad } from "../src/sandbox/workload";
+import { sleep } from "../src/sandbox/shell";
+
+export type Scenario = "power-cut" | "postmaster-crash" | "partition" | "switchover";
+export const SCENARIOS: Scenario[] = ["power-cut", "postmaster-crash", "partition", "switchover"];
+
+export interface Profile {
+  name: string;
+  ttl: number;
+  loopWait: number;
+  retryTimeout: number;
+  primaryStartTimeout: number;
+}
+
+export interface FailoverRun {
+  profile: string;
+  sync: "async" | "quorum";
+  scenario: Scenario;
+  run: number;
+  oldLeader: string;
+  newLeader: string;
+  /** Fault → a member answers /primary as the new leader (or the same one, restarted), ms. */
+  promotionMs: number;
+  /** Longest gap between two acknowledged writes through HAProxy, ms. */
+  outageMs: number;
+  acked: number;
+  ackedLost: number;
+  /** Fault healed / host started → the old leader streams again, ms. */
+  rejoinMs: number | null;
+}
+
+export interface FailoverBenchOptions {
+  runs: number;
+  profiles?: string[];
+  syncModes?: ("async" | "quorum")[];
+  scenarios?: Scenario[];
+  log?: (line: string) => void;
+}
+
+export function profilesFor(spec: ClusterSpec): Profile[] {
+  return [
+    { name: "patroni-defaults", ttl: 30, loopWait: 10, retryTimeout: 10, primaryStartTimeout: 300 },
+    { name: `${spec.stack}-profile`, ttl: spec.patroni.ttl, loopWait: spec.patroni.loopWait, retryTimeout: spec.patroni.retryTimeout, primaryStartTimeout: spec.patroni.primaryStartTimeout },
+  ];
+}
+
+async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe().catch(() => undefined);
+    if (v) return v as T;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+async function applyProfile(sb: Sandbox, p: Profile, sync: "async" | "quorum"): Promise<void> {
+  const spec: ClusterSpec = {
+    ...sb.spec,
+    patroni: { ...sb.spec.patroni, ttl: p.ttl, loopWait: p.loopWait, retryTimeout: p.retryTimeout, primaryStartTimeout: p.primaryStartTimeout },
+    postgres: { ...sb.spec.postgres, syncMode: sync === "async" ? "off" : "quorum", syncNodeCount: 1 },
+  };
+  const leader = await waitUntil("a leader", () => sb.client.leader(), 120_000);
+  const r = await hostExec(leader, ["pgha-dynamic", "apply", "-"], { input: JSON.stringify(dynamicConfig(spec, sb.layout)) });
+  if (r.code !== 0) throw new Error(`pgha-dynamic apply: ${r.stderr}`);
+  await waitUntil("the new timing on every member", async () => {
+    const c = await sb.client.rest(leader, "GET", "/config");
+    return c.body?.ttl === p.ttl && c.body?.loop_wait === p.loopWait;
+  }, 60_000);
+  // Patroni picks up ttl/loop_wait on its next cycle.
+  await sleep(p.loopWait * 1000 + 1000);
+}
+
+async function healthy(sb: Sandbox): Promise<string> {
+  const h = await waitUntil("a healthy cluster", async () => {
+    const x = await checkHealth(sb);
+    return x.healthy ? x : undefined;
+  }, 300_000, 500);
+  return h.leader!;
+}
+
+async function primaryAmong(sb: Sandbox, members: string[]): Promise<string | undefined> {
+  for (const m of members) {
+    const r = await sb.client.rest(m, "GET", "/primary", undefined, { timeoutMs: 800 }).catch(() => undefined);
+    if (r?.status === 200) return m;
+  }
+  return undefined;
+}
+
+async function streaming(sb: Sandbox, member: string): Promise<boolean> {
+  const c = await sb.client.cluster();
+  const m = c?.members.find((x) => x.name === member);
+  return Boolean(m && m.role !== "leader" && m.state === "streaming");
+}
+
+async function oneRun(sb: Sandbox, profile: Profile, sync: "async" | "quorum", scenario: Scenario, run: number, members: string[]): Promise<FailoverRun> {
+  const oldLeader = await healthy(sb);
+  const load = new WriteLoad(sb, "bench_failover", 10);
+  await load.prepare();
+  load.start();
+  await waitUntil("writes flowing", async () => load.ackedCount > 30, 30_000);
+  await sleep(1000);
+  const others = members.filter((m) => m !== oldLeader);
+  const t0 = Date.now();
+  let newLeader = oldLeader;
+  let rejoinFrom = 0;
+  switch (scenario) {
+    case "power-cut":
+      await powerCut(oldLeader);
+      newLeader = await waitUntil("a new leader", () => primaryAmong(sb, others), 180_000);
+      break;
+    case "postmaster-crash": {
+      const postmaster = Math.min(...hostPids(oldLeader, "postgres"));
+      process.kill(postmaster, "SIGKILL");
+      // Patroni restarts it in place (primary_start_timeout) or fails over.
+      newLeader = await waitUntil("a primary again", async () => {
+        await sleep(200);
+        return primaryAmong(sb, members);
+      }, 180_000);
+      break;
+    }
+    case "partition":
+      await isolate(oldLeader);
+      newLeader = await waitUntil("a new leader on the majority side", () => primaryAmong(sb, others), 180_000);
+      break;
+    case "switchover":
+      newLeader = (await switchover(sb, others[0])).to;
+      break;
+  }
+  const promotionMs = Date.now() - t0;
+  await waitUntil("writes resuming", async () => (load.lastAckAt() ?? 0) > t0 + 50, 180_000);
+  await sleep(2000);
+  const result = await load.stop();
+  const lost = await load.lost(result.acked);
+  let rejoinMs: number | null = null;
+  if (scenario === "power-cut") {
+    rejoinFrom = Date.now();
+    await startHost(oldLeader);
+    await waitForBoot(oldLeader);
+  } else if (scenario === "partition") {
+    rejoinFrom = Date.now();
+    await heal();
+  } else rejoinFrom = t0;
+  if (newLeader !== oldLeader) {
+    await waitUntil(`${oldLeader} streaming again`, () => streaming(sb, oldLeader), 300_000, 250);
+    rejoinMs = Date.now() - rejoinFrom;
+  }
+  return { profile: profile.name, sync, scenario, run, oldLeader, newLeader, promotionMs, outageMs: result.longestGapMs, acked: result.acked.length, ackedLost: lost.length, rejoinMs };
+}
+
+export async function runFailoverBench(sb: Sandbox, opts: FailoverBenchOptions): Promise<FailoverRun[]> {
+  const log = opts.log ?? (() => undefined);
+  const members = sb.spec.nodes.filter((n) => n.role === "postgres").map((n) => n.name);
+  if (members.length < 3) throw new Error(`the failover benchmark needs 3 PostgreSQL members (stack ${sb.spec.stack} has ${members.length}); use --stack prod`);
+  const profiles = profilesFor(sb.spec).filter((p) => !opts.profiles || opts.profiles.includes(p.name));
+  const runs: FailoverRun[] = [];
+  try {
+    for (const p of profiles) {
+      for (const sync of opts.syncModes ?? (["async", "quorum"] as const)) {
+        log(`profile ${p.name} (ttl ${p.ttl}, loop_wait ${p.loopWait}, retry_timeout ${p.retryTimeout}, primary_start_timeout ${p.primaryStartTimeout}), ${sync}`);
+        await healthy(sb);
+        await applyProfile(sb, p, sync);
+        for (const scenario of opts.scenarios ?? SCENARIOS) {
+          for (let i = 1; i <= opts.runs; i++) {
+            const r = await oneRun(sb, p, sync, scenario, i, members);
+            runs.push(r);
+            log(`  ${scenario.padEnd(16)} #${i}: ${r.oldLeader}→${r.newLeader} promoted ${(r.promotionMs / 1000).toFixed(1)} s, outage ${(r.outageMs / 1000).toFixed(1)} s, lost ${r.ackedLost}/${r.acked}, rejoin ${r.rejoinMs === null ? "-" : (r.rejoinMs / 1000).toFixed(1) + " s"}`);
+          }
+        }
+      }
+    }
+  } finally {
+    await heal().catch(() => undefined);
+    // Back to the stack's own dynamic configuration.
+    const leader = await sb.client.leader().catch(() => undefined);
+    if (leader) await hostExec(leader, ["pgha-dynamic", "apply", "-"], { input: JSON.stringify(dynamicConfig(sb.spec, sb.layout)) });
+  }
+  return runs;
+}
+
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  if (!s.length) return NaN;
+  const idx = Math.min(s.length - 1, Math.ceil(q * s.length) - 1);
+  return s[Math.max(0, idx)];
+}
+
+export interface Summary {
+  profile: string;
+  sync: string;
+  scenario: Scenario;
+  runs: number;
+  promotionP50: number;
+  outageP50: number;
+  outageP95: number;
+  outageMax: number;
+  lost: number;
+  rejoinP50: number | null;
+}
+
+export function summarize(runs: FailoverRun[]): Summary[] {
+  const keys = [...new Set(runs.map((r) => `${r.profile}|${r.sync}|${r.scenario}`))];
+  return keys.map((k) => {
+    const rs = runs.filter((r) => `${r.profile}|${r.sync}|${r.scenario}` === k);
+    const rejoins = rs.map((r) => r.rejoinMs).filter((x): x is number => x !== null);
+    return {
+      profile: rs[0].profile,
+      sync: rs[0].sync,
+      scenario: rs[0].scenario,
+      runs: rs.length,
+      promotionP50: quantile(rs.map((r) => r.promotionMs), 0.5),
+      outageP50: quantile(rs.map((r) => r.outageMs), 0.5),
+      outageP95: quantile(rs.map((r) => r.outageMs), 0.95),
+      outageMax: Math.max(...rs.map((r) => r.outageMs)),
+      lost: rs.reduce((a, r) => a + r.ackedLost, 0),
+      rejoinP50: rejoins.length ? quantile(rejoins, 0.5) : null,
+    };
+  });
+}
+
+const s = (ms: number | null) => (ms === null || Number.isNaN(ms) ? "-" : (ms / 1000).toFixed(1));
+
+export function formatTable(summary: Summary[]): string {
+  const head = "| profile | replication | scenario | runs | promotion p50 (s) | write outage p50 / p95 / max (s) | acked writes lost | old leader streams again p50 (s) |";
+  const sep = "|---|---|---|---|---|---|---|---|";
+  return [head, sep, ...summary.map((x) => `| ${x.profile} | ${x.sync} | ${x.scenario} | ${x.runs} | ${s(x.promotionP50)} | ${s(x.outageP50)} / ${s(x.outageP95)} / ${s(x.outageMax)} | ${x.lost} | ${s(x.rejoinP50)} |`)].join("\n");
+}
+
+/** A horizontal bar per row: p50 write outage, whisker to the max; ttl marked per profile. */
+export function renderSvg(summary: Summary[], profiles: Profile[]): string {
+  const rowH = 22;
+  const left = 330;
+  const width = 900;
+  const maxMs = Math.max(35_000, ...summary.map((x) => x.outageMax));
+  const scale = (ms: number) => left + ((width - left - 40) * ms) / maxMs;
+  const colors: Record<Scenario, string> = { "power-cut": "#d62728", partition: "#ff7f0e", "postmaster-crash": "#1f77b4", switchover: "#2ca02c" };
+  const rows = summary.map((x, i) => {
+    const y = 40 + i * rowH;
+    const ttl = profiles.find((p) => p.name === x.profile)?.ttl;
+    return [
+      `<text x="${left - 8}" y="${y + 14}" text-anchor="end" font-size="12">${x.profile} · ${x.sync} · ${x.scenario}</text>`,
+      `<rect x="${left}" y="${y + 3}" width="${Math.max(1, scale(x.outageP50) - left)}" height="${rowH - 8}" fill="${colors[x.scenario]}"/>`,
+      `<line x1="${scale(x.outageP50)}" x2="${scale(x.outageMax)}" y1="${y + 11}" y2="${y + 11}" stroke="#333"/>`,
+      `<line x1="${scale(x.outageMax)}" x2="${scale(x.outageMax)}" y1="${y + 5}" y2="${y + 17}" stroke="#333"/>`,
+      ttl ? `<line x1="${scale(ttl * 1000)}" x2="${scale(ttl * 1000)}" y1="${y + 2}" y2="${y + rowH - 2}" stroke="#999" stroke-dasharray="2,2"/>` : "",
+      `<text x="${scale(x.outageMax) + 6}" y="${y + 14}" font-size="11">${s(x.outageP50)} s${x.lost ? ` · ${x.lost} lost` : ""}</text>`,
+    ].join("");
+  });
+  const h = 60 + summary.length * rowH;
+  const ticks = Array.from({ length: Math.floor(maxMs / 5000) + 1 }, (_, i) => i * 5000)
+    .map((ms) => `<line x1="${scale(ms)}" x2="${scale(ms)}" y1="32" y2="${h - 20}" stroke="#eee"/><text x="${scale(ms)}" y="${h - 6}" font-size="10" text-anchor="middle">${ms / 1000}s</text>`)
+    .join("");
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${h}" font-family="sans-serif">
+<text x="10" y="20" font-size="14" font-weight="bold">Client-observed write outage per failure (bar: p50, whisker: max; dashed: ttl)</text>
+${ticks}
+${rows.join("\n")}
+</svg>
+`;
+}
+
+export function writeResults(dir: string, runs: FailoverRun[], profiles: Profile[]): { json: string; svg: string; table: string } {
+  fs.mkdirSync(dir, { recursive: true });
+  const summary = summarize(runs);
+  const json = path.join(dir, "failover.json");
+  const svg = path.join(dir, "failover.svg");
+  fs.writeFileSync(json, JSON.stringify({ measuredAt: new Date().toISOString(), profiles, summary, runs }, null, 2) + "\n");
+  fs.writeFileSync(svg, renderSvg(summary, profiles));
+  return { json, svg, table: formatTable(summary) };
+}

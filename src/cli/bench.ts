@@ -1,0 +1,40 @@
+// `pgha bench …`: measurements on the sandbox that print tables and write JSON (and an SVG).
+import * as path from "path";
+import { Command } from "commander";
+import { openSandbox } from "../sandbox/cluster";
+import { runFailoverBench, writeResults, profilesFor, SCENARIOS, type Scenario } from "../../bench/failover";
+import { runBackupBench, writeBackupResults } from "../../bench/backup";
+import { PROJECT_ROOT } from "./stack";
+
+const log = (l: string) => process.stderr.write(`[bench] ${l}\n`);
+
+export function registerBenchCommands(program: Command): void {
+  const bench = program.command("bench").description("benchmarks on the running sandbox (npm run sandbox first)");
+
+  bench
+    .command("failover")
+    .description("power cut, postmaster crash, partition and switchover under write load, per timing profile and replication mode")
+    .option("--runs <n>", "repetitions of each scenario", "3")
+    .option("--profile <names...>", "patroni-defaults and/or <stack>-profile (default both)")
+    .option("--sync <modes...>", "async and/or quorum (default both)")
+    .option("--scenario <names...>", `a subset of ${SCENARIOS.join(", ")}`)
+    .option("--out <dir>", "where failover.json and failover.svg go", path.join(PROJECT_ROOT, "bench/results"))
+    .action(async (opts: { runs: string; profile?: string[]; sync?: ("async" | "quorum")[]; scenario?: Scenario[]; out: string }) => {
+      const sb = await openSandbox();
+      const runs = await runFailoverBench(sb, { runs: Number(opts.runs), profiles: opts.profile, syncModes: opts.sync, scenarios: opts.scenario, log });
+      const r = writeResults(opts.out, runs, profilesFor(sb.spec));
+      process.stdout.write(`${r.table}\n\nJSON: ${path.relative(process.cwd(), r.json)}\nSVG:  ${path.relative(process.cwd(), r.svg)}\n`);
+    });
+
+  bench
+    .command("backup")
+    .description("pgBackRest vs pg_basebackup -Ft -z on a ≥ 1 GB pgbench dataset, and a PITR restore")
+    .option("--scale <n>", "pgbench scale (70 ≈ 1.05 GB)", "70")
+    .option("--out <dir>", "where backup.json goes", path.join(PROJECT_ROOT, "bench/results"))
+    .action(async (opts: { scale: string; out: string }) => {
+      const sb = await openSandbox();
+      const rows = await runBackupBench(sb, { scale: Number(opts.scale), log });
+      const r = writeBackupResults(opts.out, rows, Number(opts.scale));
+      process.stdout.write(`${r.table}\n\nJSON: ${path.relative(process.cwd(), r.json)}\n`);
+    });
+}
