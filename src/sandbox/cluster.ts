@@ -272,6 +272,8 @@ export interface SandboxStatus {
   etcd: { name: string; clientUrl: string; healthy: boolean }[];
   hosts: { name: string; address: string; state: HostState; role: string }[];
   s3: { endpoint: string; address: string; running: boolean; bucket: string };
+  /** The leader's WAL archiver: a growing `pendingWalFiles` or old `lastArchivedTime` means S3 trouble. */
+  archiving: { lastArchivedWal: string | null; lastArchivedTime: string | null; failedCount: number; lastFailedTime: string | null; pendingWalFiles: number } | null;
   image: string;
   stateDir: string;
   dataPaths: Record<string, string>;
@@ -333,6 +335,7 @@ export async function status(sb: Sandbox): Promise<SandboxStatus> {
     }),
   );
   const health = await checkHealth(sb).catch((e) => ({ healthy: false, reasons: [(e as Error).message] }));
+  const archiving = await archiverStatus(sb).catch(() => null);
   const rw = client.endpoint("rw");
   const ro = client.endpoint("ro");
   const files = OPERATOR_FILES(sb.stateDir);
@@ -346,10 +349,25 @@ export async function status(sb: Sandbox): Promise<SandboxStatus> {
     etcd,
     hosts,
     s3: { endpoint: `https://${layout.s3.endpoint}:${layout.s3.port}`, address: "10.88.0.250", running: Boolean(s3Pid(sb.stateDir)), bucket: spec.backup.bucketName },
+    archiving,
     image: sb.state.image,
     stateDir: sb.stateDir,
     dataPaths: Object.fromEntries(spec.nodes.map((n) => [n.name, path.join(sb.stateDir, "hosts", n.name)])),
   };
+}
+
+/** pg_stat_archiver on the leader, plus the WAL files waiting for the archive. */
+export async function archiverStatus(sb: Sandbox): Promise<SandboxStatus["archiving"]> {
+  const leader = await sb.client.leader();
+  if (!leader) return null;
+  const [r] = await sb.client.query(
+    leader,
+    `select last_archived_wal, to_char(last_archived_time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as t, failed_count,
+            to_char(last_failed_time at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') as f,
+            (select count(*) from pg_ls_archive_statusdir() where name like '%.ready') as pending
+       from pg_stat_archiver`,
+  );
+  return { lastArchivedWal: r.last_archived_wal, lastArchivedTime: r.t, failedCount: Number(r.failed_count), lastFailedTime: r.f, pendingWalFiles: Number(r.pending) };
 }
 
 export function formatStatus(s: SandboxStatus): string {
@@ -364,6 +382,9 @@ export function formatStatus(s: SandboxStatus): string {
     "",
     `etcd: ${s.etcd.map((e) => `${e.name} ${e.healthy ? "healthy" : "UNHEALTHY"}`).join(", ")}`,
     `hosts: ${s.hosts.map((h) => `${h.name}=${h.state}`).join(" ")}   s3: ${s.s3.running ? "running" : "DOWN"} (${s.s3.endpoint})`,
+    s.archiving
+      ? `archiving: last ${s.archiving.lastArchivedWal ?? "-"} at ${s.archiving.lastArchivedTime ?? "-"}, ${s.archiving.pendingWalFiles} WAL file(s) waiting, ${s.archiving.failedCount} failure(s)${s.archiving.pendingWalFiles > 2 ? "  ← WAL is not reaching the archive" : ""}`
+      : "archiving: no leader",
     "",
     `read-write  ${s.endpoints.readWrite.host}:${s.endpoints.readWrite.port} (HAProxy ${s.endpoints.readWrite.address})`,
     `read-only   ${s.endpoints.readOnly.host}:${s.endpoints.readOnly.port} (HAProxy ${s.endpoints.readOnly.address})`,
