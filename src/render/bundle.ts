@@ -238,6 +238,8 @@ export function renderNodeFiles(spec: ClusterSpec, nodeName: string, layout: Lay
     file(NODE_PATHS.setup, renderTemplate("pgha-setup.sh", view), "0755"),
     file(NODE_PATHS.secretsScript, renderTemplate("pgha-secrets.sh", view), "0755"),
     file("/etc/systemd/system/pgha-secrets.service", renderTemplate("systemd/pgha-secrets.service", view)),
+    file("/etc/systemd/system/pgha-secrets-rotate.service", renderTemplate("systemd/pgha-secrets-rotate.service", view)),
+    file("/etc/systemd/system/pgha-secrets-rotate.timer", renderTemplate("systemd/pgha-secrets-rotate.timer", view)),
   ];
   if (layout.extraHosts.length) {
     files.push(file(NODE_PATHS.extraHosts, layout.extraHosts.map((h) => `${h.address} ${h.name}`).join("\n")));
