@@ -130,25 +130,42 @@ export async function restoreInPlace(sb: Sandbox, req: RestoreRequest, log: Log 
   log(`stopping Patroni on ${[...others, target].join(", ")} (replicas first)`);
   for (const m of others) await systemctl(m, "stop", "patroni.service");
   await systemctl(target, "stop", "patroni.service");
-  log(`removing cluster ${sb.spec.scope} from the DCS`);
-  const scope = sb.spec.scope;
-  const rm = await run(target, ["bash", "-c", `printf '%s\\nYes I am aware\\n' ${scope} | pgha-patronictl remove ${scope}`], 60_000);
-  if (rm.code !== 0) throw new Error(`patronictl remove failed: ${rm.stderr || rm.stdout}`);
-  log(`restoring ${target} to ${req.type}${req.target ? ` ${req.target}` : ""}`);
-  const out = await must(target, ["pgha-restore", "restore", ...restoreArgs(req), "--start", "--stop", "--port", "5499"], "pgha-restore restore", 3_600_000);
-  const result = JSON.parse(out.trim().split("\n").pop()!) as { timeline: number };
-  log(`recovered to timeline ${result.timeline}; starting Patroni on ${target}`);
-  await systemctl(target, "start", "patroni.service");
-  const deadline = Date.now() + 180_000;
-  while ((await sb.client.leader()) !== target) {
-    if (Date.now() > deadline) throw new Error(`${target} did not become leader after the restore; see \`npx pgha sandbox exec ${target} -- journalctl -u patroni\``);
-    await sleep(500);
-  }
-  log("taking a full backup on the new timeline");
-  await must(target, ["pgha-backup", "full", "--force"], "full backup after restore", 3_600_000);
-  for (const m of others) {
-    log(`re-creating ${m} from the new backup`);
-    await must(m, ["bash", "-c", "rm -rf /var/lib/postgresql/17/pgha && systemctl start patroni.service"], `re-initialising ${m}`);
+  let restoredLeaderUp = false;
+  try {
+    log(`removing cluster ${sb.spec.scope} from the DCS`);
+    const scope = sb.spec.scope;
+    const rm = await run(target, ["bash", "-c", `printf '%s\\nYes I am aware\\n' ${scope} | pgha-patronictl remove ${scope}`], 60_000);
+    if (rm.code !== 0) throw new Error(`patronictl remove failed: ${rm.stderr || rm.stdout}`);
+    log(`restoring ${target} to ${req.type}${req.target ? ` ${req.target}` : ""}`);
+    const out = await must(target, ["pgha-restore", "restore", ...restoreArgs(req), "--start", "--stop", "--port", "5499"], "pgha-restore restore", 3_600_000);
+    const result = JSON.parse(out.trim().split("\n").pop()!) as { timeline: number };
+    log(`recovered to timeline ${result.timeline}; starting Patroni on ${target}`);
+    await systemctl(target, "start", "patroni.service");
+    // Patroni takes the data over as a standby first, then promotes: wait for a real primary.
+    const deadline = Date.now() + 180_000;
+    for (;;) {
+      const r = await sb.client.rest(target, "GET", "/primary", undefined, { timeoutMs: 2000 }).catch(() => undefined);
+      if (r?.status === 200) break;
+      if (Date.now() > deadline) throw new Error(`${target} did not become a writable leader after the restore; see \`npx pgha sandbox exec ${target} -- journalctl -u patroni\``);
+      await sleep(500);
+    }
+    restoredLeaderUp = true;
+    log("taking a full backup on the new timeline");
+    const b = await run(target, ["pgha-backup", "full", "--force"], 3_600_000);
+    if (b.code !== 0) log(`WARNING: the full backup after the restore failed (replicas will clone from the leader instead): ${b.stderr.trim().split("\n").pop()}`);
+  } finally {
+    if (restoredLeaderUp) {
+      // The restored leader runs: the others are re-created from its new timeline.
+      for (const m of others) {
+        log(`re-creating ${m} from the new timeline`);
+        await must(m, ["bash", "-c", "rm -rf /var/lib/postgresql/17/pgha && systemctl start patroni.service"], `re-initialising ${m}`);
+      }
+    } else {
+      // The restore failed: the other members still hold the cluster as it was — never wipe
+      // them; start them as they are, and one of them leads again.
+      log("the restore did not produce a leader; starting the other members unchanged");
+      for (const m of others) await run(m, ["systemctl", "start", "patroni.service"], 60_000);
+    }
   }
   const tl = (await sb.client.query(target, "select timeline_id from pg_control_checkpoint()"))[0].timeline_id as number;
   return { mode: "in-place", host: target, action: "promote", timeline: Number(tl), durationMs: Date.now() - start };

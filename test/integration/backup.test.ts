@@ -84,7 +84,7 @@ describe("physical backups", () => {
     const marker = `cron-proof-${Date.now()}`;
     try {
       for (const m of postgresMembers(sb)) {
-        await sh(m, `logger -t pgha-backup ${marker}; touch /var/log/pgha/backup.log; cp /var/log/pgha/backup.log /var/log/pgha/backup.log.before`);
+        await sh(m, `logger -t pgha-backup ${marker}; [ -e /var/log/pgha/backup.log ] || runuser -u postgres -- touch /var/log/pgha/backup.log; cp /var/log/pgha/backup.log /var/log/pgha/backup.log.before`);
         await hostExec(m, ["bash", "-c", `cat > ${NODE_PATHS.cron}`], { input: cronOf(everyMinute, m) });
       }
       const ran = await waitFor("cron to run the logical job on one member", async () => {
@@ -180,7 +180,7 @@ describe("logical backups (MISSION L1–L3)", () => {
       `read -r PGPASSWORD; export PGPASSWORD PGSSLMODE=verify-full PGSSLROOTCERT=/etc/pgha/tls/ca.crt; set -e
        dropdb -h ${rw} -p 5000 --if-exists shop_from_s3; createdb -h ${rw} -p 5000 shop_from_s3
        pg_restore -h ${rw} -p 5000 -d shop_from_s3 -j 2 /tmp/shop.dump`], { input: sb.material.cluster.superuserPassword + "\n", timeoutMs: 300_000 });
-    expect(`${restore.code} ${restore.stderr}`).toBe("0 ");
+    expect(`${restore.code} ${restore.stderr.replace(/NOTICE: .*\n?/g, "").trim()}`).toBe("0 ");
     expect(await count("rw", "orders", "shop_from_s3")).toBe(1000);
     const manifest = JSON.parse(await sh(node, `${s3} cp --only-show-errors s3://${sb.spec.backup.bucketName}/${sb.spec.backup.logicalPrefix}${ts}/MANIFEST.json -`));
     expect(manifest.databases).toEqual(expect.arrayContaining(["postgres", "shop"]));
@@ -338,14 +338,18 @@ describe("archiving under faults", () => {
     await waitFor("writes flowing", async () => load.ackedCount > 50, 30_000);
     const old = await leader();
     await powerCut(old);
-    const next = await waitFor("a new leader", async () => {
-      const x = await sb.client.leader().catch(() => undefined);
-      return x && x !== old ? x : undefined;
-    }, 120_000);
-    await sleep(3000);
-    await load.stop();
-    await startHost(old);
-    await waitForBoot(old);
+    let next: string;
+    try {
+      next = await waitFor("a new leader", async () => {
+        const x = await sb.client.leader().catch(() => undefined);
+        return x && x !== old ? x : undefined;
+      }, 120_000);
+      await sleep(3000);
+    } finally {
+      await load.stop();
+      await startHost(old);
+      await waitForBoot(old);
+    }
     await waitHealthy(sb, 240_000);
     const tl = await timelineOf(next);
     for (const m of postgresMembers(sb).filter((x) => x !== next)) {
