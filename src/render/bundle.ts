@@ -129,6 +129,29 @@ function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
   };
 }
 
+function baseConfFile(spec: ClusterSpec, view: object): BundleFile {
+  return file(NODE_PATHS.baseConf, renderTemplate("postgresql.base.conf", { ...view, ssl: spec.tls.enabled ? "on" : "off" }));
+}
+
+/** pgbackrest.conf: the S3 repository; its secrets go to conf.d/secrets.conf at boot. */
+function pgbackrestFile(spec: ClusterSpec, layout: Layout, view: object, archivePushQueueMax: string): BundleFile {
+  return file(
+    NODE_PATHS.pgbackrestConf,
+    renderTemplate("pgbackrest.conf", {
+      ...view,
+      repoPath: spec.backup.repoPath,
+      s3KeyType: layout.s3.credentials === "instance-role" ? "auto" : "shared",
+      cipher: spec.backup.repoEncryption,
+      secretNames: [
+        ...(spec.backup.repoEncryption ? ["repo1-cipher-pass"] : []),
+        ...(layout.s3.credentials === "secret" ? ["repo1-s3-key", "repo1-s3-key-secret"] : []),
+      ].join(", "),
+      secretsConf: NODE_PATHS.pgbackrestSecrets,
+      archivePushQueueMax,
+    }),
+  );
+}
+
 function postgresFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): BundleFile[] {
   const view = commonView(spec, node, layout);
   const dynamic = dynamicConfig(spec, layout);
@@ -164,23 +187,9 @@ function postgresFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundl
   return [
     file(NODE_PATHS.patroniConfig, patroni, "0644"),
     file(NODE_PATHS.dynamicFile, JSON.stringify(dynamic, null, 2)),
-    file(NODE_PATHS.baseConf, renderTemplate("postgresql.base.conf", { ...view, ssl: spec.tls.enabled ? "on" : "off" })),
     file(NODE_PATHS.pgHbaReference, renderPgHba(spec, layout)),
-    file(
-      NODE_PATHS.pgbackrestConf,
-      renderTemplate("pgbackrest.conf", {
-        ...view,
-        repoPath: spec.backup.repoPath,
-        s3KeyType: layout.s3.credentials === "instance-role" ? "auto" : "shared",
-        cipher: spec.backup.repoEncryption,
-        secretNames: [
-          ...(spec.backup.repoEncryption ? ["repo1-cipher-pass"] : []),
-          ...(layout.s3.credentials === "secret" ? ["repo1-s3-key", "repo1-s3-key-secret"] : []),
-        ].join(", "),
-        secretsConf: NODE_PATHS.pgbackrestSecrets,
-        archivePushQueueMax: `${queueMaxGiB}GiB`,
-      }),
-    ),
+    pgbackrestFile(spec, layout, view, `${queueMaxGiB}GiB`),
+    baseConfFile(spec, view),
     file(NODE_PATHS.cron, renderTemplate("pgha-backup.cron", { ...view, jobs })),
     file(NODE_PATHS.backupScript, renderTemplate("pgha-backup.sh", view), "0755"),
     file(NODE_PATHS.restoreScript, renderTemplate("pgha-restore.sh", view), "0755"),
@@ -313,19 +322,8 @@ export function renderRestoreHostBundle(spec: ClusterSpec, layout: Layout, name:
     file("/etc/systemd/system/pgha-secrets.service", renderTemplate("systemd/pgha-secrets.service", view)),
     file(NODE_PATHS.restoreScript, renderTemplate("pgha-restore.sh", view), "0755"),
     // The restored postgresql.conf (written by Patroni) includes the base configuration.
-    file(NODE_PATHS.baseConf, renderTemplate("postgresql.base.conf", { ...view, ssl: spec.tls.enabled ? "on" : "off" })),
-    file(
-      NODE_PATHS.pgbackrestConf,
-      renderTemplate("pgbackrest.conf", {
-        ...view,
-        repoPath: spec.backup.repoPath,
-        s3KeyType: layout.s3.credentials === "instance-role" ? "auto" : "shared",
-        cipher: spec.backup.repoEncryption,
-        secretNames: "",
-        secretsConf: NODE_PATHS.pgbackrestSecrets,
-        archivePushQueueMax: "1GiB",
-      }),
-    ),
+    baseConfFile(spec, view),
+    pgbackrestFile(spec, layout, view, "1GiB"),
   ];
   if (hostLayout.extraHosts.length) files.push(file(NODE_PATHS.extraHosts, hostLayout.extraHosts.map((h) => `${h.address} ${h.name}`).join("\n")));
   files.sort((a, b) => a.path.localeCompare(b.path));
