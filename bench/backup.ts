@@ -48,7 +48,7 @@ export async function runBackupBench(sb: Sandbox, opts: { scale: number; log?: (
   const clusterBytes = Number(await psql("select sum(pg_database_size(datname)) from pg_database"));
   log(`dataset ready in ${init.seconds.toFixed(0)} s: cluster ${mib(clusterBytes).toFixed(0)} MiB`);
   // Let the archive catch up with the load's WAL before measuring.
-  const wal = await psql("select pg_walfile_name(pg_switch_wal())");
+  const wal = await psql("select pg_walfile_name(pg_switch_wal()) from (select pg_logical_emit_message(false, 'pgha', 'archive now')) as wal_record");
   for (let i = 0; i < 600; i++) {
     if ((await psql("select coalesce(last_archived_wal,'') from pg_stat_archiver")) >= wal) break;
     await new Promise((r) => setTimeout(r, 1000));
@@ -87,7 +87,7 @@ export async function runBackupBench(sb: Sandbox, opts: { scale: number; log?: (
   const target = await psql("select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'");
   const walBytes = Number(await psql(`select pg_wal_lsn_diff(pg_current_wal_lsn(), '${last.lsnStop}')`));
   await sh(leader, `runuser -u postgres -- pgbench -h /var/run/postgresql -n -c 2 -T 5 bench >/dev/null`);
-  const wal2 = await psql("select pg_walfile_name(pg_switch_wal())");
+  const wal2 = await psql("select pg_walfile_name(pg_switch_wal()) from (select pg_logical_emit_message(false, 'pgha', 'archive now')) as wal_record");
   for (let i = 0; i < 600; i++) {
     if ((await psql("select coalesce(last_archived_wal,'') from pg_stat_archiver")) >= wal2) break;
     await new Promise((r) => setTimeout(r, 1000));

@@ -129,6 +129,18 @@ function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
   };
 }
 
+/** What every host gets: its facts, the setup script, and the secret fetch/rotation units. */
+function commonFiles(view: object): BundleFile[] {
+  return [
+    file(NODE_PATHS.nodeEnv, renderTemplate("node.env", view)),
+    file(NODE_PATHS.setup, renderTemplate("pgha-setup.sh", view), "0755"),
+    file(NODE_PATHS.secretsScript, renderTemplate("pgha-secrets.sh", view), "0755"),
+    file("/etc/systemd/system/pgha-secrets.service", renderTemplate("systemd/pgha-secrets.service", view)),
+    file("/etc/systemd/system/pgha-secrets-rotate.service", renderTemplate("systemd/pgha-secrets-rotate.service", view)),
+    file("/etc/systemd/system/pgha-secrets-rotate.timer", renderTemplate("systemd/pgha-secrets-rotate.timer", view)),
+  ];
+}
+
 function baseConfFile(spec: ClusterSpec, view: object): BundleFile {
   return file(NODE_PATHS.baseConf, renderTemplate("postgresql.base.conf", { ...view, ssl: spec.tls.enabled ? "on" : "off" }));
 }
@@ -242,14 +254,7 @@ function haproxyFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundle
 export function renderNodeFiles(spec: ClusterSpec, nodeName: string, layout: Layout): BundleFile[] {
   const node = nodeByName(spec, nodeName);
   const view = commonView(spec, node, layout);
-  const files: BundleFile[] = [
-    file(NODE_PATHS.nodeEnv, renderTemplate("node.env", view)),
-    file(NODE_PATHS.setup, renderTemplate("pgha-setup.sh", view), "0755"),
-    file(NODE_PATHS.secretsScript, renderTemplate("pgha-secrets.sh", view), "0755"),
-    file("/etc/systemd/system/pgha-secrets.service", renderTemplate("systemd/pgha-secrets.service", view)),
-    file("/etc/systemd/system/pgha-secrets-rotate.service", renderTemplate("systemd/pgha-secrets-rotate.service", view)),
-    file("/etc/systemd/system/pgha-secrets-rotate.timer", renderTemplate("systemd/pgha-secrets-rotate.timer", view)),
-  ];
+  const files: BundleFile[] = commonFiles(view);
   if (layout.extraHosts.length) {
     files.push(file(NODE_PATHS.extraHosts, layout.extraHosts.map((h) => `${h.address} ${h.name}`).join("\n")));
   }
@@ -316,10 +321,7 @@ export function renderRestoreHostBundle(spec: ClusterSpec, layout: Layout, name:
     nodeSecret: spec.names.clusterSecret.replace(/cluster$/, `node/${name}`),
   };
   const files: BundleFile[] = [
-    file(NODE_PATHS.nodeEnv, renderTemplate("node.env", view)),
-    file(NODE_PATHS.setup, renderTemplate("pgha-setup.sh", view), "0755"),
-    file(NODE_PATHS.secretsScript, renderTemplate("pgha-secrets.sh", view), "0755"),
-    file("/etc/systemd/system/pgha-secrets.service", renderTemplate("systemd/pgha-secrets.service", view)),
+    ...commonFiles(view),
     file(NODE_PATHS.restoreScript, renderTemplate("pgha-restore.sh", view), "0755"),
     // The restored postgresql.conf (written by Patroni) includes the base configuration.
     baseConfFile(spec, view),

@@ -164,7 +164,7 @@ export async function waitForCloudInit(hosts: string[], timeoutMs: number): Prom
       const s = await cloudInitStatus(name).catch(() => undefined);
       if (s && s.status === "done") pending.delete(name);
       else if (s && s.status === "error") {
-        const out = await hostExec(name, ["tail", "-40", "/var/log/cloud-init-output.log"]);
+        const out = await hostExec(name, ["bash", "-c", "grep -v ci-info /var/log/cloud-init-output.log | tail -15"]);
         throw new Error(`cloud-init failed on ${name}: ${s.errors.join("; ")}\n${out.stdout}`);
       }
     }
