@@ -330,6 +330,9 @@ describe("archiving under faults", () => {
     await backup(sb, "check");
     // Proof from the archive itself: a new-cluster restore to now sees every acknowledged row.
     const now = (await sb.client.query(l, "select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') || '+00' as t"))[0].t;
+    // Recovery to a time stops at the first commit after it: there must be one in the archive.
+    await sleep(1100);
+    await sb.client.query("rw", "create table if not exists after_target(x int); insert into after_target values (1)");
     await archiveNow();
     const r = await restoreNewCluster(sb, { type: "time", target: now, action: "promote" });
     const restored = new Set((await queryRestored(r, "select id from s3_outage")).split("\n").map(Number));
