@@ -165,6 +165,7 @@ describe("secrets audit", () => {
     const patterns = path.join(sb.stateDir, "material", ".audit-patterns");
     fs.writeFileSync(patterns, needles.join("\n") + "\n", { mode: 0o600 });
     const problems: string[] = [];
+    const found: string[] = [];
     try {
       for (const n of [...sb.spec.nodes.map((x) => x.name)]) {
         // Everything the host ever wrote is in its overlay's upper layer (the image is clean).
@@ -177,6 +178,7 @@ describe("secrets audit", () => {
         }
         for (const hit of hits) {
           const inHost = "/" + path.relative(upper, hit);
+          found.push(`${n}:${inHost}`);
           const owner = allowed.get(inHost);
           if (!owner) {
             problems.push(`${n}:${inHost} holds a secret`);
@@ -203,5 +205,10 @@ describe("secrets audit", () => {
       }
     }
     expect(problems).toEqual([]);
+    // The search does find secrets where they belong (it is not vacuous).
+    for (const db of postgresMembers(sb)) {
+      expect(found).toEqual(expect.arrayContaining([`${db}:/etc/patroni/secrets.env`, `${db}:/etc/pgha/tls/node.key`, `${db}:/etc/pgbackrest/conf.d/secrets.conf`]));
+    }
+    for (const lb of nodesOf(sb.spec, "haproxy")) expect(found).toContain(`${lb.name}:/etc/haproxy/secrets.env`);
   }, T(4));
 });
