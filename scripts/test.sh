@@ -7,6 +7,6 @@ bash scripts/setup-machine.sh
 echo "== type check" >&2
 npx tsc --noEmit -p .
 echo "== unit, program, policies" >&2
-npx jest --selectProjects unit program policies --silent
+npx jest --selectProjects unit program policies --silent --maxWorkers=2
 echo "== integration (real hosts)" >&2
 npx jest --selectProjects integration --runInBand --forceExit "$@"

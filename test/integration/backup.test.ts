@@ -325,7 +325,12 @@ describe("archiving under faults", () => {
     }
     const result = await load.stop();
     const last = await localSql(l, "select pg_walfile_name(pg_switch_wal()) from (select pg_logical_emit_message(false, 'pgha', 'archive now')) as wal_record");
-    await waitFor(`archiving to catch up to ${last}`, async () => (await localSql(l, "select coalesce(last_archived_wal,'') from pg_stat_archiver")) >= last, 180_000, 1000);
+    // The archiver retries on its own schedule (up to a minute); a new WAL file wakes it sooner.
+    await waitFor(`archiving to catch up to ${last}`, async () => {
+      if ((await localSql(l, "select coalesce(last_archived_wal,'') from pg_stat_archiver")) >= last) return true;
+      await localSql(l, "select pg_switch_wal() from (select pg_logical_emit_message(false, 'pgha', 'wake the archiver')) as r");
+      return false;
+    }, 180_000, 3000);
     expect((await archiverStatus(sb))!.pendingWalFiles).toBeLessThanOrEqual(1);
     await backup(sb, "check");
     // Proof from the archive itself: a new-cluster restore to now sees every acknowledged row.
