@@ -71,19 +71,13 @@ export function lifecycleRules(spec: ClusterSpec): LifecycleRule[] {
 }
 
 /** Problems S3 would only report at `pulumi up` time, found before anything is created. */
-export function backupBucketProblems(spec: ClusterSpec): ConfigProblem[] {
-  const b = spec.backup;
-  const problems: ConfigProblem[] = [];
-  const expiration = logicalExpirationDays(spec);
-  if (b.logicalInfrequentAccessAfterDays !== null && b.logicalInfrequentAccessAfterDays >= expiration) {
-    problems.push({
-      key: "backup.logicalInfrequentAccessAfterDays",
-      value: b.logicalInfrequentAccessAfterDays,
-      reason: `must be less than the logical dumps' lifetime (backup.logicalRetentionWeeks·7 = ${expiration} days): S3 rejects a transition at or after the expiration`,
-      allowed: `an integer 30–${expiration - 1}, or null`,
-    });
-  }
-  return problems;
+/**
+ * Limits only AWS imposes, checked before any resource exists. (The S3 transition-before-
+ * expiration rule moved into the config validation, src/config/load.ts, so `pgha render`
+ * and `pgha check` refuse it too.)
+ */
+export function backupBucketProblems(_spec: ClusterSpec): ConfigProblem[] {
+  return [];
 }
 
 /** A bucket policy that refuses every request not made over TLS. */

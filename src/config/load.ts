@@ -284,6 +284,9 @@ function crossFieldProblems(c: StackConfig): ConfigProblem[] {
     add("backup.archiveTimeoutSeconds", b.archiveTimeoutSeconds, `exceeds the stated objectives.pitrRpoSeconds = ${c.objectives.pitrRpoSeconds}: a restore could lose more than promised`);
   if (c.objectives.failoverRpoSeconds === 0 && pg.syncMode === "off")
     add("objectives.failoverRpoSeconds", 0, "RPO 0 on failover needs synchronous replication (postgres.syncMode on, strict or quorum)", "an integer ≥ 1 with syncMode off; 0 only with synchronous replication");
+  const logicalDays = b.logicalRetentionWeeks * 7;
+  if (b.logicalInfrequentAccessAfterDays !== null && b.logicalInfrequentAccessAfterDays >= logicalDays)
+    add("backup.logicalInfrequentAccessAfterDays", b.logicalInfrequentAccessAfterDays, `must be less than the logical dumps' lifetime (backup.logicalRetentionWeeks·7 = ${logicalDays} days): S3 rejects a transition at or after the expiration`, `an integer 30–${logicalDays - 1}, or null`);
   if (c.tls.renewBeforeDays >= c.tls.certValidityDays)
     add("tls.renewBeforeDays", c.tls.renewBeforeDays, `must be less than tls.certValidityDays (${c.tls.certValidityDays}), or certificates would be renewed forever`);
   return p;

@@ -125,6 +125,7 @@ const BAD: [string, Raw, string, string | null][] = [
   ["bad bucket name", raw("prod", { backup: { bucketName: "My_Bucket" } }), "backup.bucketName", '"My_Bucket"'],
   ["bad cluster name", raw("prod", { clusterName: "Main DB" }), "clusterName", '"Main DB"'],
   ["haproxy nodes 0", raw("prod", { haproxy: { nodes: 0 } }), "haproxy.nodes", "0"],
+  ["STANDARD_IA transition after the logical dumps expire", raw("dev", { backup: { logicalRetentionWeeks: 4, logicalInfrequentAccessAfterDays: 30 } }), "backup.logicalInfrequentAccessAfterDays", "30"],
   ["check interval too small", raw("prod", { haproxy: { checkIntervalMs: 10 } }), "haproxy.checkIntervalMs", "10"],
 ];
 
