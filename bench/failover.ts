@@ -138,11 +138,12 @@ async function oneRun(sb: Sandbox, profile: Profile, sync: "async" | "quorum", s
       newLeader = await waitUntil("a new leader on the majority side", () => primaryAmong(sb, others), 180_000);
       break;
     case "switchover":
-      newLeader = (await switchover(sb, others[0])).to;
+      newLeader = (await switchover(sb)).to;
       break;
   }
   const promotionMs = Date.now() - t0;
-  await waitUntil("writes resuming", async () => (load.lastAckAt() ?? 0) > t0 + 50, 180_000);
+  const promotedAt = Date.now();
+  await waitUntil("writes resuming after the promotion", async () => (load.lastAckAt() ?? 0) > promotedAt, 180_000);
   await sleep(2000);
   const result = await load.stop();
   const lost = await load.lost(result.acked);

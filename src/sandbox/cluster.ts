@@ -435,7 +435,13 @@ export async function switchover(sb: Sandbox, to?: string): Promise<{ from: stri
   if (!from) throw new Error("no leader to switch over from");
   const body: Record<string, string> = { leader: from };
   if (to) body.candidate = to;
-  const r = await sb.client.rest(from, "POST", "/switchover", body, { auth: true, timeoutMs: 60_000 });
+  // Patroni refuses while no candidate is healthy enough (e.g. a member still catching up, or in
+  // synchronous mode none confirmed yet): retry for a while before giving up.
+  let r = await sb.client.rest(from, "POST", "/switchover", body, { auth: true, timeoutMs: 60_000 });
+  for (let i = 0; r.status === 503 && i < 30; i++) {
+    await sleep(1000);
+    r = await sb.client.rest(from, "POST", "/switchover", body, { auth: true, timeoutMs: 60_000 });
+  }
   if (r.status !== 200) throw new Error(`switchover refused (${r.status}): ${typeof r.body === "string" ? r.body : JSON.stringify(r.body)}`);
   const deadline = Date.now() + 60_000;
   for (;;) {

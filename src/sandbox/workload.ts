@@ -65,11 +65,18 @@ export class WriteLoad {
   }
 
   async stop(): Promise<WriteLoadResult> {
+    const stoppedAt = Date.now();
     this.stopped = true;
     await this.done;
     let longest = 0;
     let before: number | undefined;
     let after: number | undefined;
+    // A load whose writes never came back counts the time up to the stop as outage too.
+    const last = this.ackTimes[this.ackTimes.length - 1];
+    if (last !== undefined && stoppedAt - last > longest) {
+      longest = stoppedAt - last;
+      before = last;
+    }
     for (let i = 1; i < this.ackTimes.length; i++) {
       const gap = this.ackTimes[i] - this.ackTimes[i - 1];
       if (gap > longest) {
