@@ -171,21 +171,30 @@ export async function restoreInPlace(sb: Sandbox, req: RestoreRequest, log: Log 
   return { mode: "in-place", host: target, action: "promote", timeline: Number(tl), durationMs: Date.now() - start };
 }
 
-/** Boots (or resets) the scratch restore host with its own rendered user-data. */
+/**
+ * Boots the scratch restore host with its own rendered user-data, or reuses it when it already
+ * runs that user-data (its previous restore is stopped and removed first).
+ */
 export async function ensureRestoreHost(sb: Sandbox, log: Log = () => undefined): Promise<string> {
   const { name, address } = RESTORE_HOST;
   const secretsDir = await ensureRestoreHostSecrets(sb.spec, sb.stateDir, name, address);
+  const bundle = renderRestoreHostBundle(sb.spec, sb.layout, name, address);
+  const definition = { name, address, userData: bundle.userDataGzip, binds: [{ source: secretsDir, target: "/run/pgha-secrets", readOnly: true }] };
   const state = await hostState(name).catch(() => undefined);
+  if (state === "running") {
+    const clean = await run(name, ["bash", "-c", "runuser -u postgres -- /usr/lib/postgresql/17/bin/pg_ctl -D /var/lib/postgresql/17/pgha -m immediate stop >/dev/null 2>&1; rm -rf /var/lib/postgresql/17/pgha /tmp/pgha-restore-*"], 60_000);
+    const sameUserData = await bootHost(definition, { image: sb.state.image, stateDir: sb.stateDir }).then(() => true, () => false);
+    if (clean.code === 0 && sameUserData) {
+      log(`reusing restore host ${name} (previous restore removed)`);
+      return name;
+    }
+  }
   if (state !== undefined) {
     log(`resetting restore host ${name}`);
     await resetHost(name);
   }
   log(`booting restore host ${name} (${address})`);
-  const bundle = renderRestoreHostBundle(sb.spec, sb.layout, name, address);
-  await bootHost(
-    { name, address, userData: bundle.userDataGzip, binds: [{ source: secretsDir, target: "/run/pgha-secrets", readOnly: true }] },
-    { image: sb.state.image, stateDir: sb.stateDir },
-  );
+  await bootHost(definition, { image: sb.state.image, stateDir: sb.stateDir });
   await waitForBoot(name);
   await waitForCloudInit([name], 120_000);
   return name;
