@@ -126,10 +126,13 @@ async function oneRun(sb: Sandbox, profile: Profile, sync: "async" | "quorum", s
     case "postmaster-crash": {
       const postmaster = Math.min(...hostPids(oldLeader, "postgres"));
       process.kill(postmaster, "SIGKILL");
-      // Patroni restarts it in place (primary_start_timeout) or fails over.
+      // Patroni restarts it in place (within primary_start_timeout) or fails over: "promotion"
+      // here is the time until a new postmaster serves as primary.
       newLeader = await waitUntil("a primary again", async () => {
-        await sleep(200);
-        return primaryAmong(sb, members);
+        const restarted = hostPids(oldLeader, "postgres").every((pid) => pid !== postmaster) && hostPids(oldLeader, "postgres").length > 0;
+        const p = await primaryAmong(sb, members);
+        if (p && p !== oldLeader) return p;
+        return restarted && p === oldLeader ? p : undefined;
       }, 180_000);
       break;
     }

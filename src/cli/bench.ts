@@ -1,8 +1,9 @@
 // `pgha bench …`: measurements on the sandbox that print tables and write JSON (and an SVG).
+import * as fs from "fs";
 import * as path from "path";
 import { Command } from "commander";
 import { openSandbox } from "../sandbox/cluster";
-import { runFailoverBench, writeResults, profilesFor, SCENARIOS, type Scenario } from "../../bench/failover";
+import { runFailoverBench, writeResults, profilesFor, SCENARIOS, type FailoverRun, type Scenario } from "../../bench/failover";
 import { runBackupBench, writeBackupResults } from "../../bench/backup";
 import { PROJECT_ROOT } from "./stack";
 
@@ -19,9 +20,17 @@ export function registerBenchCommands(program: Command): void {
     .option("--sync <modes...>", "async and/or quorum (default both)")
     .option("--scenario <names...>", `a subset of ${SCENARIOS.join(", ")}`)
     .option("--out <dir>", "where failover.json and failover.svg go", path.join(PROJECT_ROOT, "bench/results"))
-    .action(async (opts: { runs: string; profile?: string[]; sync?: ("async" | "quorum")[]; scenario?: Scenario[]; out: string }) => {
+    .option("--merge", "keep the runs of other profile/mode/scenario combinations already in failover.json")
+    .action(async (opts: { runs: string; profile?: string[]; sync?: ("async" | "quorum")[]; scenario?: Scenario[]; out: string; merge?: boolean }) => {
       const sb = await openSandbox();
-      const runs = await runFailoverBench(sb, { runs: Number(opts.runs), profiles: opts.profile, syncModes: opts.sync, scenarios: opts.scenario, log });
+      let runs = await runFailoverBench(sb, { runs: Number(opts.runs), profiles: opts.profile, syncModes: opts.sync, scenarios: opts.scenario, log });
+      const existing = path.join(opts.out, "failover.json");
+      if (opts.merge && fs.existsSync(existing)) {
+        const key = (r: FailoverRun) => `${r.profile}|${r.sync}|${r.scenario}`;
+        const fresh = new Set(runs.map(key));
+        const old = (JSON.parse(fs.readFileSync(existing, "utf8")).runs as FailoverRun[]).filter((r) => !fresh.has(key(r)));
+        runs = [...old, ...runs];
+      }
       const r = writeResults(opts.out, runs, profilesFor(sb.spec));
       process.stdout.write(`${r.table}\n\nJSON: ${path.relative(process.cwd(), r.json)}\nSVG:  ${path.relative(process.cwd(), r.svg)}\n`);
     });
