@@ -217,7 +217,9 @@ export interface Summary {
 }
 
 export function summarize(runs: FailoverRun[]): Summary[] {
-  const keys = [...new Set(runs.map((r) => `${r.profile}|${r.sync}|${r.scenario}`))];
+  const profileOrder = [...new Set(runs.map((r) => r.profile))];
+  const rank = (r: FailoverRun) => profileOrder.indexOf(r.profile) * 100 + (r.sync === "async" ? 0 : 10) + SCENARIOS.indexOf(r.scenario);
+  const keys = [...new Set([...runs].sort((a, b) => rank(a) - rank(b)).map((r) => `${r.profile}|${r.sync}|${r.scenario}`))];
   return keys.map((k) => {
     const rs = runs.filter((r) => `${r.profile}|${r.sync}|${r.scenario}` === k);
     const rejoins = rs.map((r) => r.rejoinMs).filter((x): x is number => x !== null);
