@@ -9,8 +9,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { dynamicConfig } from "../src/render/dynamic";
 import type { ClusterSpec } from "../src/spec";
-import { checkHealth, switchover, type Sandbox } from "../src/sandbox/cluster";
-import { hostExec, hostPids, powerCut, startHost, waitForBoot } from "../src/sandbox/hosts";
+import { checkHealth, mainPid, switchover, type Sandbox } from "../src/sandbox/cluster";
+import { hostExec, powerCut, startHost, waitForBoot } from "../src/sandbox/hosts";
 import { heal, isolate } from "../src/sandbox/network";
 import { WriteLoad } from "../src/sandbox/workload";
 import { sleep } from "../src/sandbox/shell";
@@ -124,15 +124,16 @@ async function oneRun(sb: Sandbox, profile: Profile, sync: "async" | "quorum", s
       newLeader = await waitUntil("a new leader", () => primaryAmong(sb, others), 180_000);
       break;
     case "postmaster-crash": {
-      const postmaster = Math.min(...hostPids(oldLeader, "postgres"));
+      const postmaster = mainPid(oldLeader, "postgres");
+      if (!postmaster) throw new Error(`no postmaster found on ${oldLeader}`);
       process.kill(postmaster, "SIGKILL");
       // Patroni restarts it in place (within primary_start_timeout) or fails over: "promotion"
       // here is the time until a new postmaster serves as primary.
       newLeader = await waitUntil("a primary again", async () => {
-        const restarted = hostPids(oldLeader, "postgres").every((pid) => pid !== postmaster) && hostPids(oldLeader, "postgres").length > 0;
         const p = await primaryAmong(sb, members);
         if (p && p !== oldLeader) return p;
-        return restarted && p === oldLeader ? p : undefined;
+        const now = mainPid(oldLeader, "postgres");
+        return now && now !== postmaster && p === oldLeader ? p : undefined;
       }, 180_000);
       break;
     }

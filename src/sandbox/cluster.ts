@@ -11,7 +11,7 @@ import { renderBundle } from "../render/bundle";
 import { PORTS, nodesOf, type ClusterSpec, type NodeSpec } from "../spec";
 import { ensureMaterial, hostSecretsDir, OPERATOR_FILES, type SandboxMaterial } from "./material";
 import {
-  bootHost, cleanupAll, cloudInitStatus, guestPid, hostExec, hostPids, hostState, listHosts, powerCut,
+  bootHost, cleanupAll, cloudInitStatus, guestPid, hostExec, hostProcesses, hostState, listHosts, powerCut,
   rebootHost, shutdownHost, startHost, waitForBoot, type HostState,
 } from "./hosts";
 import { ensureSandboxNetwork, heal, isolate, partition } from "./network";
@@ -285,11 +285,21 @@ function lagOf(m: PatroniMember): number | null {
   return typeof v === "number" ? v : Number.isFinite(Number(v)) ? Number(v) : null;
 }
 
-function firstPid(host: string, command: string, running: boolean): number | null {
+/**
+ * The machine-side pid of a host's main process of `command`: for postgres the postmaster (the
+ * one started with -D, not a child), for patroni the daemon itself. Not "the smallest pid": pids
+ * wrap around (pid_max is 32768 on this machine kind).
+ */
+export function mainPid(host: string, command: "postgres" | "patroni"): number | null {
+  const procs = hostProcesses(host).filter((p) => p.command === command || (command === "patroni" && p.commandLine.some((a) => a.endsWith("/patroni"))));
+  const main = command === "postgres" ? procs.find((p) => p.commandLine.includes("-D")) : procs.find((p) => p.commandLine.some((a) => a.endsWith("config.yml")));
+  return main?.pid ?? null;
+}
+
+function firstPid(host: string, command: "postgres" | "patroni", running: boolean): number | null {
   if (!running) return null;
   try {
-    const pids = hostPids(host, command);
-    return pids.length ? Math.min(...pids) : null;
+    return mainPid(host, command);
   } catch {
     return null;
   }
