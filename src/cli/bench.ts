@@ -5,6 +5,7 @@ import { Command } from "commander";
 import { openSandbox } from "../sandbox/cluster";
 import { runFailoverBench, writeResults, profilesFor, SCENARIOS, type FailoverRun, type Scenario } from "../../bench/failover";
 import { runBackupBench, writeBackupResults } from "../../bench/backup";
+import { readmeWithBenchTables } from "../../bench/readme";
 import { PROJECT_ROOT } from "./stack";
 
 const log = (l: string) => process.stderr.write(`[bench] ${l}\n`);
@@ -45,5 +46,17 @@ export function registerBenchCommands(program: Command): void {
       const rows = await runBackupBench(sb, { scale: Number(opts.scale), log });
       const r = writeBackupResults(opts.out, rows, Number(opts.scale));
       process.stdout.write(`${r.table}\n\nJSON: ${path.relative(process.cwd(), r.json)}\n`);
+    });
+
+  bench
+    .command("readme")
+    .description("rewrite the README's benchmark tables from bench/results/*.json")
+    .option("--results <dir>", "where the JSON results are", path.join(PROJECT_ROOT, "bench/results"))
+    .action((opts: { results: string }) => {
+      const file = path.join(PROJECT_ROOT, "README.md");
+      const before = fs.readFileSync(file, "utf8");
+      const after = readmeWithBenchTables(before, opts.results);
+      fs.writeFileSync(file, after);
+      process.stdout.write(before === after ? "README.md already current\n" : "README.md benchmark tables updated\n");
     });
 }

@@ -7,6 +7,7 @@ import {
 } from "../../src/config/reference";
 import { KEY_DOCS } from "../../src/config/keys";
 import { buildProgram } from "../../src/cli/main";
+import { readmeWithBenchTables } from "../../bench/readme";
 
 const root = path.resolve(__dirname, "../..");
 const read = (f: string) => fs.readFileSync(path.join(root, f), "utf8");
@@ -39,5 +40,12 @@ describe("documentation stays in step with the code", () => {
     });
     expect(shown.length).toBeGreaterThan(20);
     expect(missing).toEqual([]);
+  });
+
+  it("README's benchmark tables are the ones in bench/results (npx pgha bench readme)", () => {
+    const readme = read("README.md");
+    expect(readmeWithBenchTables(readme, path.join(root, "bench/results"))).toBe(readme);
+    expect(readme).toMatch(/\| prod-profile \| quorum \| power-cut \|/);
+    expect(readme).toMatch(/\| pgBackRest [^|]*\| full backup \|/);
   });
 });
