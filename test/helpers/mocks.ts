@@ -15,7 +15,7 @@ import * as path from "path";
 import { loadStackConfig } from "../../src/config/load";
 import { buildSpec, type ClusterSpec } from "../../src/spec";
 import { rawStackConfig, type RawConfig } from "../../src/plan/config";
-import { runProgram as runProgramIn, type ModuleIsolation, type ProgramRun, type ResourceOverride } from "../../src/plan/run";
+import { runProgram as runProgramIn, type ModuleIsolation, type ProgramRun, type RunOptions as PlanRunOptions } from "../../src/plan/run";
 import { decodeUserDataBytes } from "../../src/plan/userdata";
 
 export { PROJECT, type RawConfig } from "../../src/plan/config";
@@ -33,20 +33,8 @@ export function stackConfig(stack: string, overrides: Record<string, unknown> = 
   return rawStackConfig(ROOT, stack, overrides).config;
 }
 
-export interface RunOptions {
-  stack: string;
-  /** The raw config map; default: stackConfig(stack, overrides). */
-  config?: RawConfig;
-  overrides?: Record<string, unknown>;
-  /** Program entry (default: <root>/index.ts). */
-  program?: string;
-  /** Preview mode: outputs the mocks do not supply stay unknown. Default false. */
-  preview?: boolean;
-  /** false: the mocks answer with inputs only (provider outputs stay unknown in preview). Default true. */
-  fakeOutputs?: boolean;
-  /** Changes a resource's inputs before the mock records them (break things config cannot). */
-  override?: ResourceOverride;
-}
+/** What a test passes: the harness's options without the project root and the isolation (fixed here). */
+export type RunOptions = Omit<PlanRunOptions, "root" | "isolation">;
 
 /** jest: the program and its modules load in an isolated registry; the SDKs are shared with it. */
 export const jestIsolation: ModuleIsolation = {
