@@ -86,6 +86,9 @@ describe.each(TIERS)("%s bundles", (tier) => {
         expect(replication.map((r) => r.address).sort()).toEqual(db.map((m) => `${addr(m.node)}/32`).sort());
         expect(replication.every((r) => r.user === "replicator")).toBe(true);
         expect(rules).toContainEqual({ type: "local", database: "all", user: "postgres", method: "peer" });
+        // Patroni's local replication check (use_unix_socket_repl) has a socket line with a password.
+        expect(rules).toContainEqual({ type: "local", database: "replication", user: "replicator", method: "scram-sha-256" });
+        expect(parseYaml(fileOf(b, NODE_PATHS.patroniConfig)).postgresql.use_unix_socket_repl).toBe(true);
         // Clients only from HAProxy nodes and the layout's client networks.
         const clientAddrs = network.filter((r) => r.database === "all" && r.user === "all" && r.method === "scram-sha-256").map((r) => r.address);
         expect(clientAddrs.sort()).toEqual(["127.0.0.1/32", ...lbs.map((l) => `${addr(l.node)}/32`), ...layout.clientCidrs].sort());
@@ -117,15 +120,15 @@ describe.each(TIERS)("%s bundles", (tier) => {
         const servers = (s: { lines: string[] }) => s.lines.filter((l) => l.startsWith("server ")).map((l) => l.split(/\s+/)[1]);
         const members = db.map((m) => m.node);
         expect(byName("primary").lines).toContain(`bind ${addr(b.node)}:5000`);
-        expect(byName("primary").lines).toContain("http-check send meth GET uri /primary");
+        expect(byName("primary").lines).toContain("http-check send meth OPTIONS uri /primary");
         expect(servers(byName("primary"))).toEqual(members);
         expect(byName("replicas").kind).toBe("frontend");
         expect(byName("replicas").lines).toContain(`bind ${addr(b.node)}:5001`);
         expect(byName("replicas").lines).toContain("default_backend replicas_fallback_leader");
         const replicaBackend = sections.find((s) => s.kind === "backend" && s.name === "replicas")!;
-        expect(replicaBackend.lines).toContain("http-check send meth GET uri /replica");
+        expect(replicaBackend.lines).toContain("http-check send meth OPTIONS uri /replica");
         expect(servers(replicaBackend)).toEqual(members);
-        expect(byName("replicas_fallback_leader").lines).toContain("http-check send meth GET uri /primary");
+        expect(byName("replicas_fallback_leader").lines).toContain("http-check send meth OPTIONS uri /primary");
         expect(byName("stats").lines).toContain(`bind ${addr(b.node)}:7000`);
         expect(byName("stats").lines.some((l) => l.startsWith("stats auth") && l.includes("${PGHA_STATS_PASSWORD}"))).toBe(true);
         for (const l of byName("primary").lines.filter((x) => x.startsWith("server "))) {
