@@ -46,6 +46,15 @@ describe("the cluster forms", () => {
     for (const m of others) expect(m.state).toBe("streaming");
   }, T(1));
 
+  it("Patroni's log is clean in steady state: its local timeline check connects, HAProxy's checks cause no tracebacks", async () => {
+    // Give HAProxy (checks every second from each LB) and the HA loop a few rounds first.
+    await sleep(5000);
+    for (const m of postgresMembers(sb)) {
+      const log = await sh(m, "journalctl -b -u patroni --no-pager --since '-5min' | grep -E 'Can not fetch local timeline|Exception happened during processing|no pg_hba.conf entry' | tail -3 || true");
+      expect(`${m}: ${log.trim()}`).toBe(`${m}: `);
+    }
+  }, T(1));
+
   it("cloud-init finished `done` without errors on every host", async () => {
     for (const n of sb.spec.nodes) {
       const s = await cloudInitStatus(n.name);
