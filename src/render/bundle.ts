@@ -64,6 +64,30 @@ function file(path: string, content: string, mode = "0644"): BundleFile {
   return { path, mode, owner: "root:root", content: content.endsWith("\n") ? content : content + "\n" };
 }
 
+/**
+ * A node script as it travels: without its explanatory comment lines. EC2 takes at most 16 KiB of
+ * (gzipped) user-data and the comments were a fifth of it, leaving a prod node ~300 bytes of
+ * room for the user's own parameters. Kept: the shebang, the leading header block (the usage
+ * text the scripts print), shellcheck directives and every line of code; the commented source
+ * is the template in this repository.
+ */
+export function compactScript(content: string, template: string): string {
+  const lines = content.split("\n");
+  const out: string[] = [];
+  let header = true;
+  for (const [i, line] of lines.entries()) {
+    const comment = /^\s*#/.test(line);
+    if (i > 0 && !comment) header = false;
+    if (i === 0 || header || !comment || /^\s*# shellcheck /.test(line)) out.push(line);
+  }
+  while (out.length && out[out.length - 1] === "") out.pop();
+  return `${out.join("\n")}\n# (comments stripped to fit EC2 user-data; the commented source is templates/${template}.mustache)\n`;
+}
+
+function script(path: string, template: string, view: object): BundleFile {
+  return file(path, compactScript(renderTemplate(template, view), template), "0755");
+}
+
 function indent(text: string, spaces: number): string {
   const pad = " ".repeat(spaces);
   return text
@@ -133,8 +157,8 @@ function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
 function commonFiles(view: object): BundleFile[] {
   return [
     file(NODE_PATHS.nodeEnv, renderTemplate("node.env", view)),
-    file(NODE_PATHS.setup, renderTemplate("pgha-setup.sh", view), "0755"),
-    file(NODE_PATHS.secretsScript, renderTemplate("pgha-secrets.sh", view), "0755"),
+    script(NODE_PATHS.setup, "pgha-setup.sh", view),
+    script(NODE_PATHS.secretsScript, "pgha-secrets.sh", view),
     file("/etc/systemd/system/pgha-secrets.service", renderTemplate("systemd/pgha-secrets.service", view)),
     file("/etc/systemd/system/pgha-secrets-rotate.service", renderTemplate("systemd/pgha-secrets-rotate.service", view)),
     file("/etc/systemd/system/pgha-secrets-rotate.timer", renderTemplate("systemd/pgha-secrets-rotate.timer", view)),
@@ -203,10 +227,10 @@ function postgresFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundl
     pgbackrestFile(spec, layout, view, `${queueMaxGiB}GiB`),
     baseConfFile(spec, view),
     file(NODE_PATHS.cron, renderTemplate("pgha-backup.cron", { ...view, jobs })),
-    file(NODE_PATHS.backupScript, renderTemplate("pgha-backup.sh", view), "0755"),
-    file(NODE_PATHS.restoreScript, renderTemplate("pgha-restore.sh", view), "0755"),
-    file(NODE_PATHS.dynamicScript, renderTemplate("pgha-dynamic.sh", view), "0755"),
-    file(NODE_PATHS.patronictl, renderTemplate("pgha-patronictl.sh", view), "0755"),
+    script(NODE_PATHS.backupScript, "pgha-backup.sh", view),
+    script(NODE_PATHS.restoreScript, "pgha-restore.sh", view),
+    script(NODE_PATHS.dynamicScript, "pgha-dynamic.sh", view),
+    script(NODE_PATHS.patronictl, "pgha-patronictl.sh", view),
     file("/etc/systemd/system/patroni.service.d/pgha.conf", renderTemplate("systemd/patroni.conf", view)),
   ];
 }
@@ -322,7 +346,7 @@ export function renderRestoreHostBundle(spec: ClusterSpec, layout: Layout, name:
   };
   const files: BundleFile[] = [
     ...commonFiles(view),
-    file(NODE_PATHS.restoreScript, renderTemplate("pgha-restore.sh", view), "0755"),
+    script(NODE_PATHS.restoreScript, "pgha-restore.sh", view),
     // The restored postgresql.conf (written by Patroni) includes the base configuration.
     baseConfFile(spec, view),
     pgbackrestFile(spec, layout, view, "1GiB"),

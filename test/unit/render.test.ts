@@ -3,7 +3,7 @@ import fc from "fast-check";
 import { loadStackConfig } from "../../src/config/load";
 import { buildSpec, nodesOf, type ClusterSpec } from "../../src/spec";
 import { ec2Layout, sandboxLayout, type Layout } from "../../src/layout";
-import { renderAll, renderBundle, NODE_PATHS, type NodeBundle } from "../../src/render/bundle";
+import { compactScript, renderAll, renderBundle, NODE_PATHS, type NodeBundle } from "../../src/render/bundle";
 import { dynamicConfig } from "../../src/render/dynamic";
 import { cronFieldsValid, inCidr, parseCronD, parseHaproxy, parseHba, parseIni, parseYaml } from "../helpers/parsers";
 
@@ -185,9 +185,26 @@ describe.each(TIERS)("%s bundles", (tier) => {
         for (const f of cc.write_files) expect(b.files.find((x) => x.path === f.path)!.content).toBe(f.content);
         expect(cc.runcmd).toEqual([[NODE_PATHS.setup]]);
         expect(gunzipSync(b.userDataGzip).toString()).toBe(b.cloudConfig);
-        expect(b.userDataGzip.length).toBeLessThan(16 * 1024);
+        // Room for the user's own parameters and tags: at least 1 KiB under EC2's limit as shipped.
+        expect(b.userDataGzip.length).toBeLessThan(15 * 1024);
         expect(Boolean(cc.packages)).toBe(layout.kind === "ec2");
         if (layout.kind === "ec2") expect(cc.packages).toEqual(expect.arrayContaining(["postgresql-17", "patroni", "python3-etcd", "etcd-server", "haproxy", "pgbackrest"]));
+      }
+    });
+
+    it("node scripts travel without comment lines, keeping the shebang, usage header, shellcheck directives and the code", () => {
+      for (const b of bundles) {
+        for (const f of b.files.filter((x) => x.mode === "0755")) {
+          const lines = f.content.split("\n");
+          expect(lines[0]).toMatch(/^#!/);
+          const body = lines.slice(1).filter((l) => /^\s*#/.test(l));
+          const header = lines.slice(1).findIndex((l) => !/^#/.test(l));
+          // Past the header, the only comments are shellcheck directives and the trailing note.
+          expect(lines.slice(header + 1).filter((l) => /^\s*#/.test(l) && !/^\s*# shellcheck /.test(l))).toEqual([
+            `# (comments stripped to fit EC2 user-data; the commented source is templates/${f.path.split("/").pop()}.sh.mustache)`,
+          ]);
+          expect(body.length).toBeGreaterThan(0);
+        }
       }
     });
 
@@ -324,3 +341,33 @@ describe("invariants for every valid config (property tests)", () => {
     expect(big.effective_cache_size).toBe("12GB");
   });
 });
+
+describe("compactScript", () => {
+  it("drops comment lines after the header and nothing else", () => {
+    const src = [
+      "#!/usr/bin/env bash",
+      "# usage: tool run",
+      "#   more usage",
+      "set -euo pipefail",
+      "# explain the next line",
+      "  # indented explanation",
+      "# shellcheck source=/dev/null",
+      ". /etc/x.env",
+      "echo \"# not a comment\"  # trailing comment stays with its code",
+      "",
+      "",
+    ].join("\n");
+    expect(compactScript(src, "tool.sh").split("\n")).toEqual([
+      "#!/usr/bin/env bash",
+      "# usage: tool run",
+      "#   more usage",
+      "set -euo pipefail",
+      "# shellcheck source=/dev/null",
+      ". /etc/x.env",
+      "echo \"# not a comment\"  # trailing comment stays with its code",
+      "# (comments stripped to fit EC2 user-data; the commented source is templates/tool.sh.mustache)",
+      "",
+    ]);
+  });
+});
+
