@@ -286,7 +286,7 @@ describe("faults", () => {
     await waitHealthy(sb);
   }, T(6));
 
-  it("planned switchover: a new leader within seconds, the old one streams from it", async () => {
+  it("planned switchover: the chosen replica leads, no acknowledged write lost, the old leader streams from it", async () => {
     const load = new WriteLoad(sb, "ha_switchover");
     await load.prepare();
     load.start();
