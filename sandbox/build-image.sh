@@ -7,7 +7,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 base=${1:?usage: build-image.sh <image-base-dir>}
-key=$(cat "$here/build-image.sh" "$here/image-packages.txt" | sha256sum | cut -c1-16)
+key=$(cat "$here/build-image.sh" "$here/image-packages.txt" "$here/image-sandbox-packages.txt" | sha256sum | cut -c1-16)
 dest="$base/debian13-$key"
 if [ -f "$dest/.complete" ]; then echo "$dest"; exit 0; fi
 
@@ -27,7 +27,8 @@ echo "[image] debootstrap trixie from $mirror" >&2
 debootstrap --variant=minbase trixie "$tmp" "$mirror" >&2
 printf '#!/bin/sh\nexit 101\n' > "$tmp/usr/sbin/policy-rc.d"; chmod 755 "$tmp/usr/sbin/policy-rc.d"
 mount -t proc proc "$tmp/proc"; mount --bind /dev "$tmp/dev"
-pkgs=$(grep -vE '^\s*(#|$)' "$here/image-packages.txt" | tr '\n' ' ')
+# The node packages (what EC2 installs at first boot), plus what the sandbox runs in place of AWS.
+pkgs=$(cat "$here/image-packages.txt" "$here/image-sandbox-packages.txt" | grep -vE '^\s*(#|$)' | tr '\n' ' ')
 echo "[image] apt-get install $pkgs" >&2
 chroot "$tmp" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
 # shellcheck disable=SC2086
@@ -36,7 +37,7 @@ chroot "$tmp" apt-get clean
 cleanup
 rm -f "$tmp/usr/sbin/policy-rc.d"
 # Nothing is enabled by packages: each host's cloud-init decides what runs, as on EC2.
-for unit in etcd patroni haproxy postgresql pgbackrest; do
+for unit in etcd patroni haproxy postgresql pgbackrest moto; do
   chroot "$tmp" systemctl disable "$unit" >/dev/null 2>&1 || true
   chroot "$tmp" systemctl mask "$unit" >/dev/null 2>&1 || true
 done

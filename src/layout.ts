@@ -1,19 +1,41 @@
 // What differs between an EC2 node and a sandbox host — and nothing else.
 //
 // A Layout is plain data. render(spec, node, layout) must produce files that differ between EC2
-// and the sandbox only where a Layout field is used: addresses, the client networks, where
-// secrets come from, how S3 is reached, whether packages are installed at boot, and whether a
-// separate data volume has to be mounted.
+// and the sandbox only where a Layout field is used: addresses, the client networks, how the AWS
+// APIs are reached (endpoints, CA, credentials: AWS itself is absent in the sandbox), and whether
+// packages are installed at boot. Secrets come from Secrets Manager and PostgreSQL's data lives
+// on a separate block device in both.
 import { PORTS, nodesOf, type ClusterSpec } from "./spec";
 
-export type SecretSource =
-  /** EC2: the node reads its secrets from Secrets Manager with its instance role. */
-  | { kind: "secrets-manager"; region: string }
-  /** Sandbox: JSON files the sandbox bind-mounts read-only into the host. */
-  | { kind: "files"; dir: string };
+/**
+ * How a node reaches the AWS APIs it calls (S3 for its bundles and dumps, Secrets Manager for
+ * its secrets). On EC2: AWS's own endpoints, the system trust store and the instance role. In
+ * the sandbox: real implementations of the same APIs on the sandbox network (s3rver for S3,
+ * moto for Secrets Manager), their CA and a static credentials file — the scripts run the
+ * same branch either way; only these values differ.
+ */
+export interface AwsApiAccess {
+  region: string;
+  /** Endpoint URLs; empty = AWS's own endpoints for the region. */
+  endpoints: { s3?: string; secretsManager?: string };
+  /** CA bundle that verifies the endpoints; undefined = the system store. */
+  caBundle?: string;
+  /** Static credentials (sandbox); undefined = the instance role through IMDSv2. */
+  credentialsFile?: string;
+  /** awscli config file (sandbox: path-style S3 addressing); undefined = awscli's defaults. */
+  configFile?: string;
+  /** Names of the endpoints where no DNS serves them (the sandbox), added to /etc/hosts at boot. */
+  hosts: { name: string; address: string }[];
+  /**
+   * awscli ≥ 2.23 adds CRC checksums to every upload by default, streamed as aws-chunked
+   * content that S3 understands and s3rver stores verbatim (corrupting the object):
+   * "when_required" turns that default off.
+   */
+  requestChecksums: "when_supported" | "when_required";
+}
 
 export interface S3Access {
-  /** Host name of the S3 API endpoint (what pgBackRest and awscli dial, verified by TLS). */
+  /** Host name of the S3 API endpoint (what pgBackRest dials, verified by TLS). */
   endpoint: string;
   port: number;
   region: string;
@@ -24,12 +46,6 @@ export interface S3Access {
   caFile?: string;
   /** Whether objects are written with SSE-KMS under the cluster's key. */
   sseKms: boolean;
-  /**
-   * awscli ≥ 2.23 adds CRC checksums to every upload by default, streamed as aws-chunked
-   * content that S3 understands and s3rver stores verbatim (corrupting the object):
-   * "when_required" turns that default off.
-   */
-  requestChecksums: "when_supported" | "when_required";
 }
 
 export interface Layout {
@@ -38,12 +54,12 @@ export interface Layout {
   addresses: Record<string, string>;
   /** Networks clients may connect from directly (pg_hba, besides the HAProxy nodes). */
   clientCidrs: string[];
-  secrets: SecretSource;
+  /** How nodes call AWS APIs (awscli: bundles, secrets, logical dumps). */
+  aws: AwsApiAccess;
+  /** How pgBackRest reaches the repository. */
   s3: S3Access;
   /** Install the image packages at first boot (EC2) or find them already there (sandbox). */
   installPackages: boolean;
-  /** EC2 mounts a separate EBS data volume for PostgreSQL; the sandbox keeps data in its overlay. */
-  dataVolume: { kind: "ebs"; deviceName: string } | { kind: "none" };
   /** Extra /etc/hosts entries (sandbox: service names and S3; EC2 uses the private DNS zone). */
   extraHosts: { name: string; address: string }[];
   /**
@@ -64,7 +80,7 @@ export function ec2Layout(spec: ClusterSpec): Layout {
     // Clients reach PostgreSQL only through HAProxy (the security groups allow 5432 only from
     // the HAProxy nodes and the members), so pg_hba admits no client network directly.
     clientCidrs: [],
-    secrets: { kind: "secrets-manager", region: spec.region },
+    aws: { region: spec.region, endpoints: {}, hosts: [], requestChecksums: "when_supported" },
     s3: {
       endpoint: `s3.${spec.region}.amazonaws.com`,
       port: 443,
@@ -72,10 +88,8 @@ export function ec2Layout(spec: ClusterSpec): Layout {
       uriStyle: "host",
       credentials: "instance-role",
       sseKms: true,
-      requestChecksums: "when_supported",
     },
     installPackages: true,
-    dataVolume: { kind: "ebs", deviceName: DATA_VOLUME_DEVICE },
     extraHosts: [],
     ssmAgentUrl: `https://s3.${spec.region}.amazonaws.com/amazon-ssm-${spec.region}/latest/debian_{arch}/amazon-ssm-agent.deb`,
   };
@@ -89,7 +103,11 @@ export const SANDBOX_NETWORK = {
   s3Host: "s3.sandbox.internal",
   s3Address: "10.88.0.250",
   s3Port: 443,
-  secretsDir: "/run/pgha-secrets",
+  /** The sandbox's AWS API host (moto: Secrets Manager), and the machine's upload client. */
+  awsHost: "aws.sandbox.internal",
+  awsAddress: "10.88.0.249",
+  /** Bind-mounted read-only into every host: the sandbox's stand-in for the instance role. */
+  awsDir: "/run/pgha-aws",
 } as const;
 
 /** Sandbox addresses: db 10.88.0.11+, etcd .21+, lb .31+ (stable per node name). */
@@ -108,23 +126,33 @@ export function sandboxLayout(spec: ClusterSpec): Layout {
     kind: "sandbox",
     addresses,
     clientCidrs: [SANDBOX_NETWORK.cidr],
-    secrets: { kind: "files", dir: SANDBOX_NETWORK.secretsDir },
+    aws: {
+      region: spec.region,
+      endpoints: { s3: `https://${SANDBOX_NETWORK.s3Host}`, secretsManager: `https://${SANDBOX_NETWORK.awsHost}` },
+      caBundle: `${SANDBOX_NETWORK.awsDir}/ca.pem`,
+      credentialsFile: `${SANDBOX_NETWORK.awsDir}/credentials`,
+      configFile: `${SANDBOX_NETWORK.awsDir}/config`,
+      hosts: [
+        { name: SANDBOX_NETWORK.s3Host, address: SANDBOX_NETWORK.s3Address },
+        { name: SANDBOX_NETWORK.awsHost, address: SANDBOX_NETWORK.awsAddress },
+      ],
+      requestChecksums: "when_required",
+    },
     s3: {
       endpoint: SANDBOX_NETWORK.s3Host,
       port: SANDBOX_NETWORK.s3Port,
       region: spec.region,
       uriStyle: "path",
       credentials: "secret",
-      caFile: `${TLS_DIR}/ca.crt`,
+      caFile: `${SANDBOX_NETWORK.awsDir}/ca.pem`,
       sseKms: false,
-      requestChecksums: "when_required",
     },
     installPackages: false,
-    dataVolume: { kind: "none" },
     extraHosts: [
       { name: spec.serviceNames.readWrite, address: lbAddress },
       { name: spec.serviceNames.readOnly, address: lbAddress },
       { name: SANDBOX_NETWORK.s3Host, address: SANDBOX_NETWORK.s3Address },
+      { name: SANDBOX_NETWORK.awsHost, address: SANDBOX_NETWORK.awsAddress },
       ...spec.nodes.map((n) => ({ name: `${n.name}.${spec.clusterName}.${spec.network.domain}`, address: addresses[n.name] })),
     ],
   };

@@ -3,8 +3,8 @@ import { spawnSync } from "child_process";
 import { Command } from "commander";
 import { Listr } from "listr2";
 import {
-  down, failover, formatStatus, healNetwork, hostExec, killMember, openSandbox, partitionMembers, patronictl,
-  readState, rebootMember, resume, staleReason, startMember, status, switchover, up, checkHealth, waitHealthy,
+  apply, formatRollout, down, failover, formatStatus, healNetwork, hostExec, killMember, openSandbox, partitionMembers, patronictl,
+  readState, rebootMember, startMember, status, switchover, up, checkHealth,
 } from "../sandbox/cluster";
 import { backup, backups, restoreInPlace, restoreNewCluster, restorePoint } from "../sandbox/restore";
 
@@ -42,11 +42,7 @@ export function registerSandboxCommands(program: Command): void {
       let sb;
       if (state && !opts.json) p.log(`a sandbox of stack ${state.stack} exists; bringing it to health`);
       if (state) {
-        const stale = staleReason(opts.stack);
-        if (stale) throw Object.assign(new Error(`the running sandbox cannot be reused: ${stale}; run \`npx pgha sandbox down\` first`), { exitCode: 3 });
-        sb = await openSandbox();
-        await resume(sb, p.log);
-        await waitHealthy(sb, 180_000);
+        sb = await up({ stack: opts.stack, log: p.log });
       } else {
         const tasks = new Listr(
           [
@@ -64,6 +60,18 @@ export function registerSandboxCommands(program: Command): void {
       }
       const s = await status(sb!);
       out(opts.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+    });
+
+  sandbox
+    .command("apply")
+    .description("converge the running sandbox to the stack file: publish secrets and bundles, then roll them out node by node (etcd, HAProxy, replicas, leader); reloads what reloads, reports what needs a restart")
+    .option("-s, --stack <stack>", "stack name or path to a Pulumi.<stack>.yaml (default: the file the sandbox runs)")
+    .option("--json", "print the rollout report as JSON")
+    .action(async (opts: { stack?: string; json?: boolean }) => {
+      const p = progressLogger();
+      const r = await apply(await openSandbox(), { stack: opts.stack, log: opts.json ? () => undefined : p.log });
+      out(opts.json ? JSON.stringify(r.rollout, null, 2) : formatRollout(r.rollout));
+      process.exitCode = r.rollout.ok ? 0 : 1;
     });
 
   sandbox

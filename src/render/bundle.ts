@@ -1,14 +1,19 @@
-// render(spec, node, layout) → NodeBundle: every file a node gets, and the cloud-init user-data
-// that delivers them. Pure: no Pulumi, no I/O beyond reading templates.
-import { createHash } from "crypto";
+// render(spec, node, layout) → NodeBundle: every file a node gets (its configuration, rendered
+// from templates/), packed with a manifest into a content-addressed bundle that names the node
+// software it runs, and the small bootstrap user-data that fetches it. Pure: no Pulumi, no I/O
+// beyond reading templates and node-software/.
 import { gzipSync } from "zlib";
 import YAML from "yaml";
 import { DB_USERS, POSTGRES_MAJOR, PORTS, nodeByName, nodesOf, type ClusterSpec, type NodeSpec } from "../spec";
-import { TLS_DIR, type Layout } from "../layout";
+import { DATA_VOLUME_DEVICE, TLS_DIR, type Layout } from "../layout";
 import { renderTemplate } from "./templates";
 import { dynamicConfig, renderPgHba } from "./dynamic";
 import { imagePackages } from "./packages";
+import { nodeSoftware, nodeSoftwareFile } from "./software";
 import { architectureOf } from "../config/defaults";
+import { bundlePrefix, manifestOf, packNodeBundle, sha256, type BundleManifest, type ChangeAction } from "../bundle/format";
+
+export { sha256 };
 
 export interface BundleFile {
   path: string;
@@ -16,17 +21,23 @@ export interface BundleFile {
   mode: string;
   owner: string;
   content: string;
+  /** What pgha-node does on a running node when this file changes. */
+  onChange: ChangeAction[];
 }
 
 export interface NodeBundle {
   node: string;
-  role: NodeSpec["role"];
+  role: NodeSpec["role"] | "restore";
+  /** The node's configuration files (the node software is a separate artifact, see software.ts). */
   files: BundleFile[];
-  /** The one idempotent setup script (also among files). */
-  setupScript: string;
-  /** #cloud-config text that writes the files and runs the setup script. */
+  manifest: BundleManifest;
+  /** The bundle as uploaded: a deterministic tar (manifest.json + files/…). */
+  archive: Buffer;
+  /** sha256 of `archive`: the bundle's name and what the node verifies. */
+  hash: string;
+  /** #cloud-config text: the bootstrap that fetches, verifies and installs the bundle. */
   cloudConfig: string;
-  /** The cloud-config gzip-compressed (EC2 user-data must stay under 16 KiB). */
+  /** The cloud-config gzip-compressed (EC2 user-data must stay under 16 KiB; this is a few KiB). */
   userDataGzip: Buffer;
 }
 
@@ -49,6 +60,11 @@ export const NODE_PATHS = {
   haproxyConfig: "/etc/haproxy/pgha.cfg",
   nodeEnv: "/etc/pgha/node.env",
   extraHosts: "/etc/pgha/hosts",
+  awsEnv: "/etc/pgha/aws.env",
+  bootstrapEnv: "/etc/pgha/bootstrap.env",
+  // The node software (node-software/ in this repository, installed from its own artifact).
+  bootstrap: "/usr/local/sbin/pgha-bootstrap",
+  nodeTool: "/usr/local/sbin/pgha-node",
   setup: "/usr/local/sbin/pgha-setup",
   secretsScript: "/usr/local/sbin/pgha-secrets",
   backupScript: "/usr/local/sbin/pgha-backup",
@@ -60,32 +76,8 @@ export const NODE_PATHS = {
 
 export const REST_API_USER = "patroni";
 
-function file(path: string, content: string, mode = "0644"): BundleFile {
-  return { path, mode, owner: "root:root", content: content.endsWith("\n") ? content : content + "\n" };
-}
-
-/**
- * A node script as it travels: without its explanatory comment lines. EC2 takes at most 16 KiB of
- * (gzipped) user-data and the comments were a fifth of it, leaving a prod node ~300 bytes of
- * room for the user's own parameters. Kept: the shebang, the leading header block (the usage
- * text the scripts print), shellcheck directives and every line of code; the commented source
- * is the template in this repository.
- */
-export function compactScript(content: string, template: string): string {
-  const lines = content.split("\n");
-  const out: string[] = [];
-  let header = true;
-  for (const [i, line] of lines.entries()) {
-    const comment = /^\s*#/.test(line);
-    if (i > 0 && !comment) header = false;
-    if (i === 0 || header || !comment || /^\s*# shellcheck /.test(line)) out.push(line);
-  }
-  while (out.length && out[out.length - 1] === "") out.pop();
-  return `${out.join("\n")}\n# (comments stripped to fit EC2 user-data; the commented source is templates/${template}.mustache)\n`;
-}
-
-function script(path: string, template: string, view: object): BundleFile {
-  return file(path, compactScript(renderTemplate(template, view), template), "0755");
+function file(path: string, content: string, onChange: ChangeAction[] = [], mode = "0644"): BundleFile {
+  return { path, mode, owner: "root:root", content: content.endsWith("\n") ? content : content + "\n", onChange };
 }
 
 function indent(text: string, spaces: number): string {
@@ -102,7 +94,6 @@ function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
   const tls = spec.tls.enabled;
   const scheme = tls ? "https" : "http";
   const address = layout.addresses[node.name];
-  const secrets = layout.secrets;
   return {
     node: node.name,
     role: node.role,
@@ -128,45 +119,39 @@ function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
     pgPort: PORTS.postgres,
     etcdDataDir: NODE_PATHS.etcdDataDir,
     layoutKind: layout.kind,
-    secretSourceKind: secrets.kind,
-    secretSourceName: secrets.kind === "secrets-manager" ? "AWS Secrets Manager" : `files in ${secrets.dir}`,
-    secretSourceDescription:
-      secrets.kind === "secrets-manager"
-        ? `AWS Secrets Manager in ${secrets.region}, read with the instance role`
-        : `JSON files in ${secrets.dir}, bind-mounted read-only by the sandbox`,
-    secretRegion: secrets.kind === "secrets-manager" ? secrets.region : "",
-    secretDir: secrets.kind === "files" ? secrets.dir : "",
     clusterSecret: node.role === "postgres" ? spec.names.clusterSecret : "",
     nodeSecret: spec.names.nodeSecret[node.name],
-    dataDevice: node.role === "postgres" && layout.dataVolume.kind === "ebs" ? layout.dataVolume.deviceName : "",
+    // Every PostgreSQL member keeps its data on its own volume (EBS on EC2, a block device the
+    // sandbox attaches); etcd and HAProxy nodes have none.
+    dataVolume: node.role === "postgres" ? "ebs" : "none",
+    dataDevice: node.role === "postgres" ? DATA_VOLUME_DEVICE : "",
     dataMount: NODE_PATHS.dataMount,
     restUrl: `${scheme}://${address}:${PORTS.patroniRestApi}`,
     ssmAgentUrl: layout.ssmAgentUrl ? layout.ssmAgentUrl.replace("{arch}", architectureOf(node.instanceType) === "arm64" ? "arm64" : "amd64") : "",
     s3: layout.s3,
-    s3EndpointUrl: layout.s3.credentials === "secret" || layout.s3.caFile ? `https://${layout.s3.endpoint}:${layout.s3.port}` : "",
-    s3CaFile: layout.s3.caFile ?? "",
     kmsKeyId: layout.s3.sseKms ? spec.names.kmsAlias : "",
     fullRetentionDays: spec.backup.fullRetentionDays,
     archiveTimeoutSeconds: spec.backup.archiveTimeoutSeconds,
-    curlTls: tls ? `--cacert ${TLS_DIR}/ca.crt --cert ${TLS_DIR}/node.crt --key ${TLS_DIR}/node.key` : "",
     logicalRetentionWeeks: spec.backup.logicalRetentionWeeks,
   };
 }
 
-/** What every host gets: its facts, the setup script, and the secret fetch/rotation units. */
-function commonFiles(view: object): BundleFile[] {
-  return [
+/** What every host gets: its facts and the secret fetch/rotation units. */
+function commonFiles(view: object, layout: Layout): BundleFile[] {
+  const files = [
     file(NODE_PATHS.nodeEnv, renderTemplate("node.env", view)),
-    script(NODE_PATHS.setup, "pgha-setup.sh", view),
-    script(NODE_PATHS.secretsScript, "pgha-secrets.sh", view),
-    file("/etc/systemd/system/pgha-secrets.service", renderTemplate("systemd/pgha-secrets.service", view)),
-    file("/etc/systemd/system/pgha-secrets-rotate.service", renderTemplate("systemd/pgha-secrets-rotate.service", view)),
-    file("/etc/systemd/system/pgha-secrets-rotate.timer", renderTemplate("systemd/pgha-secrets-rotate.timer", view)),
+    file("/etc/systemd/system/pgha-secrets.service", renderTemplate("systemd/pgha-secrets.service", view), ["systemd"]),
+    file("/etc/systemd/system/pgha-secrets-rotate.service", renderTemplate("systemd/pgha-secrets-rotate.service", view), ["systemd"]),
+    file("/etc/systemd/system/pgha-secrets-rotate.timer", renderTemplate("systemd/pgha-secrets-rotate.timer", view), ["systemd", "timers"]),
   ];
+  if (layout.extraHosts.length) {
+    files.push(file(NODE_PATHS.extraHosts, layout.extraHosts.map((h) => `${h.address} ${h.name}`).join("\n"), ["hosts"]));
+  }
+  return files;
 }
 
 function baseConfFile(spec: ClusterSpec, view: object): BundleFile {
-  return file(NODE_PATHS.baseConf, renderTemplate("postgresql.base.conf", { ...view, ssl: spec.tls.enabled ? "on" : "off" }));
+  return file(NODE_PATHS.baseConf, renderTemplate("postgresql.base.conf", { ...view, ssl: spec.tls.enabled ? "on" : "off" }), ["patroni-reload"]);
 }
 
 /** pgbackrest.conf: the S3 repository; its secrets go to conf.d/secrets.conf at boot. */
@@ -221,17 +206,14 @@ function postgresFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundl
   // an S3 outage can never fill the disk and stop the primary.
   const queueMaxGiB = Math.max(1, Math.floor(spec.postgres.dataVolume.sizeGiB / 4));
   return [
-    file(NODE_PATHS.patroniConfig, patroni, "0644"),
-    file(NODE_PATHS.dynamicFile, JSON.stringify(dynamic, null, 2)),
+    file(NODE_PATHS.patroniConfig, patroni, ["patroni-reload"]),
+    file(NODE_PATHS.dynamicFile, JSON.stringify(dynamic, null, 2), ["patroni-dynamic"]),
     file(NODE_PATHS.pgHbaReference, renderPgHba(spec, layout)),
     pgbackrestFile(spec, layout, view, `${queueMaxGiB}GiB`),
     baseConfFile(spec, view),
-    file(NODE_PATHS.cron, renderTemplate("pgha-backup.cron", { ...view, jobs })),
-    script(NODE_PATHS.backupScript, "pgha-backup.sh", view),
-    script(NODE_PATHS.restoreScript, "pgha-restore.sh", view),
-    script(NODE_PATHS.dynamicScript, "pgha-dynamic.sh", view),
-    script(NODE_PATHS.patronictl, "pgha-patronictl.sh", view),
-    file("/etc/systemd/system/patroni.service.d/pgha.conf", renderTemplate("systemd/patroni.conf", view)),
+    file(NODE_PATHS.cron, renderTemplate("pgha-backup.cron", { ...view, jobs }), ["cron"]),
+    file("/etc/systemd/system/patroni.service.d/pgha.conf", renderTemplate("systemd/patroni.conf", view), ["systemd", "patroni-restart"]),
+    file("/etc/systemd/system/pgha-data-volume.service", renderTemplate("systemd/pgha-data-volume.service", view), ["systemd"]),
   ];
 }
 
@@ -241,8 +223,8 @@ function etcdFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): BundleFil
     .map((n) => `${n.name}=${view.scheme}://${layout.addresses[n.name]}:${PORTS.etcdPeer}`)
     .join(",");
   return [
-    file(NODE_PATHS.etcdConfig, renderTemplate("etcd.yml", { ...view, initialCluster, initialClusterToken: spec.etcd.initialClusterToken })),
-    file("/etc/systemd/system/etcd.service.d/pgha.conf", renderTemplate("systemd/etcd.conf", view)),
+    file(NODE_PATHS.etcdConfig, renderTemplate("etcd.yml", { ...view, initialCluster, initialClusterToken: spec.etcd.initialClusterToken }), ["etcd-restart"]),
+    file("/etc/systemd/system/etcd.service.d/pgha.conf", renderTemplate("systemd/etcd.conf", view), ["systemd", "etcd-restart"]),
   ];
 }
 
@@ -269,8 +251,9 @@ function haproxyFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundle
         fall: h.fall,
         rise: h.rise,
       }),
+      ["haproxy-reload"],
     ),
-    file("/etc/systemd/system/haproxy.service.d/pgha.conf", renderTemplate("systemd/haproxy.conf", view)),
+    file("/etc/systemd/system/haproxy.service.d/pgha.conf", renderTemplate("systemd/haproxy.conf", view), ["systemd", "haproxy-restart"]),
   ];
 }
 
@@ -278,18 +261,44 @@ function haproxyFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundle
 export function renderNodeFiles(spec: ClusterSpec, nodeName: string, layout: Layout): BundleFile[] {
   const node = nodeByName(spec, nodeName);
   const view = commonView(spec, node, layout);
-  const files: BundleFile[] = commonFiles(view);
-  if (layout.extraHosts.length) {
-    files.push(file(NODE_PATHS.extraHosts, layout.extraHosts.map((h) => `${h.address} ${h.name}`).join("\n")));
-  }
+  const files: BundleFile[] = commonFiles(view, layout);
   if (node.role === "postgres") files.push(...postgresFiles(spec, node, layout));
   if (node.role === "etcd") files.push(...etcdFiles(spec, node, layout));
   if (node.role === "haproxy") files.push(...haproxyFiles(spec, node, layout));
   return files.sort((a, b) => a.path.localeCompare(b.path));
 }
 
-/** cloud-config that writes the bundle and runs the setup script (the node's user-data). */
-export function renderCloudConfig(spec: ClusterSpec, node: NodeSpec, layout: Layout, files: BundleFile[]): string {
+function envFile(entries: [string, string | undefined][]): string {
+  return entries.filter(([, v]) => v !== undefined && v !== "").map(([k, v]) => `${k}=${v}`).join("\n") + "\n";
+}
+
+/** /etc/pgha/aws.env: how awscli on the node reaches AWS (region; sandbox endpoints, CA, keys). */
+export function renderAwsEnv(layout: Layout): string {
+  const a = layout.aws;
+  return envFile([
+    ["AWS_REGION", a.region],
+    ["AWS_DEFAULT_REGION", a.region],
+    ["AWS_ENDPOINT_URL_S3", a.endpoints.s3],
+    ["AWS_ENDPOINT_URL_SECRETS_MANAGER", a.endpoints.secretsManager],
+    ["AWS_CA_BUNDLE", a.caBundle],
+    ["AWS_SHARED_CREDENTIALS_FILE", a.credentialsFile],
+    ["AWS_CONFIG_FILE", a.configFile],
+    ["AWS_REQUEST_CHECKSUM_CALCULATION", a.requestChecksums],
+    ["AWS_RESPONSE_CHECKSUM_VALIDATION", a.requestChecksums],
+  ]);
+}
+
+/** The S3 location of a cluster's bundles, as the node's tools address it. */
+export function bundlesUri(spec: ClusterSpec): string {
+  return `s3://${spec.backup.bucketName}/${bundlePrefix(spec.clusterName).replace(/\/$/, "")}`;
+}
+
+/**
+ * The node's user-data: a bootstrap of a few KiB, the same shape on every node. It names the
+ * node and where its bundles live; pgha-bootstrap (node software, copied here verbatim) fetches
+ * the desired bundle with the instance role, verifies its sha256 and installs it.
+ */
+export function renderCloudConfig(spec: ClusterSpec, node: { name: string; role: string }, layout: Layout): string {
   const doc: Record<string, unknown> = {
     hostname: node.name,
     fqdn: `${node.name}.${spec.clusterName}.${spec.network.domain}`,
@@ -303,38 +312,56 @@ export function renderCloudConfig(spec: ClusterSpec, node: NodeSpec, layout: Lay
     doc.package_update = true;
     doc.packages = imagePackages();
   }
-  doc.write_files = files.map((f) => ({ path: f.path, owner: f.owner, permissions: f.mode, content: f.content }));
-  doc.runcmd = [[NODE_PATHS.setup]];
-  return `#cloud-config\n# postgres-ha ${spec.stack}/${spec.clusterName} node ${node.name} (${node.role}); layout ${layout.kind}.\n${YAML.stringify(doc, { lineWidth: 0, version: "1.1" })}`;
+  const bootstrapEnv = envFile([
+    ["PGHA_NODE", node.name],
+    ["PGHA_CLUSTER", spec.scope],
+    ["PGHA_STACK", spec.stack],
+    ["PGHA_BUNDLES_URI", bundlesUri(spec)],
+    ["PGHA_BOOTSTRAP_HOSTS", layout.aws.hosts.map((h) => `${h.address} ${h.name}`).join(";")],
+  ]);
+  doc.write_files = [
+    { path: NODE_PATHS.bootstrapEnv, owner: "root:root", permissions: "0644", content: bootstrapEnv },
+    { path: NODE_PATHS.awsEnv, owner: "root:root", permissions: "0644", content: renderAwsEnv(layout) },
+    { path: NODE_PATHS.bootstrap, owner: "root:root", permissions: "0755", content: nodeSoftwareFile(NODE_PATHS.bootstrap) },
+  ];
+  doc.runcmd = [[NODE_PATHS.bootstrap]];
+  return `#cloud-config\n# postgres-ha ${spec.stack}/${spec.clusterName} node ${node.name} (${node.role}); layout ${layout.kind}: bootstrap only, the node's files come from its bundle.\n${YAML.stringify(doc, { lineWidth: 0, version: "1.1" })}`;
 }
 
-export function renderBundle(spec: ClusterSpec, nodeName: string, layout: Layout): NodeBundle {
-  const node = nodeByName(spec, nodeName);
-  const files = renderNodeFiles(spec, nodeName, layout);
-  const cloudConfig = renderCloudConfig(spec, node, layout, files);
+function packBundle(spec: ClusterSpec, node: Pick<NodeSpec, "name"> & { role: NodeBundle["role"] }, layout: Layout, files: BundleFile[]): NodeBundle {
+  const software = nodeSoftware();
+  const manifest = manifestOf(
+    { project: spec.project, stack: spec.stack, cluster: spec.scope, node: node.name, role: node.role, software: { sha256: software.sha256, version: software.version } },
+    files,
+  );
+  const archive = packNodeBundle(manifest, files);
+  const cloudConfig = renderCloudConfig(spec, node, layout);
   return {
     node: node.name,
     role: node.role,
     files,
-    setupScript: NODE_PATHS.setup,
+    manifest,
+    archive,
+    hash: sha256(archive),
     cloudConfig,
     // mtime 0 and no file name in the header: the same config always gives the same bytes.
     userDataGzip: gzipSync(Buffer.from(cloudConfig), { level: 9 }),
   };
 }
 
-export function renderAll(spec: ClusterSpec, layout: Layout): NodeBundle[] {
-  return spec.nodes.map((n) => renderBundle(spec, n.name, layout));
+export function renderBundle(spec: ClusterSpec, nodeName: string, layout: Layout): NodeBundle {
+  const node = nodeByName(spec, nodeName);
+  return packBundle(spec, node, layout, renderNodeFiles(spec, nodeName, layout));
 }
 
-export function sha256(text: string | Buffer): string {
-  return createHash("sha256").update(text).digest("hex");
+export function renderAll(spec: ClusterSpec, layout: Layout): NodeBundle[] {
+  return spec.nodes.map((n) => renderBundle(spec, n.name, layout));
 }
 
 /**
  * A scratch restore host: restores run beside the live cluster without touching it (the
  * sandbox's `restore --new-cluster`; on AWS the same bundle on a temporary instance). It gets
- * the repository configuration, the node scripts and the cluster secret — no Patroni.
+ * the repository configuration and the cluster secret — no Patroni.
  */
 export function renderRestoreHostBundle(spec: ClusterSpec, layout: Layout, name: string, address: string): NodeBundle {
   const node: NodeSpec = { name, role: "postgres", index: 0, subnetIndex: 0, privateIp: address, instanceType: spec.postgres.instanceType, tags: {} };
@@ -342,17 +369,18 @@ export function renderRestoreHostBundle(spec: ClusterSpec, layout: Layout, name:
   const view = {
     ...commonView(spec, node, hostLayout),
     role: "restore",
+    clusterSecret: spec.names.clusterSecret,
     nodeSecret: spec.names.clusterSecret.replace(/cluster$/, `node/${name}`),
+    // A scratch host restores into its own disk; it never holds the cluster's data volume.
+    dataVolume: "none",
+    dataDevice: "",
   };
   const files: BundleFile[] = [
-    ...commonFiles(view),
-    script(NODE_PATHS.restoreScript, "pgha-restore.sh", view),
+    ...commonFiles(view, hostLayout),
     // The restored postgresql.conf (written by Patroni) includes the base configuration.
     baseConfFile(spec, view),
     pgbackrestFile(spec, layout, view, "1GiB"),
   ];
-  if (hostLayout.extraHosts.length) files.push(file(NODE_PATHS.extraHosts, hostLayout.extraHosts.map((h) => `${h.address} ${h.name}`).join("\n")));
   files.sort((a, b) => a.path.localeCompare(b.path));
-  const cloudConfig = renderCloudConfig(spec, node, hostLayout, files);
-  return { node: name, role: "postgres", files, setupScript: NODE_PATHS.setup, cloudConfig, userDataGzip: gzipSync(Buffer.from(cloudConfig), { level: 9 }) };
+  return packBundle(spec, { name, role: "restore" }, hostLayout, files);
 }

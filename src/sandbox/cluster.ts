@@ -5,15 +5,20 @@ import * as fs from "fs";
 import * as path from "path";
 import { execFileSync } from "child_process";
 import { createHash } from "crypto";
-import { loadStack } from "../cli/stack";
-import { sandboxLayout, type Layout } from "../layout";
-import { renderBundle } from "../render/bundle";
-import { PORTS, nodesOf, type ClusterSpec, type NodeSpec } from "../spec";
-import { ensureMaterial, hostSecretsDir, OPERATOR_FILES, type SandboxMaterial } from "./material";
+import { loadStack, readStackFile } from "../cli/stack";
+import { loadStackConfig } from "../config/load";
+import { buildSpec } from "../spec";
+import { formatRollout, runRollout, type RolloutReport, type Transport } from "../rollout/rollout";
+import { SANDBOX_NETWORK, sandboxLayout, type Layout } from "../layout";
+import { renderAll, renderBundle } from "../render/bundle";
+import { PORTS, nodesOf, type ClusterSpec } from "../spec";
+import { awsAccessDir, ensureMaterial, OPERATOR_FILES, secretDocuments, type SandboxMaterial } from "./material";
 import {
-  bootHost, cleanupAll, cloudInitStatus, guestPid, hostExec, hostProcesses, hostState, listHosts, powerCut,
-  rebootHost, shutdownHost, startHost, waitForBoot, type HostState,
+  attachVolume, bootHost, cleanupAll, cloudInitStatus, guestPid, hostExec, hostProcesses, hostState, listHosts, powerCut,
+  rebootHost, shutdownHost, startHost, waitForBoot, type HostDefinition, type HostState,
 } from "./hosts";
+import { AWS_HOST, publishBundles, publishSecrets, startAwsApis } from "./aws";
+import { ensureVolumeFile, volumesDirectory } from "./volumes";
 import { ensureSandboxNetwork, heal, isolate, partition } from "./network";
 import { removeS3, s3Pid, startS3 } from "./s3";
 import { SandboxClient, type PatroniMember } from "./client";
@@ -31,6 +36,15 @@ export interface SandboxState {
   createdAt: string;
   /** sha256 over every host's user-data: what the hosts were booted with. */
   userDataHash?: string;
+  /**
+   * The stack config the running cluster was brought to (by `up` or the last `apply`), as read
+   * from the stack file then: every command acts on this, not on the file, which may have
+   * changed since (that difference is drift, shown by status and refused by risky commands).
+   */
+  config?: Record<string, unknown>;
+  appliedAt?: string;
+  /** Each node's bundle hash as of `config`. */
+  bundleHashes?: Record<string, string>;
 }
 
 /** sha256 over the user-data of every node of the stack (sandbox layout). */
@@ -81,10 +95,22 @@ export interface Sandbox {
   stateDir: string;
 }
 
+/** The spec the running sandbox was brought to (the recorded config, else the stack file). */
+export function bootedSpec(state: SandboxState): ClusterSpec {
+  if (!state.config) return loadStack(state.stackFile).spec;
+  return buildSpec(loadStackConfig(state.config, { stack: state.stack }), state.stack);
+}
+
+function writeState(state: SandboxState, stateDir: string): void {
+  fs.mkdirSync(stateDir, { recursive: true });
+  fs.writeFileSync(stateFile(stateDir) + ".tmp", JSON.stringify(state, null, 2));
+  fs.renameSync(stateFile(stateDir) + ".tmp", stateFile(stateDir));
+}
+
 export async function openSandbox(stateDir = STATE_DIR): Promise<Sandbox> {
   const state = readState(stateDir);
   if (!state) throw Object.assign(new Error("no sandbox is up: run `npx pgha sandbox up` (or `npm run sandbox`) first"), { exitCode: 3 });
-  const { spec } = loadStack(state.stackFile);
+  const spec = bootedSpec(state);
   const layout = sandboxLayout(spec);
   const material = await ensureMaterial(spec, layout, stateDir);
   const client = new SandboxClient(spec, layout, stateDir, material.cluster.superuserPassword, material.cluster.restApiPassword);
@@ -99,8 +125,28 @@ export interface UpOptions {
   timeoutMs?: number;
 }
 
-function hostBinds(stateDir: string, node: NodeSpec) {
-  return [{ source: hostSecretsDir(stateDir, node.name), target: "/run/pgha-secrets", readOnly: true }];
+/**
+ * A node host as EC2 would launch it: its bootstrap user-data, and the sandbox's stand-in for
+ * the instance role (static credentials and the endpoints' CA at /run/pgha-aws, read-only).
+ */
+export function hostDefinition(stateDir: string, name: string, address: string, userData: Buffer): HostDefinition {
+  return { name, address, userData, binds: [{ source: awsAccessDir(stateDir), target: SANDBOX_NETWORK.awsDir, readOnly: true }] };
+}
+
+/** Attaches each PostgreSQL member's data volume (created once, kept with its data). */
+export async function attachDataVolumes(spec: ClusterSpec, stateDir: string, members = nodesOf(spec, "postgres").map((n) => n.name)): Promise<void> {
+  for (const m of members) await attachVolume(m, ensureVolumeFile(stateDir, m, spec.postgres.dataVolume.sizeGiB));
+}
+
+/**
+ * The sandbox's `pulumi up` against its local AWS: the secrets in Secrets Manager, the node
+ * software and every node's bundle in the bucket, the desired pointers last.
+ */
+export async function publishStack(spec: ClusterSpec, layout: Layout, material: SandboxMaterial): Promise<ReturnType<typeof renderAll>> {
+  await publishSecrets(secretDocuments(spec, material));
+  const bundles = renderAll(spec, layout);
+  await publishBundles(spec, bundles);
+  return bundles;
 }
 
 /** Brings the stack up as local hosts; idempotent (a healthy sandbox of the same stack is kept). */
@@ -108,44 +154,64 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
   const stateDir = opts.stateDir ?? STATE_DIR;
   const log = opts.log ?? (() => undefined);
   const { stack, file, spec } = loadStack(opts.stack);
+  const rawConfig = readStackFile(file).raw;
   const existing = readState(stateDir);
   const stale = staleReason(opts.stack, stateDir);
   if (existing && stale) {
     throw Object.assign(new Error(`the running sandbox cannot be reused: ${stale}; run \`npx pgha sandbox down\` first, then up --stack ${stack}`), { exitCode: 3 });
   }
-  if (!existing) {
+  if (existing) {
+    // The same stack: boot what is stopped, wait for health, then converge to the stack file
+    // when it changed since (an apply; a membership change is refused by apply).
+    const sb = await openSandbox(stateDir);
+    await resume(sb, log);
+    log("waiting for the cluster: a leader, streaming replicas, HAProxy routing");
+    await waitHealthy(sb, opts.timeoutMs ?? 180_000);
+    if (drift(sb)) {
+      log(describeDrift(drift(sb)!));
+      const r = await apply(sb, { log });
+      if (!r.rollout.ok) throw new Error(formatRollout(r.rollout));
+      return openSandbox(stateDir);
+    }
+    return sb;
+  }
+  {
     // A killed run may have left hosts, mounts, cgroups or namespaces behind.
     const leftovers = await cleanupAll(stateDir);
     if (leftovers.hosts.length) log(`cleaned up ${leftovers.hosts.length} host(s) left by an earlier run`);
     fs.rmSync(path.join(stateDir, "material"), { recursive: true, force: true });
     fs.rmSync(path.join(stateDir, "s3"), { recursive: true, force: true });
+    fs.rmSync(volumesDirectory(stateDir), { recursive: true, force: true });
   }
   const image = ensureImage(log);
   const layout = sandboxLayout(spec);
   log("certificates and secrets (local CA, generated passwords)");
   const material = await ensureMaterial(spec, layout, stateDir);
   // The user-data hash is recorded only once the hosts booted with it (see below).
-  const state: SandboxState = { stack, stackFile: file, image, createdAt: existing?.createdAt ?? new Date().toISOString(), userDataHash: existing?.userDataHash };
-  fs.mkdirSync(stateDir, { recursive: true });
-  fs.writeFileSync(stateFile(stateDir), JSON.stringify(state, null, 2));
+  const state: SandboxState = { stack, stackFile: file, image, createdAt: new Date().toISOString() };
+  writeState(state, stateDir);
 
   await ensureSandboxNetwork();
   log(`S3 endpoint https://${layout.s3.endpoint} (s3rver at ${path.basename(stateDir)}/s3)`);
   await startS3(stateDir, spec.backup.bucketName);
+  log(`AWS APIs https://${SANDBOX_NETWORK.awsHost} (moto on host ${AWS_HOST}, ${SANDBOX_NETWORK.awsAddress})`);
+  await startAwsApis(stateDir, image, layout);
+  log("publishing secrets (Secrets Manager) and bundles (S3), as `pulumi up` does");
+  const bundles = await publishStack(spec, layout, material);
 
   const started = Date.now();
   log(`booting ${spec.nodes.length} hosts: ${spec.nodes.map((n) => `${n.name} (${layout.addresses[n.name]})`).join(", ")}`);
   await Promise.all(
-    spec.nodes.map((n) =>
-      bootHost(
-        { name: n.name, address: layout.addresses[n.name], userData: renderBundle(spec, n.name, layout).userDataGzip, binds: hostBinds(stateDir, n) },
-        { image, stateDir },
-      ),
-    ),
+    spec.nodes.map((n) => bootHost(hostDefinition(stateDir, n.name, layout.addresses[n.name], bundles.find((b) => b.node === n.name)!.userDataGzip), { image, stateDir })),
   );
+  // The data volumes are attached once the instances run, as EC2 attaches a VolumeAttachment.
+  await attachDataVolumes(spec, stateDir);
   await Promise.all(spec.nodes.map((n) => waitForBoot(n.name)));
   state.userDataHash = sandboxUserDataHash(spec);
-  fs.writeFileSync(stateFile(stateDir), JSON.stringify(state, null, 2));
+  state.config = rawConfig;
+  state.appliedAt = new Date().toISOString();
+  state.bundleHashes = Object.fromEntries(bundles.map((b) => [b.node, b.hash]));
+  writeState(state, stateDir);
   log(`hosts booted in ${((Date.now() - started) / 1000).toFixed(1)} s; waiting for cloud-init`);
   await waitForCloudInit(spec.nodes.map((n) => n.name), opts.timeoutMs ?? 180_000);
   const client = new SandboxClient(spec, layout, stateDir, material.cluster.superuserPassword, material.cluster.restApiPassword);
@@ -231,6 +297,7 @@ export async function down(opts: { stateDir?: string; keepData?: boolean; log?: 
   const report = await cleanupAll(stateDir);
   log(`removed ${report.hosts.length} host(s), ${report.unmounted.length} mount(s), ${report.removedCgroups.length} cgroup(s)`);
   fs.rmSync(path.join(stateDir, "material"), { recursive: true, force: true });
+  fs.rmSync(volumesDirectory(stateDir), { recursive: true, force: true });
   fs.rmSync(stateFile(stateDir), { force: true });
 }
 
@@ -238,12 +305,107 @@ export async function down(opts: { stateDir?: string; keepData?: boolean; log?: 
 export async function resume(sb: Sandbox, log: (l: string) => void = () => undefined): Promise<void> {
   await ensureSandboxNetwork();
   await startS3(sb.stateDir, sb.spec.backup.bucketName);
+  // moto keeps its state in memory: after a stop the secrets are published again before the
+  // nodes boot (they fetch them with retries at boot, as EC2 nodes wait for IAM).
+  await startAwsApis(sb.stateDir, sb.state.image, sb.layout);
+  await publishSecrets(secretDocuments(sb.spec, sb.material));
   const hosts = await listHosts(sb.stateDir);
   const stopped = hosts.filter((h) => h.state === "stopped");
   if (stopped.length) log(`starting ${stopped.length} stopped host(s)`);
   await Promise.all(stopped.map((h) => startHost(h.name)));
   await Promise.all(hosts.map((h) => waitForBoot(h.name)));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Day 2: converge the running sandbox to a (changed) stack file
+
+/** The rollout's transport in the sandbox: commands run on the host as root (`sandbox exec`). */
+export const sandboxTransport: Transport = {
+  name: "sandbox exec",
+  run: (node, argv, timeoutMs) => hostExec(node, argv, { timeoutMs }),
+  howToReach: (node) => `npx pgha sandbox exec ${node} -- bash`,
+};
+
+/** What differs between the stack file and what the sandbox runs (undefined: nothing). */
+export interface Drift {
+  stackFile: string;
+  /** Nodes in the file but not booted, and booted but not in the file. */
+  addedNodes: string[];
+  removedNodes: string[];
+  /** Nodes whose bundle would change. */
+  changedNodes: string[];
+}
+
+export function drift(sb: Sandbox): Drift | undefined {
+  const fileSpec = loadStack(sb.state.stackFile).spec;
+  const booted = new Set(sb.spec.nodes.map((n) => n.name));
+  const wanted = new Set(fileSpec.nodes.map((n) => n.name));
+  const addedNodes = [...wanted].filter((n) => !booted.has(n));
+  const removedNodes = [...booted].filter((n) => !wanted.has(n));
+  const layout = sandboxLayout(fileSpec);
+  const current = sb.state.bundleHashes ?? Object.fromEntries(renderAll(sb.spec, sb.layout).map((b) => [b.node, b.hash]));
+  const changedNodes = fileSpec.nodes.filter((n) => booted.has(n.name) && renderBundle(fileSpec, n.name, layout).hash !== current[n.name]).map((n) => n.name);
+  if (!addedNodes.length && !removedNodes.length && !changedNodes.length) return undefined;
+  return { stackFile: sb.state.stackFile, addedNodes, removedNodes, changedNodes };
+}
+
+export function describeDrift(d: Drift): string {
+  const parts = [
+    d.changedNodes.length ? `${d.changedNodes.join(", ")} would get new files` : "",
+    d.addedNodes.length ? `${d.addedNodes.join(", ")} would be added` : "",
+    d.removedNodes.length ? `${d.removedNodes.join(", ")} would be removed` : "",
+  ].filter(Boolean);
+  return `${path.basename(d.stackFile)} differs from what the sandbox runs: ${parts.join("; ")} — \`npx pgha sandbox apply\` converges it`;
+}
+
+export interface ApplyResult {
+  rollout: RolloutReport;
+  drift: Drift | undefined;
+}
+
+/**
+ * `sandbox apply`: render the stack file, publish secrets and bundles to the sandbox's AWS (as
+ * `pulumi up` does), then run the rollout over `sandbox exec`. Adding or removing nodes is a
+ * membership change (not yet supported here): it is refused before anything changes.
+ */
+export async function apply(sb: Sandbox, opts: { stack?: string; log?: (l: string) => void } = {}): Promise<ApplyResult> {
+  const log = opts.log ?? (() => undefined);
+  const target = opts.stack ? loadStack(opts.stack) : loadStack(sb.state.stackFile);
+  const stackFile = opts.stack ? target.file : sb.state.stackFile;
+  if (target.stack !== sb.state.stack && path.resolve(stackFile) !== path.resolve(sb.state.stackFile)) {
+    log(`applying ${path.basename(stackFile)} to the sandbox of stack ${sb.state.stack}`);
+  }
+  const d = drift({ ...sb, state: { ...sb.state, stackFile } });
+  if (d && (d.addedNodes.length || d.removedNodes.length)) {
+    throw Object.assign(
+      new Error(`${path.basename(stackFile)} adds ${d.addedNodes.join(", ") || "no"} node(s) and removes ${d.removedNodes.join(", ") || "no"} node(s): changing the cluster's membership is not done by apply yet; nothing was changed (npx pgha sandbox down, then up --stack ${target.stack}, rebuilds it)`),
+      { exitCode: 3 },
+    );
+  }
+  const spec = target.spec;
+  const layout = sandboxLayout(spec);
+  const material = await ensureMaterial(spec, layout, sb.stateDir);
+  log("publishing secrets and bundles to the sandbox's AWS");
+  const bundles = await publishStack(spec, layout, material);
+  const rollout = await runRollout({
+    transport: sandboxTransport,
+    nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, hash: bundles.find((b) => b.node === n.name)!.hash })),
+    log,
+  });
+  if (rollout.ok) {
+    const state: SandboxState = {
+      ...sb.state,
+      stackFile,
+      config: readStackFile(stackFile).raw,
+      appliedAt: new Date().toISOString(),
+      bundleHashes: Object.fromEntries(bundles.map((b) => [b.node, b.hash])),
+    };
+    writeState(state, sb.stateDir);
+  }
+  return { rollout, drift: d };
+}
+
+export { formatRollout };
 
 // ---------------------------------------------------------------------------------------------
 // Status

@@ -50,6 +50,7 @@ import {
   namespacePath,
   teardownNetwork,
 } from "./network";
+import { detachLoops, ebsByIdName, loopDeviceFor, supervisorVolumeBinds, type SandboxVolume } from "./volumes";
 import {
   CommandFailedError,
   CommandResult,
@@ -208,6 +209,8 @@ interface HostRecord {
   /** Digest of everything that defines the host's first boot (seed, address, image, binds). */
   definitionDigest: string;
   createdAt: string;
+  /** Block devices attached to the host (data volumes), presented again at every boot. */
+  volumes?: SandboxVolume[];
 }
 
 interface HostPaths {
@@ -221,6 +224,7 @@ interface HostPaths {
   supervisorPid: string;
   nspawnPid: string;
   lastExit: string;
+  volumesList: string;
 }
 
 function hostPaths(directory: string): HostPaths {
@@ -235,6 +239,7 @@ function hostPaths(directory: string): HostPaths {
     supervisorPid: path.join(directory, "supervisor.pid"),
     nspawnPid: path.join(directory, "nspawn.pid"),
     lastExit: path.join(directory, "last-exit"),
+    volumesList: path.join(directory, "volumes.list"),
   };
 }
 
@@ -595,6 +600,11 @@ function nspawnCommand(record: HostRecord, paths: HostPaths): string[] {
   ];
 }
 
+/** The volumes.list the supervisor reads before each boot ("<id> <file>" per line). */
+function writeVolumesList(record: HostRecord, paths: HostPaths): void {
+  writeFileSync(paths.volumesList, (record.volumes ?? []).map((v) => `${v.id} ${v.file}\n`).join(""));
+}
+
 function supervisorScript(record: HostRecord, paths: HostPaths): string {
   const cgroup = cgroupName(record.name);
   return `#!/bin/bash
@@ -615,7 +625,9 @@ echo $$ > supervisor.pid
 rm -f last-exit
 while :; do
   echo "[pgha-supervisor] $(date -u +%FT%T.%3NZ) starting ${record.name}"
-  ${formatCommand(nspawnCommand(record, paths))} &
+  # Data volumes stay attached across reboots, as EBS volumes do.
+  ${supervisorVolumeBinds(formatCommand([paths.volumesList])).split("\n").join("\n  ")}
+  ${formatCommand(nspawnCommand(record, paths))} "\${volume_binds[@]}" &
   nspawn_pid=$!
   echo "$nspawn_pid" > nspawn.pid
   wait "$nspawn_pid"
@@ -638,6 +650,7 @@ function consoleTail(paths: HostPaths, lines = 20): string {
 
 async function launchSupervisor(record: HostRecord, paths: HostPaths): Promise<void> {
   await ensureNspawnRuntimeDir();
+  writeVolumesList(record, paths);
   writeFileSync(paths.supervisorScript, supervisorScript(record, paths), { mode: 0o755 });
   rmSync(paths.nspawnPid, { force: true });
   rmSync(paths.lastExit, { force: true });
@@ -792,6 +805,30 @@ export async function startHost(name: string): Promise<BootedHost> {
     await launchSupervisor(record, paths);
   }
   return describeBooted(record, paths);
+}
+
+/**
+ * Attaches a data volume to a host, like an EBS VolumeAttachment: recorded, so every later boot
+ * presents it again, and hot-plugged into a running guest at once (/dev/loopN plus its EBS
+ * by-id link, created in the guest's /dev as udev would).
+ */
+export async function attachVolume(name: string, volume: SandboxVolume): Promise<string> {
+  const { record, paths } = knownHost(name);
+  const volumes = (record.volumes ?? []).filter((v) => v.id !== volume.id);
+  record.volumes = [...volumes, volume];
+  writeFileSync(paths.record, `${JSON.stringify(record, null, 2)}\n`);
+  writeVolumesList(record, paths);
+  const device = await loopDeviceFor(volume.file);
+  const pid = guestPid(name);
+  if (pid !== undefined) {
+    const [major, minor] = (await runOrThrow(["stat", "-c", "%t %T", device])).trim().split(" ").map((h) => parseInt(h, 16));
+    const byId = `/dev/disk/by-id/${ebsByIdName(volume.id)}`;
+    await runOrThrow([
+      "nsenter", "-t", String(pid), "-m", "--", "sh", "-c",
+      `[ -b ${device} ] || mknod -m 0660 ${device} b ${major} ${minor}; mkdir -p /dev/disk/by-id; ln -sfn ../../${path.basename(device)} ${byId}`,
+    ]);
+  }
+  return device;
 }
 
 /** Machine-side pid of the guest's init (its systemd), or undefined while it is not up. */
@@ -1089,6 +1126,8 @@ async function removeHost(name: string, directory: string | undefined): Promise<
     if (nspawn !== undefined) signalProcess(nspawn, "SIGKILL");
   }
   const killed = await killHostCgroups(name);
+  const record = directory ? readRecord(directory) : undefined;
+  for (const volume of record?.volumes ?? []) await detachLoops(volume.file);
   const unmounted = await unmountAll(paths ? [paths.directory] : [], [overlaySource(name)]);
   const cgroups = await removeCgroups(name);
   await detachHost(name);

@@ -1,6 +1,8 @@
 // Secrets and certificates of a sandbox cluster, kept on the machine under <stateDir>/material
-// (0700) and handed to each host as read-only JSON files — the sandbox's stand-in for Secrets
-// Manager. Same shapes as on AWS (src/secrets.ts), same certificate profiles (src/tls/profile.ts).
+// (0700) and published to the sandbox's Secrets Manager (moto, src/sandbox/aws.ts) under the
+// same names and in the same shapes as on AWS (src/secrets.ts, src/tls/profile.ts). Also the
+// sandbox's stand-in for the instance role: static credentials, an awscli config and the CA of
+// the local AWS endpoints, bind-mounted read-only into every host at /run/pgha-aws.
 import * as fs from "fs";
 import * as path from "path";
 import { randomInt } from "crypto";
@@ -20,6 +22,7 @@ export interface SandboxMaterial {
   statsPassword: string;
   nodes: Record<string, IssuedCertificate>;
   s3: IssuedCertificate;
+  aws: IssuedCertificate;
   operator: IssuedCertificate;
 }
 
@@ -43,9 +46,14 @@ export function materialDir(stateDir: string): string {
   return path.join(stateDir, "material");
 }
 
-/** Directory bind-mounted read-only at /run/pgha-secrets in a host. */
-export function hostSecretsDir(stateDir: string, node: string): string {
-  return path.join(materialDir(stateDir), "hosts", node);
+/** Directory bind-mounted read-only at /run/pgha-aws in every host (no secret of the cluster in it). */
+export function awsAccessDir(stateDir: string): string {
+  return path.join(materialDir(stateDir), "aws");
+}
+
+/** The AWS API host's TLS certificate and key (bound into that host only). */
+export function awsHostTlsDir(stateDir: string): string {
+  return path.join(materialDir(stateDir), "aws-host");
 }
 
 export const OPERATOR_FILES = (stateDir: string) => ({
@@ -73,6 +81,7 @@ export async function ensureMaterial(spec: ClusterSpec, layout: Layout, stateDir
     statsPassword: string;
     nodes: Record<string, IssuedCertificate & { profile?: CertificateProfile }>;
     s3: IssuedCertificate & { profile?: CertificateProfile };
+    aws?: IssuedCertificate & { profile?: CertificateProfile };
     operator: IssuedCertificate & { profile?: CertificateProfile };
   };
   const existing = readJson<Stored>(store);
@@ -103,6 +112,15 @@ export async function ensureMaterial(spec: ClusterSpec, layout: Layout, stateDir
     validityDays: spec.tls.certValidityDays,
   };
   const s3 = existing?.s3 && sameNames(existing.s3, s3Profile) ? existing.s3 : { ...(await issueCertificate(ca, s3Profile)), profile: s3Profile };
+  const awsProfile: CertificateProfile = {
+    name: "aws",
+    commonName: SANDBOX_NETWORK.awsHost,
+    dnsNames: [SANDBOX_NETWORK.awsHost],
+    ipAddresses: [SANDBOX_NETWORK.awsAddress],
+    extendedKeyUsages: ["serverAuth"],
+    validityDays: spec.tls.certValidityDays,
+  };
+  const aws = existing?.aws && sameNames(existing.aws, awsProfile) ? existing.aws : { ...(await issueCertificate(ca, awsProfile)), profile: awsProfile };
   const operatorProfile: CertificateProfile = {
     name: "operator",
     commonName: "pgha-operator",
@@ -113,10 +131,10 @@ export async function ensureMaterial(spec: ClusterSpec, layout: Layout, stateDir
   };
   const operator = existing?.operator && sameNames(existing.operator, operatorProfile) ? existing.operator : { ...(await issueCertificate(ca, operatorProfile)), profile: operatorProfile };
 
-  const stored: Stored = { ca, cluster, statsPassword, nodes, s3, operator };
+  const stored: Stored = { ca, cluster, statsPassword, nodes, s3, aws, operator };
   writePrivate(store, JSON.stringify(stored, null, 2));
-  const material: SandboxMaterial = { dir, ca, cluster, statsPassword, nodes, s3, operator };
-  writeHostSecrets(spec, stateDir, material);
+  const material: SandboxMaterial = { dir, ca, cluster, statsPassword, nodes, s3, aws, operator };
+  writeAwsAccess(stateDir, material);
   const files = OPERATOR_FILES(stateDir);
   fs.writeFileSync(files.caFile, ca.certPem, { mode: 0o644 });
   writePrivate(files.certFile, operator.certPem);
@@ -126,21 +144,50 @@ export async function ensureMaterial(spec: ClusterSpec, layout: Layout, stateDir
   return material;
 }
 
-/** Writes node.json (every host) and cluster.json (PostgreSQL hosts only) for each host. */
-export function writeHostSecrets(spec: ClusterSpec, stateDir: string, m: SandboxMaterial): void {
-  for (const n of spec.nodes) {
-    const dir = hostSecretsDir(stateDir, n.name);
-    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const nodeSecret: NodeSecret = { caCert: m.ca.certPem, nodeCert: m.nodes[n.name].certPem, nodeKey: m.nodes[n.name].keyPem };
-    if (n.role === "haproxy") Object.assign(nodeSecret, { statsUser: STATS_USER, statsPassword: m.statsPassword });
-    writePrivate(path.join(dir, "node.json"), JSON.stringify(nodeSecret));
-    if (n.role === "postgres") writePrivate(path.join(dir, "cluster.json"), JSON.stringify(m.cluster));
-    else fs.rmSync(path.join(dir, "cluster.json"), { force: true });
-  }
+/**
+ * The sandbox's instance role: fixed credentials of the local AWS APIs (s3rver and moto accept
+ * them; they exist only on the sandbox bridge), an awscli config (path-style S3 addressing, as
+ * s3rver serves it) and the CA that signed the endpoints' certificates.
+ */
+function writeAwsAccess(stateDir: string, m: SandboxMaterial): void {
+  const dir = awsAccessDir(stateDir);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+  fs.chmodSync(dir, 0o755);
+  fs.writeFileSync(
+    path.join(dir, "credentials"),
+    `[default]\naws_access_key_id = ${SANDBOX_S3_KEYS.accessKeyId}\naws_secret_access_key = ${SANDBOX_S3_KEYS.secretAccessKey}\n`,
+    { mode: 0o644 },
+  );
+  fs.writeFileSync(path.join(dir, "config"), "[default]\ns3 =\n  addressing_style = path\n", { mode: 0o644 });
+  fs.writeFileSync(path.join(dir, "ca.pem"), m.ca.certPem, { mode: 0o644 });
+  const tls = awsHostTlsDir(stateDir);
+  writePrivate(path.join(tls, "aws.crt"), m.aws.certPem);
+  writePrivate(path.join(tls, "aws.key"), m.aws.keyPem);
 }
 
-/** Re-issues one node's certificate (rotation); the host picks it up with `pgha-secrets rotate`. */
-export async function reissueNodeCertificate(spec: ClusterSpec, layout: Layout, stateDir: string, node: string): Promise<IssuedCertificate> {
+export interface SecretDocument {
+  /** The secret's name (the same as on AWS: spec.names.*). */
+  name: string;
+  /** Its SecretString (JSON). */
+  value: string;
+}
+
+/** What Secrets Manager holds for the cluster: the cluster secret and one secret per node. */
+export function secretDocuments(spec: ClusterSpec, m: SandboxMaterial): SecretDocument[] {
+  const docs: SecretDocument[] = [{ name: spec.names.clusterSecret, value: JSON.stringify(m.cluster) }];
+  for (const n of spec.nodes) {
+    const nodeSecret: NodeSecret = { caCert: m.ca.certPem, nodeCert: m.nodes[n.name].certPem, nodeKey: m.nodes[n.name].keyPem };
+    if (n.role === "haproxy") Object.assign(nodeSecret, { statsUser: STATS_USER, statsPassword: m.statsPassword });
+    docs.push({ name: spec.names.nodeSecret[n.name], value: JSON.stringify(nodeSecret) });
+  }
+  return docs;
+}
+
+/**
+ * Re-issues one node's certificate (rotation) and returns the node's new secret document, to
+ * publish (src/sandbox/aws.ts); the host picks it up with `pgha-secrets rotate`.
+ */
+export async function reissueNodeCertificate(spec: ClusterSpec, layout: Layout, stateDir: string, node: string): Promise<{ certificate: IssuedCertificate; secret: SecretDocument }> {
   const store = path.join(materialDir(stateDir), "material.json");
   const stored = readJson<any>(store);
   if (!stored) throw new Error("the sandbox has no certificate material yet: run `pgha sandbox up` first");
@@ -149,8 +196,8 @@ export async function reissueNodeCertificate(spec: ClusterSpec, layout: Layout, 
   const issued = { ...(await issueCertificate(stored.ca, profile)), profile };
   stored.nodes[node] = issued;
   writePrivate(store, JSON.stringify(stored, null, 2));
-  writeHostSecrets(spec, stateDir, { ...stored, dir: materialDir(stateDir) });
-  return issued;
+  const secret = secretDocuments(spec, { ...stored, dir: materialDir(stateDir) }).find((d) => d.name === spec.names.nodeSecret[node])!;
+  return { certificate: issued, secret };
 }
 
 /** Every generated secret value (for the secrets audit). */
@@ -167,8 +214,8 @@ export function generatedSecretValues(m: SandboxMaterial): string[] {
   ];
 }
 
-/** Secrets of a scratch restore host (new-cluster restores): its own certificate + the cluster secret. */
-export async function ensureRestoreHostSecrets(spec: ClusterSpec, stateDir: string, name: string, address: string): Promise<string> {
+/** The secret of a scratch restore host (new-cluster restores): its own certificate (it also reads the cluster secret). */
+export async function ensureRestoreHostSecrets(spec: ClusterSpec, stateDir: string, name: string, address: string): Promise<SecretDocument> {
   const store = path.join(materialDir(stateDir), "material.json");
   const stored = readJson<any>(store);
   if (!stored) throw new Error("the sandbox has no certificate material yet: run `pgha sandbox up` first");
@@ -185,9 +232,9 @@ export async function ensureRestoreHostSecrets(spec: ClusterSpec, stateDir: stri
     stored.extraHosts[name] = { ...(await issueCertificate(stored.ca, profile)), profile };
     writePrivate(store, JSON.stringify(stored, null, 2));
   }
-  const dir = hostSecretsDir(stateDir, name);
   const cert = stored.extraHosts[name];
-  writePrivate(path.join(dir, "node.json"), JSON.stringify({ caCert: stored.ca.certPem, nodeCert: cert.certPem, nodeKey: cert.keyPem } satisfies NodeSecret));
-  writePrivate(path.join(dir, "cluster.json"), JSON.stringify(stored.cluster));
-  return dir;
+  return {
+    name: spec.names.clusterSecret.replace(/cluster$/, `node/${name}`),
+    value: JSON.stringify({ caCert: stored.ca.certPem, nodeCert: cert.certPem, nodeKey: cert.keyPem } satisfies NodeSecret),
+  };
 }

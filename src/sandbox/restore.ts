@@ -5,7 +5,8 @@ import { nodesOf } from "../spec";
 import { renderRestoreHostBundle } from "../render/bundle";
 import { ensureRestoreHostSecrets } from "./material";
 import { bootHost, hostExec, hostState, resetHost, waitForBoot } from "./hosts";
-import { waitForCloudInit, type Sandbox } from "./cluster";
+import { hostDefinition, waitForCloudInit, type Sandbox } from "./cluster";
+import { publishBundles, publishSecrets } from "./aws";
 import { sleep } from "./shell";
 
 export type RestoreType = "time" | "xid" | "lsn" | "name" | "immediate";
@@ -177,9 +178,10 @@ export async function restoreInPlace(sb: Sandbox, req: RestoreRequest, log: Log 
  */
 export async function ensureRestoreHost(sb: Sandbox, log: Log = () => undefined): Promise<string> {
   const { name, address } = RESTORE_HOST;
-  const secretsDir = await ensureRestoreHostSecrets(sb.spec, sb.stateDir, name, address);
+  await publishSecrets([await ensureRestoreHostSecrets(sb.spec, sb.stateDir, name, address)]);
   const bundle = renderRestoreHostBundle(sb.spec, sb.layout, name, address);
-  const definition = { name, address, userData: bundle.userDataGzip, binds: [{ source: secretsDir, target: "/run/pgha-secrets", readOnly: true }] };
+  await publishBundles(sb.spec, [bundle]);
+  const definition = hostDefinition(sb.stateDir, name, address, bundle.userDataGzip);
   const state = await hostState(name).catch(() => undefined);
   if (state === "running") {
     const clean = await run(name, ["bash", "-c", "runuser -u postgres -- /usr/lib/postgresql/17/bin/pg_ctl -D /var/lib/postgresql/17/pgha -m immediate stop >/dev/null 2>&1; rm -rf /var/lib/postgresql/17/pgha /tmp/pgha-restore-*"], 60_000);

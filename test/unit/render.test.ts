@@ -3,7 +3,9 @@ import fc from "fast-check";
 import { loadStackConfig } from "../../src/config/load";
 import { buildSpec, nodesOf, type ClusterSpec } from "../../src/spec";
 import { ec2Layout, sandboxLayout, type Layout } from "../../src/layout";
-import { compactScript, renderAll, renderBundle, NODE_PATHS, type NodeBundle } from "../../src/render/bundle";
+import { renderAll, renderBundle, NODE_PATHS, type NodeBundle } from "../../src/render/bundle";
+import { nodeSoftware, nodeSoftwareFile } from "../../src/render/software";
+import { CHANGE_ACTIONS, sha256, unpackNodeBundle } from "../../src/bundle/format";
 import { dynamicConfig } from "../../src/render/dynamic";
 import { cronFieldsValid, inCidr, parseCronD, parseHaproxy, parseHba, parseIni, parseYaml } from "../helpers/parsers";
 
@@ -156,7 +158,7 @@ describe.each(TIERS)("%s bundles", (tier) => {
           expect(g["repo1-s3-endpoint"]).toBe(`s3.${spec.region}.amazonaws.com`);
         } else {
           expect(g["repo1-s3-key-type"]).toBe("shared");
-          expect(g["repo1-storage-ca-file"]).toBe("/etc/pgha/tls/ca.crt");
+          expect(g["repo1-storage-ca-file"]).toBe("/run/pgha-aws/ca.pem");
         }
         expect(g["repo1-cipher-type"]).toBe(spec.backup.repoEncryption ? "aes-256-cbc" : undefined);
         expect(ini[spec.scope]["pg1-path"]).toBe(NODE_PATHS.dataDir);
@@ -176,44 +178,63 @@ describe.each(TIERS)("%s bundles", (tier) => {
       }
     });
 
-    it("cloud-config writes every file and runs the setup script; user-data fits EC2's 16 KiB", () => {
+    it("user-data is a small bootstrap, the same shape on every node: it names the node and its bundles, nothing else", () => {
       for (const b of bundles) {
         const cc = parseYaml(b.cloudConfig);
         expect(b.cloudConfig.startsWith("#cloud-config\n")).toBe(true);
         expect(cc.hostname).toBe(b.node);
-        expect(cc.write_files.map((f: { path: string }) => f.path)).toEqual(b.files.map((f) => f.path));
-        for (const f of cc.write_files) expect(b.files.find((x) => x.path === f.path)!.content).toBe(f.content);
-        expect(cc.runcmd).toEqual([[NODE_PATHS.setup]]);
+        expect(cc.write_files.map((f: { path: string }) => f.path)).toEqual([NODE_PATHS.bootstrapEnv, NODE_PATHS.awsEnv, NODE_PATHS.bootstrap]);
+        const env = Object.fromEntries(parseIni(`[x]\n${cc.write_files[0].content}`).x ? Object.entries(parseIni(`[x]\n${cc.write_files[0].content}`).x) : []);
+        expect(env).toMatchObject({ PGHA_NODE: b.node, PGHA_CLUSTER: spec.scope, PGHA_BUNDLES_URI: `s3://${spec.backup.bucketName}/bundles/${spec.clusterName}` });
+        // The bootstrap is the node software's own file, verbatim.
+        expect(cc.write_files[2].content).toBe(nodeSoftwareFile(NODE_PATHS.bootstrap));
+        expect(cc.write_files[2].permissions).toBe("0755");
+        expect(cc.runcmd).toEqual([[NODE_PATHS.bootstrap]]);
         expect(gunzipSync(b.userDataGzip).toString()).toBe(b.cloudConfig);
-        // Room for the user's own parameters and tags: at least 1 KiB under EC2's limit as shipped.
-        expect(b.userDataGzip.length).toBeLessThan(15 * 1024);
+        // A few KiB whatever the stack holds (EC2 allows 16 KiB): the files travel in the bundle.
+        expect(b.userDataGzip.length).toBeLessThan(4 * 1024);
         expect(Boolean(cc.packages)).toBe(layout.kind === "ec2");
-        if (layout.kind === "ec2") expect(cc.packages).toEqual(expect.arrayContaining(["postgresql-17", "patroni", "python3-etcd", "etcd-server", "haproxy", "pgbackrest"]));
+        if (layout.kind === "ec2") expect(cc.packages).toEqual(expect.arrayContaining(["postgresql-17", "patroni", "python3-etcd", "etcd-server", "haproxy", "pgbackrest", "e2fsprogs"]));
       }
     });
 
-    it("node scripts travel without comment lines, keeping the shebang, usage header, shellcheck directives and the code", () => {
+    it("each bundle is a content-addressed archive of its manifest and files, naming the node software it runs", () => {
+      const software = nodeSoftware();
       for (const b of bundles) {
-        for (const f of b.files.filter((x) => x.mode === "0755")) {
-          const lines = f.content.split("\n");
-          expect(lines[0]).toMatch(/^#!/);
-          const body = lines.slice(1).filter((l) => /^\s*#/.test(l));
-          const header = lines.slice(1).findIndex((l) => !/^#/.test(l));
-          // Past the header, the only comments are shellcheck directives and the trailing note.
-          expect(lines.slice(header + 1).filter((l) => /^\s*#/.test(l) && !/^\s*# shellcheck /.test(l))).toEqual([
-            `# (comments stripped to fit EC2 user-data; the commented source is templates/${f.path.split("/").pop()}.sh.mustache)`,
-          ]);
-          expect(body.length).toBeGreaterThan(0);
+        expect(b.hash).toBe(sha256(b.archive));
+        const unpacked = unpackNodeBundle(b.archive);
+        expect(unpacked.manifest).toEqual(b.manifest);
+        expect(unpacked.manifest).toMatchObject({ format: 1, cluster: spec.scope, stack: spec.stack, node: b.node, role: b.role });
+        expect(unpacked.manifest.software.sha256).toBe(software.sha256);
+        expect([...unpacked.files.keys()]).toEqual(b.files.map((f) => f.path));
+        for (const f of b.files) {
+          expect(unpacked.files.get(f.path)!.content).toBe(f.content);
+          for (const a of f.onChange) expect(CHANGE_ACTIONS).toContain(a);
         }
+        // Scripts are node software, not configuration: no executable travels in a bundle.
+        expect(b.files.filter((f) => f.mode !== "0644")).toEqual([]);
       }
     });
 
-    it("secrets are never in rendered files: they are fetched from the layout's secret source", () => {
+    it("what a change does on a running node is decided here: reloads live, restarts only ever pending", () => {
+      const actions = (b: NodeBundle, p: string) => b.files.find((f) => f.path === p)!.onChange;
+      for (const b of db) {
+        expect(actions(b, NODE_PATHS.patroniConfig)).toEqual(["patroni-reload"]);
+        expect(actions(b, NODE_PATHS.dynamicFile)).toEqual(["patroni-dynamic"]);
+        expect(actions(b, NODE_PATHS.cron)).toEqual(["cron"]);
+        expect(actions(b, NODE_PATHS.pgbackrestConf)).toEqual([]);
+        expect(actions(b, "/etc/systemd/system/patroni.service.d/pgha.conf")).toEqual(["systemd", "patroni-restart"]);
+      }
+      for (const b of etcd) expect(actions(b, NODE_PATHS.etcdConfig)).toEqual(["etcd-restart"]);
+      for (const b of lbs) expect(actions(b, NODE_PATHS.haproxyConfig)).toEqual(["haproxy-reload"]);
+    });
+
+    it("secrets are never in rendered files: nodes fetch them from Secrets Manager by name", () => {
       for (const b of bundles) {
         const env = fileOf(b, NODE_PATHS.nodeEnv);
         expect(env).toContain(`PGHA_NODE_SECRET=${spec.names.nodeSecret[b.node]}`);
-        expect(env).toContain(`PGHA_SECRET_SOURCE=${layout.secrets.kind}`);
-        expect(b.cloudConfig).not.toMatch(/BEGIN [A-Z ]*PRIVATE KEY|password\s*[:=]\s*\S{8,}/i);
+        if (b.role === "postgres") expect(env).toContain(`PGHA_CLUSTER_SECRET=${spec.names.clusterSecret}`);
+        for (const text of [b.cloudConfig, ...b.files.map((f) => f.content)]) expect(text).not.toMatch(/BEGIN [A-Z ]*PRIVATE KEY|password\s*[:=]\s*\S{8,}/i);
       }
     });
   });
@@ -223,7 +244,14 @@ describe.each(TIERS)("%s bundles", (tier) => {
     const sbx = renderAll(spec, sandboxLayout(spec));
     const e = ec2Layout(spec);
     const s = sandboxLayout(spec);
-    // Replace every layout value by a token; what remains must be identical.
+    // Replace every layout value by a token; what remains must be identical, line for line,
+    // except the lines that carry a layout field by name (anchored: nothing else is dropped).
+    const LAYOUT_LINES = [
+      /^PGHA_(LAYOUT|SSM_AGENT_URL|S3_SSE_KMS_KEY)=/,
+      /^repo1-(s3-key-type|s3-uri-style|storage-ca-file|s3-kms-key-id)=/,
+      // pgbackrest.conf's comment on where its secrets come from (instance role vs. keys).
+      /^# (Secrets \(|written at boot from the secret store|No secret is needed: S3 access comes from the instance role)/,
+    ];
     const normalise = (text: string, l: Layout) => {
       let t = text;
       const pairs: [string, string][] = [
@@ -234,9 +262,10 @@ describe.each(TIERS)("%s bundles", (tier) => {
       for (const [from, to] of pairs.sort((a, b) => b[0].length - a[0].length)) t = t.split(from).join(to);
       return t
         .split("\n")
+        // pg_hba's direct-client rules exist only where the layout has client networks.
         .filter((line) => !line.includes("<clients:"))
         .map((line) => line.replace(/,$/, ""))
-        .filter((line) => !/PGHA_(SSM_AGENT_URL|SECRET_SOURCE|SECRET_REGION|SECRET_DIR|LAYOUT|DATA_DEVICE|S3_ENDPOINT_URL|S3_CA_FILE|S3_SSE_KMS_KEY|S3_REQUEST_CHECKSUMS)=|repo1-(s3-key-type|s3-uri-style|storage-ca-file|s3-kms-key-id)|secretsmanager|files in|Secrets \(|written at boot from the secret|No secret is needed|Secrets Manager|Source:|written at boot from|uri-style|storage-ca-file|kms|shared|sharedKeys|repo1-s3-key,/.test(line))
+        .filter((line) => !LAYOUT_LINES.some((re) => re.test(line)))
         .join("\n");
     };
     for (const [i, b] of ec2.entries()) {
@@ -304,6 +333,17 @@ describe("invariants for every valid config (property tests)", () => {
     );
   });
 
+  it("a stack with 300 custom PostgreSQL parameters renders; its user-data does not grow", () => {
+    const parameters = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`pgha_custom.setting_${i}`, `value-${i}`]));
+    const big = specFor("prod", { postgres: { parameters } });
+    const small = specFor("prod");
+    for (const n of big.nodes) {
+      const b = renderBundle(big, n.name, ec2Layout(big));
+      expect(b.userDataGzip.length).toBe(renderBundle(small, n.name, ec2Layout(small)).userDataGzip.length);
+      if (n.role === "postgres") expect(Object.keys(JSON.parse(fileOf(b, NODE_PATHS.dynamicFile)).postgresql.parameters).filter((k) => k.startsWith("pgha_custom."))).toHaveLength(300);
+    }
+  });
+
   it("nodes are spread round-robin over the subnets", () => {
     const spec = specFor("prod");
     for (const role of ["postgres", "etcd"] as const) {
@@ -326,11 +366,12 @@ describe("invariants for every valid config (property tests)", () => {
     expect(tags("db2").replicatefrom).toBeUndefined();
   });
 
-  it("rendering is deterministic, including the gzip bytes", () => {
+  it("rendering is deterministic, including the gzip bytes and the bundle archives", () => {
     const spec = specFor("prod");
     const a = renderAll(spec, ec2Layout(spec));
     const b = renderAll(spec, ec2Layout(spec));
     expect(a.map((x) => x.userDataGzip.toString("base64"))).toEqual(b.map((x) => x.userDataGzip.toString("base64")));
+    expect(a.map((x) => x.hash)).toEqual(b.map((x) => x.hash));
   });
 
   it("memory settings follow the instance type", () => {
@@ -341,33 +382,3 @@ describe("invariants for every valid config (property tests)", () => {
     expect(big.effective_cache_size).toBe("12GB");
   });
 });
-
-describe("compactScript", () => {
-  it("drops comment lines after the header and nothing else", () => {
-    const src = [
-      "#!/usr/bin/env bash",
-      "# usage: tool run",
-      "#   more usage",
-      "set -euo pipefail",
-      "# explain the next line",
-      "  # indented explanation",
-      "# shellcheck source=/dev/null",
-      ". /etc/x.env",
-      "echo \"# not a comment\"  # trailing comment stays with its code",
-      "",
-      "",
-    ].join("\n");
-    expect(compactScript(src, "tool.sh").split("\n")).toEqual([
-      "#!/usr/bin/env bash",
-      "# usage: tool run",
-      "#   more usage",
-      "set -euo pipefail",
-      "# shellcheck source=/dev/null",
-      ". /etc/x.env",
-      "echo \"# not a comment\"  # trailing comment stays with its code",
-      "# (comments stripped to fit EC2 user-data; the commented source is templates/tool.sh.mustache)",
-      "",
-    ]);
-  });
-});
-

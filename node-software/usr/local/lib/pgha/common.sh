@@ -1,0 +1,133 @@
+# shellcheck shell=bash
+# postgres-ha node library: sourced by every pgha-* script on a node. One place for the node's
+# facts (node.env), logging, errors, usage text, the Patroni REST API and AWS calls.
+#
+# The scripts are static files (node-software/ in the repository), the same on every node and
+# in the sandbox; what differs per node is /etc/pgha/node.env (rendered, part of the node's
+# bundle) and /etc/pgha/aws.env (written by the bootstrap user-data: region, and in the
+# sandbox the endpoints of the local AWS API implementations).
+
+PGHA_NODE_ENV=${PGHA_NODE_ENV:-/etc/pgha/node.env}
+PGHA_AWS_ENV=${PGHA_AWS_ENV:-/etc/pgha/aws.env}
+
+# pgha_load_env [--optional]: the node's facts; a missing node.env is an error unless optional
+# (the bootstrap runs before the first bundle is installed).
+pgha_load_env() {
+  if [ -r "$PGHA_NODE_ENV" ]; then
+    # shellcheck source=/dev/null
+    . "$PGHA_NODE_ENV"
+  elif [ "${1:-}" != --optional ]; then
+    echo "${PGHA_PROG:-pgha}: $PGHA_NODE_ENV is missing: this node has no postgres-ha bundle installed (run pgha-node apply)" >&2
+    exit 1
+  fi
+  PGHA_LOG_DIR=${PGHA_LOG_DIR:-/var/log/pgha}
+}
+
+# pgha_log <message…>: one line to stderr, to the script's log file if set ($PGHA_LOG_FILE) and
+# to the journal (tag = script name).
+pgha_log() {
+  local line
+  line="$(date -u +%Y-%m-%dT%H:%M:%SZ) [${PGHA_NODE:-?}] $*"
+  if [ -n "${PGHA_LOG_FILE:-}" ]; then echo "$line" >> "$PGHA_LOG_FILE" 2>/dev/null || true; fi
+  echo "[${PGHA_PROG:-pgha}] $line" >&2
+  logger -t "${PGHA_PROG:-pgha}" -- "$*" 2>/dev/null || true
+}
+
+# pgha_die <status> <message…>: log and exit with status (2 usage/refused, 1 failed, 3 busy).
+pgha_die() {
+  local status=$1
+  shift
+  pgha_log "$*"
+  exit "$status"
+}
+
+# pgha_usage [status]: print the script's leading comment block (its usage text) and exit.
+pgha_usage() {
+  awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'
+  exit "${1:-2}"
+}
+
+# pgha_wants_help <args…>: true when the first argument asks for help.
+pgha_wants_help() {
+  case "${1:-}" in -h|--help|help) return 0 ;; *) return 1 ;; esac
+}
+
+# REST API of the local Patroni (TLS with the node's client certificate when TLS is on).
+pgha_rest_args() {
+  PGHA_REST_ARGS=(--silent --show-error --max-time "${PGHA_REST_TIMEOUT:-10}")
+  if [ "${PGHA_TLS:-false}" = true ]; then
+    PGHA_REST_ARGS+=(--cacert "$PGHA_TLS_DIR/ca.crt" --cert "$PGHA_TLS_DIR/node.crt" --key "$PGHA_TLS_DIR/node.key")
+  fi
+}
+# pgha_rest_json <path>: the JSON body of GET <path>; fails on an HTTP error.
+pgha_rest_json() {
+  pgha_rest_args
+  curl "${PGHA_REST_ARGS[@]}" --fail "$PGHA_REST_URL/$1"
+}
+# pgha_rest_status <path>: the HTTP status of GET <path> ("000" when nothing answers).
+pgha_rest_status() {
+  pgha_rest_args
+  curl "${PGHA_REST_ARGS[@]}" -o /dev/null -w '%{http_code}' "$PGHA_REST_URL/$1" 2>/dev/null || true
+}
+# pgha_rest_write <method> <path>: an unsafe call (basic auth from a 0600 curl config), body on stdin.
+pgha_rest_write() {
+  pgha_rest_args
+  curl "${PGHA_REST_ARGS[@]}" --fail -K /etc/pgha/restapi.curlrc -X "$1" -H 'Content-Type: application/json' \
+    --data-binary @- "$PGHA_REST_URL/$2"
+}
+
+# pgha_aws <aws args…>: awscli with the node's AWS environment (region; in the sandbox the local
+# endpoints, their CA and static credentials). On EC2 credentials come from the instance role.
+pgha_aws() {
+  (
+    set -a
+    # shellcheck source=/dev/null
+    if [ -r "$PGHA_AWS_ENV" ]; then . "$PGHA_AWS_ENV"; fi
+    set +a
+    exec aws "$@"
+  )
+}
+
+# pgha_s3_put_args: extra arguments for uploads (SSE-KMS under the cluster key on EC2).
+pgha_s3_put_args() {
+  PGHA_S3_PUT_ARGS=(--only-show-errors)
+  if [ -n "${PGHA_S3_SSE_KMS_KEY:-}" ]; then PGHA_S3_PUT_ARGS+=(--sse aws:kms --sse-kms-key-id "$PGHA_S3_SSE_KMS_KEY"); fi
+}
+
+# pgha_retry <tries> <first delay s> <command…>: retries with doubling delays (capped at 30 s).
+pgha_retry() {
+  local tries=$1 delay=$2 i
+  shift 2
+  for ((i = 1; ; i++)); do
+    if "$@"; then return 0; fi
+    if [ "$i" -ge "$tries" ]; then return 1; fi
+    sleep "$delay"
+    delay=$((delay * 2 > 30 ? 30 : delay * 2))
+  done
+}
+
+# pgha_write_file <path> <owner> <mode>: stdin → path, atomically (same directory, rename).
+# Returns 0 when the file changed, 1 when it was already identical, 2 when writing failed.
+pgha_write_file() {
+  local tmp
+  tmp=$(mktemp "$1.XXXXXX") || return 2
+  if ! cat > "$tmp" || ! chown "$2" "$tmp" || ! chmod "$3" "$tmp"; then rm -f "$tmp"; return 2; fi
+  if [ -f "$1" ] && cmp -s "$tmp" "$1" && [ "$(stat -c '%U:%G %a' "$1")" = "$(stat -c '%U:%G %a' "$tmp")" ]; then
+    rm -f "$tmp"
+    return 1
+  fi
+  mv -f "$tmp" "$1" || { rm -f "$tmp"; return 2; }
+  return 0
+}
+
+# pgha_apply_extra_hosts: replace our marked block in /etc/hosts with /etc/pgha/hosts (names
+# the layout adds: in the sandbox, node and service names; EC2 uses the private DNS zone).
+pgha_apply_extra_hosts() {
+  [ -s /etc/pgha/hosts ] || return 0
+  local tmp
+  tmp=$(mktemp) || return 1
+  sed '/^# BEGIN postgres-ha$/,/^# END postgres-ha$/d' /etc/hosts > "$tmp"
+  { echo "# BEGIN postgres-ha"; cat /etc/pgha/hosts; echo "# END postgres-ha"; } >> "$tmp"
+  cat "$tmp" > /etc/hosts
+  rm -f "$tmp"
+}

@@ -1,0 +1,184 @@
+// The rollout: converge every node of a running cluster to its desired bundle, in a safe order,
+// stopping at the first failure with what to do next. One implementation, two transports: SSM
+// Run Command on AWS (`pulumi up` runs it, components/rollout.ts) and `sandbox exec` locally
+// (`npx pgha sandbox apply`). On each node it runs `pgha-node apply <hash> --json` (install what
+// changed, reload what reloads, report pending restarts; never a PostgreSQL or etcd restart)
+// and then `pgha-node check --wait` (the node's role is healthy again) before the next node.
+//
+// Order: etcd members one at a time (quorum is never at risk: each is healthy again before the
+// next), then HAProxy nodes one at a time (clients always have one), then PostgreSQL replicas,
+// the leader last (a change that misbehaves shows on a replica first).
+import type { Role } from "../spec";
+
+export interface CommandOutcome {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** How the rollout reaches a node: runs argv there as root. */
+export interface Transport {
+  /** Human name for messages: "SSM" or "sandbox exec". */
+  readonly name: string;
+  run(node: string, argv: string[], timeoutMs: number): Promise<CommandOutcome>;
+  /** The command a person runs to look at a node after a failure. */
+  howToReach(node: string): string;
+}
+
+export interface RolloutNode {
+  name: string;
+  role: Role;
+  /** The bundle the node must run (sha256). */
+  hash: string;
+}
+
+export interface NodeApplyResult {
+  node: string;
+  role: string;
+  ok: boolean;
+  oldHash: string | null;
+  newHash: string;
+  changed: string[];
+  removed: string[];
+  softwareInstalled: string | null;
+  actions: string[];
+  pendingRestart: { service: string; reason: string }[];
+  message: string;
+  /** Seconds from the start of this node's apply until its health check passed. */
+  seconds: number;
+}
+
+export interface RolloutReport {
+  ok: boolean;
+  transport: string;
+  order: string[];
+  nodes: NodeApplyResult[];
+  /** Set when the rollout stopped: what failed, and what to do next. */
+  failure?: { node: string; step: "apply" | "check"; message: string; next: string };
+  seconds: number;
+}
+
+export class RolloutError extends Error {
+  constructor(readonly report: RolloutReport) {
+    super(`rollout stopped at ${report.failure!.node} (${report.failure!.step}): ${report.failure!.message}\nnext: ${report.failure!.next}`);
+    this.name = "RolloutError";
+  }
+}
+
+export const APPLY_TIMEOUT_MS = 15 * 60_000;
+export const HEALTH_WAIT_SECONDS = 180;
+
+interface PatroniClusterView {
+  members?: { name: string; role: string; state: string }[];
+}
+
+/** The leader's name as the PostgreSQL nodes see it (the first that answers). */
+export async function findLeader(transport: Transport, postgresNodes: string[]): Promise<string | undefined> {
+  for (const n of postgresNodes) {
+    const r = await transport.run(n, ["pgha-node", "cluster"], 30_000).catch(() => undefined);
+    if (!r || r.code !== 0) continue;
+    try {
+      const view = JSON.parse(r.stdout) as PatroniClusterView;
+      const leader = view.members?.find((m) => m.role === "leader" || m.role === "standby_leader");
+      if (leader) return leader.name;
+    } catch {
+      // not JSON: try the next member
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The order nodes are converged in: etcd, HAProxy, PostgreSQL replicas, the PostgreSQL leader.
+ * Within a role, by name; the leader is whatever the cluster says at the start of the rollout.
+ */
+export function rolloutOrder(nodes: RolloutNode[], leader: string | undefined): RolloutNode[] {
+  const byName = (a: RolloutNode, b: RolloutNode) => a.name.localeCompare(b.name, undefined, { numeric: true });
+  const of = (role: Role) => nodes.filter((n) => n.role === role).sort(byName);
+  const postgres = of("postgres");
+  return [...of("etcd"), ...of("haproxy"), ...postgres.filter((n) => n.name !== leader), ...postgres.filter((n) => n.name === leader)];
+}
+
+function parseApply(node: RolloutNode, out: CommandOutcome, seconds: number): NodeApplyResult | undefined {
+  const line = out.stdout.trim().split("\n").reverse().find((l) => l.startsWith("{"));
+  const text = out.stdout.trim().startsWith("{") ? out.stdout.trim() : line;
+  if (!text) return undefined;
+  try {
+    const j = JSON.parse(text);
+    return { ...j, seconds } as NodeApplyResult;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface RolloutOptions {
+  transport: Transport;
+  nodes: RolloutNode[];
+  log?: (line: string) => void;
+  /** Wait this long for each node's health after its apply (default 180 s). */
+  healthWaitSeconds?: number;
+}
+
+export async function runRollout(opts: RolloutOptions): Promise<RolloutReport> {
+  const log = opts.log ?? (() => undefined);
+  const started = Date.now();
+  const t = opts.transport;
+  const leader = await findLeader(t, opts.nodes.filter((n) => n.role === "postgres").map((n) => n.name));
+  const order = rolloutOrder(opts.nodes, leader);
+  const report: RolloutReport = { ok: true, transport: t.name, order: order.map((n) => n.name), nodes: [], seconds: 0 };
+  log(`rollout over ${t.name}: ${report.order.join(" → ")}${leader ? ` (leader ${leader} last)` : ""}`);
+  const wait = opts.healthWaitSeconds ?? HEALTH_WAIT_SECONDS;
+  for (const node of order) {
+    const nodeStart = Date.now();
+    const out = await t.run(node.name, ["pgha-node", "apply", node.hash, "--json"], APPLY_TIMEOUT_MS);
+    const result = parseApply(node, out, 0);
+    if (out.code !== 0 || !result?.ok) {
+      const message = result?.message ?? (out.stderr.trim().split("\n").slice(-5).join(" | ") || `exit status ${out.code}`);
+      report.ok = false;
+      if (result) report.nodes.push({ ...result, seconds: (Date.now() - nodeStart) / 1000 });
+      report.failure = {
+        node: node.name,
+        step: "apply",
+        message,
+        next: `look at the node (${t.howToReach(node.name)}; then \`pgha-node status\` and \`journalctl -t pgha-node -t pgha-setup\`), fix the cause, and apply again — the nodes already converged keep their new bundle, the rest keep the old one`,
+      };
+      break;
+    }
+    const check = await t.run(node.name, ["pgha-node", "check", "--wait", String(wait)], (wait + 60) * 1000);
+    const seconds = (Date.now() - nodeStart) / 1000;
+    report.nodes.push({ ...result, seconds });
+    const summary = `${node.name}: ${result.oldHash ? result.oldHash.slice(0, 12) : "none"} → ${result.newHash.slice(0, 12)}` +
+      `${result.changed.length ? `, ${result.changed.length} file(s)` : ", unchanged"}` +
+      `${result.actions.length ? `, ran ${result.actions.join(", ")}` : ""}` +
+      `${result.pendingRestart.length ? `, pending restart: ${result.pendingRestart.map((p) => p.service).join(", ")}` : ""}`;
+    if (check.code !== 0) {
+      report.ok = false;
+      report.failure = {
+        node: node.name,
+        step: "check",
+        message: (check.stderr.trim() || check.stdout.trim()).split("\n").slice(-3).join(" | "),
+        next: `the new bundle is installed on ${node.name} but its ${node.role} service is not healthy after ${wait} s: ${t.howToReach(node.name)}, then \`pgha-node status\`; the rollout did not touch the nodes after it`,
+      };
+      log(`${summary} — NOT healthy`);
+      break;
+    }
+    log(`${summary} (${seconds.toFixed(1)} s)`);
+  }
+  report.seconds = (Date.now() - started) / 1000;
+  return report;
+}
+
+/** A report as a table a person reads at a glance. */
+export function formatRollout(r: RolloutReport): string {
+  const pad = (v: string, n: number) => v.padEnd(n);
+  const lines = [
+    `rollout over ${r.transport}: ${r.ok ? "converged" : "STOPPED"} in ${r.seconds.toFixed(1)} s`,
+    `${pad("node", 7)} ${pad("bundle (old → new)", 29)} ${pad("files", 5)} ${pad("ran", 36)} pending restart`,
+    ...r.nodes.map(
+      (n) =>
+        `${pad(n.node, 7)} ${pad(`${n.oldHash ? n.oldHash.slice(0, 12) : "none"} → ${n.newHash.slice(0, 12)}`, 29)} ${pad(String(n.changed.length + n.removed.length), 5)} ${pad(n.actions.join(",") || "-", 36)} ${n.pendingRestart.map((p) => `${p.service} (${p.reason})`).join("; ") || "-"}`,
+    ),
+  ];
+  if (r.failure) lines.push("", `stopped at ${r.failure.node} (${r.failure.step}): ${r.failure.message}`, `next: ${r.failure.next}`);
+  return lines.join("\n");
+}
