@@ -1,17 +1,23 @@
 // PostgresHaCluster: the whole service from one ClusterSpec, composed in dependency order:
-// network → secrets → backup bucket → node roles → etcd → PostgreSQL → HAProxy (+ NLB) → DNS →
-// day-2 dynamic configuration. The class is thin; each part is its own component.
+// network → secrets → backup bucket → node roles → node bundles (objects in the bucket) → etcd →
+// PostgreSQL → HAProxy (+ NLB) → DNS → rollout (converges running nodes to changed bundles).
+// The class is thin; each part is its own component.
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError, type ConfigProblem } from "../src/config/load";
 import { ec2Layout, type Layout } from "../src/layout";
-import { PORTS, nodesOf, type ClusterSpec, type NodeSpec } from "../src/spec";
+import { PORTS, type ClusterSpec, type NodeSpec } from "../src/spec";
 import { BackupBucket, backupBucketProblems } from "./backupBucket";
 import { componentType } from "./common";
 import { Dns } from "./dns";
-import { DynamicConfig } from "./dynamicConfig";
+import { renderAll } from "../src/render/bundle";
+import { nodeSoftware } from "../src/render/software";
+import { dynamicConfig } from "../src/render/dynamic";
+import { sha256 } from "../src/bundle/format";
+import { NodeBundles } from "./nodeBundles";
+import { Rollout } from "./rollout";
 import { EtcdMembers } from "./etcdMembers";
 import { HaproxyNodes } from "./haproxyNodes";
-import { userDataProblems, type NodeContext } from "./instance";
+import type { NodeContext } from "./instance";
 import { Network } from "./network";
 import { NodeRoles } from "./nodeRoles";
 import { PostgresNodes } from "./postgresNodes";
@@ -54,6 +60,8 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
   readonly loadBalancerDnsName?: pulumi.Output<string>;
   readonly zoneId: pulumi.Output<string>;
   readonly dynamicConfigHash: string;
+  /** sha256 over every node's bundle hash: changes exactly when a rollout runs. */
+  readonly rolloutTrigger: string;
   readonly vpcId: pulumi.Output<string>;
 
   constructor(name: string, args: PostgresHaClusterArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -63,8 +71,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     // Validation first: nothing is registered when the cluster cannot be built.
     const problems = clusterProblems(spec);
     if (problems.length) throw new ConfigError(problems, spec.stack);
-    const tooBig = userDataProblems(spec, layout);
-    if (tooBig.length) throw new Error(tooBig.join("\n"));
+    const rendered = renderAll(spec, layout);
 
     const child = { parent: this };
     const network = new Network(name, { spec }, child);
@@ -80,8 +87,18 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       logicalPrefix: bucket.logicalPrefix,
     }, child);
 
-    // A node boots only when its role can read its secrets (which have values), it has a route
-    // to the internet, and — for PostgreSQL — the backup bucket is fully configured.
+    const bundles = new NodeBundles(name, {
+      spec,
+      bundles: rendered,
+      software: nodeSoftware(),
+      bucketName: bucket.bucketName,
+      kmsKeyArn: secrets.kmsKeyArn,
+      bucketReady: bucket.ready,
+    }, child);
+
+    // A node boots only when its role can read its secrets (which have values) and its bundle
+    // (which is in the bucket), it has a route to the internet, and — for PostgreSQL — the
+    // backup bucket is fully configured.
     const context: NodeContext = {
       spec,
       layout,
@@ -89,8 +106,10 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       securityGroupIds: network.securityGroupIds,
       kmsKeyArn: secrets.kmsKeyArn,
       instanceProfileNames: roles.instanceProfileNames,
+      bundles: Object.fromEntries(rendered.map((b) => [b.node, b])),
       bootDependencies: (node: NodeSpec) => [
         ...roles.ready[node.name],
+        bundles.pointers[node.name],
         secrets.nodeSecretVersions[node.name],
         ...(node.role === "postgres" ? [secrets.clusterSecretVersion, ...bucket.ready] : []),
         ...network.egressReady,
@@ -100,11 +119,11 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     const postgres = new PostgresNodes(name, { context }, child);
     const haproxy = new HaproxyNodes(name, { context, vpcId: network.vpcId, loadBalancerSecurityGroupId: network.securityGroupIds.loadBalancer }, child);
     const dns = new Dns(name, { spec, vpcId: network.vpcId, loadBalancer: haproxy.loadBalancer }, child);
-    const dynamic = new DynamicConfig(name, {
-      spec,
-      layout,
-      instanceIds: nodesOf(spec, "postgres").map((n) => postgres.instanceIds[n.name]),
-      dependsOn: postgres.resources,
+    const instanceIds = { ...postgres.instanceIds, ...etcd.instanceIds, ...haproxy.instanceIds };
+    const rollout = new Rollout(name, {
+      region: spec.region,
+      nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, hash: bundles.bundleHashes[n.name], instanceId: instanceIds[n.name] })),
+      dependsOn: [...postgres.resources, ...etcd.resources, ...haproxy.resources, ...Object.values(bundles.pointers)],
     }, child);
 
     this.spec = spec;
@@ -118,11 +137,12 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     this.caCertPem = secrets.caCertPem;
     this.bucketName = bucket.bucketName;
     this.privateIps = { ...postgres.privateIps, ...etcd.privateIps, ...haproxy.privateIps };
-    this.instanceIds = { ...postgres.instanceIds, ...etcd.instanceIds, ...haproxy.instanceIds };
-    this.bundleHashes = { ...postgres.bundleHashes, ...etcd.bundleHashes, ...haproxy.bundleHashes };
+    this.instanceIds = instanceIds;
+    this.bundleHashes = { ...bundles.bundleHashes };
+    this.rolloutTrigger = rollout.trigger;
     this.loadBalancerDnsName = haproxy.loadBalancer?.dnsName;
     this.zoneId = dns.zoneId;
-    this.dynamicConfigHash = dynamic.configHash;
+    this.dynamicConfigHash = sha256(JSON.stringify(dynamicConfig(spec, layout)));
     this.vpcId = network.vpcId;
     this.registerOutputs({
       endpoints: this.endpoints,
@@ -136,6 +156,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       loadBalancerDnsName: this.loadBalancerDnsName,
       zoneId: this.zoneId,
       dynamicConfigHash: this.dynamicConfigHash,
+      rolloutTrigger: this.rolloutTrigger,
     });
   }
 }

@@ -1,35 +1,26 @@
 // The EC2 instance of one node, shared by PostgresNodes, EtcdMembers and HaproxyNodes.
-// Everything a node runs comes from its rendered bundle (user-data); this file only decides
-// how the VM is shaped: AMI, subnet, fixed address, instance role, IMDSv2, encrypted disks.
+// Everything a node runs comes from its bundle in the bucket, fetched by the bootstrap in its
+// user-data; this file only decides how the VM is shaped: AMI, subnet, fixed address, instance
+// role, IMDSv2, encrypted disks.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { Layout } from "../src/layout";
-import { renderBundle, sha256, type NodeBundle } from "../src/render/bundle";
+import type { NodeBundle } from "../src/render/bundle";
 import type { ClusterSpec, NodeSpec, Role } from "../src/spec";
 import { debianAmiId, debianArchitecture, nodeTags } from "./common";
 import type { NodeSubnet } from "./network";
 
 /** Root disk of every node: the OS, packages, logs (and etcd's data on etcd members). */
 export const ROOT_VOLUME_GIB = 20;
-/** EC2 refuses user-data above 16 KiB (before base64); the bundle is gzipped to stay below. */
-export const USER_DATA_LIMIT_BYTES = 16 * 1024;
-
 /**
  * Instance inputs the program never updates in place:
- *  - userDataBase64 only matters at first boot; later config changes reach running nodes as
- *    day-2 changes (DynamicConfig), not by stopping and starting the VM;
+ *  - userDataBase64: the bootstrap only matters at first boot (it names the node and where its
+ *    bundles are; it does not change with the stack's config), and a running node converges to
+ *    new bundles through the rollout, not by stopping and starting the VM;
  *  - ami: a new Debian point release must not replace every node of the cluster at once.
  * Replace a node on purpose with `pulumi up --replace <urn>` (docs/aws.md).
  */
 export const INSTANCE_IGNORE_CHANGES = ["userDataBase64", "ami"];
-
-/**
- * A digest of a node's rendered files (mode, owner, path, content of each): the same value
- * `pgha render` gives for the files, so drift between the stack and a node is visible.
- */
-export function bundleHash(bundle: Pick<NodeBundle, "files">): string {
-  return sha256(bundle.files.map((f) => `${f.mode} ${f.owner} ${f.path} ${sha256(f.content)}`).join("\n"));
-}
 
 /** What every node needs from the rest of the cluster. */
 export interface NodeContext {
@@ -39,8 +30,10 @@ export interface NodeContext {
   securityGroupIds: Record<Role, pulumi.Input<string>>;
   kmsKeyArn: pulumi.Input<string>;
   instanceProfileNames: Record<string, pulumi.Input<string>>;
-  /** Per node: resources that must exist before it boots (role policies, secret values, routes). */
+  /** Per node: resources that must exist before it boots (role policies, secret values, routes, its bundle). */
   bootDependencies: (node: NodeSpec) => pulumi.Input<pulumi.Resource>[];
+  /** Per node: its rendered bundle (EC2 layout); the instance gets its bootstrap user-data. */
+  bundles: Record<string, NodeBundle>;
 }
 
 export interface NodeInstance {
@@ -50,19 +43,12 @@ export interface NodeInstance {
   subnet: NodeSubnet;
 }
 
-/** Problems with a node's bundle that EC2 would only report at launch. */
-export function userDataProblems(spec: ClusterSpec, layout: Layout): string[] {
-  return spec.nodes
-    .map((n) => ({ n, size: renderBundle(spec, n.name, layout).userDataGzip.length }))
-    .filter(({ size }) => size > USER_DATA_LIMIT_BYTES)
-    .map(({ n, size }) => `node ${n.name}: user-data is ${size} bytes gzipped, EC2 allows ${USER_DATA_LIMIT_BYTES}`);
-}
-
 export function createNodeInstance(parent: pulumi.Resource, name: string, node: NodeSpec, ctx: NodeContext, amiId: pulumi.Input<string>): NodeInstance {
   const { spec } = ctx;
-  const bundle = renderBundle(spec, node.name, ctx.layout);
+  const bundle = ctx.bundles[node.name];
+  if (!bundle) throw new pulumi.InputPropertyError({ propertyPath: `bundles.${node.name}`, reason: `no rendered bundle for node ${node.name}` });
   const subnet = ctx.subnets[node.subnetIndex];
-  if (!subnet) throw new Error(`node ${node.name}: no subnet #${node.subnetIndex} in the network`);
+  if (!subnet) throw new pulumi.InputPropertyError({ propertyPath: `subnets[${node.subnetIndex}]`, reason: `node ${node.name}: no subnet #${node.subnetIndex} in the network` });
   const resourceName = `${name}-${node.name}`;
   const tags = nodeTags(spec, node, resourceName);
   const instance = new aws.ec2.Instance(resourceName, {
@@ -92,7 +78,7 @@ export function createNodeInstance(parent: pulumi.Resource, name: string, node: 
     monitoring: spec.tier === "prod",
     tags,
   }, { parent, ignoreChanges: INSTANCE_IGNORE_CHANGES, dependsOn: ctx.bootDependencies(node) });
-  return { node, instance, bundleHash: bundleHash(bundle), subnet };
+  return { node, instance, bundleHash: bundle.hash, subnet };
 }
 
 /** One AMI lookup per architecture (arm64 and amd64 images differ). */

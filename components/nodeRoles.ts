@@ -1,12 +1,14 @@
 // NodeRoles: one IAM role + instance profile per node, each allowed exactly what its node does:
 //   every node   SSM Session Manager (managed AmazonSSMManagedInstanceCore), read its own
-//                node secret, decrypt it with the cluster key (through Secrets Manager only)
+//                node secret, decrypt it with the cluster key (through Secrets Manager and S3
+//                only), and read its own bundles and the node software from the bucket
 //   PostgreSQL   also the cluster secret, and S3 on the backup bucket limited to the
 //                pgBackRest repository and the logical-dump prefixes (SSE-KMS through S3 only)
 //   etcd/HAProxy no S3 at all
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterSpec, NodeSpec } from "../src/spec";
+import { bundleKeys, bundlePrefix } from "../src/bundle/format";
 import { componentType, nodeTags } from "./common";
 
 export interface PolicyStatement {
@@ -28,8 +30,10 @@ export interface NodePolicyInputs {
   nodeSecretArn: string;
   /** PostgreSQL nodes only. */
   clusterSecretArn?: string;
-  /** PostgreSQL nodes only. */
-  bucket?: { arn: string; repoPrefix: string; logicalPrefix: string };
+  /** The backup bucket: every node reads its bundles there; PostgreSQL nodes also back up into it. */
+  bucket: { arn: string; repoPrefix: string; logicalPrefix: string };
+  /** Where this node's bundles and the node software are (prefixes in the bucket, ending in '/'). */
+  bundles: { nodePrefix: string; softwarePrefix: string };
 }
 
 /** Object actions pgBackRest and the logical-dump job need (multipart included). */
@@ -38,9 +42,9 @@ export const BACKUP_OBJECT_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:Delete
 /** The inline policy of one node's role. Pure, so tests and docs read the very same document. */
 export function nodePolicyDocument(i: NodePolicyInputs): PolicyDocument {
   const isPostgres = i.node.role === "postgres";
-  if (isPostgres && (!i.clusterSecretArn || !i.bucket)) throw new Error(`node ${i.node.name}: a PostgreSQL node's policy needs the cluster secret and the bucket`);
+  if (isPostgres && !i.clusterSecretArn) throw new Error(`node ${i.node.name}: a PostgreSQL node's policy needs the cluster secret`);
   const secrets = isPostgres ? [i.nodeSecretArn, i.clusterSecretArn!] : [i.nodeSecretArn];
-  const viaServices = [`secretsmanager.${i.region}.amazonaws.com`, ...(isPostgres ? [`s3.${i.region}.amazonaws.com`] : [])];
+  const viaServices = [`secretsmanager.${i.region}.amazonaws.com`, `s3.${i.region}.amazonaws.com`];
   const statements: PolicyStatement[] = [
     { Sid: "ReadOwnSecrets", Effect: "Allow", Action: ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], Resource: secrets },
     {
@@ -49,6 +53,14 @@ export function nodePolicyDocument(i: NodePolicyInputs): PolicyDocument {
       Action: isPostgres ? ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"] : ["kms:Decrypt"],
       Resource: i.kmsKeyArn,
       Condition: { StringEquals: { "kms:ViaService": viaServices } },
+    },
+    {
+      // The node's own bundles (content-addressed, and the desired pointer) and the node
+      // software; never another node's bundle (its files name that node's secrets).
+      Sid: "ReadOwnBundles",
+      Effect: "Allow",
+      Action: ["s3:GetObject"],
+      Resource: [`${i.bucket.arn}/${i.bundles.nodePrefix}*`, `${i.bucket.arn}/${i.bundles.softwarePrefix}*`],
     },
   ];
   if (isPostgres) {
@@ -113,20 +125,21 @@ export class NodeRoles extends pulumi.ComponentResource {
         policyArn: pulumi.interpolate`arn:${partition.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore`,
       }, { parent: role });
       // Only what the node may use is an input (etcd and HAProxy roles do not wait for the bucket).
-      const document = node.role === "postgres"
-        ? pulumi.all([args.kmsKeyArn, args.nodeSecretArns[node.name], args.clusterSecretArn, args.bucketArn]).apply(([kmsKeyArn, nodeSecretArn, clusterSecretArn, bucketArn]) =>
-            nodePolicyDocument({
-              node,
-              region: spec.region,
-              kmsKeyArn,
-              nodeSecretArn,
-              clusterSecretArn,
-              bucket: { arn: bucketArn, repoPrefix: args.repoPrefix, logicalPrefix: args.logicalPrefix },
-            }),
-          )
-        : pulumi.all([args.kmsKeyArn, args.nodeSecretArns[node.name]]).apply(([kmsKeyArn, nodeSecretArn]) =>
-            nodePolicyDocument({ node, region: spec.region, kmsKeyArn, nodeSecretArn }),
-          );
+      const prefix = bundlePrefix(spec.clusterName);
+      const bundles = { nodePrefix: bundleKeys.nodePrefix(prefix, node.name), softwarePrefix: bundleKeys.softwarePrefix(prefix) };
+      const document = pulumi
+        .all([args.kmsKeyArn, args.nodeSecretArns[node.name], node.role === "postgres" ? args.clusterSecretArn : "", args.bucketArn])
+        .apply(([kmsKeyArn, nodeSecretArn, clusterSecretArn, bucketArn]) =>
+          nodePolicyDocument({
+            node,
+            region: spec.region,
+            kmsKeyArn,
+            nodeSecretArn,
+            clusterSecretArn: clusterSecretArn || undefined,
+            bucket: { arn: bucketArn, repoPrefix: args.repoPrefix, logicalPrefix: args.logicalPrefix },
+            bundles,
+          }),
+        );
       const policy = new aws.iam.RolePolicy(`${resourceName}-node`, {
         role: role.id,
         policy: document.apply((d) => JSON.stringify(d)),

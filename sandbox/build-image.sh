@@ -37,7 +37,7 @@ chroot "$tmp" apt-get clean
 cleanup
 rm -f "$tmp/usr/sbin/policy-rc.d"
 # Nothing is enabled by packages: each host's cloud-init decides what runs, as on EC2.
-for unit in etcd patroni haproxy postgresql pgbackrest moto; do
+for unit in etcd patroni haproxy postgresql pgbackrest; do
   chroot "$tmp" systemctl disable "$unit" >/dev/null 2>&1 || true
   chroot "$tmp" systemctl mask "$unit" >/dev/null 2>&1 || true
 done

@@ -9,6 +9,7 @@ import { ConfigError } from "../config/load";
 import { registerSandboxCommands } from "./sandbox";
 import { registerBenchCommands } from "./bench";
 import { registerPlanCommands } from "./plan";
+import { registerRolloutCommand } from "./rollout";
 import {
   PULUMI_YAML_BEGIN, PULUMI_YAML_END, README_BEGIN, README_END,
   referenceMarkdown, referenceYamlComments, replaceBetween,
@@ -85,6 +86,7 @@ export function buildProgram(): Command {
   registerSandboxCommands(program);
   registerBenchCommands(program);
   registerPlanCommands(program);
+  registerRolloutCommand(program);
   return program;
 }
 

@@ -25,6 +25,12 @@ export interface Transport {
   howToReach(node: string): string;
 }
 
+/** What `pulumi up` hands the rollout (PGHA_ROLLOUT_PLAN): the region, and each node's bundle and instance. */
+export interface RolloutPlan {
+  region: string;
+  nodes: (RolloutNode & { instanceId: string })[];
+}
+
 export interface RolloutNode {
   name: string;
   role: Role;

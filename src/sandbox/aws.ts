@@ -38,11 +38,11 @@ WantedBy=multi-user.target
     hostname: AWS_HOST,
     timezone: "UTC",
     write_files: [
-      { path: "/etc/systemd/system/moto.service", permissions: "0644", content: unit },
+      { path: "/etc/systemd/system/pgha-aws-apis.service", permissions: "0644", content: unit },
       { path: "/etc/pgha/aws.env", permissions: "0644", content: renderAwsEnv(layout) },
       { path: "/etc/pgha/sandbox-hosts", permissions: "0644", content: `${hosts}\n` },
     ],
-    runcmd: [["sh", "-c", "cat /etc/pgha/sandbox-hosts >> /etc/hosts"], ["systemctl", "unmask", "moto.service"], ["systemctl", "enable", "--now", "moto.service"]],
+    runcmd: [["sh", "-c", "cat /etc/pgha/sandbox-hosts >> /etc/hosts"], ["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "pgha-aws-apis.service"]],
   };
   return `#cloud-config\n# The sandbox's AWS API host (not a node of the stack): moto serves Secrets Manager.\n${YAML.stringify(doc, { lineWidth: 0, version: "1.1" })}`;
 }

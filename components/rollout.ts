@@ -1,0 +1,63 @@
+// Rollout: after `pulumi up` changed bundles (components/nodeBundles.ts), converge the running
+// nodes to them, one at a time in a safe order (etcd, HAProxy, PostgreSQL replicas, the leader
+// last), over SSM Run Command, stopping at the first failure with what to do next
+// (src/rollout/rollout.ts, the same code `npx pgha sandbox apply` runs locally). It runs where
+// `pulumi up` runs (Node.js, awscli v2, the deploying credentials) whenever a bundle's hash
+// changes, and fails the update loudly if a node failed. It also replaces the old day-2
+// dynamic-config command: the Patroni dynamic configuration is a file of the PostgreSQL
+// bundles, applied by pgha-node on the first member whose bundle changes it.
+import * as command from "@pulumi/command";
+import * as pulumi from "@pulumi/pulumi";
+import { sha256 } from "../src/bundle/format";
+import type { RolloutPlan } from "../src/rollout/rollout";
+import type { Role } from "../src/spec";
+import { componentType } from "./common";
+
+export interface RolloutNodeArgs {
+  name: string;
+  role: Role;
+  /** The bundle the node must run. */
+  hash: string;
+  instanceId: pulumi.Input<string>;
+}
+
+export interface RolloutArgs {
+  /** The stack's region (SSM calls). */
+  region: string;
+  nodes: RolloutNodeArgs[];
+  /** What must exist first: the instances, their volumes, the bundle objects and pointers. */
+  dependsOn: pulumi.Input<pulumi.Resource>[];
+}
+
+/** The command `pulumi up` runs (relative to the project directory, where Pulumi runs programs). */
+export const ROLLOUT_COMMAND = "node ./bin/pgha rollout --transport ssm";
+
+
+/** sha256 over every node's bundle hash: the command's trigger. */
+export function rolloutTrigger(nodes: { name: string; hash: string }[]): string {
+  return sha256(JSON.stringify(nodes.map((n) => [n.name, n.hash]).sort()));
+}
+
+export class Rollout extends pulumi.ComponentResource {
+  readonly trigger: string;
+  readonly stdout: pulumi.Output<string>;
+
+  constructor(name: string, args: RolloutArgs, opts?: pulumi.ComponentResourceOptions) {
+    super(componentType("Rollout"), name, {}, opts);
+    if (args.nodes.length === 0) throw new pulumi.InputPropertyError({ propertyPath: "nodes", reason: "a rollout needs at least one node" });
+    const plan = pulumi
+      .all(args.nodes.map((n) => pulumi.output(n.instanceId)))
+      .apply((ids) => JSON.stringify({ region: args.region, nodes: args.nodes.map((n, i) => ({ name: n.name, role: n.role, hash: n.hash, instanceId: ids[i] })) } satisfies RolloutPlan));
+    this.trigger = rolloutTrigger(args.nodes);
+    const run = new command.local.Command(`${name}-rollout`, {
+      interpreter: ["/bin/bash", "-c"],
+      create: ROLLOUT_COMMAND,
+      environment: { PGHA_ROLLOUT_PLAN: plan },
+      // A new set of bundle hashes replaces the command, which runs `create` again: the change rolls out.
+      triggers: [this.trigger],
+      logging: "stdoutAndStderr",
+    }, { parent: this, dependsOn: args.dependsOn });
+    this.stdout = run.stdout;
+    this.registerOutputs({ trigger: this.trigger });
+  }
+}
