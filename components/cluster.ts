@@ -2,10 +2,10 @@
 // network → secrets → backup bucket → node roles → etcd → PostgreSQL → HAProxy (+ NLB) → DNS →
 // day-2 dynamic configuration. The class is thin; each part is its own component.
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, type ConfigProblem } from "../src/config/load";
+import { formatProblems, validateSpec } from "../src/config/load";
 import { ec2Layout, type Layout } from "../src/layout";
 import { PORTS, nodesOf, type ClusterSpec, type NodeSpec } from "../src/spec";
-import { BackupBucket, backupBucketProblems } from "./backupBucket";
+import { BackupBucket } from "./backupBucket";
 import { componentType } from "./common";
 import { Dns } from "./dns";
 import { DynamicConfig } from "./dynamicConfig";
@@ -16,11 +16,6 @@ import { Network } from "./network";
 import { NodeRoles } from "./nodeRoles";
 import { PostgresNodes } from "./postgresNodes";
 import { Secrets } from "./secrets";
-
-/** Config problems only the AWS side knows about (S3 lifecycle limits, …), before any resource. */
-export function clusterProblems(spec: ClusterSpec): ConfigProblem[] {
-  return [...backupBucketProblems(spec)];
-}
 
 /** How to reach a node and look at the cluster: SSM Session Manager, no SSH. */
 export function sessionCommand(region: string, instanceId: string): string {
@@ -60,11 +55,13 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     super(componentType("PostgresHaCluster"), name, {}, opts);
     const { spec } = args;
     const layout: Layout = ec2Layout(spec);
-    // Validation first: nothing is registered when the cluster cannot be built.
-    const problems = clusterProblems(spec);
-    if (problems.length) throw new ConfigError(problems, spec.stack);
+    // Validation first: nothing is registered when the cluster cannot be built. The config gate
+    // (src/config/load.ts) has already run validateSpec on a spec from the stack config; this
+    // covers a spec built any other way. EC2's user-data limit is known only once rendered.
+    const problems = validateSpec(spec);
+    if (problems.length) throw new pulumi.ResourceError(formatProblems(problems, spec.stack), this, true);
     const tooBig = userDataProblems(spec, layout);
-    if (tooBig.length) throw new Error(tooBig.join("\n"));
+    if (tooBig.length) throw new pulumi.ResourceError(tooBig.join("\n"), this, true);
 
     const child = { parent: this };
     const network = new Network(name, { spec }, child);
