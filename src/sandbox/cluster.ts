@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { execFileSync } from "child_process";
 import { createHash } from "crypto";
-import { loadStack } from "../cli/stack";
+import { loadStack } from "../config/stack-file";
 import { sandboxLayout, type Layout } from "../layout";
 import { renderBundle } from "../render/bundle";
 import { PORTS, nodesOf, type ClusterSpec, type NodeSpec } from "../spec";
