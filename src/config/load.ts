@@ -139,7 +139,7 @@ function schemaProblems(err: z.ZodError, input: unknown): { problems: ConfigProb
     failed.push(at);
     const value = valueAt(input, at);
     if (issue.code === "invalid_key") {
-      // A bad record key (postgres.parameters.Max-Connections): the record documents it.
+      // A bad name in a map (postgres.parameters.Max-Connections): remove it; guess the name meant.
       const name = String(at[at.length - 1]);
       const keySchema = recordKeySchemaAt(at.slice(0, -1));
       const fixed = [name.toLowerCase(), name.toLowerCase().replace(/-/g, "_")].find((c) => c !== name && keySchema?.safeParse(c).success);
@@ -160,7 +160,9 @@ function schemaProblems(err: z.ZodError, input: unknown): { problems: ConfigProb
       case "too_small":
       case "too_big":
         // zod's own wording ("Too small: expected number to be >=1"), or the schema's reason.
-        reason = /^Too (small|big)/.test(issue.message) ? issue.message.replace(/^Too (small|big): expected \w+ to (be|have) /, "must be ") : issue.message;
+        reason = /^Too (small|big)/.test(issue.message)
+          ? issue.message.replace(/^Too (?:small|big): expected \w+ to (be|have) /, "must $1 ").replace(/>=\s*/, "≥ ").replace(/<=\s*/, "≤ ")
+          : issue.message;
         break;
       case "invalid_value": {
         const near = closestName(String(value), issue.values.map(String));
