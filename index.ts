@@ -1,22 +1,19 @@
 // postgres-ha: one stack's config → a production PostgreSQL service on AWS.
 //
-//   Pulumi.<stack>.yaml ──► loadStackConfig (validated, tier defaults) ──► buildSpec ──►
+//   Pulumi.<stack>.yaml ──► loadAndValidate (tier defaults, validated, derived: ClusterSpec) ──►
 //   PostgresHaCluster (network, secrets, backups, IAM, etcd, PostgreSQL, HAProxy, DNS, day-2)
 //
 // A bad config stops here, before any resource is registered, with one message naming every
-// bad key, its value, what is allowed and how to set it (a RunError: no stack trace).
+// bad key, its value, what is allowed and how to fix it (a RunError: no stack trace).
 import * as pulumi from "@pulumi/pulumi";
-import { PostgresHaCluster, clusterProblems, patronictlListCommand, sessionCommand } from "./components";
-import { ConfigError, loadStackConfig } from "./src/config/load";
-import { buildSpec, nodesOf, type ClusterSpec } from "./src/spec";
+import { PostgresHaCluster, patronictlListCommand, sessionCommand } from "./components";
+import { ConfigError, loadAndValidate } from "./src/config/load";
+import { nodesOf, type ClusterSpec } from "./src/spec";
 
 function clusterSpec(): ClusterSpec {
   const stack = pulumi.getStack();
   try {
-    const spec = buildSpec(loadStackConfig(pulumi.runtime.allConfig(), { stack }), stack);
-    const problems = clusterProblems(spec);
-    if (problems.length) throw new ConfigError(problems, stack);
-    return spec;
+    return loadAndValidate(pulumi.runtime.allConfig(), { stack }).spec;
   } catch (err) {
     if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
     throw err;

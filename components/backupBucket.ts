@@ -5,7 +5,6 @@
 // that deleted archive.info once made a whole repository unrecoverable).
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import type { ConfigProblem } from "../src/config/load";
 import type { ClusterSpec } from "../src/spec";
 import { componentType, keepsData, tagsFor } from "./common";
 
@@ -70,16 +69,6 @@ export function lifecycleRules(spec: ClusterSpec): LifecycleRule[] {
   ];
 }
 
-/** Problems S3 would only report at `pulumi up` time, found before anything is created. */
-/**
- * Limits only AWS imposes, checked before any resource exists. (The S3 transition-before-
- * expiration rule moved into the config validation, src/config/load.ts, so `pgha render`
- * and `pgha check` refuse it too.)
- */
-export function backupBucketProblems(_spec: ClusterSpec): ConfigProblem[] {
-  return [];
-}
-
 /** A bucket policy that refuses every request not made over TLS. */
 export function tlsOnlyBucketPolicy(bucketArn: string) {
   return {
@@ -114,9 +103,6 @@ export class BackupBucket extends pulumi.ComponentResource {
   constructor(name: string, args: BackupBucketArgs, opts?: pulumi.ComponentResourceOptions) {
     super(componentType("BackupBucket"), name, {}, opts);
     const { spec } = args;
-    const problems = backupBucketProblems(spec);
-    if (problems.length) throw new Error(problems.map((p) => `postgres-ha:${p.key} = ${JSON.stringify(p.value)}: ${p.reason}`).join("\n"));
-
     const keep = keepsData(spec);
     const bucket = new aws.s3.Bucket(`${name}-backups`, {
       bucket: spec.backup.bucketName,

@@ -3,10 +3,10 @@
 // PostgreSQL → HAProxy (+ NLB) → DNS → rollout (converges running nodes to changed bundles).
 // The class is thin; each part is its own component.
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError, type ConfigProblem } from "../src/config/load";
+import { formatProblems, validateSpec } from "../src/config/load";
 import { ec2Layout, type Layout } from "../src/layout";
 import { PORTS, type ClusterSpec, type NodeSpec } from "../src/spec";
-import { BackupBucket, backupBucketProblems } from "./backupBucket";
+import { BackupBucket } from "./backupBucket";
 import { componentType } from "./common";
 import { Dns } from "./dns";
 import { renderAll } from "../src/render/bundle";
@@ -22,11 +22,6 @@ import { Network } from "./network";
 import { NodeRoles } from "./nodeRoles";
 import { PostgresNodes } from "./postgresNodes";
 import { Secrets } from "./secrets";
-
-/** Config problems only the AWS side knows about (S3 lifecycle limits, …), before any resource. */
-export function clusterProblems(spec: ClusterSpec): ConfigProblem[] {
-  return [...backupBucketProblems(spec)];
-}
 
 /** How to reach a node and look at the cluster: SSM Session Manager, no SSH. */
 export function sessionCommand(region: string, instanceId: string): string {
@@ -68,9 +63,11 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     super(componentType("PostgresHaCluster"), name, {}, opts);
     const { spec } = args;
     const layout: Layout = ec2Layout(spec);
-    // Validation first: nothing is registered when the cluster cannot be built.
-    const problems = clusterProblems(spec);
-    if (problems.length) throw new ConfigError(problems, spec.stack);
+    // Validation first: nothing is registered when the cluster cannot be built. The config gate
+    // (src/config/load.ts) has already run validateSpec on a spec from the stack config; this
+    // covers a spec built any other way.
+    const problems = validateSpec(spec);
+    if (problems.length) throw new pulumi.ResourceError(formatProblems(problems, spec.stack), this, true);
     const rendered = renderAll(spec, layout);
 
     const child = { parent: this };

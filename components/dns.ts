@@ -34,7 +34,7 @@ export class Dns extends pulumi.ComponentResource {
     super(componentType("Dns"), name, {}, opts);
     const { spec } = args;
     const haproxies = nodesOf(spec, "haproxy");
-    if (!args.loadBalancer && haproxies.length === 0) throw new Error("Dns: the service names need an NLB or HAProxy nodes");
+    if (!args.loadBalancer && haproxies.length === 0) throw new pulumi.ResourceError("Dns: the service names need an NLB or HAProxy nodes (postgres-ha:haproxy.nodes ≥ 1)", this, true);
 
     const zone = new aws.route53.Zone(`${name}-zone`, {
       name: spec.network.domain,

@@ -19,7 +19,7 @@ export class EtcdMembers extends pulumi.ComponentResource {
     super(componentType("EtcdMembers"), name, {}, opts);
     const ctx = args.context;
     const members = nodesOf(ctx.spec, "etcd");
-    if (members.length === 0 || members.length % 2 === 0) throw new Error(`EtcdMembers: needs an odd number of members, the spec has ${members.length}`);
+    if (members.length === 0 || members.length % 2 === 0) throw new pulumi.ResourceError(`EtcdMembers: needs an odd number of members (postgres-ha:etcd.nodes), the spec has ${members.length}`, this, true);
     const ami = amiLookup(this);
     this.instanceIds = {};
     this.privateIps = {};

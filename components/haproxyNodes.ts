@@ -38,8 +38,8 @@ export class HaproxyNodes extends pulumi.ComponentResource {
     const ctx = args.context;
     const { spec } = ctx;
     const nodes = nodesOf(spec, "haproxy");
-    if (nodes.length === 0) throw new Error("HaproxyNodes: the spec has no HAProxy node");
-    if (spec.haproxy.networkLoadBalancer && !args.loadBalancerSecurityGroupId) throw new Error("HaproxyNodes: the NLB needs its security group (Network with haproxy.networkLoadBalancer)");
+    if (nodes.length === 0) throw new pulumi.ResourceError("HaproxyNodes: the spec has no HAProxy node (postgres-ha:haproxy.nodes ≥ 1)", this, true);
+    if (spec.haproxy.networkLoadBalancer && !args.loadBalancerSecurityGroupId) throw new pulumi.ResourceError("HaproxyNodes: the NLB needs its security group (Network with haproxy.networkLoadBalancer)", this, true);
     const ami = amiLookup(this);
     this.instanceIds = {};
     this.privateIps = {};

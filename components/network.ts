@@ -155,9 +155,11 @@ function createVpc(parent: pulumi.Resource, name: string, spec: ClusterSpec): Bu
     .getAvailabilityZonesOutput({ state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] }, opts)
     .apply((z) => {
       if (z.names.length < wanted) {
-        throw new Error(
+        throw new pulumi.ResourceError(
           `postgres-ha:network.availabilityZones = ${wanted}, but region ${spec.region} offers only ${z.names.length} ` +
             `(${z.names.join(", ")}); set a smaller value in Pulumi.${spec.stack}.yaml`,
+          parent,
+          true,
         );
       }
       return z.names;

@@ -107,7 +107,7 @@ export class NodeRoles extends pulumi.ComponentResource {
     super(componentType("NodeRoles"), name, {}, opts);
     const { spec } = args;
     for (const n of spec.nodes) {
-      if (!args.nodeSecretArns[n.name]) throw new Error(`NodeRoles: no node secret ARN for ${n.name}`);
+      if (!args.nodeSecretArns[n.name]) throw new pulumi.ResourceError(`NodeRoles: no node secret ARN for ${n.name}`, this, true);
     }
     const partition = aws.getPartitionOutput({}, { parent: this });
     this.roleArns = {};

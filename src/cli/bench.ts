@@ -6,7 +6,7 @@ import { openSandbox } from "../sandbox/cluster";
 import { runFailoverBench, writeResults, profilesFor, SCENARIOS, type FailoverRun, type Scenario } from "../../bench/failover";
 import { runBackupBench, writeBackupResults } from "../../bench/backup";
 import { readmeWithBenchTables } from "../../bench/readme";
-import { PROJECT_ROOT } from "./stack";
+import { PROJECT_ROOT } from "../config/stack-file";
 
 const log = (l: string) => process.stderr.write(`[bench] ${l}\n`);
 

@@ -2,7 +2,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { Command } from "commander";
-import { loadStack, PROJECT_ROOT } from "./stack";
+import { loadStack, PROJECT_ROOT } from "../config/stack-file";
 import { ec2Layout, sandboxLayout } from "../layout";
 import { renderAll, sha256 } from "../render/bundle";
 import { ConfigError } from "../config/load";

@@ -8,7 +8,7 @@ import { baseStackArg, diffPlans, diffRenderedFiles, diffReportJson, extractRef,
 import { buildPlan, formatPlanText, planJson } from "../plan/plan";
 import { runProgram } from "../plan/run";
 import { rawStackConfig } from "../plan/config";
-import { PROJECT_ROOT } from "./stack";
+import { PROJECT_ROOT } from "../config/stack-file";
 
 class PlanCliError extends Error {
   constructor(message: string, readonly exitCode = 1) {

@@ -11,7 +11,7 @@ export interface KeyDoc {
 }
 
 export const KEY_DOCS: Record<string, KeyDoc> = {
-  tier: { description: "Availability tier whose defaults the stack starts from (MISSION B3/B4).", allowed: "one of dev, staging, prod" },
+  tier: { description: "Availability tier whose defaults the stack starts from: dev is a single node, staging a primary with two asynchronous standbys, prod three nodes with quorum commit over three AZs.", allowed: "one of dev, staging, prod" },
   clusterName: { description: "Patroni scope and the prefix of every resource name.", allowed: "2–21 characters: lower-case letters, digits and '-', starting with a letter" },
   "network.vpcCidr": { description: "CIDR of the VPC the stack creates (ignored with network.vpcId).", allowed: "an IPv4 CIDR with /16–/23 prefix and zero host bits, e.g. 10.20.0.0/16" },
   "network.availabilityZones": { description: "How many AZs the created VPC spans; nodes are spread round-robin over them.", allowed: "an integer 1–6" },
@@ -29,7 +29,7 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   "postgres.dataVolume.sizeGiB": { description: "Size of each node's separate encrypted gp3 data volume.", allowed: "an integer 10–16384" },
   "postgres.dataVolume.iops": { description: "Provisioned IOPS of the data volume.", allowed: "an integer 3000–80000, at most 500 per GiB" },
   "postgres.dataVolume.throughputMiBps": { description: "Provisioned throughput of the data volume.", allowed: "an integer 125–2000, at most iops/4" },
-  "postgres.parameters": { description: "PostgreSQL parameter overrides (null removes a default); applied live through Patroni.", allowed: "a map of parameter name → string, number or boolean; not the ones Patroni or this program manage" },
+  "postgres.parameters": { description: "PostgreSQL parameter overrides (null removes a default); applied live through Patroni.", allowed: "a map of parameter name → string, number or boolean; not the ones Patroni or this program manage (archive_timeout: use backup.archiveTimeoutSeconds); max_wal_senders ≥ max(3, postgres.nodes + 1) and max_replication_slots ≥ max(4, postgres.nodes)" },
   "postgres.parameters.*": { description: "One PostgreSQL parameter.", allowed: "a string, number, boolean or null" },
   "postgres.syncMode": { description: "Replication mode: off (async), on / strict (FIRST n), quorum (ANY n).", allowed: "one of off, on, strict, quorum" },
   "postgres.syncNodeCount": { description: "n in FIRST n (…) / ANY n (…): standbys that must confirm each commit.", allowed: "an integer 1–8, at most postgres.nodes − 1" },
@@ -40,13 +40,13 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   "postgres.members.*.nosync": { description: "Never pick this member as a synchronous standby.", allowed: "true or false" },
   "postgres.members.*.clonefrom": { description: "Prefer this member as the source when new replicas are cloned.", allowed: "true or false" },
   "postgres.members.*.replicatefrom": { description: "Stream from this other member instead of the leader (cascading standby).", allowed: "the name of another member, e.g. db2" },
-  "patroni.ttl": { description: "Leader lock TTL in seconds: how long a lost leader keeps its lease.", allowed: "an integer ≥ 20 (Patroni 4 raises smaller values) and ≥ loopWait + 2·retryTimeout" },
-  "patroni.loopWait": { description: "Seconds between Patroni's HA loop runs.", allowed: "an integer ≥ 1" },
-  "patroni.retryTimeout": { description: "Seconds of DCS/PostgreSQL trouble tolerated before the leader demotes itself.", allowed: "an integer ≥ 3" },
-  "patroni.maximumLagOnFailover": { description: "Bytes a replica may lag and still be promoted (seed: 1 MiB).", allowed: "an integer ≥ 0 (bytes)" },
+  "patroni.ttl": { description: "Leader lock TTL in seconds: how long a lost leader keeps its lease.", allowed: "an integer 20–3600 (Patroni 4 raises smaller values), and ≥ loopWait + 2·retryTimeout" },
+  "patroni.loopWait": { description: "Seconds between Patroni's HA loop runs.", allowed: "an integer 1–600" },
+  "patroni.retryTimeout": { description: "Seconds of DCS/PostgreSQL trouble tolerated before the leader demotes itself.", allowed: "an integer 3–600 (Patroni 4 raises smaller values)" },
+  "patroni.maximumLagOnFailover": { description: "Bytes a replica may lag and still be promoted (Patroni's default: 1 MiB).", allowed: "an integer 0–1099511627776 (bytes, up to 1 TiB)" },
   "patroni.primaryStartTimeout": { description: "Seconds Patroni tries to restart a crashed primary in place before failing over.", allowed: "an integer 0–3600" },
   "patroni.failsafeMode": { description: "Keep the primary writable while etcd is lost, as long as it sees every member.", allowed: "true or false" },
-  "etcd.nodes": { description: "etcd members (etcd1…etcdN).", allowed: "an odd integer: 1 (dev only), 3, 5 or 7" },
+  "etcd.nodes": { description: "etcd members (etcd1…etcdN).", allowed: "an odd integer 1–7: 1 (dev only), 3, 5 or 7" },
   "etcd.instanceType": { description: "EC2 instance type of the etcd members.", allowed: "an EC2 instance type like t4g.small" },
   "haproxy.nodes": { description: "HAProxy nodes (lb1…lbN).", allowed: "an integer 1–5" },
   "haproxy.instanceType": { description: "EC2 instance type of the HAProxy nodes.", allowed: "an EC2 instance type like c7g.medium" },
@@ -55,20 +55,20 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   "haproxy.fall": { description: "Failed checks before HAProxy marks a server down.", allowed: "an integer 1–10" },
   "haproxy.rise": { description: "Passed checks before HAProxy marks a server up.", allowed: "an integer 1–10" },
   "backup.bucketName": { description: "Name of the backup bucket (globally unique); default pgha-<stack>-<cluster>-<region>.", allowed: "a valid S3 bucket name" },
-  "backup.fullSchedule": { description: "Cron schedule (UTC) of the full physical backup (seed: daily 02:00).", allowed: "a 5-field cron expression like '0 2 * * *'" },
+  "backup.fullSchedule": { description: "Cron schedule (UTC) of the full physical backup (default: daily at 02:00).", allowed: "a 5-field cron expression like '0 2 * * *'" },
   "backup.diffSchedule": { description: "Cron schedule of differential backups, or null for none.", allowed: "a 5-field cron expression or null" },
   "backup.incrSchedule": { description: "Cron schedule of incremental backups, or null for none.", allowed: "a 5-field cron expression or null" },
   "backup.logicalSchedule": { description: "Cron schedule of the logical dump (pg_dump -Fc of every database + globals), or null.", allowed: "a 5-field cron expression or null" },
   "backup.restoreDrillSchedule": { description: "Cron schedule of the restore drill: the newest backup is restored into a scratch directory, started and queried, then annotated verified. null disables it.", allowed: "a 5-field cron expression or null" },
-  "backup.fullRetentionDays": { description: "Days full physical backups (and the WAL they need) are kept; pgBackRest expires them.", allowed: "an integer ≥ 1 (days)" },
-  "backup.logicalRetentionWeeks": { description: "Weeks logical dumps are kept (S3 lifecycle expiration on the logical/ prefix).", allowed: "an integer ≥ 1 (weeks)" },
-  "backup.logicalInfrequentAccessAfterDays": { description: "Move logical dumps to STANDARD_IA after this many days, or null to keep them in STANDARD.", allowed: "an integer ≥ 30 or null" },
+  "backup.fullRetentionDays": { description: "Days full physical backups (and the WAL they need) are kept; pgBackRest expires them.", allowed: "an integer 1–3650 (days)" },
+  "backup.logicalRetentionWeeks": { description: "Weeks logical dumps are kept (S3 lifecycle expiration on the logical/ prefix).", allowed: "an integer 1–520 (weeks)" },
+  "backup.logicalInfrequentAccessAfterDays": { description: "Move logical dumps to STANDARD_IA after this many days, or null to keep them in STANDARD.", allowed: "an integer 30–3650 (days), less than logicalRetentionWeeks·7; or null" },
   "backup.noncurrentVersionRetentionDays": { description: "Days overwritten/deleted object versions stay recoverable in the versioned bucket.", allowed: "an integer 1–365" },
-  "backup.archiveTimeoutSeconds": { description: "archive_timeout: longest time a finished transaction waits to reach the WAL archive.", allowed: "an integer 0–86400 (≤ 60 in prod, ≤ objectives.pitrRpoSeconds)" },
+  "backup.archiveTimeoutSeconds": { description: "archive_timeout: longest time a finished transaction waits to reach the WAL archive.", allowed: "an integer 1–86400 (≤ 60 in prod, ≤ objectives.pitrRpoSeconds)" },
   "backup.repoEncryption": { description: "Encrypt the pgBackRest repository client-side (aes-256-cbc; passphrase in Secrets Manager).", allowed: "true or false" },
-  "objectives.failoverRpoSeconds": { description: "Stated RPO on failover (0 needs synchronous replication).", allowed: "an integer ≥ 0 (seconds)" },
-  "objectives.pitrRpoSeconds": { description: "Stated RPO of a restore from the archive (bounded by archive_timeout).", allowed: "an integer ≥ 1 (seconds)" },
-  "objectives.rtoSeconds": { description: "Stated RTO on failover; ttl + loop_wait + HAProxy detection must fit in it.", allowed: "an integer ≥ 1 (seconds)" },
+  "objectives.failoverRpoSeconds": { description: "Stated RPO on failover (0 needs synchronous replication).", allowed: "an integer 0–86400 (seconds; 0 only with synchronous replication)" },
+  "objectives.pitrRpoSeconds": { description: "Stated RPO of a restore from the archive (bounded by archive_timeout).", allowed: "an integer 1–86400 (seconds)" },
+  "objectives.rtoSeconds": { description: "Stated RTO on failover; ttl + loop_wait + HAProxy detection must fit in it.", allowed: "an integer 1–86400 (seconds)" },
   "tls.enabled": { description: "TLS on every hop (PostgreSQL, replication, etcd, REST API, health checks).", allowed: "true or false (prod requires true)" },
   "tls.certValidityDays": { description: "Validity of node certificates.", allowed: "an integer 1–3650 (days), more than tls.renewBeforeDays" },
   "tls.renewBeforeDays": { description: "Re-issue node certificates this many days before they expire.", allowed: "an integer 1–365 (days)" },
@@ -76,13 +76,22 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   "tags.*": { description: "One tag.", allowed: "a string of at most 256 characters" },
 };
 
-/** The documentation entry for a concrete path (record keys and list indexes become '*'). */
-export function keyDoc(path: (string | number)[]): KeyDoc | undefined {
+/**
+ * The KEY_DOCS key documenting a concrete path: exact, or with record keys and list indexes as
+ * '*' ("network.subnets.*.cidr"), trying shorter prefixes until one is documented.
+ */
+export function docKeyOf(path: (string | number)[]): string | undefined {
   for (let n = path.length; n > 0; n--) {
     const candidates = [path.slice(0, n).map(String).join("."), path.slice(0, n).map((p, i) => (i > 0 && (typeof p === "number" || isRecordKeyPosition(path, i)) ? "*" : String(p))).join(".")];
-    for (const c of candidates) if (KEY_DOCS[c]) return KEY_DOCS[c];
+    for (const c of candidates) if (KEY_DOCS[c]) return c;
   }
   return undefined;
+}
+
+/** The documentation entry for a concrete path (record keys and list indexes become '*'). */
+export function keyDoc(path: (string | number)[]): KeyDoc | undefined {
+  const key = docKeyOf(path);
+  return key === undefined ? undefined : KEY_DOCS[key];
 }
 
 const RECORD_PARENTS = new Set(["postgres.parameters", "postgres.members", "tags"]);

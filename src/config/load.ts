@@ -1,64 +1,25 @@
-// Stack config → validated StackConfig, before any resource exists.
+// The config gate: stack config → validated StackConfig and ClusterSpec, before any resource
+// exists. index.ts, the CLI and the sandbox all come through `loadAndValidate`.
 //
 // Input is the flat map Pulumi hands a program ("postgres-ha:patroni" → JSON text), or the same
-// keys read from Pulumi.<stack>.yaml by the offline commands. Every problem is collected (not just
-// the first) and reported with the key, the value, what is allowed and how to set it.
+// keys read from Pulumi.<stack>.yaml by the offline commands (stack-file.ts). Every problem is
+// reported in one round: the schema's, the rules between keys (run on whatever passed the
+// schema), and the rules on the derived cluster (validate-spec.ts), each with the key, the value,
+// what is allowed and the command that fixes it.
 import { z } from "zod";
-import { CIDR_RE, cidrIsNetworkAddress, configSchema, type ConfigInput, type Tier } from "./schema";
-import { INSTANCE_MEMORY_MIB, TIER_DEFAULTS, type StackConfig } from "./defaults";
-import { keyDoc } from "./keys";
+import { configSchema, type Tier } from "./schema";
+import { TIER_DEFAULTS, type StackConfig } from "./defaults";
+import { docKeyOf, KEY_DOCS, keyDoc } from "./keys";
+import { crossFieldProblems, type ConfigView } from "./cross-field";
+import { validateSpec } from "./validate-spec";
+import { MANAGED_PARAMETERS } from "./parameters";
+import { closestName, ConfigError, keyOf, problem, type ConfigProblem, type PathSegment } from "./problems";
+import { knownKeysAt, recordKeySchemaAt } from "./schema-walk";
+import { buildSpec, type ClusterSpec } from "../spec";
 
-export const PROJECT = "postgres-ha";
-
-export interface ConfigProblem {
-  /** Dotted key without the project prefix, e.g. "patroni.ttl". */
-  key: string;
-  value: unknown;
-  /** Why this value is wrong here. */
-  reason: string;
-  /** What would be accepted. */
-  allowed: string;
-}
-
-export class ConfigError extends Error {
-  constructor(
-    readonly problems: ConfigProblem[],
-    readonly stack: string,
-  ) {
-    super(formatProblems(problems, stack));
-    this.name = "ConfigError";
-  }
-}
-
-function show(value: unknown): string {
-  if (value === undefined) return "(not set)";
-  const s = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value);
-  return s.length > 120 ? s.slice(0, 117) + "..." : s;
-}
-
-function configKey(key: string): string {
-  return key.startsWith("aws:") ? key : `${PROJECT}:${key}`;
-}
-
-function setHint(key: string, stack: string): string {
-  if (key.startsWith("aws:")) return `pulumi config set ${key} <value> --stack ${stack}`;
-  const top = !key.includes(".");
-  return top
-    ? `pulumi config set ${key} <value> --stack ${stack}`
-    : `pulumi config set --path '${key}' <value> --stack ${stack}`;
-}
-
-export function formatProblems(problems: ConfigProblem[], stack: string): string {
-  const lines = [
-    `Invalid config for stack "${stack}" (Pulumi.${stack}.yaml): ${problems.length} problem${problems.length === 1 ? "" : "s"}, nothing was created.`,
-  ];
-  for (const p of problems) {
-    lines.push(`  ✗ ${configKey(p.key)} = ${show(p.value)}: ${p.reason}`);
-    lines.push(`      allowed: ${p.allowed}`);
-    lines.push(`      set it in Pulumi.${stack}.yaml, e.g. ${setHint(p.key, stack)}`);
-  }
-  return lines.join("\n");
-}
+export { ConfigError, formatProblems, keyOf, PROJECT, type ConfigProblem } from "./problems";
+export { MANAGED_PARAMETERS } from "./parameters";
+export { validateSpec } from "./validate-spec";
 
 /** Parses one raw Pulumi config value: objects and lists arrive as JSON text. */
 function parseRawValue(v: unknown): unknown {
@@ -89,66 +50,49 @@ export function projectConfigFromRaw(raw: Record<string, unknown>): { input: Rec
   return { input, region };
 }
 
-function pathOf(path: PropertyKey[]): string {
-  return path.map(String).join(".");
-}
-
-function valueAt(obj: unknown, path: PropertyKey[]): unknown {
-  let cur: any = obj;
-  for (const p of path) {
-    if (cur == null || typeof cur !== "object") return undefined;
-    cur = cur[p as any];
-  }
-  return cur;
-}
-
-function zodProblems(err: z.ZodError, input: unknown): ConfigProblem[] {
-  const out: ConfigProblem[] = [];
-  for (const issue of err.issues) {
-    if (issue.code === "unrecognized_keys") {
-      for (const k of issue.keys) {
-        const full = [...issue.path, k];
-        const parent = issue.path.length ? pathOf(issue.path) : "";
-        out.push({
-          key: pathOf(full),
-          value: valueAt(input, full),
-          reason: "unknown key (misspelt, or not a setting of this program)",
-          allowed: parent
-            ? `the keys of ${parent} listed in the config reference (README.md, "Config reference")`
-            : `the keys listed in the config reference (README.md, "Config reference")`,
-        });
-      }
-      continue;
-    }
-    const value = valueAt(input, issue.path);
-    // A bad record key (postgres.parameters.Bad) is documented by the record itself.
-    const doc = keyDoc((issue.code === "invalid_key" ? issue.path.slice(0, -1) : issue.path) as (string | number)[]);
-    let reason: string;
-    switch (issue.code) {
-      case "invalid_type":
-        reason = value === undefined ? "is required" : `has the wrong type (expected ${issue.expected})`;
-        break;
-      case "too_small":
-      case "too_big":
-        reason = issue.message.replace(/^Too (small|big): expected number to be /, "must be ");
-        break;
-      case "invalid_value":
-        reason = "is not one of the allowed values";
-        break;
-      case "invalid_key":
-        reason = "is not an allowed name";
-        break;
-      default:
-        reason = "is not valid";
-    }
-    out.push({ key: pathOf(issue.path), value, reason, allowed: doc?.allowed ?? issue.message });
-  }
-  return out;
-}
+// ---------------------------------------------------------------------------------------------
+// Paths into plain data.
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
+
+function valueAt(obj: unknown, path: PathSegment[]): unknown {
+  let cur: unknown = obj;
+  for (const p of path) {
+    if (cur == null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[p];
+  }
+  return cur;
+}
+
+function deleteAt(obj: unknown, path: PathSegment[]): void {
+  if (path.length === 0) return;
+  const parent = valueAt(obj, path.slice(0, -1));
+  if (parent && typeof parent === "object") delete (parent as Record<PropertyKey, unknown>)[path[path.length - 1]];
+}
+
+function setAt(obj: Record<string, unknown>, path: PathSegment[], value: unknown): void {
+  let cur: Record<PropertyKey, unknown> = obj;
+  for (const seg of path.slice(0, -1)) {
+    if (!isPlainObject(cur[seg])) cur[seg] = {};
+    cur = cur[seg] as Record<PropertyKey, unknown>;
+  }
+  cur[path[path.length - 1]] = value;
+}
+
+/** The outermost list on `path` in `obj` (its path), when the path passes through one. */
+function listOn(obj: unknown, path: PathSegment[]): PathSegment[] | undefined {
+  let cur: unknown = obj;
+  for (let i = 0; i < path.length; i++) {
+    if (Array.isArray(cur)) return path.slice(0, i);
+    if (cur == null || typeof cur !== "object") return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[path[i]];
+  }
+  return undefined;
+}
+
+const startsWith = (a: PathSegment[], b: PathSegment[]) => b.length <= a.length && b.every((s, i) => a[i] === s);
 
 /** Deep merge: objects merge key by key; lists, scalars and null replace. */
 function merge<T>(base: T, over: unknown): T {
@@ -158,139 +102,119 @@ function merge<T>(base: T, over: unknown): T {
   return out as T;
 }
 
-/** Parameters the program or Patroni own: an override would break replication, backups or TLS. */
-export const MANAGED_PARAMETERS: Record<string, string> = {
-  listen_addresses: "Patroni sets it from the node's address",
-  port: "Patroni sets it (5432 on every node)",
-  data_directory: "set by the node layout",
-  config_file: "Patroni owns postgresql.conf",
-  hba_file: "pg_hba is rendered by this program and applied through Patroni",
-  ident_file: "managed by Patroni",
-  archive_mode: "always on: continuous archiving is what PITR rests on",
-  archive_command: "pgBackRest's archive-push, rendered by this program",
-  restore_command: "pgBackRest's archive-get, rendered by this program",
-  synchronous_standby_names: "Patroni manages it from postgres.syncMode/syncNodeCount",
-  synchronous_commit: "follows postgres.syncMode",
-  hot_standby: "must stay on for read replicas",
-  cluster_name: "the Patroni scope",
-  primary_conninfo: "Patroni manages it",
-  primary_slot_name: "Patroni manages it",
-  recovery_target: "use `pgha restore` for point-in-time recovery",
-  recovery_target_time: "use `pgha restore` for point-in-time recovery",
-  recovery_target_xid: "use `pgha restore` for point-in-time recovery",
-  recovery_target_lsn: "use `pgha restore` for point-in-time recovery",
-  recovery_target_name: "use `pgha restore` for point-in-time recovery",
-  ssl: "follows tls.enabled",
-  ssl_cert_file: "node certificates are managed by this program",
-  ssl_key_file: "node certificates are managed by this program",
-  ssl_ca_file: "node certificates are managed by this program",
-  unix_socket_directories: "set by the node layout",
-  wal_log_hints: "must stay on for pg_rewind",
+// ---------------------------------------------------------------------------------------------
+// Schema problems.
+
+/** What a key of each map may look like (the schema's key patterns, in words). */
+const RECORD_KEY_ALLOWED: Record<string, string> = {
+  "postgres.parameters": "a PostgreSQL parameter name: lower-case letters, digits, '_' and '.', e.g. max_connections",
+  "postgres.members": "a member name like db1 (lower-case letters, digits and '-', starting with a letter)",
+  tags: "a tag name of 1–128 letters, digits, spaces and _ . : / = + @ -",
 };
 
-function crossFieldProblems(c: StackConfig): ConfigProblem[] {
-  const p: ConfigProblem[] = [];
-  const add = (key: string, value: unknown, reason: string, allowed?: string) =>
-    p.push({ key, value, reason, allowed: allowed ?? keyDoc(key.split("."))?.allowed ?? "see the config reference" });
-
-  // --- network
-  const n = c.network;
-  if (!cidrIsNetworkAddress(n.vpcCidr)) add("network.vpcCidr", n.vpcCidr, "has host bits set");
-  const vpcBits = Number(n.vpcCidr.split("/")[1]);
-  if (vpcBits < 16 || vpcBits > 23) add("network.vpcCidr", n.vpcCidr, "prefix must be /16 to /23: the VPC is cut into 8 subnets of at least /26 (one per AZ)");
-  if (n.vpcId && !(n.subnets && n.subnets.length > 0)) add("network.subnets", n.subnets, "is required when network.vpcId brings an existing VPC");
-  if (n.subnets && n.subnets.length > 0 && !n.vpcId) add("network.vpcId", n.vpcId, "is required when network.subnets are given");
-  n.subnets?.forEach((s, i) => {
-    const bits = Number(s.cidr.split("/")[1]);
-    if (bits < 16 || bits > 26) add(`network.subnets.${i}.cidr`, s.cidr, "prefix must be /16 to /26: node addresses use host offsets 10–49");
-    else if (!cidrIsNetworkAddress(s.cidr)) add(`network.subnets.${i}.cidr`, s.cidr, "has host bits set");
-  });
-  n.allowedClientCidrs.forEach((cidr, i) => {
-    if (!CIDR_RE.test(cidr)) return;
-    if (cidr.endsWith("/0")) add(`network.allowedClientCidrs.${i}`, cidr, "opens the database to the whole internet", keyDoc(["network", "allowedClientCidrs"])!.allowed);
-    else if (!cidrIsNetworkAddress(cidr)) add(`network.allowedClientCidrs.${i}`, cidr, "has host bits set", "a CIDR with zero host bits, e.g. 10.1.0.0/16");
-  });
-  if (n.allowedClientCidrs.length === 0 && n.allowedClientSecurityGroupIds.length === 0)
-    add("network.allowedClientCidrs", n.allowedClientCidrs, "no client could reach the database: give client CIDRs or security groups");
-
-  // --- postgres
-  const pg = c.postgres;
-  if (!pg.memoryMiB && !INSTANCE_MEMORY_MIB[pg.instanceType])
-    add("postgres.memoryMiB", pg.memoryMiB, `is required for instance type ${pg.instanceType}, whose memory this program does not know`, "an integer 512–4194304 (MiB)");
-  if (pg.dataVolume.iops > pg.dataVolume.sizeGiB * 500)
-    add("postgres.dataVolume.iops", pg.dataVolume.iops, `gp3 allows at most 500 IOPS per GiB (${pg.dataVolume.sizeGiB * 500} for ${pg.dataVolume.sizeGiB} GiB)`);
-  if (pg.dataVolume.throughputMiBps > pg.dataVolume.iops / 4)
-    add("postgres.dataVolume.throughputMiBps", pg.dataVolume.throughputMiBps, `gp3 allows at most 0.25 MiB/s per IOPS (${Math.floor(pg.dataVolume.iops / 4)} for ${pg.dataVolume.iops} IOPS)`);
-  const memberNames = Array.from({ length: pg.nodes }, (_, i) => `db${i + 1}`);
-  for (const [name, tags] of Object.entries(pg.members)) {
-    if (!memberNames.includes(name)) {
-      add(`postgres.members.${name}`, tags, `there is no member ${name} with postgres.nodes = ${pg.nodes}`, `member names ${memberNames.join(", ")}`);
+function schemaProblems(err: z.ZodError, input: unknown): { problems: ConfigProblem[]; failed: PathSegment[][] } {
+  const problems: ConfigProblem[] = [];
+  const failed: PathSegment[][] = [];
+  for (const issue of err.issues) {
+    const at = issue.path as PathSegment[];
+    if (issue.code === "unrecognized_keys") {
+      const parent = at.length ? keyOf(at) : undefined;
+      const known = knownKeysAt(at);
+      for (const k of issue.keys) {
+        const full = [...at, k];
+        failed.push(full);
+        const near = closestName(k, known);
+        problems.push(
+          problem(
+            full,
+            valueAt(input, full),
+            "unknown key (misspelt, or not a setting of this program)",
+            `${parent ? `the keys of ${parent}` : "the top-level keys"}: ${known.join(", ")} (README.md, "Config reference")`,
+            { fix: "remove", didYouMean: near === undefined ? undefined : keyOf([...at, near]) },
+          ),
+        );
+      }
       continue;
     }
-    if (tags.replicatefrom !== undefined) {
-      if (tags.replicatefrom === name) add(`postgres.members.${name}.replicatefrom`, tags.replicatefrom, "a member cannot replicate from itself");
-      else if (!memberNames.includes(tags.replicatefrom))
-        add(`postgres.members.${name}.replicatefrom`, tags.replicatefrom, "names no member of this cluster", `one of ${memberNames.filter((m) => m !== name).join(", ") || "(none: single node)"}`);
+    failed.push(at);
+    const value = valueAt(input, at);
+    if (issue.code === "invalid_key") {
+      // A bad name in a map (postgres.parameters.Max-Connections): remove it; guess the name meant.
+      const name = String(at[at.length - 1]);
+      const keySchema = recordKeySchemaAt(at.slice(0, -1));
+      const fixed = [name.toLowerCase(), name.toLowerCase().replace(/-/g, "_")].find((c) => c !== name && keySchema?.safeParse(c).success);
+      problems.push(
+        problem(at, value, "is not an allowed name", RECORD_KEY_ALLOWED[keyOf(at.slice(0, -1))] ?? issue.message, {
+          fix: "remove",
+          didYouMean: fixed === undefined ? undefined : keyOf([...at.slice(0, -1), fixed]),
+        }),
+      );
+      continue;
     }
-  }
-  // replicatefrom cycles (db2 → db3 → db2) would leave both without a source.
-  for (const start of memberNames) {
-    const seen = new Set<string>();
-    let cur: string | undefined = start;
-    while (cur && pg.members[cur]?.replicatefrom && memberNames.includes(pg.members[cur]!.replicatefrom!)) {
-      if (seen.has(cur)) {
-        add(`postgres.members.${start}.replicatefrom`, pg.members[start]?.replicatefrom, "forms a cycle: some member must stream from the leader", "a chain of replicatefrom that ends at a member streaming from the leader");
+    const doc = keyDoc(at);
+    let reason: string;
+    switch (issue.code) {
+      case "invalid_type":
+        reason = value === undefined ? "is required" : `has the wrong type (expected ${issue.expected})`;
+        break;
+      case "too_small":
+      case "too_big":
+        // zod's own wording ("Too small: expected number to be >=1"), or the schema's reason.
+        reason = /^Too (small|big)/.test(issue.message)
+          ? issue.message.replace(/^Too (?:small|big): expected \w+ to (be|have) /, "must $1 ").replace(/>=\s*/, "≥ ").replace(/<=\s*/, "≤ ")
+          : issue.message;
+        break;
+      case "invalid_value": {
+        const near = closestName(String(value), issue.values.map(String));
+        reason = `is not one of the allowed values${near ? ` (did you mean "${near}"?)` : ""}`;
         break;
       }
-      seen.add(cur);
-      cur = pg.members[cur]!.replicatefrom;
+      case "invalid_format":
+        reason = "does not have the expected form";
+        break;
+      default:
+        reason = "is not valid";
     }
-    if (p.some((x) => x.reason.startsWith("forms a cycle"))) break;
+    problems.push(problem(at, value, reason, doc?.allowed ?? issue.message));
   }
-  const failoverCandidates = memberNames.filter((m) => !pg.members[m]?.nofailover);
-  if (failoverCandidates.length === 0) add("postgres.members", pg.members, "every member has nofailover: nothing could ever become leader", "at least one member without nofailover");
-  if (pg.syncMode !== "off") {
-    if (pg.nodes < 2)
-      add("postgres.syncMode", pg.syncMode, `synchronous replication needs a standby, but postgres.nodes = ${pg.nodes}`, "off with one node; on, strict or quorum with postgres.nodes ≥ 2");
-    const eligible = memberNames.filter((m) => !pg.members[m]?.nosync && !pg.members[m]?.replicatefrom).length - 1;
-    if (pg.nodes >= 2 && pg.syncNodeCount > Math.max(eligible, 0))
-      add("postgres.syncNodeCount", pg.syncNodeCount, `only ${Math.max(eligible, 0)} member(s) can be synchronous standbys (nodes − 1, minus nosync and cascading members)`, `an integer 1–${Math.max(eligible, 1)}`);
-    if (pg.syncMode === "quorum" && pg.nodes >= 2 && pg.nodes < 3)
-      add("postgres.syncMode", pg.syncMode, "quorum commit with 2 nodes blocks writes whenever the single standby is down; use strict, or 3+ nodes", "quorum with postgres.nodes ≥ 3");
-  }
-  for (const [name, value] of Object.entries(pg.parameters)) {
-    if (MANAGED_PARAMETERS[name])
-      add(`postgres.parameters.${name}`, value, `is managed: ${MANAGED_PARAMETERS[name]}`, "any PostgreSQL parameter except the managed ones (README, 'Managed parameters')");
-    else if (name === "wal_level" && value !== "replica" && value !== "logical")
-      add(`postgres.parameters.${name}`, value, "replication and archiving need at least replica", "replica or logical");
-  }
-
-  // --- patroni timing (Patroni 4 enforces ttl ≥ 20, retry_timeout ≥ 3, loop_wait + 2·retry_timeout ≤ ttl)
-  const t = c.patroni;
-  if (t.ttl < 20) add("patroni.ttl", t.ttl, "is below 20: Patroni 4 silently raises it, so the stated RTO would be wrong");
-  if (t.retryTimeout < 3) add("patroni.retryTimeout", t.retryTimeout, "is below 3: Patroni 4 raises it", "an integer ≥ 3");
-  if (t.loopWait + 2 * t.retryTimeout > t.ttl)
-    add("patroni.ttl", t.ttl, `must be ≥ loopWait + 2·retryTimeout = ${t.loopWait} + 2·${t.retryTimeout} = ${t.loopWait + 2 * t.retryTimeout}, or the leader could lose its lock while retrying`);
-
-  // --- etcd
-  if (c.etcd.nodes % 2 === 0) add("etcd.nodes", c.etcd.nodes, "is even: an even member count tolerates no more failures than one member fewer, and can split evenly");
-  else if (c.etcd.nodes === 1 && c.tier !== "dev") add("etcd.nodes", c.etcd.nodes, `a single etcd member is a single point of failure; tier ${c.tier} needs 3 or more`);
-
-  // --- backups and objectives
-  const b = c.backup;
-  if (b.archiveTimeoutSeconds < 1) add("backup.archiveTimeoutSeconds", b.archiveTimeoutSeconds, "0 disables archive_timeout: an idle cluster could keep committed data out of the archive indefinitely", "an integer 1–86400");
-  if (c.tier === "prod" && b.archiveTimeoutSeconds > 60) add("backup.archiveTimeoutSeconds", b.archiveTimeoutSeconds, "prod keeps at most 60 s of committed WAL out of the archive");
-  if (b.archiveTimeoutSeconds > c.objectives.pitrRpoSeconds)
-    add("backup.archiveTimeoutSeconds", b.archiveTimeoutSeconds, `exceeds the stated objectives.pitrRpoSeconds = ${c.objectives.pitrRpoSeconds}: a restore could lose more than promised`);
-  if (c.objectives.failoverRpoSeconds === 0 && pg.syncMode === "off")
-    add("objectives.failoverRpoSeconds", 0, "RPO 0 on failover needs synchronous replication (postgres.syncMode on, strict or quorum)", "an integer ≥ 1 with syncMode off; 0 only with synchronous replication");
-  const logicalDays = b.logicalRetentionWeeks * 7;
-  if (b.logicalInfrequentAccessAfterDays !== null && b.logicalInfrequentAccessAfterDays >= logicalDays)
-    add("backup.logicalInfrequentAccessAfterDays", b.logicalInfrequentAccessAfterDays, `must be less than the logical dumps' lifetime (backup.logicalRetentionWeeks·7 = ${logicalDays} days): S3 rejects a transition at or after the expiration`, `an integer 30–${logicalDays - 1}, or null`);
-  if (c.tls.renewBeforeDays >= c.tls.certValidityDays)
-    add("tls.renewBeforeDays", c.tls.renewBeforeDays, `must be less than tls.certValidityDays (${c.tls.certValidityDays}), or certificates would be renewed forever`);
-  return p;
+  return { problems, failed };
 }
+
+// The schema as used to read what is left once the refused values are taken out: the tier may be
+// missing (its problem is already reported), everything else is as strict as ever.
+const remainderSchema = configSchema.partial({ tier: true });
+
+interface Remainder {
+  /** What passed the schema (refused values and lists with a refused element taken out). */
+  data: z.infer<typeof remainderSchema>;
+  /** Lists taken out because an element was refused: cross-field rules see them as written. */
+  lists: PathSegment[][];
+}
+
+function remainder(input: Record<string, unknown>, failed: PathSegment[][]): Remainder {
+  const pruned = structuredClone(input);
+  const lists: PathSegment[][] = [];
+  for (const path of failed) {
+    const list = listOn(input, path);
+    if (list) {
+      if (!lists.some((l) => startsWith(list, l))) lists.push(list);
+      deleteAt(pruned, list);
+    } else deleteAt(pruned, path);
+  }
+  // What is left normally parses; if not (a value refused only in combination), drop whole keys.
+  for (let round = 0; round < 3; round++) {
+    const parsed = remainderSchema.safeParse(pruned);
+    if (parsed.success) return { data: parsed.data, lists };
+    for (const issue of parsed.error.issues) {
+      const top = issue.path[0] ?? (issue.code === "unrecognized_keys" ? issue.keys[0] : undefined);
+      if (top !== undefined) delete pruned[top as string];
+    }
+  }
+  return { data: {}, lists };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The gate.
 
 export interface LoadOptions {
   stack: string;
@@ -298,34 +222,104 @@ export interface LoadOptions {
   region?: string;
 }
 
-/** Validates a raw config map and returns the resolved config, or throws ConfigError. */
-export function loadStackConfig(raw: Record<string, unknown>, opts: LoadOptions): StackConfig {
+/** Where a problem's key sits in the config reference, so the report reads in the reference's order. */
+function referenceOrder(p: ConfigProblem): number {
+  if (p.key.startsWith("aws:")) return -1;
+  const docs = Object.keys(KEY_DOCS);
+  const key = docKeyOf(p.path);
+  if (key !== undefined) return docs.indexOf(key);
+  // An unknown key: next to its section (patroni.tll with patroni), unknown sections last.
+  const section = docs.findIndex((k) => k.startsWith(`${String(p.path[0])}.`));
+  return section >= 0 ? section : docs.length;
+}
+
+/**
+ * Validates a raw config map (what Pulumi hands the program, or a stack file read offline) and
+ * derives the cluster: returns both, or throws one ConfigError listing every problem.
+ */
+export function loadAndValidate(raw: Record<string, unknown>, opts: LoadOptions): { config: StackConfig; spec: ClusterSpec } {
   const { input, region: rawRegion } = projectConfigFromRaw(raw);
-  return resolveConfig(input, { ...opts, region: rawRegion ?? opts.region });
+  return validateInput(input, { ...opts, region: rawRegion ?? opts.region });
+}
+
+/** Validates a raw config map and returns the resolved config, or throws ConfigError (the same gate). */
+export function loadStackConfig(raw: Record<string, unknown>, opts: LoadOptions): StackConfig {
+  return loadAndValidate(raw, opts).config;
 }
 
 /** Validates the project's config object (keys without the prefix) and merges tier defaults. */
 export function resolveConfig(input: Record<string, unknown>, opts: LoadOptions): StackConfig {
+  return validateInput(input, opts).config;
+}
+
+function validateInput(input: Record<string, unknown>, opts: LoadOptions): { config: StackConfig; spec: ClusterSpec } {
   const problems: ConfigProblem[] = [];
   const region = opts.region;
-  if (!region) problems.push({ key: "aws:region", value: undefined, reason: "is required", allowed: "an AWS region like eu-west-1" });
-  else if (!/^[a-z]{2}(-gov)?-[a-z]+-\d$/.test(region)) problems.push({ key: "aws:region", value: region, reason: "is not an AWS region name", allowed: "an AWS region like eu-west-1" });
+  if (!region) problems.push(problem(["aws:region"], undefined, "is required", "an AWS region like eu-west-1"));
+  else if (!/^[a-z]{2}(-gov)?-[a-z]+-\d$/.test(region)) problems.push(problem(["aws:region"], region, "is not an AWS region name", "an AWS region like eu-west-1"));
 
+  // 1. The schema: every problem, and which values it refused.
   const parsed = configSchema.safeParse(input);
-  if (!parsed.success) {
-    problems.push(...zodProblems(parsed.error, input));
-    throw new ConfigError(problems, opts.stack);
+  const failedPaths: PathSegment[][] = [];
+  let valid: z.infer<typeof remainderSchema>;
+  let lists: PathSegment[][] = [];
+  if (parsed.success) valid = parsed.data;
+  else {
+    const found = schemaProblems(parsed.error, input);
+    problems.push(...found.problems);
+    failedPaths.push(...found.failed);
+    ({ data: valid, lists } = remainder(input, failedPaths));
   }
-  const user: ConfigInput = parsed.data;
-  const tier: Tier = user.tier;
-  const { tier: _t, clusterName, ...rest } = user;
-  const merged = merge(structuredClone(TIER_DEFAULTS[tier]), rest) as StackConfig;
-  const cfg: StackConfig = { ...merged, tier, clusterName: clusterName ?? "main", region: region ?? "" };
-  // Client CIDRs default to the VPC itself (created or brought).
-  if (!user.network?.allowedClientCidrs) {
-    cfg.network.allowedClientCidrs = cfg.network.vpcId && cfg.network.subnets ? cfg.network.subnets.map((s) => s.cidr) : [cfg.network.vpcCidr];
+  const failed = (path: PathSegment[]) => failedPaths.some((f) => startsWith(f, path) || startsWith(path, f));
+
+  // 2. What passed, over the tier's defaults: the config (refused values fall back to the
+  //    defaults there, so the cluster can still be derived) and the view the rules between keys
+  //    see (refused values taken out).
+  const { tier, clusterName, ...rest } = valid;
+  const resolve = (t: Tier): StackConfig => {
+    const merged = merge(structuredClone(TIER_DEFAULTS[t]), rest) as StackConfig;
+    const cfg: StackConfig = { ...merged, tier: t, clusterName: clusterName ?? "main", region: region ?? "" };
+    // Client CIDRs default to the VPC itself (created or brought).
+    if (!valid.network?.allowedClientCidrs && !failed(["network", "allowedClientCidrs"]))
+      cfg.network.allowedClientCidrs = cfg.network.vpcId && cfg.network.subnets ? cfg.network.subnets.map((s) => s.cidr) : [cfg.network.vpcCidr];
+    return cfg;
+  };
+  const config = tier ? resolve(tier) : undefined;
+  const view = (config ? structuredClone(config) : { ...rest, clusterName, region }) as ConfigView & Record<string, unknown>;
+  for (const list of lists) setAt(view, list, structuredClone(valueAt(input, list)));
+  for (const path of failedPaths) if (!lists.some((l) => startsWith(path, l))) deleteAt(view, path);
+  problems.push(...crossFieldProblems(view, failed));
+
+  // 3. The derived cluster: checked as a whole (parameters the tier, the instance size and the
+  //    overrides produced together). A problem already reported for the same key is not repeated.
+  let spec: ClusterSpec | undefined;
+  if (config) {
+    // Managed parameters are refused above; the cluster is derived without them, so a refused
+    // `archive_timeout: null` is not blamed on backup.archiveTimeoutSeconds as well.
+    const parameters = Object.fromEntries(Object.entries(config.postgres.parameters).filter(([name]) => !MANAGED_PARAMETERS[name]));
+    const derivable: StackConfig = { ...config, postgres: { ...config.postgres, parameters } };
+    try {
+      spec = buildSpec(derivable, opts.stack);
+    } catch (err) {
+      if (problems.length === 0) throw err;
+      // A network with problems (subnets refused, a VPC id without subnets) cannot be laid out;
+      // the rest of the cluster can still be derived and checked over the tier's own network.
+      try {
+        spec = buildSpec({ ...derivable, network: structuredClone(TIER_DEFAULTS[config.tier].network) }, opts.stack);
+      } catch {
+        spec = undefined;
+      }
+    }
   }
-  problems.push(...crossFieldProblems(cfg));
-  if (problems.length) throw new ConfigError(problems, opts.stack);
-  return cfg;
+  if (spec) {
+    const reported = new Set(problems.map((p) => p.key));
+    for (const p of validateSpec(spec)) if (!failed(p.path) && !reported.has(p.key)) problems.push(p);
+  }
+
+  if (problems.length) {
+    const order = new Map(problems.map((p) => [p, referenceOrder(p)]));
+    throw new ConfigError([...problems].sort((a, b) => order.get(a)! - order.get(b)!), opts.stack);
+  }
+  return { config: config!, spec: spec! };
 }
+

@@ -1,7 +1,7 @@
 // The stack config a user writes in Pulumi.<stack>.yaml, as a zod schema.
 //
 // Every key is optional here except `tier`: what a stack leaves out comes from its tier's
-// defaults (tiers.ts), key by key. Objects are strict, so a misspelt key is an error instead of
+// defaults (defaults.ts), key by key. Objects are strict, so a misspelt key is an error instead of
 // a silently ignored setting. Numbers may arrive as strings (Pulumi hands top-level values to the
 // program as strings), so integer fields accept "30" as well as 30.
 import { z } from "zod";
@@ -12,11 +12,14 @@ export type Tier = (typeof TIERS)[number];
 export const SYNC_MODES = ["off", "on", "strict", "quorum"] as const;
 export type SyncMode = (typeof SYNC_MODES)[number];
 
-/** Integer that also accepts an integer-looking string. */
-export function int(min: number, max: number) {
+/**
+ * Integer that also accepts an integer-looking string. `below`/`above` replace zod's wording when
+ * a bound has a reason worth telling (the config error quotes it).
+ */
+export function int(min: number, max: number, reasons: { below?: string; above?: string } = {}) {
   return z.preprocess(
     (v) => (typeof v === "string" && /^-?\d+$/.test(v.trim()) ? Number(v.trim()) : v),
-    z.number().int().min(min).max(max),
+    z.number().int().min(min, reasons.below).max(max, reasons.above),
   );
 }
 
@@ -103,9 +106,9 @@ export const configSchema = z.strictObject({
     .optional(),
   patroni: z
     .strictObject({
-      ttl: int(1, 3600).optional(),
+      ttl: int(20, 3600, { below: "is below 20: Patroni 4 silently raises it, so the stated RTO would be wrong" }).optional(),
       loopWait: int(1, 600).optional(),
-      retryTimeout: int(1, 600).optional(),
+      retryTimeout: int(3, 600, { below: "is below 3: Patroni 4 silently raises it" }).optional(),
       maximumLagOnFailover: int(0, 1_099_511_627_776).optional(),
       primaryStartTimeout: int(0, 3600).optional(),
       failsafeMode: bool.optional(),
@@ -139,7 +142,7 @@ export const configSchema = z.strictObject({
       logicalRetentionWeeks: int(1, 520).optional(),
       logicalInfrequentAccessAfterDays: int(30, 3650).nullable().optional(),
       noncurrentVersionRetentionDays: int(1, 365).optional(),
-      archiveTimeoutSeconds: int(0, 86_400).optional(),
+      archiveTimeoutSeconds: int(1, 86_400, { below: "0 disables archive_timeout: an idle cluster could keep committed data out of the archive indefinitely" }).optional(),
       repoEncryption: bool.optional(),
     })
     .optional(),

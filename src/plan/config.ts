@@ -1,19 +1,11 @@
-// The raw config map the Pulumi CLI would hand the program for a stack — without the CLI:
-// Pulumi.yaml's namespaced values and declared defaults, then Pulumi.<stack>.yaml, then overrides.
-// Values are strings; objects and lists are JSON text (what `pulumi.runtime.allConfig()` holds).
-import * as fs from "fs";
-import * as path from "path";
-import YAML from "yaml";
-import { resolveStackFile } from "../cli/stack";
+// The raw config map the Pulumi CLI would hand the program for a stack — without the CLI — with
+// overrides on top (tests and `pgha diff` change a stack without editing its file). Reading the
+// files is src/config/stack-file.ts' job; this adds the overrides.
+import { PROJECT } from "../config/problems";
+import { rawValue, readStackFile, type RawConfig } from "../config/stack-file";
 
-export const PROJECT = "postgres-ha";
-
-export type RawConfig = Record<string, string>;
-
-function rawValue(v: unknown): string {
-  if (v && typeof v === "object" && !Array.isArray(v) && "secure" in (v as object)) return "[secure]";
-  return typeof v === "object" && v !== null ? JSON.stringify(v) : String(v);
-}
+export { PROJECT } from "../config/problems";
+export type { RawConfig } from "../config/stack-file";
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return !!v && typeof v === "object" && !Array.isArray(v);
@@ -56,20 +48,7 @@ export interface StackSource {
  * merge into the stack's value, `undefined` removes a key.
  */
 export function rawStackConfig(root: string, stackOrPath: string, overrides: Record<string, unknown> = {}): StackSource {
-  const raw: RawConfig = {};
-  const projectFile = path.join(root, "Pulumi.yaml");
-  if (fs.existsSync(projectFile)) {
-    const project = (YAML.parse(fs.readFileSync(projectFile, "utf8")) ?? {}) as { config?: Record<string, unknown> };
-    for (const [k, v] of Object.entries(project.config ?? {})) {
-      if (k.includes(":")) raw[k] = rawValue(isPlainObject(v) && "value" in v ? v.value : v);
-      else if (isPlainObject(v) && "default" in v) raw[`${PROJECT}:${k}`] = rawValue(v.default);
-    }
-  }
-  const { stack, file } = resolveStackFile(stackOrPath, root);
-  if (fs.existsSync(file)) {
-    const doc = (YAML.parse(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
-    for (const [k, v] of Object.entries(doc.config ?? {})) raw[k] = rawValue(v);
-  }
+  const { stack, file, raw } = readStackFile(stackOrPath, root, { allowMissing: true });
   for (const [k, v] of Object.entries(overrides)) mergeRaw(raw, k.includes(":") ? k : `${PROJECT}:${k}`, v);
   return { stack, file, config: raw };
 }

@@ -5,7 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { execFileSync } from "child_process";
 import { createHash } from "crypto";
-import { loadStack, readStackFile } from "../cli/stack";
+import { loadStack, readStackFile } from "../config/stack-file";
 import { loadStackConfig } from "../config/load";
 import { buildSpec } from "../spec";
 import { formatRollout, runRollout, type RolloutReport, type Transport } from "../rollout/rollout";

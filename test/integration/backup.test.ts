@@ -9,7 +9,7 @@ import { backup, backups, queryRestored, restoreInPlace, restoreNewCluster, rest
 import { renderBundle, NODE_PATHS } from "../../src/render/bundle";
 import { buildSpec } from "../../src/spec";
 import { loadStackConfig } from "../../src/config/load";
-import { readStackFile } from "../../src/cli/stack";
+import { readStackFile } from "../../src/config/stack-file";
 import { localSql, postgresMembers, sandbox, sh, sleep, waitFor, waitHealthy, waitStreaming, WriteLoad } from "./support";
 
 let sb: Sandbox;

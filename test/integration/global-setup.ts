@@ -4,7 +4,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { down, readState, staleReason, up, STATE_DIR } from "../../src/sandbox/cluster";
-import { resolveStackFile } from "../../src/cli/stack";
+import { resolveStackFile } from "../../src/config/stack-file";
 
 export const CREATED_MARKER = path.join(STATE_DIR, ".started-by-tests");
 

@@ -12,7 +12,7 @@ import { renderAll, renderBundle, NODE_PATHS } from "../../src/render/bundle";
 import { dynamicConfig } from "../../src/render/dynamic";
 import { buildSpec, nodesOf } from "../../src/spec";
 import { loadStackConfig } from "../../src/config/load";
-import { readStackFile } from "../../src/cli/stack";
+import { readStackFile } from "../../src/config/stack-file";
 import { localSql, postgresMembers, sandbox, sh, sleep, waitFor, waitHealthy, waitStreaming, WriteLoad } from "./support";
 
 let sb: Sandbox;

@@ -31,7 +31,34 @@ describe("config errors surface before any resource", () => {
 
   test("a misspelt key", async () => {
     const run = await runProgram({ stack: "prod", overrides: { postgress: { nodes: 3 } } });
-    expectCleanConfigError(run, "postgres-ha:postgress", "unknown key");
+    expectCleanConfigError(run, "postgres-ha:postgress", "unknown key", "did you mean `postgres-ha:postgres`?");
+  });
+
+  test("schema and cross-field mistakes together, in one message", async () => {
+    const run = await runProgram({
+      stack: "staging",
+      overrides: {
+        patroni: { tll: 30 }, // schema: unknown key
+        haproxy: { checkIntervalMs: 10 }, // schema: below 200
+        etcd: { nodes: 2 }, // rule: even
+        network: { allowedClientCidrs: ["10.0.0.0/8", "0.0.0.0/0"] }, // rule: the whole internet
+        postgres: { parameters: { max_wal_senders: 1 } }, // derived: too few for 3 members
+      },
+    });
+    expectCleanConfigError(
+      run,
+      "5 problems",
+      "postgres-ha:patroni.tll = 30",
+      "postgres-ha:haproxy.checkIntervalMs = 10",
+      "postgres-ha:etcd.nodes = 2",
+      "postgres-ha:network.allowedClientCidrs[1] = \"0.0.0.0/0\"",
+      "postgres-ha:postgres.parameters.max_wal_senders = 1",
+    );
+  });
+
+  test("archive_timeout removed through postgres.parameters is refused, not deployed", async () => {
+    const run = await runProgram({ stack: "prod", overrides: { postgres: { parameters: { archive_timeout: null } } } });
+    expectCleanConfigError(run, "postgres-ha:postgres.parameters.archive_timeout = null", "and set postgres-ha:backup.archiveTimeoutSeconds instead", "1 problem,");
   });
 
   test("an even etcd member count, and every other problem in the same message", async () => {

@@ -101,13 +101,13 @@ const BAD: [string, Raw, string, string | null][] = [
   ["archive_timeout above the stated PITR RPO", raw("staging", { backup: { archiveTimeoutSeconds: 200 } }), "backup.archiveTimeoutSeconds", "200"],
   ["archive_timeout 0", raw("dev", { backup: { archiveTimeoutSeconds: 0 } }), "backup.archiveTimeoutSeconds", "0"],
   ["RPO 0 without synchronous replication", raw("staging", { objectives: { failoverRpoSeconds: 0 } }), "objectives.failoverRpoSeconds", "0"],
-  ["bad CIDR", raw("prod", { network: { allowedClientCidrs: ["10.0.0.0/33"] } }), "network.allowedClientCidrs.0", '"10.0.0.0/33"'],
-  ["CIDR with host bits", raw("prod", { network: { allowedClientCidrs: ["10.1.2.3/16"] } }), "network.allowedClientCidrs.0", '"10.1.2.3/16"'],
-  ["the whole internet as clients", raw("prod", { network: { allowedClientCidrs: ["0.0.0.0/0"] } }), "network.allowedClientCidrs.0", '"0.0.0.0/0"'],
+  ["bad CIDR", raw("prod", { network: { allowedClientCidrs: ["10.0.0.0/33"] } }), "network.allowedClientCidrs[0]", '"10.0.0.0/33"'],
+  ["CIDR with host bits", raw("prod", { network: { allowedClientCidrs: ["10.1.2.3/16"] } }), "network.allowedClientCidrs[0]", '"10.1.2.3/16"'],
+  ["the whole internet as clients", raw("prod", { network: { allowedClientCidrs: ["0.0.0.0/0"] } }), "network.allowedClientCidrs[0]", '"0.0.0.0/0"'],
   ["VPC CIDR too small", raw("prod", { network: { vpcCidr: "10.0.0.0/26" } }), "network.vpcCidr", '"10.0.0.0/26"'],
   ["VPC id without subnets", raw("prod", { network: { vpcId: "vpc-0123456789abcdef0" } }), "network.subnets", null],
   ["subnets without VPC id", raw("prod", { network: { subnets: [{ id: "subnet-0123456789abcdef0", cidr: "10.1.0.0/24", availabilityZone: "eu-west-1a" }] } }), "network.vpcId", null],
-  ["malformed subnet id", raw("prod", { network: { vpcId: "vpc-0123456789abcdef0", subnets: [{ id: "sub-1", cidr: "10.1.0.0/24", availabilityZone: "eu-west-1a" }] } }), "network.subnets.0.id", '"sub-1"'],
+  ["malformed subnet id", raw("prod", { network: { vpcId: "vpc-0123456789abcdef0", subnets: [{ id: "sub-1", cidr: "10.1.0.0/24", availabilityZone: "eu-west-1a" }] } }), "network.subnets[0].id", '"sub-1"'],
   ["unknown instance type without memory", raw("prod", { postgres: { instanceType: "x9z.large" } }), "postgres.memoryMiB", null],
   ["malformed instance type", raw("prod", { postgres: { instanceType: "large" } }), "postgres.instanceType", '"large"'],
   ["iops above 500 per GiB", raw("dev", { postgres: { dataVolume: { sizeGiB: 10, iops: 6000 } } }), "postgres.dataVolume.iops", "6000"],
@@ -146,7 +146,8 @@ describe("bad config is refused before anything is created", () => {
     if (shownValue !== null) expect(message).toContain(`${fullKey} = ${shownValue}`);
     expect(message).toContain(`allowed: ${p.allowed}`);
     expect(message).toContain("Pulumi.prod.yaml");
-    expect(message).toMatch(/pulumi config set/);
+    // …and the command that fixes it: set a value, or remove a key that must go.
+    expect(message).toMatch(p.fix === "remove" ? /pulumi config rm |rename it to / : /pulumi config set /);
   });
 
   it("reports every problem at once, not just the first", () => {

@@ -1,0 +1,166 @@
+// Rules between keys (a CIDR's prefix, iops per GiB, Patroni timing, sync count vs members, …).
+//
+// They run on whatever passed the schema: `view` is the tier defaults merged with the user's
+// valid values, with every value the schema refused taken out (and lists with a refused element
+// kept as written), so one run reports schema and cross-field problems together. Every rule
+// therefore checks that the values it needs are there, and `failed(path)` tells a value the
+// schema refused from one that was never set.
+import { CIDR_RE, cidrIsNetworkAddress, type MemberTags, type Tier } from "./schema";
+import { INSTANCE_MEMORY_MIB, type StackConfig } from "./defaults";
+import { keyDoc } from "./keys";
+import { MANAGED_PARAMETERS } from "./parameters";
+import { problem, type ConfigProblem, type PathSegment } from "./problems";
+
+/** A config where any value may be missing and lists hold whatever was written. */
+export type Loose<T> = T extends readonly unknown[]
+  ? unknown[]
+  : T extends object
+    ? { [K in keyof T]?: Loose<T[K]> }
+    : T | undefined;
+
+export type ConfigView = Loose<StackConfig>;
+
+const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+const isStr = (v: unknown): v is string => typeof v === "string";
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isCidr = (v: unknown): v is string => isStr(v) && CIDR_RE.test(v);
+
+export function crossFieldProblems(c: ConfigView, failed: (path: PathSegment[]) => boolean = () => false): ConfigProblem[] {
+  const p: ConfigProblem[] = [];
+  const add = (path: PathSegment[], value: unknown, reason: string, allowed?: string, extra?: Parameters<typeof problem>[4]) =>
+    p.push(problem(path, value, reason, allowed ?? keyDoc(path)?.allowed ?? "see the config reference (README.md, 'Config reference')", extra));
+  const tier: Tier | undefined = c.tier;
+
+  // --- network
+  const n = c.network ?? {};
+  if (isCidr(n.vpcCidr)) {
+    if (!cidrIsNetworkAddress(n.vpcCidr)) add(["network", "vpcCidr"], n.vpcCidr, "has host bits set");
+    const vpcBits = Number(n.vpcCidr.split("/")[1]);
+    if (vpcBits < 16 || vpcBits > 23) add(["network", "vpcCidr"], n.vpcCidr, "prefix must be /16 to /23: the VPC is cut into 8 subnets of at least /26 (one per AZ)");
+  }
+  const subnets = Array.isArray(n.subnets) ? n.subnets : undefined;
+  if (n.vpcId && !subnets?.length && !failed(["network", "subnets"])) add(["network", "subnets"], n.subnets, "is required when network.vpcId brings an existing VPC");
+  if (subnets?.length && !n.vpcId && !failed(["network", "vpcId"])) add(["network", "vpcId"], n.vpcId, "is required when network.subnets are given");
+  subnets?.forEach((s, i) => {
+    const cidr = isObj(s) ? s.cidr : undefined;
+    if (failed(["network", "subnets", i, "cidr"]) || !isCidr(cidr)) return;
+    const bits = Number(cidr.split("/")[1]);
+    if (bits < 16 || bits > 26) add(["network", "subnets", i, "cidr"], cidr, "prefix must be /16 to /26: node addresses use host offsets 10–49");
+    else if (!cidrIsNetworkAddress(cidr)) add(["network", "subnets", i, "cidr"], cidr, "has host bits set");
+  });
+  const clientCidrs = Array.isArray(n.allowedClientCidrs) ? n.allowedClientCidrs : undefined;
+  clientCidrs?.forEach((cidr, i) => {
+    if (failed(["network", "allowedClientCidrs", i]) || !isCidr(cidr)) return;
+    if (cidr.endsWith("/0")) add(["network", "allowedClientCidrs", i], cidr, "opens the database to the whole internet", keyDoc(["network", "allowedClientCidrs"])!.allowed);
+    else if (!cidrIsNetworkAddress(cidr)) add(["network", "allowedClientCidrs", i], cidr, "has host bits set", "a CIDR with zero host bits, e.g. 10.1.0.0/16");
+  });
+  const clientGroups = Array.isArray(n.allowedClientSecurityGroupIds) ? n.allowedClientSecurityGroupIds : undefined;
+  if (clientCidrs?.length === 0 && clientGroups?.length === 0 && !failed(["network", "allowedClientCidrs"]) && !failed(["network", "allowedClientSecurityGroupIds"]))
+    add(["network", "allowedClientCidrs"], clientCidrs, "no client could reach the database: give client CIDRs or security groups");
+
+  // --- postgres
+  const pg = c.postgres ?? {};
+  if (pg.memoryMiB === undefined && !failed(["postgres", "memoryMiB"]) && isStr(pg.instanceType) && !INSTANCE_MEMORY_MIB[pg.instanceType])
+    add(["postgres", "memoryMiB"], pg.memoryMiB, `is required for instance type ${pg.instanceType}, whose memory this program does not know`);
+  const volume = pg.dataVolume ?? {};
+  if (isNum(volume.iops) && isNum(volume.sizeGiB) && volume.iops > volume.sizeGiB * 500)
+    add(["postgres", "dataVolume", "iops"], volume.iops, `gp3 allows at most 500 IOPS per GiB (${volume.sizeGiB * 500} for ${volume.sizeGiB} GiB)`);
+  if (isNum(volume.throughputMiBps) && isNum(volume.iops) && volume.throughputMiBps > volume.iops / 4)
+    add(["postgres", "dataVolume", "throughputMiBps"], volume.throughputMiBps, `gp3 allows at most 0.25 MiB/s per IOPS (${Math.floor(volume.iops / 4)} for ${volume.iops} IOPS)`);
+
+  const members = (isObj(pg.members) ? pg.members : {}) as Record<string, Loose<MemberTags> | undefined>;
+  const memberNames = isNum(pg.nodes) ? Array.from({ length: pg.nodes }, (_, i) => `db${i + 1}`) : undefined;
+  for (const [name, tags] of Object.entries(members)) {
+    if (!tags) continue;
+    if (memberNames && !memberNames.includes(name)) {
+      add(["postgres", "members", name], tags, `there is no member ${name} with postgres.nodes = ${pg.nodes}`, `member names ${memberNames.join(", ")} (or raise postgres.nodes)`, { fix: "remove" });
+      continue;
+    }
+    if (isStr(tags.replicatefrom)) {
+      if (tags.replicatefrom === name) add(["postgres", "members", name, "replicatefrom"], tags.replicatefrom, "a member cannot replicate from itself");
+      else if (memberNames && !memberNames.includes(tags.replicatefrom))
+        add(["postgres", "members", name, "replicatefrom"], tags.replicatefrom, "names no member of this cluster", `one of ${memberNames.filter((m) => m !== name).join(", ") || "(none: single node)"}`);
+    }
+  }
+  if (memberNames) {
+    const source = (m: string) => {
+      const r = members[m]?.replicatefrom;
+      return isStr(r) && memberNames.includes(r) ? r : undefined;
+    };
+    // replicatefrom cycles (db2 → db3 → db2) would leave both without a source: report one.
+    for (const start of memberNames) {
+      const seen = new Set<string>();
+      let cur: string | undefined = start;
+      let cycle = false;
+      while (cur && source(cur)) {
+        if (seen.has(cur)) {
+          cycle = true;
+          break;
+        }
+        seen.add(cur);
+        cur = source(cur);
+      }
+      if (cycle) {
+        add(["postgres", "members", start, "replicatefrom"], members[start]?.replicatefrom, "forms a cycle: some member must stream from the leader", "a chain of replicatefrom that ends at a member streaming from the leader");
+        break;
+      }
+    }
+    const nofailoverUnknown = memberNames.some((m) => failed(["postgres", "members", m, "nofailover"]));
+    if (!nofailoverUnknown && memberNames.every((m) => members[m]?.nofailover === true))
+      add(["postgres", "members"], pg.members, "every member has nofailover: nothing could ever become leader", "at least one member without nofailover");
+  }
+  if (isStr(pg.syncMode) && pg.syncMode !== "off" && isNum(pg.nodes)) {
+    if (pg.nodes < 2)
+      add(["postgres", "syncMode"], pg.syncMode, `synchronous replication needs a standby, but postgres.nodes = ${pg.nodes}`, "off with one node; on, strict or quorum with postgres.nodes ≥ 2");
+    const eligible = memberNames!.filter((m) => !members[m]?.nosync && !members[m]?.replicatefrom).length - 1;
+    if (pg.nodes >= 2 && isNum(pg.syncNodeCount) && pg.syncNodeCount > Math.max(eligible, 0))
+      add(["postgres", "syncNodeCount"], pg.syncNodeCount, `only ${Math.max(eligible, 0)} member(s) can be synchronous standbys (nodes − 1, minus nosync and cascading members)`, `an integer 1–${Math.max(eligible, 1)}`);
+    if (pg.syncMode === "quorum" && pg.nodes === 2)
+      add(["postgres", "syncMode"], pg.syncMode, "quorum commit with 2 nodes blocks writes whenever the single standby is down; use strict, or 3+ nodes", "quorum with postgres.nodes ≥ 3");
+  }
+  for (const [name, value] of Object.entries(isObj(pg.parameters) ? pg.parameters : {})) {
+    const managed = MANAGED_PARAMETERS[name];
+    if (!managed) continue;
+    add(
+      ["postgres", "parameters", name],
+      value,
+      `is managed by this program: ${managed.why}`,
+      managed.instead
+        ? `not in postgres.parameters: set ${managed.instead} instead, ${keyDoc(managed.instead.split("."))?.allowed ?? "see the config reference"}`
+        : "any PostgreSQL parameter except the managed ones (README, 'Managed parameters')",
+      { fix: "remove", instead: managed.instead },
+    );
+  }
+
+  // --- patroni timing (Patroni 4 enforces loop_wait + 2·retry_timeout ≤ ttl; the minimums are in the schema)
+  const t = c.patroni ?? {};
+  if (isNum(t.ttl) && isNum(t.loopWait) && isNum(t.retryTimeout) && t.loopWait + 2 * t.retryTimeout > t.ttl)
+    add(["patroni", "ttl"], t.ttl, `must be ≥ loopWait + 2·retryTimeout = ${t.loopWait} + 2·${t.retryTimeout} = ${t.loopWait + 2 * t.retryTimeout}, or the leader could lose its lock while retrying`);
+
+  // --- etcd
+  const etcdNodes = c.etcd?.nodes;
+  if (isNum(etcdNodes)) {
+    if (etcdNodes % 2 === 0) add(["etcd", "nodes"], etcdNodes, "is even: an even member count tolerates no more failures than one member fewer, and can split evenly");
+    else if (etcdNodes === 1 && tier && tier !== "dev") add(["etcd", "nodes"], etcdNodes, `a single etcd member is a single point of failure; tier ${tier} needs 3 or more`);
+  }
+
+  // --- backups and objectives
+  const b = c.backup ?? {};
+  const o = c.objectives ?? {};
+  if (isNum(b.archiveTimeoutSeconds)) {
+    if (tier === "prod" && b.archiveTimeoutSeconds > 60) add(["backup", "archiveTimeoutSeconds"], b.archiveTimeoutSeconds, "prod keeps at most 60 s of committed WAL out of the archive");
+    if (isNum(o.pitrRpoSeconds) && b.archiveTimeoutSeconds > o.pitrRpoSeconds)
+      add(["backup", "archiveTimeoutSeconds"], b.archiveTimeoutSeconds, `exceeds the stated objectives.pitrRpoSeconds = ${o.pitrRpoSeconds}: a restore could lose more than promised`);
+  }
+  if (o.failoverRpoSeconds === 0 && pg.syncMode === "off")
+    add(["objectives", "failoverRpoSeconds"], 0, "RPO 0 on failover needs synchronous replication (postgres.syncMode on, strict or quorum)", "an integer ≥ 1 with syncMode off; 0 only with synchronous replication");
+  if (isNum(b.logicalInfrequentAccessAfterDays) && isNum(b.logicalRetentionWeeks)) {
+    const logicalDays = b.logicalRetentionWeeks * 7;
+    if (b.logicalInfrequentAccessAfterDays >= logicalDays)
+      add(["backup", "logicalInfrequentAccessAfterDays"], b.logicalInfrequentAccessAfterDays, `must be less than the logical dumps' lifetime (backup.logicalRetentionWeeks·7 = ${logicalDays} days): S3 rejects a transition at or after the expiration`, `an integer 30–${logicalDays - 1}, or null`);
+  }
+  const tls = c.tls ?? {};
+  if (isNum(tls.renewBeforeDays) && isNum(tls.certValidityDays) && tls.renewBeforeDays >= tls.certValidityDays)
+    add(["tls", "renewBeforeDays"], tls.renewBeforeDays, `must be less than tls.certValidityDays (${tls.certValidityDays}), or certificates would be renewed forever`);
+  return p;
+}
