@@ -268,8 +268,10 @@ export function renderNodeFiles(spec: ClusterSpec, nodeName: string, layout: Lay
   return files.sort((a, b) => a.path.localeCompare(b.path));
 }
 
+/** KEY=value lines a shell sources (values with anything but plain characters single-quoted). */
 function envFile(entries: [string, string | undefined][]): string {
-  return entries.filter(([, v]) => v !== undefined && v !== "").map(([k, v]) => `${k}=${v}`).join("\n") + "\n";
+  const quote = (v: string) => (/^[\w@%+=:,./-]*$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
+  return entries.filter(([, v]) => v !== undefined && v !== "").map(([k, v]) => `${k}=${quote(v!)}`).join("\n") + "\n";
 }
 
 /** /etc/pgha/aws.env: how awscli on the node reaches AWS (region; sandbox endpoints, CA, keys). */

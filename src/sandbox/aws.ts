@@ -5,6 +5,8 @@
 //     the sandbox image like every host, over HTTPS with a certificate from the cluster CA.
 // The `aws` host also plays the deployer: what `pulumi up` does against AWS (put secret values,
 // upload the bundles) the sandbox does with awscli on that host, against the same endpoints.
+import * as fs from "fs";
+import * as path from "path";
 import YAML from "yaml";
 import { SANDBOX_NETWORK, type Layout } from "../layout";
 import { bundleKeys, bundlePrefix, desiredPointer } from "../bundle/format";
@@ -16,6 +18,11 @@ import { awsAccessDir, awsHostTlsDir, type SecretDocument } from "./material";
 import { waitForPort } from "./s3";
 
 export const AWS_HOST = "aws";
+
+function repoRoot(): string {
+  for (const c of [path.resolve(__dirname, "../.."), path.resolve(__dirname, "../../..")]) if (fs.existsSync(path.join(c, "sandbox/aws-host/deploy.py"))) return c;
+  throw new Error(`sandbox/aws-host/deploy.py not found from ${__dirname}`);
+}
 const MOTO_PORT = 443;
 
 /** The aws host's user-data: moto as a systemd service, names of the sandbox endpoints, awscli's env. */
@@ -41,6 +48,7 @@ WantedBy=multi-user.target
       { path: "/etc/systemd/system/pgha-aws-apis.service", permissions: "0644", content: unit },
       { path: "/etc/pgha/aws.env", permissions: "0644", content: renderAwsEnv(layout) },
       { path: "/etc/pgha/sandbox-hosts", permissions: "0644", content: `${hosts}\n` },
+      { path: "/opt/pgha/deploy.py", permissions: "0755", content: fs.readFileSync(path.join(repoRoot(), "sandbox/aws-host/deploy.py"), "utf8") },
     ],
     runcmd: [["sh", "-c", "cat /etc/pgha/sandbox-hosts >> /etc/hosts"], ["systemctl", "daemon-reload"], ["systemctl", "enable", "--now", "pgha-aws-apis.service"]],
   };
@@ -72,37 +80,48 @@ export async function startAwsApis(stateDir: string, image: string, layout: Layo
 
 /** awscli on the aws host with the sandbox's AWS environment; stdin carries payloads and secrets. */
 export async function awsCli(args: string[], input?: string | Buffer, timeoutMs = 120_000): Promise<string> {
-  const r = await hostExec(AWS_HOST, ["bash", "-c", 'set -a; . /etc/pgha/aws.env; set +a; exec aws "$@"', "aws", ...args], { input, timeoutMs });
+  // stdin arrives on a socket; awscli's file:///dev/stdin needs a pipe, which `cat |` gives it.
+  const r = await hostExec(AWS_HOST, ["bash", "-c", 'set -a; . /etc/pgha/aws.env; set +a; cat | aws "$@"', "aws", ...args], { input, timeoutMs });
   if (r.code !== 0) throw new Error(`aws ${args.slice(0, 3).join(" ")} … on the sandbox's aws host exited ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
   return r.stdout;
 }
 
-/** Creates or updates secrets in the sandbox's Secrets Manager (values through stdin only). */
-export async function publishSecrets(docs: SecretDocument[]): Promise<void> {
-  const existing = new Set(
-    JSON.parse(await awsCli(["secretsmanager", "list-secrets", "--output", "json"])).SecretList?.map((s: { Name: string }) => s.Name) ?? [],
-  );
-  for (const d of docs) {
-    const args = existing.has(d.name)
-      ? ["secretsmanager", "put-secret-value", "--secret-id", d.name, "--secret-string", "file:///dev/stdin"]
-      : ["secretsmanager", "create-secret", "--name", d.name, "--secret-string", "file:///dev/stdin"];
-    await awsCli([...args, "--output", "json"], d.value);
-  }
+export interface DeployRequest {
+  secrets?: SecretDocument[];
+  deleteSecrets?: string[];
+  objects?: { bucket: string; key: string; body: Buffer | string }[];
+  list?: { bucket: string; prefix: string };
+}
+
+/**
+ * One run of the sandbox's deployer (sandbox/aws-host/deploy.py, boto3 on the aws host): secrets
+ * into Secrets Manager, objects into S3, in the order given. Secret values travel on stdin only.
+ */
+export async function deploy(region: string, req: DeployRequest): Promise<{ keys: string[] | null }> {
+  const payload = JSON.stringify({
+    region,
+    secrets: req.secrets ?? [],
+    deleteSecrets: req.deleteSecrets ?? [],
+    objects: (req.objects ?? []).map((o) => ({ bucket: o.bucket, key: o.key, b64: Buffer.from(o.body).toString("base64") })),
+    list: req.list ?? null,
+  });
+  const r = await hostExec(AWS_HOST, ["bash", "-c", "set -a; . /etc/pgha/aws.env; set +a; exec python3 /opt/pgha/deploy.py"], { input: payload, timeoutMs: 300_000 });
+  if (r.code !== 0) throw new Error(`the sandbox's deployer (aws host) failed: ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`);
+  return JSON.parse(r.stdout);
+}
+
+/** Creates or updates secrets in the sandbox's Secrets Manager. */
+export async function publishSecrets(docs: SecretDocument[], region = "eu-west-1"): Promise<void> {
+  await deploy(region, { secrets: docs });
 }
 
 /** Deletes a secret (tests of a missing secret; removing a scratch host). */
-export async function deleteSecret(name: string): Promise<void> {
-  await awsCli(["secretsmanager", "delete-secret", "--secret-id", name, "--force-delete-without-recovery", "--output", "json"]);
+export async function deleteSecret(name: string, region = "eu-west-1"): Promise<void> {
+  await deploy(region, { deleteSecrets: [name] });
 }
 
-/** Uploads one object (bytes through stdin). */
-export async function putObject(bucket: string, key: string, body: Buffer | string): Promise<void> {
-  await awsCli(["s3", "cp", "--only-show-errors", "-", `s3://${bucket}/${key}`], body);
-}
-
-export async function listObjects(bucket: string, prefix: string): Promise<string[]> {
-  const out = await awsCli(["s3api", "list-objects-v2", "--bucket", bucket, "--prefix", prefix, "--output", "json"]);
-  return ((JSON.parse(out || "{}").Contents ?? []) as { Key: string }[]).map((o) => o.Key);
+export async function listObjects(bucket: string, prefix: string, region = "eu-west-1"): Promise<string[]> {
+  return (await deploy(region, { list: { bucket, prefix } })).keys ?? [];
 }
 
 export async function getObject(bucket: string, key: string): Promise<Buffer> {
@@ -112,19 +131,22 @@ export async function getObject(bucket: string, key: string): Promise<Buffer> {
 }
 
 /**
- * What `pulumi up` uploads (components/bundles.ts), the sandbox way: the node software, each
- * node's bundle and, last, each node's desired pointer (a node never points at a missing bundle).
+ * What `pulumi up` does (components/nodeBundles.ts, components/secrets.ts), the sandbox way: the
+ * secrets, the node software, each node's bundle and, last, each node's desired pointer (a node
+ * never points at a missing bundle). Content-addressed objects already there are not sent again.
  */
-export async function publishBundles(spec: ClusterSpec, bundles: NodeBundle[]): Promise<void> {
+export async function publishBundles(spec: ClusterSpec, bundles: NodeBundle[], secrets: SecretDocument[] = []): Promise<void> {
   const prefix = bundlePrefix(spec.clusterName);
   const bucket = spec.backup.bucketName;
   const software = nodeSoftware();
-  const have = new Set(await listObjects(bucket, prefix));
+  const have = new Set(await listObjects(bucket, prefix, spec.region));
+  const objects: DeployRequest["objects"] = [];
   const softwareKey = bundleKeys.software(prefix, software.sha256);
-  if (!have.has(softwareKey)) await putObject(bucket, softwareKey, software.tar);
+  if (!have.has(softwareKey)) objects.push({ bucket, key: softwareKey, body: software.tar });
   for (const b of bundles) {
     const key = bundleKeys.bundle(prefix, b.node, b.hash);
-    if (!have.has(key)) await putObject(bucket, key, b.archive);
+    if (!have.has(key)) objects.push({ bucket, key, body: b.archive });
   }
-  for (const b of bundles) await putObject(bucket, bundleKeys.desired(prefix, b.node), desiredPointer(b.hash, software.sha256));
+  for (const b of bundles) objects.push({ bucket, key: bundleKeys.desired(prefix, b.node), body: desiredPointer(b.hash, software.sha256) });
+  await deploy(spec.region, { secrets, objects });
 }

@@ -143,9 +143,8 @@ export async function attachDataVolumes(spec: ClusterSpec, stateDir: string, mem
  * software and every node's bundle in the bucket, the desired pointers last.
  */
 export async function publishStack(spec: ClusterSpec, layout: Layout, material: SandboxMaterial): Promise<ReturnType<typeof renderAll>> {
-  await publishSecrets(secretDocuments(spec, material));
   const bundles = renderAll(spec, layout);
-  await publishBundles(spec, bundles);
+  await publishBundles(spec, bundles, secretDocuments(spec, material));
   return bundles;
 }
 
@@ -155,8 +154,9 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
   const log = opts.log ?? (() => undefined);
   const { stack, file, spec } = loadStack(opts.stack);
   const rawConfig = readStackFile(file).raw;
-  const existing = readState(stateDir);
-  const stale = staleReason(opts.stack, stateDir);
+  // A state without a user-data hash is an `up` that never finished booting: start again.
+  const existing = readState(stateDir)?.userDataHash ? readState(stateDir) : undefined;
+  const stale = existing && staleReason(opts.stack, stateDir);
   if (existing && stale) {
     throw Object.assign(new Error(`the running sandbox cannot be reused: ${stale}; run \`npx pgha sandbox down\` first, then up --stack ${stack}`), { exitCode: 3 });
   }
@@ -206,7 +206,8 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
   );
   // The data volumes are attached once the instances run, as EC2 attaches a VolumeAttachment.
   await attachDataVolumes(spec, stateDir);
-  await Promise.all(spec.nodes.map((n) => waitForBoot(n.name)));
+  // "Booted" includes cloud-init's final stage: the bootstrap fetching and installing the bundle.
+  await Promise.all(spec.nodes.map((n) => waitForBoot(n.name, opts.timeoutMs ?? 300_000)));
   state.userDataHash = sandboxUserDataHash(spec);
   state.config = rawConfig;
   state.appliedAt = new Date().toISOString();
@@ -308,7 +309,7 @@ export async function resume(sb: Sandbox, log: (l: string) => void = () => undef
   // moto keeps its state in memory: after a stop the secrets are published again before the
   // nodes boot (they fetch them with retries at boot, as EC2 nodes wait for IAM).
   await startAwsApis(sb.stateDir, sb.state.image, sb.layout);
-  await publishSecrets(secretDocuments(sb.spec, sb.material));
+  await publishSecrets(secretDocuments(sb.spec, sb.material), sb.spec.region);
   const hosts = await listHosts(sb.stateDir);
   const stopped = hosts.filter((h) => h.state === "stopped");
   if (stopped.length) log(`starting ${stopped.length} stopped host(s)`);

@@ -6,7 +6,7 @@ import { renderRestoreHostBundle } from "../render/bundle";
 import { ensureRestoreHostSecrets } from "./material";
 import { bootHost, hostExec, hostState, resetHost, waitForBoot } from "./hosts";
 import { hostDefinition, waitForCloudInit, type Sandbox } from "./cluster";
-import { publishBundles, publishSecrets } from "./aws";
+import { publishBundles } from "./aws";
 import { sleep } from "./shell";
 
 export type RestoreType = "time" | "xid" | "lsn" | "name" | "immediate";
@@ -178,9 +178,8 @@ export async function restoreInPlace(sb: Sandbox, req: RestoreRequest, log: Log 
  */
 export async function ensureRestoreHost(sb: Sandbox, log: Log = () => undefined): Promise<string> {
   const { name, address } = RESTORE_HOST;
-  await publishSecrets([await ensureRestoreHostSecrets(sb.spec, sb.stateDir, name, address)]);
   const bundle = renderRestoreHostBundle(sb.spec, sb.layout, name, address);
-  await publishBundles(sb.spec, [bundle]);
+  await publishBundles(sb.spec, [bundle], [await ensureRestoreHostSecrets(sb.spec, sb.stateDir, name, address)]);
   const definition = hostDefinition(sb.stateDir, name, address, bundle.userDataGzip);
   const state = await hostState(name).catch(() => undefined);
   if (state === "running") {

@@ -7,6 +7,7 @@ import { Client } from "pg";
 import { hostExec } from "../../src/sandbox/hosts";
 import type { Sandbox } from "../../src/sandbox/cluster";
 import { ensureMaterial, generatedSecretValues, reissueNodeCertificate } from "../../src/sandbox/material";
+import { publishSecrets } from "../../src/sandbox/aws";
 import { describeCertificate } from "../../src/tls/local-ca";
 import { renderAll } from "../../src/render/bundle";
 import { ec2Layout } from "../../src/layout";
@@ -126,7 +127,9 @@ describe("certificate rotation", () => {
     await load.prepare();
     load.start();
     await waitFor("writes flowing", async () => load.ackedCount > 50, 30_000);
-    const issued = await reissueNodeCertificate(sb.spec, sb.layout, sb.stateDir, leader);
+    const { certificate: issued, secret } = await reissueNodeCertificate(sb.spec, sb.layout, sb.stateDir, leader);
+    // As `pulumi up` does on AWS: the re-issued certificate goes into the node's secret.
+    await publishSecrets([secret], sb.spec.region);
     const rotate = await hostExec(leader, ["pgha-secrets", "rotate"]);
     expect(`${rotate.code} ${rotate.stderr}`).toMatch(/^0 .*reloading/s);
     const expected = describeCertificate(issued.certPem).serialNumber.toLowerCase();
