@@ -119,6 +119,9 @@ function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
     pgPort: PORTS.postgres,
     etcdDataDir: NODE_PATHS.etcdDataDir,
     layoutKind: layout.kind,
+    // node.env carries only what the node's role uses, so a backup setting changes no etcd bundle.
+    postgresNode: node.role === "postgres",
+    etcdNode: node.role === "etcd",
     clusterSecret: node.role === "postgres" ? spec.names.clusterSecret : "",
     nodeSecret: spec.names.nodeSecret[node.name],
     // Every PostgreSQL member keeps its data on its own volume (EBS on EC2, a block device the
@@ -371,6 +374,7 @@ export function renderRestoreHostBundle(spec: ClusterSpec, layout: Layout, name:
   const view = {
     ...commonView(spec, node, hostLayout),
     role: "restore",
+    postgresNode: true,
     clusterSecret: spec.names.clusterSecret,
     nodeSecret: spec.names.clusterSecret.replace(/cluster$/, `node/${name}`),
     // A scratch host restores into its own disk; it never holds the cluster's data volume.

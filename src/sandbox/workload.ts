@@ -18,6 +18,16 @@ export interface WriteLoadResult {
  * COMMIT was acknowledged, and the longest gap between acknowledgements.
  */
 export class WriteLoad {
+  /** Loads started and not stopped yet (a test that failed midway leaves one running). */
+  private static readonly running = new Set<WriteLoad>();
+
+  /** Stops every load still running (tests call it after each test, so none outlives its test). */
+  static async stopAll(): Promise<number> {
+    const loads = [...WriteLoad.running];
+    await Promise.all(loads.map((l) => l.stop()));
+    return loads.length;
+  }
+
   private stopped = false;
   private readonly acked: number[] = [];
   private errors = 0;
@@ -32,6 +42,7 @@ export class WriteLoad {
   }
 
   start(): void {
+    WriteLoad.running.add(this);
     this.done = this.run();
   }
 
@@ -68,6 +79,7 @@ export class WriteLoad {
     const stoppedAt = Date.now();
     this.stopped = true;
     await this.done;
+    WriteLoad.running.delete(this);
     let longest = 0;
     let before: number | undefined;
     let after: number | undefined;

@@ -5,7 +5,16 @@ import { hostExec } from "../../src/sandbox/hosts";
 import { nodesOf } from "../../src/spec";
 export { WriteLoad, type WriteLoadResult } from "../../src/sandbox/workload";
 
+import { WriteLoad as Load } from "../../src/sandbox/workload";
+
 export const TEST_STACK = process.env.PGHA_TEST_STACK ?? "prod";
+
+// No write load outlives the test that started it, also when the test failed midway (jest
+// otherwise reports work still running after the suite ended).
+afterEach(async () => {
+  const stopped = await Load.stopAll();
+  if (stopped) process.stderr.write(`[integration] stopped ${stopped} write load(s) left running by the test\n`);
+});
 
 let cached: Sandbox | undefined;
 export async function sandbox(): Promise<Sandbox> {

@@ -1,0 +1,263 @@
+// Day 2 on real hosts (issue 9): a changed stack file reaches the running nodes through their
+// bundles — published to the sandbox's S3, rolled out node by node over `sandbox exec` by the
+// same rollout `pulumi up` runs over SSM — under write load, with every acknowledged write
+// verified; and the EC2 boot path (a data volume attached late, secrets from the Secrets
+// Manager API, a tampered bundle) executed for real.
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import YAML from "yaml";
+import { apply, hostDefinition, mainPid, openSandbox, type Sandbox } from "../../src/sandbox/cluster";
+import { attachVolume, bootHost, hostExec, powerCut, rebootHost, resetHost, waitForBoot } from "../../src/sandbox/hosts";
+import { deploy, publishSecrets } from "../../src/sandbox/aws";
+import { ensureVolumeFile, volumesDirectory } from "../../src/sandbox/volumes";
+import { secretDocuments } from "../../src/sandbox/material";
+import { loadStack } from "../../src/config/stack-file";
+import { renderBundle, NODE_PATHS } from "../../src/render/bundle";
+import { bundleKeys, bundlePrefix, packNodeBundle, sha256 } from "../../src/bundle/format";
+import { nodesOf } from "../../src/spec";
+import { postgresMembers, sandbox, sh, sleep, waitFor, waitHealthy, waitStreaming, WriteLoad } from "./support";
+
+let sb: Sandbox;
+let originalStackFile: string;
+const T = (minutes: number) => minutes * 60_000;
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-day2-"));
+
+/** The sandbox's stack file with some config keys replaced (a copy: the repository's file stays). */
+function stackFileWith(changes: Record<string, unknown>, name = "Pulumi.prod.yaml"): string {
+  const doc = YAML.parse(fs.readFileSync(originalStackFile, "utf8")) as { config: Record<string, unknown> };
+  for (const [k, v] of Object.entries(changes)) doc.config[k] = v;
+  const dir = fs.mkdtempSync(path.join(tmp, "stack-"));
+  const file = path.join(dir, name);
+  fs.writeFileSync(file, YAML.stringify(doc));
+  return file;
+}
+
+async function applyFile(file: string) {
+  const started = Date.now();
+  const r = await apply(await openSandbox(), { stack: file, log: (l) => process.stderr.write(`[day2] ${l}\n`) });
+  if (!r.rollout.ok) throw new Error(`rollout failed: ${JSON.stringify(r.rollout.failure)}`);
+  sb = await openSandbox();
+  return { rollout: r.rollout, seconds: (Date.now() - started) / 1000 };
+}
+
+async function nodeStatus(host: string): Promise<{ appliedHash: string; desiredHash: string; pendingRestart: { service: string; reason: string }[]; lastApply: { ok: boolean } }> {
+  return JSON.parse(await sh(host, "pgha-node status --json"));
+}
+
+async function servicePid(host: string, unit: string): Promise<number> {
+  return Number((await sh(host, `systemctl show -p MainPID --value ${unit}`)).trim());
+}
+
+/** Every long-running server process of the cluster: a restart shows as a new pid. */
+async function serverPids(): Promise<Record<string, number>> {
+  const pids: Record<string, number> = {};
+  for (const n of sb.spec.nodes) {
+    if (n.role === "postgres") pids[`${n.name}/postgres`] = mainPid(n.name, "postgres") ?? -1;
+    if (n.role === "etcd") pids[`${n.name}/etcd`] = await servicePid(n.name, "etcd");
+    if (n.role === "haproxy") pids[`${n.name}/haproxy-master`] = await servicePid(n.name, "haproxy");
+  }
+  return pids;
+}
+
+beforeAll(async () => {
+  sb = await sandbox();
+  originalStackFile = sb.state.stackFile;
+  await waitHealthy(sb);
+}, T(4));
+
+afterAll(async () => {
+  // Leave the cluster as the other suites expect it: the stack file it was started with.
+  const sbNow = await openSandbox();
+  if (path.resolve(sbNow.state.stackFile) !== path.resolve(originalStackFile) || sbNow.state.config === undefined) await applyFile(originalStackFile);
+  fs.rmSync(tmp, { recursive: true, force: true });
+}, T(6));
+
+describe("a config-only change converges on the running cluster", () => {
+  it("cron schedule, retention, HAProxy timing and a member tag: every node on its new bundle, reloaded live, nothing restarted, no write lost", async () => {
+    const load = new WriteLoad(sb, "day2_apply");
+    await load.prepare();
+    load.start();
+    await waitFor("writes flowing", async () => load.ackedCount > 50, 30_000);
+    const ro = await sb.client.connect("ro");
+    await ro.query("select 1");
+    const before = await serverPids();
+    const file = stackFileWith({
+      "postgres-ha:backup": { fullSchedule: "30 3 * * *", fullRetentionDays: 9, diffSchedule: "* * * * *" },
+      "postgres-ha:haproxy": { checkIntervalMs: 1500 },
+      "postgres-ha:postgres": { members: { db3: { noloadbalance: true } } },
+    });
+    const appliedAt = new Date();
+    const { rollout, seconds } = await applyFile(file);
+    process.stderr.write(`[day2] config-only change converged on ${rollout.nodes.length} nodes in ${seconds.toFixed(1)} s (rollout ${rollout.seconds.toFixed(1)} s)\n`);
+
+    // Every node reports the bundle the stack file renders to.
+    const { spec } = loadStack(file);
+    for (const n of spec.nodes) {
+      const want = renderBundle(spec, n.name, sb.layout).hash;
+      const st = await nodeStatus(n.name);
+      expect(`${n.name} ${st.appliedHash} ${st.desiredHash} ${st.lastApply.ok}`).toBe(`${n.name} ${want} ${want} true`);
+    }
+    expect(rollout.order.slice(0, 3)).toEqual(["etcd1", "etcd2", "etcd3"]);
+    const leader = (await sb.client.leader())!;
+    expect(rollout.order[rollout.order.length - 1]).toBe(leader);
+    for (const lb of nodesOf(spec, "haproxy")) {
+      expect(rollout.nodes.find((r) => r.node === lb.name)!.actions).toContain("haproxy-reload");
+      expect(await sh(lb.name, `cat ${NODE_PATHS.haproxyConfig}`)).toContain("inter 1500ms");
+    }
+    // The new cron lines are installed on every member, and the every-minute one fires.
+    for (const db of postgresMembers(sb)) {
+      const cron = await sh(db, `cat ${NODE_PATHS.cron}`);
+      expect(cron).toMatch(/^30 3 \* \* \* postgres \/usr\/local\/sbin\/pgha-backup full/m);
+      expect(cron).toMatch(/^\* \* \* \* \* postgres \/usr\/local\/sbin\/pgha-backup diff/m);
+    }
+    const diffDone = await waitFor("the new cron line's diff backup on the leader", async () => {
+      const log = await sh(leader, "cat /var/log/pgha/backup.log 2>/dev/null || true");
+      return log.split("\n").find((l) => /diff backup \S+ verified/.test(l) && new Date(l.split(" ")[0]) >= new Date(appliedAt.getTime() - 1000));
+    }, 180_000, 2000);
+    expect(diffDone).toMatch(/diff backup/);
+    // The member tag reached Patroni (a local setting: reloaded, not restarted).
+    await waitFor("db3 tagged noloadbalance", async () => (await sb.client.cluster())?.members.find((m) => m.name === "db3")?.tags?.noloadbalance === true, 60_000, 1000);
+    // The read-only session opened before the reload still works; nothing restarted.
+    expect((await ro.query("select 1 as one")).rows[0].one).toBe(1);
+    await ro.end();
+    expect(await serverPids()).toEqual(before);
+    const result = await load.stop();
+    expect(result.errors).toBe(0);
+    expect(await load.lost(result.acked)).toEqual([]);
+  }, T(8));
+
+  it("a parameter that needs a restart is reported pending on every member, and nothing restarts; 300 custom parameters apply live", async () => {
+    const before = await serverPids();
+    const custom = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`pgha_day2.p${i}`, `v${i}`]));
+    const file = stackFileWith({ "postgres-ha:postgres": { parameters: { max_connections: 300, ...custom } } });
+    const { spec } = loadStack(file);
+    // The bundle carries them; user-data stays the bootstrap.
+    for (const n of spec.nodes) expect(renderBundle(spec, n.name, sb.layout).userDataGzip.length).toBeLessThan(4096);
+    await applyFile(file);
+    for (const db of postgresMembers(sb)) {
+      await waitFor(`${db} to report PostgreSQL pending a restart`, async () => (await nodeStatus(db)).pendingRestart.some((p) => p.service === "postgresql" && /max_connections/.test(p.reason)), 60_000, 1000);
+      await waitFor(`${db} to serve the custom parameters`, async () => (await sh(db, "runuser -u postgres -- psql -h /var/run/postgresql -XAtc 'show pgha_day2.p299'")).trim() === "v299", 60_000, 1000);
+    }
+    const st = await sb.client.cluster();
+    expect(st!.members.every((m) => m.pending_restart)).toBe(true);
+    expect(await serverPids()).toEqual(before);
+    // Back to the stack as it was: nothing pending any more.
+    await applyFile(originalStackFile);
+    for (const db of postgresMembers(sb)) await waitFor(`${db} without a pending restart`, async () => (await nodeStatus(db)).pendingRestart.length === 0, 60_000, 1000);
+    expect(await serverPids()).toEqual(before);
+  }, T(8));
+});
+
+describe("the EC2 boot path, executed", () => {
+  it("a bundle whose bytes do not match its hash is refused and the node is unchanged", async () => {
+    const node = "lb2";
+    const st = await nodeStatus(node);
+    const prefix = bundlePrefix(sb.spec.clusterName);
+    const genuine = renderBundle(sb.spec, node, sb.layout);
+    const altered = Buffer.from(genuine.archive);
+    altered[altered.length - 2048] ^= 0xff;
+    const claimed = sha256(Buffer.concat([genuine.archive, Buffer.from("other")]));
+    await deploy(sb.spec.region, { objects: [{ bucket: sb.spec.backup.bucketName, key: bundleKeys.bundle(prefix, node, claimed), body: altered }] });
+    const before = await sh(node, `sha256sum ${NODE_PATHS.haproxyConfig} ${NODE_PATHS.nodeEnv}`);
+    const r = await hostExec(node, ["pgha-node", "apply", claimed]);
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/refused: .* has sha256 [0-9a-f]{64} — it was altered or damaged; nothing was changed/);
+    expect(await sh(node, `sha256sum ${NODE_PATHS.haproxyConfig} ${NODE_PATHS.nodeEnv}`)).toBe(before);
+    expect((await nodeStatus(node)).appliedHash).toBe(st.appliedHash);
+    // A genuine bundle of another node is refused too.
+    const other = renderBundle(sb.spec, "lb1", sb.layout);
+    await deploy(sb.spec.region, { objects: [{ bucket: sb.spec.backup.bucketName, key: bundleKeys.bundle(prefix, node, other.hash), body: other.archive }] });
+    const wrong = await hostExec(node, ["pgha-node", "apply", other.hash]);
+    expect(wrong.code).toBe(4);
+    expect(wrong.stderr).toMatch(/is for node lb1, this is lb2/);
+  }, T(2));
+
+  it("a new node software reaches a node through its bundle, and the old one's files go", async () => {
+    const node = "lb2";
+    const prefix = bundlePrefix(sb.spec.clusterName);
+    const current = renderBundle(sb.spec, node, sb.layout);
+    // A node software that differs by one file, and a bundle that names it.
+    const { nodeSoftware } = await import("../../src/render/software");
+    const { readTar, writeTar } = await import("../../src/bundle/tar");
+    const entries = [...readTar(nodeSoftware().tar), { path: "usr/local/lib/pgha/DAY2-MARKER", mode: 0o644, content: Buffer.from("day2\n") }];
+    const tar = writeTar(entries);
+    const manifest = { ...current.manifest, software: { sha256: sha256(tar), version: "test" } };
+    const archive = packNodeBundle(manifest, current.files);
+    const hash = sha256(archive);
+    await deploy(sb.spec.region, {
+      objects: [
+        { bucket: sb.spec.backup.bucketName, key: bundleKeys.software(prefix, sha256(tar)), body: tar },
+        { bucket: sb.spec.backup.bucketName, key: bundleKeys.bundle(prefix, node, hash), body: archive },
+      ],
+    });
+    const r = JSON.parse(await sh(node, `pgha-node apply ${hash} --json`));
+    expect(r).toMatchObject({ ok: true, softwareInstalled: sha256(tar), changed: [] });
+    expect((await sh(node, "cat /usr/local/lib/pgha/DAY2-MARKER")).trim()).toBe("day2");
+    const back = JSON.parse(await sh(node, `pgha-node apply ${current.hash} --json`));
+    expect(back).toMatchObject({ ok: true, softwareInstalled: nodeSoftware().sha256 });
+    expect((await hostExec(node, ["test", "-e", "/usr/local/lib/pgha/DAY2-MARKER"])).code).toBe(1);
+  }, T(2));
+
+  it("a secret missing from Secrets Manager: pgha-secrets names it and writes nothing; it succeeds once the secret is complete", async () => {
+    const node = "lb2";
+    const name = sb.spec.names.nodeSecret[node];
+    const doc = secretDocuments(sb.spec, sb.material).find((d) => d.name === name)!;
+    const files = `sha256sum /etc/haproxy/secrets.env ${NODE_PATHS.nodeEnv} /etc/pgha/tls/node.crt /etc/pgha/tls/node.key`;
+    const before = await sh(node, files);
+    try {
+      await deploy(sb.spec.region, { deleteSecrets: [name] });
+      const gone = await hostExec(node, ["pgha-secrets", "fetch"], { env: { PGHA_SECRETS_RETRY_SECONDS: "0" } });
+      expect(gone.code).toBe(1);
+      expect(gone.stderr).toContain(`cannot read secret ${name}`);
+      expect(gone.stderr).toMatch(/nothing was written/);
+      const partial = JSON.parse(doc.value);
+      delete partial.statsPassword;
+      await publishSecrets([{ name, value: JSON.stringify(partial) }], sb.spec.region);
+      const incomplete = await hostExec(node, ["pgha-secrets", "fetch"], { env: { PGHA_SECRETS_RETRY_SECONDS: "0" } });
+      expect(incomplete.code).toBe(1);
+      expect(incomplete.stderr).toContain(`secret ${name} has no value for: statsPassword`);
+      expect(await sh(node, files)).toBe(before);
+    } finally {
+      await publishSecrets([doc], sb.spec.region);
+    }
+    const ok = await hostExec(node, ["pgha-secrets", "fetch"]);
+    expect(`${ok.code} ${ok.stderr}`).toMatch(/^0 .*secrets in place for lb2/s);
+    expect(await sh(node, files)).toBe(before);
+  }, T(2));
+
+  it("a data volume attached 20 s after first boot: setup waits, formats it once, PostgreSQL lives on it; a reboot mounts it without formatting", async () => {
+    const member = "db3";
+    const leader = (await sb.client.leader())!;
+    expect(leader).not.toBe(member);
+    // A new instance for db3 with a new, empty volume (as after `pulumi up --replace`).
+    await powerCut(member);
+    await resetHost(member);
+    fs.rmSync(path.join(volumesDirectory(sb.stateDir), `${member}-data.img`), { force: true });
+    const bundle = renderBundle(sb.spec, member, sb.layout);
+    await bootHost(hostDefinition(sb.stateDir, member, sb.layout.addresses[member], bundle.userDataGzip), { image: sb.state.image, stateDir: sb.stateDir });
+    await waitFor(`${member}'s setup waiting for its data volume`, async () => {
+      const r = await hostExec(member, ["bash", "-c", "journalctl -t pgha-setup --no-pager | grep -c 'waiting for the data volume' || true"]).catch(() => undefined);
+      return r && Number(r.stdout.trim()) > 0;
+    }, 120_000, 1000);
+    await sleep(20_000);
+    await attachVolume(member, ensureVolumeFile(sb.stateDir, member, sb.spec.postgres.dataVolume.sizeGiB));
+    await waitForBoot(member, 300_000);
+    await waitStreaming(sb, member, 300_000);
+    const mount = await sh(member, "findmnt -no SOURCE,FSTYPE /var/lib/postgresql");
+    expect(mount.trim()).toMatch(/^\/dev\/loop\d+ ext4$/);
+    expect(await sh(member, "findmnt -no TARGET --target /var/lib/postgresql/17/pgha")).toBe("/var/lib/postgresql\n");
+    expect(Number((await sh(member, "journalctl -b -t pgha-setup --no-pager | grep -c 'formatting' || true")).trim())).toBe(1);
+    // The same file system after a reboot: its creation time and a file written before it.
+    const created = async () => (await sh(member, "tune2fs -l \"$(findmnt -no SOURCE /var/lib/postgresql)\" | grep 'Filesystem created'")).trim();
+    const createdBefore = await created();
+    await sh(member, "echo before-reboot > /var/lib/postgresql/.day2-marker");
+    await rebootHost(member);
+    await waitStreaming(sb, member, 180_000);
+    expect((await sh(member, "findmnt -no FSTYPE /var/lib/postgresql")).trim()).toBe("ext4");
+    expect(await created()).toBe(createdBefore);
+    expect((await sh(member, "cat /var/lib/postgresql/.day2-marker")).trim()).toBe("before-reboot");
+    expect(Number((await sh(member, "journalctl -b -t pgha-setup --no-pager | grep -c 'formatting' || true")).trim())).toBe(0);
+    await waitHealthy(sb);
+  }, T(10));
+});
