@@ -154,7 +154,8 @@ export async function runRollout(opts: RolloutOptions): Promise<RolloutReport> {
     const seconds = (Date.now() - nodeStart) / 1000;
     report.nodes.push({ ...result, seconds });
     const summary = `${node.name}: ${result.oldHash ? result.oldHash.slice(0, 12) : "none"} → ${result.newHash.slice(0, 12)}` +
-      `${result.changed.length ? `, ${result.changed.length} file(s)` : ", unchanged"}` +
+      `${result.changed.length + result.removed.length ? `, ${result.changed.length + result.removed.length} file(s)` : result.softwareInstalled ? "" : ", unchanged"}` +
+      `${result.softwareInstalled ? `, node software ${result.softwareInstalled.slice(0, 12)}` : ""}` +
       `${result.actions.length ? `, ran ${result.actions.join(", ")}` : ""}` +
       `${result.pendingRestart.length ? `, pending restart: ${result.pendingRestart.map((p) => p.service).join(", ")}` : ""}`;
     if (check.code !== 0) {
