@@ -433,8 +433,22 @@ export interface SandboxStatus {
   endpoints: { readWrite: { host: string; address: string; port: number }; readOnly: { host: string; address: string; port: number } };
   connection: { superuser: string; readOnly: string; caFile: string; sslmode: string };
   etcd: { name: string; clientUrl: string; healthy: boolean }[];
-  hosts: { name: string; address: string; state: HostState; role: string }[];
+  hosts: {
+    name: string;
+    address: string;
+    state: HostState;
+    role: string;
+    /** The bundle the node runs (pgha-node), and the one the sandbox's config wants. */
+    bundleHash: string | null;
+    desiredBundleHash: string | null;
+    /** Services that need a restart for what was applied (pgha-node status). */
+    pendingRestart: { service: string; reason: string }[];
+  }[];
   s3: { endpoint: string; address: string; running: boolean; bucket: string };
+  /** The sandbox's AWS API host (moto: Secrets Manager). */
+  aws: { endpoint: string; address: string; state: HostState | "missing" };
+  /** How the stack file differs from what the sandbox runs (null: it does not). */
+  drift: Drift | null;
   /** The leader's WAL archiver: a growing `pendingWalFiles` or old `lastArchivedTime` means S3 trouble. */
   archiving: { lastArchivedWal: string | null; lastArchivedTime: string | null; failedCount: number; lastFailedTime: string | null; pendingWalFiles: number } | null;
   image: string;
@@ -471,7 +485,27 @@ function firstPid(host: string, command: "postgres" | "patroni", running: boolea
 export async function status(sb: Sandbox): Promise<SandboxStatus> {
   const { spec, layout, client } = sb;
   const hosts = await Promise.all(
-    spec.nodes.map(async (n) => ({ name: n.name, address: layout.addresses[n.name], state: await hostState(n.name).catch(() => "stopped" as HostState), role: n.role })),
+    spec.nodes.map(async (n) => {
+      const state = await hostState(n.name).catch(() => "stopped" as HostState);
+      let node: { appliedHash?: string; pendingRestart?: { service: string; reason: string }[] } = {};
+      if (state === "running") {
+        const r = await hostExec(n.name, ["pgha-node", "status", "--json", "--offline"], { timeoutMs: 15_000 }).catch(() => undefined);
+        try {
+          if (r?.code === 0) node = JSON.parse(r.stdout);
+        } catch {
+          // an unreadable answer is shown as unknown
+        }
+      }
+      return {
+        name: n.name,
+        address: layout.addresses[n.name],
+        state,
+        role: n.role,
+        bundleHash: node.appliedHash ?? null,
+        desiredBundleHash: sb.state.bundleHashes?.[n.name] ?? null,
+        pendingRestart: node.pendingRestart ?? [],
+      };
+    }),
   );
   const running = new Map(hosts.map((h) => [h.name, h.state === "running"]));
   const cluster = await client.cluster();
@@ -521,7 +555,15 @@ export async function status(sb: Sandbox): Promise<SandboxStatus> {
     connection: { superuser: client.uri("rw"), readOnly: client.uri("ro"), caFile: files.caFile, sslmode: spec.tls.enabled ? "verify-full" : "disable" },
     etcd,
     hosts,
-    s3: { endpoint: `https://${layout.s3.endpoint}:${layout.s3.port}`, address: "10.88.0.250", running: Boolean(s3Pid(sb.stateDir)), bucket: spec.backup.bucketName },
+    s3: { endpoint: `https://${layout.s3.endpoint}:${layout.s3.port}`, address: SANDBOX_NETWORK.s3Address, running: Boolean(s3Pid(sb.stateDir)), bucket: spec.backup.bucketName },
+    aws: { endpoint: `https://${SANDBOX_NETWORK.awsHost}`, address: SANDBOX_NETWORK.awsAddress, state: await hostState(AWS_HOST).catch(() => "missing" as const) },
+    drift: (() => {
+      try {
+        return drift(sb) ?? null;
+      } catch {
+        return null;
+      }
+    })(),
     archiving,
     image: sb.state.image,
     stateDir: sb.stateDir,
@@ -554,7 +596,10 @@ export function formatStatus(s: SandboxStatus): string {
     ),
     "",
     `etcd: ${s.etcd.map((e) => `${e.name} ${e.healthy ? "healthy" : "UNHEALTHY"}`).join(", ")}`,
-    `hosts: ${s.hosts.map((h) => `${h.name}=${h.state}`).join(" ")}   s3: ${s.s3.running ? "running" : "DOWN"} (${s.s3.endpoint})`,
+    `hosts: ${s.hosts.map((h) => `${h.name}=${h.state}`).join(" ")}   s3: ${s.s3.running ? "running" : "DOWN"} (${s.s3.endpoint})   aws: ${s.aws.state} (${s.aws.endpoint})`,
+    `bundles: ${s.hosts.every((h) => h.bundleHash && h.bundleHash === h.desiredBundleHash) ? "every node runs its desired bundle" : s.hosts.filter((h) => h.bundleHash !== h.desiredBundleHash).map((h) => `${h.name} runs ${h.bundleHash?.slice(0, 12) ?? "?"}, wants ${h.desiredBundleHash?.slice(0, 12) ?? "?"}`).join("; ")}`,
+    ...s.hosts.flatMap((h) => h.pendingRestart.map((p) => `pending restart on ${h.name}: ${p.service} (${p.reason})`)),
+    ...(s.drift ? [`drift: ${describeDrift(s.drift)}`] : []),
     s.archiving
       ? `archiving: last ${s.archiving.lastArchivedWal ?? "-"} at ${s.archiving.lastArchivedTime ?? "-"}, ${s.archiving.pendingWalFiles} WAL file(s) waiting, ${s.archiving.failedCount} failure(s)${s.archiving.pendingWalFiles > 2 ? "  ← WAL is not reaching the archive" : ""}`
       : "archiving: no leader",
