@@ -1,0 +1,180 @@
+// The rollout (src/rollout): its order, how it stops, and its SSM transport end to end — the
+// real `pgha rollout --transport ssm` command against a stub awscli that plays SSM Run Command
+// by running the sent commands on this machine with a stub pgha-node.
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { rolloutOrder, runRollout, type CommandOutcome, type RolloutNode, type Transport } from "../../src/rollout/rollout";
+import { shQuote } from "../../src/rollout/ssm";
+
+const H = (c: string) => c.repeat(64);
+const nodes: RolloutNode[] = [
+  { name: "db1", role: "postgres", hash: H("1") },
+  { name: "lb2", role: "haproxy", hash: H("2") },
+  { name: "etcd2", role: "etcd", hash: H("3") },
+  { name: "db10", role: "postgres", hash: H("4") },
+  { name: "etcd1", role: "etcd", hash: H("5") },
+  { name: "db2", role: "postgres", hash: H("6") },
+  { name: "lb1", role: "haproxy", hash: H("7") },
+];
+
+function applyJson(node: string, hash: string, extra: Record<string, unknown> = {}) {
+  return JSON.stringify({ node, role: "x", ok: true, oldHash: null, newHash: hash, changed: ["/etc/x"], removed: [], softwareInstalled: null, actions: [], pendingRestart: [], message: "applied", ...extra });
+}
+
+/** A transport that answers from a script of outcomes and records every call. */
+function fakeTransport(answer: (node: string, argv: string[]) => CommandOutcome): Transport & { calls: string[] } {
+  const calls: string[] = [];
+  return {
+    name: "fake",
+    calls,
+    howToReach: (n) => `reach ${n}`,
+    async run(node, argv) {
+      calls.push(`${node}: ${argv.join(" ")}`);
+      return answer(node, argv);
+    },
+  };
+}
+
+describe("rollout order", () => {
+  it("etcd members, then HAProxy nodes, then PostgreSQL replicas, the leader last; numeric name order", () => {
+    expect(rolloutOrder(nodes, "db2").map((n) => n.name)).toEqual(["etcd1", "etcd2", "lb1", "lb2", "db1", "db10", "db2"]);
+    expect(rolloutOrder(nodes, undefined).map((n) => n.name)).toEqual(["etcd1", "etcd2", "lb1", "lb2", "db1", "db2", "db10"]);
+  });
+});
+
+describe("runRollout", () => {
+  const cluster = JSON.stringify({ members: [{ name: "db1", role: "replica" }, { name: "db10", role: "leader" }, { name: "db2", role: "replica" }] });
+
+  it("applies then checks each node in order, and reports every node", async () => {
+    const t = fakeTransport((node, argv) => {
+      if (argv[1] === "cluster") return { code: 0, stdout: cluster, stderr: "" };
+      if (argv[1] === "apply") return { code: 0, stdout: applyJson(node, argv[2]), stderr: "" };
+      return { code: 0, stdout: `${node}: healthy`, stderr: "" };
+    });
+    const r = await runRollout({ transport: t, nodes, healthWaitSeconds: 5 });
+    expect(r.ok).toBe(true);
+    expect(r.order).toEqual(["etcd1", "etcd2", "lb1", "lb2", "db1", "db2", "db10"]);
+    const steps = t.calls.filter((c) => !c.includes("cluster"));
+    expect(steps).toEqual(r.order.flatMap((n) => [`${n}: pgha-node apply ${nodes.find((x) => x.name === n)!.hash} --json`, `${n}: pgha-node check --wait 5`]));
+    expect(r.nodes.map((n) => n.newHash)).toEqual(r.order.map((n) => nodes.find((x) => x.name === n)!.hash));
+  });
+
+  it("stops at the first node whose apply fails, and touches no node after it", async () => {
+    const t = fakeTransport((node, argv) => {
+      if (argv[1] === "cluster") return { code: 0, stdout: cluster, stderr: "" };
+      if (argv[1] === "apply" && node === "lb1") return { code: 4, stdout: "", stderr: "refused: bundle is for node lb2" };
+      if (argv[1] === "apply") return { code: 0, stdout: applyJson(node, argv[2]), stderr: "" };
+      return { code: 0, stdout: "", stderr: "" };
+    });
+    const r = await runRollout({ transport: t, nodes });
+    expect(r.ok).toBe(false);
+    expect(r.failure).toMatchObject({ node: "lb1", step: "apply", message: "refused: bundle is for node lb2" });
+    expect(r.failure!.next).toContain("reach lb1");
+    expect(t.calls.some((c) => /^(lb2|db1|db2|db10):/.test(c) && !c.includes("cluster"))).toBe(false);
+  });
+
+  it("stops when a node is not healthy after its apply", async () => {
+    const t = fakeTransport((node, argv) => {
+      if (argv[1] === "cluster") return { code: 0, stdout: cluster, stderr: "" };
+      if (argv[1] === "apply") return { code: 0, stdout: applyJson(node, argv[2]), stderr: "" };
+      return node === "db2" ? { code: 1, stdout: "", stderr: "db2: not healthy: PostgreSQL is replica / running / not streaming" } : { code: 0, stdout: "", stderr: "" };
+    });
+    const r = await runRollout({ transport: t, nodes });
+    expect(r.failure).toMatchObject({ node: "db2", step: "check" });
+    expect(r.failure!.message).toContain("not streaming");
+    expect(t.calls.some((c) => c.startsWith("db10: pgha-node apply"))).toBe(false);
+  });
+});
+
+describe("`pgha rollout --transport ssm` against a stub awscli", () => {
+  it("waits for SSM, sends each node's commands through AWS-RunShellScript, and reports", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-ssm-"));
+    try {
+      const bin = path.join(dir, "bin");
+      fs.mkdirSync(bin);
+      // A stub awscli: SSM as a directory of commands. send-command stores the commands and
+      // runs them at once (sh -c, as AWS-RunShellScript does); get-command-invocation answers
+      // from the stored output. The first describe-instance-information of i-lb1 says ConnectionLost.
+      fs.writeFileSync(path.join(bin, "aws"), `#!/bin/bash
+set -eu
+state=${shQuote(dir)}/ssm
+mkdir -p "$state"
+echo "$*" >> "$state/calls"
+arg() { local want=$1; shift; while [ $# -gt 0 ]; do if [ "$1" = "$want" ]; then echo "$2"; return; fi; shift; done; }
+case "$1 $2" in
+  "ssm describe-instance-information")
+    id=$(arg --filters "$@" | sed 's/.*Values=//')
+    if [ "$id" = i-lb1 ] && [ ! -e "$state/lb1-seen" ]; then touch "$state/lb1-seen"; echo ConnectionLost; else echo Online; fi ;;
+  "ssm send-command")
+    id=$(arg --instance-ids "$@"); n=$(( $(ls "$state" | grep -c '^cmd-' || true) + 1 ))
+    doc=$(arg --document-name "$@"); [ "$doc" = AWS-RunShellScript ]
+    arg --parameters "$@" | jq -r '.commands[]' > "$state/cmd-$n.sh"
+    echo "$id" > "$state/cmd-$n.instance"
+    set +e; PGHA_INSTANCE="$id" sh "$state/cmd-$n.sh" > "$state/cmd-$n.out" 2> "$state/cmd-$n.err"; echo $? > "$state/cmd-$n.rc"; set -e
+    echo "cmd-$n" ;;
+  "ssm get-command-invocation")
+    c=$(arg --command-id "$@"); rc=$(cat "$state/$c.rc")
+    jq -n --arg out "$(cat "$state/$c.out")" --arg err "$(cat "$state/$c.err")" --argjson rc "$rc" \\
+      '{Status: (if $rc == 0 then "Success" else "Failed" end), ResponseCode: $rc, StandardOutputContent: $out, StandardErrorContent: $err}' ;;
+  *) echo "stub aws: unexpected $*" >&2; exit 2 ;;
+esac
+`, { mode: 0o755 });
+      fs.writeFileSync(path.join(bin, "cloud-init"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+      fs.writeFileSync(path.join(bin, "pgha-node"), `#!/bin/bash
+node=\${PGHA_INSTANCE#i-}
+case "$1" in
+  cluster) echo '{"members":[{"name":"db1","role":"leader"},{"name":"db2","role":"replica"}]}' ;;
+  apply) jq -cn --arg n "$node" --arg h "$2" '{node: $n, role: "r", ok: true, oldHash: null, newHash: $h, changed: ["/etc/a"], removed: [], softwareInstalled: null, actions: ["cron"], pendingRestart: [], message: "applied"}' ;;
+  check) echo "$node: healthy" ;;
+esac
+`, { mode: 0o755 });
+      const plan = {
+        region: "eu-west-1",
+        nodes: [
+          { name: "db1", role: "postgres", hash: H("a"), instanceId: "i-db1" },
+          { name: "db2", role: "postgres", hash: H("b"), instanceId: "i-db2" },
+          { name: "lb1", role: "haproxy", hash: H("c"), instanceId: "i-lb1" },
+        ],
+      };
+      const pgha = path.resolve(__dirname, "../../bin/pgha");
+      const r = spawnSync(process.execPath, [pgha, "rollout", "--transport", "ssm", "--json"], {
+        encoding: "utf8",
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}`, PGHA_ROLLOUT_PLAN: JSON.stringify(plan), PGHA_SSM_POLL_MS: "10" },
+        timeout: 120_000,
+      });
+      expect(`${r.status} ${r.stderr}`).toMatch(/^0 /);
+      const report = JSON.parse(r.stdout);
+      expect(report).toMatchObject({ ok: true, transport: "SSM", order: ["lb1", "db2", "db1"] });
+      expect(report.nodes.map((n: { node: string; newHash: string }) => [n.node, n.newHash])).toEqual([["lb1", H("c")], ["db2", H("b")], ["db1", H("a")]]);
+      const calls = fs.readFileSync(path.join(dir, "ssm/calls"), "utf8").trim().split("\n");
+      expect(calls.every((c) => c.includes("--region eu-west-1"))).toBe(true);
+      expect(calls.filter((c) => c.startsWith("ssm describe-instance-information") && c.includes("i-lb1")).length).toBeGreaterThanOrEqual(2);
+      const sent = fs.readdirSync(path.join(dir, "ssm")).filter((f) => /^cmd-\d+\.sh$/.test(f)).sort((a, b) => Number(a.split(/[-.]/)[1]) - Number(b.split(/[-.]/)[1]));
+      const scripts = sent.map((f) => fs.readFileSync(path.join(dir, "ssm", f), "utf8").trim().split("\n").pop());
+      expect(scripts).toEqual([
+        "pgha-node cluster",
+        `pgha-node apply ${H("c")} --json`,
+        "pgha-node check --wait 180",
+        `pgha-node apply ${H("b")} --json`,
+        "pgha-node check --wait 180",
+        `pgha-node apply ${H("a")} --json`,
+        "pgha-node check --wait 180",
+      ]);
+      for (const f of sent) expect(fs.readFileSync(path.join(dir, "ssm", f), "utf8")).toMatch(/^cloud-init status --wait/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it("refuses a missing or malformed plan with exit status 2", () => {
+    const pgha = path.resolve(__dirname, "../../bin/pgha");
+    const none = spawnSync(process.execPath, [pgha, "rollout"], { encoding: "utf8", env: { ...process.env, PGHA_ROLLOUT_PLAN: "" } });
+    expect(none.status).toBe(2);
+    expect(none.stderr).toContain("no rollout plan");
+    const bad = spawnSync(process.execPath, [pgha, "rollout"], { encoding: "utf8", env: { ...process.env, PGHA_ROLLOUT_PLAN: JSON.stringify({ region: "eu-west-1", nodes: [{ name: "db1" }] }) } });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain("the rollout plan must be");
+  });
+});
