@@ -8,6 +8,16 @@ import {
 } from "../sandbox/cluster";
 import { backup, backups, restoreInPlace, restoreNewCluster, restorePoint } from "../sandbox/restore";
 
+/** Everything on stdin (what `sandbox exec` forwards to the host). */
+function readStdin(): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    process.stdin.on("data", (c: Buffer) => chunks.push(c));
+    process.stdin.on("end", () => resolve(Buffer.concat(chunks)));
+    process.stdin.on("error", reject);
+  });
+}
+
 function out(text: string) {
   process.stdout.write(text.endsWith("\n") ? text : text + "\n");
 }
@@ -173,13 +183,14 @@ export function registerSandboxCommands(program: Command): void {
 
   sandbox
     .command("exec <host> <command...>")
-    .description("run a command on a host as root, e.g. `npx pgha sandbox exec db1 -- journalctl -u patroni -n 50`")
+    .description("run a command on a host as root, e.g. `npx pgha sandbox exec db1 -- journalctl -u patroni -n 50`; stdin is forwarded and output is binary-safe (`… exec db1 -- cat /path > file`)")
     .allowUnknownOption()
     .passThroughOptions()
     .action(async (host: string, command: string[]) => {
       await openSandbox();
-      const r = await hostExec(host, stripDashes(command), { timeoutMs: 600_000 });
-      process.stdout.write(r.stdout);
+      const input = process.stdin.isTTY ? undefined : await readStdin();
+      const r = await hostExec(host, stripDashes(command), { timeoutMs: 600_000, input });
+      await new Promise<void>((resolve) => process.stdout.write(r.stdoutBytes, () => resolve()));
       process.stderr.write(r.stderr);
       process.exitCode = r.code;
     });

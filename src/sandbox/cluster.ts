@@ -18,7 +18,7 @@ import {
   rebootHost, shutdownHost, startHost, waitForBoot, type HostDefinition, type HostState,
 } from "./hosts";
 import { AWS_HOST, publishBundles, publishSecrets, startAwsApis } from "./aws";
-import { ensureVolumeFile, volumesDirectory } from "./volumes";
+import { detachAllUnder, ensureVolumeFile, volumesDirectory } from "./volumes";
 import { ensureSandboxNetwork, heal, isolate, partition } from "./network";
 import { removeS3, s3Pid, startS3 } from "./s3";
 import { SandboxClient, type PatroniMember } from "./client";
@@ -181,6 +181,7 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
     if (leftovers.hosts.length) log(`cleaned up ${leftovers.hosts.length} host(s) left by an earlier run`);
     fs.rmSync(path.join(stateDir, "material"), { recursive: true, force: true });
     fs.rmSync(path.join(stateDir, "s3"), { recursive: true, force: true });
+    await detachAllUnder(volumesDirectory(stateDir));
     fs.rmSync(volumesDirectory(stateDir), { recursive: true, force: true });
   }
   const image = ensureImage(log);
@@ -298,6 +299,7 @@ export async function down(opts: { stateDir?: string; keepData?: boolean; log?: 
   const report = await cleanupAll(stateDir);
   log(`removed ${report.hosts.length} host(s), ${report.unmounted.length} mount(s), ${report.removedCgroups.length} cgroup(s)`);
   fs.rmSync(path.join(stateDir, "material"), { recursive: true, force: true });
+  await detachAllUnder(volumesDirectory(stateDir));
   fs.rmSync(volumesDirectory(stateDir), { recursive: true, force: true });
   fs.rmSync(stateFile(stateDir), { force: true });
 }

@@ -12,6 +12,8 @@ export interface CommandResult {
   code: number;
   stdout: string;
   stderr: string;
+  /** stdout as bytes (binary-safe; `stdout` is its UTF-8 decoding). */
+  stdoutBytes: Buffer;
   timedOut: boolean;
 }
 
@@ -72,9 +74,11 @@ export function runCommand(argv: readonly string[], options: CommandOptions = {}
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
+      const stdoutBytes = Buffer.concat(stdout);
       resolve({
         code: timedOut ? 124 : (code ?? (signal ? 128 + signalNumber(signal) : 1)),
-        stdout: Buffer.concat(stdout).toString("utf8"),
+        stdout: stdoutBytes.toString("utf8"),
+        stdoutBytes,
         stderr: Buffer.concat(stderr).toString("utf8"),
         timedOut,
       });

@@ -76,3 +76,18 @@ if [ -s ${listFile} ]; then
   done < ${listFile}
 fi`;
 }
+
+/** Detaches every loop device whose backing file lies under `dir` (a cleanup after a killed run). */
+export async function detachAllUnder(dir: string): Promise<string[]> {
+  const r = await runCommand(["losetup", "--list", "--noheadings", "--raw", "-O", "NAME,BACK-FILE"]);
+  const prefix = path.resolve(dir) + path.sep;
+  const detached: string[] = [];
+  for (const line of r.stdout.trim().split("\n").filter(Boolean)) {
+    const [dev, ...file] = line.split(" ");
+    if (file.join(" ").startsWith(prefix)) {
+      await runCommand(["losetup", "-d", dev]);
+      detached.push(dev);
+    }
+  }
+  return detached;
+}

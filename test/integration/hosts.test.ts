@@ -156,6 +156,9 @@ async function expectNothingLeft(): Promise<void> {
 
 let image: string;
 
+// Booting hosts takes seconds, more while the shared cluster runs beside them.
+jest.setTimeout(120_000);
+
 beforeAll(async () => {
   if (process.getuid?.() !== 0) throw new Error("the host-layer tests boot real hosts and must run as root");
   image = execFileSync("bash", [path.join(REPO, "sandbox/build-image.sh"), IMAGE_BASE], {

@@ -152,7 +152,6 @@ describe("secrets audit", () => {
     // path inside a host → who may own it (mode must be 0600)
     ["/etc/patroni/secrets.env", "root"],
     ["/etc/pgbackrest/conf.d/secrets.conf", "postgres"],
-    ["/etc/pgha/s3.env", "postgres"],
     ["/etc/pgha/restapi.curlrc", "postgres"],
     ["/etc/haproxy/secrets.env", "root"],
     ["/etc/pgha/tls/node.key", "*"],
