@@ -4,7 +4,7 @@
 // HAProxy check timing. This is what the "promise" and TLS rules compare with the stack's intent.
 import { createHash } from "crypto";
 import YAML from "yaml";
-import { decodeUserData, type UserDataFile } from "../../src/plan/userdata";
+import { decodeUserData, type UserDataFile } from "../../src/delivery/userdata";
 import { T, TAG, isTier, tagsOf, type PolicyResource, type Role, type Tier } from "./common";
 import { statedTier } from "./intent";
 

@@ -6,7 +6,7 @@
 // credential (works at preview); one looks for the exact values the stack generated
 // (RandomPassword results, private keys: known once they exist, so it runs at `up` and offline).
 import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import { decodeUserData } from "../../src/plan/userdata";
+import { decodeUserData } from "../../src/delivery/userdata";
 import { T, onlyFor, type PolicyResource } from "./common";
 import { clusterFacts, dayTwoPayload } from "./cluster";
 

@@ -5,7 +5,7 @@
 import { createHash } from "crypto";
 import { dayTwoPayload } from "../../policies/rules/cluster";
 import { UNKNOWN, type ProgramRun, type RecordedResource } from "./run";
-import { decodeUserData } from "./userdata";
+import { decodeUserData } from "../delivery/userdata";
 
 export const PLAN_FORMAT = "pgha-plan/1";
 export const COMPUTED = "<computed>";

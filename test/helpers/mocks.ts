@@ -16,7 +16,7 @@ import { loadStackConfig } from "../../src/config/load";
 import { buildSpec, type ClusterSpec } from "../../src/spec";
 import { rawStackConfig, type RawConfig } from "../../src/plan/config";
 import { runProgram as runProgramIn, type ModuleIsolation, type ProgramRun, type RunOptions as PlanRunOptions } from "../../src/plan/run";
-import { decodeUserDataBytes } from "../../src/plan/userdata";
+import { decodeUserDataBytes } from "../../src/delivery/userdata";
 
 export { PROJECT, type RawConfig } from "../../src/plan/config";
 export { ACCOUNT_ID, digest, fakePassword, type FakeContext } from "../../src/plan/fakes";
