@@ -94,6 +94,7 @@ export const TYPES = {
   bucketOwnership: "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
   bucketPolicy: "aws:s3/bucketPolicy:BucketPolicy",
   bucketLifecycle: "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+  bucketObject: "aws:s3/bucketObjectv2:BucketObjectv2",
   kmsKey: "aws:kms/key:Key",
   kmsAlias: "aws:kms/alias:Alias",
   secret: "aws:secretsmanager/secret:Secret",
