@@ -206,12 +206,14 @@ function readNodeBundle(
       const bytes = objectBytes(software.resource.props);
       let problem: string | undefined;
       try {
-        if (!bytes) problem = "has no content";
-        else if (decodeSoftware(bytes).sha256 !== target.software) problem = `is not what its name says (sha256 ${short(decodeSoftware(bytes).sha256)}): every node refuses it`;
+        const actual = bytes && decodeSoftware(bytes).sha256;
+        if (!actual) problem = "has no content";
+        else if (actual !== target.software) problem = `is not what its name says (sha256 ${short(actual)}): every node refuses it`;
       } catch (e) {
         problem = `is not a tar archive (${(e as Error).message})`;
       }
-      if (problem) deliver(software.resource, `the node software object ${keys.software} ${problem}`);
+      // One object for every node: reported once, without a node's name.
+      if (problem) problems.deliveryProblems.push({ resource: software.resource, message: `the node software object ${keys.software} ${problem}` });
     }
   }
   const object = objects.find((o) => o.key.key === keys.bundle);

@@ -6,6 +6,7 @@ import type { Policy } from "@pulumi/policy";
 import * as rules from "../../policies/rules";
 import { policies } from "../../policies/rules";
 import { TIER_DEFAULTS } from "../../src/config/defaults";
+import { writeTar } from "../../src/bundle/tar";
 import { UNKNOWN, evaluate, expectCouldNotRun, expectPass, expectViolation, resource, syntheticCluster, withEditedBundle, withInputs, T, type Outcome } from "./helpers";
 import type { RecordedResource } from "../../src/plan/run";
 
@@ -480,6 +481,11 @@ const CASES: Record<string, RuleCases> = {
             return change(rs, isPointerOf("db3"), (r) => withInputs(r, { content: JSON.stringify({ ...JSON.parse(r.inputs.content), bundle: hash }) }));
           })()),
           /db3: the bundle bundles\/orders\/nodes\/db3\/[0-9a-f]{64}\.tar is node db1's \(its manifest says so\)/,
+        ],
+        // node software that is not what its name says: reported once, for the object
+        [
+          cluster(p, prod, change(prod.resources, (r) => r.type === T.object && r.inputs.key.includes("/software/"), (r) => withInputs(r, { contentBase64: writeTar([{ path: "usr/local/sbin/pgha-node", mode: 0o755, content: Buffer.from("#!/bin/sh\n") }]).toString("base64") }))),
+          /^the node software object bundles\/orders\/software\/[0-9a-f]{64}\.tar is not what its name says \(sha256 [0-9a-f]{12}…\): every node refuses it\.$/,
         ],
         [cluster(p, prod, change(prod.resources, nodeIs("lb2"), (r) => ({ ...r, options: { ...r.options, dependencies: [] } }))), /^lb2: the instance does not wait for its desired pointer bundles\/orders\/nodes\/lb2\/desired\.json \(dependsOn\)/],
         [cluster(p, prod, change(prod.resources, isPointerOf("db1"), (r) => ({ ...r, options: { ...r.options, dependencies: [] } }))), /is not written after the software object .*\n.*is not written after its bundle/],
