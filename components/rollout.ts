@@ -8,7 +8,7 @@
 // bundles, applied by pgha-node on the first member whose bundle changes it.
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
-import { sha256 } from "../src/bundle/format";
+import { rolloutTrigger } from "../src/bundle/format";
 import type { RolloutPlan } from "../src/rollout/rollout";
 import type { Role } from "../src/spec";
 import { componentType } from "./common";
@@ -33,10 +33,8 @@ export interface RolloutArgs {
 export const ROLLOUT_COMMAND = "node ./bin/pgha rollout --transport ssm";
 
 
-/** sha256 over every node's bundle hash: the command's trigger. */
-export function rolloutTrigger(nodes: { name: string; hash: string }[]): string {
-  return sha256(JSON.stringify(nodes.map((n) => [n.name, n.hash]).sort()));
-}
+/** sha256 over every node's bundle hash: the command's trigger (defined with the bundle format). */
+export { rolloutTrigger };
 
 export class Rollout extends pulumi.ComponentResource {
   readonly trigger: string;

@@ -4,7 +4,8 @@ import { INSTANCE_MEMORY_MIB, type StackConfig } from "./config/defaults";
 import type { MemberTags, ParameterValue, SyncMode, Tier } from "./config/schema";
 
 export const PROJECT = "postgres-ha";
-export const POSTGRES_MAJOR = 17;
+/** One definition, in the leaf module of node paths (the policies import it without the spec). */
+export { POSTGRES_MAJOR } from "./node-paths";
 
 export type Role = "postgres" | "etcd" | "haproxy";
 

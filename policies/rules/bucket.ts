@@ -2,8 +2,9 @@
 // BucketServerSideEncryptionConfiguration, BucketVersioning, … — linked to their bucket by the
 // `bucket` property's dependency, which is known at preview even when the bucket's name is not).
 import type { StackValidationPolicy } from "@pulumi/policy";
+import { NODE_PATHS } from "../../src/node-paths";
 import { T, configOf, dependsThrough, describe, type PolicyResource } from "./common";
-import { FILES, clusterFacts, nodesWithRole, parseIni } from "./cluster";
+import { clusterFacts, nodesWithRole, parseIni } from "./cluster";
 
 const BUCKET_TYPES: string[] = [T.bucket, T.bucketV2];
 
@@ -223,7 +224,7 @@ export function repositories(resources: PolicyResource[]): RepositorySeen[] {
   const facts = clusterFacts(resources);
   const out: RepositorySeen[] = [];
   for (const n of nodesWithRole(facts, "postgres")) {
-    const conf = n.files.get(FILES.pgbackrestConf);
+    const conf = n.files.get(NODE_PATHS.pgbackrestConf);
     if (!conf) continue;
     const g = parseIni(conf.content).global ?? {};
     const path = (g["repo1-path"] ?? "/").replace(/^\/+/, "").replace(/\/*$/, "/");

@@ -1,24 +1,45 @@
 // The cluster as built, read back from the resources (stack policies): the nodes and their
-// roles, AZs and files (decoded from user-data), the Patroni dynamic configuration from every
-// place it is delivered (each member's user-data and the day-2 command), pgBackRest settings,
-// HAProxy check timing. This is what the "promise" and TLS rules compare with the stack's intent.
-import { createHash } from "crypto";
+// roles, AZs and files, the Patroni dynamic configuration as each member gets it, pgBackRest
+// settings, HAProxy check timing. This is what the "promise" and TLS rules compare with the
+// stack's intent.
+//
+// A node's files come from its bundle: the instance's `pgha:node` tag names the node, its
+// desired pointer (`bundles/<cluster>/nodes/<node>/desired.json`, an S3 object the program
+// uploads) names the bundle object (`…/nodes/<node>/<sha256>.tar`), whose content is decoded
+// and checked the way the node checks it (sha256 = name, the manifest names this node). What
+// the user-data writes (the bootstrap) is read too; a stack without bundle objects is read from
+// its user-data alone.
 import YAML from "yaml";
-import { decodeUserData, type UserDataFile } from "../../src/plan/userdata";
+import type { BundleManifest, ChangeAction } from "../../src/bundle/format";
+import {
+  decodeNodeBundle, decodeSoftware, isBucketObjectType, objectBytes, parseBundleKey, parseDesiredPointer, pointerTargets, type BundleObjectKey,
+} from "../../src/delivery/bundle-objects";
+import { decodeUserData } from "../../src/delivery/userdata";
+import { NODE_PATHS } from "../../src/node-paths";
 import { T, TAG, isTier, tagsOf, type PolicyResource, type Role, type Tier } from "./common";
 import { statedTier } from "./intent";
 
-/** Where the program puts each node's files (src/render/bundle.ts NODE_PATHS). */
-export const FILES = {
-  patroniConfig: "/etc/patroni/config.yml",
-  dynamicFile: "/etc/patroni/dynamic.json",
-  baseConf: "/etc/patroni/postgresql.base.conf",
-  pgHbaReference: "/etc/patroni/pg_hba.conf",
-  pgbackrestConf: "/etc/pgbackrest/pgbackrest.conf",
-  etcdConfig: "/etc/etcd/pgha-etcd.yml",
-  haproxyConfig: "/etc/haproxy/pgha.cfg",
-  nodeEnv: "/etc/pgha/node.env",
-} as const;
+/** One file a node gets, and where it comes from. */
+export interface NodeFile {
+  path: string;
+  mode: string;
+  owner: string;
+  content: string;
+  /** "user-data" or "bundle <sha256 prefix>". */
+  source: string;
+  /** What pgha-node does when it changes (bundle files; empty for user-data, read at first boot only). */
+  onChange: ChangeAction[];
+}
+
+/** A node's bundle as the stack delivers it. */
+export interface NodeBundleSeen {
+  pointer: PolicyResource;
+  /** The bundle object the pointer names (undefined when there is none). */
+  object?: PolicyResource;
+  hash: string;
+  software: string;
+  manifest?: BundleManifest;
+}
 
 export interface NodeFacts {
   resource: PolicyResource;
@@ -26,20 +47,26 @@ export interface NodeFacts {
   name: string;
   /** From the pgha:role tag, else from the files the node gets; undefined when neither tells. */
   role: Role | undefined;
-  files: Map<string, UserDataFile>;
+  files: Map<string, NodeFile>;
   /** The instance's AZ: its own input, else its subnet's (a subnet of this stack). */
   availabilityZone: string | undefined;
+  bundle?: NodeBundleSeen;
 }
 
-/** Patroni's dynamic configuration (the DCS) as delivered somewhere. */
+/** Patroni's dynamic configuration (the DCS) as one member gets it. */
 export interface DynamicConfigSeen {
-  /** "db1: /etc/patroni/dynamic.json", "day-2 command orders-prod-apply", … */
+  /** "db1: /etc/patroni/dynamic.json", … */
   source: string;
-  /** Who it is delivered to ("db1", "day-2 command orders-prod-apply") and where ("/etc/patroni/dynamic.json"). */
+  /** Who it is delivered to ("db1") and where ("/etc/patroni/dynamic.json"). */
   owner: string;
   place: string;
   resource: PolicyResource;
   config: Record<string, any>;
+}
+
+export interface BundleObjectSeen {
+  resource: PolicyResource;
+  key: BundleObjectKey;
 }
 
 export interface ClusterFacts {
@@ -48,24 +75,28 @@ export interface ClusterFacts {
   tierSource: string;
   nodes: NodeFacts[];
   dynamicConfigs: DynamicConfigSeen[];
-  /** Problems reading what the program delivered (a payload that does not match its hash, …). */
+  /** Why a node's files cannot be read or trusted (no pointer, a bundle that is not there or not its name, …). */
   readProblems: { resource: PolicyResource; message: string }[];
+  /** What else breaks delivery without hiding the files (the software artifact, the order of writes). */
+  deliveryProblems: { resource: PolicyResource; message: string }[];
+  bundleObjects: BundleObjectSeen[];
 }
 
-export function roleFromFiles(files: Map<string, UserDataFile>): Role | undefined {
-  if (files.has(FILES.patroniConfig)) return "postgres";
-  if (files.has(FILES.etcdConfig)) return "etcd";
-  if (files.has(FILES.haproxyConfig)) return "haproxy";
+export function roleFromFiles(files: Map<string, { content: string }>): Role | undefined {
+  if (files.has(NODE_PATHS.patroniConfig)) return "postgres";
+  if (files.has(NODE_PATHS.etcdConfig)) return "etcd";
+  if (files.has(NODE_PATHS.haproxyConfig)) return "haproxy";
   return undefined;
 }
 
 /** The files an instance's user-data writes, by path (empty when it has no cloud-config). */
-export function instanceFiles(props: Record<string, any>): Map<string, UserDataFile> {
+export function instanceFiles(props: Record<string, any>): Map<string, NodeFile> {
   const decoded = decodeUserData({ userDataBase64: props.userDataBase64, userData: props.userDataBase64 ? undefined : props.userData });
-  return new Map((decoded?.files ?? []).map((f) => [f.path, f]));
+  return new Map((decoded?.files ?? []).map((f) => [f.path, { ...f, source: "user-data", onChange: [] }]));
 }
 
-export function roleOf(props: Record<string, any>, files?: Map<string, UserDataFile>): Role | undefined {
+/** The role of an instance from its own inputs: the pgha:role tag, else the files its user-data writes. */
+export function roleOf(props: Record<string, any>, files?: Map<string, { content: string }>): Role | undefined {
   const tag = tagsOf(props)[TAG.role];
   if (tag === "postgres" || tag === "etcd" || tag === "haproxy") return tag;
   return roleFromFiles(files ?? instanceFiles(props));
@@ -103,27 +134,121 @@ export function stackTier(resources: PolicyResource[]): { tier: Tier; source: st
   return { tier: "prod", source: "nothing (no pgha:tier tag, no stack config): held to prod" };
 }
 
-/** `echo '<base64>' | base64 -d | … apply -` in the SSM commands: the JSON the day-2 command applies. */
-export function dayTwoPayload(ssmParameters: string): string | undefined {
-  let params: { commands?: unknown };
-  try {
-    params = JSON.parse(ssmParameters);
-  } catch {
-    return undefined;
+const objectsCache = new WeakMap<PolicyResource[], BundleObjectSeen[]>();
+
+/** The stack's S3 objects whose keys are bundle keys (only `key` is read: an input, known at preview). */
+export function bundleObjects(resources: PolicyResource[]): BundleObjectSeen[] {
+  const cached = objectsCache.get(resources);
+  if (cached) return cached;
+  const out: BundleObjectSeen[] = [];
+  for (const r of resources) {
+    if (!isBucketObjectType(r.type)) continue;
+    const key = parseBundleKey(r.props.key);
+    if (key) out.push({ resource: r, key });
   }
-  const commands = Array.isArray(params.commands) ? params.commands.map(String) : [];
-  for (const c of commands) {
-    const m = /echo\s+'([A-Za-z0-9+/=]+)'\s*\|\s*base64\s+-d/.exec(c);
-    if (m) return Buffer.from(m[1], "base64").toString("utf8");
-  }
-  return undefined;
+  objectsCache.set(resources, out);
+  return out;
 }
 
-/** True for the day-2 command (a local command that carries the dynamic configuration). */
-function isDayTwoCommand(r: PolicyResource): boolean {
-  if (r.type !== T.localCommand) return false;
-  const env = r.props.environment;
-  return !!env && typeof env === "object" && "PGHA_SSM_PARAMETERS" in env;
+const short = (hash: string) => `${hash.slice(0, 12)}…`;
+const dependsOn = (r: PolicyResource, target: PolicyResource) => (r.dependencies ?? []).some((d) => d === target || d.urn === target.urn);
+
+/** Reads the node's bundle through its pointer; problems go to the lists, files only from a bundle the node would accept. */
+function readNodeBundle(
+  instance: PolicyResource,
+  name: string,
+  objects: BundleObjectSeen[],
+  problems: Pick<ClusterFacts, "readProblems" | "deliveryProblems">,
+  softwareChecked: Set<PolicyResource>,
+): { bundle?: NodeBundleSeen; files: NodeFile[] } {
+  // What hides the node's files is a read problem (the content rules cannot verify it) and a delivery problem.
+  const read = (message: string) => {
+    problems.readProblems.push({ resource: instance, message: `${name}: ${message}` });
+    problems.deliveryProblems.push({ resource: instance, message: `${name}: ${message}` });
+  };
+  const deliver = (resource: PolicyResource, message: string) => problems.deliveryProblems.push({ resource, message: `${name}: ${message}` });
+  const cluster = tagsOf(instance.props)[TAG.cluster];
+  let pointers = objects.filter((o) => o.key.kind === "desired" && o.key.node === name && (typeof cluster !== "string" || o.key.cluster === cluster));
+  if (pointers.length > 1) {
+    const waitedFor = pointers.filter((p) => dependsOn(instance, p.resource));
+    if (waitedFor.length) pointers = waitedFor;
+  }
+  if (pointers.length === 0) {
+    read(`no desired pointer bundles/${typeof cluster === "string" ? cluster : "<cluster>"}/nodes/${name}/desired.json among the stack's bundle objects: the node boots nothing, and what it would run cannot be verified`);
+    return { files: [] };
+  }
+  if (pointers.length > 1) {
+    read(`${pointers.length} desired pointers (${pointers.map((p) => p.key.key).join(", ")}): which bundle the node runs cannot be told`);
+    return { files: [] };
+  }
+  const pointer = pointers[0];
+  const pointerBytes = objectBytes(pointer.resource.props);
+  if (!pointerBytes) {
+    read(`the desired pointer ${pointer.key.key} has no content`);
+    return { files: [] };
+  }
+  let target;
+  try {
+    target = parseDesiredPointer(pointerBytes.toString("utf8"));
+  } catch (e) {
+    read(`the desired pointer ${pointer.key.key} ${(e as Error).message}`);
+    return { files: [] };
+  }
+  const keys = pointerTargets(pointer.key.cluster, name, target);
+  const seen: NodeBundleSeen = { pointer: pointer.resource, hash: target.bundle, software: target.software };
+  if (!dependsOn(instance, pointer.resource)) deliver(instance, `the instance does not wait for its desired pointer ${pointer.key.key} (dependsOn): its bootstrap may run before the pointer exists`);
+  const software = objects.find((o) => o.key.key === keys.software);
+  if (!software) deliver(pointer.resource, `the desired pointer names node software ${short(target.software)}, but the stack uploads no ${keys.software}`);
+  else {
+    if (!dependsOn(pointer.resource, software.resource)) deliver(pointer.resource, `the desired pointer ${pointer.key.key} is not written after the software object ${keys.software} (dependsOn)`);
+    if (!softwareChecked.has(software.resource)) {
+      softwareChecked.add(software.resource);
+      const bytes = objectBytes(software.resource.props);
+      let problem: string | undefined;
+      try {
+        const actual = bytes && decodeSoftware(bytes).sha256;
+        if (!actual) problem = "has no content";
+        else if (actual !== target.software) problem = `is not what its name says (sha256 ${short(actual)}): every node refuses it`;
+      } catch (e) {
+        problem = `is not a tar archive (${(e as Error).message})`;
+      }
+      // One object for every node: reported once, without a node's name.
+      if (problem) problems.deliveryProblems.push({ resource: software.resource, message: `the node software object ${keys.software} ${problem}` });
+    }
+  }
+  const object = objects.find((o) => o.key.key === keys.bundle);
+  if (!object) {
+    read(`the desired pointer names bundle ${short(target.bundle)}, but the stack uploads no ${keys.bundle}: the node cannot fetch it`);
+    return { bundle: seen, files: [] };
+  }
+  seen.object = object.resource;
+  if (!dependsOn(pointer.resource, object.resource)) deliver(pointer.resource, `the desired pointer ${pointer.key.key} is not written after its bundle ${keys.bundle} (dependsOn)`);
+  const bytes = objectBytes(object.resource.props);
+  if (!bytes) {
+    read(`the bundle object ${keys.bundle} has no content`);
+    return { bundle: seen, files: [] };
+  }
+  let decoded;
+  try {
+    decoded = decodeNodeBundle(bytes);
+  } catch (e) {
+    read(`the bundle object ${keys.bundle} cannot be read: ${(e as Error).message}`);
+    return { bundle: seen, files: [] };
+  }
+  if (decoded.sha256 !== target.bundle) {
+    read(`the bundle object ${keys.bundle} has sha256 ${short(decoded.sha256)}, not the ${short(target.bundle)} it is named by: the node refuses it`);
+    return { bundle: seen, files: [] };
+  }
+  if (decoded.manifest.node !== name) {
+    read(`the bundle ${keys.bundle} is node ${decoded.manifest.node}'s (its manifest says so): the node refuses it`);
+    return { bundle: seen, files: [] };
+  }
+  seen.manifest = decoded.manifest;
+  if (decoded.manifest.software?.sha256 !== target.software) {
+    deliver(pointer.resource, `the bundle's manifest names node software ${short(String(decoded.manifest.software?.sha256))}, the pointer ${short(target.software)}`);
+  }
+  const source = `bundle ${short(decoded.sha256)}`;
+  return { bundle: seen, files: [...decoded.files.values()].map((f) => ({ path: f.path, mode: f.mode, owner: f.owner, content: f.content, source, onChange: f.onChange })) };
 }
 
 const cache = new WeakMap<PolicyResource[], ClusterFacts>();
@@ -132,51 +257,38 @@ export function clusterFacts(resources: PolicyResource[]): ClusterFacts {
   const cached = cache.get(resources);
   if (cached) return cached;
   const { tier, source } = stackTier(resources);
-  const nodes: NodeFacts[] = [];
-  const dynamicConfigs: DynamicConfigSeen[] = [];
-  const readProblems: ClusterFacts["readProblems"] = [];
+  const objects = bundleObjects(resources);
+  const facts: ClusterFacts = { tier, tierSource: source, nodes: [], dynamicConfigs: [], readProblems: [], deliveryProblems: [], bundleObjects: objects };
+  const softwareChecked = new Set<PolicyResource>();
   for (const r of resources) {
     if (r.type !== T.instance) continue;
-    const files = instanceFiles(r.props);
     const tags = tagsOf(r.props);
     const name = typeof tags[TAG.node] === "string" ? (tags[TAG.node] as string) : r.name;
-    const node: NodeFacts = { resource: r, name, role: roleOf(r.props, files), files, availabilityZone: availabilityZoneOf(r) };
-    nodes.push(node);
+    const files = instanceFiles(r.props);
+    let bundle: NodeBundleSeen | undefined;
+    // A stack that uploads bundles delivers every node's files through them.
+    if (objects.length) {
+      const read = readNodeBundle(r, name, objects, facts, softwareChecked);
+      bundle = read.bundle;
+      for (const f of read.files) files.set(f.path, f);
+    }
+    const node: NodeFacts = { resource: r, name, role: roleOf(r.props, files), files, availabilityZone: availabilityZoneOf(r), bundle };
+    facts.nodes.push(node);
     if (node.role !== "postgres") continue;
-    const dyn = files.get(FILES.dynamicFile);
+    const dyn = files.get(NODE_PATHS.dynamicFile);
     if (dyn) {
       try {
-        dynamicConfigs.push({ source: `${name}: ${FILES.dynamicFile}`, owner: name, place: FILES.dynamicFile, resource: r, config: JSON.parse(dyn.content) });
+        facts.dynamicConfigs.push({ source: `${name}: ${NODE_PATHS.dynamicFile}`, owner: name, place: NODE_PATHS.dynamicFile, resource: r, config: JSON.parse(dyn.content) });
       } catch {
-        readProblems.push({ resource: r, message: `${name}: ${FILES.dynamicFile} is not valid JSON` });
+        facts.readProblems.push({ resource: r, message: `${name}: ${NODE_PATHS.dynamicFile} is not valid JSON` });
       }
     }
-    const patroni = files.get(FILES.patroniConfig);
+    const patroni = files.get(NODE_PATHS.patroniConfig);
     if (patroni) {
       const dcs = parseYaml(patroni.content)?.bootstrap?.dcs;
-      if (dcs && typeof dcs === "object") dynamicConfigs.push({ source: `${name}: ${FILES.patroniConfig} (bootstrap.dcs)`, owner: name, place: `${FILES.patroniConfig} bootstrap.dcs`, resource: r, config: dcs });
+      if (dcs && typeof dcs === "object") facts.dynamicConfigs.push({ source: `${name}: ${NODE_PATHS.patroniConfig} (bootstrap.dcs)`, owner: name, place: `${NODE_PATHS.patroniConfig} bootstrap.dcs`, resource: r, config: dcs });
     }
   }
-  for (const r of resources) {
-    if (!isDayTwoCommand(r)) continue;
-    const env = r.props.environment;
-    const payload = dayTwoPayload(String(env.PGHA_SSM_PARAMETERS));
-    if (payload === undefined) {
-      readProblems.push({ resource: r, message: `day-2 command ${r.name}: no dynamic configuration found in PGHA_SSM_PARAMETERS` });
-      continue;
-    }
-    const hash = createHash("sha256").update(payload).digest("hex");
-    const declared = env.PGHA_CONFIG_HASH;
-    if (typeof declared === "string" && declared !== hash) {
-      readProblems.push({ resource: r, message: `day-2 command ${r.name}: the payload's sha256 ${hash.slice(0, 12)}… differs from PGHA_CONFIG_HASH ${declared.slice(0, 12)}…` });
-    }
-    try {
-      dynamicConfigs.push({ source: `day-2 command ${r.name}`, owner: `day-2 command ${r.name}`, place: "PGHA_SSM_PARAMETERS", resource: r, config: JSON.parse(payload) });
-    } catch {
-      readProblems.push({ resource: r, message: `day-2 command ${r.name}: the dynamic configuration is not valid JSON` });
-    }
-  }
-  const facts = { tier, tierSource: source, nodes, dynamicConfigs, readProblems };
   cache.set(resources, facts);
   return facts;
 }

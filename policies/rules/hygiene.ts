@@ -1,14 +1,17 @@
-// Secrets hygiene: nothing secret in user-data. EC2 keeps user-data in plain text (the console,
-// DescribeInstanceAttribute, Pulumi state), so passwords and keys reach nodes through Secrets
+// Secrets hygiene: nothing secret in what the program hands the nodes. EC2 keeps user-data in
+// plain text (the console, DescribeInstanceAttribute, Pulumi state), and a node bundle sits in
+// the bucket and in the state as its content; passwords and keys reach nodes through Secrets
 // Manager and the instance role — never there.
 //
-// Two rules: one scans every instance's decoded user-data for anything that looks like a
-// credential (works at preview); one looks for the exact values the stack generated
-// (RandomPassword results, private keys: known once they exist, so it runs at `up` and offline).
+// Three rules: one scans every instance's decoded user-data and one every bundle object's
+// decoded files for anything that looks like a credential (both work at preview); one looks for
+// the exact values the stack generated (RandomPassword results, private keys: known once they
+// exist, so it runs at `up` and offline) in user-data, bundles and command environments.
 import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
-import { decodeUserData } from "../../src/plan/userdata";
+import { BUCKET_OBJECT_TYPES, objectBytes, objectTexts, parseBundleKey } from "../../src/delivery/bundle-objects";
+import { decodeUserData } from "../../src/delivery/userdata";
 import { T, onlyFor, type PolicyResource } from "./common";
-import { clusterFacts, dayTwoPayload } from "./cluster";
+import { bundleObjects, clusterFacts } from "./cluster";
 
 /** Words that make a key name a credential. */
 const SECRET_KEY = /(pass(word|wd|phrase)?|pwd|secret|token|api[_-]?key|private[_-]?key|cipher[_-]?pass|credentials?)/i;
@@ -76,6 +79,31 @@ export const userDataNoPasswords: ResourceValidationPolicy = {
   }),
 };
 
+export const bundleNoPasswords: ResourceValidationPolicy = {
+  name: "bundle-no-passwords",
+  description: "No password-looking value, private key or access key in any node bundle object (every file of the tar, the node software, the desired pointer).",
+  severity: "critical",
+  tags: ["secrets"],
+  remediationSteps:
+    "Render a reference instead (the secret's name, a $VARIABLE filled at boot by pgha-secrets from Secrets Manager); a bundle is readable by whoever reads the bucket prefix or the stack's state.",
+  validateResource: onlyFor([...BUCKET_OBJECT_TYPES], (args, report) => {
+    const key = parseBundleKey(args.props.key);
+    if (!key) return args.notApplicable("not a node bundle object (bundles/<cluster>/…)");
+    const bytes = objectBytes(args.props);
+    if (!bytes) return;
+    let texts: { where: string; text: string }[];
+    try {
+      texts = objectTexts(key.kind, bytes);
+    } catch (e) {
+      report(`${args.name}: ${key.key} cannot be read as a bundle (${(e as Error).message}); it cannot be scanned.`);
+      return;
+    }
+    for (const t of texts) {
+      for (const finding of findCredentials(t.text)) report(`${args.name} (${key.key}): ${t.where} line ${finding.line} holds ${finding.what}.`);
+    }
+  }),
+};
+
 /** The values the stack generated that must stay secret. */
 function generatedSecrets(resources: PolicyResource[]): { value: string; from: string }[] {
   const out: { value: string; from: string }[] = [];
@@ -95,7 +123,7 @@ function generatedSecrets(resources: PolicyResource[]): { value: string; from: s
 
 export const userDataNoGeneratedSecrets: StackValidationPolicy = {
   name: "user-data-no-generated-secrets",
-  description: "No password or private key the stack generated appears in any user-data or in the day-2 command's payload.",
+  description: "No password or private key the stack generated appears in any user-data, node bundle object or command environment (the rollout's).",
   severity: "critical",
   tags: ["secrets"],
   remediationSteps: "Pass generated values through Secrets Manager (aws.secretsmanager.SecretVersion with pulumi.secret) only; render placeholders into node files.",
@@ -108,12 +136,22 @@ export const userDataNoGeneratedSecrets: StackValidationPolicy = {
       const decoded = decodeUserData({ userDataBase64: p.userDataBase64, userData: p.userDataBase64 ? undefined : p.userData });
       if (decoded) texts.push({ where: `${n.name}'s user-data`, urn: n.resource.urn, text: decoded.text });
     }
+    for (const o of bundleObjects(args.resources)) {
+      const bytes = objectBytes(o.resource.props);
+      if (!bytes) continue;
+      let entries: { where: string; text: string }[];
+      try {
+        entries = objectTexts(o.key.kind, bytes);
+      } catch {
+        entries = [{ where: "(unreadable archive)", text: bytes.toString("latin1") }];
+      }
+      for (const e of entries) texts.push({ where: `${o.key.key} ${e.where}`, urn: o.resource.urn, text: e.text });
+    }
     for (const r of args.resources) {
       if (r.type !== T.localCommand) continue;
       const env = r.props.environment;
-      if (!env || typeof env !== "object" || !("PGHA_SSM_PARAMETERS" in env)) continue;
-      const params = String(env.PGHA_SSM_PARAMETERS);
-      texts.push({ where: `the day-2 command ${r.name}`, urn: r.urn, text: `${params}\n${dayTwoPayload(params) ?? ""}` });
+      const values = env && typeof env === "object" ? Object.keys(env).map((k) => `${k}=${env[k]}`) : [];
+      texts.push({ where: `the command ${r.name}`, urn: r.urn, text: [r.props.create, ...values].filter((v) => typeof v === "string").join("\n") });
     }
     for (const t of texts) {
       for (const s of secrets) if (t.text.includes(s.value)) report(`${t.where} contains ${s.from}.`, t.urn);

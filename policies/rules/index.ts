@@ -7,8 +7,9 @@
 // (CI passes it with --policy-pack-config) and can raise or lower single rules.
 import type { EnforcementLevel, Policies, PolicyPackArgs } from "@pulumi/policy";
 import { bucketLifecycleHygiene, bucketPublicAccessBlocked, bucketSseKms, bucketTlsOnly, bucketVersioning, repositoryNotExpiredEarly } from "./bucket";
+import { bundleObjectsSseKms, bundlePointersResolve, nodeRoleOwnBundleOnly } from "./bundles";
 import type { Tier } from "./common";
-import { userDataNoGeneratedSecrets, userDataNoPasswords } from "./hygiene";
+import { bundleNoPasswords, userDataNoGeneratedSecrets, userDataNoPasswords } from "./hygiene";
 import { statedTier } from "./intent";
 import { backupRetentionMinimum, failoverWithinRto, pitrRpoArchiveTimeout, synchronousReplicationProd } from "./promises";
 import {
@@ -25,6 +26,7 @@ export const policies: Policies = [
   ebsEncrypted,
   bucketSseKms,
   secretsKmsEncrypted,
+  bundleObjectsSseKms,
   // the backup bucket
   bucketPublicAccessBlocked,
   bucketVersioning,
@@ -48,8 +50,12 @@ export const policies: Policies = [
   pitrRpoArchiveTimeout,
   failoverWithinRto,
   statefulResourcesProtectedProd,
+  // node bundles (what every node runs, as objects in the bucket)
+  nodeRoleOwnBundleOnly,
+  bundlePointersResolve,
   // hygiene
   userDataNoPasswords,
+  bundleNoPasswords,
   userDataNoGeneratedSecrets,
   requiredTags,
   // TLS (issue 6)
@@ -66,11 +72,12 @@ export function packArgs(): PolicyPackArgs {
   return {
     policies,
     enforcementLevel: enforcementForTier(statedTier()),
-    description: "postgres-ha: encryption, the backup bucket, EC2 and network hardening, topology, the environment's promises (retention, RPO, RTO), secrets hygiene and TLS.",
+    description: "postgres-ha: encryption, the backup bucket, EC2 and network hardening, topology, the environment's promises (retention, RPO, RTO), node bundles, secrets hygiene and TLS.",
   };
 }
 
 export * from "./bucket";
+export * from "./bundles";
 export * from "./common";
 export * from "./hygiene";
 export * from "./intent";
@@ -78,4 +85,4 @@ export * from "./promises";
 export * from "./resources";
 export * from "./tls";
 export * from "./topology";
-export { clusterFacts, haproxyTiming, hbaLines, dayTwoPayload, type ClusterFacts, type NodeFacts } from "./cluster";
+export { bundleObjects, clusterFacts, haproxyTiming, hbaLines, type BundleObjectSeen, type ClusterFacts, type NodeFacts, type NodeFile } from "./cluster";

@@ -1,8 +1,8 @@
 // The stack's intent: which environment it is and what it promises (RPO, RTO, retention).
 //
 // What is *built* (archive_timeout, Patroni timing, the sync mode, pgBackRest retention, TLS) is
-// always read from the resources themselves: the files in each node's user-data and the payload
-// of the day-2 command. What is *promised* comes, in this order, from:
+// always read from the resources themselves: the files of each node's bundle (the S3 objects the
+// program uploads) and its user-data. What is *promised* comes, in this order, from:
 //   1. the rule's policy config (a platform team's explicit word, e.g. policies/config/prod.json);
 //   2. the stack's own config as the Pulumi engine hands it to a Node.js policy pack (the
 //      PULUMI_CONFIG environment variable, resolved with the program's own loader and tier

@@ -1,11 +1,13 @@
 // Promises (stack policies): what the environment states — backup retention, RPO on failover,
-// the PITR RPO, the RTO budget — against what the program actually delivers to the nodes: the
-// Patroni dynamic configuration (each member's user-data and the day-2 command's payload), each
-// member's pgbackrest.conf and each HAProxy node's check timing. Where the promise comes from:
+// the PITR RPO, the RTO budget — against what the program actually delivers to the nodes (their
+// bundles): the Patroni dynamic configuration each member gets (dynamic.json, which pgha-node
+// puts into the DCS, and patroni.yml's bootstrap.dcs), each member's pgbackrest.conf and each
+// HAProxy node's check timing. Where the promise comes from:
 // rules/intent.ts.
 import type { StackValidationPolicy } from "@pulumi/policy";
+import { NODE_PATHS } from "../../src/node-paths";
 import { Findings, configOf, type StackArgs, type Tier } from "./common";
-import { FILES, clusterFacts, haproxyTiming, nodesWithRole, parseIni, postgresSeconds, type ClusterFacts } from "./cluster";
+import { clusterFacts, haproxyTiming, nodesWithRole, parseIni, postgresSeconds, type ClusterFacts } from "./cluster";
 import { objective } from "./intent";
 
 /** The environment minimum of full-backup retention (days) when policy config sets none. */
@@ -21,7 +23,7 @@ function requirePostgres(args: StackArgs): ClusterFacts {
 function dynamicConfigs(facts: ClusterFacts, args: StackArgs, report: (m: string, urn?: string) => void) {
   for (const p of facts.readProblems) report(p.message, p.resource.urn);
   if (!facts.dynamicConfigs.length) {
-    report("no Patroni dynamic configuration found (neither /etc/patroni/dynamic.json, patroni.yml bootstrap.dcs nor a day-2 command): nothing can be verified.", nodesWithRole(facts, "postgres")[0]?.resource.urn ?? args.resources[0]?.urn);
+    report(`no Patroni dynamic configuration found (neither ${NODE_PATHS.dynamicFile} nor ${NODE_PATHS.patroniConfig} bootstrap.dcs in any member's files): nothing can be verified.`, nodesWithRole(facts, "postgres")[0]?.resource.urn ?? args.resources[0]?.urn);
   }
   return facts.dynamicConfigs;
 }
@@ -41,9 +43,9 @@ export const backupRetentionMinimum: StackValidationPolicy = {
     const facts = requirePostgres(args);
     const minimum = configOf<RetentionConfig>(args, {}).minimumDays ?? MINIMUM_RETENTION_DAYS[facts.tier];
     for (const n of nodesWithRole(facts, "postgres")) {
-      const conf = n.files.get(FILES.pgbackrestConf);
+      const conf = n.files.get(NODE_PATHS.pgbackrestConf);
       if (!conf) {
-        report(`${n.name} gets no ${FILES.pgbackrestConf}: it takes no backups and archives no WAL.`, n.resource.urn);
+        report(`${n.name} gets no ${NODE_PATHS.pgbackrestConf}: it takes no backups and archives no WAL.`, n.resource.urn);
         continue;
       }
       const g = parseIni(conf.content).global ?? {};
@@ -136,9 +138,9 @@ export const failoverWithinRto: StackValidationPolicy = {
     // HAProxy keeps routing to a dead leader until `fall` checks `inter` apart have failed.
     let detection = { seconds: 0, where: "no HAProxy node" };
     for (const n of nodesWithRole(facts, "haproxy")) {
-      const cfg = n.files.get(FILES.haproxyConfig);
+      const cfg = n.files.get(NODE_PATHS.haproxyConfig);
       if (!cfg) {
-        report(`${n.name} gets no ${FILES.haproxyConfig}: its check timing cannot be verified.`, n.resource.urn);
+        report(`${n.name} gets no ${NODE_PATHS.haproxyConfig}: its check timing cannot be verified.`, n.resource.urn);
         continue;
       }
       const t = haproxyTiming(cfg.content);

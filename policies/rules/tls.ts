@@ -4,8 +4,9 @@
 // health checks, pgBackRest's S3 verification. Enforcement follows the environment: mandatory in
 // prod (the pack config), advisory elsewhere — TLS is on by default in every tier.
 import type { StackValidationPolicy } from "@pulumi/policy";
+import { NODE_PATHS } from "../../src/node-paths";
 import { Findings, type StackArgs } from "./common";
-import { FILES, clusterFacts, hbaLines, nodesWithRole, parseEnvFile, parseIni, parsePostgresConf, parseYaml, type ClusterFacts } from "./cluster";
+import { clusterFacts, hbaLines, nodesWithRole, parseEnvFile, parseIni, parsePostgresConf, parseYaml, type ClusterFacts } from "./cluster";
 
 function requireCluster(args: StackArgs): ClusterFacts {
   const facts = clusterFacts(args.resources);
@@ -52,11 +53,11 @@ export const pgHbaHostsslOnly: StackValidationPolicy = {
       }
     }
     for (const n of postgres) {
-      const file = n.files.get(FILES.pgHbaReference);
+      const file = n.files.get(NODE_PATHS.pgHbaReference);
       if (!file) continue;
       for (const line of hbaLines(file.content)) {
         const problem = hbaLineProblem(line);
-        if (problem) findings.add(n.resource.urn, `${n.name}: `, problem, FILES.pgHbaReference);
+        if (problem) findings.add(n.resource.urn, `${n.name}: `, problem, NODE_PATHS.pgHbaReference);
       }
     }
     findings.report(report);
@@ -72,59 +73,59 @@ function offValue(v: unknown): boolean {
 /** The non-TLS settings in one node's files. */
 export function nodeTlsProblems(role: string | undefined, files: Map<string, { content: string }>): string[] {
   const out: string[] = [];
-  const env = files.get(FILES.nodeEnv);
-  if (env && parseEnvFile(env.content).PGHA_TLS === "false") out.push(`${FILES.nodeEnv}: PGHA_TLS=false`);
+  const env = files.get(NODE_PATHS.nodeEnv);
+  if (env && parseEnvFile(env.content).PGHA_TLS === "false") out.push(`${NODE_PATHS.nodeEnv}: PGHA_TLS=false`);
   if (role === "postgres") {
-    const base = files.get(FILES.baseConf);
+    const base = files.get(NODE_PATHS.baseConf);
     const ssl = base ? parsePostgresConf(base.content).ssl : undefined;
-    if (!base || ssl === undefined) out.push(`${FILES.baseConf}: ssl is not set (PostgreSQL's default is off)`);
-    else if (offValue(ssl)) out.push(`${FILES.baseConf}: ssl = ${ssl}`);
-    const patroniFile = files.get(FILES.patroniConfig);
+    if (!base || ssl === undefined) out.push(`${NODE_PATHS.baseConf}: ssl is not set (PostgreSQL's default is off)`);
+    else if (offValue(ssl)) out.push(`${NODE_PATHS.baseConf}: ssl = ${ssl}`);
+    const patroniFile = files.get(NODE_PATHS.patroniConfig);
     const patroni = patroniFile ? parseYaml(patroniFile.content) : undefined;
-    if (!patroni) out.push(`${FILES.patroniConfig}: missing or not YAML`);
+    if (!patroni) out.push(`${NODE_PATHS.patroniConfig}: missing or not YAML`);
     else {
       const etcd = patroni.etcd3 ?? patroni.etcd ?? {};
       const hosts = [etcd.hosts, etcd.host, etcd.url, etcd.urls].flat().filter(Boolean).map(String).join(",");
-      if (etcd.protocol !== "https" && !/https:\/\//.test(hosts)) out.push(`${FILES.patroniConfig}: Patroni talks to etcd over ${etcd.protocol ?? "http"}`);
-      if (/http:\/\//.test(hosts)) out.push(`${FILES.patroniConfig}: etcd hosts use http://`);
-      if (!patroni.restapi?.certfile) out.push(`${FILES.patroniConfig}: the REST API has no certfile (plain HTTP, basic auth in clear text)`);
-      if (patroni.ctl?.insecure === true) out.push(`${FILES.patroniConfig}: ctl.insecure is true (patronictl skips certificate verification)`);
+      if (etcd.protocol !== "https" && !/https:\/\//.test(hosts)) out.push(`${NODE_PATHS.patroniConfig}: Patroni talks to etcd over ${etcd.protocol ?? "http"}`);
+      if (/http:\/\//.test(hosts)) out.push(`${NODE_PATHS.patroniConfig}: etcd hosts use http://`);
+      if (!patroni.restapi?.certfile) out.push(`${NODE_PATHS.patroniConfig}: the REST API has no certfile (plain HTTP, basic auth in clear text)`);
+      if (patroni.ctl?.insecure === true) out.push(`${NODE_PATHS.patroniConfig}: ctl.insecure is true (patronictl skips certificate verification)`);
       for (const user of SSLMODE_USERS) {
         const mode = patroni.postgresql?.authentication?.[user]?.sslmode;
-        if (mode !== "verify-full") out.push(`${FILES.patroniConfig}: postgresql.authentication.${user}.sslmode is ${mode ?? "unset (prefer)"}, not verify-full`);
+        if (mode !== "verify-full") out.push(`${NODE_PATHS.patroniConfig}: postgresql.authentication.${user}.sslmode is ${mode ?? "unset (prefer)"}, not verify-full`);
       }
       const params = patroni.postgresql?.parameters ?? {};
-      if (offValue(params.ssl)) out.push(`${FILES.patroniConfig}: postgresql.parameters.ssl = ${params.ssl}`);
+      if (offValue(params.ssl)) out.push(`${NODE_PATHS.patroniConfig}: postgresql.parameters.ssl = ${params.ssl}`);
     }
-    const backrest = files.get(FILES.pgbackrestConf);
+    const backrest = files.get(NODE_PATHS.pgbackrestConf);
     if (backrest) {
       const g = parseIni(backrest.content).global ?? {};
       for (const k of ["repo1-storage-verify-tls", "repo1-s3-verify-tls", "repo1-s3-verify-ssl"]) {
-        if (g[k] !== undefined && ["n", "no", "false", "0"].includes(g[k].toLowerCase())) out.push(`${FILES.pgbackrestConf}: ${k}=${g[k]} (S3 certificate not verified)`);
+        if (g[k] !== undefined && ["n", "no", "false", "0"].includes(g[k].toLowerCase())) out.push(`${NODE_PATHS.pgbackrestConf}: ${k}=${g[k]} (S3 certificate not verified)`);
       }
     }
   }
   if (role === "etcd") {
-    const file = files.get(FILES.etcdConfig);
+    const file = files.get(NODE_PATHS.etcdConfig);
     const etcd = file ? parseYaml(file.content) : undefined;
-    if (!etcd) out.push(`${FILES.etcdConfig}: missing or not YAML`);
+    if (!etcd) out.push(`${NODE_PATHS.etcdConfig}: missing or not YAML`);
     else {
       for (const key of ["listen-client-urls", "advertise-client-urls", "listen-peer-urls", "initial-advertise-peer-urls", "initial-cluster"]) {
-        if (/http:\/\//.test(String(etcd[key] ?? ""))) out.push(`${FILES.etcdConfig}: ${key} uses http://`);
+        if (/http:\/\//.test(String(etcd[key] ?? ""))) out.push(`${NODE_PATHS.etcdConfig}: ${key} uses http://`);
       }
-      if (etcd["client-transport-security"]?.["client-cert-auth"] !== true) out.push(`${FILES.etcdConfig}: client-transport-security.client-cert-auth is not true`);
-      if (etcd["peer-transport-security"]?.["client-cert-auth"] !== true) out.push(`${FILES.etcdConfig}: peer-transport-security.client-cert-auth is not true`);
+      if (etcd["client-transport-security"]?.["client-cert-auth"] !== true) out.push(`${NODE_PATHS.etcdConfig}: client-transport-security.client-cert-auth is not true`);
+      if (etcd["peer-transport-security"]?.["client-cert-auth"] !== true) out.push(`${NODE_PATHS.etcdConfig}: peer-transport-security.client-cert-auth is not true`);
     }
   }
   if (role === "haproxy") {
-    const file = files.get(FILES.haproxyConfig);
-    if (!file) out.push(`${FILES.haproxyConfig}: missing`);
+    const file = files.get(NODE_PATHS.haproxyConfig);
+    if (!file) out.push(`${NODE_PATHS.haproxyConfig}: missing`);
     else {
       for (const raw of file.content.split("\n")) {
         const line = raw.replace(/#.*$/, "").trim();
         const words = line.split(/\s+/);
         if (words[0] !== "server" || !words.includes("check")) continue;
-        if (!words.includes("check-ssl") || !/\bverify required\b/.test(line)) out.push(`${FILES.haproxyConfig}: "${line}" checks Patroni's REST API without verified TLS`);
+        if (!words.includes("check-ssl") || !/\bverify required\b/.test(line)) out.push(`${NODE_PATHS.haproxyConfig}: "${line}" checks Patroni's REST API without verified TLS`);
       }
     }
   }

@@ -80,6 +80,14 @@ export function desiredPointer(bundleHash: string, softwareHash: string): string
   return JSON.stringify({ bundle: bundleHash, software: softwareHash } satisfies DesiredPointer) + "\n";
 }
 
+/**
+ * sha256 over every node's bundle hash: the trigger of the rollout command (components/rollout.ts).
+ * It changes exactly when some node's bundle changes; `pgha plan` recomputes it from the objects.
+ */
+export function rolloutTrigger(nodes: { name: string; hash: string }[]): string {
+  return sha256(JSON.stringify(nodes.map((n) => [n.name, n.hash]).sort()));
+}
+
 export function manifestOf(identity: Omit<BundleManifest, "format" | "files">, files: PackedFile[]): BundleManifest {
   return {
     format: 1,

@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as path from "path";
 import type { Command } from "commander";
 import { checkReportJson, formatCheckReport, runCheck } from "../plan/check";
-import { baseStackArg, diffPlans, diffRenderedFiles, diffReportJson, extractRef, formatDiff, planSide } from "../plan/diff";
+import { baseStackArg, diffReport, diffReportJson, extractRef, formatDiff, planSide } from "../plan/diff";
 import { buildPlan, formatPlanText, planJson } from "../plan/plan";
 import { runProgram } from "../plan/run";
 import { rawStackConfig } from "../plan/config";
@@ -35,7 +35,7 @@ function write(out: string | undefined, text: string): void {
 export function registerPlanCommands(program: Command): void {
   program
     .command("plan")
-    .description("list every resource the stack would have (type, name, parent, key inputs, each node's files from its user-data) — under mocks, deterministic")
+    .description("list every resource the stack would have (type, name, parent, key inputs, each node's files from its bundle object, the rollout) — under mocks, deterministic")
     .requiredOption("-s, --stack <stack>", STACK_HELP)
     .option("--json", "the whole plan as JSON (all inputs, secrets redacted)")
     .option("-o, --out <file>", "write to a file instead of stdout")
@@ -50,7 +50,7 @@ export function registerPlanCommands(program: Command): void {
 
   program
     .command("diff")
-    .description("what the working tree changes against a git ref: resources added/removed/changed and a unified diff of every rendered node file")
+    .description("what the working tree changes against a git ref: resources added/removed/changed, per node what converges live and what needs a restart, and a unified diff of every node file")
     .requiredOption("-s, --stack <stack>", STACK_HELP)
     .requiredOption("-b, --base <ref>", "git ref to compare with (e.g. origin/main, HEAD~1)")
     .option("--json", "machine-readable output")
@@ -62,12 +62,7 @@ export function registerPlanCommands(program: Command): void {
         const after = await planSide(PROJECT_ROOT, opts.stack, "working tree");
         if (after.error) throw new PlanCliError(`the working tree's program failed for stack ${opts.stack}:\n${after.error}`, 2);
         if (before.error && before.plan === undefined) throw new PlanCliError(`the program at ${opts.base} failed for stack ${opts.stack}:\n${before.error}`, 2);
-        const report = {
-          stack: after.plan!.stack,
-          base: { ref: opts.base, commit: base.commit },
-          plans: diffPlans(before.plan!, after.plan!),
-          files: diffRenderedFiles(before.files ?? {}, after.files ?? {}),
-        };
+        const report = diffReport(after.plan!.stack, { ref: opts.base, commit: base.commit }, before, after);
         const note = before.error ? `note: ${opts.base} has ${before.error}: every resource is new\n` : "";
         write(opts.out, opts.json ? JSON.stringify(diffReportJson(report), null, 2) + "\n" : note + formatDiff(report));
       } finally {

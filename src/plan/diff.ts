@@ -1,46 +1,113 @@
 // `pgha diff`: what a change does, offline — resources added, removed and changed between two
-// plans (src/plan/plan.ts), and a unified diff of every rendered node file (the render path, ec2
-// layout) between a base git ref and the working tree. The base is read with `git archive` into a
-// temporary directory (works on a clean clone, leaves no worktree behind) and run with the working
-// tree's harness and node_modules, so both sides meet the same mocks.
+// plans (src/plan/plan.ts), a unified diff of every file the program delivers to each node
+// (decoded from the bundle objects and the user-data each side's program registers: exactly
+// what would be uploaded), and per node what the rollout converges live and what needs a
+// restart (each changed file's onChange in the bundle manifest). The base is read with
+// `git archive` into a temporary directory (works on a clean clone, leaves no worktree behind)
+// and run with the working tree's harness and node_modules, so both sides meet the same mocks.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { createTwoFilesPatch } from "diff";
 import YAML from "yaml";
-import { rawStackConfig, type RawConfig } from "./config";
+import { decodeNodeBundle, decodeSoftware, isBucketObjectType, isRestartAction, objectBytes, parseBundleKey, parseDesiredPointer, type BundleObjectKey } from "../delivery/bundle-objects";
+import { decodeUserData } from "../delivery/userdata";
+import { rawStackConfig } from "./config";
 import { buildPlan, sha256, type Plan, type PlanResource } from "./plan";
-import { runProgram, type ModuleIsolation } from "./run";
+import { UNKNOWN, runProgram, type ModuleIsolation, type ProgramRun, type RecordedResource } from "./run";
 
 // ---------------------------------------------------------------------------------------------
-// Rendered node files, through the render path of a given tree.
+// The files each node gets, read back from what the program registers.
 
-/** node → file path → content (plus the cloud-config without write_files, as `user-data: cloud-config`). */
-export type RenderedNodes = Record<string, Record<string, string>>;
+export interface DeliveredFile {
+  content: string;
+  /** What pgha-node does when the file changes on a running node (bundle files; [] otherwise). */
+  onChange: string[];
+  /** "bundle": the node's bundle object; "user-data": cloud-init, first boot only; "software": the node software. */
+  source: "bundle" | "user-data" | "software";
+}
 
+export interface DeliveredNode {
+  role?: string;
+  /** The bundle the node's desired pointer names (sha256). */
+  bundle?: string;
+  /** The node software the pointer names (sha256). */
+  software?: string;
+  /** Why the node's bundle could not be read (then only its user-data files are here). */
+  problem?: string;
+  files: Record<string, DeliveredFile>;
+}
+
+/** node → what it gets; the node software (one artifact for every node) under SOFTWARE_NODE. */
+export type DeliveredNodes = Record<string, DeliveredNode>;
+
+export const SOFTWARE_NODE = "(node software)";
 export const CLOUD_CONFIG_PSEUDO_PATH = "user-data: cloud-config (write_files listed by path)";
 
 /**
- * Renders every node of a stack with the render path of the tree at `root` (its own
- * src/config, src/spec, src/layout, src/render): exactly what its program would put in user-data.
+ * Every node's files as the run delivers them: its user-data (write_files, and the rest of the
+ * cloud-config as one pseudo-file) and the bundle its desired pointer names, decoded; plus the
+ * node software. A tree whose nodes still get their files in user-data reads the same way.
  */
-export function renderTree(root: string, stack: string, config: RawConfig): RenderedNodes {
-  /* eslint-disable @typescript-eslint/no-require-imports */
-  const { loadStackConfig } = require(path.join(root, "src/config/load"));
-  const { buildSpec } = require(path.join(root, "src/spec"));
-  const { ec2Layout } = require(path.join(root, "src/layout"));
-  const { renderAll } = require(path.join(root, "src/render/bundle"));
-  /* eslint-enable @typescript-eslint/no-require-imports */
-  const spec = buildSpec(loadStackConfig(config, { stack }), stack);
-  const out: RenderedNodes = {};
-  for (const bundle of renderAll(spec, ec2Layout(spec)) as { node: string; files: { path: string; content: string; mode: string; owner: string }[]; cloudConfig: string }[]) {
-    const files: Record<string, string> = {};
-    for (const f of bundle.files) files[f.path] = f.content;
-    const doc = YAML.parse(bundle.cloudConfig, { version: "1.1" }) as Record<string, unknown>;
-    if (Array.isArray(doc?.write_files)) doc.write_files = (doc.write_files as { path: string; permissions?: string; owner?: string }[]).map((f) => `${f.permissions ?? ""} ${f.owner ?? ""} ${f.path}`);
-    files[CLOUD_CONFIG_PSEUDO_PATH] = YAML.stringify(doc, { lineWidth: 0 });
-    out[bundle.node] = files;
+export function deliveredNodes(run: Pick<ProgramRun, "resources">): DeliveredNodes {
+  const objects = new Map<string, { r: RecordedResource; key: BundleObjectKey }>();
+  for (const r of run.resources) {
+    const key = isBucketObjectType(r.type) ? parseBundleKey(r.inputs.key) : undefined;
+    if (key) objects.set(key.key, { r, key });
+  }
+  const out: DeliveredNodes = {};
+  const softwareNamed = new Set<string>();
+  for (const r of run.resources) {
+    if (r.type !== "aws:ec2/instance:Instance") continue;
+    const tags = r.inputs.tags ?? {};
+    const name = typeof tags["pgha:node"] === "string" ? tags["pgha:node"] : r.name;
+    const node: DeliveredNode = { role: typeof tags["pgha:role"] === "string" ? tags["pgha:role"] : undefined, files: {} };
+    out[name] = node;
+    const userData = decodeUserData({ userDataBase64: r.inputs.userDataBase64, userData: r.inputs.userDataBase64 ? undefined : r.inputs.userData });
+    for (const f of userData?.files ?? []) node.files[f.path] = { content: f.content, onChange: [], source: "user-data" };
+    if (userData?.cloudConfig) {
+      const doc = { ...userData.cloudConfig };
+      if (Array.isArray(doc.write_files)) doc.write_files = (doc.write_files as { path: string; permissions?: string; owner?: string }[]).map((f) => `${f.permissions ?? ""} ${f.owner ?? ""} ${f.path}`);
+      node.files[CLOUD_CONFIG_PSEUDO_PATH] = { content: YAML.stringify(doc, { lineWidth: 0 }), onChange: [], source: "user-data" };
+    }
+    const pointer = [...objects.values()].find((o) => o.key.kind === "desired" && o.key.node === name && (typeof tags["pgha:cluster"] !== "string" || o.key.cluster === tags["pgha:cluster"]));
+    if (!pointer) {
+      if (objects.size) node.problem = "no desired pointer";
+      continue;
+    }
+    try {
+      const bytes = pointer.r.inputs.content === UNKNOWN ? undefined : objectBytes(pointer.r.inputs);
+      if (!bytes) throw new Error(`the desired pointer ${pointer.key.key} has no known content`);
+      const target = parseDesiredPointer(bytes.toString("utf8"));
+      node.bundle = target.bundle;
+      node.software = target.software;
+      softwareNamed.add(`${pointer.key.cluster}/${target.software}`);
+      const key = `bundles/${pointer.key.cluster}/nodes/${name}/${target.bundle}.tar`;
+      const object = objects.get(key);
+      if (!object) throw new Error(`no object ${key}`);
+      const content = object.r.inputs.contentBase64 === UNKNOWN ? undefined : objectBytes(object.r.inputs);
+      if (!content) throw new Error(`${key} has no known content`);
+      const decoded = decodeNodeBundle(content);
+      if (decoded.sha256 !== target.bundle) throw new Error(`${key} has sha256 ${decoded.sha256.slice(0, 12)}: the node refuses it`);
+      node.role = decoded.manifest.role;
+      for (const f of decoded.files.values()) node.files[f.path] = { content: f.content, onChange: [...f.onChange], source: "bundle" };
+    } catch (e) {
+      node.problem = (e as Error).message;
+    }
+  }
+  for (const id of [...softwareNamed].sort()) {
+    const [cluster, hash] = id.split("/");
+    const object = objects.get(`bundles/${cluster}/software/${hash}.tar`);
+    const bytes = object && object.r.inputs.contentBase64 !== UNKNOWN ? objectBytes(object.r.inputs) : undefined;
+    const node: DeliveredNode = { software: hash, files: {} };
+    try {
+      if (!bytes) throw new Error(`no object bundles/${cluster}/software/${hash}.tar with known content`);
+      for (const f of decodeSoftware(bytes).files) node.files[f.path] = { content: f.content, onChange: [], source: "software" };
+    } catch (e) {
+      node.problem = (e as Error).message;
+    }
+    out[softwareNamed.size > 1 ? `${SOFTWARE_NODE} ${hash.slice(0, 12)}` : SOFTWARE_NODE] = node;
   }
   return out;
 }
@@ -49,29 +116,80 @@ export interface FileDiff {
   node: string;
   path: string;
   change: "added" | "removed" | "changed";
+  source: DeliveredFile["source"];
+  /** What pgha-node does for this change (the head's onChange; the base's for a removed file). */
+  onChange: string[];
   patch: string;
 }
 
-export function diffRenderedFiles(base: RenderedNodes, head: RenderedNodes): FileDiff[] {
+export function diffDeliveredFiles(base: DeliveredNodes, head: DeliveredNodes): FileDiff[] {
   const out: FileDiff[] = [];
   const nodes = [...new Set([...Object.keys(base), ...Object.keys(head)])].sort(nodeOrder);
   for (const node of nodes) {
-    const b = base[node] ?? {};
-    const h = head[node] ?? {};
+    const b = base[node]?.files ?? {};
+    const h = head[node]?.files ?? {};
     for (const file of [...new Set([...Object.keys(b), ...Object.keys(h)])].sort()) {
-      if (b[file] === h[file]) continue;
-      const change = b[file] === undefined ? "added" : h[file] === undefined ? "removed" : "changed";
+      const before = b[file];
+      const after = h[file];
+      if (before?.content === after?.content) continue;
+      const change = before === undefined ? "added" : after === undefined ? "removed" : "changed";
       const label = file.startsWith("/") ? `${node}${file}` : `${node}/${file}`;
-      const patch = createTwoFilesPatch(`a/${label}`, `b/${label}`, b[file] ?? "", h[file] ?? "", undefined, undefined, { context: 3 });
-      out.push({ node, path: file, change, patch: patch.replace(/^=+\n/, "") });
+      const patch = createTwoFilesPatch(`a/${label}`, `b/${label}`, before?.content ?? "", after?.content ?? "", undefined, undefined, { context: 3 });
+      const f = (after ?? before)!;
+      out.push({ node, path: file, change, source: f.source, onChange: [...f.onChange], patch: patch.replace(/^=+\n/, "") });
     }
   }
   return out;
 }
 
-/** db1, db2, …, etcd1, …, lb1 …: roles in cluster order, then by number. */
+/** What the rollout does on one node for a change: from the changed files' onChange. */
+export interface NodeConvergence {
+  node: string;
+  bundle: { before?: string; after?: string };
+  software: { before?: string; after?: string };
+  /** Applied while the node runs (reloads, the DCS, cron, timers, …): action → the files that trigger it. */
+  live: { action: string; paths: string[] }[];
+  /** Installed, but only a restart applies them: pgha-node reports them pending and restarts nothing. */
+  restart: { action: string; paths: string[] }[];
+  /** User-data files: read by cloud-init at first boot only (ignored after creation). */
+  firstBootOnly: string[];
+  problems: string[];
+}
+
+/** Per node whose delivery changes, what a rollout converges live and what needs a restart. */
+export function nodeConvergence(base: DeliveredNodes, head: DeliveredNodes, files: FileDiff[]): NodeConvergence[] {
+  const out: NodeConvergence[] = [];
+  const nodes = [...new Set([...Object.keys(base), ...Object.keys(head)])].filter((n) => !n.startsWith(SOFTWARE_NODE)).sort(nodeOrder);
+  for (const node of nodes) {
+    const b = base[node];
+    const h = head[node];
+    const mine = files.filter((f) => f.node === node);
+    const softwareChanged = b?.software !== h?.software;
+    if (!mine.length && b?.bundle === h?.bundle && !softwareChanged && b?.problem === h?.problem) continue;
+    const group = (list: FileDiff[]) => {
+      const by = new Map<string, string[]>();
+      for (const f of list) for (const a of f.onChange.length ? f.onChange : ["installed (read at next use)"]) by.set(a, [...(by.get(a) ?? []), f.path]);
+      return [...by.entries()].map(([action, paths]) => ({ action, paths }));
+    };
+    const fromBundle = mine.filter((f) => f.source === "bundle");
+    const live = group(fromBundle).filter((g) => !isRestartAction(g.action));
+    if (softwareChanged && h?.software) live.push({ action: "node software installed", paths: [`${b?.software?.slice(0, 12) ?? "(none)"} → ${h.software.slice(0, 12)}`] });
+    out.push({
+      node,
+      bundle: { before: b?.bundle, after: h?.bundle },
+      software: { before: b?.software, after: h?.software },
+      live,
+      restart: group(fromBundle.filter((f) => f.onChange.some(isRestartAction))).filter((g) => isRestartAction(g.action)),
+      firstBootOnly: mine.filter((f) => f.source === "user-data").map((f) => f.path),
+      problems: [h?.problem && `${h.problem}`].filter((p): p is string => !!p),
+    });
+  }
+  return out;
+}
+
+/** db1, db2, …, etcd1, …, lb1 …: roles in cluster order, then by number; the node software last. */
 function nodeOrder(a: string, b: string): number {
-  const rank = (n: string) => (n.startsWith("db") ? 0 : n.startsWith("etcd") ? 1 : n.startsWith("lb") ? 2 : 3);
+  const rank = (n: string) => (n.startsWith("db") ? 0 : n.startsWith("etcd") ? 1 : n.startsWith("lb") ? 2 : n.startsWith(SOFTWARE_NODE) ? 4 : 3);
   const num = (n: string) => Number(/\d+$/.exec(n)?.[0] ?? 0);
   return rank(a) - rank(b) || num(a) - num(b) || a.localeCompare(b);
 }
@@ -94,8 +212,14 @@ export interface ResourceChange {
   options: ValueChange[];
   /** Files of the decoded user-data that differ: path → change. */
   userDataFiles: { path: string; change: "added" | "removed" | "changed" }[];
-  /** Leaves of the day-2 command's dynamic configuration that differ. */
-  dynamicConfig: ValueChange[];
+  /** Files of a decoded bundle object (a node's bundle, the node software) that differ. */
+  bundleFiles: { path: string; change: "added" | "removed" | "changed" }[];
+  /** What a desired pointer names, before and after. */
+  pointer: ValueChange[];
+  /** The rollout command's description (nodes, bundles, trigger), leaf by leaf. */
+  rollout: ValueChange[];
+  /** A command whose triggers changed: the provider replaces it, so it runs again. */
+  runs: boolean;
   /** A changed input the resource replaces itself on (replaceOnChanges). */
   replaces: boolean;
   /** Changed inputs the program ignores after creation (ignoreChanges). */
@@ -130,6 +254,21 @@ function topKey(p: string): string {
   return p.split(/[.[]/)[0];
 }
 
+/** Files (by path) added, removed or changed (mode, owner or content) between two listings. */
+function fileChanges<F extends { path: string }>(before: F[], after: F[]): { path: string; change: "added" | "removed" | "changed" }[] {
+  const b = new Map(before.map((f) => [f.path, f]));
+  const a = new Map(after.map((f) => [f.path, f]));
+  const out: { path: string; change: "added" | "removed" | "changed" }[] = [];
+  for (const p of [...new Set([...b.keys(), ...a.keys()])].sort()) {
+    const x = b.get(p);
+    const y = a.get(p);
+    if (!x) out.push({ path: p, change: "added" });
+    else if (!y) out.push({ path: p, change: "removed" });
+    else if (JSON.stringify(x) !== JSON.stringify(y)) out.push({ path: p, change: "changed" });
+  }
+  return out;
+}
+
 export function diffPlans(base: Plan, head: Plan): PlanDiff {
   const b = new Map(base.resources.map((r) => [r.urn, r]));
   const h = new Map(head.resources.map((r) => [r.urn, r]));
@@ -140,27 +279,29 @@ export function diffPlans(base: Plan, head: Plan): PlanDiff {
   for (const after of head.resources) {
     const before = b.get(after.urn);
     if (!before) continue;
-    const inputs = leafChanges(before.inputs, after.inputs).filter((c) => !(after.userData && /^userData(Base64)?$/.test(topKey(c.path))));
+    const decodedInput = (key: string) =>
+      (after.userData && /^userData(Base64)?$/.test(key)) ||
+      (key === "contentBase64" && before.bundle && after.bundle && before.bundle.kind !== "unreadable" && after.bundle.kind !== "unreadable") ||
+      (key === "content" && before.bundle?.kind === "desired" && after.bundle?.kind === "desired");
+    const inputs = leafChanges(before.inputs, after.inputs).filter((c) => !decodedInput(topKey(c.path)));
     const options = leafChanges(before.options, after.options);
-    const beforeFiles = new Map((before.userData?.files ?? []).map((f) => [f.path, f]));
-    const afterFiles = new Map((after.userData?.files ?? []).map((f) => [f.path, f]));
-    const userDataFiles: ResourceChange["userDataFiles"] = [];
-    for (const p of [...new Set([...beforeFiles.keys(), ...afterFiles.keys()])].sort()) {
-      const x = beforeFiles.get(p);
-      const y = afterFiles.get(p);
-      if (!x) userDataFiles.push({ path: p, change: "added" });
-      else if (!y) userDataFiles.push({ path: p, change: "removed" });
-      else if (JSON.stringify(x) !== JSON.stringify(y)) userDataFiles.push({ path: p, change: "changed" });
-    }
+    const userDataFiles = fileChanges(before.userData?.files ?? [], after.userData?.files ?? []);
     if (before.userData && after.userData && !userDataFiles.length && before.userData.sha256 !== after.userData.sha256) {
       userDataFiles.push({ path: "(cloud-config outside write_files)", change: "changed" });
     }
-    const dynamicConfig = leafChanges(before.dynamicConfig ?? {}, after.dynamicConfig ?? {});
-    if (!inputs.length && !options.length && !userDataFiles.length && !dynamicConfig.length && JSON.stringify(before.dependencies) === JSON.stringify(after.dependencies)) {
+    const filesOf = (r: PlanResource) => (r.bundle && (r.bundle.kind === "node-bundle" || r.bundle.kind === "software") ? r.bundle.files : []);
+    const bundleFiles = fileChanges(filesOf(before), filesOf(after));
+    const pointerOf = (r: PlanResource) => (r.bundle?.kind === "desired" ? { bundle: r.bundle.bundle, software: r.bundle.software } : {});
+    const pointer = leafChanges(pointerOf(before), pointerOf(after));
+    // The trigger itself shows as the `triggers` input.
+    const describeRollout = (r: PlanResource) => (r.rollout ? { ...r.rollout, trigger: undefined } : {});
+    const rollout = leafChanges(describeRollout(before), describeRollout(after)).filter((c) => c.before !== undefined || c.after !== undefined);
+    const changedKeys = new Set([...inputs.map((c) => topKey(c.path)), ...(userDataFiles.length ? ["userDataBase64"] : [])]);
+    const sameDependencies = JSON.stringify(before.dependencies) === JSON.stringify(after.dependencies);
+    if (!inputs.length && !options.length && !userDataFiles.length && !bundleFiles.length && !pointer.length && !rollout.length && sameDependencies) {
       unchanged++;
       continue;
     }
-    const changedKeys = new Set([...inputs.map((c) => topKey(c.path)), ...(userDataFiles.length ? ["userDataBase64"] : [])]);
     const replaceKeys = (after.options.replaceOnChanges ?? []).map(topKey);
     changed.push({
       urn: after.urn,
@@ -169,7 +310,11 @@ export function diffPlans(base: Plan, head: Plan): PlanDiff {
       inputs,
       options,
       userDataFiles,
-      dynamicConfig,
+      bundleFiles,
+      pointer,
+      rollout,
+      // @pulumi/command replaces a command whose `triggers` change: that is what makes it run again.
+      runs: after.type === "command:local:Command" && changedKeys.has("triggers"),
       replaces: [...changedKeys].some((k) => replaceKeys.includes(k)),
       ignored: [...changedKeys].filter((k) => (after.options.ignoreChanges ?? []).includes(k)),
     });
@@ -214,7 +359,8 @@ export function baseStackArg(root: string, baseDir: string, stack: string): stri
 export interface StackSide {
   label: string;
   plan?: Plan;
-  files?: RenderedNodes;
+  /** Every node's files as the program delivers them (decoded bundle objects and user-data). */
+  files?: DeliveredNodes;
   /** Why this side could not be planned (no stack file at the base, invalid config, …). */
   error?: string;
 }
@@ -224,7 +370,7 @@ export async function planSide(root: string, stack: string, label: string, isola
   if (!fs.existsSync(source.file)) return { label, error: `no stack file ${path.basename(source.file)}`, plan: emptyPlan(source.stack), files: {} };
   const run = await runProgram({ stack: source.stack, root, config: source.config, preview: true, fakeOutputs: false, isolation });
   if (run.error) return { label, error: run.error.message };
-  return { label, plan: buildPlan(run), files: renderTree(root, source.stack, source.config) };
+  return { label, plan: buildPlan(run), files: deliveredNodes(run) };
 }
 
 function emptyPlan(stack: string): Plan {
@@ -237,7 +383,8 @@ function emptyPlan(stack: string): Plan {
 function brief(v: unknown): string {
   if (v === undefined) return "(none)";
   const s = typeof v === "string" ? v : JSON.stringify(v);
-  if (s.length <= 72) return typeof v === "string" ? JSON.stringify(v) : s;
+  // Long enough for an object key (bundles/<cluster>/nodes/<node>/<sha256>.tar) or a sha256.
+  if (s.length <= 120) return typeof v === "string" ? JSON.stringify(v) : s;
   return `<${s.length} chars, sha256 ${sha256(s).slice(0, 12)}>`;
 }
 
@@ -246,7 +393,17 @@ export interface DiffReport {
   base: { ref: string; commit: string };
   plans: PlanDiff;
   files: FileDiff[];
+  /** Per node: what the rollout converges live, what needs a restart. */
+  nodes: NodeConvergence[];
 }
+
+/** The report of two planned sides (the CLI's `pgha diff`, and the tests). */
+export function diffReport(stack: string, base: DiffReport["base"], before: StackSide, after: StackSide): DiffReport {
+  const files = diffDeliveredFiles(before.files ?? {}, after.files ?? {});
+  return { stack, base, plans: diffPlans(before.plan!, after.plan!), files, nodes: nodeConvergence(before.files ?? {}, after.files ?? {}, files) };
+}
+
+const short = (hash: string | undefined) => (hash ? hash.slice(0, 12) : "(none)");
 
 export function formatDiff(report: DiffReport): string {
   const { plans, files } = report;
@@ -257,19 +414,33 @@ export function formatDiff(report: DiffReport): string {
   for (const r of plans.added) lines.push(`  + ${r.type}  ${r.name}`);
   for (const r of plans.removed) lines.push(`  - ${r.type}  ${r.name}${r.options.protect ? "  [protected: the update stops here]" : ""}`);
   for (const c of plans.changed) {
-    const tags = [c.replaces && "replace", c.ignored.length && `ignored after creation: ${c.ignored.join(", ")}`].filter(Boolean);
+    const tags = [c.replaces && "replace", c.runs && "runs again: its trigger changed", c.ignored.length && `ignored after creation: ${c.ignored.join(", ")}`].filter(Boolean);
     lines.push(`  ~ ${c.type}  ${c.name}${tags.length ? `  [${tags.join("; ")}]` : ""}`);
     for (const v of c.inputs) lines.push(`      ${v.path}: ${brief(v.before)} → ${brief(v.after)}`);
     for (const v of c.options) lines.push(`      option ${v.path}: ${brief(v.before)} → ${brief(v.after)}`);
     if (c.userDataFiles.length) lines.push(`      user-data files: ${c.userDataFiles.map((f) => `${f.path}${f.change === "changed" ? "" : ` (${f.change})`}`).join(", ")}`);
-    for (const v of c.dynamicConfig) lines.push(`      dynamic config ${v.path}: ${brief(v.before)} → ${brief(v.after)}`);
+    if (c.bundleFiles.length) lines.push(`      bundle files: ${c.bundleFiles.map((f) => `${f.path}${f.change === "changed" ? "" : ` (${f.change})`}`).join(", ")}`);
+    for (const v of c.pointer) lines.push(`      points to ${v.path}: ${short(v.before as string)} → ${short(v.after as string)}`);
+    for (const v of c.rollout) lines.push(`      rollout ${v.path}: ${brief(v.before)} → ${brief(v.after)}`);
   }
   if (plans.outputs.length) {
     lines.push("", `Outputs: ${plans.outputs.length} changed`);
     for (const v of plans.outputs) lines.push(`  ~ ${v.path}: ${brief(v.before)} → ${brief(v.after)}`);
   }
+  lines.push("", `Nodes: ${report.nodes.length ? `${report.nodes.length} converge when \`pulumi up\` runs the rollout (what each changed file's onChange does on the running node)` : "none changes"}`);
+  for (const n of report.nodes) {
+    lines.push(`  ${n.node}  bundle ${short(n.bundle.before)} → ${short(n.bundle.after)}`);
+    const list = (groups: { action: string; paths: string[] }[]) => groups.map((g) => `${g.action} (${g.paths.join(", ")})`).join("; ");
+    lines.push(`      live: ${n.live.length ? list(n.live) : "nothing"}`);
+    lines.push(`      needs a restart: ${n.restart.length ? `${list(n.restart)} — reported pending by pgha-node, nothing restarts` : "nothing"}`);
+    if (n.firstBootOnly.length) lines.push(`      user-data (first boot only, ignored on a running node): ${n.firstBootOnly.join(", ")}`);
+    for (const p of n.problems) lines.push(`      ✗ ${p}`);
+  }
+  if (report.nodes.some((n) => n.live.some((g) => g.action === "patroni-dynamic"))) {
+    lines.push("  note: a PostgreSQL parameter that applies only at server start is then pending restart in Patroni (pgha-node status, `pgha-patronictl list`).");
+  }
   const nodes = new Set(files.map((f) => f.node));
-  lines.push("", `Rendered node files (ec2 layout): ${files.length} changed on ${nodes.size} node${nodes.size === 1 ? "" : "s"}${files.length ? "" : " — none"}`);
+  lines.push("", `Node files (bundles and user-data, ec2 layout): ${files.length} changed on ${nodes.size} node${nodes.size === 1 ? "" : "s"}${files.length ? "" : " — none"}`);
   for (const f of files) lines.push("", f.patch.trimEnd());
   return lines.join("\n") + "\n";
 }
@@ -285,6 +456,7 @@ export function diffReportJson(report: DiffReport) {
       unchanged: report.plans.unchanged,
     },
     outputs: report.plans.outputs,
+    nodes: report.nodes,
     files: report.files,
   };
 }

@@ -1,11 +1,16 @@
 // `pgha plan`: every resource the program registers under mocks, as a deterministic document —
 // type, name, parent, resource options, inputs (secrets redacted, unknowns "<computed>"), each
-// instance's user-data decoded into its files (mode, owner, sha256), and the day-2 command's
-// payload decoded into the dynamic configuration it applies. Same stack, same bytes.
+// instance's user-data (the bootstrap) decoded into its files, each node bundle object decoded
+// into the node's files (mode, owner, sha256, what a change does on the node), the node software
+// and the desired pointers, and the rollout command described (which nodes, which bundles, its
+// trigger). Same stack, same bytes.
 import { createHash } from "crypto";
-import { dayTwoPayload } from "../../policies/rules/cluster";
+import { rolloutTrigger } from "../bundle/format";
+import { decodeNodeBundle, decodeSoftware, isBucketObjectType, objectBytes, parseBundleKey, parseDesiredPointer, type BundleObjectKey } from "../delivery/bundle-objects";
+import { decodeUserData } from "../delivery/userdata";
+import { rolloutOrder } from "../rollout/rollout";
+import type { Role } from "../spec";
 import { UNKNOWN, type ProgramRun, type RecordedResource } from "./run";
-import { decodeUserData } from "./userdata";
 
 export const PLAN_FORMAT = "pgha-plan/1";
 export const COMPUTED = "<computed>";
@@ -17,6 +22,31 @@ export interface PlanFile {
   owner: string;
   sha256: string;
   bytes: number;
+}
+
+export interface PlanBundleFile extends PlanFile {
+  /** What pgha-node does on a running node when the file changes (src/bundle/format.ts). */
+  onChange: string[];
+}
+
+/** A bundle object decoded (components/nodeBundles.ts): what it is and what it holds. */
+export type PlanBundle =
+  | { kind: "node-bundle"; key: string; node: string; role: string; sha256: string; bytes: number; software: string; files: PlanBundleFile[] }
+  | { kind: "software"; key: string; sha256: string; bytes: number; files: PlanFile[] }
+  | { kind: "desired"; key: string; node: string; bundle: string; software: string }
+  | { kind: "unreadable"; key: string; of: BundleObjectKey["kind"]; error: string };
+
+/** The rollout command (components/rollout.ts): which nodes it converges to which bundles, and when it runs. */
+export interface PlanRollout {
+  /** The command's trigger: sha256 over every node's bundle hash (it runs again when one changes). */
+  trigger: unknown;
+  /** Whether the trigger is the one of the bundles the pointers name (recomputed here). */
+  triggerMatchesBundles: boolean;
+  nodes: { name: string; role: string; hash: string }[];
+  /** Where the node list is read: the command's PGHA_ROLLOUT_PLAN (known after `up`), else the desired pointers. */
+  nodesFrom: "PGHA_ROLLOUT_PLAN" | "desired pointers";
+  /** The order it converges them in. */
+  order: string;
 }
 
 export interface PlanUserData {
@@ -45,8 +75,10 @@ export interface PlanResource {
   dependencies: string[];
   inputs: Record<string, unknown>;
   userData?: PlanUserData;
-  /** The Patroni dynamic configuration a day-2 command applies (decoded from its payload). */
-  dynamicConfig?: Record<string, unknown>;
+  /** A node bundle object, the node software or a desired pointer, decoded. */
+  bundle?: PlanBundle;
+  /** The rollout command, described. */
+  rollout?: PlanRollout;
 }
 
 export interface Plan {
@@ -99,23 +131,87 @@ function userDataOf(r: RecordedResource): PlanUserData | undefined {
   };
 }
 
-function dynamicConfigOf(r: RecordedResource): Record<string, unknown> | undefined {
-  const params = r.inputs.environment?.PGHA_SSM_PARAMETERS;
-  if (typeof params !== "string") return undefined;
-  const payload = dayTwoPayload(params);
-  if (!payload) return undefined;
+function bundleOf(r: RecordedResource, key: BundleObjectKey): PlanBundle | undefined {
+  if (r.inputs.contentBase64 === UNKNOWN || r.inputs.content === UNKNOWN) return undefined;
+  const bytes = objectBytes(r.inputs);
+  if (!bytes) return { kind: "unreadable", key: key.key, of: key.kind, error: "no content" };
   try {
-    return JSON.parse(payload);
-  } catch {
-    return undefined;
+    if (key.kind === "desired") {
+      const p = parseDesiredPointer(bytes.toString("utf8"));
+      return { kind: "desired", key: key.key, node: key.node, bundle: p.bundle, software: p.software };
+    }
+    if (key.kind === "software") {
+      const sw = decodeSoftware(bytes);
+      const files = sw.files.map((f) => ({ path: f.path, mode: f.mode, owner: "root:root", sha256: f.sha256, bytes: f.bytes }));
+      return { kind: "software", key: key.key, sha256: sw.sha256, bytes: sw.bytes, files };
+    }
+    const b = decodeNodeBundle(bytes);
+    const files = [...b.files.values()]
+      .map((f) => ({ path: f.path, mode: f.mode, owner: f.owner, sha256: f.sha256, bytes: Buffer.byteLength(f.content), onChange: [...f.onChange] }))
+      .sort((x, y) => x.path.localeCompare(y.path));
+    return { kind: "node-bundle", key: key.key, node: b.manifest.node, role: b.manifest.role, sha256: b.sha256, bytes: b.bytes, software: b.manifest.software.sha256, files };
+  } catch (e) {
+    return { kind: "unreadable", key: key.key, of: key.kind, error: (e as Error).message };
   }
+}
+
+function isRolloutCommand(r: RecordedResource): boolean {
+  const env = r.inputs.environment;
+  return r.type === "command:local:Command" && !!env && typeof env === "object" && "PGHA_ROLLOUT_PLAN" in env;
+}
+
+/** The rollout command described from its plan (when known) or from the desired pointers the run uploads. */
+function rolloutOf(r: RecordedResource, bundles: PlanBundle[]): PlanRollout {
+  const roles = new Map(bundles.flatMap((b) => (b.kind === "node-bundle" ? [[`${b.node}/${b.sha256}`, b.role] as const] : [])));
+  const fromPointers = bundles.flatMap((b) => (b.kind === "desired" ? [{ name: b.node, role: roles.get(`${b.node}/${b.bundle}`) ?? "(unknown)", hash: b.bundle }] : []));
+  let nodes = fromPointers;
+  let nodesFrom: PlanRollout["nodesFrom"] = "desired pointers";
+  const planText = r.inputs.environment.PGHA_ROLLOUT_PLAN;
+  if (typeof planText === "string" && planText !== UNKNOWN) {
+    try {
+      const plan = JSON.parse(planText) as { nodes?: { name: string; role: string; hash: string }[] };
+      if (Array.isArray(plan.nodes)) {
+        nodes = plan.nodes.map((n) => ({ name: n.name, role: n.role, hash: n.hash }));
+        nodesFrom = "PGHA_ROLLOUT_PLAN";
+      }
+    } catch {
+      // not JSON: described from the pointers
+    }
+  }
+  const ordered = rolloutOrder(nodes.map((n) => ({ ...n, role: n.role as Role })), undefined);
+  const postgres = ordered.filter((n) => n.role === "postgres").map((n) => n.name);
+  const others = ordered.filter((n) => n.role !== "postgres").map((n) => n.name);
+  const order = [...others, ...(postgres.length ? [`PostgreSQL replicas of ${postgres.join(", ")}, the leader last (found when it runs)`] : [])].join(" → ");
+  const trigger = Array.isArray(r.inputs.triggers) ? r.inputs.triggers[0] : undefined;
+  return {
+    trigger,
+    triggerMatchesBundles: typeof trigger === "string" && fromPointers.length > 0 && trigger === rolloutTrigger(fromPointers),
+    nodes: [...nodes].sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true })),
+    nodesFrom,
+    order,
+  };
 }
 
 export function buildPlan(run: ProgramRun, project = "postgres-ha"): Plan {
   const records = run.stackResource ? [run.stackResource, ...run.resources] : [...run.resources];
   const secrets = run.generatedSecrets.filter((s) => s.length >= 8);
+  // Bundle objects first: the rollout command is described from them.
+  const bundles = new Map<RecordedResource, PlanBundle>();
+  for (const r of records) {
+    const key = isBucketObjectType(r.type) ? parseBundleKey(r.inputs.key) : undefined;
+    const decoded = key && bundleOf(r, key);
+    if (decoded) bundles.set(r, decoded);
+  }
+  const allBundles = [...bundles.values()];
   const resources: PlanResource[] = records.map((r) => {
     const inputs = { ...r.inputs };
+    const decoded = bundles.get(r);
+    if (decoded && "contentBase64" in inputs && decoded.kind !== "desired") {
+      inputs.contentBase64 =
+        decoded.kind === "unreadable"
+          ? `<${decoded.of}: ${decoded.error}>`
+          : `<${decoded.kind === "software" ? "node software" : `node bundle of ${decoded.node}`}: ${decoded.files.length} files, sha256 ${decoded.sha256.slice(0, 12)}, see bundle>`;
+    }
     const userData = r.type === "aws:ec2/instance:Instance" || r.type === "aws:ec2/launchTemplate:LaunchTemplate" ? userDataOf(r) : undefined;
     if (userData) {
       if ("userDataBase64" in inputs) inputs.userDataBase64 = `<${userData.encoding}: ${userData.files.length} files, see userData>`;
@@ -138,8 +234,8 @@ export function buildPlan(run: ProgramRun, project = "postgres-ha"): Plan {
       inputs: canonical(inputs, "", new Set(r.secretPaths), secrets) as Record<string, unknown>,
     };
     if (userData) plan.userData = userData;
-    const dynamic = r.type === "command:local:Command" ? dynamicConfigOf(r) : undefined;
-    if (dynamic) plan.dynamicConfig = canonical(dynamic, "", new Set(), secrets) as Record<string, unknown>;
+    if (decoded) plan.bundle = decoded;
+    if (isRolloutCommand(r)) plan.rollout = rolloutOf(r, allBundles);
     return plan;
   });
   resources.sort((a, b) => (a.urn < b.urn ? -1 : a.urn > b.urn ? 1 : 0));
@@ -190,6 +286,7 @@ const KEY_INPUTS: Record<string, string[]> = {
   "tls:index/privateKey:PrivateKey": ["algorithm", "ecdsaCurve"],
   "tls:index/locallySignedCert:LocallySignedCert": ["validityPeriodHours"],
   "command:local:Command": ["triggers"],
+  "aws:s3/bucketObjectv2:BucketObjectv2": ["key", "serverSideEncryption"],
 };
 
 function at(value: unknown, path: string): unknown[] {
@@ -206,7 +303,7 @@ function at(value: unknown, path: string): unknown[] {
 }
 
 function show(v: unknown): string {
-  if (typeof v === "string") return v.length > 64 ? `${v.slice(0, 12)}…(${v.length})` : v;
+  if (typeof v === "string") return v.length > 100 ? `${v.slice(0, 12)}…(${v.length})` : v;
   return JSON.stringify(v);
 }
 
@@ -256,7 +353,22 @@ export function formatPlanText(plan: Plan): string {
       extra.push(`user-data ${r.userData.encoding}, ${r.userData.bytes} B, sha256 ${r.userData.sha256.slice(0, 12)}:`);
       for (const f of r.userData.files) extra.push(`  ${f.mode || "----"} ${(f.owner || "-").padEnd(17)} ${f.sha256.slice(0, 12)} ${String(f.bytes).padStart(6)} B  ${f.path}`);
     }
-    if (r.dynamicConfig) extra.push("applies Patroni's dynamic configuration (decoded in --json: dynamicConfig)");
+    const b = r.bundle;
+    if (b?.kind === "unreadable") extra.push(`${b.of} ${b.key}: cannot be read (${b.error})`);
+    else if (b?.kind === "desired") extra.push(`desired pointer of ${b.node}: bundle ${b.bundle.slice(0, 12)}, software ${b.software.slice(0, 12)}`);
+    else if (b) {
+      extra.push(b.kind === "software" ? `node software, ${b.bytes} B, sha256 ${b.sha256.slice(0, 12)}:` : `node bundle of ${b.node} (${b.role}), ${b.bytes} B, sha256 ${b.sha256.slice(0, 12)}, software ${b.software.slice(0, 12)}:`);
+      for (const f of b.files) {
+        const on = "onChange" in f && f.onChange.length ? `  on change: ${f.onChange.join(", ")}` : "";
+        extra.push(`  ${f.mode || "----"} ${(f.owner || "-").padEnd(17)} ${f.sha256.slice(0, 12)} ${String(f.bytes).padStart(6)} B  ${f.path}${on}`);
+      }
+    }
+    if (r.rollout) {
+      const ro = r.rollout;
+      extra.push(`rollout: runs again when its trigger changes (sha256 over every node's bundle hash${ro.triggerMatchesBundles ? ", matches the desired pointers" : ", DOES NOT match the desired pointers"})`);
+      extra.push(`  order: ${ro.order}`);
+      for (const n of ro.nodes) extra.push(`  ${n.name.padEnd(8)} ${n.role.padEnd(8)} bundle ${n.hash.slice(0, 12)}`);
+    }
     const bar = kids.length ? "│  " : "   ";
     for (const e of extra) lines.push(`${childPrefix}${bar}${e}`);
     kids.forEach((k, i) => walk(k, childPrefix, i === kids.length - 1, false));

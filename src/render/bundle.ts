@@ -4,7 +4,8 @@
 // beyond reading templates and node-software/.
 import { gzipSync } from "zlib";
 import YAML from "yaml";
-import { DB_USERS, POSTGRES_MAJOR, PORTS, nodeByName, nodesOf, type ClusterSpec, type NodeSpec } from "../spec";
+import { DB_USERS, PORTS, nodeByName, nodesOf, type ClusterSpec, type NodeSpec } from "../spec";
+import { NODE_PATHS, POSTGRES_MAJOR } from "../node-paths";
 import { DATA_VOLUME_DEVICE, TLS_DIR, type Layout } from "../layout";
 import { renderTemplate } from "./templates";
 import { dynamicConfig, renderPgHba } from "./dynamic";
@@ -41,38 +42,8 @@ export interface NodeBundle {
   userDataGzip: Buffer;
 }
 
-/** Paths on a node — the same on EC2 and in the sandbox. */
-export const NODE_PATHS = {
-  dataMount: "/var/lib/postgresql",
-  dataDir: `/var/lib/postgresql/${POSTGRES_MAJOR}/pgha`,
-  binDir: `/usr/lib/postgresql/${POSTGRES_MAJOR}/bin`,
-  socketDir: "/var/run/postgresql",
-  pgpass: "/var/lib/postgresql/.pgpass_patroni",
-  patroniConfig: "/etc/patroni/config.yml",
-  dynamicFile: "/etc/patroni/dynamic.json",
-  baseConf: "/etc/patroni/postgresql.base.conf",
-  pgHbaReference: "/etc/patroni/pg_hba.conf",
-  patroniSecretsEnv: "/etc/patroni/secrets.env",
-  pgbackrestConf: "/etc/pgbackrest/pgbackrest.conf",
-  pgbackrestSecrets: "/etc/pgbackrest/conf.d/secrets.conf",
-  etcdConfig: "/etc/etcd/pgha-etcd.yml",
-  etcdDataDir: "/var/lib/etcd/pgha",
-  haproxyConfig: "/etc/haproxy/pgha.cfg",
-  nodeEnv: "/etc/pgha/node.env",
-  extraHosts: "/etc/pgha/hosts",
-  awsEnv: "/etc/pgha/aws.env",
-  bootstrapEnv: "/etc/pgha/bootstrap.env",
-  // The node software (node-software/ in this repository, installed from its own artifact).
-  bootstrap: "/usr/local/sbin/pgha-bootstrap",
-  nodeTool: "/usr/local/sbin/pgha-node",
-  setup: "/usr/local/sbin/pgha-setup",
-  secretsScript: "/usr/local/sbin/pgha-secrets",
-  backupScript: "/usr/local/sbin/pgha-backup",
-  restoreScript: "/usr/local/sbin/pgha-restore",
-  dynamicScript: "/usr/local/sbin/pgha-dynamic",
-  patronictl: "/usr/local/bin/pgha-patronictl",
-  cron: "/etc/cron.d/pgha-backup",
-} as const;
+/** Paths on a node (src/node-paths.ts: one leaf module for render and the policies). */
+export { NODE_PATHS };
 
 export const REST_API_USER = "patroni";
 

@@ -16,7 +16,7 @@ import { loadStackConfig } from "../../src/config/load";
 import { buildSpec, type ClusterSpec } from "../../src/spec";
 import { rawStackConfig, type RawConfig } from "../../src/plan/config";
 import { runProgram as runProgramIn, type ModuleIsolation, type ProgramRun, type RunOptions as PlanRunOptions } from "../../src/plan/run";
-import { decodeUserDataBytes } from "../../src/plan/userdata";
+import { decodeUserDataBytes } from "../../src/delivery/userdata";
 
 export { PROJECT, type RawConfig } from "../../src/plan/config";
 export { ACCOUNT_ID, digest, fakePassword, type FakeContext } from "../../src/plan/fakes";
@@ -94,6 +94,7 @@ export const TYPES = {
   bucketOwnership: "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
   bucketPolicy: "aws:s3/bucketPolicy:BucketPolicy",
   bucketLifecycle: "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+  bucketObject: "aws:s3/bucketObjectv2:BucketObjectv2",
   kmsKey: "aws:kms/key:Key",
   kmsAlias: "aws:kms/alias:Alias",
   secret: "aws:secretsmanager/secret:Secret",

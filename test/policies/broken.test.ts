@@ -4,7 +4,7 @@
 // provider would be asked for, or the recorded resources are changed before evaluation.
 import { checkRun, type CheckReport } from "../../src/plan/check";
 import { ROOT, runProgram, type ProgramRun, type RecordedResource } from "../helpers/mocks";
-import { cloneRun } from "./helpers";
+import { cloneRun, withEditedBundle, withInputs } from "./helpers";
 
 jest.setTimeout(60_000);
 
@@ -43,6 +43,41 @@ describe("breaks the config cannot express, made at the resource level", () => {
     const report = await prodCheck(run);
     expect(blockingRules(report)).toEqual(["security-group-no-world-ingress"]);
     expect(violationsOf(report, "security-group-no-world-ingress").map((d) => d.resourceName)).toEqual(["orders-prod-nlb-in-5000-10-20-0-0-16"]);
+  });
+
+  test("a bundle object stored without SSE-KMS (mock override)", async () => {
+    const run = await runProgram({
+      stack: "prod",
+      override: (r) => {
+        if (r.type === "aws:s3/bucketObjectv2:BucketObjectv2" && r.name.endsWith("-db2-bundle")) {
+          delete r.inputs.serverSideEncryption;
+          delete r.inputs.kmsKeyId;
+        }
+      },
+    });
+    const report = await prodCheck(run);
+    expect(blockingRules(report)).toEqual(["bundle-objects-sse-kms"]);
+    expect(violationsOf(report, "bundle-objects-sse-kms").map((d) => d.message)).toEqual([
+      expect.stringMatching(/^bundles\/orders\/nodes\/db2\/[0-9a-f]{64}\.tar \(orders-prod-db2-bundle\) sets no serverSideEncryption/),
+    ]);
+  });
+
+  test("a node role that can read every node's bundle (mock override: a wildcard over nodes/)", async () => {
+    const run = await runProgram({
+      stack: "prod",
+      override: (r) => {
+        if (r.type !== "aws:iam/rolePolicy:RolePolicy" || r.name !== "orders-prod-lb1-node") return;
+        const doc = JSON.parse(r.inputs.policy);
+        const statement = doc.Statement.find((s: { Sid: string }) => s.Sid === "ReadOwnBundles");
+        statement.Resource = statement.Resource.map((arn: string) => arn.replace("/nodes/lb1/*", "/nodes/*"));
+        r.inputs.policy = JSON.stringify(doc);
+      },
+    });
+    const report = await prodCheck(run);
+    expect(blockingRules(report)).toEqual(["node-role-own-bundle-only"]);
+    expect(violationsOf(report, "node-role-own-bundle-only").map((d) => d.message)).toEqual([
+      expect.stringMatching(/^lb1's role orders-prod-lb1 \(aws:iam\/role:Role\) can read the bundles of db1, db2, db3, etcd1, etcd2, etcd3, lb2 \(inline policy orders-prod-lb1-node statement ReadOwnBundles/),
+    ]);
   });
 
   test("an unencrypted data volume (mock override)", async () => {
@@ -84,18 +119,49 @@ describe("breaks the config cannot express, made at the resource level", () => {
       expect(violationsOf(report, "prod-data-protected")).toHaveLength(8); // 4 resources × (protect, retainOnDelete)
     });
 
-    test("a password in a node's user-data", async () => {
+    test("a password in a node's user-data (the bootstrap)", async () => {
       const { decodeUserData } = await import("../helpers/mocks");
       const { gzipSync } = await import("zlib");
       const report = await check((rs) =>
         rs.map((r) => {
           if (!isNode(r, "lb1")) return r;
-          const text = decodeUserData(r.inputs.userDataBase64).replace("stats auth \"${PGHA_STATS_USER}:${PGHA_STATS_PASSWORD}\"", "stats auth admin:Adm1nPassw0rd");
-          const userDataBase64 = gzipSync(Buffer.from(text)).toString("base64");
-          return { ...r, inputs: { ...r.inputs, userDataBase64 }, state: { ...r.state, userDataBase64 } };
+          const text = decodeUserData(r.inputs.userDataBase64);
+          expect(text).toContain("PGHA_NODE=lb1");
+          const userDataBase64 = gzipSync(Buffer.from(text.replace("PGHA_NODE=lb1", "PGHA_NODE=lb1 PGHA_ADMIN_PASSWORD=Adm1nPassw0rd"))).toString("base64");
+          return withInputs(r, { userDataBase64 });
         }),
       );
       expect(blockingRules(report)).toEqual(["user-data-no-passwords"]);
+    });
+
+    test("a password in a node's bundle (HAProxy's stats auth as a literal)", async () => {
+      const report = await check((rs) =>
+        withEditedBundle(rs, "lb1", (files) =>
+          files.map((f) => (f.path === "/etc/haproxy/pgha.cfg" ? { ...f, content: f.content.replace(/stats auth .*/, "stats auth admin:Adm1nPassw0rd") } : f)),
+        ),
+      );
+      expect(blockingRules(report)).toEqual(["bundle-no-passwords"]);
+      expect(violationsOf(report, "bundle-no-passwords").map((d) => d.resourceName)).toEqual(["orders-prod-lb1-bundle"]);
+    });
+
+    test("a pg_hba line `host` instead of `hostssl` inside one member's bundle", async () => {
+      const report = await check((rs) =>
+        withEditedBundle(rs, "db3", (files) =>
+          files.map((f) => (f.path === "/etc/patroni/dynamic.json" ? { ...f, content: f.content.replace('"hostssl all all 10.20.0.40/32 scram-sha-256"', '"host all all 10.20.0.40/32 scram-sha-256"') } : f)),
+        ),
+      );
+      expect(blockingRules(report)).toEqual(["pg-hba-hostssl-only"]);
+      expect(violationsOf(report, "pg-hba-hostssl-only").map((d) => `${d.resourceName}: ${d.message}`)).toEqual([
+        'orders-prod-db3: db3: plain `host` line "host all all 10.20.0.40/32 scram-sha-256" admits connections without TLS (use hostssl) (in /etc/patroni/dynamic.json)',
+      ]);
+    });
+
+    test("a desired pointer naming node software that was never uploaded", async () => {
+      const report = await check((rs) =>
+        rs.map((r) => (r.type === "aws:s3/bucketObjectv2:BucketObjectv2" && r.name === "orders-prod-etcd2-desired" ? withInputs(r, { content: JSON.stringify({ ...JSON.parse(r.inputs.content), software: "f".repeat(64) }) }) : r)),
+      );
+      expect(blockingRules(report)).toEqual(["bundle-pointers-resolve"]);
+      expect(violationsOf(report, "bundle-pointers-resolve").map((d) => d.message).join("\n")).toMatch(/etcd2: the desired pointer names node software ffffffffffff…, but the stack uploads no bundles\/orders\/software\/f{64}\.tar/);
     });
   });
 });

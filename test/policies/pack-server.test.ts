@@ -75,6 +75,7 @@ function analyzeStackRequest(resources: RecordedResource[]) {
       a.setUrn(r.urn);
       a.setProperties(Struct.fromJavaScript(JSON.parse(JSON.stringify(r.state))));
       a.setOptions(new pb.AnalyzerResourceOptions());
+      a.setDependenciesList(r.options.dependencies);
       const deps = a.getPropertydependenciesMap();
       for (const [k, urns] of Object.entries(r.propertyDependencies)) {
         const d = new pb.AnalyzerPropertyDependencies();
@@ -99,7 +100,7 @@ describe("prod: the pack started by run-policy-pack, as `pulumi preview --policy
   test("it serves every rule; its default enforcement is mandatory for a prod stack", async () => {
     const info = await pack.call("getAnalyzerInfo", new Empty());
     expect(info.getName()).toBe("postgres-ha");
-    expect(info.getPoliciesList()).toHaveLength(26);
+    expect(info.getPoliciesList()).toHaveLength(30);
     expect(new Set(info.getPoliciesList().map((p: any) => LEVEL[p.getEnforcementlevel()]))).toEqual(new Set(["mandatory"]));
   });
 

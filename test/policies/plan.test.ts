@@ -1,26 +1,64 @@
-// `pgha plan` and `pgha diff`, in process: the plan is the same bytes every run and never holds a
-// generated secret; a one-parameter change shows exactly that change in each affected node's
-// rendered files, the day-2 trigger and its payload — nothing else.
-import { diffPlans, diffRenderedFiles, planSide, type PlanDiff, type FileDiff } from "../../src/plan/diff";
-import { buildPlan, formatPlanText, planJson } from "../../src/plan/plan";
-import { jestIsolation, ROOT, runProgram } from "../helpers/mocks";
+// `pgha plan` and `pgha diff`, in process: the plan is the same bytes every run, never holds a
+// generated secret, and shows each node's files as its bundle object carries them; a
+// one-parameter change shows exactly that change in each affected node's bundle files, the
+// pointers, the rollout trigger — and per node what converges live and what needs a restart.
+import { createHash } from "crypto";
+import { diffReport, formatDiff, planSide, type DiffReport } from "../../src/plan/diff";
+import { buildPlan, formatPlanText, planJson, type Plan, type PlanBundle } from "../../src/plan/plan";
+import { ec2Layout } from "../../src/layout";
+import { renderBundle } from "../../src/render/bundle";
+import { jestIsolation, ROOT, runProgram, specOf } from "../helpers/mocks";
 
 jest.setTimeout(60_000);
 
+const sha = (text: string) => createHash("sha256").update(text).digest("hex");
+const objectNamed = (plan: Plan, name: string) => plan.resources.find((r) => r.type === "aws:s3/bucketObjectv2:BucketObjectv2" && r.name === name)!;
+
 describe("pgha plan", () => {
-  test("byte-identical across two runs (JSON and text)", async () => {
-    const a = buildPlan(await runProgram({ stack: "prod", preview: true, fakeOutputs: false }));
+  test("byte-identical across two runs (JSON and text); each node's files come from its bundle object", async () => {
+    const run = await runProgram({ stack: "prod", preview: true, fakeOutputs: false });
+    const a = buildPlan(run);
     const b = buildPlan(await runProgram({ stack: "prod", preview: true, fakeOutputs: false }));
     expect(planJson(a)).toBe(planJson(b));
     expect(formatPlanText(a)).toBe(formatPlanText(b));
-    // What a reviewer needs: every node's files from its user-data, the day-2 payload decoded.
-    const db1 = a.resources.find((r) => r.type === "aws:ec2/instance:Instance" && r.name === "orders-prod-db1")!;
-    expect(db1.userData!.files.map((f) => f.path)).toEqual(expect.arrayContaining(["/etc/patroni/config.yml", "/etc/patroni/dynamic.json", "/etc/pgbackrest/pgbackrest.conf"]));
-    expect(db1.inputs.userDataBase64).toMatch(/^<gzip\+base64: \d+ files, see userData>$/);
-    const command = a.resources.find((r) => r.type === "command:local:Command")!;
-    expect((command.dynamicConfig as any).synchronous_mode).toBe("quorum");
     expect(a.resources.filter((r) => r.type === "pulumi:pulumi:Stack")).toHaveLength(1);
     expect(formatPlanText(a)).toMatch(/└─ postgres-ha:index:PostgresHaCluster  orders-prod/);
+
+    // The instance's user-data is the bootstrap, nothing else.
+    const db1 = a.resources.find((r) => r.type === "aws:ec2/instance:Instance" && r.name === "orders-prod-db1")!;
+    expect(db1.userData!.files.map((f) => f.path)).toEqual(["/etc/pgha/aws.env", "/etc/pgha/bootstrap.env", "/usr/local/sbin/pgha-bootstrap"]);
+
+    // The bundle object, decoded: every file the render path gives db1, with its sha256 and what a change does.
+    const spec = specOf(run);
+    const rendered = renderBundle(spec, "db1", ec2Layout(spec));
+    const bundle = objectNamed(a, "orders-prod-db1-bundle").bundle as Extract<PlanBundle, { kind: "node-bundle" }>;
+    expect(bundle).toMatchObject({ kind: "node-bundle", node: "db1", role: "postgres", sha256: rendered.hash, key: `bundles/orders/nodes/db1/${rendered.hash}.tar` });
+    expect(bundle.files.map((f) => [f.path, f.sha256, f.onChange])).toEqual(
+      [...rendered.files].sort((x, y) => x.path.localeCompare(y.path)).map((f) => [f.path, sha(f.content), f.onChange]),
+    );
+    expect(objectNamed(a, "orders-prod-db1-bundle").inputs.contentBase64).toBe(`<node bundle of db1: ${rendered.files.length} files, sha256 ${rendered.hash.slice(0, 12)}, see bundle>`);
+    expect(objectNamed(a, "orders-prod-db1-desired").bundle).toMatchObject({ kind: "desired", node: "db1", bundle: rendered.hash, software: bundle.software });
+    const software = objectNamed(a, "orders-prod-software").bundle as Extract<PlanBundle, { kind: "software" }>;
+    expect(software.sha256).toBe(bundle.software);
+    expect(software.files.map((f) => f.path)).toEqual(expect.arrayContaining(["/usr/local/sbin/pgha-node", "/usr/local/sbin/pgha-bootstrap"]));
+
+    // The rollout: every node with its role and bundle, the trigger recomputed from the pointers.
+    const rollout = a.resources.find((r) => r.type === "command:local:Command")!.rollout!;
+    expect(rollout.nodesFrom).toBe("desired pointers"); // PGHA_ROLLOUT_PLAN holds instance ids: unknown at preview
+    expect(rollout.triggerMatchesBundles).toBe(true);
+    expect(rollout.nodes.map((n) => `${n.name}:${n.role}`)).toEqual(["db1:postgres", "db2:postgres", "db3:postgres", "etcd1:etcd", "etcd2:etcd", "etcd3:etcd", "lb1:haproxy", "lb2:haproxy"]);
+    expect(rollout.nodes.find((n) => n.name === "db1")!.hash).toBe(rendered.hash);
+    expect(rollout.order).toBe("etcd1 → etcd2 → etcd3 → lb1 → lb2 → PostgreSQL replicas of db1, db2, db3, the leader last (found when it runs)");
+    expect(formatPlanText(a)).toContain(`node bundle of db1 (postgres), ${rendered.archive.length} B, sha256 ${rendered.hash.slice(0, 12)}`);
+  });
+
+  test("after `up` (instance ids known) the rollout is described from its own plan, and agrees", async () => {
+    const plan = buildPlan(await runProgram({ stack: "dev" }));
+    const rollout = plan.resources.find((r) => r.type === "command:local:Command")!.rollout!;
+    expect(rollout.nodesFrom).toBe("PGHA_ROLLOUT_PLAN");
+    expect(rollout.triggerMatchesBundles).toBe(true);
+    const pointers = plan.resources.flatMap((r) => (r.bundle?.kind === "desired" ? [[r.bundle.node, r.bundle.bundle]] : [])).sort();
+    expect(rollout.nodes.map((n) => [n.name, n.hash]).sort()).toEqual(pointers);
   });
 
   test("with the mocks' generated passwords and keys known, none of them reaches the plan", async () => {
@@ -32,42 +70,90 @@ describe("pgha plan", () => {
   });
 });
 
+async function diffOf(stack: string, overrides: Record<string, unknown>): Promise<DiffReport> {
+  const before = await planSide(ROOT, stack, "base", jestIsolation);
+  const after = await planSide(ROOT, stack, "change", jestIsolation, overrides);
+  expect([before.error, after.error]).toEqual([undefined, undefined]);
+  return diffReport(stack, { ref: "base", commit: "0".repeat(40) }, before, after);
+}
+
+const changedLines = (patch: string) => patch.split("\n").filter((l) => /^[-+](?![-+]{2} )/.test(l));
+
 describe("pgha diff: postgres.parameters.max_connections 200 → 300 on staging", () => {
-  let plans: PlanDiff;
-  let files: FileDiff[];
+  let report: DiffReport;
   beforeAll(async () => {
-    const before = await planSide(ROOT, "staging", "base", jestIsolation);
-    const after = await planSide(ROOT, "staging", "change", jestIsolation, { postgres: { parameters: { max_connections: 300 } } });
-    expect([before.error, after.error]).toEqual([undefined, undefined]);
-    plans = diffPlans(before.plan!, after.plan!);
-    files = diffRenderedFiles(before.files!, after.files!);
+    report = await diffOf("staging", { postgres: { parameters: { max_connections: 300 } } });
   });
 
-  test("resources: the PostgreSQL instances' user-data (ignored after creation) and the day-2 command (replaced: it runs)", () => {
-    expect(plans.added).toEqual([]);
-    expect(plans.removed).toEqual([]);
-    const summary = plans.changed.map((c) => ({ name: c.name, inputs: c.inputs.map((i) => i.path), files: c.userDataFiles.map((f) => f.path), dynamic: c.dynamicConfig.map((d) => d.path), replaces: c.replaces, ignored: c.ignored }));
-    const instance = (n: string) => ({ name: `main-staging-${n}`, inputs: [], files: ["/etc/patroni/config.yml", "/etc/patroni/dynamic.json"], dynamic: [], replaces: false, ignored: ["userDataBase64"] });
-    expect(summary.sort((a, b) => a.name.localeCompare(b.name))).toEqual([
-      { name: "main-staging-apply", inputs: ["environment.PGHA_CONFIG_HASH", "environment.PGHA_SSM_PARAMETERS", "triggers[0]"], files: [], dynamic: ["postgresql.parameters.max_connections"], replaces: true, ignored: [] },
-      instance("db1"),
-      instance("db2"),
-      instance("db3"),
-    ]);
-    const command = plans.changed.find((c) => c.name === "main-staging-apply")!;
-    expect(command.dynamicConfig).toEqual([{ path: "postgresql.parameters.max_connections", before: "200", after: "300" }]);
+  test("resources: the PostgreSQL members' bundle objects and pointers, and the rollout command (it runs again) — no instance", () => {
+    const { plans } = report;
+    expect([plans.added, plans.removed]).toEqual([[], []]);
+    const summary = Object.fromEntries(
+      plans.changed.map((c) => [c.name, { inputs: c.inputs.map((i) => i.path), bundleFiles: c.bundleFiles.map((f) => f.path), pointer: c.pointer.map((p) => p.path), rollout: c.rollout.map((r) => r.path), runs: c.runs }]),
+    );
+    const bundle = { inputs: ["key", "tags.Name"], bundleFiles: ["/etc/patroni/config.yml", "/etc/patroni/dynamic.json"], pointer: [], rollout: [], runs: false };
+    const pointer = { inputs: [], bundleFiles: [], pointer: ["bundle"], rollout: [], runs: false };
+    expect(summary).toEqual({
+      "main-staging-db1-bundle": bundle,
+      "main-staging-db1-desired": pointer,
+      "main-staging-db2-bundle": bundle,
+      "main-staging-db2-desired": pointer,
+      "main-staging-db3-bundle": bundle,
+      "main-staging-db3-desired": pointer,
+      "main-staging-rollout": { inputs: ["triggers[0]"], bundleFiles: [], pointer: [], rollout: ["nodes[0].hash", "nodes[1].hash", "nodes[2].hash"], runs: true },
+    });
+    // The pointer names the new bundle object's hash; the rollout converges db1–db3 to it.
+    for (const n of ["db1", "db2", "db3"]) {
+      const key = plans.changed.find((c) => c.name === `main-staging-${n}-bundle`)!.inputs.find((i) => i.path === "key")!;
+      const to = plans.changed.find((c) => c.name === `main-staging-${n}-desired`)!.pointer[0].after as string;
+      expect(key.after).toBe(`bundles/main/nodes/${n}/${to}.tar`);
+    }
     expect(plans.outputs.map((o) => o.path).sort()).toEqual(["bundleHashes.db1", "bundleHashes.db2", "bundleHashes.db3", "dynamicConfigHash"]);
   });
 
-  test("rendered files: exactly the max_connections line of patroni.yml and dynamic.json on each PostgreSQL node", () => {
-    expect(files.map((f) => `${f.node}:${f.path}`)).toEqual([
-      "db1:/etc/patroni/config.yml", "db1:/etc/patroni/dynamic.json",
-      "db2:/etc/patroni/config.yml", "db2:/etc/patroni/dynamic.json",
-      "db3:/etc/patroni/config.yml", "db3:/etc/patroni/dynamic.json",
+  test("per node: a Patroni reload and the DCS configuration, live; no restart", () => {
+    expect(report.nodes.map((n) => ({ node: n.node, live: n.live, restart: n.restart, firstBootOnly: n.firstBootOnly, problems: n.problems }))).toEqual(
+      ["db1", "db2", "db3"].map((node) => ({
+        node,
+        live: [
+          { action: "patroni-reload", paths: ["/etc/patroni/config.yml"] },
+          { action: "patroni-dynamic", paths: ["/etc/patroni/dynamic.json"] },
+        ],
+        restart: [],
+        firstBootOnly: [],
+        problems: [],
+      })),
+    );
+    for (const n of report.nodes) expect(n.bundle.before).not.toBe(n.bundle.after);
+    const text = formatDiff(report);
+    expect(text).toContain("      live: patroni-reload (/etc/patroni/config.yml); patroni-dynamic (/etc/patroni/dynamic.json)\n      needs a restart: nothing");
+    expect(text).toContain("pending restart in Patroni");
+  });
+
+  test("node files: exactly the max_connections line of patroni.yml and dynamic.json in each member's bundle", () => {
+    expect(report.files.map((f) => `${f.node}:${f.path}:${f.source}:${f.onChange.join(",")}`)).toEqual([
+      "db1:/etc/patroni/config.yml:bundle:patroni-reload", "db1:/etc/patroni/dynamic.json:bundle:patroni-dynamic",
+      "db2:/etc/patroni/config.yml:bundle:patroni-reload", "db2:/etc/patroni/dynamic.json:bundle:patroni-dynamic",
+      "db3:/etc/patroni/config.yml:bundle:patroni-reload", "db3:/etc/patroni/dynamic.json:bundle:patroni-dynamic",
     ]);
-    for (const f of files) {
-      const changed = f.patch.split("\n").filter((l) => /^[-+](?![-+]{2} )/.test(l));
-      expect(changed).toEqual([expect.stringMatching(/^-\s+"?max_connections"?: "200",?$/), expect.stringMatching(/^\+\s+"?max_connections"?: "300",?$/)]);
+    for (const f of report.files) {
+      expect(changedLines(f.patch)).toEqual([expect.stringMatching(/^-\s+"?max_connections"?: "200",?$/), expect.stringMatching(/^\+\s+"?max_connections"?: "300",?$/)]);
     }
+  });
+});
+
+describe("pgha diff: haproxy.checkIntervalMs on prod", () => {
+  let report: DiffReport;
+  beforeAll(async () => {
+    report = await diffOf("prod", { haproxy: { checkIntervalMs: 1500 } });
+  });
+
+  test("only the HAProxy nodes converge: a hitless reload, no restart", () => {
+    expect(report.nodes.map((n) => [n.node, n.live, n.restart])).toEqual(
+      ["lb1", "lb2"].map((n) => [n, [{ action: "haproxy-reload", paths: ["/etc/haproxy/pgha.cfg"] }], []]),
+    );
+    expect([...new Set(report.files.map((f) => `${f.node}:${f.path}`))]).toEqual(["lb1:/etc/haproxy/pgha.cfg", "lb2:/etc/haproxy/pgha.cfg"]);
+    for (const f of report.files) for (const l of changedLines(f.patch)) expect(l).toMatch(/inter /);
+    expect(report.plans.changed.map((c) => c.name).sort()).toEqual(["orders-prod-lb1-bundle", "orders-prod-lb1-desired", "orders-prod-lb2-bundle", "orders-prod-lb2-desired", "orders-prod-rollout"]);
   });
 });

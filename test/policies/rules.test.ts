@@ -6,7 +6,8 @@ import type { Policy } from "@pulumi/policy";
 import * as rules from "../../policies/rules";
 import { policies } from "../../policies/rules";
 import { TIER_DEFAULTS } from "../../src/config/defaults";
-import { UNKNOWN, evaluate, expectCouldNotRun, expectPass, expectViolation, resource, syntheticCluster, T, type Outcome } from "./helpers";
+import { writeTar } from "../../src/bundle/tar";
+import { UNKNOWN, evaluate, expectCouldNotRun, expectPass, expectViolation, resource, syntheticCluster, withEditedBundle, withInputs, T, type Outcome } from "./helpers";
 import type { RecordedResource } from "../../src/plan/run";
 
 const SG_RULE = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule";
@@ -62,9 +63,16 @@ function moveTo(rs: RecordedResource[], nodes: string[], target: string): Record
   const dest = rs.find(nodeIs(target))!;
   return rs.map((r) => (nodeIs(...nodes)(r) ? { ...r, propertyDependencies: { ...r.propertyDependencies, subnetId: dest.propertyDependencies.subnetId } } : r));
 }
-function withUnknownUserData(rs: RecordedResource[], node: string): RecordedResource[] {
-  return rs.map((r) => (nodeIs(node)(r) ? { ...r, inputs: { ...r.inputs, userDataBase64: UNKNOWN }, state: { ...r.state, userDataBase64: UNKNOWN } } : r));
+/** The node's bundle object with its content unknown (what a rule sees if it cannot be computed at preview). */
+const bundleOf = (node: string) => (r: RecordedResource) => r.type === T.object && typeof r.inputs.key === "string" && r.inputs.key.includes(`/nodes/${node}/`) && r.inputs.key.endsWith(".tar");
+function withUnknownBundle(rs: RecordedResource[], node: string): RecordedResource[] {
+  return rs.map((r) => (bundleOf(node)(r) ? withInputs(r, { contentBase64: UNKNOWN }) : r));
 }
+/** Replaces the resources a predicate picks. */
+const change = (rs: RecordedResource[], predicate: (r: RecordedResource) => boolean, f: (r: RecordedResource) => RecordedResource) => rs.map((r) => (predicate(r) ? f(r) : r));
+const isPointerOf = (node: string) => (r: RecordedResource) => r.type === T.object && r.inputs.key?.endsWith(`/nodes/${node}/desired.json`);
+/** A line added to one file of a node's bundle (a well-formed bundle its pointer names). */
+const appendTo = (path: string, line: string) => (files: { path: string; content: string }[]) => files.map((f) => (f.path === path ? { ...f, content: `${f.content}${line}\n` } : f)) as never;
 
 const prod = syntheticCluster("prod");
 const staging = syntheticCluster("staging");
@@ -206,8 +214,10 @@ const CASES: Record<string, RuleCases> = {
     fail: [
       [run(rules.noPublicIpOnDataNodes, [instance("etcd", { associatePublicIpAddress: true }, "etcd")]), /etcd node etcd: associatePublicIpAddress is true/],
       [run(rules.noPublicIpOnDataNodes, [instance("db", { associatePublicIpAddress: undefined })]), /postgres node db: associatePublicIpAddress is null/],
-      // no role tag: the user-data tells (a PostgreSQL node's files)
-      [run(rules.noPublicIpOnDataNodes, [{ ...prod.instance("db1"), inputs: { ...prod.instance("db1").inputs, tags: {}, associatePublicIpAddress: true } }]), /postgres node/],
+      // no role tag, and the bootstrap user-data does not tell: held to the rule all the same
+      [run(rules.noPublicIpOnDataNodes, [withInputs(prod.instance("db1"), { tags: {}, associatePublicIpAddress: true })]), /unidentified node orders-prod-db1: associatePublicIpAddress is true/],
+      // no role tag, files in user-data (a program that still ships them there): the files tell
+      [run(rules.noPublicIpOnDataNodes, [withUserData(instance("db9", { associatePublicIpAddress: true, tags: {} }), "#cloud-config\nwrite_files:\n  - path: /etc/patroni/config.yml\n    content: 'scope: x'\n")]), /postgres node db9/],
     ],
     unknown: [run(rules.noPublicIpOnDataNodes, [instance("db", { associatePublicIpAddress: UNKNOWN })])],
     notApplicable: [run(rules.noPublicIpOnDataNodes, [instance("lb", { associatePublicIpAddress: true }, "haproxy")])],
@@ -268,7 +278,7 @@ const CASES: Record<string, RuleCases> = {
       [cluster(rules.postgresSpread, staging, moveTo(staging.resources, ["db2", "db3"], "db1")), /span 1 AZ .* tier staging needs 2/],
       [cluster(rules.postgresSpread, prod, without(prod.resources, nodeIs("db3"))), /2 PostgreSQL members/],
     ],
-    unknown: [cluster(rules.postgresSpread, prod, withUnknownUserData(prod.resources, "db2"))],
+    unknown: [cluster(rules.postgresSpread, prod, withUnknownBundle(prod.resources, "db2"))],
     notApplicable: [cluster(rules.postgresSpread, dev)],
   },
   "haproxy-redundancy-prod": {
@@ -277,7 +287,7 @@ const CASES: Record<string, RuleCases> = {
       [cluster(rules.haproxyRedundancyProd, prod, without(prod.resources, nodeIs("lb2"))), /1 HAProxy node in prod/],
       [cluster(rules.haproxyRedundancyProd, prod, moveTo(prod.resources, ["lb2"], "lb1")), /all sit in eu-west-1a/],
     ],
-    unknown: [cluster(rules.haproxyRedundancyProd, prod, withUnknownUserData(prod.resources, "lb1"))],
+    unknown: [cluster(rules.haproxyRedundancyProd, prod, withUnknownBundle(prod.resources, "lb1"))],
     notApplicable: [cluster(rules.haproxyRedundancyProd, staging)],
   },
   "backup-retention-minimum": (() => {
@@ -288,7 +298,7 @@ const CASES: Record<string, RuleCases> = {
         [cluster(rules.backupRetentionMinimum, oneDay), /db1: full backups are kept 1 day; tier prod requires at least 7/],
         [cluster(rules.backupRetentionMinimum, staging, staging.resources, { minimumDays: 14 }), /kept 7 days; tier staging requires at least 14/],
       ],
-      unknown: [cluster(rules.backupRetentionMinimum, prod, withUnknownUserData(prod.resources, "db1"))],
+      unknown: [cluster(rules.backupRetentionMinimum, prod, withUnknownBundle(prod.resources, "db1"))],
     };
   })(),
   "synchronous-replication": (() => {
@@ -300,7 +310,7 @@ const CASES: Record<string, RuleCases> = {
         // a staging stack that promises RPO 0 on failover (policy config) but replicates asynchronously
         [cluster(rules.synchronousReplicationProd, staging, staging.resources, { failoverRpoSeconds: 0 }), /the promised failover RPO of 0 s \(policy config\)/],
       ],
-      unknown: [cluster(rules.synchronousReplicationProd, prod, withUnknownUserData(prod.resources, "db2"))],
+      unknown: [cluster(rules.synchronousReplicationProd, prod, withUnknownBundle(prod.resources, "db2"))],
       notApplicable: [cluster(rules.synchronousReplicationProd, staging)],
     };
   })(),
@@ -316,7 +326,7 @@ const CASES: Record<string, RuleCases> = {
         // without the stack's own statement, staging's tier default (120 s) applies
         [run(rules.pitrRpoArchiveTimeout, stated.resources, {}), /archive_timeout 150 s exceeds the promised PITR RPO of 120 s \(the staging tier's default/],
       ],
-      unknown: [cluster(rules.pitrRpoArchiveTimeout, prod, withUnknownUserData(prod.resources, "db3"))],
+      unknown: [cluster(rules.pitrRpoArchiveTimeout, prod, withUnknownBundle(prod.resources, "db3"))],
     };
   })(),
   "failover-within-rto": (() => {
@@ -327,7 +337,7 @@ const CASES: Record<string, RuleCases> = {
         [cluster(rules.failoverWithinRto, slowChecks), /ttl 20 s \+ loop_wait 4 s \+ HAProxy detection 30 s .* = 54 s exceeds the promised RTO of 45 s/],
         [cluster(rules.failoverWithinRto, prod, prod.resources, { rtoSeconds: 20 }), /= 27 s exceeds the promised RTO of 20 s \(policy config\)/],
       ],
-      unknown: [cluster(rules.failoverWithinRto, prod, withUnknownUserData(prod.resources, "lb2"))],
+      unknown: [cluster(rules.failoverWithinRto, prod, withUnknownBundle(prod.resources, "lb2"))],
     };
   })(),
   "prod-data-protected": (() => {
@@ -376,7 +386,11 @@ const CASES: Record<string, RuleCases> = {
     const leaky = withUserData(instance("orders-prod-db1", {}), `#cloud-config\nwrite_files:\n  - path: /etc/x\n    content: "${leaked}"\n`);
     return {
       pass: [run(p, [...prod.resources, password(leaked)])],
-      fail: [[run(p, [leaky, password(leaked)]), /user-data contains the password orders-prod-superuser/]],
+      fail: [
+        [run(p, [leaky, password(leaked)]), /user-data contains the password orders-prod-superuser/],
+        [run(p, [...withEditedBundle(prod.resources, "db2", appendTo("/etc/pgha/node.env", `PGHA_NOTE=${leaked}`)), password(leaked)]), /bundles\/orders\/nodes\/db2\/[0-9a-f]{64}\.tar \/etc\/pgha\/node\.env contains the password orders-prod-superuser/],
+        [run(p, [...change(prod.resources, (r) => r.type === T.command, (r) => withInputs(r, { environment: { ...r.inputs.environment, PGHA_DEBUG: leaked } })), password(leaked)]), /the command orders-prod-rollout contains the password/],
+      ],
       unknown: [run(p, [...prod.resources, password(UNKNOWN)])],
       notApplicable: [run(p, prod.resources)],
     };
@@ -389,15 +403,130 @@ const CASES: Record<string, RuleCases> = {
     ],
     unknown: [run(rules.requiredTags, [resource(T.volume, "v", { tags: UNKNOWN })])],
   },
+  "bundle-objects-sse-kms": (() => {
+    const p = rules.bundleObjectsSseKms;
+    const db1Bundle = bundleOf("db1");
+    const key = resource("aws:kms/key:Key", "orders-prod-key", { tags: prodTags }, { state: { arn: KEY_ARN, keyId: "1234" } });
+    // as the program links them: the key is an output of the stack's KMS key (known at preview as a dependency)
+    const linked = prod.resources.map((r) => (r.type === T.object ? { ...r, propertyDependencies: { kmsKeyId: [key.urn] } } : r));
+    return {
+      pass: [cluster(p, prod), cluster(p, dev), run(p, [key, ...linked.map((r) => (r.type === T.object ? withInputs(r, { kmsKeyId: UNKNOWN }) : r))])],
+      fail: [
+        [cluster(p, prod, change(prod.resources, db1Bundle, (r) => withInputs(r, { serverSideEncryption: "AES256", kmsKeyId: undefined }))), /bundles\/orders\/nodes\/db1\/[0-9a-f]{64}\.tar \(orders-prod-db1-bundle\) is stored with "AES256", not SSE-KMS/],
+        [cluster(p, prod, change(prod.resources, db1Bundle, (r) => withInputs(r, { serverSideEncryption: undefined, kmsKeyId: undefined }))), /sets no serverSideEncryption/],
+        [cluster(p, prod, change(prod.resources, isPointerOf("lb2"), (r) => withInputs(r, { kmsKeyId: "alias/aws/s3" }))), /desired\.json \(orders-prod-lb2-desired\) uses the AWS-managed key alias\/aws\/s3/],
+        [cluster(p, prod, change(prod.resources, db1Bundle, (r) => withInputs(r, { kmsKeyId: undefined }))), /SSE-KMS without kmsKeyId/],
+        // the stack has a cluster key, and this object is encrypted with another one
+        [run(p, [key, ...change(linked, db1Bundle, (r) => ({ ...withInputs(r, { kmsKeyId: "arn:aws:kms:eu-west-1:123456789012:key/other" }), propertyDependencies: {} }))]), /encrypted with arn:aws:kms:eu-west-1:123456789012:key\/other, not the cluster key \(orders-prod-key\)/],
+      ],
+      unknown: [cluster(p, prod, change(prod.resources, db1Bundle, (r) => withInputs(r, { kmsKeyId: UNKNOWN })))],
+      notApplicable: [run(p, [bucket()]), run(p, [resource(T.object, "other", { key: "notes/readme.txt", content: "x" })])],
+    };
+  })(),
+  "node-role-own-bundle-only": (() => {
+    const p = rules.nodeRoleOwnBundleOnly;
+    const arn = `arn:aws:s3:::${prod.spec.backup.bucketName}`;
+    const editPolicy = (node: string, edit: (doc: { Statement: any[] }) => void) =>
+      change(prod.resources, (r) => r === prod.rolePolicy(node), (r) => {
+        const doc = JSON.parse(r.inputs.policy);
+        edit(doc);
+        return withInputs(r, { policy: JSON.stringify(doc) });
+      });
+    const ownBundles = (doc: { Statement: any[] }) => doc.Statement.find((st) => st.Sid === "ReadOwnBundles");
+    const role = prod.resources.find((r) => r.type === T.role && r.inputs.tags["pgha:node"] === "db1")!;
+    const attach = (policyArn: string) => resource("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "orders-prod-db1-extra", { role: "orders-prod-db1-role", policyArn }, { propertyDependencies: { role: [role.urn] } });
+    return {
+      pass: [
+        cluster(p, prod),
+        cluster(p, staging),
+        // a wildcard over nodes/ with every other node denied explicitly
+        cluster(p, prod, editPolicy("db1", (doc) => {
+          ownBundles(doc).Resource = [`${arn}/bundles/orders/nodes/*`];
+          doc.Statement.push({ Sid: "NotOthers", Effect: "Deny", Action: "s3:GetObject", NotResource: [`${arn}/bundles/orders/nodes/db1/*`, `${arn}/bundles/orders/software/*`] });
+        })),
+        // an AWS-managed policy that grants no S3 reads
+        cluster(p, prod, [...prod.resources, attach("arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore")]),
+      ],
+      fail: [
+        [cluster(p, prod, editPolicy("db1", (doc) => (ownBundles(doc).Resource = [`${arn}/bundles/orders/nodes/*`, `${arn}/bundles/orders/software/*`]))), /^db1's role orders-prod-db1 \(aws:iam\/role:Role\) can read the bundles of db2, db3, etcd1, etcd2, etcd3, lb1, lb2 \(inline policy orders-prod-db1-node statement ReadOwnBundles: s3:GetObject on arn:aws:s3:::[^ ]+\/bundles\/orders\/nodes\/\*\)/],
+        [cluster(p, prod, editPolicy("lb2", (doc) => doc.Statement.push({ Effect: "Allow", Action: "s3:Get*", Resource: "*" }))), /lb2's role .* can read the bundles of db1, .* s3:GetObject on \*/],
+        // a single other node, with a `?` wildcard
+        [cluster(p, prod, editPolicy("etcd1", (doc) => ownBundles(doc).Resource.push(`${arn}/bundles/orders/nodes/etcd?/desired.json`))), /etcd1's role .* can read the bundles of etcd2, etcd3 /],
+        [cluster(p, prod, [...prod.resources, attach("arn:aws:iam::aws:policy/AmazonS3ReadOnlyAccess")]), /db1's role orders-prod-db1: orders-prod-db1-extra attaches arn:aws:iam::aws:policy\/AmazonS3ReadOnlyAccess, which reads every node's bundle/],
+      ],
+      unknown: [cluster(p, prod, change(prod.resources, (r) => r === prod.rolePolicy("db2"), (r) => withInputs(r, { policy: UNKNOWN })))],
+      notApplicable: [run(p, [bucket()])],
+    };
+  })(),
+  "bundle-pointers-resolve": (() => {
+    const p = rules.bundlePointersResolve;
+    const zero = "0".repeat(64);
+    const pointerTo = (node: string, f: (pointer: { bundle: string; software: string }) => object) =>
+      change(prod.resources, isPointerOf(node), (r) => withInputs(r, { content: JSON.stringify(f(JSON.parse(r.inputs.content))) }));
+    const db1 = prod.bundleObject("db1");
+    return {
+      pass: [cluster(p, prod), cluster(p, staging), cluster(p, dev)],
+      fail: [
+        [cluster(p, prod, pointerTo("db2", (x) => ({ ...x, software: zero }))), /^db2: the desired pointer names node software 000000000000…, but the stack uploads no bundles\/orders\/software\/0{64}\.tar\.\ndb2: the bundle's manifest names node software [0-9a-f]{12}…, the pointer 000000000000…\.$/],
+        [cluster(p, prod, without(prod.resources, bundleOf("db1"))), /db1: the desired pointer names bundle [0-9a-f]{12}…, but the stack uploads no bundles\/orders\/nodes\/db1\/[0-9a-f]{64}\.tar: the node cannot fetch it/],
+        [cluster(p, prod, without(prod.resources, isPointerOf("etcd2"))), /etcd2: no desired pointer bundles\/orders\/nodes\/etcd2\/desired\.json/],
+        [cluster(p, prod, pointerTo("lb1", () => ({ bundle: "not a hash" }))), /lb1: the desired pointer bundles\/orders\/nodes\/lb1\/desired\.json is not \{"bundle"/],
+        // tampered content under the same name: the node refuses it
+        [cluster(p, prod, change(prod.resources, bundleOf("db3"), (r) => withInputs(r, { contentBase64: db1.inputs.contentBase64 }))), /db3: the bundle object bundles\/orders\/nodes\/db3\/[0-9a-f]{64}\.tar has sha256 [0-9a-f]{12}…, not the [0-9a-f]{12}… it is named by: the node refuses it/],
+        // another node's bundle, correctly named: the manifest says whose it is
+        [
+          cluster(p, prod, (() => {
+            const hash = db1.inputs.key.match(/([0-9a-f]{64})\.tar$/)[1];
+            const rs = change(prod.resources, bundleOf("db3"), (r) => withInputs(r, { key: r.inputs.key.replace(/[0-9a-f]{64}\.tar$/, `${hash}.tar`), contentBase64: db1.inputs.contentBase64 }));
+            return change(rs, isPointerOf("db3"), (r) => withInputs(r, { content: JSON.stringify({ ...JSON.parse(r.inputs.content), bundle: hash }) }));
+          })()),
+          /db3: the bundle bundles\/orders\/nodes\/db3\/[0-9a-f]{64}\.tar is node db1's \(its manifest says so\)/,
+        ],
+        // node software that is not what its name says: reported once, for the object
+        [
+          cluster(p, prod, change(prod.resources, (r) => r.type === T.object && r.inputs.key.includes("/software/"), (r) => withInputs(r, { contentBase64: writeTar([{ path: "usr/local/sbin/pgha-node", mode: 0o755, content: Buffer.from("#!/bin/sh\n") }]).toString("base64") }))),
+          /^the node software object bundles\/orders\/software\/[0-9a-f]{64}\.tar is not what its name says \(sha256 [0-9a-f]{12}…\): every node refuses it\.$/,
+        ],
+        [cluster(p, prod, change(prod.resources, nodeIs("lb2"), (r) => ({ ...r, options: { ...r.options, dependencies: [] } }))), /^lb2: the instance does not wait for its desired pointer bundles\/orders\/nodes\/lb2\/desired\.json \(dependsOn\)/],
+        [cluster(p, prod, change(prod.resources, isPointerOf("db1"), (r) => ({ ...r, options: { ...r.options, dependencies: [] } }))), /is not written after the software object .*\n.*is not written after its bundle/],
+      ],
+      unknown: [cluster(p, prod, change(prod.resources, isPointerOf("db1"), (r) => withInputs(r, { content: UNKNOWN }))), cluster(p, prod, withUnknownBundle(prod.resources, "etcd3"))],
+      notApplicable: [cluster(p, prod, prod.resources.filter((r) => r.type !== T.object))],
+    };
+  })(),
+  "bundle-no-passwords": (() => {
+    const p = rules.bundleNoPasswords;
+    const objects = (c: ReturnType<typeof syntheticCluster>) => c.resources.filter((r) => r.type === T.object);
+    const statsAuth = (files: { path: string; content: string }[]) =>
+      files.map((f) => (f.path === "/etc/haproxy/pgha.cfg" ? { ...f, content: f.content.replace(/stats auth .*/, "stats auth admin:Adm1nPassw0rd") } : f)) as never;
+    return {
+      pass: [run(p, objects(prod)), run(p, objects(dev))],
+      fail: [
+        [run(p, withEditedBundle(prod.resources, "lb1", statsAuth).filter(bundleOf("lb1"))), /^orders-prod-lb1-bundle \(bundles\/orders\/nodes\/lb1\/[0-9a-f]{64}\.tar\): \/etc\/haproxy\/pgha\.cfg line \d+ holds a literal HAProxy stats password\.$/],
+        [run(p, withEditedBundle(prod.resources, "db1", appendTo("/etc/pgha/node.env", "PGPASSWORD=Sup3rSecret9")).filter(bundleOf("db1"))), /\/etc\/pgha\/node\.env line \d+ holds a literal value for PGPASSWORD/],
+        [run(p, [withInputs(prod.pointer("db2"), { content: '{"bundle": "x", "token": "Zq8Lr2Vx9Pn4Tm6Kd1Hs"}' })]), /desired\.json line 1 holds a literal value for token/],
+      ],
+      unknown: [run(p, withUnknownBundle(prod.resources, "db1").filter(bundleOf("db1")))],
+      notApplicable: [run(p, [resource(T.object, "notes", { key: "notes/readme.txt", content: "PGPASSWORD=Sup3rSecret9" }), instance("i", {})])],
+    };
+  })(),
   "pg-hba-hostssl-only": (() => {
     const noTls = syntheticCluster("prod", { tls: { enabled: false } });
     return {
       pass: [cluster(rules.pgHbaHostsslOnly, prod), cluster(rules.pgHbaHostsslOnly, dev)],
       fail: [
         [cluster(rules.pgHbaHostsslOnly, noTls), /plain `host` line "host replication replicator 10\.20\.0\.10\/32 scram-sha-256" admits connections without TLS/],
-        [cluster(rules.pgHbaHostsslOnly, noTls), /day-2 command orders-prod-apply: plain `host` line/],
+        // every place a member gets pg_hba from, named once per member
+        [cluster(rules.pgHbaHostsslOnly, noTls), /db1: plain `host` line .* \(in \/etc\/patroni\/dynamic\.json; \/etc\/patroni\/config\.yml bootstrap\.dcs; \/etc\/patroni\/pg_hba\.conf\)/],
+        // one `host` line in one member's bundle (the DCS configuration pgha-node applies)
+        [
+          cluster(rules.pgHbaHostsslOnly, prod, withEditedBundle(prod.resources, "db2", (files) =>
+            files.map((f) => (f.path === "/etc/patroni/dynamic.json" ? { ...f, content: f.content.replace('"hostssl all all 10.20.0.40/32 scram-sha-256"', '"host all all 10.20.0.40/32 scram-sha-256"') } : f)),
+          )),
+          /^db2: plain `host` line "host all all 10\.20\.0\.40\/32 scram-sha-256" admits connections without TLS \(use hostssl\) \(in \/etc\/patroni\/dynamic\.json\)$/,
+        ],
       ],
-      unknown: [cluster(rules.pgHbaHostsslOnly, prod, withUnknownUserData(prod.resources, "db1"))],
+      unknown: [cluster(rules.pgHbaHostsslOnly, prod, withUnknownBundle(prod.resources, "db1"))],
       notApplicable: [run(rules.pgHbaHostsslOnly, [bucket()])],
     };
   })(),
@@ -411,7 +540,7 @@ const CASES: Record<string, RuleCases> = {
         [cluster(rules.tlsEverywhere, noTls), /replication\.sslmode is unset \(prefer\), not verify-full/],
         [cluster(rules.tlsEverywhere, noTls), /lb1: \/etc\/haproxy\/pgha\.cfg: "server db1 .*" checks Patroni's REST API without verified TLS/],
       ],
-      unknown: [cluster(rules.tlsEverywhere, prod, withUnknownUserData(prod.resources, "etcd2"))],
+      unknown: [cluster(rules.tlsEverywhere, prod, withUnknownBundle(prod.resources, "etcd2"))],
     };
   })(),
 };
@@ -454,16 +583,35 @@ describe("reading what the program delivers", () => {
     expect(rules.haproxyTiming("default-server inter 2s fall 2\nserver a 1:1 check inter 5s\n").detectionMs).toBe(10000);
   });
 
-  test("the day-2 payload decodes to what its trigger hashes (a tampered payload is reported)", () => {
-    const command = prod.resources.find((r) => r.type === T.command)!;
-    const facts = rules.clusterFacts(prod.resources.map((r) => ({ ...r, props: r.state, propertyDependencies: {} })) as never);
-    expect(facts.readProblems).toEqual([]);
-    expect(facts.dynamicConfigs.map((d) => d.source)).toContain(`day-2 command ${command.name}`);
-    const tampered = { ...command, inputs: { ...command.inputs, environment: { ...command.inputs.environment, PGHA_CONFIG_HASH: "0".repeat(64) } } };
-    tampered.state = tampered.inputs;
-    return evaluate(rules.synchronousReplicationProd, [...prod.resources.filter((r) => r !== command), tampered], { stackContext: prod.stackContext }).then((o) =>
-      expect(o.messages.join("\n")).toMatch(/differs from PGHA_CONFIG_HASH/),
-    );
+  test("each node's files are read from the bundle its desired pointer names (decoded, checked like the node checks it)", () => {
+    const asPolicyResources = (rs: RecordedResource[]) => {
+      const out = rs.map((r) => ({ ...r, props: r.state, propertyDependencies: {}, dependencies: [] as unknown[] }));
+      const byUrn = new Map(out.map((r) => [r.urn, r]));
+      rs.forEach((r, i) => (out[i].dependencies = r.options.dependencies.map((u) => byUrn.get(u))));
+      return out as never;
+    };
+    const facts = rules.clusterFacts(asPolicyResources(prod.resources));
+    expect([facts.readProblems, facts.deliveryProblems]).toEqual([[], []]);
+    expect(facts.nodes.map((n) => n.name).sort()).toEqual(prod.spec.nodes.map((n) => n.name).sort());
+    for (const n of facts.nodes) {
+      const pointer = JSON.parse(prod.pointer(n.name).inputs.content);
+      expect(n.bundle).toMatchObject({ hash: pointer.bundle, software: pointer.software });
+      expect(n.bundle!.manifest!.node).toBe(n.name);
+      // every file of the manifest, from the bundle; the bootstrap from the user-data
+      for (const f of n.bundle!.manifest!.files) expect(n.files.get(f.path)).toMatchObject({ source: `bundle ${pointer.bundle.slice(0, 12)}…`, onChange: f.onChange });
+      expect(n.files.get("/etc/pgha/bootstrap.env")!.source).toBe("user-data");
+    }
+    const db1 = facts.nodes.find((n) => n.name === "db1")!;
+    expect(JSON.parse(db1.files.get("/etc/patroni/dynamic.json")!.content).synchronous_mode).toBe("quorum");
+    expect(facts.dynamicConfigs.filter((d) => d.owner === "db1").map((d) => d.place)).toEqual(["/etc/patroni/dynamic.json", "/etc/patroni/config.yml bootstrap.dcs"]);
+  });
+
+  test("a bundle that is not what its name says is not read; every rule that needs its files says why", async () => {
+    const tampered = change(prod.resources, bundleOf("db1"), (r) => withInputs(r, { contentBase64: prod.bundleObject("db2").inputs.contentBase64 }));
+    const o = await evaluate(rules.synchronousReplicationProd, tampered, { stackContext: prod.stackContext });
+    expect(o.messages.join("\n")).toMatch(/db1: the bundle object bundles\/orders\/nodes\/db1\/[0-9a-f]{64}\.tar has sha256 .* the node refuses it/);
+    // db1's dynamic configuration is not counted from a bundle it would refuse
+    expect(o.messages.join("\n")).not.toMatch(/db1: synchronous_mode/);
   });
 
   test("the promises' defaults are the tiers' published objectives", () => {

@@ -1,8 +1,12 @@
 // The resource graph of each shipped stack (Pulumi.dev/staging/prod.yaml), under mocks.
-import { bundleHash } from "../../components/instance";
+import YAML from "yaml";
 import { DEBIAN_AMI_OWNER } from "../../components/common";
+import { ROLLOUT_COMMAND } from "../../components/rollout";
+import { readTar } from "../../src/bundle/tar";
+import { rolloutTrigger, unpackNodeBundle, type BundleManifest } from "../../src/bundle/format";
 import { ec2Layout } from "../../src/layout";
 import { renderBundle, sha256 } from "../../src/render/bundle";
+import { nodeSoftware } from "../../src/render/software";
 import { dynamicConfig } from "../../src/render/dynamic";
 import { nodesOf, type ClusterSpec, type Role } from "../../src/spec";
 import { nodeCertificateProfiles } from "../../src/tls/profile";
@@ -180,20 +184,73 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
     }
   });
 
-  test("user-data is the node's rendered bundle, under 16 KiB, and holds no generated secret", () => {
+  test("user-data is the bootstrap: a few KiB, the same shape on every node, no node configuration, no generated secret", () => {
     const layout = ec2Layout(spec);
     expect(run.generatedSecrets.length).toBeGreaterThanOrEqual(5 + spec.nodes.length + 1);
+    const shapes = new Set<string>();
     for (const i of instances) {
+      const node = nodeOf(i);
       const raw = Buffer.from(i.inputs.userDataBase64, "base64");
-      expect(raw.length).toBeLessThanOrEqual(16 * 1024);
+      expect(raw.length).toBeLessThanOrEqual(4 * 1024); // EC2 allows 16 KiB; the bootstrap does not grow with the config
       const text = decodeUserData(i.inputs.userDataBase64);
-      expect(text).toBe(renderBundle(spec, nodeOf(i), layout).cloudConfig);
+      const rendered = renderBundle(spec, node, layout);
+      expect(text).toBe(rendered.cloudConfig);
+      const doc = YAML.parse(text, { version: "1.1" });
+      const written: { path: string; content: string }[] = doc.write_files;
+      expect(written.map((f) => f.path)).toEqual(["/etc/pgha/bootstrap.env", "/etc/pgha/aws.env", "/usr/local/sbin/pgha-bootstrap"]);
+      expect(doc.runcmd).toEqual([["/usr/local/sbin/pgha-bootstrap"]]);
+      // No file of the node's bundle travels in its user-data.
+      for (const f of rendered.files) expect(written.map((w) => w.path)).not.toContain(f.path);
+      const env = Object.fromEntries(written[0].content.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+      expect(env).toMatchObject({ PGHA_NODE: node, PGHA_BUNDLES_URI: `s3://${spec.backup.bucketName}/bundles/${spec.clusterName}` });
+      // The same shape on every node: only the node's name differs.
+      shapes.add(text.replaceAll(node, "<node>").replace(/\(\w+\); layout/, "(<role>); layout"));
       for (const secret of run.generatedSecrets) {
         expect(text).not.toContain(secret);
         // Also no fragment of a key body (a PEM line).
         for (const line of secret.split("\n").filter((l) => l.length >= 40 && !l.startsWith("-----"))) expect(text).not.toContain(line);
       }
       expect(i.inputs.userData).toBeUndefined();
+    }
+    expect(shapes.size).toBe(1);
+  });
+
+  test("bundle objects: per node its bundle and desired pointer, one node-software object; SSE-KMS with the cluster key; content is what the node gets", () => {
+    const objects = run.ofType(TYPES.bucketObject);
+    expect(objects).toHaveLength(2 * spec.nodes.length + 1);
+    const bucket = run.ofType(TYPES.bucket)[0];
+    const cluster = spec.clusterName;
+    const software = nodeSoftware();
+    const softwareObjects = objects.filter((o) => o.inputs.key.startsWith(`bundles/${cluster}/software/`));
+    expect(softwareObjects.map((o) => o.inputs.key)).toEqual([`bundles/${cluster}/software/${software.sha256}.tar`]);
+    const softwareBytes = Buffer.from(softwareObjects[0].inputs.contentBase64, "base64");
+    expect(sha256(softwareBytes)).toBe(software.sha256);
+    expect(readTar(softwareBytes).map((e) => `/${e.path}`)).toEqual(expect.arrayContaining(["/usr/local/sbin/pgha-node", "/usr/local/sbin/pgha-bootstrap", "/usr/local/lib/pgha/common.sh"]));
+    const bucketSse = run.ofType(TYPES.bucketSse)[0];
+    for (const o of objects) {
+      expect(o.inputs).toMatchObject({ bucket: bucket.id, serverSideEncryption: "aws:kms", kmsKeyId: kmsKeyArn, bucketKeyEnabled: true });
+      expect(o.inputs.tags).toMatchObject({ "pgha:cluster": cluster, "pgha:stack": stack });
+      // Written only once the bucket is encrypted and locked down (a pointer: after its bundle, which waits for it).
+      if (!o.inputs.key.endsWith("/desired.json")) expect(o.options.dependencies).toContain(bucketSse.urn);
+    }
+    const layout = ec2Layout(spec);
+    for (const n of spec.nodes) {
+      const rendered = renderBundle(spec, n.name, layout);
+      const archive = objects.find((o) => o.name === `${spec.names.prefix}-${n.name}-bundle`)!;
+      expect(archive.inputs.key).toMatch(new RegExp(`^bundles/${cluster}/nodes/${n.name}/[0-9a-f]{64}\\.tar$`));
+      const bytes = Buffer.from(archive.inputs.contentBase64, "base64");
+      expect(archive.inputs.key).toBe(`bundles/${cluster}/nodes/${n.name}/${sha256(bytes)}.tar`);
+      const { manifest, files }: { manifest: BundleManifest; files: Map<string, { content: string }> } = unpackNodeBundle(bytes);
+      expect(manifest).toMatchObject({ format: 1, stack, cluster: spec.scope, node: n.name, role: n.role, software: { sha256: software.sha256 } });
+      expect(Object.fromEntries([...files].map(([p, f]) => [p, f.content]))).toEqual(Object.fromEntries(rendered.files.map((f) => [f.path, f.content])));
+      // The pointer names that bundle and the software, and is written after both.
+      const pointer = objects.find((o) => o.name === `${spec.names.prefix}-${n.name}-desired`)!;
+      expect(pointer.inputs.key).toBe(`bundles/${cluster}/nodes/${n.name}/desired.json`);
+      expect(JSON.parse(pointer.inputs.content)).toEqual({ bundle: sha256(bytes), software: software.sha256 });
+      expect(pointer.options.dependencies).toEqual(expect.arrayContaining([archive.urn, softwareObjects[0].urn]));
+      // The instance boots only once its pointer exists.
+      const instance = instances.find((i) => nodeOf(i) === n.name)!;
+      expect(instance.options.dependencies).toContain(pointer.urn);
     }
   });
 
@@ -345,10 +402,19 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
       const ownSecrets = [secretArn.get(spec.names.nodeSecret[node]), ...(isPostgres ? [secretArn.get(spec.names.clusterSecret)] : [])];
       expect(statement("ReadOwnSecrets").Resource).toEqual(ownSecrets);
       expect(statement("UseClusterKey").Resource).toBe(kmsKeyArn);
+      // Every node reads its own bundles and the node software — and no other node's bundle.
+      expect(statement("ReadOwnBundles")).toEqual({
+        Sid: "ReadOwnBundles",
+        Effect: "Allow",
+        Action: ["s3:GetObject"],
+        Resource: [`${bucketArn}/bundles/${spec.clusterName}/nodes/${node}/*`, `${bucketArn}/bundles/${spec.clusterName}/software/*`],
+      });
+      for (const s of doc.Statement) for (const r of [s.Resource].flat()) if (r.includes("/bundles/")) expect(r.startsWith(`${bucketArn}/bundles/${spec.clusterName}/nodes/${node}/`) || r === `${bucketArn}/bundles/${spec.clusterName}/software/*`).toBe(true);
+      // Objects are SSE-KMS under the cluster key: every node decrypts through S3 (and Secrets Manager) only.
+      expect(statement("UseClusterKey").Condition).toEqual({ StringEquals: { "kms:ViaService": [`secretsmanager.${spec.region}.amazonaws.com`, `s3.${spec.region}.amazonaws.com`] } });
       const s3 = doc.Statement.filter((s) => [s.Action].flat().some((a: string) => a.startsWith("s3:")));
       if (!isPostgres) {
-        expect(s3).toEqual([]);
-        expect(JSON.stringify(doc)).not.toContain(bucketArn);
+        expect(s3.map((s) => s.Sid)).toEqual(["ReadOwnBundles"]);
       } else {
         const list = statement("ListBackupPrefixes");
         expect(list.Resource).toBe(bucketArn);
@@ -364,7 +430,7 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
     }
   });
 
-  test("a node boots after its role policy, its secret values and its route to the internet exist", () => {
+  test("a node boots after its role policy, its secret values, its desired pointer and its route to the internet exist", () => {
     const p = spec.names.prefix;
     const urn = (type: string, name: string) => run.get(type, name).urn;
     const bucketParts = [TYPES.bucket, TYPES.bucketPolicy, TYPES.bucketSse, TYPES.bucketVersioning, TYPES.bucketPublicAccessBlock, TYPES.bucketLifecycle];
@@ -374,6 +440,7 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
       expect(deps).toContain(urn(TYPES.rolePolicy, `${p}-${node}-node`));
       expect(deps).toContain(urn(TYPES.rolePolicyAttachment, `${p}-${node}-ssm`));
       expect(deps).toContain(urn(TYPES.secretVersion, `${p}-${node}`));
+      expect(deps).toContain(urn(TYPES.bucketObject, `${p}-${node}-desired`));
       for (const route of run.ofType("aws:ec2/route:Route").filter((r) => r.inputs.natGatewayId)) expect(deps).toContain(route.urn);
       if (roleOf(i) === "postgres") {
         expect(deps).toContain(urn(TYPES.secretVersion, `${p}-cluster`));
@@ -422,22 +489,26 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
     }
   });
 
-  test("day-2 command: triggered by the dynamic configuration's hash, sent to the PostgreSQL instances after they exist", () => {
+  test("the rollout command: triggered by the sha256 over every bundle hash, its plan lists every node, it runs after the instances and pointers", () => {
     const commands = run.ofType(TYPES.localCommand);
-    expect(commands).toHaveLength(1);
+    expect(commands.map((c) => c.name)).toEqual([`${spec.names.prefix}-rollout`]);
     const c = commands[0];
-    const json = JSON.stringify(dynamicConfig(spec, ec2Layout(spec)));
-    expect(c.inputs.triggers).toEqual([sha256(json)]);
-    const postgres = instances.filter((i) => roleOf(i) === "postgres");
-    expect(c.inputs.environment.PGHA_INSTANCE_IDS.split(" ")).toEqual(nodesOf(spec, "postgres").map((n) => postgres.find((i) => nodeOf(i) === n.name)!.id));
-    expect(c.inputs.environment.PGHA_REGION).toBe(spec.region);
-    const params = JSON.parse(c.inputs.environment.PGHA_SSM_PARAMETERS);
-    const payload = params.commands.find((l: string) => l.includes("pgha-dynamic apply -"));
-    const b64 = /echo '([A-Za-z0-9+/=]+)'/.exec(payload)![1];
-    expect(Buffer.from(b64, "base64").toString()).toBe(json);
-    expect(c.inputs.create).toContain("aws ssm send-command");
-    expect(c.inputs.create).toContain("AWS-RunShellScript");
-    for (const i of postgres) expect(c.options.dependencies).toContain(i.urn);
+    expect(c.inputs.create).toBe(ROLLOUT_COMMAND);
+    const layout = ec2Layout(spec);
+    const hashes = spec.nodes.map((n) => ({ name: n.name, hash: renderBundle(spec, n.name, layout).hash }));
+    expect(c.inputs.triggers).toEqual([rolloutTrigger(hashes)]);
+    const plan = JSON.parse(c.inputs.environment.PGHA_ROLLOUT_PLAN);
+    expect(plan.region).toBe(spec.region);
+    expect(plan.nodes).toEqual(
+      spec.nodes.map((n) => ({ name: n.name, role: n.role, hash: hashes.find((h) => h.name === n.name)!.hash, instanceId: instances.find((i) => nodeOf(i) === n.name)!.id })),
+    );
+    for (const i of instances) expect(c.options.dependencies).toContain(i.urn);
+    for (const o of run.ofType(TYPES.bucketObject).filter((o) => o.inputs.key.endsWith("/desired.json"))) expect(c.options.dependencies).toContain(o.urn);
+    // It replaces the old day-2 command: no payload of Patroni's dynamic configuration travels over SSM any more.
+    for (const r of run.resources) {
+      expect(r.name.endsWith("-apply")).toBe(false);
+      expect(r.inputs.environment?.PGHA_SSM_PARAMETERS).toBeUndefined();
+    }
   });
 
   test("components: postgres-ha:index:* types, every resource inside the cluster component", () => {
@@ -450,7 +521,7 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
       expect(run.ancestors(r).map((a) => a.type)).toContain("postgres-ha:index:PostgresHaCluster");
     }
     expect(new Set(components.map((c) => c.type))).toEqual(
-      new Set(["PostgresHaCluster", "Network", "Secrets", "BackupBucket", "NodeRoles", "EtcdMembers", "PostgresNodes", "HaproxyNodes", "Dns", "DynamicConfig"].map((n) => `postgres-ha:index:${n}`)),
+      new Set(["PostgresHaCluster", "Network", "Secrets", "BackupBucket", "NodeRoles", "NodeBundles", "EtcdMembers", "PostgresNodes", "HaproxyNodes", "Dns", "Rollout"].map((n) => `postgres-ha:index:${n}`)),
     );
   });
 
@@ -471,7 +542,7 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
       expect(o.patronictl[n.name].oneShot).toContain('command="sudo pgha-patronictl list"');
     }
     const layout = ec2Layout(spec);
-    for (const n of spec.nodes) expect(o.bundleHashes[n.name]).toBe(bundleHash(renderBundle(spec, n.name, layout)));
+    for (const n of spec.nodes) expect(o.bundleHashes[n.name]).toBe(renderBundle(spec, n.name, layout).hash);
     expect(o.dynamicConfigHash).toBe(sha256(JSON.stringify(dynamicConfig(spec, layout))));
   });
 });

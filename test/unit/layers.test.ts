@@ -1,12 +1,17 @@
 // Layering: the CLI (src/cli) sits on top; library code (config, spec, render, plan, sandbox,
 // tls) never imports it, so the sandbox, the plan harness and the program can be used without
-// the command line. Checked on the import statements of every source file.
+// the command line. The policies and `pgha plan`/`diff` read what the program delivers through
+// one module (src/delivery) and never import each other; node paths have one leaf module.
+// Checked on the import statements of every source file.
 import * as fs from "fs";
 import * as path from "path";
+import { NODE_PATHS } from "../../src/node-paths";
 
 const ROOT = path.resolve(__dirname, "../..");
 const SRC = path.join(ROOT, "src");
 const CLI = path.join(SRC, "cli");
+const PLAN = path.join(SRC, "plan");
+const POLICIES = path.join(ROOT, "policies");
 
 function sourceFiles(dir: string): string[] {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
@@ -28,6 +33,16 @@ export function importedModules(text: string): string[] {
   return out;
 }
 
+/** The project files a file imports (relative specifiers resolved; packages left out). */
+function projectImports(file: string): string[] {
+  return importedModules(fs.readFileSync(file, "utf8"))
+    .filter((spec) => spec.startsWith("."))
+    .map((spec) => path.resolve(path.dirname(file), spec));
+}
+const under = (target: string, dir: string) => target === dir || target.startsWith(dir + path.sep);
+const offendersOf = (files: string[], forbidden: string[]) =>
+  files.flatMap((file) => projectImports(file).filter((t) => forbidden.some((d) => under(t, d))).map((t) => `${path.relative(ROOT, file)} → ${path.relative(ROOT, t)}`));
+
 describe("layers", () => {
   it("finds the imports it checks (the scanner works)", () => {
     expect(importedModules(`import { a } from "../cli/stack";\nimport type { B } from './b';\nexport * from "./c";\nconst d = require("../d");\nimport "./e";\nimport {\n  f,\n} from "./f";`)).toEqual(
@@ -47,5 +62,30 @@ describe("layers", () => {
       }
     }
     expect(offenders).toEqual([]);
+  });
+
+  it("policies/ never imports src/plan, and src/plan never imports policies/rules/cluster (the delivery decoders live in src/delivery)", () => {
+    const policyFiles = sourceFiles(POLICIES).filter((f) => !f.includes(`${path.sep}node_modules${path.sep}`));
+    expect(policyFiles.length).toBeGreaterThan(5);
+    expect(offendersOf(policyFiles, [PLAN])).toEqual([]);
+    expect(offendersOf(sourceFiles(PLAN), [path.join(POLICIES, "rules", "cluster")])).toEqual([]);
+  });
+
+  it("src/delivery reads deliveries without the plan harness, the policies, the CLI or the components", () => {
+    const files = sourceFiles(path.join(SRC, "delivery"));
+    expect(files.length).toBeGreaterThanOrEqual(2);
+    expect(offendersOf(files, [PLAN, POLICIES, CLI, path.join(ROOT, "components"), path.join(SRC, "render")])).toEqual([]);
+  });
+
+  it("node paths have one leaf module: src/node-paths.ts imports nothing of the project; render and the policies use it", () => {
+    expect(projectImports(path.join(SRC, "node-paths.ts"))).toEqual([]);
+    const nodePaths = path.join(SRC, "node-paths");
+    expect(projectImports(path.join(SRC, "render", "bundle.ts"))).toContain(nodePaths);
+    expect(projectImports(path.join(POLICIES, "rules", "cluster.ts"))).toContain(nodePaths);
+    // and no copy of them in the policies
+    for (const file of sourceFiles(POLICIES).filter((f) => !f.includes(`${path.sep}node_modules${path.sep}`))) {
+      const text = fs.readFileSync(file, "utf8").split("\n").filter((l) => !/^\s*(\/\/|\*|\/\*\*)/.test(l)).join("\n");
+      for (const p of Object.values(NODE_PATHS)) expect([path.relative(ROOT, file), text.includes(`"${p}"`) || text.includes(`'${p}'`)]).toEqual([path.relative(ROOT, file), false]);
+    }
   });
 });

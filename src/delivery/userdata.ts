@@ -1,6 +1,7 @@
 // EC2 user-data back into what a node gets: `userDataBase64` (gzip + base64) or `userData` →
-// the #cloud-config text → the files cloud-init writes. Used by `pgha plan`/`diff` (file hashes
-// and diffs) and by the policies (what a node really runs: pg_hba, TLS settings, no passwords).
+// the #cloud-config text → the files cloud-init writes (today the bootstrap: bootstrap.env,
+// aws.env, pgha-bootstrap). Shared by `pgha plan`/`diff` and the policies, which import this
+// module (src/delivery), never each other.
 import { gunzipSync } from "zlib";
 import YAML from "yaml";
 

@@ -1,0 +1,39 @@
+// Where things are on a node — the same on EC2 and in the sandbox. A leaf module (it imports
+// nothing of this project): the render path writes files to these paths, and the policies and
+// `pgha plan`/`diff` look them up in what the program delivers, from the one definition.
+
+/** The PostgreSQL major version every node runs (Debian 13's postgresql-17). */
+export const POSTGRES_MAJOR = 17;
+
+/** Paths on a node — the same on EC2 and in the sandbox. */
+export const NODE_PATHS = {
+  dataMount: "/var/lib/postgresql",
+  dataDir: `/var/lib/postgresql/${POSTGRES_MAJOR}/pgha`,
+  binDir: `/usr/lib/postgresql/${POSTGRES_MAJOR}/bin`,
+  socketDir: "/var/run/postgresql",
+  pgpass: "/var/lib/postgresql/.pgpass_patroni",
+  patroniConfig: "/etc/patroni/config.yml",
+  dynamicFile: "/etc/patroni/dynamic.json",
+  baseConf: "/etc/patroni/postgresql.base.conf",
+  pgHbaReference: "/etc/patroni/pg_hba.conf",
+  patroniSecretsEnv: "/etc/patroni/secrets.env",
+  pgbackrestConf: "/etc/pgbackrest/pgbackrest.conf",
+  pgbackrestSecrets: "/etc/pgbackrest/conf.d/secrets.conf",
+  etcdConfig: "/etc/etcd/pgha-etcd.yml",
+  etcdDataDir: "/var/lib/etcd/pgha",
+  haproxyConfig: "/etc/haproxy/pgha.cfg",
+  nodeEnv: "/etc/pgha/node.env",
+  extraHosts: "/etc/pgha/hosts",
+  awsEnv: "/etc/pgha/aws.env",
+  bootstrapEnv: "/etc/pgha/bootstrap.env",
+  // The node software (node-software/ in this repository, installed from its own artifact).
+  bootstrap: "/usr/local/sbin/pgha-bootstrap",
+  nodeTool: "/usr/local/sbin/pgha-node",
+  setup: "/usr/local/sbin/pgha-setup",
+  secretsScript: "/usr/local/sbin/pgha-secrets",
+  backupScript: "/usr/local/sbin/pgha-backup",
+  restoreScript: "/usr/local/sbin/pgha-restore",
+  dynamicScript: "/usr/local/sbin/pgha-dynamic",
+  patronictl: "/usr/local/bin/pgha-patronictl",
+  cron: "/etc/cron.d/pgha-backup",
+} as const;
