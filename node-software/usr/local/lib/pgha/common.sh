@@ -112,6 +112,20 @@ pgha_retry() {
   done
 }
 
+# pgha_retry_for <seconds> <first delay s> <command…>: the same backoff, for a time: gives up once
+# the delays add up to <seconds> (the last one shortened to fit); 0 tries once.
+pgha_retry_for() {
+  local budget=$1 delay=$2 waited=0
+  shift 2
+  while ! "$@"; do
+    [ "$waited" -lt "$budget" ] || return 1
+    [ $((waited + delay)) -le "$budget" ] || delay=$((budget - waited))
+    sleep "$delay"
+    waited=$((waited + delay))
+    delay=$((delay * 2 > 30 ? 30 : delay * 2))
+  done
+}
+
 # pgha_write_file <path> <owner> <mode>: stdin → path, atomically (same directory, rename).
 # Returns 0 when the file changed, 1 when it was already identical, 2 when writing failed.
 pgha_write_file() {
