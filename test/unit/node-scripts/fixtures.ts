@@ -130,6 +130,12 @@ export function bootstrapEnv(n: FakeNode, node: string): FakeNode {
   return n.env(NODE_PATHS.bootstrapEnv, { PGHA_NODE: node, PGHA_CLUSTER: dev().spec.scope, PGHA_STACK: "dev", PGHA_BUNDLES_URI: devBundlesUri() });
 }
 
+/** What pgha-bootstrap leaves for pgha-node: the installed node software's hash and file list (the files are the harness's copy). */
+export function softwareInstalled(n: FakeNode, sw: { sha256: string; files: { path: string }[] } = nodeSoftware()): FakeNode {
+  n.write("/var/lib/pgha/node/software", sw.sha256 + "\n");
+  return n.write("/var/lib/pgha/node/software.files", sw.files.map((f) => f.path).sort().join("\n") + "\n");
+}
+
 /** Uploads a bundle (and the node software) to the fake S3 and points desired.json at it, as `pulumi up` does. */
 export function publish(n: FakeNode, node: string, bundle: TestBundle | NodeBundle, options: { desired?: boolean } = {}): FakeNode {
   const uri = devBundlesUri();
