@@ -34,7 +34,7 @@ pgha_load_env() {
 pgha_log() {
   local line
   line="$(date -u +%Y-%m-%dT%H:%M:%SZ) [${PGHA_NODE:-?}] $*"
-  if [ -n "${PGHA_LOG_FILE:-}" ]; then echo "$line" >> "$PGHA_LOG_FILE" 2>/dev/null || true; fi
+  if [ -n "${PGHA_LOG_FILE:-}" ]; then { echo "$line" >> "$PGHA_LOG_FILE"; } 2>/dev/null || true; fi
   echo "[${PGHA_PROG:-pgha}] $line" >&2
   logger -t "${PGHA_PROG:-pgha}" -- "$*" 2>/dev/null || true
 }
