@@ -213,10 +213,10 @@ export class FakeNode {
     return this;
   }
 
-  /** Makes `systemctl <verb> <unit>` fail. */
-  unitFails(verb: string, unit: string): this {
+  /** Makes `systemctl <verb> [<unit>]` fail. */
+  unitFails(verb: string, unit?: string): this {
     fs.mkdirSync(path.join(this.dir, "systemd/fail"), { recursive: true });
-    fs.writeFileSync(path.join(this.dir, "systemd/fail", `${verb} ${unit}`), "");
+    fs.writeFileSync(path.join(this.dir, "systemd/fail", unit ? `${verb} ${unit}` : verb), "");
     return this;
   }
 

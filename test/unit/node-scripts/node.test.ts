@@ -261,6 +261,22 @@ describe("pgha-node: pending restarts and failed actions", () => {
   });
 });
 
+describe("pgha-node: a failed step stops the ones after it", () => {
+  it("a failing daemon-reload runs no reload after it; the next apply runs them all", () => {
+    const n = db1().unitFails("daemon-reload");
+    const b = db1Bundle(everyAction());
+    publish(n, "db1", b);
+    const r = apply(n, b);
+    expect(r.status).toBe(1);
+    expect(r.report).toMatchObject({ ok: false, actions: ["hosts"] });
+    expect(r.report.message).toContain("installed but systemctl daemon-reload failed; pgha-node apply retries it");
+    expect(n.calls("haproxy")).toEqual([]);
+    fs.rmSync(path.join(n.dir, "systemd/fail"), { recursive: true });
+    const retry = apply(n, b);
+    expect(retry.report).toMatchObject({ ok: true, changed: [], actions: ["hosts", "systemd-daemon-reload", "timers", "cron", "haproxy-reload", "patroni-reload", "patroni-dynamic"] });
+  });
+});
+
 describe("pgha-node status", () => {
   it("--json on a node that never applied: no hashes, no last apply; the desired one when S3 answers", () => {
     const n = db1();
