@@ -7,8 +7,14 @@
 # bundle) and /etc/pgha/aws.env (written by the bootstrap user-data: region, and in the
 # sandbox the endpoints of the local AWS API implementations).
 
-PGHA_NODE_ENV=${PGHA_NODE_ENV:-/etc/pgha/node.env}
-PGHA_AWS_ENV=${PGHA_AWS_ENV:-/etc/pgha/aws.env}
+# ROOT: where the node's file system starts, empty on a node. The shell tests (test/unit/node-
+# scripts) set PGHA_INSTALL_ROOT to a temporary directory: every path of the node's file system a
+# script reads, writes, creates or runs (/etc, /var, /run, /dev, /usr/local…) is written
+# "$ROOT/…", so the tests run the very code a node runs against a fake root, without root.
+ROOT=${PGHA_INSTALL_ROOT:-}
+PGHA_NODE_ENV=${PGHA_NODE_ENV:-$ROOT/etc/pgha/node.env}
+PGHA_AWS_ENV=${PGHA_AWS_ENV:-$ROOT/etc/pgha/aws.env}
+PGHA_LOCK_DIR=${PGHA_LOCK_DIR:-$ROOT/run/lock}
 
 # pgha_load_env [--optional]: the node's facts; a missing node.env is an error unless optional
 # (the bootstrap runs before the first bundle is installed).
@@ -28,7 +34,7 @@ pgha_load_env() {
 pgha_log() {
   local line
   line="$(date -u +%Y-%m-%dT%H:%M:%SZ) [${PGHA_NODE:-?}] $*"
-  if [ -n "${PGHA_LOG_FILE:-}" ]; then echo "$line" >> "$PGHA_LOG_FILE" 2>/dev/null || true; fi
+  if [ -n "${PGHA_LOG_FILE:-}" ]; then { echo "$line" >> "$PGHA_LOG_FILE"; } 2>/dev/null || true; fi
   echo "[${PGHA_PROG:-pgha}] $line" >&2
   logger -t "${PGHA_PROG:-pgha}" -- "$*" 2>/dev/null || true
 }
@@ -56,7 +62,7 @@ pgha_wants_help() {
 pgha_rest_args() {
   PGHA_REST_ARGS=(--silent --show-error --max-time "${PGHA_REST_TIMEOUT:-10}")
   if [ "${PGHA_TLS:-false}" = true ]; then
-    PGHA_REST_ARGS+=(--cacert "$PGHA_TLS_DIR/ca.crt" --cert "$PGHA_TLS_DIR/node.crt" --key "$PGHA_TLS_DIR/node.key")
+    PGHA_REST_ARGS+=(--cacert "$ROOT$PGHA_TLS_DIR/ca.crt" --cert "$ROOT$PGHA_TLS_DIR/node.crt" --key "$ROOT$PGHA_TLS_DIR/node.key")
   fi
 }
 # pgha_rest_json <path>: the JSON body of GET <path>; fails on an HTTP error.
@@ -72,7 +78,7 @@ pgha_rest_status() {
 # pgha_rest_write <method> <path>: an unsafe call (basic auth from a 0600 curl config), body on stdin.
 pgha_rest_write() {
   pgha_rest_args
-  curl "${PGHA_REST_ARGS[@]}" --fail -K /etc/pgha/restapi.curlrc -X "$1" -H 'Content-Type: application/json' \
+  curl "${PGHA_REST_ARGS[@]}" --fail -K "$ROOT/etc/pgha/restapi.curlrc" -X "$1" -H 'Content-Type: application/json' \
     --data-binary @- "$PGHA_REST_URL/$2"
 }
 
@@ -106,6 +112,20 @@ pgha_retry() {
   done
 }
 
+# pgha_retry_for <seconds> <first delay s> <command…>: the same backoff, for a time: gives up once
+# the delays add up to <seconds> (the last one shortened to fit); 0 tries once.
+pgha_retry_for() {
+  local budget=$1 delay=$2 waited=0
+  shift 2
+  while ! "$@"; do
+    [ "$waited" -lt "$budget" ] || return 1
+    [ $((waited + delay)) -le "$budget" ] || delay=$((budget - waited))
+    sleep "$delay"
+    waited=$((waited + delay))
+    delay=$((delay * 2 > 30 ? 30 : delay * 2))
+  done
+}
+
 # pgha_write_file <path> <owner> <mode>: stdin → path, atomically (same directory, rename).
 # Returns 0 when the file changed, 1 when it was already identical, 2 when writing failed.
 pgha_write_file() {
@@ -123,11 +143,11 @@ pgha_write_file() {
 # pgha_apply_extra_hosts: replace our marked block in /etc/hosts with /etc/pgha/hosts (names
 # the layout adds: in the sandbox, node and service names; EC2 uses the private DNS zone).
 pgha_apply_extra_hosts() {
-  [ -s /etc/pgha/hosts ] || return 0
+  [ -s "$ROOT/etc/pgha/hosts" ] || return 0
   local tmp
   tmp=$(mktemp) || return 1
-  sed '/^# BEGIN postgres-ha$/,/^# END postgres-ha$/d' /etc/hosts > "$tmp"
-  { echo "# BEGIN postgres-ha"; cat /etc/pgha/hosts; echo "# END postgres-ha"; } >> "$tmp"
-  cat "$tmp" > /etc/hosts
+  sed '/^# BEGIN postgres-ha$/,/^# END postgres-ha$/d' "$ROOT/etc/hosts" > "$tmp"
+  { echo "# BEGIN postgres-ha"; cat "$ROOT/etc/pgha/hosts"; echo "# END postgres-ha"; } >> "$tmp"
+  cat "$tmp" > "$ROOT/etc/hosts"
   rm -f "$tmp"
 }

@@ -1,0 +1,272 @@
+// pgha-secrets against a fake Secrets Manager: what it writes (content, mode, owner), what it
+// refuses (named, nothing written), retries, the lock, and rotation's reloads.
+import type { ChildProcess } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { fakeNodes, type FakeNode } from "./harness";
+import { asDevNode, CLUSTER_SECRET, dev, devSecrets, nodeSecret } from "./fixtures";
+
+jest.setTimeout(120_000); // real processes: seconds each on a busy machine
+const node = fakeNodes();
+const names = () => dev().spec.names;
+
+function db1(): FakeNode {
+  return devSecrets(asDevNode(node(), "db1"), "db1");
+}
+
+const POSTGRES_FILES = ["/etc/pgha/tls/ca.crt", "/etc/pgha/tls/node.crt", "/etc/pgha/tls/node.key", "/etc/patroni/secrets.env", "/etc/pgbackrest/conf.d/secrets.conf", "/etc/pgha/restapi.curlrc"];
+
+describe("pgha-secrets fetch", () => {
+  it("writes a PostgreSQL node's secrets, each file 0600 (certificates 0644) and owned by the one user that reads it", () => {
+    const n = db1();
+    const r = n.run("pgha-secrets", ["fetch"]);
+    expect(r.stderr).toContain("secrets in place for db1 (postgres)");
+    expect(r.status).toBe(0);
+    expect(n.read("/etc/patroni/secrets.env")).toBe(
+      [
+        `PATRONI_SUPERUSER_PASSWORD=${CLUSTER_SECRET.superuserPassword}`,
+        `PATRONI_REPLICATION_PASSWORD=${CLUSTER_SECRET.replicationPassword}`,
+        `PATRONI_REWIND_PASSWORD=${CLUSTER_SECRET.rewindPassword}`,
+        "PATRONI_RESTAPI_USERNAME=patroni",
+        `PATRONI_RESTAPI_PASSWORD=${CLUSTER_SECRET.restApiPassword}`,
+      ].join("\n") + "\n",
+    );
+    expect(n.read("/etc/pgbackrest/conf.d/secrets.conf")).toBe(`[global]\nrepo1-cipher-pass=${CLUSTER_SECRET.repoCipherPass}\n`);
+    expect(n.read("/etc/pgha/restapi.curlrc")).toBe(`user = "patroni:${CLUSTER_SECRET.restApiPassword}"\n`);
+    expect(n.read("/etc/pgha/tls/node.key")).toBe(nodeSecret("db1").nodeKey + "\n");
+    const modes = Object.fromEntries(POSTGRES_FILES.map((f) => [f, `${n.mode(f)} ${n.owner(f)}`]));
+    expect(modes).toEqual({
+      "/etc/pgha/tls/ca.crt": "0644 root:root",
+      "/etc/pgha/tls/node.crt": "0644 root:root",
+      "/etc/pgha/tls/node.key": "0600 postgres:postgres",
+      "/etc/patroni/secrets.env": "0600 root:root",
+      "/etc/pgbackrest/conf.d/secrets.conf": "0600 postgres:postgres",
+      "/etc/pgha/restapi.curlrc": "0600 postgres:postgres",
+    });
+    // Both secrets read with the region from aws.env; the secrets never appear in arguments.
+    expect(n.calls("aws")).toEqual([
+      ["secretsmanager", "get-secret-value", "--secret-id", names().nodeSecret.db1, "--query", "SecretString", "--output", "text"],
+      ["secretsmanager", "get-secret-value", "--secret-id", names().clusterSecret, "--query", "SecretString", "--output", "text"],
+    ]);
+    expect(JSON.stringify(n.calls())).not.toContain(CLUSTER_SECRET.superuserPassword);
+    expect(n.leftInTmp()).toEqual([]);
+  });
+
+  it("an HAProxy node gets the stats credentials and the PEM HAProxy reads; an etcd node's key belongs to etcd", () => {
+    const lb = devSecrets(asDevNode(node(), "lb1"), "lb1");
+    expect(lb.run("pgha-secrets", ["fetch"]).status).toBe(0);
+    expect(lb.read("/etc/haproxy/secrets.env")).toBe("PGHA_STATS_USER=pgha-stats\nPGHA_STATS_PASSWORD=Stats0000000000000000000000000000\n");
+    expect(`${lb.mode("/etc/haproxy/secrets.env")} ${lb.owner("/etc/haproxy/secrets.env")}`).toBe("0600 root:root");
+    expect(lb.read("/etc/pgha/tls/node.pem")).toBe(`${nodeSecret("lb1").nodeCert}\n${nodeSecret("lb1").nodeKey}\n`);
+    expect(lb.exists("/etc/patroni/secrets.env")).toBe(false);
+    expect(lb.calls("aws").map((c) => c[3])).toEqual([names().nodeSecret.lb1]); // no cluster secret
+
+    const etcd = devSecrets(asDevNode(node(), "etcd1"), "etcd1");
+    expect(etcd.run("pgha-secrets", ["fetch"]).status).toBe(0);
+    expect(`${etcd.mode("/etc/pgha/tls/node.key")} ${etcd.owner("/etc/pgha/tls/node.key")}`).toBe("0600 etcd:etcd");
+  });
+
+  it("a missing secret fails naming it, and writes nothing", () => {
+    const n = db1().secret(names().clusterSecret, undefined);
+    const r = n.run("pgha-secrets", ["fetch"], { env: { PGHA_SECRETS_RETRY_SECONDS: "0" } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`cannot read secret ${names().clusterSecret}: An error occurred (ResourceNotFoundException)`);
+    expect(r.stderr).toContain("could not fetch this node's secrets (see above); nothing was written");
+    for (const f of POSTGRES_FILES) expect(n.exists(f)).toBe(false);
+  });
+
+  it.each([
+    ["missing", (s: Record<string, unknown>) => { delete s.rewindPassword; delete s.restApiPassword; }, "rewindPassword restApiPassword"],
+    ["null (never the text 'null')", (s: Record<string, unknown>) => { s.replicationPassword = null; }, "replicationPassword"],
+    ["empty", (s: Record<string, unknown>) => { s.superuserPassword = ""; }, "superuserPassword"],
+    ["not a string", (s: Record<string, unknown>) => { s.restApiPassword = 42; }, "restApiPassword"],
+  ])("a key %s in the secret fails naming the key(s), and writes nothing", (_what, change, missing) => {
+    const secret: Record<string, unknown> = { ...CLUSTER_SECRET };
+    change(secret);
+    const n = db1().secret(names().clusterSecret, secret);
+    const r = n.run("pgha-secrets", ["fetch"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`secret ${names().clusterSecret} has no value for: ${missing} (set it in Secrets Manager; nothing was written)`);
+    for (const f of POSTGRES_FILES) expect(n.exists(f)).toBe(false);
+  });
+
+  it("a node secret without its certificate or a secret that is not JSON is refused the same way", () => {
+    const { nodeKey: _dropped, ...noKey } = nodeSecret("db1");
+    const n = db1().secret(names().nodeSecret.db1, noKey);
+    const r = n.run("pgha-secrets", ["fetch"]);
+    expect([r.status, r.stderr]).toEqual([1, expect.stringContaining(`secret ${names().nodeSecret.db1} has no value for: nodeKey`)]);
+    const lb = devSecrets(asDevNode(node(), "lb1"), "lb1").secret(names().nodeSecret.lb1, nodeSecret("lb1"));
+    expect(lb.run("pgha-secrets", ["fetch"]).stderr).toContain("has no value for: statsUser statsPassword");
+    n.secret(names().nodeSecret.db1, "not json at all");
+    const r2 = n.run("pgha-secrets", ["fetch"]);
+    expect([r2.status, r2.stderr]).toEqual([1, expect.stringContaining(`secret ${names().nodeSecret.db1} is not a JSON object`)]);
+    for (const f of POSTGRES_FILES) expect(n.exists(f)).toBe(false);
+  });
+
+  it("an unchanged file is left alone (same inode); a changed one is replaced atomically, the others untouched", () => {
+    const n = db1();
+    expect(n.run("pgha-secrets", ["fetch"]).status).toBe(0);
+    const before = Object.fromEntries(POSTGRES_FILES.map((f) => [f, n.inode(f)]));
+    expect(n.run("pgha-secrets", ["fetch"]).status).toBe(0);
+    expect(Object.fromEntries(POSTGRES_FILES.map((f) => [f, n.inode(f)]))).toEqual(before);
+
+    n.secret(names().clusterSecret, { ...CLUSTER_SECRET, restApiPassword: "Changed00000000000000000000000000" });
+    expect(n.run("pgha-secrets", ["fetch"]).status).toBe(0);
+    const changed = POSTGRES_FILES.filter((f) => n.inode(f) !== before[f]);
+    expect(changed).toEqual(["/etc/patroni/secrets.env", "/etc/pgha/restapi.curlrc"]);
+    expect(n.read("/etc/pgha/restapi.curlrc")).toBe('user = "patroni:Changed00000000000000000000000000"\n');
+    expect(`${n.mode("/etc/pgha/restapi.curlrc")} ${n.owner("/etc/pgha/restapi.curlrc")}`).toBe("0600 postgres:postgres");
+    // A file whose owner drifted is rewritten even though its content is the same.
+    n.write("/etc/pgha/tls/ca.crt", n.read("/etc/pgha/tls/ca.crt"), 0o666);
+    expect(n.run("pgha-secrets", ["fetch"]).status).toBe(0);
+    expect(n.mode("/etc/pgha/tls/ca.crt")).toBe("0644");
+    expect(n.leftInTmp()).toEqual([]);
+    expect(n.list("/etc/patroni")).toEqual(["secrets.env"]); // no temporary file left beside it
+  });
+
+  it("a file that cannot be written fails loudly, naming it — never reported as unchanged", () => {
+    const n = db1();
+    // chown to postgres fails (as when the postgres user does not exist yet).
+    n.answer("chown", '[ "$1" != postgres:postgres ] || { echo "chown: invalid user: postgres:postgres" >&2; exit 1; }; STUB_FALLTHROUGH=1');
+    const r = n.run("pgha-secrets", ["fetch"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("could not write");
+    expect(r.stderr).not.toContain("secrets in place");
+    expect(n.list("/etc/pgha/tls")).toEqual(["ca.crt", "node.crt"]); // stopped at node.key, no temporary file left
+  });
+});
+
+describe("pgha-secrets retries at first boot", () => {
+  const sleeps = (n: FakeNode) => n.calls("sleep").map((c) => Number(c[0]));
+
+  it("an endpoint failing twice is retried with a doubling delay, then succeeds", () => {
+    const n = db1();
+    n.answer("aws", 'if [ "$(stub_nth aws)" -le 2 ]; then echo "Could not connect to the endpoint URL" >&2; exit 255; fi; STUB_FALLTHROUGH=1');
+    const r = n.run("pgha-secrets", ["fetch"]);
+    expect(r.status).toBe(0);
+    expect(sleeps(n)).toEqual([2, 4]);
+    expect(r.stderr.match(/cannot read secret .*Could not connect to the endpoint URL/g)).toHaveLength(2);
+    expect(n.exists("/etc/patroni/secrets.env")).toBe(true);
+  });
+
+  it("gives up once it has waited PGHA_SECRETS_RETRY_SECONDS in all, backing off up to 30 s", () => {
+    const n = db1().secret(names().nodeSecret.db1, undefined);
+    const r = n.run("pgha-secrets", ["fetch"], { env: { PGHA_SECRETS_RETRY_SECONDS: "100" } });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("could not fetch this node's secrets");
+    const waited = sleeps(n);
+    expect(waited.reduce((a, b) => a + b, 0)).toBe(100);
+    expect(waited).toEqual([2, 4, 8, 16, 30, 30, 10]);
+    expect(n.calls("aws")).toHaveLength(waited.length + 1);
+  });
+
+  it("rotate and check try once (a timer or a person runs them again)", () => {
+    for (const cmd of ["rotate", "check"]) {
+      const n = db1().secret(names().clusterSecret, undefined);
+      const r = n.run("pgha-secrets", [cmd]);
+      expect([cmd, r.status]).toEqual([cmd, 1]);
+      expect(n.calls("sleep")).toEqual([]);
+    }
+  });
+});
+
+describe("pgha-secrets lock", () => {
+  const exited = (p: ChildProcess) => new Promise<number | null>((resolve) => p.on("exit", (code) => resolve(code)));
+  const until = async (what: string, cond: () => boolean) => {
+    const deadline = Date.now() + 30_000;
+    while (!cond()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+  /** A first run that holds the lock: its Secrets Manager call lasts until the test releases it. */
+  async function firstRunHoldingTheLock(n: FakeNode) {
+    n.answer("aws", 'until [ -f "$PGHA_TEST_DIR/release" ]; do "$PGHA_TEST_TOOLS/sleep" 0.05; done; STUB_FALLTHROUGH=1');
+    const first = n.start("pgha-secrets", ["fetch"]);
+    const done = exited(first);
+    await until("the first run reaches Secrets Manager", () => n.calls("aws").length > 0);
+    return { done, release: () => fs.writeFileSync(path.join(n.dir, "release"), "") };
+  }
+
+  it("a second run while one holds the lock fails with exit 3 after PGHA_LOCK_WAIT_SECONDS, fetching nothing", async () => {
+    const n = db1();
+    const first = await firstRunHoldingTheLock(n);
+    const second = n.run("pgha-secrets", ["fetch"], { env: { PGHA_LOCK_WAIT_SECONDS: "1" } });
+    expect(second.status).toBe(3);
+    expect(second.stderr).toContain("another pgha-secrets run holds the lock for 1 s");
+    expect(n.calls("aws")).toHaveLength(1); // the first run's only
+    first.release();
+    expect(await first.done).toBe(0);
+  });
+
+  it("a second run waits for the first to finish, then runs", async () => {
+    const n = db1();
+    const first = await firstRunHoldingTheLock(n);
+    const second = n.start("pgha-secrets", ["fetch"], { env: { PGHA_LOCK_WAIT_SECONDS: "60" } });
+    const secondDone = exited(second);
+    let secondExited = false;
+    void secondDone.then(() => (secondExited = true));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(secondExited).toBe(false);
+    expect(n.calls("aws")).toHaveLength(1);
+    first.release();
+    expect(await first.done).toBe(0);
+    expect(await secondDone).toBe(0);
+    expect(n.calls("aws")).toHaveLength(4); // two secrets each
+  });
+});
+
+describe("pgha-secrets rotate", () => {
+  it("reloads nothing when no certificate file changed, even if a password did", () => {
+    const n = db1();
+    expect(n.run("pgha-secrets", ["fetch"]).status).toBe(0);
+    n.secret(names().clusterSecret, { ...CLUSTER_SECRET, superuserPassword: "Other000000000000000000000000000" }).clearCalls();
+    const r = n.run("pgha-secrets", ["rotate"]);
+    expect(r.status).toBe(0);
+    expect(n.read("/etc/patroni/secrets.env")).toContain("PATRONI_SUPERUSER_PASSWORD=Other000000000000000000000000000");
+    expect(n.calls("systemctl")).toEqual([]);
+    expect(n.calls("runuser")).toEqual([]);
+  });
+
+  it("a re-issued certificate reloads PostgreSQL and Patroni on a PostgreSQL node, HAProxy on a load balancer", () => {
+    const n = db1();
+    expect(n.run("pgha-secrets", ["fetch"]).status).toBe(0);
+    n.secret(names().nodeSecret.db1, nodeSecret("db1", { nodeCert: "-----BEGIN CERTIFICATE-----\nre-issued\n-----END CERTIFICATE-----" })).clearCalls();
+    const r = n.run("pgha-secrets", ["rotate"]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain("certificate material changed: reloading");
+    expect(n.callLines("runuser")).toEqual(["runuser -u postgres -- psql -h /var/run/postgresql -qAtc select pg_reload_conf()"]);
+    expect(n.calls("psql")).toHaveLength(1);
+    expect(n.callLines("systemctl")).toEqual(["systemctl reload patroni.service"]);
+
+    const lb = devSecrets(asDevNode(node(), "lb1"), "lb1");
+    expect(lb.run("pgha-secrets", ["fetch"]).status).toBe(0);
+    lb.secret(names().nodeSecret.lb1, nodeSecret("lb1", { statsUser: "pgha-stats", statsPassword: "Stats0000000000000000000000000000", caCert: "new CA" })).clearCalls();
+    expect(lb.run("pgha-secrets", ["rotate"]).status).toBe(0);
+    expect(lb.callLines("systemctl")).toEqual(["systemctl reload haproxy.service"]);
+    expect(lb.read("/etc/pgha/tls/ca.crt")).toBe("new CA\n");
+  });
+});
+
+describe("pgha-secrets check and usage", () => {
+  it("check validates and writes nothing", () => {
+    const n = db1();
+    const r = n.run("pgha-secrets", ["check"]);
+    expect([r.status, r.stderr]).toEqual([0, expect.stringContaining("secrets of db1 (postgres) are complete")]);
+    for (const f of POSTGRES_FILES) expect(n.exists(f)).toBe(false);
+  });
+
+  it("an unknown command prints the usage and exits 2, touching nothing", () => {
+    const n = db1();
+    const r = n.run("pgha-secrets", ["fetch-all"]);
+    expect(r.status).toBe(2);
+    expect(r.stdout).toContain("pgha-secrets fetch");
+    expect(n.calls("aws")).toEqual([]);
+  });
+
+  it("a node without a bundle (no node.env) says so", () => {
+    const r = node().run("pgha-secrets", ["fetch"]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/etc\/pgha\/node.env is missing: this node has no postgres-ha bundle installed \(run pgha-node apply\)/);
+  });
+});
