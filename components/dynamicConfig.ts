@@ -6,8 +6,8 @@
 // changes (triggers) and fails the update loudly if any node failed.
 import * as command from "@pulumi/command";
 import * as fs from "fs";
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { repoPath } from "../src/repo-root";
 import type { Layout } from "../src/layout";
 import { NODE_PATHS, sha256 } from "../src/render/bundle";
 import { dynamicConfig } from "../src/render/dynamic";
@@ -55,7 +55,7 @@ export function planDynamicConfig(spec: ClusterSpec, layout: Layout): DynamicCon
  * result, and on failure print every node's output and what to run next.
  */
 export function sendCommandScript(): string {
-  return fs.readFileSync(path.join(__dirname, "scripts", "apply-dynamic-config.sh"), "utf8");
+  return fs.readFileSync(repoPath("components", "scripts", "apply-dynamic-config.sh"), "utf8");
 }
 
 export interface DynamicConfigArgs {

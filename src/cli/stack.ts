@@ -7,8 +7,10 @@ import YAML from "yaml";
 import { loadStackConfig } from "../config/load";
 import type { StackConfig } from "../config/defaults";
 import { buildSpec, type ClusterSpec } from "../spec";
+import { repoRoot } from "../repo-root";
 
-export const PROJECT_ROOT = path.resolve(__dirname, "../..");
+/** The repository (Pulumi.yaml, the stack files): the same from src/ and from a compiled dist/. */
+export const PROJECT_ROOT = repoRoot();
 
 export interface StackFile {
   stack: string;
