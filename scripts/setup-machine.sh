@@ -35,6 +35,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
+# The compiled CLI (dist/): npm ci builds it; after a pull without a lockfile change it may lag.
+node scripts/build.js --if-stale || log "the build reported errors (above); the type check below says more"
+
 # The Debian 13 image (cached by the hash of its package list and build script).
 mkdir -p "${PGHA_ROOT:-/var/lib/pgha}/images"
 log "Debian 13 image"
