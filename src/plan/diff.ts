@@ -11,7 +11,7 @@ import { createTwoFilesPatch } from "diff";
 import YAML from "yaml";
 import { rawStackConfig, type RawConfig } from "./config";
 import { buildPlan, sha256, type Plan, type PlanResource } from "./plan";
-import { runProgram, type ModuleIsolation } from "./run";
+import { codeTree, runProgram, type ModuleIsolation } from "./run";
 
 // ---------------------------------------------------------------------------------------------
 // Rendered node files, through the render path of a given tree.
@@ -26,11 +26,12 @@ export const CLOUD_CONFIG_PSEUDO_PATH = "user-data: cloud-config (write_files li
  * src/config, src/spec, src/layout, src/render): exactly what its program would put in user-data.
  */
 export function renderTree(root: string, stack: string, config: RawConfig): RenderedNodes {
+  const code = codeTree(root);
   /* eslint-disable @typescript-eslint/no-require-imports */
-  const { loadStackConfig } = require(path.join(root, "src/config/load"));
-  const { buildSpec } = require(path.join(root, "src/spec"));
-  const { ec2Layout } = require(path.join(root, "src/layout"));
-  const { renderAll } = require(path.join(root, "src/render/bundle"));
+  const { loadStackConfig } = require(path.join(code, "src/config/load"));
+  const { buildSpec } = require(path.join(code, "src/spec"));
+  const { ec2Layout } = require(path.join(code, "src/layout"));
+  const { renderAll } = require(path.join(code, "src/render/bundle"));
   /* eslint-enable @typescript-eslint/no-require-imports */
   const spec = buildSpec(loadStackConfig(config, { stack }), stack);
   const out: RenderedNodes = {};
