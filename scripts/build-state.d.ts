@@ -13,5 +13,6 @@ export function fingerprintDifference(built: SourceFingerprint, now: SourceFinge
 export function buildState(root: string): BuildState;
 export type RuntimeChoice = { run: "js"; note?: undefined } | { run: "ts"; note?: string } | { run: "refuse"; note: string };
 export function chooseRuntime(state: BuildState, runtimeEnv: string | undefined): RuntimeChoice;
-export function writeStamp(root: string, sources: SourceFingerprint): void;
+export function readStamp(root: string): { format: string; builtAt: string; compiler?: string; sources: SourceFingerprint } | undefined;
+export function writeStamp(root: string, sources: SourceFingerprint, compiler?: string): void;
 export function removeStamp(root: string): void;

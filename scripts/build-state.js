@@ -99,11 +99,11 @@ function chooseRuntime(state, runtimeEnv) {
   return { run: "ts", note: `dist/ is out of date (${state.reason}); running the TypeScript sources — npm run build makes pgha fast again` };
 }
 
-/** Records that dist/ holds the build of `sources` (taken before the compiler started). */
-function writeStamp(root, sources) {
+/** Records that dist/ holds the build of `sources` (taken before the compiler started) by tsc `compiler`. */
+function writeStamp(root, sources, compiler) {
   const file = path.join(root, STAMP);
   const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify({ format: "pgha-build/1", builtAt: new Date().toISOString(), sources }, null, 1) + "\n");
+  fs.writeFileSync(tmp, JSON.stringify({ format: "pgha-build/1", builtAt: new Date().toISOString(), compiler, sources }, null, 1) + "\n");
   fs.renameSync(tmp, file); // atomic: a concurrent bin/pgha sees the old stamp or the new one
 }
 
@@ -111,4 +111,4 @@ function removeStamp(root) {
   fs.rmSync(path.join(root, STAMP), { force: true });
 }
 
-module.exports = { BUILD_DIR, STAMP, COMPILED_ENTRY, sourceFingerprint, fingerprintDifference, buildState, chooseRuntime, writeStamp, removeStamp };
+module.exports = { BUILD_DIR, STAMP, COMPILED_ENTRY, sourceFingerprint, fingerprintDifference, buildState, chooseRuntime, readStamp, writeStamp, removeStamp };

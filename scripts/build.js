@@ -4,7 +4,9 @@
 // which sources it was built from, so bin/pgha runs dist/ only while it matches them.
 //
 //   node scripts/build.js              build (quick when little changed)
-//   node scripts/build.js --if-stale   do nothing when dist/ already matches the sources
+//   node scripts/build.js --if-stale   do nothing when dist/ already matches the sources and the
+//                                      compiler (prepare: `npm ci`, and the first `npx pgha` of a
+//                                      checkout, which links the project into npm's npx cache)
 //
 // Exits with tsc's status. With type errors tsc still writes every file (as ts-node's transpile-only
 // mode would run them), so the stamp is written then too and pgha stays fast while you fix them.
@@ -12,7 +14,7 @@
 const { spawnSync } = require("child_process");
 const fs = require("fs");
 const path = require("path");
-const { BUILD_DIR, buildState, removeStamp, sourceFingerprint, writeStamp } = require("./build-state");
+const { BUILD_DIR, buildState, readStamp, removeStamp, sourceFingerprint, writeStamp } = require("./build-state");
 
 const root = path.resolve(__dirname, "..");
 const TSCONFIG = "tsconfig.build.json";
@@ -22,6 +24,10 @@ const OUTPUTS_WRITTEN = new Set([0, 2]);
 
 function log(line) {
   process.stderr.write(`[build] ${line}\n`);
+}
+
+function compilerVersion() {
+  return require(require.resolve("typescript/package.json", { paths: [root] })).version;
 }
 
 function tsc() {
@@ -42,8 +48,9 @@ function missingOutputs(sources) {
 function main() {
   if (process.argv.includes("--if-stale")) {
     const state = buildState(root);
-    if (state.fresh) return 0;
-    log(`dist/ is out of date (${state.reason}): building`);
+    const builtBy = readStamp(root)?.compiler;
+    if (state.fresh && builtBy === compilerVersion()) return 0;
+    log(`dist/ is out of date (${state.fresh ? `built by tsc ${builtBy ?? "?"}, now ${compilerVersion()}` : state.reason}): building`);
   }
   const started = Date.now();
   // While tsc writes, dist/ matches nothing: a pgha started meanwhile runs the sources.
@@ -65,7 +72,7 @@ function main() {
     log(`tsc did not write ${missing.join(", ")} (is it outside tsconfig.build.json's include?); pgha runs the TypeScript sources`);
     return 1;
   }
-  writeStamp(root, sources);
+  writeStamp(root, sources, compilerVersion());
   const seconds = ((Date.now() - started) / 1000).toFixed(1);
   log(status === 0 ? `dist/ built in ${seconds} s` : `dist/ built in ${seconds} s, with the type errors above (npm run typecheck)`);
   return status;
