@@ -2,7 +2,8 @@
 // to exit, through bin/pgha — running the compiled build (dist/) and running the TypeScript
 // sources through ts-node (what every call did before the build existed). Offline commands only;
 // no sandbox needed. Runs are interleaved (command × runtime, round after round) so a busy
-// machine slows both sides alike; one unmeasured warm-up each fills the page cache.
+// machine slows both sides alike; one unmeasured warm-up each fills the page cache. `npx pgha
+// --help` shows what npm itself adds in front of bin/pgha.
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -17,14 +18,18 @@ export interface CliCase {
   name: string;
   /** pgha's arguments; {tmp} becomes a fresh scratch directory of the run. */
   args: string[];
+  /** How the shell starts it: bin/pgha with node (default), or through `npx pgha`. */
+  via?: "node" | "npx";
 }
 
 export const CLI_CASES: CliCase[] = [
-  { name: "--help", args: ["--help"] },
-  { name: "render --stack prod", args: ["render", "--stack", "prod", "-o", "{tmp}"] },
-  { name: "check --stack prod", args: ["check", "--stack", "prod"] },
+  { name: "pgha --help", args: ["--help"] },
+  { name: "pgha render --stack prod", args: ["render", "--stack", "prod", "-o", "{tmp}"] },
+  { name: "pgha check --stack prod", args: ["check", "--stack", "prod"] },
   // What `sandbox status` loads before it asks the hosts anything (the hosts' answer is not the CLI's start).
-  { name: "sandbox status --help", args: ["sandbox", "status", "--help"] },
+  { name: "pgha sandbox status --help", args: ["sandbox", "status", "--help"] },
+  // npm resolves the project's own bin through its npx cache first (seconds of its own).
+  { name: "npx pgha --help", args: ["--help"], via: "npx" },
 ];
 
 export interface CliRun {
@@ -53,12 +58,13 @@ function quantile(xs: number[], q: number): number {
 }
 
 /** Runs `pgha <args>` once; resolves with the wall time in ms, rejects with its stderr when it fails. */
-function timePgha(args: string[], runtime: CliRuntime): Promise<number> {
+function timePgha(c: CliCase, runtime: CliRuntime): Promise<number> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-bench-cli-"));
-  const argv = args.map((a) => a.replace("{tmp}", tmp));
+  const argv = c.args.map((a) => a.replace("{tmp}", tmp));
+  const [command, ...commandArgs] = c.via === "npx" ? ["npx", "pgha", ...argv] : [process.execPath, repoPath("bin", "pgha"), ...argv];
   return new Promise<number>((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn(process.execPath, [repoPath("bin", "pgha"), ...argv], {
+    const child = spawn(command, commandArgs, {
       cwd: repoPath(),
       env: { ...process.env, PGHA_RUNTIME: RUNTIME_ENV[runtime] },
       stdio: ["ignore", "ignore", "pipe"],
@@ -69,7 +75,7 @@ function timePgha(args: string[], runtime: CliRuntime): Promise<number> {
     child.on("close", (code, signal) => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       if (code === 0) resolve(ms);
-      else reject(new Error(`pgha ${argv.join(" ")} (${runtime}) exited with ${signal ?? code}:\n${stderr.trim()}`));
+      else reject(new Error(`${c.via === "npx" ? "npx " : ""}pgha ${argv.join(" ")} (${runtime}) exited with ${signal ?? code}:\n${stderr.trim()}`));
     });
   }).finally(() => fs.rmSync(tmp, { recursive: true, force: true }));
 }
@@ -89,11 +95,11 @@ export async function runCliBench(opts: { runs: number; cases?: CliCase[]; runti
   const cases = opts.cases ?? CLI_CASES;
   const runtimes = opts.runtimes ?? [...CLI_RUNTIMES];
   if (runtimes.includes("compiled")) ensureBuild(opts.log);
-  for (const c of cases) for (const rt of runtimes) await timePgha(c.args, rt); // warm-up, not counted
+  for (const c of cases) for (const rt of runtimes) await timePgha(c, rt); // warm-up, not counted
   const runs: CliRun[] = [];
   for (let round = 1; round <= opts.runs; round++) {
     for (const c of cases) {
-      for (const runtime of runtimes) runs.push({ command: c.name, runtime, ms: await timePgha(c.args, runtime) });
+      for (const runtime of runtimes) runs.push({ command: c.name, runtime, ms: await timePgha(c, runtime) });
     }
     const last = runs.slice(-cases.length * runtimes.length);
     opts.log(`round ${round}/${opts.runs}: ${last.map((r) => `${r.command} ${r.runtime} ${(r.ms / 1000).toFixed(2)} s`).join(", ")}`);
@@ -119,7 +125,7 @@ export function formatCliTable(summary: CliSummary[]): string {
   const rows = summary.map((x) => {
     const base = tsP50(x.command);
     const ratio = x.runtime === "ts-node" || base === undefined ? "-" : `${(base / x.p50).toFixed(1)}× faster`;
-    return `| pgha ${x.command} | ${x.runtime} | ${x.n} | ${sec(x.p50)} | ${sec(x.p95)} | ${sec(x.max)} | ${ratio} |`;
+    return `| ${x.command} | ${x.runtime} | ${x.n} | ${sec(x.p50)} | ${sec(x.p95)} | ${sec(x.max)} | ${ratio} |`;
   });
   return [head, sep, ...rows].join("\n");
 }
