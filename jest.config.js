@@ -5,6 +5,9 @@ const base = {
   testEnvironment: "node",
   transform: { "^.+\\.ts$": tsJest },
   moduleFileExtensions: ["ts", "js", "json"],
+  // dist/ is the compiled copy of the sources (npm run build): never a test, never a module to map.
+  testPathIgnorePatterns: ["/node_modules/", "<rootDir>/dist/"],
+  modulePathIgnorePatterns: ["<rootDir>/dist/"],
   // @pulumi/pulumi keeps runtime state on globals; jest 30's cleanup breaks it (notes).
   testEnvironmentOptions: { globalsCleanup: "off" },
 };

@@ -1,17 +1,19 @@
 // `pgha bench …`: measurements on the sandbox that print tables and write JSON (and an SVG).
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { Command } from "commander";
 import { openSandbox } from "../sandbox/cluster";
 import { runFailoverBench, writeResults, profilesFor, SCENARIOS, type FailoverRun, type Scenario } from "../../bench/failover";
 import { runBackupBench, writeBackupResults } from "../../bench/backup";
 import { readmeWithBenchTables } from "../../bench/readme";
+import { CLI_CASES, CLI_RUNTIMES, readmeWithCliTable, runCliBench, writeCliResults, type CliRuntime } from "../../bench/cli";
 import { PROJECT_ROOT } from "../config/stack-file";
 
 const log = (l: string) => process.stderr.write(`[bench] ${l}\n`);
 
 export function registerBenchCommands(program: Command): void {
-  const bench = program.command("bench").description("benchmarks on the running sandbox (npm run sandbox first)");
+  const bench = program.command("bench").description("benchmarks: failover and backup on the running sandbox (npm run sandbox first), cli offline");
 
   bench
     .command("failover")
@@ -49,13 +51,32 @@ export function registerBenchCommands(program: Command): void {
     });
 
   bench
+    .command("cli")
+    .description("start-to-exit time of offline pgha commands, compiled (dist/) vs ts-node; builds dist/ first if it lags")
+    .option("--runs <n>", "measured runs of each command per runtime (after one warm-up)", "20")
+    .option("--command <names...>", `a subset of: ${CLI_CASES.map((c) => JSON.stringify(c.name)).join(", ")}`)
+    .option("--runtime <names...>", `a subset of ${CLI_RUNTIMES.join(", ")}`)
+    .option("--out <dir>", "where cli.json goes", path.join(PROJECT_ROOT, "bench/results"))
+    .action(async (opts: { runs: string; command?: string[]; runtime?: CliRuntime[]; out: string }) => {
+      if (!(Number.isInteger(Number(opts.runs)) && Number(opts.runs) >= 1)) throw new Error(`--runs takes a whole number ≥ 1, not ${opts.runs}`);
+      const cases = opts.command ? CLI_CASES.filter((c) => opts.command!.includes(c.name)) : CLI_CASES;
+      if (cases.length === 0) throw new Error(`--command takes ${CLI_CASES.map((c) => JSON.stringify(c.name)).join(", ")}`);
+      const unknown = (opts.runtime ?? []).filter((r) => !CLI_RUNTIMES.includes(r));
+      if (unknown.length) throw new Error(`--runtime takes ${CLI_RUNTIMES.join(", ")}, not ${unknown.join(", ")}`);
+      const loadBefore = os.loadavg();
+      const runs = await runCliBench({ runs: Number(opts.runs), cases, runtimes: opts.runtime, log });
+      const r = writeCliResults(opts.out, runs, loadBefore);
+      process.stdout.write(`${r.table}\n\nJSON: ${path.relative(process.cwd(), r.json)}\n`);
+    });
+
+  bench
     .command("readme")
     .description("rewrite the README's benchmark tables from bench/results/*.json")
     .option("--results <dir>", "where the JSON results are", path.join(PROJECT_ROOT, "bench/results"))
     .action((opts: { results: string }) => {
       const file = path.join(PROJECT_ROOT, "README.md");
       const before = fs.readFileSync(file, "utf8");
-      const after = readmeWithBenchTables(before, opts.results);
+      const after = readmeWithCliTable(readmeWithBenchTables(before, opts.results), opts.results);
       fs.writeFileSync(file, after);
       process.stdout.write(before === after ? "README.md already current\n" : "README.md benchmark tables updated\n");
     });

@@ -3,12 +3,17 @@
 import * as fs from "fs";
 import * as path from "path";
 import type { Command } from "commander";
-import { checkReportJson, formatCheckReport, runCheck } from "../plan/check";
-import { baseStackArg, diffReport, diffReportJson, extractRef, formatDiff, planSide } from "../plan/diff";
-import { buildPlan, formatPlanText, planJson } from "../plan/plan";
-import { runProgram } from "../plan/run";
-import { rawStackConfig } from "../plan/config";
 import { PROJECT_ROOT } from "../config/stack-file";
+
+// The harness loads @pulumi/pulumi, @pulumi/policy and the policy pack (about a second): each
+// command loads it when it runs, so `pgha --help` and the other commands do not wait for it.
+const planModules = async () => ({
+  ...(await import("../plan/check")),
+  ...(await import("../plan/diff")),
+  ...(await import("../plan/plan")),
+  ...(await import("../plan/run")),
+  ...(await import("../plan/config")),
+});
 
 class PlanCliError extends Error {
   constructor(message: string, readonly exitCode = 1) {
@@ -40,6 +45,7 @@ export function registerPlanCommands(program: Command): void {
     .option("--json", "the whole plan as JSON (all inputs, secrets redacted)")
     .option("-o, --out <file>", "write to a file instead of stdout")
     .action(async (opts: { stack: string; json?: boolean; out?: string }) => {
+      const { rawStackConfig, runProgram, buildPlan, planJson, formatPlanText } = await planModules();
       const source = rawStackConfig(PROJECT_ROOT, opts.stack);
       if (!fs.existsSync(source.file)) throw new PlanCliError(`no stack file ${source.file}`, 2);
       const run = await runProgram({ stack: source.stack, root: PROJECT_ROOT, config: source.config, preview: true, fakeOutputs: false });
@@ -56,6 +62,7 @@ export function registerPlanCommands(program: Command): void {
     .option("--json", "machine-readable output")
     .option("-o, --out <file>", "write to a file instead of stdout")
     .action(async (opts: { stack: string; base: string; json?: boolean; out?: string }) => {
+      const { extractRef, planSide, baseStackArg, diffReport, diffReportJson, formatDiff } = await planModules();
       const base = extractRef(PROJECT_ROOT, opts.base);
       try {
         const before = await planSide(base.dir, baseStackArg(PROJECT_ROOT, base.dir, opts.stack), `${opts.base}`);
@@ -78,6 +85,7 @@ export function registerPlanCommands(program: Command): void {
     .option("--preview", "leave provider outputs unknown, as `pulumi preview` does (rules that need them report that they cannot run)")
     .option("--json", "machine-readable results")
     .action(async (opts: { stack: string[]; policyConfig?: string; preview?: boolean; json?: boolean }) => {
+      const { runCheck, checkReportJson, formatCheckReport } = await planModules();
       let failed = 0;
       let programFailed = false;
       const reports = [];

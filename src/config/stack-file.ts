@@ -5,12 +5,14 @@
 // "[secure]". The one reader for the CLI, the plan/diff/check harness and the sandbox.
 import * as fs from "fs";
 import * as path from "path";
+import { repoRoot } from "../repo-root";
 import YAML from "yaml";
 import { loadAndValidate, PROJECT } from "./load";
 import type { StackConfig } from "./defaults";
 import type { ClusterSpec } from "../spec";
 
-export const PROJECT_ROOT = path.resolve(__dirname, "../..");
+/** The repository (Pulumi.yaml, the stack files): the same from src/ and from a compiled dist/. */
+export const PROJECT_ROOT = repoRoot();
 
 export type RawConfig = Record<string, string>;
 

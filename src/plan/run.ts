@@ -10,6 +10,7 @@ import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { fakeInvoke, fakeState, secretValuesOf, type FakeContext } from "./fakes";
 import { PROJECT, rawStackConfig, type RawConfig } from "./config";
+import { BUILD_DIR_NAME, RUNNING_COMPILED, repoRoot } from "../repo-root";
 
 /** Pulumi's wire markers for secret values (runtime/rpc.ts). */
 const SIG_KEY = "4dabf18193072939515e22adb298388d";
@@ -89,7 +90,7 @@ export interface RunOptions {
   /** The raw config map; default: rawStackConfig(root, stack, overrides). */
   config?: RawConfig;
   overrides?: Record<string, unknown>;
-  /** Program entry (default: <root>/index.ts). */
+  /** Program entry (default: the project's index, see codeTree). */
   program?: string;
   /** Preview mode: outputs the mocks do not supply stay unknown. Default false. */
   preview?: boolean;
@@ -103,6 +104,26 @@ export interface RunOptions {
   /** Applied to every resource's inputs before the mock records and answers. */
   override?: ResourceOverride;
   isolation?: ModuleIsolation;
+}
+
+/**
+ * Where to load the code of the project tree at `root` from (its index, src/…), as this process
+ * can: under ts-node or jest, the TypeScript sources; when this process runs compiled (bin/pgha
+ * runs dist/ only while it matches the sources), this repository's dist/ — and any other tree
+ * (pgha diff's base ref, which has no build) from its sources, with ts-node registered on first use.
+ */
+export function codeTree(root: string): string {
+  const dir = path.resolve(root);
+  if (!RUNNING_COMPILED) return dir;
+  if (dir === repoRoot()) return path.join(dir, BUILD_DIR_NAME);
+  registerTypeScript();
+  return dir;
+}
+
+function registerTypeScript(): void {
+  if (require.extensions[".ts"]) return;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require("ts-node").register({ project: path.join(repoRoot(), "tsconfig.json"), transpileOnly: true, compilerOptions: { module: "commonjs" } });
 }
 
 /** The SDK packages shared by every run (loaded once). */
@@ -174,7 +195,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   const config = opts.config ?? rawStackConfig(root, opts.stack, opts.overrides).config;
   const region = config["aws:region"] ?? "eu-west-1";
   const ctx: FakeContext = { region };
-  const program = opts.program ?? path.join(root, "index.ts");
+  const program = opts.program ?? path.join(codeTree(root), "index");
   const isolation = opts.isolation ?? requireCacheIsolation([root, path.dirname(program)]);
   const records: RecordedResource[] = [];
   const invokes: ProgramRun["invokes"] = [];

@@ -1,13 +1,12 @@
 // The Debian 13 packages every node has: installed at first boot on EC2 (cloud-init
 // `packages:`), baked into the image in the sandbox. One list, sandbox/image-packages.txt.
 import * as fs from "fs";
-import * as path from "path";
+import { repoPath } from "../repo-root";
 
 export function imagePackagesFile(): string {
-  for (const c of [path.resolve(__dirname, "../../sandbox/image-packages.txt"), path.resolve(__dirname, "../../../sandbox/image-packages.txt")]) {
-    if (fs.existsSync(c)) return c;
-  }
-  throw new Error("sandbox/image-packages.txt not found");
+  const file = repoPath("sandbox", "image-packages.txt");
+  if (!fs.existsSync(file)) throw new Error(`${file} not found`);
+  return file;
 }
 
 export function imagePackages(): string[] {

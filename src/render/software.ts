@@ -3,6 +3,7 @@
 // artifact for every node and every stack of a given revision of this repository.
 import * as fs from "fs";
 import * as path from "path";
+import { repoRoot } from "../repo-root";
 import { sha256 } from "../bundle/format";
 import type { TarEntry } from "../bundle/tar";
 import { writeTar } from "../bundle/tar";
@@ -16,17 +17,11 @@ export interface NodeSoftware {
 }
 
 export function nodeSoftwareDir(): string {
-  for (const c of [path.resolve(__dirname, "../../node-software"), path.resolve(__dirname, "../../../node-software")]) {
-    if (fs.existsSync(path.join(c, "usr/local/lib/pgha/common.sh"))) return c;
-  }
-  throw new Error(`node-software/ not found from ${__dirname}`);
+  return path.join(repoRoot(), "node-software");
 }
 
 function packageVersion(): string {
-  for (const c of [path.resolve(__dirname, "../../package.json"), path.resolve(__dirname, "../../../package.json")]) {
-    if (fs.existsSync(c)) return String(JSON.parse(fs.readFileSync(c, "utf8")).version ?? "0.0.0");
-  }
-  return "0.0.0";
+  return String(JSON.parse(fs.readFileSync(path.join(repoRoot(), "package.json"), "utf8")).version ?? "0.0.0");
 }
 
 /** Files under `dir` (relative paths, sorted), skipping documentation at its top. */

@@ -6,13 +6,13 @@
 import * as fs from "fs";
 import * as path from "path";
 import Mustache from "mustache";
+import { repoPath } from "../repo-root";
 
 function templatesDir(): string {
-  // src/render → ../../templates, and the same from a compiled dist/src/render.
-  for (const candidate of [path.resolve(__dirname, "../../templates"), path.resolve(__dirname, "../../../templates")]) {
-    if (fs.existsSync(path.join(candidate, "patroni.yml.mustache"))) return candidate;
-  }
-  throw new Error(`templates/ not found from ${__dirname}`);
+  // Read at run time from the repository, also by the compiled code under dist/ (src/repo-root.ts).
+  const dir = repoPath("templates");
+  if (!fs.existsSync(path.join(dir, "patroni.yml.mustache"))) throw new Error(`templates/ not found: ${dir} has no patroni.yml.mustache`);
+  return dir;
 }
 
 const cache = new Map<string, string>();

@@ -7,6 +7,7 @@
 // upload the bundles) the sandbox does with awscli on that host, against the same endpoints.
 import * as fs from "fs";
 import * as path from "path";
+import { repoRoot } from "../repo-root";
 import YAML from "yaml";
 import { SANDBOX_NETWORK, type Layout } from "../layout";
 import { bundleKeys, bundlePrefix, desiredPointer } from "../bundle/format";
@@ -19,10 +20,7 @@ import { waitForPort } from "./s3";
 
 export const AWS_HOST = "aws";
 
-function repoRoot(): string {
-  for (const c of [path.resolve(__dirname, "../.."), path.resolve(__dirname, "../../..")]) if (fs.existsSync(path.join(c, "sandbox/aws-host/deploy.py"))) return c;
-  throw new Error(`sandbox/aws-host/deploy.py not found from ${__dirname}`);
-}
+
 const MOTO_PORT = 443;
 
 /** The aws host's user-data: moto as a systemd service, names of the sandbox endpoints, awscli's env. */

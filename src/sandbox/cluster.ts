@@ -23,11 +23,11 @@ import { ensureSandboxNetwork, heal, isolate, partition } from "./network";
 import { removeS3, s3Pid, startS3 } from "./s3";
 import { SandboxClient, type PatroniMember } from "./client";
 import { sleep } from "./shell";
+import { repoPath } from "../repo-root";
 
 export const PGHA_ROOT = process.env.PGHA_ROOT ?? "/var/lib/pgha";
 export const STATE_DIR = path.join(PGHA_ROOT, "sandbox");
 export const IMAGES_DIR = path.join(PGHA_ROOT, "images");
-const REPO_ROOT = path.resolve(__dirname, "../..");
 
 export interface SandboxState {
   stack: string;
@@ -82,7 +82,7 @@ export function readState(stateDir = STATE_DIR): SandboxState | undefined {
 export function ensureImage(log: (line: string) => void = () => undefined): string {
   fs.mkdirSync(IMAGES_DIR, { recursive: true });
   log(`image: sandbox/build-image.sh ${IMAGES_DIR} (cached after the first build)`);
-  return execFileSync(path.join(REPO_ROOT, "sandbox/build-image.sh"), [IMAGES_DIR], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+  return execFileSync(repoPath("sandbox", "build-image.sh"), [IMAGES_DIR], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
 }
 
 /** Everything about the running sandbox a command needs. */

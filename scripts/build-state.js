@@ -1,0 +1,114 @@
+// Whether dist/ (the compiled CLI and program, `npm run build`) was built from the sources as they
+// are now. bin/pgha asks before every run, so it has to be cheap and plain JavaScript: it stats
+// the compiled sources (a few ms) and compares them with the list the build recorded in
+// dist/.build-stamp. Any difference counts — an edited, added, removed or renamed file, an mtime
+// that went backwards (a checkout, `cp -p`) — so a build that no longer matches is never run.
+// Templates and other files read at run time are not compiled, so they are not part of it.
+"use strict";
+const fs = require("fs");
+const path = require("path");
+
+const BUILD_DIR = "dist";
+const STAMP = path.join(BUILD_DIR, ".build-stamp");
+/** What bin/pgha runs from a build. */
+const COMPILED_ENTRY = path.join(BUILD_DIR, "src", "cli", "main.js");
+/** What tsc compiles (tsconfig.build.json's include) and the compiler options that shape its output. */
+const SOURCE_DIRS = ["src", "components", "bench", "policies"];
+const SOURCE_FILES = ["index.ts", "tsconfig.json", "tsconfig.build.json"];
+const SKIP_DIRS = new Set(["node_modules", BUILD_DIR]);
+
+/** relative path → "size:mtimeMs" for every compiled source under root (sorted by path). */
+function sourceFingerprint(root) {
+  const files = {};
+  const add = (rel) => {
+    let st;
+    try {
+      st = fs.statSync(path.join(root, rel));
+    } catch {
+      return; // absent (e.g. no tsconfig.build.json in an old tree): absence is part of the state
+    }
+    if (st.isFile()) files[rel.split(path.sep).join("/")] = `${st.size}:${st.mtimeMs}`;
+  };
+  const walk = (rel) => {
+    let entries;
+    try {
+      entries = fs.readdirSync(path.join(root, rel), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const child = path.join(rel, e.name);
+      if (e.isDirectory()) {
+        if (!SKIP_DIRS.has(e.name)) walk(child);
+      } else if (e.name.endsWith(".ts")) add(child);
+    }
+  };
+  for (const d of SOURCE_DIRS) walk(d);
+  for (const f of SOURCE_FILES) add(f);
+  return Object.fromEntries(Object.entries(files).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/**
+ * Compares a recorded fingerprint with the current one. Pure: returns undefined when they are
+ * equal, else the first difference as a short phrase ("src/cli/main.ts changed").
+ */
+function fingerprintDifference(built, now) {
+  for (const [file, sig] of Object.entries(now)) {
+    if (!(file in built)) return `${file} is new`;
+    if (built[file] !== sig) return `${file} changed`;
+  }
+  for (const file of Object.keys(built)) if (!(file in now)) return `${file} was removed`;
+  return undefined;
+}
+
+function readStamp(root) {
+  try {
+    const stamp = JSON.parse(fs.readFileSync(path.join(root, STAMP), "utf8"));
+    return stamp && typeof stamp.sources === "object" ? stamp : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * { fresh: true } when dist/ was built from exactly the current sources; otherwise
+ * { fresh: false, built: false } (no build, or one that did not finish) or
+ * { fresh: false, built: true, reason } (a build of other sources).
+ */
+function buildState(root) {
+  const stamp = readStamp(root);
+  if (!stamp || !fs.existsSync(path.join(root, COMPILED_ENTRY))) return { fresh: false, built: false, reason: "no build in dist/" };
+  const reason = fingerprintDifference(stamp.sources, sourceFingerprint(root));
+  return reason === undefined ? { fresh: true, built: true } : { fresh: false, built: true, reason };
+}
+
+/**
+ * What bin/pgha runs, from the build's state and PGHA_RUNTIME (pure):
+ *   { run: "js" }                       the build matches the sources
+ *   { run: "ts", note? }                the sources through ts-node; a note for stderr when a build
+ *                                       exists but no longer matches (no build at all: just slower)
+ *   { run: "refuse", note }             PGHA_RUNTIME=js without a matching build, or a bad value
+ */
+function chooseRuntime(state, runtimeEnv) {
+  const wanted = runtimeEnv ?? "";
+  if (!["", "js", "ts"].includes(wanted)) return { run: "refuse", note: `PGHA_RUNTIME must be js, ts or unset, not ${JSON.stringify(wanted)}` };
+  if (wanted === "ts") return { run: "ts" };
+  if (state.fresh) return { run: "js" };
+  if (wanted === "js") return { run: "refuse", note: `PGHA_RUNTIME=js but dist/ does not match the sources (${state.reason}): run npm run build` };
+  if (!state.built) return { run: "ts" };
+  return { run: "ts", note: `dist/ is out of date (${state.reason}); running the TypeScript sources — npm run build makes pgha fast again` };
+}
+
+/** Records that dist/ holds the build of `sources` (taken before the compiler started) by tsc `compiler`. */
+function writeStamp(root, sources, compiler) {
+  const file = path.join(root, STAMP);
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify({ format: "pgha-build/1", builtAt: new Date().toISOString(), compiler, sources }, null, 1) + "\n");
+  fs.renameSync(tmp, file); // atomic: a concurrent bin/pgha sees the old stamp or the new one
+}
+
+function removeStamp(root) {
+  fs.rmSync(path.join(root, STAMP), { force: true });
+}
+
+module.exports = { BUILD_DIR, STAMP, COMPILED_ENTRY, sourceFingerprint, fingerprintDifference, buildState, chooseRuntime, readStamp, writeStamp, removeStamp };
