@@ -123,7 +123,8 @@ describe("logical backups (MISSION L1–L3)", () => {
   };
 
   beforeAll(async () => {
-    await asPostgres(`dropdb --if-exists shop; createdb shop
+    // Idempotent (a reused sandbox already has them): the role is cluster-wide, the database not.
+    await asPostgres(`dropdb --if-exists shop; for d in $(psql -d postgres -XAtc "select datname from pg_database where datname like 'r\\_%'"); do dropdb "$d"; done; psql -d postgres -XAtqc "drop role if exists reporting"; createdb shop
       psql -d shop -XAtq -c "create table users(id int primary key, name text); create table orders(id int primary key, user_id int references users, total numeric); create table logs(id int, msg text);
         insert into users select g, 'u'||g from generate_series(1,200) g; insert into orders select g, 1+g%200, g*1.5 from generate_series(1,1000) g; insert into logs select g, 'l' from generate_series(1,500) g;
         create role reporting login; grant select on users to reporting;"`);
