@@ -10,6 +10,8 @@ import * as os from "os";
 import * as path from "path";
 import { replaceBetween } from "../src/config/reference";
 import { repoPath } from "../src/repo-root";
+import { describeMachine, machineInfo, type MachineInfo } from "./machine";
+import { PERCENTILE_RULE, TOO_FEW_FOR_P95, p95OrNull, quantile } from "./stats";
 
 export const CLI_RUNTIMES = ["compiled", "ts-node"] as const;
 export type CliRuntime = (typeof CLI_RUNTIMES)[number];
@@ -43,19 +45,13 @@ export interface CliSummary {
   runtime: CliRuntime;
   n: number;
   p50: number;
-  p95: number;
+  /** Null below MIN_P95_SAMPLES runs (stats.ts). */
+  p95: number | null;
   max: number;
 }
 
 /** PGHA_RUNTIME for bin/pgha: js insists on a current build, ts always runs the sources. */
 const RUNTIME_ENV: Record<CliRuntime, string> = { compiled: "js", "ts-node": "ts" };
-
-/** Nearest-rank quantile (the failover bench's). */
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  return s[Math.max(0, Math.min(s.length - 1, Math.ceil(q * s.length) - 1))];
-}
 
 /** Runs `pgha <args>` once; resolves with the wall time in ms, rejects with its stderr when it fails. */
 function timePgha(c: CliCase, runtime: CliRuntime): Promise<number> {
@@ -112,7 +108,7 @@ export function summarizeCli(runs: CliRun[]): CliSummary[] {
   return keys.map((k) => {
     const [command, runtime] = k.split("\u0000") as [string, CliRuntime];
     const ms = runs.filter((r) => r.command === command && r.runtime === runtime).map((r) => r.ms);
-    return { command, runtime, n: ms.length, p50: quantile(ms, 0.5), p95: quantile(ms, 0.95), max: Math.max(...ms) };
+    return { command, runtime, n: ms.length, p50: quantile(ms, 0.5), p95: p95OrNull(ms), max: Math.max(...ms) };
   });
 }
 
@@ -125,14 +121,15 @@ export function formatCliTable(summary: CliSummary[]): string {
   const rows = summary.map((x) => {
     const base = tsP50(x.command);
     const ratio = x.runtime === "ts-node" || base === undefined ? "-" : `${(base / x.p50).toFixed(1)}× faster`;
-    return `| ${x.command} | ${x.runtime} | ${x.n} | ${sec(x.p50)} | ${sec(x.p95)} | ${sec(x.max)} | ${ratio} |`;
+    return `| ${x.command} | ${x.runtime} | ${x.n} | ${sec(x.p50)} | ${x.p95 === null ? TOO_FEW_FOR_P95 : sec(x.p95)} | ${sec(x.max)} | ${ratio} |`;
   });
-  return [head, sep, ...rows].join("\n");
+  return [head, sep, ...rows, "", `n: measured runs of the command in that runtime; ${PERCENTILE_RULE}`].join("\n");
 }
 
 export interface CliResults {
   measuredAt: string;
-  machine: { node: string; cpus: number; loadAverageBefore: number[]; loadAverageAfter: number[] };
+  machine: MachineInfo;
+  /** As measured; readers recompute it from `runs` (results from before the p95 rule have p95s from any n). */
   summary: CliSummary[];
   runs: CliRun[];
 }
@@ -142,7 +139,7 @@ export function writeCliResults(dir: string, runs: CliRun[], loadAverageBefore: 
   const summary = summarizeCli(runs);
   const results: CliResults = {
     measuredAt: new Date().toISOString(),
-    machine: { node: process.version, cpus: os.cpus().length, loadAverageBefore, loadAverageAfter: os.loadavg() },
+    machine: machineInfo(loadAverageBefore),
     summary,
     runs,
   };
@@ -159,7 +156,5 @@ export function readmeWithCliTable(readme: string, resultsDir: string): string {
   const file = path.join(resultsDir, "cli.json");
   if (!fs.existsSync(file) || !readme.includes(CLI_BEGIN)) return readme;
   const r = JSON.parse(fs.readFileSync(file, "utf8")) as CliResults;
-  const load = (l: number[]) => l.map((x) => x.toFixed(1)).join(" ");
-  const note = `_measured ${r.measuredAt}, node ${r.machine.node}, ${r.machine.cpus} cores, load average ${load(r.machine.loadAverageBefore)} before / ${load(r.machine.loadAverageAfter)} after_`;
-  return replaceBetween(readme, CLI_BEGIN, CLI_END, `${formatCliTable(r.summary)}\n\n${note}`);
+  return replaceBetween(readme, CLI_BEGIN, CLI_END, `${formatCliTable(summarizeCli(r.runs))}\n\n_measured ${r.measuredAt}, ${describeMachine(r.machine)}_`);
 }

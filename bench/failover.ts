@@ -1,10 +1,12 @@
 // `pgha bench failover`: what a client sees when the leader fails, measured on the sandbox.
 //
 // For each timing profile (Patroni's defaults, and the stack's tuned prod profile) and each
-// replication mode (async, quorum ANY 1) it runs N times: a power cut of the leader's host, a
-// postmaster crash (Patroni alive), a network partition of the leader, and a planned switchover
-// — all under a write load through HAProxy that records every acknowledged commit. Profiles and
-// modes are applied live with the same day-2 path as `pulumi up` (pgha-dynamic apply).
+// replication mode (async, quorum ANY 1) it runs each scenario n times (--runs, default
+// FAILOVER_DEFAULT_RUNS): a power cut of the leader's host, a postmaster crash (Patroni alive), a
+// network partition of the leader, and a planned switchover — all under a write load through
+// HAProxy that records every acknowledged commit. Profiles and modes are applied live with the
+// same day-2 path as `pulumi up` (pgha-dynamic apply). Tables print n in every row and a p95 only
+// from enough runs (stats.ts).
 import * as fs from "fs";
 import * as path from "path";
 import { dynamicConfig } from "../src/render/dynamic";
@@ -14,9 +16,16 @@ import { hostExec, powerCut, startHost, waitForBoot } from "../src/sandbox/hosts
 import { heal, isolate } from "../src/sandbox/network";
 import { WriteLoad } from "../src/sandbox/workload";
 import { sleep } from "../src/sandbox/shell";
+import { machineInfo, describeMachine, type MachineInfo } from "./machine";
+import { PERCENTILE_RULE, TOO_FEW_FOR_P95, p95OrNull, quantile } from "./stats";
 
 export type Scenario = "power-cut" | "postmaster-crash" | "partition" | "switchover";
 export const SCENARIOS: Scenario[] = ["power-cut", "postmaster-crash", "partition", "switchover"];
+
+/** Runs of each scenario when `--runs` is not given: enough for a median, not for a p95 (stats.ts). */
+export const FAILOVER_DEFAULT_RUNS = 5;
+/** The write load's pause after each insert (one at a time through the rw endpoint), ms. */
+export const WRITE_PAUSE_MS = 10;
 
 export interface Profile {
   name: string;
@@ -44,7 +53,8 @@ export interface FailoverRun {
 }
 
 export interface FailoverBenchOptions {
-  runs: number;
+  /** Runs of each scenario (FAILOVER_DEFAULT_RUNS when absent). */
+  runs?: number;
   profiles?: string[];
   syncModes?: ("async" | "quorum")[];
   scenarios?: Scenario[];
@@ -109,7 +119,7 @@ async function streaming(sb: Sandbox, member: string): Promise<boolean> {
 
 async function oneRun(sb: Sandbox, profile: Profile, sync: "async" | "quorum", scenario: Scenario, run: number, members: string[]): Promise<FailoverRun> {
   const oldLeader = await healthy(sb);
-  const load = new WriteLoad(sb, "bench_failover", 10);
+  const load = new WriteLoad(sb, "bench_failover", WRITE_PAUSE_MS);
   await load.prepare();
   load.start();
   await waitUntil("writes flowing", async () => load.ackedCount > 30, 30_000);
@@ -169,6 +179,8 @@ async function oneRun(sb: Sandbox, profile: Profile, sync: "async" | "quorum", s
 
 export async function runFailoverBench(sb: Sandbox, opts: FailoverBenchOptions): Promise<FailoverRun[]> {
   const log = opts.log ?? (() => undefined);
+  const n = opts.runs ?? FAILOVER_DEFAULT_RUNS;
+  if (!(Number.isInteger(n) && n >= 1)) throw new Error(`runs takes a whole number ≥ 1, not ${opts.runs}`);
   const members = sb.spec.nodes.filter((n) => n.role === "postgres").map((n) => n.name);
   if (members.length < 3) throw new Error(`the failover benchmark needs 3 PostgreSQL members (stack ${sb.spec.stack} has ${members.length}); use --stack prod`);
   const profiles = profilesFor(sb.spec).filter((p) => !opts.profiles || opts.profiles.includes(p.name));
@@ -180,10 +192,10 @@ export async function runFailoverBench(sb: Sandbox, opts: FailoverBenchOptions):
         await healthy(sb);
         await applyProfile(sb, p, sync);
         for (const scenario of opts.scenarios ?? SCENARIOS) {
-          for (let i = 1; i <= opts.runs; i++) {
+          for (let i = 1; i <= n; i++) {
             const r = await oneRun(sb, p, sync, scenario, i, members);
             runs.push(r);
-            log(`  ${scenario.padEnd(16)} #${i}: ${r.oldLeader}→${r.newLeader} promoted ${(r.promotionMs / 1000).toFixed(1)} s, outage ${(r.outageMs / 1000).toFixed(1)} s, lost ${r.ackedLost}/${r.acked}, rejoin ${r.rejoinMs === null ? "-" : (r.rejoinMs / 1000).toFixed(1) + " s"}`);
+            log(`  ${scenario.padEnd(16)} #${i}/${n}: ${r.oldLeader}→${r.newLeader} promoted ${(r.promotionMs / 1000).toFixed(1)} s, outage ${(r.outageMs / 1000).toFixed(1)} s, lost ${r.ackedLost}/${r.acked}, rejoin ${r.rejoinMs === null ? "-" : (r.rejoinMs / 1000).toFixed(1) + " s"}`);
           }
         }
       }
@@ -197,23 +209,21 @@ export async function runFailoverBench(sb: Sandbox, opts: FailoverBenchOptions):
   return runs;
 }
 
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  if (!s.length) return NaN;
-  const idx = Math.min(s.length - 1, Math.ceil(q * s.length) - 1);
-  return s[Math.max(0, idx)];
-}
-
 export interface Summary {
   profile: string;
   sync: string;
   scenario: Scenario;
-  runs: number;
+  /** Runs of this profile, mode and scenario: every figure of the row is from these. */
+  n: number;
   promotionP50: number;
   outageP50: number;
-  outageP95: number;
+  /** Null below MIN_P95_SAMPLES runs. */
+  outageP95: number | null;
   outageMax: number;
+  acked: number;
   lost: number;
+  /** Runs in which the old leader had to rejoin (not when Patroni restarted it in place). */
+  rejoinN: number;
   rejoinP50: number | null;
 }
 
@@ -223,17 +233,20 @@ export function summarize(runs: FailoverRun[]): Summary[] {
   const keys = [...new Set([...runs].sort((a, b) => rank(a) - rank(b)).map((r) => `${r.profile}|${r.sync}|${r.scenario}`))];
   return keys.map((k) => {
     const rs = runs.filter((r) => `${r.profile}|${r.sync}|${r.scenario}` === k);
+    const outages = rs.map((r) => r.outageMs);
     const rejoins = rs.map((r) => r.rejoinMs).filter((x): x is number => x !== null);
     return {
       profile: rs[0].profile,
       sync: rs[0].sync,
       scenario: rs[0].scenario,
-      runs: rs.length,
+      n: rs.length,
       promotionP50: quantile(rs.map((r) => r.promotionMs), 0.5),
-      outageP50: quantile(rs.map((r) => r.outageMs), 0.5),
-      outageP95: quantile(rs.map((r) => r.outageMs), 0.95),
-      outageMax: Math.max(...rs.map((r) => r.outageMs)),
+      outageP50: quantile(outages, 0.5),
+      outageP95: p95OrNull(outages),
+      outageMax: Math.max(...outages),
+      acked: rs.reduce((a, r) => a + r.acked, 0),
       lost: rs.reduce((a, r) => a + r.ackedLost, 0),
+      rejoinN: rejoins.length,
       rejoinP50: rejoins.length ? quantile(rejoins, 0.5) : null,
     };
   });
@@ -241,19 +254,34 @@ export function summarize(runs: FailoverRun[]): Summary[] {
 
 const s = (ms: number | null) => (ms === null || Number.isNaN(ms) ? "-" : (ms / 1000).toFixed(1));
 
+/** The table, the percentile rule under it, and a warning when rows have fewer runs than the default. */
 export function formatTable(summary: Summary[]): string {
-  const head = "| profile | replication | scenario | runs | promotion p50 (s) | write outage p50 / p95 / max (s) | acked writes lost | old leader streams again p50 (s) |";
-  const sep = "|---|---|---|---|---|---|---|---|";
-  return [head, sep, ...summary.map((x) => `| ${x.profile} | ${x.sync} | ${x.scenario} | ${x.runs} | ${s(x.promotionP50)} | ${s(x.outageP50)} / ${s(x.outageP95)} / ${s(x.outageMax)} | ${x.lost} | ${s(x.rejoinP50)} |`)].join("\n");
+  const head = "| profile | replication | scenario | n | promotion p50 (s) | write outage p50 (s) | write outage p95 (s) | write outage max (s) | acked writes lost | old leader streams again p50 (s) |";
+  const sep = "|---|---|---|---|---|---|---|---|---|---|";
+  const rows = summary.map((x) => {
+    const p95 = x.outageP95 === null ? TOO_FEW_FOR_P95 : s(x.outageP95);
+    // Postmaster crashes that Patroni repaired in place have no rejoin: say from how many runs the p50 is.
+    const rejoin = x.rejoinP50 === null ? "-" : x.rejoinN === x.n ? s(x.rejoinP50) : `${s(x.rejoinP50)} (n=${x.rejoinN})`;
+    return `| ${x.profile} | ${x.sync} | ${x.scenario} | ${x.n} | ${s(x.promotionP50)} | ${s(x.outageP50)} | ${p95} | ${s(x.outageMax)} | ${x.lost} of ${x.acked} | ${rejoin} |`;
+  });
+  const few = summary.filter((x) => x.n < FAILOVER_DEFAULT_RUNS);
+  const notes = [
+    `n: runs of the row's scenario; ${PERCENTILE_RULE} Rejoin figures are from the runs where the old leader had to rejoin (n= says how many when not all).`,
+  ];
+  if (few.length) {
+    const ns = [...new Set(few.map((x) => x.n))].sort((a, b) => a - b).join(", ");
+    notes.push(`**${few.length} of ${summary.length} rows have fewer runs (n = ${ns}) than the benchmark's default of ${FAILOVER_DEFAULT_RUNS}: read them as single observations, not as a distribution.**`);
+  }
+  return [[head, sep, ...rows].join("\n"), ...notes].join("\n\n");
 }
 
-/** A horizontal bar per row: p50 write outage, whisker to the max; ttl marked per profile. */
+/** A horizontal bar per row: p50 write outage, whisker to the max; ttl marked per profile; n in every label. */
 export function renderSvg(summary: Summary[], profiles: Profile[]): string {
   const rowH = 22;
   const left = 330;
-  const width = 900;
+  const width = 1000;
   const maxMs = Math.max(35_000, ...summary.map((x) => x.outageMax));
-  const scale = (ms: number) => left + ((width - left - 40) * ms) / maxMs;
+  const scale = (ms: number) => left + ((width - left - 190) * ms) / maxMs;
   const colors: Record<Scenario, string> = { "power-cut": "#d62728", partition: "#ff7f0e", "postmaster-crash": "#1f77b4", switchover: "#2ca02c" };
   const rows = summary.map((x, i) => {
     const y = 40 + i * rowH;
@@ -264,7 +292,7 @@ export function renderSvg(summary: Summary[], profiles: Profile[]): string {
       `<line x1="${scale(x.outageP50)}" x2="${scale(x.outageMax)}" y1="${y + 11}" y2="${y + 11}" stroke="#333"/>`,
       `<line x1="${scale(x.outageMax)}" x2="${scale(x.outageMax)}" y1="${y + 5}" y2="${y + 17}" stroke="#333"/>`,
       ttl ? `<line x1="${scale(ttl * 1000)}" x2="${scale(ttl * 1000)}" y1="${y + 2}" y2="${y + rowH - 2}" stroke="#999" stroke-dasharray="2,2"/>` : "",
-      `<text x="${scale(x.outageMax) + 6}" y="${y + 14}" font-size="11">${s(x.outageP50)} s${x.lost ? ` · ${x.lost} lost` : ""}</text>`,
+      `<text x="${scale(x.outageMax) + 6}" y="${y + 14}" font-size="11">p50 ${s(x.outageP50)} s · max ${s(x.outageMax)} s · n=${x.n}${x.lost ? ` · ${x.lost} lost` : ""}</text>`,
     ].join("");
   });
   const h = 60 + summary.length * rowH;
@@ -272,19 +300,58 @@ export function renderSvg(summary: Summary[], profiles: Profile[]): string {
     .map((ms) => `<line x1="${scale(ms)}" x2="${scale(ms)}" y1="32" y2="${h - 20}" stroke="#eee"/><text x="${scale(ms)}" y="${h - 6}" font-size="10" text-anchor="middle">${ms / 1000}s</text>`)
     .join("");
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${h}" font-family="sans-serif">
-<text x="10" y="20" font-size="14" font-weight="bold">Client-observed write outage per failure (bar: p50, whisker: max; dashed: ttl)</text>
+<text x="10" y="20" font-size="14" font-weight="bold">Client-observed write outage per failure (bar: p50 of the row's n runs, whisker: max; dashed: ttl)</text>
 ${ticks}
 ${rows.join("\n")}
 </svg>
 `;
 }
 
-export function writeResults(dir: string, runs: FailoverRun[], profiles: Profile[]): { json: string; svg: string; table: string } {
+/**
+ * bench/results/failover.json. Format 1 (no `format` key) had `profiles`, a `summary` whose
+ * `runs` was the count and whose p95 was taken from any n, and `runs`; readers recompute the
+ * summary from `runs`, so both formats read alike. Format 2 adds the machine and the load's
+ * pause after each insert.
+ */
+export interface FailoverResults {
+  format?: 2;
+  measuredAt: string;
+  machine?: MachineInfo;
+  /** The write load's pause after each insert, ms (format 2). */
+  writePauseMs?: number;
+  profiles: Profile[];
+  summary: unknown[];
+  runs: FailoverRun[];
+}
+
+export function readFailoverResults(file: string): FailoverResults {
+  const r = JSON.parse(fs.readFileSync(file, "utf8")) as FailoverResults;
+  if (!Array.isArray(r.runs) || !Array.isArray(r.profiles)) throw new Error(`${file}: not failover results (no runs/profiles)`);
+  return r;
+}
+
+/** The block the README shows between its failover markers: profiles, table, rule, when and where. */
+export function failoverReadmeBlock(r: FailoverResults): string {
+  const profiles = r.profiles
+    .map((p) => `**${p.name}** (ttl ${p.ttl}, loop_wait ${p.loopWait}, retry_timeout ${p.retryTimeout}, primary_start_timeout ${p.primaryStartTimeout})`)
+    .join("; ");
+  const load = r.writePauseMs === undefined ? "" : `; write load: one insert at a time through the rw endpoint (HAProxy :5000), ${r.writePauseMs} ms pause after each`;
+  const where = r.machine ? `, ${describeMachine(r.machine)}` : "";
+  return `Profiles: ${profiles}.\n\n${formatTable(summarize(r.runs))}\n\n_measured ${r.measuredAt}${where}${load}_`;
+}
+
+/** bench/results/failover.svg as the results draw it. */
+export function failoverSvg(r: FailoverResults): string {
+  return renderSvg(summarize(r.runs), r.profiles);
+}
+
+export function writeResults(dir: string, runs: FailoverRun[], profiles: Profile[], loadAverageBefore: number[]): { json: string; svg: string; table: string } {
   fs.mkdirSync(dir, { recursive: true });
   const summary = summarize(runs);
   const json = path.join(dir, "failover.json");
   const svg = path.join(dir, "failover.svg");
-  fs.writeFileSync(json, JSON.stringify({ measuredAt: new Date().toISOString(), profiles, summary, runs }, null, 2) + "\n");
-  fs.writeFileSync(svg, renderSvg(summary, profiles));
+  const results: FailoverResults = { format: 2, measuredAt: new Date().toISOString(), machine: machineInfo(loadAverageBefore), writePauseMs: WRITE_PAUSE_MS, profiles, summary, runs };
+  fs.writeFileSync(json, JSON.stringify(results, null, 2) + "\n");
+  fs.writeFileSync(svg, failoverSvg(results));
   return { json, svg, table: formatTable(summary) };
 }

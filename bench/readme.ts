@@ -1,10 +1,11 @@
 // The README's benchmark tables are generated from bench/results/*.json, so the figures a reader
-// sees are the ones a run measured (`npx pgha bench readme` rewrites them; a unit test checks).
+// sees are the ones a run measured (`npx pgha bench readme` rewrites them and failover.svg; unit
+// tests check both are in step with the JSON).
 import * as fs from "fs";
 import * as path from "path";
 import { replaceBetween } from "../src/config/reference";
-import { formatTable, summarize } from "./failover";
-import { formatBackupTable } from "./backup";
+import { failoverReadmeBlock, failoverSvg, readFailoverResults } from "./failover";
+import { backupReadmeBlock, readBackupResults } from "./backup";
 
 export const FAILOVER_BEGIN = "<!-- BEGIN failover table -->";
 export const FAILOVER_END = "<!-- END failover table -->";
@@ -14,14 +15,14 @@ export const BACKUP_END = "<!-- END backup table -->";
 export function readmeWithBenchTables(readme: string, resultsDir: string): string {
   let out = readme;
   const failover = path.join(resultsDir, "failover.json");
-  if (fs.existsSync(failover)) {
-    const f = JSON.parse(fs.readFileSync(failover, "utf8"));
-    out = replaceBetween(out, FAILOVER_BEGIN, FAILOVER_END, `${formatTable(summarize(f.runs))}\n\n_measured ${f.measuredAt}_`);
-  }
+  if (fs.existsSync(failover)) out = replaceBetween(out, FAILOVER_BEGIN, FAILOVER_END, failoverReadmeBlock(readFailoverResults(failover)));
   const backup = path.join(resultsDir, "backup.json");
-  if (fs.existsSync(backup)) {
-    const b = JSON.parse(fs.readFileSync(backup, "utf8"));
-    out = replaceBetween(out, BACKUP_BEGIN, BACKUP_END, `${formatBackupTable(b.rows)}\n\n_measured ${b.measuredAt}, pgbench scale ${b.pgbenchScale}_`);
-  }
+  if (fs.existsSync(backup)) out = replaceBetween(out, BACKUP_BEGIN, BACKUP_END, backupReadmeBlock(readBackupResults(backup)));
   return out;
+}
+
+/** failover.svg as bench/results/failover.json draws it (undefined without results). */
+export function failoverSvgFromResults(resultsDir: string): string | undefined {
+  const failover = path.join(resultsDir, "failover.json");
+  return fs.existsSync(failover) ? failoverSvg(readFailoverResults(failover)) : undefined;
 }

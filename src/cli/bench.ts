@@ -4,9 +4,10 @@ import * as os from "os";
 import * as path from "path";
 import { Command } from "commander";
 import { openSandbox } from "../sandbox/cluster";
-import { runFailoverBench, writeResults, profilesFor, SCENARIOS, type FailoverRun, type Scenario } from "../../bench/failover";
+import { FAILOVER_DEFAULT_RUNS, runFailoverBench, writeResults, profilesFor, SCENARIOS, type FailoverRun, type Scenario } from "../../bench/failover";
 import { runBackupBench, writeBackupResults } from "../../bench/backup";
-import { readmeWithBenchTables } from "../../bench/readme";
+import { failoverSvgFromResults, readmeWithBenchTables } from "../../bench/readme";
+import { MIN_P95_SAMPLES } from "../../bench/stats";
 import { CLI_CASES, CLI_RUNTIMES, readmeWithCliTable, runCliBench, writeCliResults, type CliRuntime } from "../../bench/cli";
 import { PROJECT_ROOT } from "../config/stack-file";
 
@@ -18,13 +19,15 @@ export function registerBenchCommands(program: Command): void {
   bench
     .command("failover")
     .description("power cut, postmaster crash, partition and switchover under write load, per timing profile and replication mode")
-    .option("--runs <n>", "repetitions of each scenario", "3")
+    .option("--runs <n>", `repetitions of each scenario (tables print n; a p95 needs n ≥ ${MIN_P95_SAMPLES})`, String(FAILOVER_DEFAULT_RUNS))
     .option("--profile <names...>", "patroni-defaults and/or <stack>-profile (default both)")
     .option("--sync <modes...>", "async and/or quorum (default both)")
     .option("--scenario <names...>", `a subset of ${SCENARIOS.join(", ")}`)
     .option("--out <dir>", "where failover.json and failover.svg go", path.join(PROJECT_ROOT, "bench/results"))
     .option("--merge", "keep the runs of other profile/mode/scenario combinations already in failover.json")
     .action(async (opts: { runs: string; profile?: string[]; sync?: ("async" | "quorum")[]; scenario?: Scenario[]; out: string; merge?: boolean }) => {
+      if (!(Number.isInteger(Number(opts.runs)) && Number(opts.runs) >= 1)) throw new Error(`--runs takes a whole number ≥ 1, not ${opts.runs}`);
+      const loadBefore = os.loadavg();
       const sb = await openSandbox();
       let runs = await runFailoverBench(sb, { runs: Number(opts.runs), profiles: opts.profile, syncModes: opts.sync, scenarios: opts.scenario, log });
       const existing = path.join(opts.out, "failover.json");
@@ -34,7 +37,7 @@ export function registerBenchCommands(program: Command): void {
         const old = (JSON.parse(fs.readFileSync(existing, "utf8")).runs as FailoverRun[]).filter((r) => !fresh.has(key(r)));
         runs = [...old, ...runs];
       }
-      const r = writeResults(opts.out, runs, profilesFor(sb.spec));
+      const r = writeResults(opts.out, runs, profilesFor(sb.spec), loadBefore);
       process.stdout.write(`${r.table}\n\nJSON: ${path.relative(process.cwd(), r.json)}\nSVG:  ${path.relative(process.cwd(), r.svg)}\n`);
     });
 
@@ -44,9 +47,10 @@ export function registerBenchCommands(program: Command): void {
     .option("--scale <n>", "pgbench scale (70 ≈ 1.05 GB)", "70")
     .option("--out <dir>", "where backup.json goes", path.join(PROJECT_ROOT, "bench/results"))
     .action(async (opts: { scale: string; out: string }) => {
+      const loadBefore = os.loadavg();
       const sb = await openSandbox();
-      const rows = await runBackupBench(sb, { scale: Number(opts.scale), log });
-      const r = writeBackupResults(opts.out, rows, Number(opts.scale));
+      const result = await runBackupBench(sb, { scale: Number(opts.scale), log });
+      const r = writeBackupResults(opts.out, result, Number(opts.scale), loadBefore);
       process.stdout.write(`${r.table}\n\nJSON: ${path.relative(process.cwd(), r.json)}\n`);
     });
 
@@ -71,7 +75,7 @@ export function registerBenchCommands(program: Command): void {
 
   bench
     .command("readme")
-    .description("rewrite the README's benchmark tables from bench/results/*.json")
+    .description("rewrite the README's benchmark tables and failover.svg from bench/results/*.json")
     .option("--results <dir>", "where the JSON results are", path.join(PROJECT_ROOT, "bench/results"))
     .action((opts: { results: string }) => {
       const file = path.join(PROJECT_ROOT, "README.md");
@@ -79,5 +83,12 @@ export function registerBenchCommands(program: Command): void {
       const after = readmeWithCliTable(readmeWithBenchTables(before, opts.results), opts.results);
       fs.writeFileSync(file, after);
       process.stdout.write(before === after ? "README.md already current\n" : "README.md benchmark tables updated\n");
+      const svg = failoverSvgFromResults(opts.results);
+      const svgFile = path.join(opts.results, "failover.svg");
+      if (svg !== undefined) {
+        const old = fs.existsSync(svgFile) ? fs.readFileSync(svgFile, "utf8") : undefined;
+        fs.writeFileSync(svgFile, svg);
+        process.stdout.write(old === svg ? "failover.svg already current\n" : "failover.svg redrawn\n");
+      }
     });
 }

@@ -7,7 +7,9 @@ import {
 } from "../../src/config/reference";
 import { KEY_DOCS } from "../../src/config/keys";
 import { buildProgram } from "../../src/cli/main";
-import { readmeWithBenchTables } from "../../bench/readme";
+import { BACKUP_BEGIN, BACKUP_END, FAILOVER_BEGIN, FAILOVER_END, readmeWithBenchTables } from "../../bench/readme";
+import { CLI_BEGIN, CLI_END } from "../../bench/cli";
+import { policies } from "../../policies/rules";
 
 const root = path.resolve(__dirname, "../..");
 const read = (f: string) => fs.readFileSync(path.join(root, f), "utf8");
@@ -47,5 +49,24 @@ describe("documentation stays in step with the code", () => {
     expect(readmeWithBenchTables(readme, path.join(root, "bench/results"))).toBe(readme);
     expect(readme).toMatch(/\| prod-profile \| quorum \| power-cut \|/);
     expect(readme).toMatch(/\| pgBackRest [^|]*\| full backup \|/);
+  });
+
+  it("the Benchmarks section states no measured figure outside its generated tables", () => {
+    const readme = read("README.md");
+    const section = readme.slice(readme.indexOf("<!-- BEGIN benchmark figures -->"), readme.indexOf("<!-- END benchmark figures -->"));
+    let prose = section;
+    for (const [b, e] of [[FAILOVER_BEGIN, FAILOVER_END], [BACKUP_BEGIN, BACKUP_END], [CLI_BEGIN, CLI_END]]) {
+      expect(prose).toContain(b);
+      prose = prose.slice(0, prose.indexOf(b)) + prose.slice(prose.indexOf(e) + e.length);
+    }
+    // Times, sizes, rates, ratios and ranges belong in the tables (generated from bench/results).
+    const figures = prose.match(/\d+(?:\.\d+)?\s*(?:s|ms|min|KiB|MiB|GiB|kB|MB|GB|×|%)(?![\w-])|\d+\s*[–-]\s*\d+\s*s\b|≈\s*\d/g) ?? [];
+    expect(figures).toEqual([]);
+  });
+
+  it("the rule count the README gives is the pack's", () => {
+    const m = /CrossGuard pack \((\d+) rules:/.exec(read("README.md"));
+    expect(m).not.toBeNull();
+    expect(Number(m![1])).toBe(policies.length);
   });
 });
