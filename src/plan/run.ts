@@ -30,6 +30,12 @@ export interface ResourceOptionsSeen {
   additionalSecretOutputs: string[];
   /** URNs of explicit and implicit dependencies. */
   dependencies: string[];
+  /**
+   * The URNs this resource says it was registered under before (its `aliases`, resolved as the
+   * engine resolves them): a moved or renamed resource keeps its state only through these.
+   * Absent on hand-built records (the policy tests').
+   */
+  aliases?: string[];
 }
 
 export interface RecordedResource {
@@ -190,6 +196,28 @@ function propertyDependenciesOf(req: any): Record<string, string[]> {
   return out;
 }
 
+/** A URN as the engine builds it: the parent's type chain (not the Stack's) + `$` + the type. */
+export function urnOf(stack: string, type: string, name: string, parentUrn = "", project = PROJECT): string {
+  const parentTypes = parentUrn ? parentUrn.split("::")[2] : undefined;
+  const qualified = parentTypes && parentTypes !== "pulumi:pulumi:Stack" ? `${parentTypes}$${type}` : type;
+  return `urn:pulumi:${stack}::${project}::${qualified}::${name}`;
+}
+
+/**
+ * The URNs a registration's aliases name. The SDK sends each alias as a URN or as a spec (name,
+ * type, stack, project, parent — each defaulting to the resource's own); specs are resolved here.
+ */
+function aliasUrnsOf(req: any, own: { type: string; name: string; parent: string; stack: string }): string[] {
+  const aliases: any[] = req?.getAliasesList?.() ?? [];
+  const urns = aliases.map((alias) => {
+    if (alias.getUrn?.()) return alias.getUrn() as string;
+    const spec = alias.getSpec();
+    const parent = spec.getNoparent() ? "" : spec.getParenturn() || own.parent;
+    return urnOf(spec.getStack() || own.stack, spec.getType() || own.type, spec.getName() || own.name, parent, spec.getProject() || PROJECT);
+  });
+  return [...urns, ...(req?.getAliasurnsList?.() ?? [])];
+}
+
 export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   const root = path.resolve(opts.root);
   const config = opts.config ?? rawStackConfig(root, opts.stack, opts.overrides).config;
@@ -240,6 +268,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
               deleteBeforeReplace: !!req?.getDeletebeforereplace?.(),
               additionalSecretOutputs: req?.getAdditionalsecretoutputsList?.() ?? [],
               dependencies: req?.getDependenciesList?.() ?? [],
+              aliases: aliasUrnsOf(req, { type: args.type, name: args.name, parent: req?.getParent?.() ?? "", stack: opts.stack }),
             },
             propertyDependencies: propertyDependenciesOf(req),
           };
@@ -257,6 +286,11 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
     );
     // Wrap the mock monitor to see what MockResourceArgs lacks: parent, options, dependencies.
     const monitor = sdkPulumi.runtime.getMonitor() as any;
+    // URNs as the engine builds them. The mock qualifies a type with its parent's last type only
+    // (and with pulumi:pulumi:Stack at the top), so a resource moved under another grandparent
+    // would keep its URN here while `pulumi up` would replace it: plans, diffs and the URN lists
+    // (src/plan/urns.ts) must see the engine's.
+    monitor.newUrn = (parent: string, type: string, name: string) => urnOf(opts.stack, type, name, parent);
     const register = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req: any, callback: (err: any, resp: any) => void) => {
       pendingRequest = req;
