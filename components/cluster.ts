@@ -82,6 +82,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       bucketArn: bucket.bucketArn,
       repoPrefix: bucket.repoPrefix,
       logicalPrefix: bucket.logicalPrefix,
+      catalogPrefix: spec.backup.catalogPrefix,
     }, child);
 
     const bundles = new NodeBundles(name, {

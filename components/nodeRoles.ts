@@ -31,7 +31,7 @@ export interface NodePolicyInputs {
   /** PostgreSQL nodes only. */
   clusterSecretArn?: string;
   /** The backup bucket: every node reads its bundles there; PostgreSQL nodes also back up into it. */
-  bucket: { arn: string; repoPrefix: string; logicalPrefix: string };
+  bucket: { arn: string; repoPrefix: string; logicalPrefix: string; catalogPrefix?: string };
   /** Where this node's bundles and the node software are (prefixes in the bucket, ending in '/'). */
   bundles: { nodePrefix: string; softwarePrefix: string };
 }
@@ -64,8 +64,8 @@ export function nodePolicyDocument(i: NodePolicyInputs): PolicyDocument {
     },
   ];
   if (isPostgres) {
-    const { arn, repoPrefix, logicalPrefix } = i.bucket!;
-    const prefixes = [repoPrefix, logicalPrefix].map((p) => (p.endsWith("/") ? p : `${p}/`));
+    const { arn, repoPrefix, logicalPrefix, catalogPrefix } = i.bucket!;
+    const prefixes = [repoPrefix, logicalPrefix, ...(catalogPrefix ? [catalogPrefix] : [])].map((p) => (p.endsWith("/") ? p : `${p}/`));
     statements.push(
       {
         Sid: "ListBackupPrefixes",
@@ -95,6 +95,8 @@ export interface NodeRolesArgs {
   bucketArn: pulumi.Input<string>;
   repoPrefix: string;
   logicalPrefix: string;
+  /** The restore-point catalogue (PostgreSQL nodes read and write it). */
+  catalogPrefix?: string;
 }
 
 export class NodeRoles extends pulumi.ComponentResource {
@@ -136,7 +138,7 @@ export class NodeRoles extends pulumi.ComponentResource {
             kmsKeyArn,
             nodeSecretArn,
             clusterSecretArn: clusterSecretArn || undefined,
-            bucket: { arn: bucketArn, repoPrefix: args.repoPrefix, logicalPrefix: args.logicalPrefix },
+            bucket: { arn: bucketArn, repoPrefix: args.repoPrefix, logicalPrefix: args.logicalPrefix, catalogPrefix: args.catalogPrefix },
             bundles,
           }),
         );

@@ -89,6 +89,8 @@ export interface ClusterSpec {
     repoPath: string;
     /** Prefix of the weekly logical dumps in the bucket. */
     logicalPrefix: string;
+    /** Prefix of the restore-point and timeline catalogue the tooling keeps beside the repository. */
+    catalogPrefix: string;
     stanza: string;
   };
   objectives: StackConfig["objectives"];
@@ -250,6 +252,7 @@ export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
       bucketName: cfg.backup.bucketName ?? `pgha-${stack}-${cfg.clusterName}-${cfg.region}`.slice(0, 63),
       repoPath: `/pgbackrest/${cfg.clusterName}`,
       logicalPrefix: `logical/${cfg.clusterName}/`,
+      catalogPrefix: `restore-points/${cfg.clusterName}/`,
       stanza: cfg.clusterName,
     },
     objectives: { ...cfg.objectives },

@@ -10,6 +10,7 @@ import { registerSandboxCommands } from "./sandbox";
 import { registerBenchCommands } from "./bench";
 import { registerPlanCommands } from "./plan";
 import { registerRolloutCommand } from "./rollout";
+import { registerRestoreCommand } from "./restore";
 import {
   PULUMI_YAML_BEGIN, PULUMI_YAML_END, README_BEGIN, README_END,
   referenceMarkdown, referenceYamlComments, replaceBetween,
@@ -87,6 +88,7 @@ export function buildProgram(): Command {
   registerBenchCommands(program);
   registerPlanCommands(program);
   registerRolloutCommand(program);
+  registerRestoreCommand(program);
   return program;
 }
 

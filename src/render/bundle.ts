@@ -82,6 +82,7 @@ function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
     stanza: spec.backup.stanza,
     bucket: spec.backup.bucketName,
     logicalPrefix: spec.backup.logicalPrefix,
+    catalogPrefix: spec.backup.catalogPrefix,
     dataDir: node.role === "etcd" ? NODE_PATHS.etcdDataDir : NODE_PATHS.dataDir,
     binDir: NODE_PATHS.binDir,
     socketDir: NODE_PATHS.socketDir,

@@ -419,8 +419,8 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
         const list = statement("ListBackupPrefixes");
         expect(list.Resource).toBe(bucketArn);
         const prefixes: string[] = list.Condition.StringLike["s3:prefix"];
-        for (const p of prefixes) expect(p.startsWith(`pgbackrest/${spec.clusterName}`) || p.startsWith(`logical/${spec.clusterName}`)).toBe(true);
-        expect(statement("BackupObjects").Resource).toEqual([`${bucketArn}/pgbackrest/${spec.clusterName}/*`, `${bucketArn}/${spec.backup.logicalPrefix}*`]);
+        for (const p of prefixes) expect(p.startsWith(`pgbackrest/${spec.clusterName}`) || p.startsWith(`logical/${spec.clusterName}`) || p.startsWith(`restore-points/${spec.clusterName}`)).toBe(true);
+        expect(statement("BackupObjects").Resource).toEqual([`${bucketArn}/pgbackrest/${spec.clusterName}/*`, `${bucketArn}/${spec.backup.logicalPrefix}*`, `${bucketArn}/${spec.backup.catalogPrefix}*`]);
         for (const s of s3) for (const r of [s.Resource].flat()) expect(r.startsWith(bucketArn)).toBe(true);
       }
       const profile = profiles.find((p) => p.parent === role.urn)!;

@@ -3,10 +3,9 @@
 // by running the sent commands on this machine with a stub pgha-node.
 import { spawnSync } from "child_process";
 import * as fs from "fs";
-import * as os from "os";
 import * as path from "path";
 import { rolloutOrder, runRollout, type CommandOutcome, type RolloutNode, type Transport } from "../../src/rollout/rollout";
-import { shQuote } from "../../src/rollout/ssm";
+import { ssmStub } from "../helpers/ssm-stub";
 
 const H = (c: string) => c.repeat(64);
 const nodes: RolloutNode[] = [
@@ -90,38 +89,10 @@ describe("runRollout", () => {
 
 describe("`pgha rollout --transport ssm` against a stub awscli", () => {
   it("waits for SSM, sends each node's commands through AWS-RunShellScript, and reports", () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-ssm-"));
+    const stub = ssmStub({ lostOnce: "i-lb1" }); // its first describe-instance-information says ConnectionLost
+    const { dir } = stub;
     try {
-      const bin = path.join(dir, "bin");
-      fs.mkdirSync(bin);
-      // A stub awscli: SSM as a directory of commands. send-command stores the commands and
-      // runs them at once (sh -c, as AWS-RunShellScript does); get-command-invocation answers
-      // from the stored output. The first describe-instance-information of i-lb1 says ConnectionLost.
-      fs.writeFileSync(path.join(bin, "aws"), `#!/bin/bash
-set -eu
-state=${shQuote(dir)}/ssm
-mkdir -p "$state"
-echo "$*" >> "$state/calls"
-arg() { local want=$1; shift; while [ $# -gt 0 ]; do if [ "$1" = "$want" ]; then echo "$2"; return; fi; shift; done; }
-case "$1 $2" in
-  "ssm describe-instance-information")
-    id=$(arg --filters "$@" | sed 's/.*Values=//')
-    if [ "$id" = i-lb1 ] && [ ! -e "$state/lb1-seen" ]; then touch "$state/lb1-seen"; echo ConnectionLost; else echo Online; fi ;;
-  "ssm send-command")
-    id=$(arg --instance-ids "$@"); n=$(( $(ls "$state" | grep -c '^cmd-' || true) + 1 ))
-    doc=$(arg --document-name "$@"); [ "$doc" = AWS-RunShellScript ]
-    arg --parameters "$@" | jq -r '.commands[]' > "$state/cmd-$n.sh"
-    echo "$id" > "$state/cmd-$n.instance"
-    set +e; PGHA_INSTANCE="$id" sh "$state/cmd-$n.sh" > "$state/cmd-$n.out" 2> "$state/cmd-$n.err"; echo $? > "$state/cmd-$n.rc"; set -e
-    echo "cmd-$n" ;;
-  "ssm get-command-invocation")
-    c=$(arg --command-id "$@"); rc=$(cat "$state/$c.rc")
-    jq -n --arg out "$(cat "$state/$c.out")" --arg err "$(cat "$state/$c.err")" --argjson rc "$rc" \\
-      '{Status: (if $rc == 0 then "Success" else "Failed" end), ResponseCode: $rc, StandardOutputContent: $out, StandardErrorContent: $err}' ;;
-  *) echo "stub aws: unexpected $*" >&2; exit 2 ;;
-esac
-`, { mode: 0o755 });
-      fs.writeFileSync(path.join(bin, "cloud-init"), "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+      const bin = stub.bin;
       fs.writeFileSync(path.join(bin, "pgha-node"), `#!/bin/bash
 node=\${PGHA_INSTANCE#i-}
 case "$1" in
@@ -164,7 +135,7 @@ esac
       ]);
       for (const f of sent) expect(fs.readFileSync(path.join(dir, "ssm", f), "utf8")).toMatch(/^cloud-init status --wait/);
     } finally {
-      fs.rmSync(dir, { recursive: true, force: true });
+      stub.remove();
     }
   }, 120_000);
 

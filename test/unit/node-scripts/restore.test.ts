@@ -1,7 +1,7 @@
 // pgha-restore against a fake pgBackRest catalogue: the restorable window, target validation
 // (time, xid, LSN, name, immediate) before anything is stopped, and the restore itself.
 import { fakeNodes, type FakeNode } from "./harness";
-import { asDevNode } from "./fixtures";
+import { asDevNode, nodeEnvValue } from "./fixtures";
 
 jest.setTimeout(120_000); // real processes: seconds each on a busy machine
 const node = fakeNodes();
@@ -31,10 +31,15 @@ const INFO = [
   },
 ];
 const PG_BIN = "/usr/lib/postgresql/17/bin";
+/** The restore-point catalogue beside the repository: s3://<bucket>/restore-points/<cluster>/. */
+const CATALOG = () => `s3://${nodeEnvValue("db1", "PGHA_BUCKET")}/${nodeEnvValue("db1", "PGHA_CATALOG_PREFIX")}`;
+/** psql on the leader: the archiver's last time, the next xid, the current WAL position. */
+const LEADER_SQL = 'case "$*" in *pg_stat_archiver*) echo 2026-12-02T10:00:00Z ;; *txid_snapshot_xmax*) echo 5000 ;; *pg_current_wal_lsn*) echo 1/10000000 ;; *) exit 2 ;; esac';
 
 /** db1 as postgres, with a catalogue; psql fails unless a test answers it (no server needed). */
 function db1(info: object = INFO): FakeNode {
   const n = asDevNode(node(), "db1").write("/var/log/pgha/.keep", ""); // pgha-setup made it
+  n.s3(`s3://${nodeEnvValue("db1", "PGHA_BUCKET")}/backup/main/.keep`, ""); // the bucket exists
   n.answer("pgbackrest", `case "$*" in *" info") cat <<'JSON'\n${JSON.stringify(info)}\nJSON\n;; esac`);
   n.answer("psql", 'echo "psql: error: connection to server failed" >&2; exit 2');
   n.answeredAt(`${PG_BIN}/pg_ctl`).answer("pg_ctl", '[ "$3" != status ] || { echo "pg_ctl: no server running"; exit 3; }');
@@ -67,7 +72,9 @@ describe("pgha-restore validate", () => {
     [["--type", "date", "--target", "x"], "--type must be time, xid, lsn, name or immediate (got 'date')"],
     [["--type", "immediate", "--action", "resume"], "--action must be promote, pause or shutdown (got 'resume')"],
     [["--type", "time"], "--type time needs --target"],
-    [["--type", "time", "--target", "yesterday-ish"], "--target 'yesterday-ish' is not a time (use e.g. '2026-11-25 10:00:00+00')"],
+    [["--type", "time", "--target", "yesterday-ish+00"], "--target 'yesterday-ish+00' is not a time (use e.g. '2026-11-25 10:00:00+00')"],
+    [["--type", "time", "--target", "2026-12-01 12:00:00"], "--target '2026-12-01 12:00:00' has no time zone: write it with one, e.g. '2026-12-01 12:00:00+00' (UTC)"],
+    [["--type", "immediate", "--timeline", "0"], "--timeline '0' is not a timeline id (a positive integer)"],
     [["--type", "time", "--target", "2026-12-01 01:00:00+00"], "--target 2026-12-01 01:00:00+00 is before the oldest restorable point 2026-12-01T01:05:00Z (window: 2026-12-01T01:05:00Z … ?)"],
     [["--type", "xid", "--target", "abc"], "--target 'abc' is not a transaction id (an integer above 2)"],
     [["--type", "xid", "--target", "2"], "--target '2' is not a transaction id (an integer above 2)"],
@@ -91,8 +98,10 @@ describe("pgha-restore validate", () => {
     [["--type", "lsn", "--target", "1/0"]],
     [["--type", "name", "--target", "before-migration_2026.12:01"]],
     [["--type", "time", "--target", "2026-12-02 10:04:00+00", "--action", "pause"]],
+    [["--type", "time", "--target", "2026-12-01T12:00:00Z"]],
   ])("accepts %j", (args) => {
-    const n = db1().http("GET", "/primary", "", 200).answer("psql", 'case "$*" in *pg_stat_archiver*) echo 2026-12-02T10:00:00Z ;; *) exit 2 ;; esac');
+    const n = db1().http("GET", "/primary", "", 200).answer("psql", LEADER_SQL);
+    n.s3(`${CATALOG()}points/before-migration_2026.12:01.json`, JSON.stringify({ name: "before-migration_2026.12:01", lsn: "0/A000090", time: "2026-12-01T12:00:00Z", timeline: 1, createdOn: "db1" }));
     const r = validate(n, ...args);
     expect([r.status, r.stderr]).toEqual([0, expect.stringContaining("target ok: --type")]);
   });
@@ -101,6 +110,43 @@ describe("pgha-restore validate", () => {
     const n = db1().http("GET", "/primary", "", 200).answer("psql", 'case "$*" in *pg_stat_archiver*) echo 2026-12-02T10:00:00Z ;; *) exit 2 ;; esac');
     const r = validate(n, "--type", "time", "--target", "2026-12-02 10:06:00+00");
     expect([r.status, r.stderr]).toEqual([2, expect.stringContaining("is after the newest archived point 2026-12-02T10:00:00Z (window: 2026-12-01T01:05:00Z … 2026-12-02T10:00:00Z)")]);
+  });
+
+  it("on the leader an xid not yet assigned and an LSN not yet written are refused", () => {
+    const n = db1().http("GET", "/primary", "", 200).answer("psql", LEADER_SQL);
+    const x = validate(n, "--type", "xid", "--target", "5000");
+    expect([x.status, x.stderr]).toEqual([2, expect.stringContaining("--target 5000 is not a transaction id yet (the next one is 5000)")]);
+    const l = validate(n, "--type", "lsn", "--target", "1/10000001");
+    expect([l.status, l.stderr]).toEqual([2, expect.stringContaining("--target 1/10000001 is past the current WAL position 1/10000000")]);
+  });
+
+  it("a restore point must be in the catalogue: a typo is refused with the names there are", () => {
+    const n = db1();
+    const none = validate(n, "--type", "name", "--target", "before-migraton");
+    expect([none.status, none.stderr]).toEqual([2, expect.stringContaining("there is no restore point 'before-migraton' in the catalogue (it has none)")]);
+    n.s3(`${CATALOG()}points/before-migration.json`, JSON.stringify({ name: "before-migration", lsn: "0/A000090", time: "2026-12-01T12:00:00Z", timeline: 1, createdOn: "db1" }));
+    n.s3(`${CATALOG()}points/nightly.json`, JSON.stringify({ name: "nightly", lsn: "0/B000090", time: "2026-12-01T13:00:00Z", timeline: 1, createdOn: "db1" }));
+    const typo = validate(n, "--type", "name", "--target", "before-migraton");
+    expect([typo.status, typo.stderr]).toEqual([2, expect.stringContaining("there is no restore point 'before-migraton' in the catalogue (before-migration, nightly)")]);
+    expect(validate(n, "--type", "name", "--target", "before-migration").status).toBe(0);
+  });
+
+  it("a time an earlier in-place restore abandoned is refused unless --timeline names that timeline", () => {
+    // Timeline 2 went on from 12:00 (restored to 12:00); timeline 1 was written on until 14:00.
+    const n = db1().s3(`${CATALOG()}timelines/2.json`, JSON.stringify({ from: 1, to: 2, target: "time 2026-12-01 12:00:00+00", restoredAt: "2026-12-01T12:00:00Z", promotedAt: "2026-12-01T14:00:00Z" }));
+    const r = validate(n, "--type", "time", "--target", "2026-12-01 13:00:00+00");
+    expect([r.status, r.stderr]).toEqual([2, expect.stringContaining("the target (2026-12-01T13:00:00Z) lies on timeline 1, which the in-place restore of 2026-12-01T14:00:00Z abandoned (timeline 2 goes on from 2026-12-01T12:00:00Z): add --timeline 1 to restore it")]);
+    expect(validate(n, "--type", "time", "--target", "2026-12-01 13:00:00+00", "--timeline", "1").status).toBe(0);
+    // Before the branch, and after the promotion, the newest timeline holds the target.
+    expect(validate(n, "--type", "time", "--target", "2026-12-01 11:59:00+00").status).toBe(0);
+    expect(validate(n, "--type", "time", "--target", "2026-12-01 14:00:01+00").status).toBe(0);
+  });
+
+  it("an unreadable catalogue fails rather than passing a target it could not check", () => {
+    const n = db1();
+    n.write("/etc/pgha/node.env", n.read("/etc/pgha/node.env").replace(/^PGHA_BUCKET=.*$/m, "PGHA_BUCKET=no-such-bucket"));
+    const r = validate(n, "--type", "time", "--target", "2026-12-01 13:00:00+00");
+    expect([r.status, r.stderr]).toEqual([1, expect.stringContaining("cannot read the timeline catalogue (s3://no-such-bucket/")]);
   });
 
   it("without any backup there is nothing to restore; without a readable catalogue it fails", () => {
@@ -139,10 +185,22 @@ describe("pgha-restore restore", () => {
 describe("pgha-restore restore-point", () => {
   it("creates the point on the leader and switches WAL so it is archived at once", () => {
     const n = db1().http("GET", "/primary", "", 200);
-    n.answer("psql", 'case "$*" in *pg_create_restore_point*) echo 0/A000090 ;; *pg_switch_wal*) echo 0/A0000B0 ;; *) exit 2 ;; esac');
+    n.answer("psql", 'case "$*" in *pg_create_restore_point*) echo 0/A000090 ;; *pg_switch_wal*) echo 0/A0000B0 ;; *pg_control_checkpoint*) echo 3 ;; *) exit 2 ;; esac');
     const r = n.run("pgha-restore", ["restore-point", "before-migration"], asPostgres);
     expect([r.status, r.stdout]).toEqual([0, "0/A000090\n"]);
-    expect(n.calls("psql").map((c) => c.at(-1))).toEqual(["select pg_create_restore_point('before-migration')", "select pg_switch_wal()"]);
+    expect(n.calls("psql").map((c) => c.at(-1))).toEqual(["select pg_create_restore_point('before-migration')", "select pg_switch_wal()", "select timeline_id from pg_control_checkpoint()"]);
+    // Catalogued beside the repository: validate checks names against it, `points` lists it.
+    const points = JSON.parse(n.run("pgha-restore", ["points", "--json"], asPostgres).stdout);
+    expect(points).toEqual([{ name: "before-migration", lsn: "0/A000090", time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/), timeline: 3, createdOn: "db1" }]);
+    expect(n.run("pgha-restore", ["points"], asPostgres).stdout).toMatch(/^before-migration {2}\S+ {2}lsn 0\/A000090 {2}timeline 3\n$/);
+  });
+
+  it("refuses a second point of the same name (recovery would stop at the first)", () => {
+    const n = db1().http("GET", "/primary", "", 200);
+    n.s3(`${CATALOG()}points/nightly.json`, JSON.stringify({ name: "nightly", lsn: "0/A000090", time: "2026-12-01T12:00:00Z", timeline: 1, createdOn: "db1" }));
+    const r = n.run("pgha-restore", ["restore-point", "nightly"], asPostgres);
+    expect([r.status, r.stderr]).toEqual([2, expect.stringContaining("a restore point named nightly exists already")]);
+    expect(n.calls("psql")).toEqual([]);
   });
 
   it("refuses on a replica and refuses a name that is not one", () => {
@@ -151,5 +209,18 @@ describe("pgha-restore restore-point", () => {
     const bad = n.run("pgha-restore", ["restore-point", "x'; drop table t; --"], asPostgres);
     expect([bad.status, bad.stderr]).toEqual([2, expect.stringContaining("restore point name must be 1–63 letters")]);
     expect(n.calls("psql")).toEqual([]);
+  });
+});
+
+describe("pgha-restore timelines", () => {
+  it("record-branch catalogues a branch that validate then honours; timelines lists it", () => {
+    const n = db1();
+    expect(n.run("pgha-restore", ["timelines"], asPostgres).stdout).toBe("no in-place restore has started a timeline\n");
+    const r = n.run("pgha-restore", ["record-branch", "--from", "4", "--to", "5", "--target-desc", "name before-migration", "--restored-at", "2026-12-01 12:00:00+00", "--promoted-at", "2026-12-01T14:00:00Z"], asPostgres);
+    expect(r.status).toBe(0);
+    expect(JSON.parse(n.run("pgha-restore", ["timelines", "--json"], asPostgres).stdout)).toEqual([{ from: 4, to: 5, target: "name before-migration", restoredAt: "2026-12-01T12:00:00Z", promotedAt: "2026-12-01T14:00:00Z" }]);
+    expect(validate(n, "--type", "time", "--target", "2026-12-01 13:00:00+00").stderr).toContain("add --timeline 4 to restore it");
+    const bad = n.run("pgha-restore", ["record-branch", "--from", "4", "--to", "x", "--restored-at", "now", "--promoted-at", "now"], asPostgres);
+    expect([bad.status, bad.stderr]).toEqual([2, expect.stringContaining("record-branch needs --from, --to, --restored-at and --promoted-at")]);
   });
 });

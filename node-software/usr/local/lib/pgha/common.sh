@@ -94,6 +94,15 @@ pgha_aws() {
   )
 }
 
+# pgha_repo_info [pgbackrest options…]: `pgbackrest … --output=json info`, bounded in time.
+# pgBackRest 2.55 retries a refused connection to the repository without end (pgbackrest issue
+# #2654): with the S3 endpoint down, an unbounded `info` hangs every caller (validate, window,
+# the backup jobs). PGHA_REPO_TIMEOUT_SECONDS (default 90, above pgBackRest's io-timeout of 60)
+# turns that into a failure the caller reports.
+pgha_repo_info() {
+  timeout --kill-after=5 "${PGHA_REPO_TIMEOUT_SECONDS:-90}" pgbackrest --stanza="$PGHA_STANZA" "$@" --output=json info
+}
+
 # pgha_s3_put_args: extra arguments for uploads (SSE-KMS under the cluster key on EC2).
 pgha_s3_put_args() {
   PGHA_S3_PUT_ARGS=(--only-show-errors)
