@@ -6,7 +6,10 @@ import {
   apply, formatRollout, down, failover, formatStatus, healNetwork, hostExec, killMember, openSandbox, partitionMembers, patronictl,
   readState, rebootMember, startMember, status, switchover, up, checkHealth,
 } from "../sandbox/cluster";
-import { backup, backups, restoreInPlace, restoreNewCluster, restorePoint } from "../sandbox/restore";
+import * as readline from "readline";
+import { backup, backups, formatPlan, restoreInPlace, restoreNewCluster, restorePoint } from "../sandbox/restore";
+import type { InPlacePlan } from "../restore/in-place";
+import { removeScratch, scratchStatus } from "../sandbox/scratch";
 
 /** Everything on stdin (what `sandbox exec` forwards to the host). */
 function readStdin(): Promise<Buffer> {
@@ -96,10 +99,28 @@ export function registerSandboxCommands(program: Command): void {
   sandbox
     .command("status")
     .description("members, roles, lag, endpoints, connection strings (patronictl list, from the machine)")
-    .option("--json", "one JSON object")
-    .action(async (opts: { json?: boolean }) => {
-      const s = await status(await openSandbox());
-      out(opts.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+    .option("--json", "one JSON object (with --watch: one per line)")
+    .option("--watch [seconds]", "redraw every N seconds (default 2) until Ctrl-C: a live view during a failover")
+    .action(async (opts: { json?: boolean; watch?: boolean | string }) => {
+      const sb = await openSandbox();
+      if (opts.watch === undefined) {
+        const s = await status(sb);
+        out(opts.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+        return;
+      }
+      const every = opts.watch === true ? 2 : Number(opts.watch);
+      if (!(every >= 0.5 && every <= 3600)) throw Object.assign(new Error(`--watch takes seconds between 0.5 and 3600, not ${opts.watch}`), { exitCode: 2 });
+      let stop = false;
+      process.once("SIGINT", () => (stop = true));
+      while (!stop) {
+        const started = Date.now();
+        const s = await status(sb);
+        const stamp = new Date().toISOString();
+        if (opts.json) out(JSON.stringify({ at: stamp, ...s }));
+        else process.stdout.write(`${process.stdout.isTTY ? "\x1b[2J\x1b[H" : "\n"}${stamp}  (every ${every} s, Ctrl-C stops)\n${formatStatus(s)}\n`);
+        const wait = every * 1000 - (Date.now() - started);
+        for (let t = 0; t < wait && !stop; t += 100) await new Promise((r) => setTimeout(r, 100));
+      }
     });
 
   sandbox
@@ -235,26 +256,73 @@ export function registerSandboxCommands(program: Command): void {
 
   sandbox
     .command("restore")
-    .description("point-in-time recovery: in place (the whole cluster goes back) or as a new cluster beside it")
+    .description("point-in-time recovery: in place (the whole cluster goes back; a plan first, then --yes) or as a new cluster beside it")
     .requiredOption("--type <type>", "time, xid, lsn, name or immediate")
-    .option("--target <value>", "the time ('2026-11-25 10:00:00+00'), xid, LSN (0/3000060) or restore point name")
-    .option("--action <action>", "at the target: promote, pause or shutdown", "promote")
+    .option("--target <value>", "the time with a zone ('2026-11-25 10:00:00+00'), xid, LSN (0/3000060) or a catalogued restore point's name")
+    .option("--action <action>", "at the target: promote, pause or shutdown (in place: promote only)", "promote")
     .option("--set <label>", "restore this backup set")
-    .option("--in-place", "restore the live cluster itself (stops it; the others are re-created)")
+    .option("--timeline <id>", "follow this timeline (a target on a timeline an earlier in-place restore abandoned)")
+    .option("--in-place", "restore the live cluster itself: shows the plan, asks (or --yes), keeps the old data until the restored cluster is healthy")
     .option("--new-cluster", "restore on a scratch host beside the live cluster, which is not touched")
+    .option("--name <name>", "new cluster: the scratch cluster's name (default: the first free pitr<n>); earlier ones stay")
+    .option("--replace", "new cluster: replace the scratch cluster of that --name")
+    .option("--yes", "in place: go ahead without asking")
+    .option("--dry-run", "in place: print the plan and stop")
     .option("--json", "print the result as JSON")
-    .action(async (opts: { type: string; target?: string; action: string; set?: string; inPlace?: boolean; newCluster?: boolean; json?: boolean }) => {
+    .action(async (opts: { type: string; target?: string; action: string; set?: string; timeline?: string; inPlace?: boolean; newCluster?: boolean; name?: string; replace?: boolean; yes?: boolean; dryRun?: boolean; json?: boolean }) => {
       if (Boolean(opts.inPlace) === Boolean(opts.newCluster)) throw Object.assign(new Error("say where to restore: --in-place or --new-cluster"), { exitCode: 2 });
+      if (opts.timeline !== undefined && !/^[1-9]\d*$/.test(opts.timeline)) throw Object.assign(new Error(`--timeline must be a timeline id (a positive integer), not ${opts.timeline}`), { exitCode: 2 });
       const sb = await openSandbox();
-      const req = { type: opts.type as any, target: opts.target, action: opts.action as any, set: opts.set };
+      const req = { type: opts.type as any, target: opts.target, action: opts.action as any, set: opts.set, timeline: opts.timeline ? Number(opts.timeline) : undefined };
       const log = (l: string) => process.stderr.write(`[restore] ${l}\n`);
-      const r = opts.inPlace ? await restoreInPlace(sb, req, log) : await restoreNewCluster(sb, req, log);
-      if (opts.json) return out(JSON.stringify(r, null, 2));
-      out(
-        r.mode === "in-place"
-          ? `restored in place: ${r.host} leads on timeline ${r.timeline} (${(r.durationMs / 1000).toFixed(1)} s); the other members re-create themselves from the new full backup`
-          : `restored as a new cluster on ${r.host} (timeline ${r.timeline}, ${r.action} at the target, ${(r.durationMs / 1000).toFixed(1)} s): npx pgha sandbox exec ${r.host} -- runuser -u postgres -- psql -h ${r.socket} -p ${r.port}`,
-      );
+      if (opts.newCluster) {
+        const r = await restoreNewCluster(sb, req, log, { name: opts.name, replace: opts.replace });
+        if (opts.json) return out(JSON.stringify(r, null, 2));
+        return out(
+          `restored as scratch cluster ${r.name} on host ${r.host} (timeline ${r.timeline}, ${r.action} at the target, ${(r.durationMs / 1000).toFixed(1)} s)\n` +
+            `  query:  npx pgha sandbox exec ${r.host} -- runuser -u postgres -- psql -h ${r.socket} -p ${r.port}\n` +
+            `  remove: npx pgha sandbox scratch remove ${r.name}`,
+        );
+      }
+      if (opts.name || opts.replace) throw Object.assign(new Error("--name and --replace name a scratch cluster: they go with --new-cluster"), { exitCode: 2 });
+      const confirm = async (plan: InPlacePlan) => {
+        process.stderr.write(`${formatPlan(plan)}\n`);
+        if (opts.yes) return true;
+        if (!process.stdin.isTTY) return false;
+        const rl = readline.createInterface({ input: process.stdin, output: process.stderr });
+        const answer = await new Promise<string>((resolve) => rl.question(`Type the cluster's name (${plan.cluster}) to restore it in place, anything else to stop: `, resolve));
+        rl.close();
+        return answer.trim() === plan.cluster;
+      };
+      const r = await restoreInPlace(sb, req, log, { dryRun: opts.dryRun, confirm, timeline: opts.timeline ? Number(opts.timeline) : undefined });
+      if (opts.dryRun) {
+        if (opts.json) return out(JSON.stringify(r.plan, null, 2));
+        return out(`${formatPlan(r.plan)}\n(dry run: nothing was changed; run again with --yes to restore)`);
+      }
+      if (opts.json) return out(JSON.stringify(r.result, null, 2));
+      out(`${r.result!.message}${r.result!.next ? `\nnext: ${r.result!.next}` : ""}`);
+      process.exitCode = r.result!.ok ? 0 : 1;
+    });
+
+  const scratch = sandbox.command("scratch").description("the scratch clusters new-cluster restores left: list them, remove one");
+  scratch
+    .command("list")
+    .description("name, host, what it was restored to, timeline, host state")
+    .option("--json", "as JSON")
+    .action(async (opts: { json?: boolean }) => {
+      const sb = await openSandbox();
+      const list = await scratchStatus(sb.stateDir);
+      if (opts.json) return out(JSON.stringify(list, null, 2));
+      if (!list.length) return out("no scratch clusters (npx pgha sandbox restore --new-cluster … makes one)");
+      out(list.map((s) => `${s.name.padEnd(12)} ${s.address.padEnd(12)} ${s.state.padEnd(8)} timeline ${s.timeline ?? "-"}  ${s.target}  (${s.createdAt})`).join("\n"));
+    });
+  scratch
+    .command("remove <name>")
+    .description("delete a scratch cluster's host and disk")
+    .action(async (name: string) => {
+      const sb = await openSandbox();
+      const removed = await removeScratch(sb.stateDir, name);
+      out(`removed scratch cluster ${removed.name} (${removed.target})`);
     });
 
   sandbox.command("health").description("exit 0 when healthy (one leader, replicas streaming, rw writable)").action(async () => {

@@ -2,6 +2,7 @@
 // client certificate), PostgreSQL through HAProxy or a member (verify-full against the cluster
 // CA), etcd's health. Used by the CLI, the tests and the benchmarks.
 import * as fs from "fs";
+import * as path from "path";
 import * as https from "https";
 import * as http from "http";
 import { Client, type ClientConfig } from "pg";
@@ -121,6 +122,35 @@ export class SandboxClient {
       params.set("sslrootcert", this.files.caFile);
     } else params.set("sslmode", "disable");
     return `postgresql://postgres:${this.superuserPassword}@${host}:${port}/${database}?${params.toString()}`;
+  }
+
+  /**
+   * A libpq service file and a password file (both 0600, in `dir`) for rw and ro, so a person can
+   * connect without the superuser password on the terminal or in the shell history:
+   * `PGSERVICEFILE=<file> psql service=pgha-rw`. Returns the service file's path.
+   */
+  writeServiceFiles(dir: string): string {
+    const passfile = path.join(dir, "pgpass");
+    const servicefile = path.join(dir, "pg_service.conf");
+    const escape = (v: string) => v.replace(/\\/g, "\\\\").replace(/:/g, "\\:");
+    const services = (["rw", "ro"] as const).map((t) => {
+      const { host, hostaddr, port } = this.endpoint(t);
+      return { name: `pgha-${t}`, host, hostaddr, port };
+    });
+    const pass = services.map((x) => `${escape(x.host)}:${x.port}:*:postgres:${escape(this.superuserPassword)}`).join("\n") + "\n";
+    const conf = services
+      .map((x) =>
+        [
+          `[${x.name}]`, `host=${x.host}`, `hostaddr=${x.hostaddr}`, `port=${x.port}`, "dbname=postgres", "user=postgres", `passfile=${passfile}`,
+          ...(this.spec.tls.enabled ? ["sslmode=verify-full", `sslrootcert=${this.files.caFile}`] : ["sslmode=disable"]),
+        ].join("\n"),
+      )
+      .join("\n\n") + "\n";
+    for (const [file, text] of [[passfile, pass], [servicefile, conf]] as const) {
+      fs.writeFileSync(file, text, { mode: 0o600 });
+      fs.chmodSync(file, 0o600);
+    }
+    return servicefile;
   }
 
   /** Host name (for certificate verification), address and port of rw, ro or a member. */

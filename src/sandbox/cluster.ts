@@ -242,47 +242,9 @@ export async function waitForCloudInit(hosts: string[], timeoutMs: number): Prom
   }
 }
 
-export interface Health {
-  healthy: boolean;
-  reasons: string[];
-  leader?: string;
-}
-
-/** Healthy: one leader, every other running member streaming, rw endpoint writable. */
-export async function checkHealth(sb: Sandbox): Promise<Health> {
-  const reasons: string[] = [];
-  const cluster = await sb.client.cluster();
-  if (!cluster) return { healthy: false, reasons: ["no Patroni member answers /cluster"] };
-  const members = nodesOf(sb.spec, "postgres").map((n) => n.name);
-  const leaders = cluster.members.filter((m) => m.role === "leader");
-  if (leaders.length !== 1) reasons.push(`${leaders.length} leaders`);
-  for (const name of members) {
-    const m = cluster.members.find((x) => x.name === name);
-    if (!m) reasons.push(`${name} is not registered`);
-    else if (m.role !== "leader" && m.state !== "streaming") reasons.push(`${name} is ${m.state}`);
-    else if (m.role === "leader" && m.state !== "running") reasons.push(`leader ${name} is ${m.state}`);
-  }
-  if (!reasons.length) {
-    try {
-      const rows = await sb.client.query("rw", "select pg_is_in_recovery() as r");
-      if (rows[0].r) reasons.push("rw endpoint reaches a replica");
-    } catch (e) {
-      reasons.push(`rw endpoint: ${(e as Error).message}`);
-    }
-  }
-  return { healthy: reasons.length === 0, reasons, leader: leaders[0]?.name };
-}
-
-export async function waitHealthy(sb: Sandbox, timeoutMs: number): Promise<Health> {
-  const deadline = Date.now() + timeoutMs;
-  let h: Health = { healthy: false, reasons: ["not checked"] };
-  while (Date.now() < deadline) {
-    h = await checkHealth(sb);
-    if (h.healthy) return h;
-    await sleep(1000);
-  }
-  throw new Error(`the cluster is not healthy after ${timeoutMs / 1000} s: ${h.reasons.join("; ")} — see \`npx pgha sandbox status\` and \`npx pgha sandbox exec db1 -- journalctl -u patroni\``);
-}
+export { checkHealth, etcdHealth, waitHealthy, probeMembers, type Health, type MemberReach } from "./health";
+import { checkHealth, etcdHealth, probeMembers, waitHealthy } from "./health";
+import { scratchStatus } from "./scratch";
 
 export async function down(opts: { stateDir?: string; keepData?: boolean; log?: (l: string) => void } = {}): Promise<void> {
   const stateDir = opts.stateDir ?? STATE_DIR;
@@ -302,6 +264,7 @@ export async function down(opts: { stateDir?: string; keepData?: boolean; log?: 
   await detachAllUnder(volumesDirectory(stateDir));
   fs.rmSync(volumesDirectory(stateDir), { recursive: true, force: true });
   fs.rmSync(stateFile(stateDir), { force: true });
+  fs.rmSync(path.join(stateDir, "scratch.json"), { force: true });
 }
 
 /** `up` after `down --keep-data`: boot the stopped hosts again. */
@@ -415,8 +378,14 @@ export { formatRollout };
 
 export interface MemberStatus {
   name: string;
+  /** Patroni's role; "unknown" while the member is unreachable (see lastRole). */
   role: string;
+  /** Patroni's state, or "unreachable" when the member does not answer itself. */
   state: string;
+  /** The role the DCS has for it (for an unreachable member: the last one it knew). */
+  lastRole: string | null;
+  /** Why an unreachable member is (host stopped, Patroni does not answer …). */
+  unreachableBecause?: string;
   timeline: number | null;
   lagBytes: number | null;
   host: string;
@@ -433,7 +402,8 @@ export interface SandboxStatus {
   problems: string[];
   members: MemberStatus[];
   endpoints: { readWrite: { host: string; address: string; port: number }; readOnly: { host: string; address: string; port: number } };
-  connection: { superuser: string; readOnly: string; caFile: string; sslmode: string };
+  /** superuser/readOnly carry the password (for programs); people use serviceFile (pgpass, 0600). */
+  connection: { superuser: string; readOnly: string; caFile: string; sslmode: string; serviceFile: string };
   etcd: { name: string; clientUrl: string; healthy: boolean }[];
   hosts: {
     name: string;
@@ -451,6 +421,8 @@ export interface SandboxStatus {
   aws: { endpoint: string; address: string; state: HostState | "missing" };
   /** How the stack file differs from what the sandbox runs (null: it does not). */
   drift: Drift | null;
+  /** Scratch clusters of new-cluster restores (src/sandbox/scratch.ts). */
+  restoreClusters: Awaited<ReturnType<typeof scratchStatus>>;
   /** The leader's WAL archiver: a growing `pendingWalFiles` or old `lastArchivedTime` means S3 trouble. */
   archiving: { lastArchivedWal: string | null; lastArchivedTime: string | null; failedCount: number; lastFailedTime: string | null; pendingWalFiles: number } | null;
   image: string;
@@ -510,14 +482,36 @@ export async function status(sb: Sandbox): Promise<SandboxStatus> {
     }),
   );
   const running = new Map(hosts.map((h) => [h.name, h.state === "running"]));
+  const probes = await probeMembers(sb);
   const cluster = await client.cluster();
   const members: MemberStatus[] = nodesOf(spec, "postgres").map((n) => {
     const m = cluster?.members.find((x) => x.name === n.name);
     const up = running.get(n.name) ?? false;
+    const reach = probes.get(n.name);
+    // The DCS keeps a dead member's key (role, state) until it expires: a member that does not
+    // answer itself is shown as unreachable, with the role the DCS last had for it.
+    if (!reach?.reachable) {
+      return {
+        name: n.name,
+        role: "unknown",
+        state: "unreachable",
+        lastRole: m?.role ?? null,
+        unreachableBecause: reach?.why ?? "not probed",
+        timeline: m?.timeline ?? null,
+        lagBytes: null,
+        host: layout.addresses[n.name],
+        port: PORTS.postgres,
+        restApi: client.restUrl(n.name),
+        tags: m?.tags ?? {},
+        pendingRestart: Boolean(m?.pending_restart),
+        pids: { init: up ? (guestPid(n.name) ?? null) : null, patroni: firstPid(n.name, "patroni", up), postgres: firstPid(n.name, "postgres", up) },
+      };
+    }
     return {
       name: n.name,
       role: m?.role ?? "unknown",
-      state: m?.state ?? (up ? "not registered" : "host stopped"),
+      state: m?.state ?? "not registered",
+      lastRole: m?.role ?? null,
       timeline: m?.timeline ?? null,
       lagBytes: m ? lagOf(m) : null,
       host: layout.addresses[n.name],
@@ -528,22 +522,8 @@ export async function status(sb: Sandbox): Promise<SandboxStatus> {
       pids: { init: up ? (guestPid(n.name) ?? null) : null, patroni: firstPid(n.name, "patroni", up), postgres: firstPid(n.name, "postgres", up) },
     };
   });
-  const etcd = await Promise.all(
-    nodesOf(spec, "etcd").map(async (n) => {
-      const url = `${spec.tls.enabled ? "https" : "http"}://${layout.addresses[n.name]}:${PORTS.etcdClient}`;
-      let healthy = false;
-      if (running.get(n.name)) {
-        const r = await hostExec(n.name, [
-          "etcdctl", `--endpoints=${url}`,
-          ...(spec.tls.enabled ? ["--cacert=/etc/pgha/tls/ca.crt", "--cert=/etc/pgha/tls/node.crt", "--key=/etc/pgha/tls/node.key"] : []),
-          "--command-timeout=2s", "endpoint", "health",
-        ], { timeoutMs: 5000 }).catch(() => undefined);
-        healthy = r?.code === 0;
-      }
-      return { name: n.name, clientUrl: url, healthy };
-    }),
-  );
-  const health = await checkHealth(sb).catch((e) => ({ healthy: false, reasons: [(e as Error).message] }));
+  const etcd = await etcdHealth(sb);
+  const health = await checkHealth(sb, probes).catch((e) => ({ healthy: false, reasons: [(e as Error).message] }));
   const archiving = await archiverStatus(sb).catch(() => null);
   const rw = client.endpoint("rw");
   const ro = client.endpoint("ro");
@@ -554,7 +534,13 @@ export async function status(sb: Sandbox): Promise<SandboxStatus> {
     problems: health.reasons,
     members,
     endpoints: { readWrite: { host: rw.host, address: rw.hostaddr, port: rw.port }, readOnly: { host: ro.host, address: ro.hostaddr, port: ro.port } },
-    connection: { superuser: client.uri("rw"), readOnly: client.uri("ro"), caFile: files.caFile, sslmode: spec.tls.enabled ? "verify-full" : "disable" },
+    connection: {
+      superuser: client.uri("rw"),
+      readOnly: client.uri("ro"),
+      caFile: files.caFile,
+      sslmode: spec.tls.enabled ? "verify-full" : "disable",
+      serviceFile: client.writeServiceFiles(path.dirname(files.caFile)),
+    },
     etcd,
     hosts,
     s3: { endpoint: `https://${layout.s3.endpoint}:${layout.s3.port}`, address: SANDBOX_NETWORK.s3Address, running: Boolean(s3Pid(sb.stateDir)), bucket: spec.backup.bucketName },
@@ -567,6 +553,7 @@ export async function status(sb: Sandbox): Promise<SandboxStatus> {
       }
     })(),
     archiving,
+    restoreClusters: await scratchStatus(sb.stateDir),
     image: sb.state.image,
     stateDir: sb.stateDir,
     dataPaths: Object.fromEntries(spec.nodes.map((n) => [n.name, path.join(sb.stateDir, "hosts", n.name)])),
@@ -594,21 +581,23 @@ export function formatStatus(s: SandboxStatus): string {
     "",
     `+ ${pad("member", 6)} + ${pad("host", 12)} + ${pad("role", 14)} + ${pad("state", 14)} + TL + ${pad("lag (B)", 8)} + pids init/patroni/postgres`,
     ...s.members.map(
-      (m) => `| ${pad(m.name, 6)} | ${pad(m.host, 12)} | ${pad(m.role, 14)} | ${pad(m.state, 14)} | ${pad(m.timeline ?? "-", 2)} | ${pad(m.lagBytes ?? "-", 8)} | ${m.pids.init ?? "-"}/${m.pids.patroni ?? "-"}/${m.pids.postgres ?? "-"}`,
+      (m) => `| ${pad(m.name, 6)} | ${pad(m.host, 12)} | ${pad(m.state === "unreachable" ? `(${m.lastRole ?? "?"})` : m.role, 14)} | ${pad(m.state, 14)} | ${pad(m.timeline ?? "-", 2)} | ${pad(m.lagBytes ?? "-", 8)} | ${m.pids.init ?? "-"}/${m.pids.patroni ?? "-"}/${m.pids.postgres ?? "-"}`,
     ),
+    ...s.members.filter((m) => m.state === "unreachable").map((m) => `  ${m.name} does not answer (${m.unreachableBecause ?? "?"})${m.lastRole ? `; the DCS still lists it as ${m.lastRole} until its key expires` : ""}`),
     "",
     `etcd: ${s.etcd.map((e) => `${e.name} ${e.healthy ? "healthy" : "UNHEALTHY"}`).join(", ")}`,
     `hosts: ${s.hosts.map((h) => `${h.name}=${h.state}`).join(" ")}   s3: ${s.s3.running ? "running" : "DOWN"} (${s.s3.endpoint})   aws: ${s.aws.state} (${s.aws.endpoint})`,
     `bundles: ${s.hosts.every((h) => h.bundleHash && h.bundleHash === h.desiredBundleHash) ? "every node runs its desired bundle" : s.hosts.filter((h) => h.bundleHash !== h.desiredBundleHash).map((h) => `${h.name} runs ${h.bundleHash?.slice(0, 12) ?? "?"}, wants ${h.desiredBundleHash?.slice(0, 12) ?? "?"}`).join("; ")}`,
     ...s.hosts.flatMap((h) => h.pendingRestart.map((p) => `pending restart on ${h.name}: ${p.service} (${p.reason})`)),
     ...(s.drift ? [`drift: ${describeDrift(s.drift)}`] : []),
+    ...(s.restoreClusters.length ? [`scratch clusters: ${s.restoreClusters.map((r) => `${r.name} (${r.address}, ${r.state}, ${r.target})`).join("; ")} — npx pgha sandbox scratch remove <name>`] : []),
     s.archiving
       ? `archiving: last ${s.archiving.lastArchivedWal ?? "-"} at ${s.archiving.lastArchivedTime ?? "-"}, ${s.archiving.pendingWalFiles} WAL file(s) waiting, ${s.archiving.failedCount} failure(s)${s.archiving.pendingWalFiles > 2 ? "  ← WAL is not reaching the archive" : ""}`
       : "archiving: no leader",
     "",
     `read-write  ${s.endpoints.readWrite.host}:${s.endpoints.readWrite.port} (HAProxy ${s.endpoints.readWrite.address})`,
     `read-only   ${s.endpoints.readOnly.host}:${s.endpoints.readOnly.port} (HAProxy ${s.endpoints.readOnly.address})`,
-    `psql "${s.connection.superuser}"`,
+    `psql: PGSERVICEFILE=${s.connection.serviceFile} psql service=pgha-rw   (or service=pgha-ro; the password is in a 0600 pgpass beside it)`,
     `   or: npx pgha sandbox psql rw`,
   ];
   return lines.join("\n");

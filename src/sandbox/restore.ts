@@ -5,9 +5,11 @@ import { nodesOf } from "../spec";
 import { renderRestoreHostBundle } from "../render/bundle";
 import { ensureRestoreHostSecrets } from "./material";
 import { bootHost, hostExec, hostState, resetHost, waitForBoot } from "./hosts";
-import { hostDefinition, waitForCloudInit, type Sandbox } from "./cluster";
+import { describeDrift, drift, hostDefinition, sandboxTransport, waitForCloudInit, type Sandbox } from "./cluster";
+import { planInPlace, runInPlace, RestoreRefusedError, type InPlacePlan, type InPlaceResult } from "../restore/in-place";
+import { NODE_PATHS } from "../node-paths";
 import { publishBundles } from "./aws";
-import { sleep } from "./shell";
+import { allocateScratch, recordScratch, ScratchRefused } from "./scratch";
 
 export type RestoreType = "time" | "xid" | "lsn" | "name" | "immediate";
 export type RestoreAction = "promote" | "pause" | "shutdown";
@@ -18,14 +20,16 @@ export interface RestoreRequest {
   action: RestoreAction;
   /** Restore this backup set (default: pgBackRest picks the right one for the target). */
   set?: string;
+  /** Follow this timeline (a target on a timeline an earlier in-place restore abandoned). */
+  timeline?: number;
 }
 
 export class RestoreRefused extends Error {
   readonly exitCode = 2;
 }
 
-/** The scratch host new-cluster restores run on (not part of the stack's topology). */
-export const RESTORE_HOST = { name: "pitr1", address: "10.88.0.45" };
+/** The first scratch slot (not part of the stack's topology): what the backup bench boots. */
+export const RESTORE_HOST = { name: "pitr1", address: "10.88.0.41" };
 
 type Log = (line: string) => void;
 
@@ -51,6 +55,7 @@ function restoreArgs(req: RestoreRequest): string[] {
   const a = ["--type", req.type, "--action", req.action];
   if (req.target !== undefined) a.push("--target", req.target);
   if (req.set) a.push("--set", req.set);
+  if (req.timeline !== undefined) a.push("--timeline", String(req.timeline));
   return a;
 }
 
@@ -109,81 +114,63 @@ export interface RestoreResult {
   durationMs: number;
 }
 
-async function systemctl(host: string, verb: string, unit: string): Promise<void> {
-  await must(host, ["systemctl", verb, unit], `systemctl ${verb} ${unit}`, 300_000);
+
+export interface InPlaceSandboxOptions {
+  /** Print the plan and stop (nothing is validated beyond what the plan needs; nothing changes). */
+  dryRun?: boolean;
+  /**
+   * Asked with the plan before anything stops; resolves true to go on. The CLI passes `--yes`
+   * (always true) or a TTY prompt; without it the restore is refused.
+   */
+  confirm?: (plan: InPlacePlan) => Promise<boolean>;
+  timeline?: number;
 }
 
 /**
- * In place: the whole cluster goes back to the target. Patroni is stopped on every member
- * (replicas first), the cluster is removed from the DCS (its last leader position would keep the
- * restored node from leading), the leader's data is restored and recovered to the target and
- * promoted, Patroni takes it over as leader on a new timeline, a full backup is taken on that
- * timeline, and the other members are re-created from it.
+ * In place: the whole cluster goes back to the target (src/restore/in-place.ts, the procedure
+ * AWS runs over SSM): refused while the stack file differs from what the sandbox runs, or when a
+ * member's host is not running; planned, validated and confirmed before anything stops.
  */
-export async function restoreInPlace(sb: Sandbox, req: RestoreRequest, log: Log = () => undefined): Promise<RestoreResult> {
+export async function restoreInPlace(sb: Sandbox, req: RestoreRequest, log: Log = () => undefined, opts: InPlaceSandboxOptions = {}): Promise<RestoreResult & { plan: InPlacePlan; result?: InPlaceResult }> {
   if (req.action !== "promote") {
     throw new RestoreRefused(`an in-place restore ends with promote (the cluster must come back); use --new-cluster to inspect a restore that pauses or shuts down at the target`);
   }
-  const start = Date.now();
-  await validateRestore(sb, req);
-  const target = await leaderOrFirst(sb);
-  const others = members(sb).filter((m) => m !== target);
-  log(`stopping Patroni on ${[...others, target].join(", ")} (replicas first)`);
-  for (const m of others) await systemctl(m, "stop", "patroni.service");
-  await systemctl(target, "stop", "patroni.service");
-  let restoredLeaderUp = false;
-  try {
-    log(`removing cluster ${sb.spec.scope} from the DCS`);
-    const scope = sb.spec.scope;
-    const rm = await run(target, ["bash", "-c", `printf '%s\\nYes I am aware\\n' ${scope} | pgha-patronictl remove ${scope}`], 60_000);
-    if (rm.code !== 0) throw new Error(`patronictl remove failed: ${rm.stderr || rm.stdout}`);
-    log(`restoring ${target} to ${req.type}${req.target ? ` ${req.target}` : ""}`);
-    const out = await must(target, ["pgha-restore", "restore", ...restoreArgs(req), "--start", "--stop", "--port", "5499"], "pgha-restore restore", 3_600_000);
-    const result = JSON.parse(out.trim().split("\n").pop()!) as { timeline: number };
-    log(`recovered to timeline ${result.timeline}; starting Patroni on ${target}`);
-    await systemctl(target, "start", "patroni.service");
-    // Patroni takes the data over as a standby first, then promotes: wait for a real primary.
-    const deadline = Date.now() + 180_000;
-    for (;;) {
-      const r = await sb.client.rest(target, "GET", "/primary", undefined, { timeoutMs: 2000 }).catch(() => undefined);
-      if (r?.status === 200) break;
-      if (Date.now() > deadline) throw new Error(`${target} did not become a writable leader after the restore; see \`npx pgha sandbox exec ${target} -- journalctl -u patroni\``);
-      await sleep(500);
-    }
-    restoredLeaderUp = true;
-    log("taking a full backup on the new timeline");
-    const b = await run(target, ["pgha-backup", "full", "--force"], 3_600_000);
-    if (b.code !== 0) log(`WARNING: the full backup after the restore failed (replicas will clone from the leader instead): ${b.stderr.trim().split("\n").pop()}`);
-  } finally {
-    if (restoredLeaderUp) {
-      // The restored leader runs: the others are re-created from its new timeline.
-      for (const m of others) {
-        log(`re-creating ${m} from the new timeline`);
-        await must(m, ["bash", "-c", "rm -rf /var/lib/postgresql/17/pgha && systemctl start patroni.service"], `re-initialising ${m}`);
-      }
-    } else {
-      // The restore failed: the other members still hold the cluster as it was — never wipe
-      // them; start them as they are, and one of them leads again.
-      log("the restore did not produce a leader; starting the other members unchanged");
-      for (const m of others) await run(m, ["systemctl", "start", "patroni.service"], 60_000);
-    }
+  const d = drift(sb);
+  if (d) throw new RestoreRefused(`restore refused, nothing was stopped: ${describeDrift(d)} first (or restore as a new cluster)`);
+  for (const m of members(sb)) {
+    const state = await hostState(m).catch(() => "missing");
+    if (state !== "running") throw new RestoreRefused(`restore refused, nothing was stopped: member ${m}'s host is ${state} (npx pgha sandbox start ${m}, or status)`);
   }
-  const tl = (await sb.client.query(target, "select timeline_id from pg_control_checkpoint()"))[0].timeline_id as number;
-  return { mode: "in-place", host: target, action: "promote", timeline: Number(tl), durationMs: Date.now() - start };
+  const start = Date.now();
+  const options = { transport: sandboxTransport, cluster: sb.spec.scope, members: members(sb), dataDir: NODE_PATHS.dataDir, log };
+  let plan: InPlacePlan;
+  try {
+    plan = await planInPlace(options, { type: req.type, target: req.target, set: req.set, timeline: opts.timeline ?? req.timeline });
+  } catch (e) {
+    if (e instanceof RestoreRefusedError) throw new RestoreRefused(e.message);
+    throw e;
+  }
+  const base = { mode: "in-place" as const, action: "promote" as const, plan };
+  if (opts.dryRun) return { ...base, host: plan.restorer, timeline: plan.timelineBefore ?? 0, durationMs: Date.now() - start };
+  if (!opts.confirm || !(await opts.confirm(plan))) {
+    throw new RestoreRefused("restore not confirmed, nothing was stopped: pass --yes (or answer the prompt with the cluster's name) to restore in place");
+  }
+  const result = await runInPlace(options, plan);
+  return { ...base, result, host: result.leader ?? plan.leader, timeline: result.timeline ?? 0, durationMs: Date.now() - start };
 }
 
 /**
- * Boots the scratch restore host with its own rendered user-data, or reuses it when it already
- * runs that user-data (its previous restore is stopped and removed first).
+ * Boots a scratch host with its own rendered user-data, or reuses it when it already runs that
+ * user-data (its previous restore is stopped and removed first: only when the caller replaces it).
  */
-export async function ensureRestoreHost(sb: Sandbox, log: Log = () => undefined): Promise<string> {
-  const { name, address } = RESTORE_HOST;
+export async function ensureRestoreHost(sb: Sandbox, log: Log = () => undefined, host: { name: string; address: string } = RESTORE_HOST): Promise<string> {
+  const { name, address } = host;
   const bundle = renderRestoreHostBundle(sb.spec, sb.layout, name, address);
   await publishBundles(sb.spec, [bundle], [await ensureRestoreHostSecrets(sb.spec, sb.stateDir, name, address)]);
   const definition = hostDefinition(sb.stateDir, name, address, bundle.userDataGzip);
   const state = await hostState(name).catch(() => undefined);
   if (state === "running") {
-    const clean = await run(name, ["bash", "-c", "runuser -u postgres -- /usr/lib/postgresql/17/bin/pg_ctl -D /var/lib/postgresql/17/pgha -m immediate stop >/dev/null 2>&1; rm -rf /var/lib/postgresql/17/pgha /tmp/pgha-restore-*"], 60_000);
+    const clean = await run(name, ["bash", "-c", `runuser -u postgres -- ${NODE_PATHS.binDir}/pg_ctl -D ${NODE_PATHS.dataDir} -m immediate stop >/dev/null 2>&1; rm -rf ${NODE_PATHS.dataDir} /tmp/pgha-restore-*`], 60_000);
     const sameUserData = await bootHost(definition, { image: sb.state.image, stateDir: sb.stateDir }).then(() => true, () => false);
     if (clean.code === 0 && sameUserData) {
       log(`reusing restore host ${name} (previous restore removed)`);
@@ -201,18 +188,38 @@ export async function ensureRestoreHost(sb: Sandbox, log: Log = () => undefined)
   return name;
 }
 
+export interface NewClusterOptions {
+  /** The scratch cluster's name (default: the first free pitr<n>). */
+  name?: string;
+  /** Replace the scratch cluster of that name (by default an existing name is refused). */
+  replace?: boolean;
+}
+
 /**
- * As a new cluster: the restore runs on a scratch host beside the live cluster, which is not
- * touched; archiving is off in the restored copy so it never writes into the live repository.
+ * As a new cluster: the restore runs on a scratch host of its own beside the live cluster, which
+ * is not touched; archiving is off in the restored copy so it never writes into the live
+ * repository. Earlier scratch clusters stay (src/sandbox/scratch.ts).
  */
-export async function restoreNewCluster(sb: Sandbox, req: RestoreRequest, log: Log = () => undefined): Promise<RestoreResult> {
+export async function restoreNewCluster(sb: Sandbox, req: RestoreRequest, log: Log = () => undefined, opts: NewClusterOptions = {}): Promise<RestoreResult & { name: string }> {
   const start = Date.now();
   await validateRestore(sb, req);
-  const host = await ensureRestoreHost(sb, log);
-  log(`restoring on ${host}: ${req.type}${req.target ? ` ${req.target}` : ""}, then ${req.action}`);
+  let slot: ReturnType<typeof allocateScratch>;
+  try {
+    slot = allocateScratch(sb.spec, sb.stateDir, opts);
+  } catch (e) {
+    if (e instanceof ScratchRefused) throw new RestoreRefused(e.message);
+    throw e;
+  }
+  const host = await ensureRestoreHost(sb, log, slot);
+  const target = `${req.type}${req.target ? ` ${req.target}` : ""}${req.set ? ` from set ${req.set}` : ""}, then ${req.action}`;
+  // Recorded before the restore runs: a failed restore leaves a host that status shows and
+  // `scratch remove` deletes.
+  recordScratch(sb.stateDir, { name: slot.name, address: slot.address, slot: slot.slot, createdAt: new Date().toISOString(), target, timeline: null, socket: null, port: null });
+  log(`restoring on ${host}: ${target}`);
   const out = await must(host, ["pgha-restore", "restore", ...restoreArgs(req), "--start", "--archive-mode", "off", "--port", "5432"], "pgha-restore restore", 3_600_000);
   const r = JSON.parse(out.trim().split("\n").pop()!) as { timeline: number; socket: string; port: number };
-  return { mode: "new-cluster", host, action: req.action, timeline: Number(r.timeline), socket: r.socket, port: r.port, durationMs: Date.now() - start };
+  recordScratch(sb.stateDir, { name: slot.name, address: slot.address, slot: slot.slot, createdAt: new Date().toISOString(), target, timeline: Number(r.timeline), socket: r.socket, port: r.port });
+  return { mode: "new-cluster", name: slot.name, host, action: req.action, timeline: Number(r.timeline), socket: r.socket, port: r.port, durationMs: Date.now() - start };
 }
 
 /** SQL on the restored copy of a new-cluster restore (over its unix socket, as postgres). */
@@ -220,3 +227,5 @@ export async function queryRestored(result: RestoreResult, sql: string, db = "po
   if (!result.socket) throw new Error("only new-cluster restores have a separate PostgreSQL to query");
   return (await must(result.host, ["runuser", "-u", "postgres", "--", "psql", "-h", result.socket, "-p", String(result.port), "-d", db, "-XAtc", sql], "query on the restored copy", 60_000)).trim();
 }
+
+export { formatPlan } from "../restore/in-place";

@@ -3,13 +3,19 @@
 // recovery of every target type in place and as a new cluster, refused restores, an S3 outage.
 import { hostExec } from "../../src/sandbox/hosts";
 import { startS3, stopS3 } from "../../src/sandbox/s3";
-import { powerCut, startHost, waitForBoot } from "../../src/sandbox/hosts";
+import { hostState, powerCut, startHost, waitForBoot } from "../../src/sandbox/hosts";
 import { archiverStatus, formatStatus, status, type Sandbox } from "../../src/sandbox/cluster";
-import { backup, backups, queryRestored, restoreInPlace, restoreNewCluster, restorePoint, RestoreRefused, type RestoreRequest, type RestoreResult } from "../../src/sandbox/restore";
+import { listScratch, removeScratch } from "../../src/sandbox/scratch";
+import { backup, backups, queryRestored, restoreInPlace, restoreNewCluster, restorePoint, RestoreRefused, type RestoreRequest } from "../../src/sandbox/restore";
 import { renderBundle, NODE_PATHS } from "../../src/render/bundle";
 import { buildSpec } from "../../src/spec";
 import { loadStackConfig } from "../../src/config/load";
 import { readStackFile } from "../../src/config/stack-file";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import YAML from "yaml";
+import { mainPid } from "../../src/sandbox/cluster";
 import { localSql, postgresMembers, sandbox, sh, sleep, waitFor, waitHealthy, waitStreaming, WriteLoad } from "./support";
 
 let sb: Sandbox;
@@ -222,7 +228,8 @@ describe("point-in-time recovery (MISSION R1–R2)", () => {
     }
     if (type === "lsn") target = (await sb.client.query(l, "select pg_current_wal_lsn()::text as lsn"))[0].lsn;
     if (type === "name") {
-      target = `before_${table}`;
+      // Restore-point names are catalogued and used once (a reused sandbox keeps its catalogue).
+      target = `before_${table}_${Date.now().toString(36)}`;
       await restorePoint(sb, target);
     }
     await sb.client.query("rw", `insert into ${table} select generate_series(101,150)`);
@@ -241,7 +248,7 @@ describe("point-in-time recovery (MISSION R1–R2)", () => {
       const liveTimeline = await timelineOf(leaderBefore);
       // Each action observed once: pause after time, shutdown after xid, promote otherwise.
       const action = type === "time" ? "pause" : type === "xid" ? "shutdown" : "promote";
-      const r = await restoreNewCluster(sb, { type, target, set, action });
+      const r = await restoreNewCluster(sb, { type, target, set, action }, undefined, { name: "t-pitr", replace: true });
       if (action === "shutdown") {
         const state = await sh(r.host, "/usr/lib/postgresql/17/bin/pg_controldata -D /var/lib/postgresql/17/pgha | sed -n 's/^Database cluster state: *//p'");
         expect(state.trim()).toBe("shut down in recovery");
@@ -260,12 +267,20 @@ describe("point-in-time recovery (MISSION R1–R2)", () => {
       expect(await timelineOf(leaderBefore)).toBe(liveTimeline);
     }, T(4));
 
+    // In place the procedure is the same for every type (the target only reaches pgha-restore,
+    // whose validation and recovery settings the new-cluster case above covers per type), and
+    // each in-place restore costs about 90 s: it runs for a time and for a catalogued restore
+    // point, the two whose branch point is recorded for the abandoned-timeline check below.
+    if (type !== "time" && type !== "name") return;
     it(`in place: the cluster goes back to the target, promotes on a new timeline, every member streams again`, async () => {
       const table = `pitr_inplace_${type}`;
       const { target, set } = await scenario(table, type);
       const before = await timelineOf(await leader());
-      const r: RestoreResult = await restoreInPlace(sb, { type, target, set, action: "promote" });
+      const r = await restoreInPlace(sb, { type, target, set, action: "promote" }, undefined, { confirm: async () => true });
+      expect(r.result).toMatchObject({ ok: true, outcome: "restored", notStreaming: [] });
       expect(r.timeline).toBeGreaterThan(before);
+      // The data kept aside for a rollback is gone once the cluster is healthy.
+      expect((await hostExec(r.host, ["test", "-e", "/var/lib/postgresql/17/pgha.pre-restore"])).code).toBe(1);
       await waitHealthy(sb, 240_000);
       expect(await count("rw", table)).toBe(100);
       for (const m of postgresMembers(sb).filter((x) => x !== r.host)) {
@@ -286,19 +301,90 @@ describe("point-in-time recovery (MISSION R1–R2)", () => {
       { type: "lsn", target: "nope", action: "promote" },
       { type: "name", target: "has spaces", action: "promote" },
       { type: "name", target: "ok_name", action: "pause" },
+      // A one-letter typo of a real restore point, and a time without a zone.
+      { type: "name", target: "befor_migration", action: "promote" },
+      { type: "time", target: "2026-11-25 10:00:00", action: "promote" },
     ];
+    await restorePoint(sb, `before_migration_${Date.now().toString(36)}`);
+    const yes = { confirm: async () => true };
     for (const req of attempts) {
-      const p = restoreInPlace(sb, req);
+      const p = restoreInPlace(sb, req, undefined, yes);
       await expect(p).rejects.toBeInstanceOf(RestoreRefused);
       await expect(p).rejects.toThrow(req.action === "pause" ? /ends with promote/ : /refused|not a|before the oldest/);
     }
-    await expect(restoreInPlace(sb, { type: "time", target: "2001-01-01 00:00:00+00", action: "promote" })).rejects.toThrow(/before the oldest restorable point/);
-    await expect(restoreNewCluster(sb, { type: "time", target: "garbage", action: "promote" })).rejects.toThrow(/is not a time/);
+    await expect(restoreInPlace(sb, { type: "time", target: "2001-01-01 00:00:00+00", action: "promote" }, undefined, yes)).rejects.toThrow(/before the oldest restorable point/);
+    await expect(restoreInPlace(sb, { type: "name", target: "befor_migration", action: "promote" }, undefined, yes)).rejects.toThrow(/no restore point 'befor_migration' in the catalogue \(.*before_migration_/);
+    await expect(restoreInPlace(sb, { type: "time", target: "2026-11-25 10:00:00", action: "promote" }, undefined, yes)).rejects.toThrow(/has no time zone/);
+    // Without a yes nothing happens either, and a dry run only plans.
+    await expect(restoreInPlace(sb, { type: "immediate", action: "promote" })).rejects.toThrow(/not confirmed, nothing was stopped/);
+    const dry = await restoreInPlace(sb, { type: "immediate", action: "promote" }, undefined, { dryRun: true });
+    expect(dry.plan.steps.length).toBeGreaterThanOrEqual(6);
+    expect(dry.plan.leader).toBe(l);
+    await expect(restoreNewCluster(sb, { type: "time", target: "garbage", action: "promote" })).rejects.toThrow(/has no time zone/);
+    await expect(restoreNewCluster(sb, { type: "time", target: "garbage+00", action: "promote" })).rejects.toThrow(/is not a time/);
     // Untouched: same leader, same timeline, Patroni running everywhere.
     expect(await leader()).toBe(l);
     expect(await timelineOf(l)).toBe(tl);
     for (const m of postgresMembers(sb)) expect((await hostExec(m, ["systemctl", "is-active", "patroni"])).stdout.trim()).toBe("active");
   }, T(3));
+});
+
+describe("in-place restores that cannot hurt (issue 16)", () => {
+  const yes = { confirm: async () => true };
+  const postmasters = () => Object.fromEntries(postgresMembers(sb).map((m) => [m, mainPid(m, "postgres")]));
+
+  it("an edited but unapplied stack file (a 4th member) is refused with the drift named; nothing stops", async () => {
+    const doc = YAML.parse(fs.readFileSync(sb.state.stackFile, "utf8"));
+    doc.config["postgres-ha:postgres"] = { ...(doc.config["postgres-ha:postgres"] ?? {}), nodes: 4 };
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-drift-"));
+    const edited = path.join(dir, "Pulumi.prod.yaml");
+    fs.writeFileSync(edited, YAML.stringify(doc));
+    const before = postmasters();
+    try {
+      const p = restoreInPlace({ ...sb, state: { ...sb.state, stackFile: edited } }, { type: "immediate", action: "promote" }, undefined, yes);
+      await expect(p).rejects.toBeInstanceOf(RestoreRefused);
+      await expect(p).rejects.toThrow(/nothing was stopped: Pulumi\.prod\.yaml differs from what the sandbox runs: .*db4 would be added/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(postmasters()).toEqual(before);
+    await waitHealthy(sb);
+  }, T(2));
+
+  it("a time on a timeline an earlier in-place restore abandoned is refused unless --timeline names it", async () => {
+    const branches = JSON.parse(await sh(await leader(), "pgha-restore timelines --json")) as { from: number; to: number; restoredAt: string; promotedAt: string }[];
+    const b = branches.find((x) => Date.parse(x.promotedAt) - Date.parse(x.restoredAt) >= 3000);
+    expect(b).toBeDefined(); // the in-place restores above started timelines
+    const t = new Date(Date.parse(b!.restoredAt) + 2000).toISOString().replace("T", " ").replace(/\.\d+Z$/, "+00");
+    const req = { type: "time" as const, target: t, action: "promote" as const };
+    await expect(restoreInPlace(sb, req, undefined, { dryRun: true })).rejects.toThrow(new RegExp(`lies on timeline ${b!.from}, which the in-place restore .* abandoned .*add --timeline ${b!.from}`));
+    const plan = await restoreInPlace(sb, req, undefined, { dryRun: true, timeline: b!.from });
+    expect(plan.plan.request.timeline).toBe(b!.from);
+    expect(plan.plan.target).toContain(`on timeline ${b!.from}`);
+  }, T(2));
+
+  it("a restore that fails midway (S3 gone during it) leaves the cluster on its data and timeline, healthy", async () => {
+    const l = await leader();
+    const tl = await timelineOf(l);
+    await sb.client.query("rw", "drop table if exists keep_me; create table keep_me(id int); insert into keep_me select generate_series(1, 77)");
+    const before = postmasters();
+    let stopped = false;
+    const p = restoreInPlace(sb, { type: "immediate", action: "promote" }, (line) => {
+      if (!stopped && /^1\/7 restoring/.test(line)) {
+        stopped = true;
+        void stopS3(sb.stateDir);
+      }
+    }, yes);
+    const r = await p.finally(() => startS3(sb.stateDir, sb.spec.backup.bucketName));
+    expect(stopped).toBe(true);
+    expect(r.result).toMatchObject({ ok: false, outcome: "rolled-back" });
+    expect(r.result!.message).toMatch(/failed before anything was stopped/);
+    expect(await leader()).toBe(l);
+    expect(await timelineOf(l)).toBe(tl);
+    expect(postmasters()).toEqual(before);
+    expect(await count("rw", "keep_me")).toBe(77);
+    await waitHealthy(sb);
+  }, T(6));
 });
 
 describe("archiving under faults", () => {
@@ -341,9 +427,35 @@ describe("archiving under faults", () => {
     await sleep(1100);
     await sb.client.query("rw", "create table if not exists after_target(x int); insert into after_target values (1)");
     await archiveNow();
-    const r = await restoreNewCluster(sb, { type: "time", target: now, action: "promote" });
+    const r = await restoreNewCluster(sb, { type: "time", target: now, action: "promote" }, undefined, { name: "t-pitr", replace: true });
     const restored = new Set((await queryRestored(r, "select id from s3_outage")).split("\n").map(Number));
     expect(result.acked.filter((id) => !restored.has(id))).toEqual([]);
+  }, T(6));
+
+  it("scratch clusters are named and listed: a second new-cluster restore keeps the first; remove deletes one", async () => {
+    const a = await restoreNewCluster(sb, { type: "immediate", action: "promote" });
+    const b = await restoreNewCluster(sb, { type: "immediate", action: "promote" });
+    try {
+      expect(a.name).not.toBe(b.name);
+      expect(a.host).not.toBe(b.host);
+      // The first one still runs and answers after the second was made.
+      expect(await queryRestored(a, "select pg_is_in_recovery()")).toBe("f");
+      const st = await status(sb);
+      expect(st.restoreClusters.filter((x) => [a.name, b.name].includes(x.name)).map((x) => [x.name, x.state, x.timeline])).toEqual([
+        [a.name, "running", a.timeline],
+        [b.name, "running", b.timeline],
+      ]);
+      expect(formatStatus(st)).toContain(`${a.name} (`);
+      // A name that is taken is refused unless replaced; nothing is booted or stopped for it.
+      await expect(restoreNewCluster(sb, { type: "immediate", action: "promote" }, undefined, { name: a.name })).rejects.toThrow(`a scratch cluster named ${a.name} exists`);
+      expect(await queryRestored(a, "select 1")).toBe("1");
+    } finally {
+      await removeScratch(sb.stateDir, a.name);
+      await removeScratch(sb.stateDir, b.name);
+    }
+    expect(listScratch(sb.stateDir).map((x) => x.name)).not.toEqual(expect.arrayContaining([a.name]));
+    expect(await hostState(a.name).then((x): string => x, () => "gone")).toBe("gone");
+    await expect(removeScratch(sb.stateDir, a.name)).rejects.toThrow(`there is no scratch cluster ${a.name}`);
   }, T(6));
 
   it("after a hard kill of the leader no standby is stuck on WAL the old leader archived past the takeover", async () => {

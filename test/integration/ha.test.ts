@@ -3,7 +3,10 @@
 // from a client that records every acknowledged commit.
 import { hostExec, powerCut, rebootHost, startHost, waitForBoot, shutdownHost, cloudInitStatus } from "../../src/sandbox/hosts";
 import { heal, isolate } from "../../src/sandbox/network";
-import { switchover, type Sandbox } from "../../src/sandbox/cluster";
+import { formatStatus, status, switchover, type Sandbox, type SandboxStatus } from "../../src/sandbox/cluster";
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
 import { renderBundle, NODE_PATHS } from "../../src/render/bundle";
 import { nodeSoftware } from "../../src/render/software";
 import { dynamicConfig } from "../../src/render/dynamic";
@@ -118,6 +121,21 @@ describe("the cluster forms", () => {
 });
 
 describe("HAProxy", () => {
+  it("status shows no password: the printed psql line connects through a 0600 service file and pgpass", async () => {
+    const s = await status(sb);
+    const text = formatStatus(s);
+    const password = decodeURIComponent(new URL(s.connection.superuser).password);
+    expect(password.length).toBeGreaterThan(10);
+    expect(text).not.toContain(password);
+    const line = text.split("\n").find((l) => l.startsWith("psql: "))!;
+    const serviceFile = /PGSERVICEFILE=(\S+)/.exec(line)![1];
+    for (const f of [serviceFile, path.join(path.dirname(serviceFile), "pgpass")]) expect(fs.statSync(f).mode & 0o777).toBe(0o600);
+    for (const [service, inRecovery] of [["pgha-rw", "f"], ["pgha-ro", "t"]]) {
+      const r = spawnSync("psql", [`service=${service}`, "-XAtc", "select pg_is_in_recovery()"], { env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("PG"))), PGSERVICEFILE: serviceFile }, encoding: "utf8", timeout: 30_000 });
+      expect([r.status, r.stdout.trim(), r.stderr]).toEqual([0, inRecovery, ""]);
+    }
+  });
+
   it("5000 reaches the leader, 5001 a replica, and 5001 falls back to the leader when no replica is healthy", async () => {
     const leader = await leaderName();
     const addrOf = (n: string) => sb.layout.addresses[n];
@@ -185,11 +203,29 @@ describe("faults", () => {
     const oldLeader = await leaderName();
     const cutAt = Date.now();
     await powerCut(oldLeader);
+    // What `sandbox status --json` says while the DCS still holds the dead leader's key.
+    const seen: SandboxStatus[] = [];
+    let watching = true;
+    const watcher = (async () => {
+      while (watching) seen.push(await status(sb));
+    })();
     const newLeader = await waitFor("a new leader", async () => {
       const l = await sb.client.leader().catch(() => undefined);
       return l && l !== oldLeader ? l : undefined;
     }, 120_000, 200);
     const promotedAfterMs = Date.now() - cutAt;
+    watching = false;
+    await watcher;
+    const dead = seen.map((s) => s.members.find((m) => m.name === oldLeader)!);
+    expect(seen.length).toBeGreaterThan(2);
+    expect(dead.filter((m) => m.role === "leader" && m.state === "running")).toEqual([]);
+    expect(dead.every((m) => m.state === "unreachable")).toBe(true);
+    expect(dead[0]).toMatchObject({ lastRole: "leader", unreachableBecause: "host stopped" });
+    expect(seen[0].problems[0]).toContain(`leader ${oldLeader} is unreachable (host stopped)`);
+    // The replicas are not blamed for the leader's death.
+    const whileListed = seen.filter((s) => s.members.find((m) => m.name === oldLeader)!.lastRole === "leader");
+    expect(whileListed.length).toBeGreaterThan(0);
+    expect(whileListed.flatMap((s) => s.problems).filter((p) => /in archive recovery|is starting|is stopped/.test(p))).toEqual([]);
     await waitFor("writes resuming through HAProxy", async () => (load.lastAckAt() ?? 0) > cutAt + 100, 120_000);
     await sleep(2000);
     const result = await load.stop();

@@ -43,11 +43,32 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 }
 
 export async function waitHealthy(sb: Sandbox, timeoutMs = 180_000): Promise<string> {
-  const h = await waitFor("a healthy cluster (one leader, replicas streaming, rw writable)", async () => {
-    const r = await checkHealth(sb);
-    return r.healthy ? r : undefined;
-  }, timeoutMs, 500);
-  return h.leader!;
+  let reasons: string[] = [];
+  try {
+    const h = await waitFor("a healthy cluster (one leader, replicas streaming, rw writable)", async () => {
+      const r = await checkHealth(sb);
+      reasons = r.reasons;
+      return r.healthy ? r : undefined;
+    }, timeoutMs, 500);
+    return h.leader!;
+  } catch (e) {
+    // Say why: a bare time-out sends the reader to the journals with nothing to look for. The
+    // journals' tails go to stderr, where CI keeps them.
+    process.stderr.write(await diagnostics(sb));
+    throw new Error(`${(e as Error).message}; last seen: ${reasons.join("; ") || "no answer"}`);
+  }
+}
+
+/** What a failed wait leaves for the reader: each member's view and the journals' last lines. */
+export async function diagnostics(sb: Sandbox, lines = 40): Promise<string> {
+  const out: string[] = ["[integration] diagnostics after a failed wait"];
+  for (const n of sb.spec.nodes.filter((x) => x.role === "postgres" || x.role === "etcd")) {
+    const unit = n.role === "postgres" ? "patroni" : "etcd";
+    const view = n.role === "postgres" ? await sb.client.rest(n.name, "GET", "/patroni", undefined, { timeoutMs: 2000 }).then((x) => JSON.stringify(x.body), (e) => `GET /patroni: ${(e as Error).message}`) : "";
+    const r = await hostExec(n.name, ["journalctl", "-u", unit, "-n", String(lines), "--no-pager", "-o", "short-precise"], { timeoutMs: 20_000 }).catch((e) => ({ code: -1, stdout: "", stderr: String(e) }));
+    out.push(`--- ${n.name} (${unit}) ${view}`, (r.stdout + r.stderr).trimEnd());
+  }
+  return out.join("\n") + "\n";
 }
 
 export function postgresMembers(sb: Sandbox): string[] {
