@@ -1,4 +1,5 @@
 // `pgha sandbox …`: the stack on local hosts (see src/sandbox/cluster.ts).
+import * as fs from "fs";
 import { spawnSync } from "child_process";
 import { Command } from "commander";
 import { Listr } from "listr2";
@@ -7,7 +8,7 @@ import {
   readState, rebootMember, startMember, status, switchover, up, checkHealth,
 } from "../sandbox/cluster";
 import * as readline from "readline";
-import { backup, backups, formatPlan, restoreInPlace, restoreNewCluster, restorePoint } from "../sandbox/restore";
+import { backup, backups, fetchLogical, formatPlan, humanBytes, logicalSets, restoreInPlace, restoreLogical, restoreNewCluster, restorePoint } from "../sandbox/restore";
 import type { InPlacePlan } from "../restore/in-place";
 import { removeScratch, scratchStatus } from "../sandbox/scratch";
 
@@ -240,18 +241,68 @@ export function registerSandboxCommands(program: Command): void {
     .description("backups in the repository and the restorable window (oldest … newest restorable point)")
     .option("--json", "print JSON")
     .action(async (opts: { json?: boolean }) => {
-      const c = await backups(await openSandbox());
-      if (opts.json) return out(JSON.stringify(c, null, 2));
+      const sb = await openSandbox();
+      const c = await backups(sb);
+      const logical = await logicalSets(sb);
+      if (opts.json) return out(JSON.stringify({ ...c, logical }, null, 2));
       out(
         [
           `stanza ${c.stanza}: ${c.status}`,
           `restorable window: ${c.oldest ?? "none"} … ${c.newest ?? "none"}`,
           `oldest backup proven by a restore drill: ${c.oldestVerified ?? "none yet (npx pgha sandbox backup drill)"}`,
           "",
-          `${"label".padEnd(34)} ${"type".padEnd(5)} ${"start".padEnd(21)} ${"stop".padEnd(21)} ${"size".padStart(10)}  verified`,
-          ...c.backups.map((b) => `${b.label.padEnd(34)} ${b.type.padEnd(5)} ${b.start.padEnd(21)} ${b.stop.padEnd(21)} ${String(b.sizeBytes).padStart(10)}  ${b.verified ?? "no"}`),
+          `${"label".padEnd(34)} ${"type".padEnd(5)} ${"start".padEnd(21)} ${"stop".padEnd(21)} ${"size".padStart(9)} ${"in repo".padStart(9)}  restored by a drill`,
+          ...c.backups.map((b) => `${b.label.padEnd(34)} ${b.type.padEnd(5)} ${b.start.padEnd(21)} ${b.stop.padEnd(21)} ${humanBytes(b.sizeBytes).padStart(9)} ${humanBytes(b.repoSizeBytes).padStart(9)}  ${b.verified ?? "no"}`),
+          "(restored by a drill: pgha-backup drill restored that set, started PostgreSQL on it and queried it; pgBackRest verify checks every set's checksums after the backup)",
+          "",
+          logical.length ? "logical dumps (pgha-backup logical; npx pgha sandbox logical restore …):" : "logical dumps: none yet (npx pgha sandbox backup logical)",
+          ...logical.map((l) => `  ${l.time}${l.complete ? "" : " (incomplete)"}  globals ${humanBytes(l.globalsBytes)}  ${l.databases.map((d) => `${d.name} ${humanBytes(d.sizeBytes)}`).join(", ")}`),
         ].join("\n"),
       );
+    });
+
+  const logical = sandbox.command("logical").description("the logical dumps in S3 (pgha-backup logical): list, fetch one, restore a database or tables");
+  logical
+    .command("list")
+    .description("every dump set: time, databases and sizes")
+    .option("--json", "as JSON")
+    .action(async (opts: { json?: boolean }) => {
+      const sets = await logicalSets(await openSandbox());
+      if (opts.json) return out(JSON.stringify(sets, null, 2));
+      out(sets.length ? sets.map((l) => `${l.time}${l.complete ? "" : " (incomplete)"}  globals ${humanBytes(l.globalsBytes)}  ${l.databases.map((d) => `${d.name} ${humanBytes(d.sizeBytes)}`).join(", ")}`).join("\n") : "no logical dumps yet (npx pgha sandbox backup logical)");
+    });
+  logical
+    .command("fetch")
+    .description("copy one database's dump (pg_dump -Fc) to the machine")
+    .requiredOption("--time <time>", "the set's time as `logical list` shows it, or latest")
+    .requiredOption("--database <db>", "the database")
+    .requiredOption("-o, --out <file>", "where to write it (- for stdout)")
+    .action(async (opts: { time: string; database: string; out: string }) => {
+      const bytes = await fetchLogical(await openSandbox(), opts.time, opts.database);
+      if (opts.out === "-") await new Promise<void>((resolve) => process.stdout.write(bytes, () => resolve()));
+      else {
+        fs.writeFileSync(opts.out, bytes, { mode: 0o600 });
+        process.stderr.write(`${opts.out}: ${humanBytes(bytes.length)} (pg_restore -l ${opts.out} lists it)\n`);
+      }
+    });
+  logical
+    .command("restore")
+    .description("restore a database (into a new one, or over it with --clean) or tables with their indexes, constraints, defaults and sequences, on the leader")
+    .requiredOption("--time <time>", "the set's time as `logical list` shows it, or latest")
+    .requiredOption("--database <db>", "the dumped database")
+    .option("--into <db>", "restore into this database (created when missing; default: the same)")
+    .option("--table <schema.table...>", "only these tables, with everything that belongs to them")
+    .option("--schema-only", "definitions only")
+    .option("--data-only", "rows only (into existing tables)")
+    .option("--clean", "drop what is restored first (a whole database, or the named tables)")
+    .option("--jobs <n>", "parallel jobs for a whole database", "2")
+    .action(async (opts: { time: string; database: string; into?: string; table?: string[]; schemaOnly?: boolean; dataOnly?: boolean; clean?: boolean; jobs: string }) => {
+      if (opts.schemaOnly && opts.dataOnly) throw Object.assign(new Error("--schema-only and --data-only exclude each other"), { exitCode: 2 });
+      const line = await restoreLogical(await openSandbox(), {
+        time: opts.time, database: opts.database, into: opts.into, tables: opts.table, clean: opts.clean, jobs: Number(opts.jobs),
+        section: opts.schemaOnly ? "schema-only" : opts.dataOnly ? "data-only" : undefined,
+      });
+      out(line.replace(/^\S+ \[\w+\] /, ""));
     });
 
   sandbox

@@ -229,3 +229,68 @@ export async function queryRestored(result: RestoreResult, sql: string, db = "po
 }
 
 export { formatPlan } from "../restore/in-place";
+
+// ---------------------------------------------------------------------------------------------
+// Logical dumps (pgha-logical on the nodes: list, fetch, restore)
+
+export interface LogicalSet {
+  time: string;
+  complete: boolean;
+  globalsBytes: number | null;
+  databases: { name: string; sizeBytes: number }[];
+}
+
+async function runningMember(sb: Sandbox): Promise<string> {
+  for (const m of members(sb)) if ((await hostState(m).catch(() => "stopped")) === "running") return m;
+  throw new Error("no member's host is running");
+}
+
+export async function logicalSets(sb: Sandbox): Promise<LogicalSet[]> {
+  return JSON.parse(await must(await runningMember(sb), ["pgha-logical", "list", "--json"], "listing the logical dumps", 120_000)) as LogicalSet[];
+}
+
+/** The dump of `database` from set `time` (or "latest"), as bytes (pg_dump -Fc). */
+export async function fetchLogical(sb: Sandbox, time: string, database: string): Promise<Buffer> {
+  const r = await hostExec(await runningMember(sb), ["pgha-logical", "fetch", "--time", time, "--database", database], { timeoutMs: 3_600_000 });
+  if (r.code !== 0) throw (r.code === 2 ? new RestoreRefused(r.stderr.trim().split("\n").pop()!.replace(/^.*refused: /, "")) : new Error(`pgha-logical fetch: ${r.stderr.trim()}`));
+  return r.stdoutBytes;
+}
+
+export interface LogicalRestoreRequest {
+  time: string;
+  database: string;
+  into?: string;
+  tables?: string[];
+  section?: "schema-only" | "data-only";
+  clean?: boolean;
+  jobs?: number;
+}
+
+/** pgha-logical restore on the leader (it writes); a refusal (exit 2) is a RestoreRefused. */
+export async function restoreLogical(sb: Sandbox, req: LogicalRestoreRequest): Promise<string> {
+  const leader = await sb.client.leader();
+  if (!leader) throw new Error("no leader: a logical restore writes on the leader");
+  const argv = ["pgha-logical", "restore", "--time", req.time, "--database", req.database];
+  if (req.into) argv.push("--into", req.into);
+  for (const t of req.tables ?? []) argv.push("--table", t);
+  if (req.section) argv.push(`--${req.section}`);
+  if (req.clean) argv.push("--clean");
+  if (req.jobs) argv.push("--jobs", String(req.jobs));
+  const r = await run(leader, argv, 3_600_000);
+  if (r.code === 2) throw new RestoreRefused(r.stderr.trim().split("\n").filter((l) => l.includes("refused")).pop()?.replace(/^.*refused: /, "") ?? r.stderr.trim());
+  if (r.code !== 0) throw new Error(`pgha-logical restore failed on ${leader} (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-6).join("\n")}`);
+  return r.stderr.trim().split("\n").pop() ?? "restored";
+}
+
+/** 1536 → "1.5 KiB". */
+export function humanBytes(n: number | null | undefined): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return "-";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${units[u]}`;
+}

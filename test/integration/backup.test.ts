@@ -6,6 +6,7 @@ import { startS3, stopS3 } from "../../src/sandbox/s3";
 import { hostState, powerCut, startHost, waitForBoot } from "../../src/sandbox/hosts";
 import { archiverStatus, formatStatus, status, type Sandbox } from "../../src/sandbox/cluster";
 import { listScratch, removeScratch } from "../../src/sandbox/scratch";
+import { fetchLogical, logicalSets, restoreLogical } from "../../src/sandbox/restore";
 import { backup, backups, queryRestored, restoreInPlace, restoreNewCluster, restorePoint, RestoreRefused, type RestoreRequest } from "../../src/sandbox/restore";
 import { renderBundle, NODE_PATHS } from "../../src/render/bundle";
 import { buildSpec } from "../../src/spec";
@@ -196,6 +197,51 @@ describe("logical backups (MISSION L1–L3)", () => {
     expect(await count("rw", "orders", "shop_from_s3")).toBe(1000);
     const manifest = JSON.parse(await sh(node, `${s3} cp --only-show-errors s3://${sb.spec.backup.bucketName}/${sb.spec.backup.logicalPrefix}${ts}/MANIFEST.json -`));
     expect(manifest.databases).toEqual(expect.arrayContaining(["postgres", "shop"]));
+  }, T(4));
+});
+
+describe("logical dumps as first-class backups (issue 16)", () => {
+  it("a dropped table comes back from the latest dump with its primary key, index, check, defaults, sequence position and comment", async () => {
+    const q = (sql: string, db = "shop") => sb.client.query("rw", sql, [], { database: db });
+    await q(`drop table if exists invoices, tickets cascade;
+      create table invoices(id serial primary key, code text not null default 'INV', amount numeric check (amount >= 0), created timestamptz default now());
+      create index invoices_code_idx on invoices(code);
+      comment on table invoices is 'billing';
+      insert into invoices(amount) select g from generate_series(1, 50) g;
+      create table tickets(id bigint generated always as identity primary key, body text);
+      insert into tickets(body) select 't' || g from generate_series(1, 30) g`);
+    const made = await backup(sb, "logical");
+    const time = /logical backup (\d{8}T\d{6}Z)/.exec(made.log)![1];
+    const sets = await logicalSets(sb);
+    const set = sets.find((x) => x.time === time)!;
+    expect(set.complete).toBe(true);
+    expect(set.databases.find((d) => d.name === "shop")!.sizeBytes).toBeGreaterThan(1000);
+    // The dump itself, to the machine, byte for byte a pg_dump custom archive.
+    const dump = await fetchLogical(sb, "latest", "shop");
+    expect(dump.subarray(0, 5).toString()).toBe("PGDMP");
+    await expect(fetchLogical(sb, "latest", "nosuchdb")).rejects.toThrow(/has no dump of database nosuchdb \(it has: .*shop/);
+
+    await q("drop table invoices, tickets");
+    const line = await restoreLogical(sb, { time: "latest", database: "shop", tables: ["public.invoices", "public.tickets"] });
+    expect(line).toContain(`restored: shop (${time}) → shop (public.invoices public.tickets)`);
+    expect((await q("select (select count(*) from invoices) i, (select count(*) from tickets) t"))[0]).toEqual({ i: "50", t: "30" });
+    const constraints = (await q("select conname, contype from pg_constraint where conrelid in ('invoices'::regclass, 'tickets'::regclass) order by 1")).map((r) => `${r.conname}:${r.contype}`);
+    expect(constraints).toEqual(["invoices_amount_check:c", "invoices_pkey:p", "tickets_pkey:p"]);
+    expect((await q("select indexname from pg_indexes where tablename = 'invoices' order by 1")).map((r) => r.indexname)).toEqual(["invoices_code_idx", "invoices_pkey"]);
+    expect((await q("select obj_description('invoices'::regclass) d"))[0].d).toBe("billing");
+    // Defaults and sequences carry on where they were: the next ids are 51 and 31.
+    expect((await q("insert into invoices(amount) values (1) returning id, code"))[0]).toEqual({ id: 51, code: "INV" });
+    expect((await q("insert into tickets(body) values ('x') returning id"))[0].id).toBe("31");
+    // Refused while the table exists (nothing restored); replaced with --clean.
+    await expect(restoreLogical(sb, { time: "latest", database: "shop", tables: ["public.invoices"] })).rejects.toThrow(/table public.invoices exists in database shop/);
+    await restoreLogical(sb, { time: "latest", database: "shop", tables: ["public.invoices"], clean: true });
+    expect((await q("select count(*) from invoices"))[0].count).toBe("50");
+    // A whole database into a new one; over an existing one only with --clean.
+    await q("drop database if exists shop_copy", "postgres");
+    await restoreLogical(sb, { time: "latest", database: "shop", into: "shop_copy", jobs: 2 });
+    expect(await count("rw", "orders", "shop_copy")).toBe(1000);
+    await expect(restoreLogical(sb, { time: "latest", database: "shop", into: "shop_copy" })).rejects.toThrow(/database shop_copy exists/);
+    await expect(restoreLogical(sb, { time: "19990101T000000Z", database: "shop" })).rejects.toThrow(/no complete dump set 19990101T000000Z/);
   }, T(4));
 });
 

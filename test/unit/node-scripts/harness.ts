@@ -67,6 +67,8 @@ export interface RunResult {
 
 export interface RunOptions {
   env?: Record<string, string>;
+  /** Working directory, a path on the fake node (default: the node's test directory). */
+  cwd?: string;
   input?: string | Buffer;
   timeoutMs?: number;
 }
@@ -304,7 +306,7 @@ export class FakeNode {
       input: options.input ?? "",
       encoding: "utf8",
       timeout: options.timeoutMs ?? 60_000,
-      cwd: this.dir,
+      cwd: options.cwd ? this.path(options.cwd) : this.dir,
     });
     if (r.error) throw r.error;
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
