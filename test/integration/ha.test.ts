@@ -279,6 +279,12 @@ describe("faults", () => {
     await heal();
     await waitStreaming(sb, oldLeader);
     await waitHealthy(sb);
+    // Every replica — the bystander too — receives the new leader's timeline: none replayed WAL
+    // the isolated leader archived after the switch (pgha-archive-get; docs/facts.md).
+    const tl = parseInt(await localSql(newLeader, "select substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"), 16);
+    for (const m of postgresMembers(sb).filter((x) => x !== newLeader)) {
+      await waitFor(`${m} streaming timeline ${tl} from ${newLeader}`, async () => (await localSql(m, "select status || ' ' || received_tli from pg_stat_wal_receiver")) === `streaming ${tl}`, 60_000, 500);
+    }
   }, T(6));
 
   it("etcd: one member down keeps the cluster writing; quorum lost with failsafe_mode keeps the primary writable", async () => {
