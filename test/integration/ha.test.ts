@@ -12,11 +12,16 @@ import { nodeSoftware } from "../../src/render/software";
 import { dynamicConfig } from "../../src/render/dynamic";
 import { buildSpec, nodesOf } from "../../src/spec";
 import { loadStackConfig } from "../../src/config/load";
-import { readStackFile } from "../../src/config/stack-file";
-import { localSql, postgresMembers, sandbox, sh, sleep, waitFor, waitHealthy, waitStreaming, WriteLoad } from "./support";
+import { loadStack, readStackFile } from "../../src/config/stack-file";
+import { localSql, postgresMembers, sandbox, sh, sleep, TEST_STACK, waitFor, waitHealthy, waitStreaming, WriteLoad } from "./support";
 
 let sb: Sandbox;
 const T = (minutes: number) => minutes * 60_000;
+/** Member counts of the stack under test, known before the sandbox is opened (for explicit skips). */
+const DECLARED = (() => {
+  const { spec } = loadStack(TEST_STACK);
+  return { etcd: nodesOf(spec, "etcd").length, postgres: nodesOf(spec, "postgres").length };
+})();
 
 beforeAll(async () => {
   sb = await sandbox();
@@ -287,9 +292,9 @@ describe("faults", () => {
     }
   }, T(6));
 
-  it("etcd: one member down keeps the cluster writing; quorum lost with failsafe_mode keeps the primary writable", async () => {
+  // Needs three etcd members (dev has one): skipped, and shown as skipped, on smaller stacks.
+  (DECLARED.etcd >= 3 ? it : it.skip)("etcd: one member down keeps the cluster writing; quorum lost with failsafe_mode keeps the primary writable", async () => {
     const etcd = nodesOf(sb.spec, "etcd").map((n) => n.name);
-    if (etcd.length < 3) return void expect(etcd.length).toBe(1);
     const load = new WriteLoad(sb, "ha_etcd");
     await load.prepare();
     load.start();
@@ -369,10 +374,10 @@ describe("faults", () => {
 });
 
 describe("cascading standby", () => {
-  it("a member with replicatefrom streams from that replica, not from the leader", async () => {
+  // Needs a second replica to cascade from the first: skipped (and shown so) below three members.
+  (DECLARED.postgres >= 3 ? it : it.skip)("a member with replicatefrom streams from that replica, not from the leader", async () => {
     const leader = await leaderName();
     const [source, cascading] = await replicas();
-    if (!cascading) return void expect(postgresMembers(sb).length).toBeLessThan(3);
     // Per-member tags are local configuration: render the member's patroni.yml from a stack
     // config that adds the tag (the same render path as EC2), install it, reload Patroni.
     const base = readStackFile(sb.state.stackFile);
