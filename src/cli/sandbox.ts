@@ -8,9 +8,10 @@ import {
   readState, rebootMember, startMember, status, switchover, up, checkHealth,
 } from "../sandbox/cluster";
 import * as readline from "readline";
-import { backup, backups, fetchLogical, formatPlan, humanBytes, logicalSets, restoreInPlace, restoreLogical, restoreNewCluster, restorePoint } from "../sandbox/restore";
+import { backup, backups, deleteBackupSet, fetchLogical, formatPlan, humanBytes, logicalSets, restoreInPlace, restoreLogical, restoreNewCluster, restorePoint } from "../sandbox/restore";
 import type { InPlacePlan } from "../restore/in-place";
 import { removeScratch, scratchStatus } from "../sandbox/scratch";
+import { copyFile, rotateCertificates } from "../sandbox/operate";
 
 /** Everything on stdin (what `sandbox exec` forwards to the host). */
 function readStdin(): Promise<Buffer> {
@@ -215,6 +216,36 @@ export function registerSandboxCommands(program: Command): void {
       await new Promise<void>((resolve) => process.stdout.write(r.stdoutBytes, () => resolve()));
       process.stderr.write(r.stderr);
       process.exitCode = r.code;
+    });
+
+  sandbox
+    .command("backup-delete <label>")
+    .description("delete one backup set now (and the backups that depend on it); the newest full backup only with --force")
+    .option("--force", "also the newest full backup")
+    .action(async (label: string, opts: { force?: boolean }) => {
+      out(await deleteBackupSet(await openSandbox(), label, Boolean(opts.force)));
+    });
+
+  sandbox
+    .command("cp <from> <to>")
+    .description("copy a file between the machine and a host, byte for byte: `sandbox cp db1:/var/log/pgha/backup.log .` or `sandbox cp ./x.sql db1:/tmp/x.sql`")
+    .action(async (from: string, to: string) => {
+      const sb = await openSandbox();
+      const dest = /^[a-z][a-z0-9-]*:\//.test(from) && (to === "." || to.endsWith("/")) ? `${to.replace(/\/?$/, "/")}${from.split("/").pop()}` : to;
+      const r = await copyFile(sb, from, dest);
+      out(`${from} → ${dest}: ${r.bytes} bytes`);
+    });
+
+  sandbox
+    .command("rotate-certs [nodes...]")
+    .description("re-issue node certificates (default: every node), one node at a time: new certificate into the node's secret, pgha-secrets rotate on the node (reload, no restart)")
+    .action(async (nodes: string[]) => {
+      const sb = await openSandbox();
+      const done = await rotateCertificates(sb, nodes, (l) => process.stderr.write(`[rotate-certs] ${l}\n`));
+      out(done.map((d) => `${d.node.padEnd(6)} serial ${d.serialNumber}  valid until ${d.notAfter}`).join("\n"));
+      const h = await checkHealth(sb);
+      out(h.healthy ? `cluster healthy (leader ${h.leader})` : `cluster NOT healthy: ${h.reasons.join("; ")}`);
+      process.exitCode = h.healthy ? 0 : 1;
     });
 
   sandbox

@@ -88,6 +88,17 @@ export async function backup(sb: Sandbox, kind: "full" | "diff" | "incr" | "logi
   throw new Error(`no running member is the one to run a ${kind} backup (is there a leader?)`);
 }
 
+/** pgha-backup delete-set on the leader: one backup set expired now; a refusal is RestoreRefused. */
+export async function deleteBackupSet(sb: Sandbox, label: string, force = false): Promise<string> {
+  const leader = await sb.client.leader();
+  if (!leader) throw new Error("no leader: backup sets are deleted from the leader");
+  const r = await run(leader, ["pgha-backup", "delete-set", label, ...(force ? ["--force"] : [])], 600_000);
+  const last = r.stderr.trim().split("\n").pop() ?? "";
+  if (r.code === 2) throw new RestoreRefused(last.replace(/^.*refused: /, ""));
+  if (r.code !== 0) throw new Error(`pgha-backup delete-set failed on ${leader} (exit ${r.code}): ${last}`);
+  return last.replace(/^\S+ \[\w+\] /, "");
+}
+
 export interface BackupCatalogue {
   stanza: string;
   status: string;

@@ -7,6 +7,7 @@ import { hostState, powerCut, startHost, waitForBoot } from "../../src/sandbox/h
 import { archiverStatus, formatStatus, status, type Sandbox } from "../../src/sandbox/cluster";
 import { listScratch, removeScratch } from "../../src/sandbox/scratch";
 import { fetchLogical, logicalSets, restoreLogical } from "../../src/sandbox/restore";
+import { deleteBackupSet } from "../../src/sandbox/restore";
 import { backup, backups, queryRestored, restoreInPlace, restoreNewCluster, restorePoint, RestoreRefused, type RestoreRequest } from "../../src/sandbox/restore";
 import { renderBundle, NODE_PATHS } from "../../src/render/bundle";
 import { buildSpec } from "../../src/spec";
@@ -64,6 +65,20 @@ describe("physical backups", () => {
     expect(cat.status).toBe("ok");
     expect(cat.oldest).toBeTruthy();
     expect(cat.newest).toBeTruthy();
+  }, T(4));
+
+  it("a backup set can be deleted now; the newest full one only with --force; a typo names the sets there are", async () => {
+    await backup(sb, "full");
+    const older = (await backups(sb)).backups.filter((b) => b.type === "full").slice(-1)[0].label;
+    await backup(sb, "full");
+    const newest = (await backups(sb)).backups.filter((b) => b.type === "full").slice(-1)[0].label;
+    expect(newest).not.toBe(older);
+    expect(await deleteBackupSet(sb, older)).toContain(`backup ${older} deleted`);
+    expect((await backups(sb)).backups.map((b) => b.label)).not.toContain(older);
+    await expect(deleteBackupSet(sb, newest)).rejects.toThrow(`${newest} is the newest full backup`);
+    await expect(deleteBackupSet(sb, "20000101-000000F")).rejects.toThrow(/there is no backup 20000101-000000F \(there are: .*\)/);
+    await expect(deleteBackupSet(sb, "latest")).rejects.toThrow(/'latest' is not a backup label/);
+    expect((await backups(sb)).backups.map((b) => b.label)).toContain(newest);
   }, T(4));
 
   it("a job on the wrong node exits 0 without doing anything", async () => {

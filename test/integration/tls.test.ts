@@ -6,9 +6,8 @@ import { execFileSync } from "child_process";
 import { Client } from "pg";
 import { hostExec } from "../../src/sandbox/hosts";
 import type { Sandbox } from "../../src/sandbox/cluster";
-import { ensureMaterial, generatedSecretValues, reissueNodeCertificate } from "../../src/sandbox/material";
-import { publishSecrets } from "../../src/sandbox/aws";
-import { describeCertificate } from "../../src/tls/local-ca";
+import { ensureMaterial, generatedSecretValues } from "../../src/sandbox/material";
+import { rotateCertificates } from "../../src/sandbox/operate";
 import { renderAll } from "../../src/render/bundle";
 import { ec2Layout } from "../../src/layout";
 import { nodesOf } from "../../src/spec";
@@ -127,12 +126,12 @@ describe("certificate rotation", () => {
     await load.prepare();
     load.start();
     await waitFor("writes flowing", async () => load.ackedCount > 50, 30_000);
-    const { certificate: issued, secret } = await reissueNodeCertificate(sb.spec, sb.layout, sb.stateDir, leader);
-    // As `pulumi up` does on AWS: the re-issued certificate goes into the node's secret.
-    await publishSecrets([secret], sb.spec.region);
-    const rotate = await hostExec(leader, ["pgha-secrets", "rotate"]);
-    expect(`${rotate.code} ${rotate.stderr}`).toMatch(/^0 .*reloading/s);
-    const expected = describeCertificate(issued.certPem).serialNumber.toLowerCase();
+    // `npx pgha sandbox rotate-certs <leader>`: as `pulumi up` does on AWS, the re-issued
+    // certificate goes into the node's secret, and the node fetches it and reloads.
+    const [rotated] = await rotateCertificates(sb, [leader]);
+    expect(rotated.node).toBe(leader);
+    const expected = rotated.serialNumber;
+    expect(Date.parse(rotated.notAfter)).toBeGreaterThan(Date.now() + 24 * 3600_000);
     await waitFor("PostgreSQL to serve the new certificate", async () => (await servedCertificate(addr, 5432, true)).serial === expected, 30_000, 500);
     await waitFor("Patroni's REST API to serve the new certificate", async () => (await servedCertificate(addr, 8008, false)).serial === expected, 30_000, 500);
     await sleep(3000);
