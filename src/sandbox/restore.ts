@@ -1,6 +1,6 @@
 // Backups and point-in-time recovery of the sandbox cluster, driven from the machine with the
 // node scripts the bundle installs (pgha-backup, pgha-restore) — the same steps the AWS runbook
-// runs on the nodes through SSM (docs/backups.md).
+// runs on the nodes through SSM (README, "Restore commands"; `pgha restore` for in place).
 import { nodesOf } from "../spec";
 import { renderRestoreHostBundle } from "../render/bundle";
 import { ensureRestoreHostSecrets } from "./material";
