@@ -196,7 +196,7 @@ describe("pgha-backup post-bootstrap and usage", () => {
   it("an unknown command exits 2 naming the commands; none prints the usage", () => {
     const n = db1();
     const r = n.run("pgha-backup", ["nightly"], asPostgres);
-    expect([r.status, r.stderr]).toEqual([2, "pgha-backup: unknown command 'nightly' (full, diff, incr, logical, drill, check, stanza, should-run)\n"]);
+    expect([r.status, r.stderr]).toEqual([2, "pgha-backup: unknown command 'nightly' (full, diff, incr, logical, drill, delete-set, check, stanza, should-run)\n"]);
     expect(n.run("pgha-backup", [], asPostgres).status).toBe(2);
   });
 });
