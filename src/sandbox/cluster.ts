@@ -490,30 +490,10 @@ export async function status(sb: Sandbox): Promise<SandboxStatus> {
     const reach = probes.get(n.name);
     // The DCS keeps a dead member's key (role, state) until it expires: a member that does not
     // answer itself is shown as unreachable, with the role the DCS last had for it.
-    if (!reach?.reachable) {
-      return {
-        name: n.name,
-        role: "unknown",
-        state: "unreachable",
-        lastRole: m?.role ?? null,
-        unreachableBecause: reach?.why ?? "not probed",
-        timeline: m?.timeline ?? null,
-        lagBytes: null,
-        host: layout.addresses[n.name],
-        port: PORTS.postgres,
-        restApi: client.restUrl(n.name),
-        tags: m?.tags ?? {},
-        pendingRestart: Boolean(m?.pending_restart),
-        pids: { init: up ? (guestPid(n.name) ?? null) : null, patroni: firstPid(n.name, "patroni", up), postgres: firstPid(n.name, "postgres", up) },
-      };
-    }
-    return {
+    const common = {
       name: n.name,
-      role: m?.role ?? "unknown",
-      state: m?.state ?? "not registered",
       lastRole: m?.role ?? null,
       timeline: m?.timeline ?? null,
-      lagBytes: m ? lagOf(m) : null,
       host: layout.addresses[n.name],
       port: PORTS.postgres,
       restApi: client.restUrl(n.name),
@@ -521,6 +501,8 @@ export async function status(sb: Sandbox): Promise<SandboxStatus> {
       pendingRestart: Boolean(m?.pending_restart),
       pids: { init: up ? (guestPid(n.name) ?? null) : null, patroni: firstPid(n.name, "patroni", up), postgres: firstPid(n.name, "postgres", up) },
     };
+    if (!reach?.reachable) return { ...common, role: "unknown", state: "unreachable", unreachableBecause: reach?.why ?? "not probed", lagBytes: null };
+    return { ...common, role: m?.role ?? "unknown", state: m?.state ?? "not registered", lagBytes: m ? lagOf(m) : null };
   });
   const etcd = await etcdHealth(sb);
   const health = await checkHealth(sb, probes).catch((e) => ({ healthy: false, reasons: [(e as Error).message] }));
