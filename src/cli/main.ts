@@ -11,6 +11,7 @@ import { registerBenchCommands } from "./bench";
 import { registerPlanCommands } from "./plan";
 import { registerRolloutCommand } from "./rollout";
 import { registerRestoreCommand } from "./restore";
+import { registerRestartCommand } from "./restart";
 import {
   PULUMI_YAML_BEGIN, PULUMI_YAML_END, README_BEGIN, README_END,
   referenceMarkdown, referenceYamlComments, replaceBetween,
@@ -89,6 +90,7 @@ export function buildProgram(): Command {
   registerPlanCommands(program);
   registerRolloutCommand(program);
   registerRestoreCommand(program);
+  registerRestartCommand(program);
   return program;
 }
 

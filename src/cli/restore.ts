@@ -16,7 +16,7 @@ const TYPES: RestoreType[] = ["time", "xid", "lsn", "name", "immediate"];
 const refuse = (message: string) => Object.assign(new Error(message), { exitCode: 2 });
 
 /** `pulumi stack output instanceIds --json`: node name → instance id. */
-function readInstanceIds(file: string, members: string[]): Record<string, string> {
+export function readInstanceIds(file: string, members: string[]): Record<string, string> {
   let ids: Record<string, string>;
   try {
     ids = JSON.parse(fs.readFileSync(file === "-" ? 0 : file, "utf8"));

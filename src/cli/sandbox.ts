@@ -5,8 +5,9 @@ import { Command } from "commander";
 import { Listr } from "listr2";
 import {
   apply, formatRollout, down, failover, formatStatus, healNetwork, hostExec, killMember, openSandbox, partitionMembers, patronictl,
-  readState, rebootMember, startMember, status, switchover, up, checkHealth,
+  readState, rebootMember, sandboxTransport, startMember, status, switchover, up, checkHealth,
 } from "../sandbox/cluster";
+import { formatRestart, runRestart } from "../rollout/restart";
 import * as readline from "readline";
 import { backup, backups, deleteBackupSet, fetchLogical, formatPlan, humanBytes, logicalSets, restoreInPlace, restoreLogical, restoreNewCluster, restorePoint } from "../sandbox/restore";
 import type { InPlacePlan } from "../restore/in-place";
@@ -87,6 +88,20 @@ export function registerSandboxCommands(program: Command): void {
       const r = await apply(await openSandbox(), { stack: opts.stack, log: opts.json ? () => undefined : p.log });
       out(opts.json ? JSON.stringify(r.rollout, null, 2) : formatRollout(r.rollout));
       process.exitCode = r.rollout.ok ? 0 : 1;
+    });
+
+  sandbox
+    .command("restart")
+    .description("rolling restart: replicas one at a time (each streaming again before the next), then one switchover to a healthy synchronous standby and the old leader; --pending restarts only what a change left pending, on any node")
+    .option("--pending", "only what is pending a restart (a PostgreSQL parameter, a changed Patroni, etcd or HAProxy unit), on every role")
+    .option("--member <name>", "only this node (the leader is switched over first)")
+    .option("--json", "print the report as JSON")
+    .action(async (opts: { pending?: boolean; member?: string; json?: boolean }) => {
+      const sb = await openSandbox();
+      const p = progressLogger();
+      const r = await runRestart({ transport: sandboxTransport, nodes: sb.spec.nodes, pendingOnly: opts.pending, member: opts.member, log: opts.json ? () => undefined : p.log });
+      out(opts.json ? JSON.stringify(r, null, 2) : formatRestart(r));
+      process.exitCode = r.ok ? 0 : 1;
     });
 
   sandbox

@@ -7,7 +7,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import YAML from "yaml";
-import { apply, hostDefinition, mainPid, openSandbox, type Sandbox } from "../../src/sandbox/cluster";
+import { apply, hostDefinition, mainPid, openSandbox, sandboxTransport, type Sandbox } from "../../src/sandbox/cluster";
+import { runRestart } from "../../src/rollout/restart";
 import { attachVolume, bootHost, hostExec, powerCut, rebootHost, resetHost, waitForBoot } from "../../src/sandbox/hosts";
 import { deploy, publishSecrets } from "../../src/sandbox/aws";
 import { ensureVolumeFile, volumesDirectory } from "../../src/sandbox/volumes";
@@ -127,7 +128,7 @@ describe("a config-only change converges on the running cluster", () => {
     expect(await load.lost(result.acked)).toEqual([]);
   }, T(8));
 
-  it("a parameter that needs a restart is reported pending on every member, and nothing restarts; 300 custom parameters apply live", async () => {
+  it("a parameter that needs a restart is reported pending on every member, and nothing restarts; 300 custom parameters apply live; `restart --pending` applies it under write load with one switchover, no write lost", async () => {
     const before = await serverPids();
     const custom = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`pgha_day2.p${i}`, `v${i}`]));
     const file = stackFileWith({ "postgres-ha:postgres": { parameters: { max_connections: 300, ...custom } } });
@@ -142,11 +143,38 @@ describe("a config-only change converges on the running cluster", () => {
     const st = await sb.client.cluster();
     expect(st!.members.every((m) => m.pending_restart)).toBe(true);
     expect(await serverPids()).toEqual(before);
-    // Back to the stack as it was: nothing pending any more.
+
+    // The rolling restart, under write load: replicas one at a time, one switchover, the old
+    // leader last; every acknowledged write is still there.
+    const load = new WriteLoad(sb, "day2_restart");
+    await load.prepare();
+    load.start();
+    await waitFor("writes flowing", async () => load.ackedCount > 50, 30_000);
+    const leaderBefore = (await sb.client.leader())!;
+    const r = await runRestart({ transport: sandboxTransport, nodes: sb.spec.nodes, pendingOnly: true, log: (l) => process.stderr.write(`[day2] ${l}\n`) });
+    await waitFor("writes after the rolling restart", async () => (load.lastAckAt() ?? 0) > Date.now() - 1000, 60_000);
+    const result = await load.stop();
+    process.stderr.write(`[day2] rolling restart of ${r.order.length} members in ${r.seconds.toFixed(1)} s, ${r.switchovers} switchover: write gap ${(result.longestGapMs / 1000).toFixed(1)} s, ${result.errors} failed statement(s), ${result.acked.length} acknowledged\n`);
+    expect(r.failure).toBeUndefined();
+    expect(r.order).toEqual([...postgresMembers(sb).filter((m) => m !== leaderBefore).sort(), leaderBefore]);
+    expect(r.steps.map((x) => x.action)).toEqual(["restart", "restart", "switchover", "restart"]);
+    expect(r.switchovers).toBe(1);
+    expect(r.leaderAfter).not.toBe(leaderBefore);
+    expect(r.stillPending).toEqual([]);
+    expect(await load.lost(result.acked)).toEqual([]);
+    for (const db of postgresMembers(sb)) {
+      expect(`${db} ${(await sh(db, "runuser -u postgres -- psql -h /var/run/postgresql -XAtc 'show max_connections'")).trim()}`).toBe(`${db} 300`);
+      expect(mainPid(db, "postgres")).not.toBe(before[`${db}/postgres`]);
+    }
+
+    // Back to the stack as it was: pending again, and one more rolling restart clears it.
     await applyFile(originalStackFile);
-    for (const db of postgresMembers(sb)) await waitFor(`${db} without a pending restart`, async () => (await nodeStatus(db)).pendingRestart.length === 0, 60_000, 1000);
-    expect(await serverPids()).toEqual(before);
-  }, T(8));
+    for (const db of postgresMembers(sb)) await waitFor(`${db} pending a restart again`, async () => (await nodeStatus(db)).pendingRestart.some((p) => p.service === "postgresql"), 60_000, 1000);
+    const back = await runRestart({ transport: sandboxTransport, nodes: sb.spec.nodes, pendingOnly: true });
+    expect(back.failure).toBeUndefined();
+    expect(back.stillPending).toEqual([]);
+    await waitHealthy(sb);
+  }, T(12));
 });
 
 describe("the EC2 boot path, executed", () => {

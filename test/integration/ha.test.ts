@@ -293,7 +293,7 @@ describe("faults", () => {
   }, T(6));
 
   // Needs three etcd members (dev has one): skipped, and shown as skipped, on smaller stacks.
-  (DECLARED.etcd >= 3 ? it : it.skip)("etcd: one member down keeps the cluster writing; quorum lost with failsafe_mode keeps the primary writable", async () => {
+  (DECLARED.etcd >= 3 ? it : it.skip)("etcd: one member down keeps the cluster writing; quorum lost with failsafe_mode keeps the primary writable; a switchover right after quorum returns waits out failsafe mode", async () => {
     const etcd = nodesOf(sb.spec, "etcd").map((n) => n.name);
     const load = new WriteLoad(sb, "ha_etcd");
     await load.prepare();
@@ -321,13 +321,33 @@ describe("faults", () => {
       expect((await sb.client.query(leader, "select pg_is_in_recovery() as r"))[0].r).toBe(false);
     } finally {
       await load.stop();
-      for (const e of etcd.slice(0, 2)) {
-        await startHost(e);
-        await waitForBoot(e);
-      }
     }
+    // Quorum back, then a switchover 1 s later: the replicas still hold the leader's failsafe
+    // ping as lock owner (for up to ttl) and would refuse the released leader key — the
+    // switchover would cost ≈ ttl of writes. `pgha-node switchover` waits until no member is in
+    // failsafe mode first, so the write gap is that of a switchover.
+    const load2 = new WriteLoad(sb, "ha_failsafe_switchover");
+    await load2.prepare();
+    load2.start();
+    for (const e of etcd.slice(0, 2)) {
+      await startHost(e);
+      await waitForBoot(e);
+    }
+    await sleep(1000);
+    const leader = (await sb.client.rest(postgresMembers(sb)[0], "GET", "/cluster")).body.members.find((m: any) => m.role === "leader")?.name;
+    const out = await hostExec(leader, ["pgha-node", "switchover", "--json"], { timeoutMs: 240_000 });
+    await waitFor("writes after the switchover", async () => (load2.lastAckAt() ?? 0) > Date.now() - 1000, 60_000);
+    const r2 = await load2.stop();
+    expect(out.stderr + out.stdout).not.toMatch(/refused/);
+    expect(out.code).toBe(0);
+    const sw = JSON.parse(out.stdout) as { from: string; to: string; failsafeWaitSeconds: number; seconds: number };
+    process.stderr.write(`[ha] switchover 1 s after etcd quorum returned: failsafe wait ${sw.failsafeWaitSeconds} s, hand-over ${sw.seconds} s, write gap ${(r2.longestGapMs / 1000).toFixed(1)} s (ttl ${sb.spec.patroni.ttl} s)\n`);
+    expect(sw.from).toBe(leader);
+    expect(await leaderName()).toBe(sw.to);
+    expect(await load2.lost(r2.acked)).toEqual([]);
+    expect(r2.longestGapMs).toBeLessThan(sb.spec.patroni.ttl * 1000);
     await waitHealthy(sb);
-  }, T(6));
+  }, T(7));
 
   it("planned switchover: the chosen replica leads, no acknowledged write lost, the old leader streams from it", async () => {
     const load = new WriteLoad(sb, "ha_switchover");

@@ -1,0 +1,176 @@
+// The rolling restart: apply what only a restart applies (a PostgreSQL parameter such as
+// max_connections or shared_buffers, a changed Patroni, etcd or HAProxy unit) one node at a
+// time, with one switchover at most. One procedure over a Transport, like the rollout: `npx pgha
+// sandbox restart` runs it over `sandbox exec`, `npx pgha restart --stack … --instance-ids …`
+// over SSM. Each node step is `pgha-node restart` on that node (it refuses to restart a leader
+// that has other members) and waits until the node's role is healthy again — a replica
+// streaming — before the next node.
+//
+// Order: etcd members one at a time (each healthy again before the next: quorum holds), HAProxy
+// nodes one at a time, PostgreSQL replicas, then the leader: `pgha-node switchover` on it (waits
+// until no member is in Patroni's failsafe mode, hands over to the healthiest synchronous
+// standby), then the old leader restarts as a replica.
+import type { Role } from "../spec";
+import { findLeader, rolloutOrder, type Transport } from "./rollout";
+
+export interface RestartNode {
+  name: string;
+  role: Role;
+}
+
+export interface RestartOptions {
+  transport: Transport;
+  /** Every node of the cluster (the leader is found among the PostgreSQL ones). */
+  nodes: RestartNode[];
+  /** Restart only what a node reports pending (`pgha-node status`), on any role. Default: every PostgreSQL member. */
+  pendingOnly?: boolean;
+  /** Restart only this node (any role; the leader is switched over first). */
+  member?: string;
+  /** Seconds each node may take to be healthy again after its restart (default 300). */
+  waitSeconds?: number;
+  log?: (line: string) => void;
+}
+
+export interface RestartStep {
+  node: string;
+  role: Role;
+  action: "restart" | "switchover";
+  /** restart: the services restarted (none: nothing was pending); switchover: "from → to". */
+  detail: string;
+  seconds: number;
+}
+
+export interface RestartReport {
+  ok: boolean;
+  transport: string;
+  /** The nodes chosen, in the order they were taken. */
+  order: string[];
+  steps: RestartStep[];
+  leaderBefore?: string;
+  leaderAfter?: string;
+  /** Switchovers made (0 or 1). */
+  switchovers: number;
+  /** Restarts still pending afterwards, per node (on every node of the cluster). */
+  stillPending: { node: string; services: string[] }[];
+  failure?: { node: string; message: string; next: string };
+  seconds: number;
+}
+
+export class RestartUsageError extends Error {
+  readonly exitCode = 2;
+}
+
+interface NodeState {
+  pendingRestart: { service: string; reason: string }[];
+}
+
+async function nodeState(t: Transport, node: string): Promise<NodeState | undefined> {
+  const r = await t.run(node, ["pgha-node", "status", "--json", "--offline"], 60_000).catch(() => undefined);
+  if (!r || r.code !== 0) return undefined;
+  try {
+    return JSON.parse(r.stdout) as NodeState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The last JSON object a node command printed (its report), if any. */
+function lastJson<T>(stdout: string): T | undefined {
+  const line = stdout.trim().split("\n").reverse().find((l) => l.trim().startsWith("{"));
+  const text = stdout.trim().startsWith("{") ? stdout.trim() : line;
+  try {
+    return text ? (JSON.parse(text) as T) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const lastLines = (s: string, n = 3) => s.trim().split("\n").slice(-n).join(" | ");
+
+/**
+ * Which nodes a restart takes, in order. Exported for tests: the whole decision without a cluster.
+ * `pending` holds each node's pending services (only consulted with pendingOnly).
+ */
+export function restartTargets(nodes: RestartNode[], leader: string | undefined, opts: { pendingOnly?: boolean; member?: string }, pending: Map<string, string[]>): RestartNode[] {
+  let chosen: RestartNode[];
+  if (opts.member !== undefined) {
+    const m = nodes.find((n) => n.name === opts.member);
+    if (!m) throw new RestartUsageError(`--member ${opts.member}: no such node; the nodes are ${nodes.map((n) => n.name).join(", ")}`);
+    chosen = [m];
+  } else if (opts.pendingOnly) {
+    chosen = nodes.filter((n) => (pending.get(n.name) ?? []).length > 0);
+  } else {
+    chosen = nodes.filter((n) => n.role === "postgres");
+  }
+  return rolloutOrder(chosen.map((n) => ({ ...n, hash: "" })), leader).map(({ name, role }) => ({ name, role }));
+}
+
+export async function runRestart(opts: RestartOptions): Promise<RestartReport> {
+  const log = opts.log ?? (() => undefined);
+  const t = opts.transport;
+  const started = Date.now();
+  const wait = opts.waitSeconds ?? 300;
+  const postgres = opts.nodes.filter((n) => n.role === "postgres").map((n) => n.name);
+  const leader = await findLeader(t, postgres);
+  const pending = new Map<string, string[]>();
+  if (opts.pendingOnly) {
+    for (const n of opts.nodes) {
+      const s = await nodeState(t, n.name);
+      if (!s) throw new Error(`cannot read ${n.name}'s pending restarts (pgha-node status): ${t.howToReach(n.name)}`);
+      pending.set(n.name, s.pendingRestart.map((p) => p.service));
+    }
+  }
+  const order = restartTargets(opts.nodes, leader, opts, pending);
+  const report: RestartReport = { ok: true, transport: t.name, order: order.map((n) => n.name), steps: [], leaderBefore: leader, switchovers: 0, stillPending: [], seconds: 0 };
+  log(order.length ? `restart over ${t.name}: ${report.order.join(" → ")}${leader && report.order.includes(leader) ? ` (leader ${leader} last, after a switchover)` : ""}` : "nothing to restart");
+  const fail = (node: string, message: string, next: string) => {
+    report.ok = false;
+    report.failure = { node, message, next };
+  };
+  const pendingFlag = opts.pendingOnly ? ["--pending"] : [];
+  for (const node of order) {
+    if (node.role === "postgres" && node.name === leader && postgres.length > 1) {
+      const s0 = Date.now();
+      const out = await t.run(node.name, ["pgha-node", "switchover", "--json"], 180_000);
+      const r = lastJson<{ from: string; to: string; failsafeWaitSeconds: number; seconds: number }>(out.stdout);
+      if (out.code !== 0 || !r) {
+        fail(node.name, lastLines(out.stderr || out.stdout) || `exit status ${out.code}`, `${node.name} still leads and was not restarted; look at the cluster (${t.howToReach(node.name)}, then \`pgha-patronictl list\`) and run the restart again`);
+        break;
+      }
+      report.switchovers++;
+      report.steps.push({ node: node.name, role: node.role, action: "switchover", detail: `${r.from} → ${r.to}`, seconds: (Date.now() - s0) / 1000 });
+      log(`switchover ${r.from} → ${r.to} in ${r.seconds} s (failsafe wait ${r.failsafeWaitSeconds} s)`);
+    }
+    const s1 = Date.now();
+    const single = node.role === "postgres" && postgres.length === 1;
+    const argv = ["pgha-node", "restart", ...pendingFlag, ...(single ? ["--allow-leader"] : []), "--wait", String(wait), "--json"];
+    const out = await t.run(node.name, argv, (wait + 120) * 1000);
+    const r = lastJson<{ restarted: string[]; message: string }>(out.stdout);
+    if (out.code !== 0 || !r) {
+      fail(node.name, lastLines(out.stderr || out.stdout) || `exit status ${out.code}`, `look at the node (${t.howToReach(node.name)}; \`pgha-node status\`, \`journalctl -u ${node.role === "postgres" ? "patroni" : node.role}\`); the nodes after it were not restarted — run the restart again when it is healthy`);
+      break;
+    }
+    const seconds = (Date.now() - s1) / 1000;
+    report.steps.push({ node: node.name, role: node.role, action: "restart", detail: r.restarted.join(", ") || "nothing pending", seconds });
+    log(`${node.name}: ${r.message} (${seconds.toFixed(1)} s)`);
+  }
+  report.leaderAfter = await findLeader(t, postgres);
+  for (const n of opts.nodes) {
+    const s = await nodeState(t, n.name);
+    if (s?.pendingRestart.length) report.stillPending.push({ node: n.name, services: s.pendingRestart.map((p) => p.service) });
+  }
+  report.seconds = (Date.now() - started) / 1000;
+  return report;
+}
+
+/** A report as a person reads it. */
+export function formatRestart(r: RestartReport): string {
+  const lines = r.steps.map((s) => `${s.node.padEnd(7)} ${s.action.padEnd(10)} ${s.detail.padEnd(28)} ${s.seconds.toFixed(1)} s`);
+  return [
+    `${"node".padEnd(7)} ${"action".padEnd(10)} ${"what".padEnd(28)} time`,
+    ...lines,
+    `leader ${r.leaderBefore ?? "none"} → ${r.leaderAfter ?? "none"}, ${r.switchovers} switchover(s), ${r.seconds.toFixed(1)} s in all`,
+    r.stillPending.length ? `still pending: ${r.stillPending.map((p) => `${p.node} (${p.services.join(", ")})`).join("; ")}` : "nothing pending a restart",
+    ...(r.failure ? [`STOPPED at ${r.failure.node}: ${r.failure.message}`, `next: ${r.failure.next}`] : []),
+  ].join("\n");
+}
