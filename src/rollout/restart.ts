@@ -9,7 +9,9 @@
 // Order: etcd members one at a time (each healthy again before the next: quorum holds), HAProxy
 // nodes one at a time, PostgreSQL replicas, then the leader: `pgha-node switchover` on it (waits
 // until no member is in Patroni's failsafe mode, hands over to the healthiest synchronous
-// standby), then the old leader restarts as a replica.
+// standby), then the old leader restarts as a replica. One exception: a decrease of a parameter
+// a standby must hold at the primary's value or more (max_connections…) restarts the leader
+// first, in place — the write gap of a restart instead of a switchover — then the replicas.
 import type { Role } from "../spec";
 import { findLeader, rolloutOrder, type Transport } from "./rollout";
 
@@ -50,10 +52,27 @@ export interface RestartReport {
   leaderAfter?: string;
   /** Switchovers made (0 or 1). */
   switchovers: number;
+  /** Set when the leader was restarted in place, first (a decrease the primary must take first): why. */
+  leaderInPlace?: string;
   /** Restarts still pending afterwards, per node (on every node of the cluster). */
   stillPending: { node: string; services: string[] }[];
   failure?: { node: string; message: string; next: string };
   seconds: number;
+}
+
+/**
+ * Parameters a hot standby must run at no less than the primary's value (PostgreSQL checks them
+ * at start and on every change the primary logs). Patroni keeps a replica at the primary's value
+ * (from pg_controldata) while it is higher, so a *decrease* reaches the replicas only after the
+ * primary runs it: the leader restarts first, in place, then the replicas (as CloudNativePG does).
+ */
+export const STANDBY_MINIMUM_PARAMETERS = ["max_connections", "max_prepared_transactions", "max_locks_per_transaction", "max_wal_senders", "max_worker_processes"];
+
+/** The parameters of a member's pending restart (Patroni's pending_restart_reason) that go down. */
+export function decreasedStandbyParameters(reason: Record<string, { old_value?: string; new_value?: string }> | null | undefined): string[] {
+  return Object.entries(reason ?? {})
+    .filter(([name, v]) => STANDBY_MINIMUM_PARAMETERS.includes(name) && Number(v.new_value) < Number(v.old_value))
+    .map(([name, v]) => `${name} ${v.old_value} → ${v.new_value}`);
 }
 
 export class RestartUsageError extends Error {
@@ -120,16 +139,29 @@ export async function runRestart(opts: RestartOptions): Promise<RestartReport> {
       pending.set(n.name, s.pendingRestart.map((p) => p.service));
     }
   }
-  const order = restartTargets(opts.nodes, leader, opts, pending);
-  const report: RestartReport = { ok: true, transport: t.name, order: order.map((n) => n.name), steps: [], leaderBefore: leader, switchovers: 0, stillPending: [], seconds: 0 };
-  log(order.length ? `restart over ${t.name}: ${report.order.join(" → ")}${leader && report.order.includes(leader) ? ` (leader ${leader} last, after a switchover)` : ""}` : "nothing to restart");
+  let order = restartTargets(opts.nodes, leader, opts, pending);
+  // A decrease of a standby-minimum parameter: the leader first, in place (see above).
+  let leaderInPlace: string | undefined;
+  if (leader && order.some((n) => n.name === leader) && postgres.length > 1) {
+    const view = await t.run(leader, ["pgha-node", "member"], 30_000).catch(() => undefined);
+    const reason = view?.code === 0 ? lastJson<{ pending_restart_reason?: Record<string, { old_value?: string; new_value?: string }> }>(view.stdout)?.pending_restart_reason : undefined;
+    const decreased = decreasedStandbyParameters(reason);
+    if (decreased.length) {
+      leaderInPlace = `${decreased.join(", ")}: a standby must run at least the primary's value, so the primary takes a decrease first`;
+      const first = order.find((n) => n.name === leader)!;
+      order = [...order.filter((n) => n.role !== "postgres"), first, ...order.filter((n) => n.role === "postgres" && n.name !== leader)];
+    }
+  }
+  const report: RestartReport = { ok: true, transport: t.name, order: order.map((n) => n.name), steps: [], leaderBefore: leader, switchovers: 0, leaderInPlace, stillPending: [], seconds: 0 };
+  const how = leaderInPlace ? ` (leader ${leader} first, in place: ${leaderInPlace})` : leader && report.order.includes(leader) ? ` (leader ${leader} last, after a switchover)` : "";
+  log(order.length ? `restart over ${t.name}: ${report.order.join(" → ")}${how}` : "nothing to restart");
   const fail = (node: string, message: string, next: string) => {
     report.ok = false;
     report.failure = { node, message, next };
   };
   const pendingFlag = opts.pendingOnly ? ["--pending"] : [];
   for (const node of order) {
-    if (node.role === "postgres" && node.name === leader && postgres.length > 1) {
+    if (node.role === "postgres" && node.name === leader && postgres.length > 1 && !leaderInPlace) {
       const s0 = Date.now();
       const out = await t.run(node.name, ["pgha-node", "switchover", "--json"], 180_000);
       const r = lastJson<{ from: string; to: string; failsafeWaitSeconds: number; seconds: number }>(out.stdout);
@@ -142,7 +174,7 @@ export async function runRestart(opts: RestartOptions): Promise<RestartReport> {
       log(`switchover ${r.from} → ${r.to} in ${r.seconds} s (failsafe wait ${r.failsafeWaitSeconds} s)`);
     }
     const s1 = Date.now();
-    const single = node.role === "postgres" && postgres.length === 1;
+    const single = node.role === "postgres" && (postgres.length === 1 || (leaderInPlace !== undefined && node.name === leader));
     const argv = ["pgha-node", "restart", ...pendingFlag, ...(single ? ["--allow-leader"] : []), "--wait", String(wait), "--json"];
     const out = await t.run(node.name, argv, (wait + 120) * 1000);
     const r = lastJson<{ restarted: string[]; message: string }>(out.stdout);
@@ -169,7 +201,7 @@ export function formatRestart(r: RestartReport): string {
   return [
     `${"node".padEnd(7)} ${"action".padEnd(10)} ${"what".padEnd(28)} time`,
     ...lines,
-    `leader ${r.leaderBefore ?? "none"} → ${r.leaderAfter ?? "none"}, ${r.switchovers} switchover(s), ${r.seconds.toFixed(1)} s in all`,
+    `leader ${r.leaderBefore ?? "none"} → ${r.leaderAfter ?? "none"}, ${r.switchovers} switchover(s)${r.leaderInPlace ? `, leader restarted in place first (${r.leaderInPlace})` : ""}, ${r.seconds.toFixed(1)} s in all`,
     r.stillPending.length ? `still pending: ${r.stillPending.map((p) => `${p.node} (${p.services.join(", ")})`).join("; ")}` : "nothing pending a restart",
     ...(r.failure ? [`STOPPED at ${r.failure.node}: ${r.failure.message}`, `next: ${r.failure.next}`] : []),
   ].join("\n");

@@ -131,7 +131,10 @@ describe("a config-only change converges on the running cluster", () => {
   it("a parameter that needs a restart is reported pending on every member, and nothing restarts; 300 custom parameters apply live; `restart --pending` applies it under write load with one switchover, no write lost", async () => {
     const before = await serverPids();
     const custom = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`pgha_day2.p${i}`, `v${i}`]));
-    const file = stackFileWith({ "postgres-ha:postgres": { parameters: { max_connections: 300, ...custom } } });
+    // An increase (a decrease takes another path, below).
+    const running = Number((await sh(postgresMembers(sb)[0], "runuser -u postgres -- psql -h /var/run/postgresql -XAtc 'show max_connections'")).trim());
+    const raised = running + 100;
+    const file = stackFileWith({ "postgres-ha:postgres": { parameters: { max_connections: raised, ...custom } } });
     const { spec } = loadStack(file);
     // The bundle carries them; user-data stays the bootstrap.
     for (const n of spec.nodes) expect(renderBundle(spec, n.name, sb.layout).userDataGzip.length).toBeLessThan(4096);
@@ -163,16 +166,30 @@ describe("a config-only change converges on the running cluster", () => {
     expect(r.stillPending).toEqual([]);
     expect(await load.lost(result.acked)).toEqual([]);
     for (const db of postgresMembers(sb)) {
-      expect(`${db} ${(await sh(db, "runuser -u postgres -- psql -h /var/run/postgresql -XAtc 'show max_connections'")).trim()}`).toBe(`${db} 300`);
+      expect(`${db} ${(await sh(db, "runuser -u postgres -- psql -h /var/run/postgresql -XAtc 'show max_connections'")).trim()}`).toBe(`${db} ${raised}`);
       expect(mainPid(db, "postgres")).not.toBe(before[`${db}/postgres`]);
     }
 
-    // Back to the stack as it was: pending again, and one more rolling restart clears it.
+    // Back to the stack as it was: a decrease. A standby must run at least the primary's
+    // max_connections, so the leader takes it first, in place, then the replicas; no switchover.
     await applyFile(originalStackFile);
     for (const db of postgresMembers(sb)) await waitFor(`${db} pending a restart again`, async () => (await nodeStatus(db)).pendingRestart.some((p) => p.service === "postgresql"), 60_000, 1000);
+    const load2 = new WriteLoad(sb, "day2_restart_down");
+    await load2.prepare();
+    load2.start();
+    await waitFor("writes flowing", async () => load2.ackedCount > 50, 30_000);
+    const leaderNow = (await sb.client.leader())!;
     const back = await runRestart({ transport: sandboxTransport, nodes: sb.spec.nodes, pendingOnly: true });
+    await waitFor("writes after the restart", async () => (load2.lastAckAt() ?? 0) > Date.now() - 1000, 60_000);
+    const result2 = await load2.stop();
+    process.stderr.write(`[day2] decrease max_connections ${raised} → ${running}: leader restarted in place first, ${back.seconds.toFixed(1)} s in all: write gap ${(result2.longestGapMs / 1000).toFixed(1)} s, ${result2.errors} failed statement(s)\n`);
     expect(back.failure).toBeUndefined();
+    expect(back.order[0]).toBe(leaderNow);
+    expect(back.switchovers).toBe(0);
+    expect(back.leaderInPlace).toMatch(new RegExp(`max_connections ${raised} → ${running}`));
     expect(back.stillPending).toEqual([]);
+    expect(await load2.lost(result2.acked)).toEqual([]);
+    for (const db of postgresMembers(sb)) expect(`${db} ${(await sh(db, "runuser -u postgres -- psql -h /var/run/postgresql -XAtc 'show max_connections'")).trim()}`).toBe(`${db} ${running}`);
     await waitHealthy(sb);
   }, T(12));
 });

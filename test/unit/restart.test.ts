@@ -2,7 +2,7 @@
 // and in what order, exactly one switchover and only when the leader is taken, nothing after a
 // failed step. The node side (pgha-node restart/switchover) is tested in node-scripts/node.test.ts
 // and on booted hosts in test/integration/day2.test.ts.
-import { restartTargets, runRestart, formatRestart, type RestartNode } from "../../src/rollout/restart";
+import { decreasedStandbyParameters, restartTargets, runRestart, formatRestart, type RestartNode } from "../../src/rollout/restart";
 import type { CommandOutcome, Transport } from "../../src/rollout/rollout";
 
 const nodes: RestartNode[] = [
@@ -16,7 +16,7 @@ const nodes: RestartNode[] = [
 ];
 
 /** A cluster the transport plays: a leader, each node's pending services, every call recorded. */
-function simulated(leader: string, pending: Record<string, string[]>, failOn?: string) {
+function simulated(leader: string, pending: Record<string, string[]>, failOn?: string, reason?: Record<string, { old_value: string; new_value: string }>) {
   const state = { leader, pending: new Map(Object.entries(pending)) };
   const calls: string[] = [];
   const ok = (stdout: unknown): CommandOutcome => ({ code: 0, stdout: typeof stdout === "string" ? stdout : JSON.stringify(stdout), stderr: "" });
@@ -27,6 +27,7 @@ function simulated(leader: string, pending: Record<string, string[]>, failOn?: s
       calls.push(`${node}: ${argv.slice(1).join(" ")}`);
       const [, cmd] = argv;
       if (cmd === "cluster") return ok({ members: nodes.filter((n) => n.role === "postgres").map((n) => ({ name: n.name, role: n.name === state.leader ? "leader" : "sync_standby", state: n.name === state.leader ? "running" : "streaming" })) });
+      if (cmd === "member") return ok({ role: node === state.leader ? "primary" : "replica", pending_restart: Boolean(reason), pending_restart_reason: reason ?? null });
       if (cmd === "status") return ok({ node, pendingRestart: (state.pending.get(node) ?? []).map((service) => ({ service, reason: "changed" })) });
       if (cmd === "switchover") {
         if (node !== state.leader) return { code: 4, stdout: "", stderr: `refused: ${node} is not the leader` };
@@ -109,5 +110,28 @@ describe("runRestart", () => {
     expect(r.ok).toBe(true);
     expect(steps(calls)).toEqual(["db1: restart --allow-leader --wait 30 --json"]);
     expect(r.switchovers).toBe(0);
+  });
+
+  it("a decrease of max_connections restarts the leader first, in place, then the replicas, with no switchover", async () => {
+    const reason = { max_connections: { old_value: "500", new_value: "400" }, work_mem: { old_value: "4MB", new_value: "8MB" } };
+    const { t, calls } = simulated("db2", { db1: ["postgresql"], db2: ["postgresql"], db3: ["postgresql"] }, undefined, reason);
+    const r = await runRestart({ transport: t, nodes, pendingOnly: true, waitSeconds: 30 });
+    expect(r.ok).toBe(true);
+    expect(steps(calls)).toEqual([
+      "db2: restart --pending --allow-leader --wait 30 --json",
+      "db1: restart --pending --wait 30 --json",
+      "db3: restart --pending --wait 30 --json",
+    ]);
+    expect(r.switchovers).toBe(0);
+    expect(r.leaderInPlace).toMatch(/max_connections 500 → 400/);
+    expect(formatRestart(r)).toMatch(/leader restarted in place first/);
+  });
+});
+
+describe("decreasedStandbyParameters", () => {
+  it("names only the standby-minimum parameters that go down", () => {
+    expect(decreasedStandbyParameters({ max_connections: { old_value: "400", new_value: "500" } })).toEqual([]);
+    expect(decreasedStandbyParameters({ max_wal_senders: { old_value: "10", new_value: "8" }, shared_buffers: { old_value: "256MB", new_value: "128MB" } })).toEqual(["max_wal_senders 10 → 8"]);
+    expect(decreasedStandbyParameters(null)).toEqual([]);
   });
 });
