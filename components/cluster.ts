@@ -5,9 +5,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { formatProblems, validateSpec } from "../src/config/load";
 import { ec2Layout, type Layout } from "../src/layout";
-import { PORTS, type ClusterSpec, type NodeSpec } from "../src/spec";
+import { PORTS, nodesOf, type ClusterSpec, type NodeSpec, type Role } from "../src/spec";
 import { BackupBucket } from "./backupBucket";
-import { componentType } from "./common";
+import { componentType, keepsData } from "./common";
 import { Dns } from "./dns";
 import { renderAll } from "../src/render/bundle";
 import { nodeSoftware } from "../src/render/software";
@@ -17,7 +17,7 @@ import { NodeBundles } from "./nodeBundles";
 import { Rollout } from "./rollout";
 import { EtcdMembers } from "./etcdMembers";
 import { HaproxyNodes } from "./haproxyNodes";
-import type { NodeContext } from "./instance";
+import type { NodeGroupArgs } from "./instance";
 import { Network } from "./network";
 import { NodeRoles } from "./nodeRoles";
 import { PostgresNodes } from "./postgresNodes";
@@ -97,14 +97,15 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     // A node boots only when its role can read its secrets (which have values) and its bundle
     // (which is in the bucket), it has a route to the internet, and — for PostgreSQL — the
     // backup bucket is fully configured.
-    const context: NodeContext = {
-      spec,
-      layout,
+    const bundlesByNode = Object.fromEntries(rendered.map((b) => [b.node, b]));
+    const nodeGroup = (role: Role): NodeGroupArgs => ({
+      tags: spec.tags,
+      nodes: nodesOf(spec, role),
       subnets: network.subnets,
       securityGroupIds: network.securityGroupIds,
       kmsKeyArn: secrets.kmsKeyArn,
       instanceProfileNames: roles.instanceProfileNames,
-      bundles: Object.fromEntries(rendered.map((b) => [b.node, b])),
+      bundles: bundlesByNode,
       bootDependencies: (node: NodeSpec) => [
         ...roles.ready[node.name],
         bundles.pointers[node.name],
@@ -112,10 +113,16 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
         ...(node.role === "postgres" ? [secrets.clusterSecretVersion, ...bucket.ready] : []),
         ...network.egressReady,
       ],
-    };
-    const etcd = new EtcdMembers(name, { context }, child);
-    const postgres = new PostgresNodes(name, { context }, child);
-    const haproxy = new HaproxyNodes(name, { context, vpcId: network.vpcId, loadBalancerSecurityGroupId: network.securityGroupIds.loadBalancer }, child);
+      detailedMonitoring: spec.tier === "prod",
+    });
+    const etcd = new EtcdMembers(name, nodeGroup("etcd"), child);
+    const postgres = new PostgresNodes(name, { ...nodeGroup("postgres"), dataVolume: spec.postgres.dataVolume, keepData: keepsData(spec) }, child);
+    const haproxy = new HaproxyNodes(name, {
+      ...nodeGroup("haproxy"),
+      vpcId: network.vpcId,
+      networkLoadBalancer: spec.haproxy.networkLoadBalancer,
+      loadBalancerSecurityGroupId: network.securityGroupIds.loadBalancer,
+    }, child);
     const dns = new Dns(name, { spec, vpcId: network.vpcId, loadBalancer: haproxy.loadBalancer }, child);
     const instanceIds = { ...postgres.instanceIds, ...etcd.instanceIds, ...haproxy.instanceIds };
     const rollout = new Rollout(name, {
