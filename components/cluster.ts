@@ -71,7 +71,19 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     const rendered = renderAll(spec, layout);
 
     const child = { parent: this };
-    const network = new Network(name, { spec }, child);
+    const network = new Network(name, {
+      tags: spec.tags,
+      clusterName: spec.clusterName,
+      stack: spec.stack,
+      region: spec.region,
+      vpcId: spec.network.createVpc ? undefined : spec.network.vpcId,
+      vpcCidr: spec.network.vpcCidr,
+      subnets: spec.network.subnets,
+      allowedClientCidrs: spec.network.allowedClientCidrs,
+      allowedClientSecurityGroupIds: spec.network.allowedClientSecurityGroupIds,
+      networkLoadBalancer: spec.haproxy.networkLoadBalancer,
+      natGatewayPerZone: spec.tier === "prod",
+    }, child);
     const secrets = new Secrets(name, { spec, layout }, child);
     const bucket = new BackupBucket(name, { spec, kmsKeyArn: secrets.kmsKeyArn }, child);
     const roles = new NodeRoles(name, {
