@@ -20,6 +20,7 @@ import { HaproxyNodes } from "./haproxyNodes";
 import type { NodeGroupArgs } from "./instance";
 import { Network } from "./network";
 import { NodeRoles } from "./nodeRoles";
+import { caCommonName, nodeCertificateProfiles } from "../src/tls/profile";
 import { PostgresNodes } from "./postgresNodes";
 import { Secrets } from "./secrets";
 
@@ -84,7 +85,19 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       networkLoadBalancer: spec.haproxy.networkLoadBalancer,
       natGatewayPerZone: spec.tier === "prod",
     }, child);
-    const secrets = new Secrets(name, { spec, layout }, child);
+    const certificates = new Map(nodeCertificateProfiles(spec, layout).map((p) => [p.name, p]));
+    const secrets = new Secrets(name, {
+      tags: spec.tags,
+      clusterName: spec.clusterName,
+      stack: spec.stack,
+      kmsAliasName: spec.names.kmsAlias,
+      clusterSecretName: spec.names.clusterSecret,
+      caCommonName: caCommonName(spec),
+      nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, secretName: spec.names.nodeSecret[n.name], certificate: certificates.get(n.name)! })),
+      renewBeforeDays: spec.tls.renewBeforeDays,
+      repoEncryption: spec.backup.repoEncryption,
+      keepData: keepsData(spec),
+    }, child);
     const bucket = new BackupBucket(name, { spec, kmsKeyArn: secrets.kmsKeyArn }, child);
     const roles = new NodeRoles(name, {
       spec,
