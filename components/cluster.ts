@@ -98,9 +98,23 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       repoEncryption: spec.backup.repoEncryption,
       keepData: keepsData(spec),
     }, child);
-    const bucket = new BackupBucket(name, { spec, kmsKeyArn: secrets.kmsKeyArn }, child);
+    const bucket = new BackupBucket(name, {
+      tags: spec.tags,
+      bucketName: spec.backup.bucketName,
+      kmsKeyArn: secrets.kmsKeyArn,
+      repoPath: spec.backup.repoPath,
+      logicalPrefix: spec.backup.logicalPrefix,
+      logicalRetentionWeeks: spec.backup.logicalRetentionWeeks,
+      logicalInfrequentAccessAfterDays: spec.backup.logicalInfrequentAccessAfterDays,
+      noncurrentVersionRetentionDays: spec.backup.noncurrentVersionRetentionDays,
+      keepData: keepsData(spec),
+    }, child);
     const roles = new NodeRoles(name, {
-      spec,
+      tags: spec.tags,
+      clusterName: spec.clusterName,
+      stack: spec.stack,
+      region: spec.region,
+      nodes: spec.nodes,
       kmsKeyArn: secrets.kmsKeyArn,
       nodeSecretArns: secrets.nodeSecretArns,
       clusterSecretArn: secrets.clusterSecretArn,
@@ -111,7 +125,8 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     }, child);
 
     const bundles = new NodeBundles(name, {
-      spec,
+      tags: spec.tags,
+      clusterName: spec.clusterName,
       bundles: rendered,
       software: nodeSoftware(),
       bucketName: bucket.bucketName,
@@ -148,7 +163,17 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       networkLoadBalancer: spec.haproxy.networkLoadBalancer,
       loadBalancerSecurityGroupId: network.securityGroupIds.loadBalancer,
     }, child);
-    const dns = new Dns(name, { spec, vpcId: network.vpcId, loadBalancer: haproxy.loadBalancer }, child);
+    const dns = new Dns(name, {
+      tags: spec.tags,
+      domain: spec.network.domain,
+      clusterName: spec.clusterName,
+      stack: spec.stack,
+      region: spec.region,
+      vpcId: network.vpcId,
+      serviceNames: spec.serviceNames,
+      nodes: spec.nodes,
+      loadBalancer: haproxy.loadBalancer,
+    }, child);
     const instanceIds = { ...postgres.instanceIds, ...etcd.instanceIds, ...haproxy.instanceIds };
     const rollout = new Rollout(name, {
       region: spec.region,
