@@ -17,7 +17,7 @@ import { NodeBundles } from "./nodeBundles";
 import { Rollout } from "./rollout";
 import { EtcdMembers } from "./etcdMembers";
 import { HaproxyNodes } from "./haproxyNodes";
-import type { NodeGroupArgs } from "./instance";
+import { mergeNodeGroups, type NodeGroupArgs } from "./instance";
 import { Network } from "./network";
 import { NodeRoles } from "./nodeRoles";
 import { caCommonName, nodeCertificateProfiles } from "../src/tls/profile";
@@ -38,7 +38,13 @@ export interface Endpoint {
   port: number;
 }
 
+/**
+ * The whole service from one spec. Only this component takes the ClusterSpec: it maps it to each
+ * part's narrow, documented arguments (NetworkArgs, SecretsArgs, BackupBucketArgs, NodeRolesArgs,
+ * NodeBundlesArgs, EtcdMembersArgs, PostgresNodesArgs, HaproxyNodesArgs, DnsArgs, RolloutArgs).
+ */
 export interface PostgresHaClusterArgs {
+  /** The validated, derived cluster (loadAndValidate(...).spec); validated again here (validateSpec). */
   spec: ClusterSpec;
 }
 
@@ -174,11 +180,11 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       nodes: spec.nodes,
       loadBalancer: haproxy.loadBalancer,
     }, child);
-    const instanceIds = { ...postgres.instanceIds, ...etcd.instanceIds, ...haproxy.instanceIds };
+    const nodes = mergeNodeGroups(postgres, etcd, haproxy);
     const rollout = new Rollout(name, {
       region: spec.region,
-      nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, hash: bundles.bundleHashes[n.name], instanceId: instanceIds[n.name] })),
-      dependsOn: [...postgres.resources, ...etcd.resources, ...haproxy.resources, ...Object.values(bundles.pointers)],
+      nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, hash: bundles.bundleHashes[n.name], instanceId: nodes.instanceIds[n.name] })),
+      dependsOn: [...nodes.resources, ...Object.values(bundles.pointers)],
     }, child);
 
     this.spec = spec;
@@ -191,8 +197,8 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     this.nodeSecretArns = secrets.nodeSecretArns;
     this.caCertPem = secrets.caCertPem;
     this.bucketName = bucket.bucketName;
-    this.privateIps = { ...postgres.privateIps, ...etcd.privateIps, ...haproxy.privateIps };
-    this.instanceIds = instanceIds;
+    this.privateIps = nodes.privateIps;
+    this.instanceIds = nodes.instanceIds;
     this.bundleHashes = { ...bundles.bundleHashes };
     this.rolloutTrigger = rollout.trigger;
     this.loadBalancerDnsName = haproxy.loadBalancer?.dnsName;

@@ -156,3 +156,13 @@ export function createNodeGroup(
   }
   return out;
 }
+
+/** Several groups' outputs as one (the cluster's): per-node records merged, resources in group order. */
+export function mergeNodeGroups(...groups: NodeGroupOutputs[]): NodeGroupOutputs {
+  return {
+    instanceIds: Object.assign({}, ...groups.map((g) => g.instanceIds)),
+    privateIps: Object.assign({}, ...groups.map((g) => g.privateIps)),
+    bundleHashes: Object.assign({}, ...groups.map((g) => g.bundleHashes)),
+    resources: groups.flatMap((g) => g.resources),
+  };
+}
