@@ -1,7 +1,8 @@
 // PostgresHaCluster: the whole service from one ClusterSpec, composed in dependency order:
 // network → secrets → backup bucket → node roles → node bundles (objects in the bucket) → etcd →
 // PostgreSQL → HAProxy (+ NLB) → DNS → rollout (converges running nodes to changed bundles).
-// The class is thin; each part is its own component.
+// The class is thin; each part is its own component with narrow, documented arguments (XxxArgs):
+// this is the one component that reads the ClusterSpec, and it maps the spec to those arguments.
 import * as pulumi from "@pulumi/pulumi";
 import { formatProblems, validateSpec } from "../src/config/load";
 import { ec2Layout, type Layout } from "../src/layout";
