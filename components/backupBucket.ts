@@ -6,14 +6,19 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { ClusterSpec } from "../src/spec";
-import { componentType, keepsData, tagsFor } from "./common";
+import { componentType, tagsFor, throwIfInvalid, type TaggedArgs } from "./common";
 
 /** Days after which unfinished multipart uploads (a killed dump, an interrupted push) are removed. */
 export const ABORT_INCOMPLETE_UPLOADS_AFTER_DAYS = 7;
 
 /** The pgBackRest repository's key prefix in the bucket (repo1-path without the leading slash). */
-export function repoKeyPrefix(spec: ClusterSpec): string {
-  return `${spec.backup.repoPath.replace(/^\/+/, "").replace(/\/+$/, "")}/`;
+export function repoKeyPrefix(spec: { backup: Pick<ClusterSpec["backup"], "repoPath"> }): string {
+  return repoPathKeyPrefix(spec.backup.repoPath);
+}
+
+/** A repo1-path as a key prefix: no leading slash, one trailing slash. */
+export function repoPathKeyPrefix(repoPath: string): string {
+  return `${repoPath.replace(/^\/+/, "").replace(/\/+$/, "")}/`;
 }
 
 /** The S3 lifecycle rules of the backup bucket, as the BucketLifecycleConfiguration takes them. */
@@ -27,8 +32,11 @@ export interface LifecycleRule {
   abortIncompleteMultipartUpload?: { daysAfterInitiation: number };
 }
 
-export function logicalExpirationDays(spec: ClusterSpec): number {
-  return spec.backup.logicalRetentionWeeks * 7;
+/** The fields of BackupBucketArgs the lifecycle rules are made of. */
+export type LifecycleArgs = Pick<BackupBucketArgs, "logicalPrefix" | "logicalRetentionWeeks" | "logicalInfrequentAccessAfterDays" | "noncurrentVersionRetentionDays">;
+
+export function logicalExpirationDays(args: Pick<LifecycleArgs, "logicalRetentionWeeks">): number {
+  return args.logicalRetentionWeeks * 7;
 }
 
 /**
@@ -40,15 +48,14 @@ export function logicalExpirationDays(spec: ClusterSpec): number {
  *   incomplete-uploads     whole bucket: abort multipart uploads after 7 days
  * Nothing expires current objects under the pgBackRest repository prefix.
  */
-export function lifecycleRules(spec: ClusterSpec): LifecycleRule[] {
-  const b = spec.backup;
+export function lifecycleRules(b: LifecycleArgs): LifecycleRule[] {
   const logical: LifecycleRule = {
     id: "logical-dumps",
     status: "Enabled",
     filter: { prefix: b.logicalPrefix },
-    expiration: { days: logicalExpirationDays(spec) },
+    expiration: { days: logicalExpirationDays(b) },
   };
-  if (b.logicalInfrequentAccessAfterDays !== null) {
+  if (b.logicalInfrequentAccessAfterDays != null) {
     logical.transitions = [{ days: b.logicalInfrequentAccessAfterDays, storageClass: "STANDARD_IA" }];
   }
   return [
@@ -86,10 +93,37 @@ export function tlsOnlyBucketPolicy(bucketArn: string) {
   };
 }
 
-export interface BackupBucketArgs {
-  spec: ClusterSpec;
+/** BackupBucket: the stack's bucket (backups, logical dumps, node bundles) and its lifecycle. */
+export interface BackupBucketArgs extends TaggedArgs {
+  /** The bucket's name (ClusterSpec.backup.bucketName): fixed, globally unique; the nodes name it. */
+  bucketName: string;
   /** The customer-managed KMS key objects are encrypted with (SSE-KMS, bucket key on). */
   kmsKeyArn: pulumi.Input<string>;
+  /** pgBackRest's repo1-path (`/pgbackrest/<cluster>`): its key prefix is never expired by S3. */
+  repoPath: string;
+  /** Key prefix of the weekly logical dumps (`logical/<cluster>/`): the only prefix whose current objects expire. */
+  logicalPrefix: string;
+  /** Logical dumps expire after this many weeks (postgres-ha:backup.logicalRetentionWeeks; ×7 days). */
+  logicalRetentionWeeks: number;
+  /** Days after which logical dumps move to STANDARD_IA (postgres-ha:backup.logicalInfrequentAccessAfterDays). Default: never (null). */
+  logicalInfrequentAccessAfterDays?: number | null;
+  /** Days a noncurrent (overwritten or deleted) object version is kept (postgres-ha:backup.noncurrentVersionRetentionDays). */
+  noncurrentVersionRetentionDays: number;
+  /**
+   * Keep the bucket: protect and retainOnDelete, no forceDestroy. Default false (dev and
+   * staging are torn down with their backups); prod: true.
+   */
+  keepData?: boolean;
+}
+
+/** Every problem of BackupBucket's arguments (empty when it can be built). */
+export function validateBackupBucketArgs(args: BackupBucketArgs): string[] {
+  const problems: string[] = [];
+  if (!args.bucketName) problems.push("bucketName: empty");
+  if (repoPathKeyPrefix(args.repoPath) === "/") problems.push(`repoPath: "${args.repoPath}" names the bucket's root; the repository needs its own prefix`);
+  if (!args.logicalPrefix.replace(/\/+$/, "")) problems.push("logicalPrefix: empty (the expiry rule would cover the whole bucket)");
+  else if (repoPathKeyPrefix(args.repoPath).startsWith(args.logicalPrefix.replace(/\/*$/, "/"))) problems.push(`logicalPrefix: "${args.logicalPrefix}" contains the pgBackRest repository (${args.repoPath}); S3 would expire backups`);
+  return problems;
 }
 
 export class BackupBucket extends pulumi.ComponentResource {
@@ -102,13 +136,13 @@ export class BackupBucket extends pulumi.ComponentResource {
 
   constructor(name: string, args: BackupBucketArgs, opts?: pulumi.ComponentResourceOptions) {
     super(componentType("BackupBucket"), name, {}, opts);
-    const { spec } = args;
-    const keep = keepsData(spec);
+    throwIfInvalid(this, "BackupBucket", validateBackupBucketArgs(args));
+    const keep = args.keepData ?? false;
     const bucket = new aws.s3.Bucket(`${name}-backups`, {
-      bucket: spec.backup.bucketName,
+      bucket: args.bucketName,
       // Dev and staging can be torn down with their backups; prod keeps the bucket (below).
       forceDestroy: !keep,
-      tags: tagsFor(spec, spec.backup.bucketName),
+      tags: tagsFor(args, args.bucketName),
     }, { parent: this, protect: keep, retainOnDelete: keep });
     const child = { parent: bucket };
 
@@ -133,12 +167,12 @@ export class BackupBucket extends pulumi.ComponentResource {
       policy: bucket.arn.apply((arn) => JSON.stringify(tlsOnlyBucketPolicy(arn))),
     }, { ...child, dependsOn: [publicAccess] });
     // Noncurrent-version rules need versioning in place first.
-    const lifecycle = new aws.s3.BucketLifecycleConfiguration(`${name}-backups`, { bucket: bucket.id, rules: lifecycleRules(spec) }, { ...child, dependsOn: [versioning] });
+    const lifecycle = new aws.s3.BucketLifecycleConfiguration(`${name}-backups`, { bucket: bucket.id, rules: lifecycleRules(args) }, { ...child, dependsOn: [versioning] });
 
     this.bucketName = bucket.bucket;
     this.bucketArn = bucket.arn;
-    this.repoPrefix = repoKeyPrefix(spec);
-    this.logicalPrefix = spec.backup.logicalPrefix;
+    this.repoPrefix = repoPathKeyPrefix(args.repoPath);
+    this.logicalPrefix = args.logicalPrefix;
     this.ready = [bucket, publicAccess, ownership, versioning, encryption, policy, lifecycle];
     this.registerOutputs({ bucketName: this.bucketName, bucketArn: this.bucketArn, repoPrefix: this.repoPrefix, logicalPrefix: this.logicalPrefix });
   }

@@ -1,13 +1,14 @@
 // PostgresHaCluster: the whole service from one ClusterSpec, composed in dependency order:
 // network → secrets → backup bucket → node roles → node bundles (objects in the bucket) → etcd →
 // PostgreSQL → HAProxy (+ NLB) → DNS → rollout (converges running nodes to changed bundles).
-// The class is thin; each part is its own component.
+// The class is thin; each part is its own component with narrow, documented arguments (XxxArgs):
+// this is the one component that reads the ClusterSpec, and it maps the spec to those arguments.
 import * as pulumi from "@pulumi/pulumi";
 import { formatProblems, validateSpec } from "../src/config/load";
 import { ec2Layout, type Layout } from "../src/layout";
-import { PORTS, type ClusterSpec, type NodeSpec } from "../src/spec";
+import { PORTS, nodesOf, type ClusterSpec, type NodeSpec, type Role } from "../src/spec";
 import { BackupBucket } from "./backupBucket";
-import { componentType } from "./common";
+import { componentType, keepsData } from "./common";
 import { Dns } from "./dns";
 import { renderAll } from "../src/render/bundle";
 import { nodeSoftware } from "../src/render/software";
@@ -17,9 +18,10 @@ import { NodeBundles } from "./nodeBundles";
 import { Rollout } from "./rollout";
 import { EtcdMembers } from "./etcdMembers";
 import { HaproxyNodes } from "./haproxyNodes";
-import type { NodeContext } from "./instance";
+import { mergeNodeGroups, type NodeGroupArgs } from "./instance";
 import { Network } from "./network";
 import { NodeRoles } from "./nodeRoles";
+import { caCommonName, nodeCertificateProfiles } from "../src/tls/profile";
 import { PostgresNodes } from "./postgresNodes";
 import { Secrets } from "./secrets";
 
@@ -37,7 +39,13 @@ export interface Endpoint {
   port: number;
 }
 
+/**
+ * The whole service from one spec. Only this component takes the ClusterSpec: it maps it to each
+ * part's narrow, documented arguments (NetworkArgs, SecretsArgs, BackupBucketArgs, NodeRolesArgs,
+ * NodeBundlesArgs, EtcdMembersArgs, PostgresNodesArgs, HaproxyNodesArgs, DnsArgs, RolloutArgs).
+ */
 export interface PostgresHaClusterArgs {
+  /** The validated, derived cluster (loadAndValidate(...).spec); validated again here (validateSpec). */
   spec: ClusterSpec;
 }
 
@@ -71,11 +79,49 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     const rendered = renderAll(spec, layout);
 
     const child = { parent: this };
-    const network = new Network(name, { spec }, child);
-    const secrets = new Secrets(name, { spec, layout }, child);
-    const bucket = new BackupBucket(name, { spec, kmsKeyArn: secrets.kmsKeyArn }, child);
+    const network = new Network(name, {
+      tags: spec.tags,
+      clusterName: spec.clusterName,
+      stack: spec.stack,
+      region: spec.region,
+      vpcId: spec.network.createVpc ? undefined : spec.network.vpcId,
+      vpcCidr: spec.network.vpcCidr,
+      subnets: spec.network.subnets,
+      allowedClientCidrs: spec.network.allowedClientCidrs,
+      allowedClientSecurityGroupIds: spec.network.allowedClientSecurityGroupIds,
+      networkLoadBalancer: spec.haproxy.networkLoadBalancer,
+      natGatewayPerZone: spec.tier === "prod",
+    }, child);
+    const certificates = new Map(nodeCertificateProfiles(spec, layout).map((p) => [p.name, p]));
+    const secrets = new Secrets(name, {
+      tags: spec.tags,
+      clusterName: spec.clusterName,
+      stack: spec.stack,
+      kmsAliasName: spec.names.kmsAlias,
+      clusterSecretName: spec.names.clusterSecret,
+      caCommonName: caCommonName(spec),
+      nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, secretName: spec.names.nodeSecret[n.name], certificate: certificates.get(n.name)! })),
+      renewBeforeDays: spec.tls.renewBeforeDays,
+      repoEncryption: spec.backup.repoEncryption,
+      keepData: keepsData(spec),
+    }, child);
+    const bucket = new BackupBucket(name, {
+      tags: spec.tags,
+      bucketName: spec.backup.bucketName,
+      kmsKeyArn: secrets.kmsKeyArn,
+      repoPath: spec.backup.repoPath,
+      logicalPrefix: spec.backup.logicalPrefix,
+      logicalRetentionWeeks: spec.backup.logicalRetentionWeeks,
+      logicalInfrequentAccessAfterDays: spec.backup.logicalInfrequentAccessAfterDays,
+      noncurrentVersionRetentionDays: spec.backup.noncurrentVersionRetentionDays,
+      keepData: keepsData(spec),
+    }, child);
     const roles = new NodeRoles(name, {
-      spec,
+      tags: spec.tags,
+      clusterName: spec.clusterName,
+      stack: spec.stack,
+      region: spec.region,
+      nodes: spec.nodes,
       kmsKeyArn: secrets.kmsKeyArn,
       nodeSecretArns: secrets.nodeSecretArns,
       clusterSecretArn: secrets.clusterSecretArn,
@@ -86,7 +132,8 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     }, child);
 
     const bundles = new NodeBundles(name, {
-      spec,
+      tags: spec.tags,
+      clusterName: spec.clusterName,
       bundles: rendered,
       software: nodeSoftware(),
       bucketName: bucket.bucketName,
@@ -97,14 +144,15 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     // A node boots only when its role can read its secrets (which have values) and its bundle
     // (which is in the bucket), it has a route to the internet, and — for PostgreSQL — the
     // backup bucket is fully configured.
-    const context: NodeContext = {
-      spec,
-      layout,
+    const bundlesByNode = Object.fromEntries(rendered.map((b) => [b.node, b]));
+    const nodeGroup = (role: Role): NodeGroupArgs => ({
+      tags: spec.tags,
+      nodes: nodesOf(spec, role),
       subnets: network.subnets,
       securityGroupIds: network.securityGroupIds,
       kmsKeyArn: secrets.kmsKeyArn,
       instanceProfileNames: roles.instanceProfileNames,
-      bundles: Object.fromEntries(rendered.map((b) => [b.node, b])),
+      bundles: bundlesByNode,
       bootDependencies: (node: NodeSpec) => [
         ...roles.ready[node.name],
         bundles.pointers[node.name],
@@ -112,16 +160,32 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
         ...(node.role === "postgres" ? [secrets.clusterSecretVersion, ...bucket.ready] : []),
         ...network.egressReady,
       ],
-    };
-    const etcd = new EtcdMembers(name, { context }, child);
-    const postgres = new PostgresNodes(name, { context }, child);
-    const haproxy = new HaproxyNodes(name, { context, vpcId: network.vpcId, loadBalancerSecurityGroupId: network.securityGroupIds.loadBalancer }, child);
-    const dns = new Dns(name, { spec, vpcId: network.vpcId, loadBalancer: haproxy.loadBalancer }, child);
-    const instanceIds = { ...postgres.instanceIds, ...etcd.instanceIds, ...haproxy.instanceIds };
+      detailedMonitoring: spec.tier === "prod",
+    });
+    const etcd = new EtcdMembers(name, nodeGroup("etcd"), child);
+    const postgres = new PostgresNodes(name, { ...nodeGroup("postgres"), dataVolume: spec.postgres.dataVolume, keepData: keepsData(spec) }, child);
+    const haproxy = new HaproxyNodes(name, {
+      ...nodeGroup("haproxy"),
+      vpcId: network.vpcId,
+      networkLoadBalancer: spec.haproxy.networkLoadBalancer,
+      loadBalancerSecurityGroupId: network.securityGroupIds.loadBalancer,
+    }, child);
+    const dns = new Dns(name, {
+      tags: spec.tags,
+      domain: spec.network.domain,
+      clusterName: spec.clusterName,
+      stack: spec.stack,
+      region: spec.region,
+      vpcId: network.vpcId,
+      serviceNames: spec.serviceNames,
+      nodes: spec.nodes,
+      loadBalancer: haproxy.loadBalancer,
+    }, child);
+    const nodes = mergeNodeGroups(postgres, etcd, haproxy);
     const rollout = new Rollout(name, {
       region: spec.region,
-      nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, hash: bundles.bundleHashes[n.name], instanceId: instanceIds[n.name] })),
-      dependsOn: [...postgres.resources, ...etcd.resources, ...haproxy.resources, ...Object.values(bundles.pointers)],
+      nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, hash: bundles.bundleHashes[n.name], instanceId: nodes.instanceIds[n.name] })),
+      dependsOn: [...nodes.resources, ...Object.values(bundles.pointers)],
     }, child);
 
     this.spec = spec;
@@ -134,8 +198,8 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     this.nodeSecretArns = secrets.nodeSecretArns;
     this.caCertPem = secrets.caCertPem;
     this.bucketName = bucket.bucketName;
-    this.privateIps = { ...postgres.privateIps, ...etcd.privateIps, ...haproxy.privateIps };
-    this.instanceIds = instanceIds;
+    this.privateIps = nodes.privateIps;
+    this.instanceIds = nodes.instanceIds;
     this.bundleHashes = { ...bundles.bundleHashes };
     this.rolloutTrigger = rollout.trigger;
     this.loadBalancerDnsName = haproxy.loadBalancer?.dnsName;

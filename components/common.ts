@@ -10,14 +10,40 @@ export function componentType(name: string): string {
   return `postgres-ha:index:${name}`;
 }
 
-/** The cluster's tags plus a Name (what the EC2 console shows) and any extras. */
-export function tagsFor(spec: ClusterSpec, name: string, extra: Record<string, string> = {}): Record<string, string> {
-  return { ...spec.tags, Name: name, ...extra };
+/**
+ * The one argument every component takes: how its AWS resources are tagged. Components take
+ * narrow, documented arguments (each `XxxArgs` interface), never the whole ClusterSpec;
+ * PostgresHaCluster (components/cluster.ts) maps the spec to them.
+ */
+export interface TaggedArgs {
+  /**
+   * Tags of every AWS resource the component creates: the stack's `tags` config plus the keys
+   * the spec adds (ClusterSpec.tags). `Name` (and on a node's resources `pgha:node` and
+   * `pgha:role`) is added per resource and wins over a key of the same name here.
+   */
+  tags: Record<string, string>;
+}
+
+/** The component's tags plus a Name (what the EC2 console shows) and any extras. */
+export function tagsFor(base: TaggedArgs, name: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { ...base.tags, Name: name, ...extra };
 }
 
 /** Tags of a node's resources: which node, which role. */
-export function nodeTags(spec: ClusterSpec, node: NodeSpec, name: string): Record<string, string> {
-  return tagsFor(spec, name, { "pgha:node": node.name, "pgha:role": node.role });
+export function nodeTags(base: TaggedArgs, node: Pick<NodeSpec, "name" | "role">, name: string): Record<string, string> {
+  return tagsFor(base, name, { "pgha:node": node.name, "pgha:role": node.role });
+}
+
+/**
+ * Throws every problem of a component's arguments at once, before it creates any child (the
+ * components' `validateXxxArgs` functions collect them; tests call those directly). A
+ * ResourceError on the component, without a stack trace: the engine shows it for an in-process
+ * component (InputPropertiesError is only rendered for a provider's `construct`).
+ */
+export function throwIfInvalid(component: pulumi.Resource, type: string, problems: string[]): void {
+  if (problems.length === 0) return;
+  const text = problems.length === 1 ? problems[0] : problems.map((p) => `\n  - ${p}`).join("");
+  throw new pulumi.ResourceError(`${type}: ${text}`, component, true);
 }
 
 /** Debian's own AWS account: the official Debian AMIs are published from it. */
@@ -52,7 +78,10 @@ export function debianAmiId(instanceType: string, opts: pulumi.InvokeOutputOptio
     .apply((ami) => ami.id);
 }
 
-/** Whether the tier keeps stateful resources when they leave the program (prod). */
-export function keepsData(spec: ClusterSpec): boolean {
+/**
+ * Whether the tier keeps stateful resources when they leave the program (prod): the components'
+ * `keepData` argument (protect, retainOnDelete, final snapshots, recovery windows).
+ */
+export function keepsData(spec: Pick<ClusterSpec, "tier">): boolean {
   return spec.tier === "prod";
 }

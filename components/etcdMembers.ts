@@ -1,12 +1,17 @@
 // EtcdMembers: Patroni's distributed configuration store (etcd1…etcdN, a static initial
 // cluster rendered into every member's bundle). etcd keeps its data on the root volume.
 import * as pulumi from "@pulumi/pulumi";
-import { nodesOf } from "../src/spec";
-import { componentType } from "./common";
-import { amiLookup, createNodeInstance, type NodeContext } from "./instance";
+import { componentType, throwIfInvalid } from "./common";
+import { createNodeGroup, validateNodeGroupArgs, type NodeGroupArgs } from "./instance";
 
-export interface EtcdMembersArgs {
-  context: NodeContext;
+/** EtcdMembers: `nodes` are the etcd members (role `etcd`, etcd1…etcdN), an odd number of them. */
+export type EtcdMembersArgs = NodeGroupArgs;
+
+/** Every problem of EtcdMembers' arguments (empty when it can be built). */
+export function validateEtcdMembersArgs(args: EtcdMembersArgs): string[] {
+  const problems = validateNodeGroupArgs("etcd", args);
+  if (args.nodes.length % 2 === 0) problems.push(`nodes: needs an odd number of members (postgres-ha:etcd.nodes), got ${args.nodes.length}`);
+  return problems;
 }
 
 export class EtcdMembers extends pulumi.ComponentResource {
@@ -17,21 +22,12 @@ export class EtcdMembers extends pulumi.ComponentResource {
 
   constructor(name: string, args: EtcdMembersArgs, opts?: pulumi.ComponentResourceOptions) {
     super(componentType("EtcdMembers"), name, {}, opts);
-    const ctx = args.context;
-    const members = nodesOf(ctx.spec, "etcd");
-    if (members.length === 0 || members.length % 2 === 0) throw new pulumi.ResourceError(`EtcdMembers: needs an odd number of members (postgres-ha:etcd.nodes), the spec has ${members.length}`, this, true);
-    const ami = amiLookup(this);
-    this.instanceIds = {};
-    this.privateIps = {};
-    this.bundleHashes = {};
-    this.resources = [];
-    for (const node of members) {
-      const { instance, bundleHash } = createNodeInstance(this, name, node, ctx, ami(node.instanceType));
-      this.instanceIds[node.name] = instance.id;
-      this.privateIps[node.name] = node.privateIp;
-      this.bundleHashes[node.name] = bundleHash;
-      this.resources.push(instance);
-    }
+    throwIfInvalid(this, "EtcdMembers", validateEtcdMembersArgs(args));
+    const group = createNodeGroup(this, name, args);
+    this.instanceIds = group.instanceIds;
+    this.privateIps = group.privateIps;
+    this.bundleHashes = group.bundleHashes;
+    this.resources = group.resources;
     this.registerOutputs({ instanceIds: this.instanceIds, privateIps: this.privateIps, bundleHashes: this.bundleHashes });
   }
 }

@@ -5,9 +5,9 @@
 // security group (targets see the NLB's addresses: client IP preservation off).
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { PORTS, nodesOf, type ClusterSpec } from "../src/spec";
-import { componentType, tagsFor } from "./common";
-import { amiLookup, createNodeInstance, type NodeContext } from "./instance";
+import { PORTS } from "../src/spec";
+import { componentType, tagsFor, throwIfInvalid, type TaggedArgs } from "./common";
+import { createNodeGroup, validateNodeGroupArgs, type NodeGroupArgs } from "./instance";
 
 /** NLB idle timeout for TCP flows: as long as HAProxy's client/server timeouts (30 min). */
 export const NLB_TCP_IDLE_TIMEOUT_SECONDS = 1800;
@@ -18,11 +18,24 @@ export interface LoadBalancerEndpoint {
   zoneId: pulumi.Output<string>;
 }
 
-export interface HaproxyNodesArgs {
-  context: NodeContext;
+/** HaproxyNodes: `nodes` are the HAProxy nodes (role `haproxy`, lb1…lbN). */
+export interface HaproxyNodesArgs extends NodeGroupArgs {
+  /** The VPC of the NLB's target groups. Ignored without `networkLoadBalancer`. */
   vpcId: pulumi.Input<string>;
-  /** Security group of the NLB (required when spec.haproxy.networkLoadBalancer). */
+  /**
+   * Put an internal NLB in front of the HAProxy nodes (one TCP listener per endpoint, 5000 and
+   * 5001, across `subnets`). Default false (dev, staging: the DNS names list the nodes); prod: true.
+   */
+  networkLoadBalancer?: boolean;
+  /** The NLB's security group (Network.securityGroupIds.loadBalancer). Required with `networkLoadBalancer`, else ignored. */
   loadBalancerSecurityGroupId?: pulumi.Input<string>;
+}
+
+/** Every problem of HaproxyNodes' arguments (empty when it can be built). */
+export function validateHaproxyNodesArgs(args: HaproxyNodesArgs): string[] {
+  const problems = validateNodeGroupArgs("haproxy", args);
+  if (args.networkLoadBalancer && !args.loadBalancerSecurityGroupId) problems.push("loadBalancerSecurityGroupId: the NLB needs its security group (Network with networkLoadBalancer)");
+  return problems;
 }
 
 export class HaproxyNodes extends pulumi.ComponentResource {
@@ -30,36 +43,23 @@ export class HaproxyNodes extends pulumi.ComponentResource {
   readonly privateIps: Record<string, string>;
   readonly bundleHashes: Record<string, string>;
   readonly resources: pulumi.Resource[];
-  /** The internal NLB, when the spec asks for one. */
+  /** The internal NLB, when the args ask for one. */
   readonly loadBalancer?: LoadBalancerEndpoint;
 
   constructor(name: string, args: HaproxyNodesArgs, opts?: pulumi.ComponentResourceOptions) {
     super(componentType("HaproxyNodes"), name, {}, opts);
-    const ctx = args.context;
-    const { spec } = ctx;
-    const nodes = nodesOf(spec, "haproxy");
-    if (nodes.length === 0) throw new pulumi.ResourceError("HaproxyNodes: the spec has no HAProxy node (postgres-ha:haproxy.nodes ≥ 1)", this, true);
-    if (spec.haproxy.networkLoadBalancer && !args.loadBalancerSecurityGroupId) throw new pulumi.ResourceError("HaproxyNodes: the NLB needs its security group (Network with haproxy.networkLoadBalancer)", this, true);
-    const ami = amiLookup(this);
-    this.instanceIds = {};
-    this.privateIps = {};
-    this.bundleHashes = {};
-    this.resources = [];
-    const instances: { node: string; instance: aws.ec2.Instance }[] = [];
-    for (const node of nodes) {
-      const { instance, bundleHash } = createNodeInstance(this, name, node, ctx, ami(node.instanceType));
-      this.instanceIds[node.name] = instance.id;
-      this.privateIps[node.name] = node.privateIp;
-      this.bundleHashes[node.name] = bundleHash;
-      this.resources.push(instance);
-      instances.push({ node: node.name, instance });
-    }
-    if (spec.haproxy.networkLoadBalancer) {
-      this.loadBalancer = createInternalNlb(this, name, spec, {
-        subnetIds: ctx.subnets.map((s) => s.id),
+    throwIfInvalid(this, "HaproxyNodes", validateHaproxyNodesArgs(args));
+    const group = createNodeGroup(this, name, args);
+    this.instanceIds = group.instanceIds;
+    this.privateIps = group.privateIps;
+    this.bundleHashes = group.bundleHashes;
+    this.resources = group.resources;
+    if (args.networkLoadBalancer) {
+      this.loadBalancer = createInternalNlb(this, name, args, {
+        subnetIds: args.subnets.map((s) => s.id),
         securityGroupId: args.loadBalancerSecurityGroupId!,
         vpcId: args.vpcId,
-        instances,
+        instances: group.instances.map(({ node, instance }) => ({ node: node.name, instance })),
       });
     }
     this.registerOutputs({
@@ -78,7 +78,7 @@ interface NlbInputs {
   instances: { node: string; instance: aws.ec2.Instance }[];
 }
 
-function createInternalNlb(parent: pulumi.Resource, name: string, spec: ClusterSpec, i: NlbInputs): LoadBalancerEndpoint {
+function createInternalNlb(parent: pulumi.Resource, name: string, base: TaggedArgs, i: NlbInputs): LoadBalancerEndpoint {
   const lb = new aws.lb.LoadBalancer(`${name}-nlb`, {
     internal: true,
     loadBalancerType: "network",
@@ -87,7 +87,7 @@ function createInternalNlb(parent: pulumi.Resource, name: string, spec: ClusterS
     // Security groups can only be given when an NLB is created: set from the start.
     securityGroups: [i.securityGroupId],
     enableCrossZoneLoadBalancing: true,
-    tags: tagsFor(spec, `${name}-nlb`),
+    tags: tagsFor(base, `${name}-nlb`),
   }, { parent });
   const endpoints = [
     { label: "rw", port: PORTS.readWrite },
@@ -111,7 +111,7 @@ function createInternalNlb(parent: pulumi.Resource, name: string, spec: ClusterS
         healthyThreshold: 2,
         unhealthyThreshold: 2,
       },
-      tags: tagsFor(spec, `${name}-${e.label}`),
+      tags: tagsFor(base, `${name}-${e.label}`),
     }, { parent: lb });
     new aws.lb.Listener(`${name}-${e.label}`, {
       loadBalancerArn: lb.arn,
@@ -119,7 +119,7 @@ function createInternalNlb(parent: pulumi.Resource, name: string, spec: ClusterS
       protocol: "TCP",
       tcpIdleTimeoutSeconds: NLB_TCP_IDLE_TIMEOUT_SECONDS,
       defaultActions: [{ type: "forward", targetGroupArn: targetGroup.arn }],
-      tags: tagsFor(spec, `${name}-${e.label}`),
+      tags: tagsFor(base, `${name}-${e.label}`),
     }, { parent: lb });
     for (const { node, instance } of i.instances) {
       new aws.lb.TargetGroupAttachment(`${name}-${e.label}-${node}`, { targetGroupArn: targetGroup.arn, targetId: instance.id, port: e.port }, { parent: targetGroup });

@@ -1,13 +1,13 @@
-// The EC2 instance of one node, shared by PostgresNodes, EtcdMembers and HaproxyNodes.
+// The EC2 instance of one node and the per-node loop of a node group (createNodeGroup), shared
+// by PostgresNodes, EtcdMembers and HaproxyNodes, with the arguments they all take (NodeGroupArgs).
 // Everything a node runs comes from its bundle in the bucket, fetched by the bootstrap in its
 // user-data; this file only decides how the VM is shaped: AMI, subnet, fixed address, instance
 // role, IMDSv2, encrypted disks.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import type { Layout } from "../src/layout";
 import type { NodeBundle } from "../src/render/bundle";
-import type { ClusterSpec, NodeSpec, Role } from "../src/spec";
-import { debianAmiId, debianArchitecture, nodeTags } from "./common";
+import type { NodeSpec, Role } from "../src/spec";
+import { debianAmiId, debianArchitecture, nodeTags, type TaggedArgs } from "./common";
 import type { NodeSubnet } from "./network";
 
 /** Root disk of every node: the OS, packages, logs (and etcd's data on etcd members). */
@@ -22,18 +22,51 @@ export const ROOT_VOLUME_GIB = 20;
  */
 export const INSTANCE_IGNORE_CHANGES = ["userDataBase64", "ami"];
 
-/** What every node needs from the rest of the cluster. */
-export interface NodeContext {
-  spec: ClusterSpec;
-  layout: Layout;
+/**
+ * What every node of a group (EtcdMembers, PostgresNodes, HaproxyNodes) needs: its spec and what
+ * the rest of the cluster made for it. The groups' args extend this, as pulumi-eks's node groups
+ * extend `NodeGroupBaseOptions`; every per-node record is keyed by node name.
+ */
+export interface NodeGroupArgs extends TaggedArgs {
+  /**
+   * The group's nodes, in order (ClusterSpec.nodes of the group's role): name, role, subnet
+   * index, fixed private address, instance type. At least one; every node of the group's role.
+   */
+  nodes: NodeSpec[];
+  /** The node subnets (Network.subnets): a node goes into `subnets[node.subnetIndex]`. */
   subnets: NodeSubnet[];
+  /** The security group of each role (Network.securityGroupIds): a node joins its role's. */
   securityGroupIds: Record<Role, pulumi.Input<string>>;
+  /** The cluster's KMS key: encrypts the root volume (and a PostgreSQL node's data volume). */
   kmsKeyArn: pulumi.Input<string>;
+  /** Per node: its instance profile (NodeRoles.instanceProfileNames). Required for every node. */
   instanceProfileNames: Record<string, pulumi.Input<string>>;
-  /** Per node: resources that must exist before it boots (role policies, secret values, routes, its bundle). */
-  bootDependencies: (node: NodeSpec) => pulumi.Input<pulumi.Resource>[];
-  /** Per node: its rendered bundle (EC2 layout); the instance gets its bootstrap user-data. */
-  bundles: Record<string, NodeBundle>;
+  /**
+   * Per node: its rendered bundle (EC2 layout). The instance gets the bundle's gzipped bootstrap
+   * as user-data (ignored after creation, INSTANCE_IGNORE_CHANGES) and reports its hash.
+   * Required for every node.
+   */
+  bundles: Record<string, Pick<NodeBundle, "hash" | "userDataGzip">>;
+  /**
+   * Per node: what must exist before it boots (role policies, secret values, routes, its bundle
+   * pointer), for `dependsOn`. Default: nothing.
+   */
+  bootDependencies?: (node: NodeSpec) => pulumi.Input<pulumi.Resource>[];
+  /** Detailed (1-minute, billed) CloudWatch monitoring of the instances. Default false; prod: true. */
+  detailedMonitoring?: boolean;
+}
+
+/** Every problem of a node group's arguments (empty when it can be built): one line each. */
+export function validateNodeGroupArgs(role: Role, args: NodeGroupArgs): string[] {
+  const problems: string[] = [];
+  if (args.nodes.length === 0) problems.push(`nodes: the group has no ${role} node`);
+  for (const node of args.nodes) {
+    if (node.role !== role) problems.push(`nodes: ${node.name} is a ${node.role} node, not ${role}`);
+    if (!args.bundles[node.name]) problems.push(`bundles.${node.name}: no rendered bundle for node ${node.name}`);
+    if (!args.subnets[node.subnetIndex]) problems.push(`subnets[${node.subnetIndex}]: node ${node.name}: no subnet #${node.subnetIndex} in the network`);
+    if (!args.instanceProfileNames[node.name]) problems.push(`instanceProfileNames.${node.name}: no instance profile for node ${node.name}`);
+  }
+  return problems;
 }
 
 export interface NodeInstance {
@@ -43,14 +76,12 @@ export interface NodeInstance {
   subnet: NodeSubnet;
 }
 
-export function createNodeInstance(parent: pulumi.Resource, name: string, node: NodeSpec, ctx: NodeContext, amiId: pulumi.Input<string>): NodeInstance {
-  const { spec } = ctx;
+/** One node's instance, named `<name>-<node>`, parented to its group (arguments validated first). */
+export function createNodeInstance(parent: pulumi.Resource, name: string, node: NodeSpec, ctx: NodeGroupArgs, amiId: pulumi.Input<string>): NodeInstance {
   const bundle = ctx.bundles[node.name];
-  if (!bundle) throw new pulumi.InputPropertyError({ propertyPath: `bundles.${node.name}`, reason: `no rendered bundle for node ${node.name}` });
   const subnet = ctx.subnets[node.subnetIndex];
-  if (!subnet) throw new pulumi.InputPropertyError({ propertyPath: `subnets[${node.subnetIndex}]`, reason: `node ${node.name}: no subnet #${node.subnetIndex} in the network` });
   const resourceName = `${name}-${node.name}`;
-  const tags = nodeTags(spec, node, resourceName);
+  const tags = nodeTags(ctx, node, resourceName);
   const instance = new aws.ec2.Instance(resourceName, {
     ami: amiId,
     instanceType: node.instanceType,
@@ -75,9 +106,9 @@ export function createNodeInstance(parent: pulumi.Resource, name: string, node: 
       deleteOnTermination: true,
       tags,
     },
-    monitoring: spec.tier === "prod",
+    monitoring: ctx.detailedMonitoring ?? false,
     tags,
-  }, { parent, ignoreChanges: INSTANCE_IGNORE_CHANGES, dependsOn: ctx.bootDependencies(node) });
+  }, { parent, ignoreChanges: INSTANCE_IGNORE_CHANGES, dependsOn: ctx.bootDependencies?.(node) ?? [] });
   return { node, instance, bundleHash: bundle.hash, subnet };
 }
 
@@ -88,5 +119,50 @@ export function amiLookup(parent: pulumi.Resource): (instanceType: string) => pu
     const arch = debianArchitecture(instanceType);
     if (!cache.has(arch)) cache.set(arch, debianAmiId(instanceType, { parent }));
     return cache.get(arch)!;
+  };
+}
+
+/** What a node group reports, per node name: what the cluster merges, outputs and rolls out. */
+export interface NodeGroupOutputs {
+  instanceIds: Record<string, pulumi.Output<string>>;
+  privateIps: Record<string, string>;
+  /** The sha256 of the bundle each node must run. */
+  bundleHashes: Record<string, string>;
+  /** The instances and whatever each node adds (a data-volume attachment): what a rollout waits for. */
+  resources: pulumi.Resource[];
+}
+
+/**
+ * The per-node loop of every node group: one instance per node (one AMI lookup per
+ * architecture), then `perNode` for what the group adds to a node (a data volume), filling the
+ * group's outputs. Resources are registered node by node, in `args.nodes` order.
+ */
+export function createNodeGroup(
+  parent: pulumi.Resource,
+  name: string,
+  args: NodeGroupArgs,
+  perNode: (created: NodeInstance) => pulumi.Resource[] = () => [],
+): NodeGroupOutputs & { instances: NodeInstance[] } {
+  const ami = amiLookup(parent);
+  const out: NodeGroupOutputs & { instances: NodeInstance[] } = { instanceIds: {}, privateIps: {}, bundleHashes: {}, resources: [], instances: [] };
+  for (const node of args.nodes) {
+    const created = createNodeInstance(parent, name, node, args, ami(node.instanceType));
+    const extra = perNode(created);
+    out.instanceIds[node.name] = created.instance.id;
+    out.privateIps[node.name] = node.privateIp;
+    out.bundleHashes[node.name] = created.bundleHash;
+    out.resources.push(created.instance, ...extra);
+    out.instances.push(created);
+  }
+  return out;
+}
+
+/** Several groups' outputs as one (the cluster's): per-node records merged, resources in group order. */
+export function mergeNodeGroups(...groups: NodeGroupOutputs[]): NodeGroupOutputs {
+  return {
+    instanceIds: Object.assign({}, ...groups.map((g) => g.instanceIds)),
+    privateIps: Object.assign({}, ...groups.map((g) => g.privateIps)),
+    bundleHashes: Object.assign({}, ...groups.map((g) => g.bundleHashes)),
+    resources: groups.flatMap((g) => g.resources),
   };
 }

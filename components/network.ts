@@ -3,8 +3,8 @@
 // Manager, which needs only outbound HTTPS from the node.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { PORTS, subnetSlice, type ClusterSpec, type Role } from "../src/spec";
-import { componentType, tagsFor } from "./common";
+import { PORTS, subnetSlice, type Role, type SubnetSpec } from "../src/spec";
+import { componentType, tagsFor, throwIfInvalid, type TaggedArgs } from "./common";
 
 /** A security group of the cluster: one per node role, plus the NLB's in prod. */
 export type SecurityGroupRole = Role | "loadBalancer";
@@ -40,7 +40,7 @@ export const INTERNET_EGRESS = [
  *   nlb   ← clients         5000/5001 (prod: the client allowlist is enforced at the NLB)
  * plus the matching egress rules, and 443/80 to the internet for every node (NAT).
  */
-export function securityRules(spec: ClusterSpec): SecurityRule[] {
+export function securityRules(args: Pick<NetworkArgs, "allowedClientCidrs" | "allowedClientSecurityGroupIds" | "networkLoadBalancer">): SecurityRule[] {
   const rules: SecurityRule[] = [];
   const both = (group: SecurityGroupRole, port: number, to: SecurityGroupRole, what: string) => {
     rules.push({ group: to, direction: "ingress", port, peer: { kind: "group", role: group }, description: `${what} from ${GROUP_LABEL[group]} nodes` });
@@ -58,10 +58,10 @@ export function securityRules(spec: ClusterSpec): SecurityRule[] {
   both("postgres", PORTS.etcdClient, "etcd", "Patroni DCS (etcd client)");
 
   const clients: RulePeer[] = [
-    ...spec.network.allowedClientCidrs.map((cidr): RulePeer => ({ kind: "cidr", cidr, label: cidr.replace(/[./]/g, "-") })),
-    ...spec.network.allowedClientSecurityGroupIds.map((id): RulePeer => ({ kind: "externalGroup", securityGroupId: id })),
+    ...args.allowedClientCidrs.map((cidr): RulePeer => ({ kind: "cidr", cidr, label: cidr.replace(/[./]/g, "-") })),
+    ...args.allowedClientSecurityGroupIds.map((id): RulePeer => ({ kind: "externalGroup", securityGroupId: id })),
   ];
-  const serviceTarget: SecurityGroupRole = spec.haproxy.networkLoadBalancer ? "loadBalancer" : "haproxy";
+  const serviceTarget: SecurityGroupRole = args.networkLoadBalancer ? "loadBalancer" : "haproxy";
   for (const port of [PORTS.readWrite, PORTS.readOnly]) {
     const what = port === PORTS.readWrite ? "read-write endpoint" : "read-only endpoint";
     for (const peer of clients) rules.push({ group: serviceTarget, direction: "ingress", port, peer, description: `${what} from allowed clients` });
@@ -83,9 +83,9 @@ export function publicSubnetCidr(vpcCidr: string, index: number): string {
   return subnetSlice(subnetSlice(vpcCidr, 2, 3), 3, index);
 }
 
-/** One NAT gateway per AZ in prod (an AZ outage must not cut the others off), one otherwise. */
-export function natGatewayCount(spec: ClusterSpec): number {
-  return spec.tier === "prod" ? spec.network.subnets.length : 1;
+/** One NAT gateway per AZ with natGatewayPerZone (prod: an AZ outage must not cut the others off), one otherwise. */
+export function natGatewayCount(args: Pick<NetworkArgs, "subnets" | "natGatewayPerZone">): number {
+  return args.natGatewayPerZone ? args.subnets.length : 1;
 }
 
 export interface NodeSubnet {
@@ -95,13 +95,55 @@ export interface NodeSubnet {
   availabilityZone: pulumi.Output<string>;
 }
 
-export interface NetworkArgs {
-  spec: ClusterSpec;
+/** Network: where the nodes live and who may talk to them. */
+export interface NetworkArgs extends TaggedArgs {
+  /** The cluster's name (postgres-ha:clusterName): in the security groups' descriptions. */
+  clusterName: string;
+  /** The stack's name: in the security groups' descriptions and in the error naming its config file. */
+  stack: string;
+  /** The stack's region: the S3 gateway endpoint's service name, and the AZ lookup's error. */
+  region: string;
+  /**
+   * An existing VPC to use (postgres-ha:network.vpcId). When set the component creates no VPC,
+   * subnet, gateway, route or endpoint, and every subnet must carry its `id` and
+   * `availabilityZone`. Default: a new VPC.
+   */
+  vpcId?: string;
+  /** The new VPC's CIDR (postgres-ha:network.vpcCidr). Ignored with `vpcId`. */
+  vpcCidr: string;
+  /**
+   * The node subnets, in order (ClusterSpec.network.subnets): `index` (0-based, nodes name it as
+   * subnetIndex) and `cidr`; with `vpcId` also `id` and `availabilityZone`. A new VPC gets one
+   * private subnet per entry, in the region's available AZs in order. At least one.
+   */
+  subnets: SubnetSpec[];
+  /** CIDRs allowed to the rw/ro endpoints and the HAProxy stats page (postgres-ha:network.allowedClientCidrs). */
+  allowedClientCidrs: string[];
+  /** Security groups allowed to the same (postgres-ha:network.allowedClientSecurityGroupIds). */
+  allowedClientSecurityGroupIds: string[];
+  /**
+   * Whether an internal NLB fronts HAProxy (postgres-ha:haproxy.networkLoadBalancer): adds the
+   * NLB's security group, which then takes the clients' rw/ro traffic. Default false; prod: true.
+   */
+  networkLoadBalancer?: boolean;
+  /** One NAT gateway per subnet's AZ instead of one for all. Default false; prod: true. Ignored with `vpcId`. */
+  natGatewayPerZone?: boolean;
+}
+
+/** Every problem of Network's arguments (empty when it can be built). */
+export function validateNetworkArgs(args: NetworkArgs): string[] {
+  const problems: string[] = [];
+  if (args.subnets.length === 0) problems.push("subnets: at least one node subnet");
+  args.subnets.forEach((s, i) => {
+    if (s.index !== i) problems.push(`subnets[${i}].index: is ${s.index}, must be ${i} (nodes name subnets by position)`);
+    if (args.vpcId !== undefined && (!s.id || !s.availabilityZone)) problems.push(`subnets[${i}]: with an existing VPC (vpcId) every subnet needs its id and availabilityZone`);
+  });
+  return problems;
 }
 
 export class Network extends pulumi.ComponentResource {
   readonly vpcId: pulumi.Output<string>;
-  /** The node subnets, in the spec's order (node.subnetIndex indexes this). */
+  /** The node subnets, in the args' order (node.subnetIndex indexes this). */
   readonly subnets: NodeSubnet[];
   readonly securityGroupIds: Record<SecurityGroupRole, pulumi.Output<string> | undefined> & Record<Role, pulumi.Output<string>>;
   readonly natGatewayIds: pulumi.Output<string>[];
@@ -110,13 +152,13 @@ export class Network extends pulumi.ComponentResource {
 
   constructor(name: string, args: NetworkArgs, opts?: pulumi.ComponentResourceOptions) {
     super(componentType("Network"), name, {}, opts);
-    const { spec } = args;
-    const built = spec.network.createVpc ? createVpc(this, name, spec) : existingVpc(spec);
+    throwIfInvalid(this, "Network", validateNetworkArgs(args));
+    const built = args.vpcId === undefined ? createVpc(this, name, args) : existingVpc(args.vpcId, args.subnets);
     this.vpcId = built.vpcId;
     this.subnets = built.subnets;
     this.natGatewayIds = built.natGatewayIds;
     this.egressReady = built.egressReady;
-    this.securityGroupIds = createSecurityGroups(this, name, spec, this.vpcId);
+    this.securityGroupIds = createSecurityGroups(this, name, args, this.vpcId);
     this.registerOutputs({
       vpcId: this.vpcId,
       subnetIds: this.subnets.map((s) => s.id),
@@ -133,10 +175,10 @@ interface BuiltVpc {
   egressReady: pulumi.Resource[];
 }
 
-function existingVpc(spec: ClusterSpec): BuiltVpc {
+function existingVpc(vpcId: string, subnets: SubnetSpec[]): BuiltVpc {
   return {
-    vpcId: pulumi.output(spec.network.vpcId!),
-    subnets: spec.network.subnets.map((s) => ({
+    vpcId: pulumi.output(vpcId),
+    subnets: subnets.map((s) => ({
       index: s.index,
       id: pulumi.output(s.id!),
       cidr: s.cidr,
@@ -147,17 +189,17 @@ function existingVpc(spec: ClusterSpec): BuiltVpc {
   };
 }
 
-/** A new VPC: private node subnets at the spec's CIDRs, small public subnets for the NAT gateways. */
-function createVpc(parent: pulumi.Resource, name: string, spec: ClusterSpec): BuiltVpc {
+/** A new VPC: private node subnets at the given CIDRs, small public subnets for the NAT gateways. */
+function createVpc(parent: pulumi.Resource, name: string, args: NetworkArgs): BuiltVpc {
   const opts = { parent };
-  const wanted = spec.network.subnets.length;
+  const wanted = args.subnets.length;
   const zones = aws
     .getAvailabilityZonesOutput({ state: "available", filters: [{ name: "opt-in-status", values: ["opt-in-not-required"] }] }, opts)
     .apply((z) => {
       if (z.names.length < wanted) {
         throw new pulumi.ResourceError(
-          `postgres-ha:network.availabilityZones = ${wanted}, but region ${spec.region} offers only ${z.names.length} ` +
-            `(${z.names.join(", ")}); set a smaller value in Pulumi.${spec.stack}.yaml`,
+          `postgres-ha:network.availabilityZones = ${wanted}, but region ${args.region} offers only ${z.names.length} ` +
+            `(${z.names.join(", ")}); set a smaller value in Pulumi.${args.stack}.yaml`,
           parent,
           true,
         );
@@ -167,55 +209,55 @@ function createVpc(parent: pulumi.Resource, name: string, spec: ClusterSpec): Bu
   const azOf = (i: number) => zones.apply((names) => names[i]);
 
   const vpc = new aws.ec2.Vpc(`${name}-vpc`, {
-    cidrBlock: spec.network.vpcCidr,
+    cidrBlock: args.vpcCidr,
     enableDnsSupport: true,
     enableDnsHostnames: true,
-    tags: tagsFor(spec, `${name}-vpc`),
+    tags: tagsFor(args, `${name}-vpc`),
   }, opts);
   const vpcOpts = { parent: vpc };
 
-  const subnets = spec.network.subnets.map((s) => {
+  const subnets = args.subnets.map((s) => {
     const subnet = new aws.ec2.Subnet(`${name}-private-${s.index + 1}`, {
       vpcId: vpc.id,
       cidrBlock: s.cidr,
       availabilityZone: azOf(s.index),
       mapPublicIpOnLaunch: false,
-      tags: tagsFor(spec, `${name}-private-${s.index + 1}`, { "pgha:tier": "private" }),
+      tags: tagsFor(args, `${name}-private-${s.index + 1}`, { "pgha:tier": "private" }),
     }, vpcOpts);
     return { index: s.index, id: subnet.id, cidr: s.cidr, availabilityZone: subnet.availabilityZone, resource: subnet };
   });
 
-  const igw = new aws.ec2.InternetGateway(`${name}-igw`, { vpcId: vpc.id, tags: tagsFor(spec, `${name}-igw`) }, vpcOpts);
-  const publicRouteTable = new aws.ec2.RouteTable(`${name}-public`, { vpcId: vpc.id, tags: tagsFor(spec, `${name}-public`) }, vpcOpts);
+  const igw = new aws.ec2.InternetGateway(`${name}-igw`, { vpcId: vpc.id, tags: tagsFor(args, `${name}-igw`) }, vpcOpts);
+  const publicRouteTable = new aws.ec2.RouteTable(`${name}-public`, { vpcId: vpc.id, tags: tagsFor(args, `${name}-public`) }, vpcOpts);
   const internetRoute = new aws.ec2.Route(`${name}-public-default`, {
     routeTableId: publicRouteTable.id,
     destinationCidrBlock: "0.0.0.0/0",
     gatewayId: igw.id,
   }, { parent: publicRouteTable });
 
-  const natCount = natGatewayCount(spec);
+  const natCount = natGatewayCount(args);
   const egressReady: pulumi.Resource[] = [];
   const natGateways = Array.from({ length: natCount }, (_, i) => {
     const publicSubnet = new aws.ec2.Subnet(`${name}-public-${i + 1}`, {
       vpcId: vpc.id,
-      cidrBlock: publicSubnetCidr(spec.network.vpcCidr, i),
+      cidrBlock: publicSubnetCidr(args.vpcCidr, i),
       availabilityZone: azOf(i),
       mapPublicIpOnLaunch: false,
-      tags: tagsFor(spec, `${name}-public-${i + 1}`, { "pgha:tier": "public" }),
+      tags: tagsFor(args, `${name}-public-${i + 1}`, { "pgha:tier": "public" }),
     }, vpcOpts);
     new aws.ec2.RouteTableAssociation(`${name}-public-${i + 1}`, { subnetId: publicSubnet.id, routeTableId: publicRouteTable.id }, { parent: publicSubnet });
-    const eip = new aws.ec2.Eip(`${name}-nat-${i + 1}`, { domain: "vpc", tags: tagsFor(spec, `${name}-nat-${i + 1}`) }, { parent: publicSubnet });
+    const eip = new aws.ec2.Eip(`${name}-nat-${i + 1}`, { domain: "vpc", tags: tagsFor(args, `${name}-nat-${i + 1}`) }, { parent: publicSubnet });
     return new aws.ec2.NatGateway(`${name}-nat-${i + 1}`, {
       allocationId: eip.id,
       subnetId: publicSubnet.id,
       connectivityType: "public",
-      tags: tagsFor(spec, `${name}-nat-${i + 1}`),
+      tags: tagsFor(args, `${name}-nat-${i + 1}`),
     }, { parent: publicSubnet, dependsOn: [internetRoute] });
   });
 
   // One private route table per NAT gateway; subnet i uses the NAT in its own AZ when there is one.
   const privateRouteTables = natGateways.map((nat, i) => {
-    const rt = new aws.ec2.RouteTable(`${name}-private-${i + 1}`, { vpcId: vpc.id, tags: tagsFor(spec, `${name}-private-${i + 1}`) }, vpcOpts);
+    const rt = new aws.ec2.RouteTable(`${name}-private-${i + 1}`, { vpcId: vpc.id, tags: tagsFor(args, `${name}-private-${i + 1}`) }, vpcOpts);
     egressReady.push(new aws.ec2.Route(`${name}-private-${i + 1}-default`, {
       routeTableId: rt.id,
       destinationCidrBlock: "0.0.0.0/0",
@@ -230,10 +272,10 @@ function createVpc(parent: pulumi.Resource, name: string, spec: ClusterSpec): Bu
   // pgBackRest and the logical dumps reach S3 without the NAT (no per-GB NAT charge on backups).
   egressReady.push(new aws.ec2.VpcEndpoint(`${name}-s3`, {
     vpcId: vpc.id,
-    serviceName: `com.amazonaws.${spec.region}.s3`,
+    serviceName: `com.amazonaws.${args.region}.s3`,
     vpcEndpointType: "Gateway",
     routeTableIds: privateRouteTables.map((rt) => rt.id),
-    tags: tagsFor(spec, `${name}-s3`),
+    tags: tagsFor(args, `${name}-s3`),
   }, vpcOpts));
 
   return {
@@ -255,8 +297,8 @@ function peerLabel(peer: RulePeer): string {
   }
 }
 
-function createSecurityGroups(parent: pulumi.Resource, name: string, spec: ClusterSpec, vpcId: pulumi.Output<string>): Network["securityGroupIds"] {
-  const roles: SecurityGroupRole[] = ["postgres", "etcd", "haproxy", ...(spec.haproxy.networkLoadBalancer ? (["loadBalancer"] as const) : [])];
+function createSecurityGroups(parent: pulumi.Resource, name: string, args: NetworkArgs, vpcId: pulumi.Output<string>): Network["securityGroupIds"] {
+  const roles: SecurityGroupRole[] = ["postgres", "etcd", "haproxy", ...(args.networkLoadBalancer ? (["loadBalancer"] as const) : [])];
   const purpose: Record<SecurityGroupRole, string> = {
     postgres: "PostgreSQL/Patroni members",
     etcd: "etcd members",
@@ -268,13 +310,13 @@ function createSecurityGroups(parent: pulumi.Resource, name: string, spec: Clust
     const sgName = `${name}-${GROUP_LABEL[role]}`;
     groups[role] = new aws.ec2.SecurityGroup(sgName, {
       vpcId,
-      description: `postgres-ha ${spec.clusterName}/${spec.stack}: ${purpose[role]}`,
+      description: `postgres-ha ${args.clusterName}/${args.stack}: ${purpose[role]}`,
       // The groups reference each other: revoke the rules first so they can be deleted.
       revokeRulesOnDelete: true,
-      tags: tagsFor(spec, sgName, { "pgha:role": role }),
+      tags: tagsFor(args, sgName, { "pgha:role": role }),
     }, { parent });
   }
-  for (const rule of securityRules(spec)) {
+  for (const rule of securityRules(args)) {
     const group = groups[rule.group];
     const ruleName = `${name}-${GROUP_LABEL[rule.group]}-${rule.direction === "ingress" ? "in" : "out"}-${rule.port}-${peerLabel(rule.peer)}`;
     const peer =
@@ -283,17 +325,17 @@ function createSecurityGroups(parent: pulumi.Resource, name: string, spec: Clust
         : rule.peer.kind === "cidr"
           ? { cidrIpv4: rule.peer.cidr }
           : { referencedSecurityGroupId: rule.peer.securityGroupId };
-    const args = {
+    const ruleArgs = {
       securityGroupId: group.id,
       ipProtocol: "tcp",
       fromPort: rule.port,
       toPort: rule.port,
       description: rule.description,
-      tags: tagsFor(spec, ruleName),
+      tags: tagsFor(args, ruleName),
       ...peer,
     };
-    if (rule.direction === "ingress") new aws.vpc.SecurityGroupIngressRule(ruleName, args, { parent: group });
-    else new aws.vpc.SecurityGroupEgressRule(ruleName, args, { parent: group });
+    if (rule.direction === "ingress") new aws.vpc.SecurityGroupIngressRule(ruleName, ruleArgs, { parent: group });
+    else new aws.vpc.SecurityGroupEgressRule(ruleName, ruleArgs, { parent: group });
   }
   return {
     postgres: groups.postgres.id,

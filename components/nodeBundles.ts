@@ -9,21 +9,34 @@ import * as pulumi from "@pulumi/pulumi";
 import { bundleKeys, bundlePrefix, desiredPointer } from "../src/bundle/format";
 import type { NodeBundle } from "../src/render/bundle";
 import type { NodeSoftware } from "../src/render/software";
-import type { ClusterSpec } from "../src/spec";
-import { componentType, tagsFor } from "./common";
+import { componentType, tagsFor, throwIfInvalid, type TaggedArgs } from "./common";
 
-export interface NodeBundlesArgs {
-  /** Names the prefix (`bundles/<cluster>/`) and tags the objects. */
-  spec: ClusterSpec;
-  /** The rendered bundles of every node (EC2 layout). */
-  bundles: NodeBundle[];
-  /** The node-software artifact they all name. */
+/** NodeBundles: what every node runs, as objects in the stack's bucket. */
+export interface NodeBundlesArgs extends TaggedArgs {
+  /** The cluster's name (postgres-ha:clusterName): the objects' prefix is `bundles/<cluster>/`. */
+  clusterName: string;
+  /** The rendered bundles of every node (EC2 layout): node name, sha256 and archive. At least one; one per node. */
+  bundles: Pick<NodeBundle, "node" | "hash" | "archive">[];
+  /** The node-software artifact they all name (its tar and sha256). */
   software: NodeSoftware;
-  /** The stack's bucket (BackupBucket) and the key that encrypts its objects. */
+  /** The stack's bucket (BackupBucket.bucketName). */
   bucketName: pulumi.Input<string>;
+  /** The key that encrypts its objects (SSE-KMS, bucket key on). */
   kmsKeyArn: pulumi.Input<string>;
-  /** The bucket's configuration (encryption, policy): objects are written only once it exists. */
+  /** The bucket's configuration (encryption, policy; BackupBucket.ready): objects are written only once it exists. */
   bucketReady: pulumi.Input<pulumi.Resource>[];
+}
+
+/** Every problem of NodeBundles' arguments (empty when it can be built). */
+export function validateNodeBundlesArgs(args: NodeBundlesArgs): string[] {
+  const problems: string[] = [];
+  if (args.bundles.length === 0) problems.push("bundles: at least one node bundle");
+  const seen = new Set<string>();
+  for (const b of args.bundles) {
+    if (seen.has(b.node)) problems.push(`bundles: two bundles for node ${b.node}`);
+    seen.add(b.node);
+  }
+  return problems;
 }
 
 export class NodeBundles extends pulumi.ComponentResource {
@@ -37,9 +50,9 @@ export class NodeBundles extends pulumi.ComponentResource {
 
   constructor(name: string, args: NodeBundlesArgs, opts?: pulumi.ComponentResourceOptions) {
     super(componentType("NodeBundles"), name, {}, opts);
-    const { spec, software } = args;
-    if (args.bundles.length === 0) throw new pulumi.InputPropertyError({ propertyPath: "bundles", reason: "NodeBundles needs at least one node bundle" });
-    const prefix = bundlePrefix(spec.clusterName);
+    throwIfInvalid(this, "NodeBundles", validateNodeBundlesArgs(args));
+    const { software } = args;
+    const prefix = bundlePrefix(args.clusterName);
     const object = (resourceName: string, key: string, body: { contentBase64?: string; content?: string }, contentType: string, dependsOn: pulumi.Input<pulumi.Resource>[]) =>
       new aws.s3.BucketObjectv2(resourceName, {
         bucket: args.bucketName,
@@ -49,7 +62,7 @@ export class NodeBundles extends pulumi.ComponentResource {
         serverSideEncryption: "aws:kms",
         kmsKeyId: args.kmsKeyArn,
         bucketKeyEnabled: true,
-        tags: tagsFor(spec, key),
+        tags: tagsFor(args, key),
       }, { parent: this, dependsOn });
     const softwareObject = object(`${name}-software`, bundleKeys.software(prefix, software.sha256), { contentBase64: software.tar.toString("base64") }, "application/x-tar", args.bucketReady);
     this.pointers = {};

@@ -7,9 +7,9 @@
 //   etcd/HAProxy no S3 at all
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import type { ClusterSpec, NodeSpec } from "../src/spec";
+import type { NodeSpec } from "../src/spec";
 import { bundleKeys, bundlePrefix } from "../src/bundle/format";
-import { componentType, nodeTags } from "./common";
+import { componentType, nodeTags, throwIfInvalid, type TaggedArgs } from "./common";
 
 export interface PolicyStatement {
   Sid: string;
@@ -87,16 +87,35 @@ export function ec2AssumeRolePolicy(dnsSuffix: string): string {
   });
 }
 
-export interface NodeRolesArgs {
-  spec: ClusterSpec;
+/** NodeRoles: one IAM role and instance profile per node, scoped to what that node does. */
+export interface NodeRolesArgs extends TaggedArgs {
+  /** The cluster's name (postgres-ha:clusterName): names the bundle prefix (`bundles/<cluster>/`) and the roles' descriptions. */
+  clusterName: string;
+  /** The stack's name: in the roles' descriptions. */
+  stack: string;
+  /** The stack's region: `kms:ViaService` names its Secrets Manager and S3 endpoints. */
+  region: string;
+  /** Every node (name and role), in order: one role each. PostgreSQL nodes get the backup statements. */
+  nodes: Pick<NodeSpec, "name" | "role">[];
+  /** The cluster's KMS key (Secrets.kmsKeyArn): nodes decrypt with it through Secrets Manager and S3 only. */
   kmsKeyArn: pulumi.Input<string>;
+  /** Per node: its node secret (Secrets.nodeSecretArns). Required for every node. */
   nodeSecretArns: Record<string, pulumi.Input<string>>;
+  /** The cluster secret (Secrets.clusterSecretArn): only PostgreSQL nodes may read it. */
   clusterSecretArn: pulumi.Input<string>;
+  /** The stack's bucket (BackupBucket.bucketArn): bundles for every node, backups for PostgreSQL nodes. */
   bucketArn: pulumi.Input<string>;
+  /** The pgBackRest repository's key prefix (BackupBucket.repoPrefix). */
   repoPrefix: string;
+  /** The logical dumps' key prefix (BackupBucket.logicalPrefix). */
   logicalPrefix: string;
-  /** The restore-point catalogue (PostgreSQL nodes read and write it). */
+  /** The restore-point catalogue's prefix (PostgreSQL nodes read and write it). Default: none. */
   catalogPrefix?: string;
+}
+
+/** Every problem of NodeRoles' arguments (empty when it can be built). */
+export function validateNodeRolesArgs(args: NodeRolesArgs): string[] {
+  return args.nodes.filter((n) => !args.nodeSecretArns[n.name]).map((n) => `nodeSecretArns.${n.name}: no node secret ARN for ${n.name}`);
 }
 
 export class NodeRoles extends pulumi.ComponentResource {
@@ -107,34 +126,31 @@ export class NodeRoles extends pulumi.ComponentResource {
 
   constructor(name: string, args: NodeRolesArgs, opts?: pulumi.ComponentResourceOptions) {
     super(componentType("NodeRoles"), name, {}, opts);
-    const { spec } = args;
-    for (const n of spec.nodes) {
-      if (!args.nodeSecretArns[n.name]) throw new pulumi.ResourceError(`NodeRoles: no node secret ARN for ${n.name}`, this, true);
-    }
+    throwIfInvalid(this, "NodeRoles", validateNodeRolesArgs(args));
     const partition = aws.getPartitionOutput({}, { parent: this });
     this.roleArns = {};
     this.instanceProfileNames = {};
     this.ready = {};
-    for (const node of spec.nodes) {
+    for (const node of args.nodes) {
       const resourceName = `${name}-${node.name}`;
       const role = new aws.iam.Role(resourceName, {
-        description: `postgres-ha ${spec.clusterName}/${spec.stack} node ${node.name} (${node.role})`,
+        description: `postgres-ha ${args.clusterName}/${args.stack} node ${node.name} (${node.role})`,
         assumeRolePolicy: partition.dnsSuffix.apply(ec2AssumeRolePolicy),
-        tags: nodeTags(spec, node, resourceName),
+        tags: nodeTags(args, node, resourceName),
       }, { parent: this });
       const ssm = new aws.iam.RolePolicyAttachment(`${resourceName}-ssm`, {
         role: role.name,
         policyArn: pulumi.interpolate`arn:${partition.partition}:iam::aws:policy/AmazonSSMManagedInstanceCore`,
       }, { parent: role });
       // Only what the node may use is an input (etcd and HAProxy roles do not wait for the bucket).
-      const prefix = bundlePrefix(spec.clusterName);
+      const prefix = bundlePrefix(args.clusterName);
       const bundles = { nodePrefix: bundleKeys.nodePrefix(prefix, node.name), softwarePrefix: bundleKeys.softwarePrefix(prefix) };
       const document = pulumi
         .all([args.kmsKeyArn, args.nodeSecretArns[node.name], node.role === "postgres" ? args.clusterSecretArn : "", args.bucketArn])
         .apply(([kmsKeyArn, nodeSecretArn, clusterSecretArn, bucketArn]) =>
           nodePolicyDocument({
             node,
-            region: spec.region,
+            region: args.region,
             kmsKeyArn,
             nodeSecretArn,
             clusterSecretArn: clusterSecretArn || undefined,
@@ -146,7 +162,7 @@ export class NodeRoles extends pulumi.ComponentResource {
         role: role.id,
         policy: document.apply((d) => JSON.stringify(d)),
       }, { parent: role });
-      const profile = new aws.iam.InstanceProfile(resourceName, { role: role.name, tags: nodeTags(spec, node, resourceName) }, { parent: role });
+      const profile = new aws.iam.InstanceProfile(resourceName, { role: role.name, tags: nodeTags(args, node, resourceName) }, { parent: role });
       this.roleArns[node.name] = role.arn;
       this.instanceProfileNames[node.name] = profile.name;
       this.ready[node.name] = [ssm, policy, profile];

@@ -5,12 +5,38 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { DATA_VOLUME_DEVICE } from "../src/layout";
-import { nodesOf } from "../src/spec";
-import { componentType, keepsData, nodeTags } from "./common";
-import { amiLookup, createNodeInstance, type NodeContext } from "./instance";
+import { componentType, nodeTags, throwIfInvalid } from "./common";
+import { createNodeGroup, validateNodeGroupArgs, type NodeGroupArgs } from "./instance";
 
-export interface PostgresNodesArgs {
-  context: NodeContext;
+/** The gp3 data volume of each PostgreSQL node (postgres-ha:postgres.dataVolume; the config allows the ranges below). */
+export interface DataVolumeArgs {
+  /** Size in GiB (10–16384). Growing it is an in-place change; EBS refuses to shrink a volume. */
+  sizeGiB: number;
+  /** Provisioned IOPS (3000–80000; 3000 are included in gp3's price). */
+  iops: number;
+  /** Provisioned throughput in MiB/s (125–2000; 125 are included in gp3's price). */
+  throughputMiBps: number;
+}
+
+/** PostgresNodes: `nodes` are the PostgreSQL members (role `postgres`, db1…dbN). */
+export interface PostgresNodesArgs extends NodeGroupArgs {
+  /** Every member's data volume: the same size and performance on all (a replica can become leader). */
+  dataVolume: DataVolumeArgs;
+  /**
+   * Keep the data volumes when they leave the program: protect, retainOnDelete and a final
+   * snapshot if one is ever deleted. Default false (dev, staging); prod: true.
+   */
+  keepData?: boolean;
+}
+
+/** Every problem of PostgresNodes' arguments (empty when it can be built). */
+export function validatePostgresNodesArgs(args: PostgresNodesArgs): string[] {
+  const problems = validateNodeGroupArgs("postgres", args);
+  const dv = args.dataVolume;
+  for (const [key, value] of Object.entries({ sizeGiB: dv.sizeGiB, iops: dv.iops, throughputMiBps: dv.throughputMiBps })) {
+    if (!Number.isInteger(value) || value <= 0) problems.push(`dataVolume.${key}: must be a positive integer, got ${value}`);
+  }
+  return problems;
 }
 
 export class PostgresNodes extends pulumi.ComponentResource {
@@ -23,21 +49,12 @@ export class PostgresNodes extends pulumi.ComponentResource {
 
   constructor(name: string, args: PostgresNodesArgs, opts?: pulumi.ComponentResourceOptions) {
     super(componentType("PostgresNodes"), name, {}, opts);
-    const ctx = args.context;
-    const { spec } = ctx;
-    const nodes = nodesOf(spec, "postgres");
-    if (nodes.length === 0) throw new Error("PostgresNodes: the spec has no PostgreSQL node");
-    const ami = amiLookup(this);
-    const keep = keepsData(spec);
-    const dv = spec.postgres.dataVolume;
+    throwIfInvalid(this, "PostgresNodes", validatePostgresNodesArgs(args));
+    const keep = args.keepData ?? false;
+    const dv = args.dataVolume;
 
-    this.instanceIds = {};
-    this.privateIps = {};
-    this.bundleHashes = {};
     this.dataVolumeIds = {};
-    this.resources = [];
-    for (const node of nodes) {
-      const { instance, bundleHash, subnet } = createNodeInstance(this, name, node, ctx, ami(node.instanceType));
+    const group = createNodeGroup(this, name, args, ({ node, instance, subnet }) => {
       const volumeName = `${name}-${node.name}-data`;
       const volume = new aws.ebs.Volume(volumeName, {
         availabilityZone: subnet.availabilityZone,
@@ -46,9 +63,9 @@ export class PostgresNodes extends pulumi.ComponentResource {
         iops: dv.iops,
         throughput: dv.throughputMiBps,
         encrypted: true,
-        kmsKeyId: ctx.kmsKeyArn,
+        kmsKeyId: args.kmsKeyArn,
         finalSnapshot: keep,
-        tags: nodeTags(spec, node, volumeName),
+        tags: nodeTags(args, node, volumeName),
       }, { parent: this, protect: keep, retainOnDelete: keep });
       const attachment = new aws.ec2.VolumeAttachment(volumeName, {
         deviceName: DATA_VOLUME_DEVICE,
@@ -57,12 +74,13 @@ export class PostgresNodes extends pulumi.ComponentResource {
         // Stop the instance before detaching: PostgreSQL never loses its disk while running.
         stopInstanceBeforeDetaching: true,
       }, { parent: instance });
-      this.instanceIds[node.name] = instance.id;
-      this.privateIps[node.name] = node.privateIp;
-      this.bundleHashes[node.name] = bundleHash;
       this.dataVolumeIds[node.name] = volume.id;
-      this.resources.push(instance, attachment);
-    }
+      return [attachment];
+    });
+    this.instanceIds = group.instanceIds;
+    this.privateIps = group.privateIps;
+    this.bundleHashes = group.bundleHashes;
+    this.resources = group.resources;
     this.registerOutputs({
       instanceIds: this.instanceIds,
       privateIps: this.privateIps,

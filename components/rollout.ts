@@ -11,22 +11,42 @@ import * as pulumi from "@pulumi/pulumi";
 import { rolloutTrigger } from "../src/bundle/format";
 import type { RolloutPlan } from "../src/rollout/rollout";
 import type { Role } from "../src/spec";
-import { componentType } from "./common";
+import { componentType, throwIfInvalid } from "./common";
 
+/** One node the rollout converges. */
 export interface RolloutNodeArgs {
+  /** The node's name (db1, etcd2, lb1 …). */
   name: string;
+  /** Its role: decides the order (etcd, HAProxy, PostgreSQL replicas, the leader last). */
   role: Role;
-  /** The bundle the node must run. */
+  /** The sha256 of the bundle the node must run (NodeBundles.bundleHashes). */
   hash: string;
+  /** Its EC2 instance (SSM Run Command target). */
   instanceId: pulumi.Input<string>;
 }
 
+/** Rollout: converges running nodes to their bundles whenever a bundle hash changes. */
 export interface RolloutArgs {
   /** The stack's region (SSM calls). */
   region: string;
+  /** Every node of the cluster, in any order (the plan orders them). At least one; names unique. */
   nodes: RolloutNodeArgs[];
   /** What must exist first: the instances, their volumes, the bundle objects and pointers. */
   dependsOn: pulumi.Input<pulumi.Resource>[];
+}
+
+/** Every problem of Rollout's arguments (empty when it can be built). */
+export function validateRolloutArgs(args: RolloutArgs): string[] {
+  const problems: string[] = [];
+  if (args.nodes.length === 0) problems.push("nodes: a rollout needs at least one node");
+  const seen = new Set<string>();
+  for (const n of args.nodes) {
+    if (seen.has(n.name)) problems.push(`nodes: ${n.name} is listed twice`);
+    seen.add(n.name);
+    if (!n.hash) problems.push(`nodes.${n.name}.hash: no bundle hash`);
+    if (n.instanceId === undefined) problems.push(`nodes.${n.name}.instanceId: no instance`);
+  }
+  return problems;
 }
 
 /** The command `pulumi up` runs (relative to the project directory, where Pulumi runs programs). */
@@ -42,7 +62,7 @@ export class Rollout extends pulumi.ComponentResource {
 
   constructor(name: string, args: RolloutArgs, opts?: pulumi.ComponentResourceOptions) {
     super(componentType("Rollout"), name, {}, opts);
-    if (args.nodes.length === 0) throw new pulumi.InputPropertyError({ propertyPath: "nodes", reason: "a rollout needs at least one node" });
+    throwIfInvalid(this, "Rollout", validateRolloutArgs(args));
     const plan = pulumi
       .all(args.nodes.map((n) => pulumi.output(n.instanceId)))
       .apply((ids) => JSON.stringify({ region: args.region, nodes: args.nodes.map((n, i) => ({ name: n.name, role: n.role, hash: n.hash, instanceId: ids[i] })) } satisfies RolloutPlan));

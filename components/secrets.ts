@@ -5,11 +5,10 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
-import type { Layout } from "../src/layout";
 import { PASSWORD_LENGTH, STATS_USER, type ClusterSecret, type NodeSecret } from "../src/secrets";
-import type { ClusterSpec } from "../src/spec";
-import { CA_VALIDITY_DAYS, caCommonName, nodeCertificateProfiles, type CertificateProfile } from "../src/tls/profile";
-import { componentType, keepsData, tagsFor } from "./common";
+import type { Role } from "../src/spec";
+import { CA_VALIDITY_DAYS, type CertificateProfile } from "../src/tls/profile";
+import { componentType, tagsFor, throwIfInvalid, type TaggedArgs } from "./common";
 
 /** Node certificates use ECDSA P-256: small, fast, and accepted by PostgreSQL, etcd, Patroni and HAProxy. */
 export const KEY_ALGORITHM = { algorithm: "ECDSA", ecdsaCurve: "P256" } as const;
@@ -25,10 +24,61 @@ export function certificateUses(profile: CertificateProfile): string[] {
 /** The generated passwords and what they are for. */
 export type PasswordPurpose = "superuser" | "replication" | "rewind" | "restApi" | "haproxyStats" | "repoCipher";
 
-export interface SecretsArgs {
-  spec: ClusterSpec;
-  /** The EC2 layout: node addresses for the certificates' IP SANs. */
-  layout: Layout;
+/** One node's secrets: its certificate and the Secrets Manager secret it reads at boot. */
+export interface SecretsNodeArgs {
+  /** The node's name (db1, etcd2, lb1 …), as in its certificate profile. */
+  name: string;
+  /** Its role: HAProxy nodes' secrets also hold the stats page's user and password. */
+  role: Role;
+  /** The Secrets Manager name of its node secret (ClusterSpec.names.nodeSecret[node]); nodes ask for it by name. */
+  secretName: string;
+  /**
+   * What its certificate says (nodeCertificateProfiles with the EC2 layout): common name, DNS
+   * and IP SANs, key usages, validity in days.
+   */
+  certificate: CertificateProfile;
+}
+
+/** Secrets: the cluster's KMS key, passwords, private CA, node certificates and their secrets. */
+export interface SecretsArgs extends TaggedArgs {
+  /** The cluster's name (postgres-ha:clusterName): in the KMS key's description. */
+  clusterName: string;
+  /** The stack's name: in the KMS key's description. */
+  stack: string;
+  /** The KMS alias of the cluster key (ClusterSpec.names.kmsAlias, `alias/…`); pgBackRest names it. */
+  kmsAliasName: string;
+  /** The Secrets Manager name of the cluster secret (ClusterSpec.names.clusterSecret): PostgreSQL nodes read it. */
+  clusterSecretName: string;
+  /** The private CA's subject common name (caCommonName). */
+  caCommonName: string;
+  /** Every node, in order: one key, certificate and node secret each. At least one; names unique. */
+  nodes: SecretsNodeArgs[];
+  /**
+   * Days before a node certificate expires from which `pulumi up` re-issues it
+   * (postgres-ha:tls.renewBeforeDays; `earlyRenewalHours`). Must be below the certificates' validity.
+   */
+  renewBeforeDays: number;
+  /** Generate pgBackRest's repository passphrase (postgres-ha:backup.repoEncryption; in the cluster secret). Default false. */
+  repoEncryption?: boolean;
+  /**
+   * Keep what cannot be recreated: protect the KMS key and the repository passphrase, and keep
+   * deleted secrets recoverable for 30 days (else deleted at once). Default false; prod: true.
+   */
+  keepData?: boolean;
+}
+
+/** Every problem of Secrets' arguments (empty when it can be built). */
+export function validateSecretsArgs(args: SecretsArgs): string[] {
+  const problems: string[] = [];
+  if (args.nodes.length === 0) problems.push("nodes: at least one node");
+  const seen = new Set<string>();
+  for (const n of args.nodes) {
+    if (seen.has(n.name)) problems.push(`nodes: ${n.name} is listed twice`);
+    seen.add(n.name);
+    if (n.certificate.name !== n.name) problems.push(`nodes.${n.name}.certificate: is the profile of ${n.certificate.name}`);
+    if (args.renewBeforeDays >= n.certificate.validityDays) problems.push(`renewBeforeDays: ${args.renewBeforeDays} is not below ${n.name}'s certificate validity (${n.certificate.validityDays} days): it would be re-issued on every update`);
+  }
+  return problems;
 }
 
 export class Secrets extends pulumi.ComponentResource {
@@ -45,33 +95,34 @@ export class Secrets extends pulumi.ComponentResource {
 
   constructor(name: string, args: SecretsArgs, opts?: pulumi.ComponentResourceOptions) {
     super(componentType("Secrets"), name, {}, opts);
-    const { spec, layout } = args;
+    throwIfInvalid(this, "Secrets", validateSecretsArgs(args));
+    const keep = args.keepData ?? false;
     const parent = { parent: this };
 
     const key = new aws.kms.Key(`${name}-key`, {
-      description: `postgres-ha ${spec.clusterName}/${spec.stack}: secrets, EBS volumes and backups`,
+      description: `postgres-ha ${args.clusterName}/${args.stack}: secrets, EBS volumes and backups`,
       enableKeyRotation: true,
       deletionWindowInDays: 30,
-      tags: tagsFor(spec, `${name}-key`),
-    }, { ...parent, protect: keepsData(spec) });
-    new aws.kms.Alias(`${name}-key`, { name: spec.names.kmsAlias, targetKeyId: key.keyId }, { parent: key });
+      tags: tagsFor(args, `${name}-key`),
+    }, { ...parent, protect: keep });
+    new aws.kms.Alias(`${name}-key`, { name: args.kmsAliasName, targetKeyId: key.keyId }, { parent: key });
     this.kmsKeyArn = key.arn;
     this.kmsKeyId = key.keyId;
-    this.kmsAliasName = spec.names.kmsAlias;
+    this.kmsAliasName = args.kmsAliasName;
 
-    const passwords = generatePasswords(this, name, spec);
-    const ca = createCertificateAuthority(this, name, spec);
-    const certificates = nodeCertificateProfiles(spec, layout).map((profile) => ({ profile, ...issueNodeCertificate(this, name, spec, profile, ca) }));
+    const passwords = generatePasswords(this, name, args.repoEncryption ?? false, keep);
+    const ca = createCertificateAuthority(this, name, args.caCommonName);
+    const certificates = args.nodes.map((node) => ({ node, ...issueNodeCertificate(this, name, args.renewBeforeDays, node.certificate, ca) }));
 
     // Secrets Manager: names fixed by the spec (the nodes ask for them by name), KMS-encrypted.
-    const recoveryWindowInDays = keepsData(spec) ? 30 : 0;
+    const recoveryWindowInDays = keep ? 30 : 0;
     const secret = (secretName: string, resourceName: string, description: string, value: pulumi.Output<string>) => {
       const s = new aws.secretsmanager.Secret(resourceName, {
         name: secretName,
         description,
         kmsKeyId: key.arn,
         recoveryWindowInDays,
-        tags: tagsFor(spec, secretName),
+        tags: tagsFor(args, secretName),
       }, parent);
       const version = new aws.secretsmanager.SecretVersion(resourceName, { secretId: s.id, secretString: pulumi.secret(value) }, { parent: s });
       return { secret: s, version };
@@ -84,14 +135,13 @@ export class Secrets extends pulumi.ComponentResource {
         if (repoCipherPass) value.repoCipherPass = repoCipherPass;
         return JSON.stringify(value);
       });
-    const cluster = secret(spec.names.clusterSecret, `${name}-cluster`, "postgres-ha cluster credentials (PostgreSQL nodes only)", clusterValue);
+    const cluster = secret(args.clusterSecretName, `${name}-cluster`, "postgres-ha cluster credentials (PostgreSQL nodes only)", clusterValue);
     this.clusterSecretArn = cluster.secret.arn;
 
     this.nodeSecretArns = {};
     this.clusterSecretVersion = cluster.version;
     this.nodeSecretVersions = {};
-    for (const { profile, key: nodeKey, cert } of certificates) {
-      const node = spec.nodes.find((n) => n.name === profile.name)!;
+    for (const { node, key: nodeKey, cert } of certificates) {
       const value = pulumi
         .all([ca.cert.certPem, cert.certPem, nodeKey.privateKeyPem, passwords.haproxyStats])
         .apply(([caCert, nodeCert, nodeKeyPem, statsPassword]) => {
@@ -102,7 +152,7 @@ export class Secrets extends pulumi.ComponentResource {
           }
           return JSON.stringify(v);
         });
-      const s = secret(spec.names.nodeSecret[node.name], `${name}-${node.name}`, `postgres-ha node ${node.name}: TLS key and certificates`, value);
+      const s = secret(node.secretName, `${name}-${node.name}`, `postgres-ha node ${node.name}: TLS key and certificates`, value);
       this.nodeSecretArns[node.name] = s.secret.arn;
       this.nodeSecretVersions[node.name] = s.version;
     }
@@ -127,7 +177,7 @@ interface Passwords {
   repoCipher?: pulumi.Output<string>;
 }
 
-function generatePasswords(parent: pulumi.Resource, name: string, spec: ClusterSpec): Passwords {
+function generatePasswords(parent: pulumi.Resource, name: string, repoEncryption: boolean, keep: boolean): Passwords {
   const password = (purpose: PasswordPurpose, length = PASSWORD_LENGTH, protect = false) =>
     pulumi.secret(
       new random.RandomPassword(`${name}-${purpose}`, {
@@ -149,7 +199,7 @@ function generatePasswords(parent: pulumi.Resource, name: string, spec: ClusterS
     restApi: password("restApi"),
     haproxyStats: password("haproxyStats"),
     // A new passphrase would make every existing backup unreadable: protected in prod.
-    repoCipher: spec.backup.repoEncryption ? password("repoCipher", REPO_PASSPHRASE_LENGTH, keepsData(spec)) : undefined,
+    repoCipher: repoEncryption ? password("repoCipher", REPO_PASSPHRASE_LENGTH, keep) : undefined,
   };
 }
 
@@ -158,11 +208,11 @@ interface CertificateAuthority {
   cert: tls.SelfSignedCert;
 }
 
-function createCertificateAuthority(parent: pulumi.Resource, name: string, spec: ClusterSpec): CertificateAuthority {
+function createCertificateAuthority(parent: pulumi.Resource, name: string, commonName: string): CertificateAuthority {
   const key = new tls.PrivateKey(`${name}-ca`, { ...KEY_ALGORITHM }, { parent });
   const cert = new tls.SelfSignedCert(`${name}-ca`, {
     privateKeyPem: key.privateKeyPem,
-    subject: { commonName: caCommonName(spec), organization: "postgres-ha" },
+    subject: { commonName, organization: "postgres-ha" },
     isCaCertificate: true,
     validityPeriodHours: CA_VALIDITY_DAYS * 24,
     allowedUses: ["cert_signing", "crl_signing", "digital_signature"],
@@ -170,7 +220,7 @@ function createCertificateAuthority(parent: pulumi.Resource, name: string, spec:
   return { key, cert };
 }
 
-function issueNodeCertificate(parent: pulumi.Resource, name: string, spec: ClusterSpec, profile: CertificateProfile, ca: CertificateAuthority) {
+function issueNodeCertificate(parent: pulumi.Resource, name: string, renewBeforeDays: number, profile: CertificateProfile, ca: CertificateAuthority) {
   const key = new tls.PrivateKey(`${name}-${profile.name}`, { ...KEY_ALGORITHM }, { parent });
   const request = new tls.CertRequest(`${name}-${profile.name}`, {
     privateKeyPem: key.privateKeyPem,
@@ -184,7 +234,7 @@ function issueNodeCertificate(parent: pulumi.Resource, name: string, spec: Clust
     caCertPem: ca.cert.certPem,
     validityPeriodHours: profile.validityDays * 24,
     // Re-issued by the first `pulumi up` within the renewal window (then `pgha-secrets rotate`).
-    earlyRenewalHours: spec.tls.renewBeforeDays * 24,
+    earlyRenewalHours: renewBeforeDays * 24,
     allowedUses: certificateUses(profile),
   }, { parent: key });
   return { key, cert };

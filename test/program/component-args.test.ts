@@ -1,0 +1,154 @@
+// Component arguments: every component but PostgresHaCluster takes narrow, documented args (no
+// ClusterSpec), collects its argument problems and throws them once, before any child exists.
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import { throwIfInvalid } from "../../components/common";
+import { validateDnsArgs } from "../../components/dns";
+import { validateEtcdMembersArgs } from "../../components/etcdMembers";
+import { validateHaproxyNodesArgs } from "../../components/haproxyNodes";
+import { createNodeGroup, mergeNodeGroups, validateNodeGroupArgs, type NodeGroupArgs } from "../../components/instance";
+import { securityRules, validateNetworkArgs, type NetworkArgs } from "../../components/network";
+import { validatePostgresNodesArgs } from "../../components/postgresNodes";
+import { validateRolloutArgs } from "../../components/rollout";
+import { validateSecretsArgs } from "../../components/secrets";
+import { validateBackupBucketArgs, type BackupBucketArgs } from "../../components/backupBucket";
+import { validateNodeBundlesArgs } from "../../components/nodeBundles";
+import { validateNodeRolesArgs } from "../../components/nodeRoles";
+import { loadAndValidate } from "../../src/config/load";
+import { nodesOf, type ClusterSpec, type Role } from "../../src/spec";
+import { ROOT, runProgram, stackConfig } from "../helpers/mocks";
+
+const COMPONENTS = path.join(ROOT, "components");
+const spec: ClusterSpec = loadAndValidate(stackConfig("staging"), { stack: "staging" }).spec;
+
+/** Each `export interface XxxArgs … { … }` of components/*.ts: its name, file and field lines (with the line before each). */
+function argsInterfaces(): { name: string; file: string; body: string; fields: { name: string; documented: boolean }[] }[] {
+  const out: ReturnType<typeof argsInterfaces> = [];
+  for (const file of fs.readdirSync(COMPONENTS).filter((f) => f.endsWith(".ts"))) {
+    const lines = fs.readFileSync(path.join(COMPONENTS, file), "utf8").split("\n");
+    lines.forEach((line, i) => {
+      const m = /^export interface (\w+Args)\b.*\{$/.exec(line);
+      if (!m) return;
+      const end = lines.findIndex((l, j) => j > i && l === "}");
+      const body = lines.slice(i + 1, end);
+      const fields = body.flatMap((l, j) => {
+        const f = /^ {2}(\w+)\??:/.exec(l);
+        return f ? [{ name: f[1], documented: j > 0 && body[j - 1].trimEnd().endsWith("*/") }] : [];
+      });
+      out.push({ name: m[1], file, body: body.join("\n"), fields });
+    });
+  }
+  return out;
+}
+
+describe("argument interfaces", () => {
+  const interfaces = argsInterfaces();
+
+  it("finds every component's args", () => {
+    expect(interfaces.map((i) => i.name)).toEqual(
+      expect.arrayContaining(["NetworkArgs", "SecretsArgs", "BackupBucketArgs", "NodeRolesArgs", "NodeBundlesArgs", "NodeGroupArgs", "PostgresNodesArgs", "HaproxyNodesArgs", "DnsArgs", "RolloutArgs", "PostgresHaClusterArgs"]),
+    );
+  });
+
+  it("only PostgresHaCluster takes the ClusterSpec (the docs may name its fields)", () => {
+    const code = (body: string) => body.split("\n").filter((l) => !/^\s*(\/\*\*|\*|\/\/)/.test(l)).join("\n");
+    expect(interfaces.filter((i) => /\bClusterSpec\b/.test(code(i.body))).map((i) => i.name)).toEqual(["PostgresHaClusterArgs"]);
+  });
+
+  it("every field has JSDoc", () => {
+    const undocumented = interfaces.flatMap((i) => i.fields.filter((f) => !f.documented).map((f) => `${i.file}: ${i.name}.${f.name}`));
+    expect(undocumented).toEqual([]);
+  });
+});
+
+function groupArgs(role: Role, overrides: Partial<NodeGroupArgs> = {}): NodeGroupArgs {
+  const nodes = nodesOf(spec, role);
+  return {
+    tags: spec.tags,
+    nodes,
+    subnets: spec.network.subnets.map((s) => ({ index: s.index, id: pulumi.output(`subnet-${s.index}`), cidr: s.cidr, availabilityZone: pulumi.output("eu-west-1a") })),
+    securityGroupIds: { postgres: "sg-db", etcd: "sg-etcd", haproxy: "sg-lb" },
+    kmsKeyArn: "arn:key",
+    instanceProfileNames: Object.fromEntries(nodes.map((n) => [n.name, `${n.name}-profile`])),
+    bundles: Object.fromEntries(nodes.map((n) => [n.name, { hash: "h", userDataGzip: Buffer.from("") }])),
+    ...overrides,
+  };
+}
+
+describe("validation: every problem at once", () => {
+  it("a node group reports each node without bundle, subnet or profile, and nodes of another role", () => {
+    expect(validateNodeGroupArgs("etcd", groupArgs("etcd"))).toEqual([]);
+    const problems = validateNodeGroupArgs("etcd", groupArgs("etcd", { nodes: [...nodesOf(spec, "etcd"), nodesOf(spec, "postgres")[0]], bundles: {}, subnets: [] }));
+    expect(problems).toEqual(expect.arrayContaining(["nodes: db1 is a postgres node, not etcd", "bundles.etcd1: no rendered bundle for node etcd1", "subnets[0]: node etcd1: no subnet #0 in the network"]));
+    expect(problems.filter((p) => p.startsWith("bundles."))).toHaveLength(4);
+  });
+
+  it("EtcdMembers needs an odd number of members; HaproxyNodes' NLB needs its group; PostgresNodes a sane volume", () => {
+    expect(validateEtcdMembersArgs(groupArgs("etcd", { nodes: nodesOf(spec, "etcd").slice(0, 2) }))).toEqual(["nodes: needs an odd number of members (postgres-ha:etcd.nodes), got 2"]);
+    expect(validateHaproxyNodesArgs({ ...groupArgs("haproxy"), vpcId: "vpc-1", networkLoadBalancer: true })).toEqual([expect.stringMatching(/^loadBalancerSecurityGroupId: /)]);
+    expect(validateHaproxyNodesArgs({ ...groupArgs("haproxy"), vpcId: "vpc-1" })).toEqual([]);
+    expect(validatePostgresNodesArgs({ ...groupArgs("postgres"), dataVolume: spec.postgres.dataVolume })).toEqual([]);
+    expect(validatePostgresNodesArgs({ ...groupArgs("postgres"), dataVolume: { sizeGiB: 0, iops: 3000, throughputMiBps: 1.5 } })).toHaveLength(2);
+  });
+
+  it("Network: an existing VPC's subnets need ids and AZs", () => {
+    const base: NetworkArgs = { tags: {}, clusterName: "c", stack: "s", region: "eu-west-1", vpcCidr: "10.0.0.0/16", subnets: spec.network.subnets, allowedClientCidrs: [], allowedClientSecurityGroupIds: [] };
+    expect(validateNetworkArgs(base)).toEqual([]);
+    expect(validateNetworkArgs({ ...base, vpcId: "vpc-1" })).toHaveLength(spec.network.subnets.length);
+    expect(validateNetworkArgs({ ...base, subnets: [] })).toEqual(["subnets: at least one node subnet"]);
+  });
+
+  it("the security rules follow the args: clients go to the NLB's group with networkLoadBalancer", () => {
+    const groupsOf = (nlb: boolean) => new Set(securityRules({ allowedClientCidrs: ["10.9.0.0/16"], allowedClientSecurityGroupIds: [], networkLoadBalancer: nlb }).filter((r) => r.peer.kind === "cidr" && r.peer.cidr === "10.9.0.0/16" && r.port === 5000).map((r) => r.group));
+    expect(groupsOf(false)).toEqual(new Set(["haproxy"]));
+    expect(groupsOf(true)).toEqual(new Set(["loadBalancer"]));
+  });
+
+  it("the other components", () => {
+    const bucket: BackupBucketArgs = { tags: {}, bucketName: "b", kmsKeyArn: "k", repoPath: "/pgbackrest/c", logicalPrefix: "logical/c/", logicalRetentionWeeks: 12, noncurrentVersionRetentionDays: 30 };
+    expect(validateBackupBucketArgs(bucket)).toEqual([]);
+    expect(validateBackupBucketArgs({ ...bucket, logicalPrefix: "pgbackrest/" })).toEqual([expect.stringMatching(/^logicalPrefix: .*S3 would expire backups/)]);
+    expect(validateBackupBucketArgs({ ...bucket, repoPath: "/" })).toEqual([expect.stringMatching(/^repoPath: /)]);
+    expect(validateNodeBundlesArgs({ tags: {}, clusterName: "c", bundles: [], software: { tar: Buffer.from(""), sha256: "s" } as never, bucketName: "b", kmsKeyArn: "k", bucketReady: [] })).toEqual(["bundles: at least one node bundle"]);
+    expect(validateNodeRolesArgs({ tags: {}, clusterName: "c", stack: "s", region: "r", nodes: spec.nodes, kmsKeyArn: "k", nodeSecretArns: {}, clusterSecretArn: "c", bucketArn: "b", repoPrefix: "p/", logicalPrefix: "l/" })).toHaveLength(spec.nodes.length);
+    expect(validateDnsArgs({ tags: {}, domain: "d.internal", clusterName: "c", stack: "s", region: "r", vpcId: "v", serviceNames: { readWrite: "rw.c.d.internal", readOnly: "ro.c.elsewhere" }, nodes: nodesOf(spec, "etcd") })).toEqual([
+      expect.stringMatching(/^nodes: the service names need an NLB or HAProxy nodes/),
+      "serviceNames.readOnly: ro.c.elsewhere is not inside the zone d.internal",
+    ]);
+    expect(validateRolloutArgs({ region: "r", nodes: [], dependsOn: [] })).toEqual(["nodes: a rollout needs at least one node"]);
+    const secretsNode = (name: string) => ({ name, role: "etcd" as const, secretName: name, certificate: { name, commonName: name, dnsNames: [], ipAddresses: [], extendedKeyUsages: [], validityDays: 30 } });
+    expect(validateSecretsArgs({ tags: {}, clusterName: "c", stack: "s", kmsAliasName: "alias/a", clusterSecretName: "c", caCommonName: "ca", nodes: [secretsNode("etcd1"), secretsNode("etcd1")], renewBeforeDays: 30 })).toEqual([
+      expect.stringMatching(/^renewBeforeDays: 30 is not below etcd1's/),
+      "nodes: etcd1 is listed twice",
+      expect.stringMatching(/^renewBeforeDays: /),
+    ]);
+  });
+
+  it("throwIfInvalid: nothing with no problem, one ResourceError listing them all otherwise", () => {
+    const resource = {} as pulumi.Resource;
+    expect(() => throwIfInvalid(resource, "X", [])).not.toThrow();
+    expect(() => throwIfInvalid(resource, "X", ["a: one"])).toThrow("X: a: one");
+    expect(() => throwIfInvalid(resource, "X", ["a: one", "b: two"])).toThrow("X: \n  - a: one\n  - b: two");
+  });
+});
+
+describe("under the engine", () => {
+  it("a component with bad args fails with every problem, and registers no child", async () => {
+    const run = await runProgram({ stack: "dev", program: path.join(__dirname, "fixtures", "bad-etcd-members") });
+    expect(run.error?.message).toContain("EtcdMembers:");
+    for (const p of ["odd number of members", "bundles.etcd1:", "bundles.etcd2:", "subnets[0]:", "instanceProfileNames.etcd1:"]) expect(run.error?.message).toContain(p);
+    expect(run.resources.map((r) => r.type)).toEqual(["postgres-ha:index:EtcdMembers"]);
+  });
+
+  it("createNodeGroup and mergeNodeGroups are what the node groups and the cluster use", () => {
+    for (const file of ["etcdMembers.ts", "postgresNodes.ts", "haproxyNodes.ts"]) {
+      const text = fs.readFileSync(path.join(COMPONENTS, file), "utf8");
+      expect(text).toContain("createNodeGroup(this, name, args");
+      expect(text).not.toMatch(/for \(const \w+ of (args\.)?nodes\)/);
+    }
+    expect(fs.readFileSync(path.join(COMPONENTS, "cluster.ts"), "utf8")).toContain("mergeNodeGroups(postgres, etcd, haproxy)");
+    expect(typeof createNodeGroup).toBe("function");
+    expect(mergeNodeGroups({ instanceIds: {}, privateIps: { a: "1" }, bundleHashes: {}, resources: [] }, { instanceIds: {}, privateIps: { b: "2" }, bundleHashes: {}, resources: [] }).privateIps).toEqual({ a: "1", b: "2" });
+  });
+});
