@@ -61,6 +61,36 @@ function fingerprintDifference(built, now) {
   return undefined;
 }
 
+/**
+ * Compiled files in dist/ whose source no longer exists (a .ts deleted, renamed, or turned into a
+ * folder), as paths relative to root. tsc never deletes them, and Node would still load them:
+ * once src/sandbox/hosts.ts became src/sandbox/hosts/index.ts, `require("./hosts")` in dist/
+ * would resolve to the old dist/src/sandbox/hosts.js before the folder. The build deletes them.
+ */
+function orphanedOutputs(root, sources) {
+  const orphans = [];
+  const walk = (rel) => {
+    let entries;
+    try {
+      entries = fs.readdirSync(path.join(root, rel), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const child = path.join(rel, e.name);
+      if (e.isDirectory()) walk(child);
+      else {
+        const compiled = /^(.*)\.js(?:\.map)?$/.exec(child);
+        if (!compiled) continue;
+        const source = `${path.relative(BUILD_DIR, compiled[1]).split(path.sep).join("/")}.ts`;
+        if (!(source in sources)) orphans.push(child.split(path.sep).join("/"));
+      }
+    }
+  };
+  walk(BUILD_DIR);
+  return orphans.sort();
+}
+
 function readStamp(root) {
   try {
     const stamp = JSON.parse(fs.readFileSync(path.join(root, STAMP), "utf8"));
@@ -111,4 +141,4 @@ function removeStamp(root) {
   fs.rmSync(path.join(root, STAMP), { force: true });
 }
 
-module.exports = { BUILD_DIR, STAMP, COMPILED_ENTRY, sourceFingerprint, fingerprintDifference, buildState, chooseRuntime, readStamp, writeStamp, removeStamp };
+module.exports = { BUILD_DIR, STAMP, COMPILED_ENTRY, sourceFingerprint, fingerprintDifference, orphanedOutputs, buildState, chooseRuntime, readStamp, writeStamp, removeStamp };
