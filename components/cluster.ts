@@ -72,7 +72,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     const { spec } = args;
     const layout: Layout = ec2Layout(spec);
     // Validation first: nothing is registered when the cluster cannot be built. The config gate
-    // (src/config/load.ts) has already run validateSpec on a spec from the stack config; this
+    // (src/config/load/) has already run validateSpec on a spec from the stack config; this
     // covers a spec built any other way.
     const problems = validateSpec(spec);
     if (problems.length) throw new pulumi.ResourceError(formatProblems(problems, spec.stack), this, true);

@@ -10,6 +10,8 @@ export const STAMP: string;
 export const COMPILED_ENTRY: string;
 export function sourceFingerprint(root: string): SourceFingerprint;
 export function fingerprintDifference(built: SourceFingerprint, now: SourceFingerprint): string | undefined;
+/** Compiled files under dist/ (paths relative to root) whose source is not in `sources`. */
+export function orphanedOutputs(root: string, sources: SourceFingerprint): string[];
 export function buildState(root: string): BuildState;
 export type RuntimeChoice = { run: "js"; note?: undefined } | { run: "ts"; note?: string } | { run: "refuse"; note: string };
 export function chooseRuntime(state: BuildState, runtimeEnv: string | undefined): RuntimeChoice;

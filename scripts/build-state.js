@@ -17,6 +17,26 @@ const SOURCE_DIRS = ["src", "components", "bench", "policies"];
 const SOURCE_FILES = ["index.ts", "tsconfig.json", "tsconfig.build.json"];
 const SKIP_DIRS = new Set(["node_modules", BUILD_DIR]);
 
+/** Every file below root/rel (paths relative to root), not descending into directories named in `skip`. */
+function filesUnder(root, rel, skip = new Set()) {
+  const files = [];
+  const walk = (dir) => {
+    let entries;
+    try {
+      entries = fs.readdirSync(path.join(root, dir), { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const child = path.join(dir, e.name);
+      if (!e.isDirectory()) files.push(child);
+      else if (!skip.has(e.name)) walk(child);
+    }
+  };
+  walk(rel);
+  return files;
+}
+
 /** relative path → "size:mtimeMs" for every compiled source under root (sorted by path). */
 function sourceFingerprint(root) {
   const files = {};
@@ -29,21 +49,7 @@ function sourceFingerprint(root) {
     }
     if (st.isFile()) files[rel.split(path.sep).join("/")] = `${st.size}:${st.mtimeMs}`;
   };
-  const walk = (rel) => {
-    let entries;
-    try {
-      entries = fs.readdirSync(path.join(root, rel), { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const child = path.join(rel, e.name);
-      if (e.isDirectory()) {
-        if (!SKIP_DIRS.has(e.name)) walk(child);
-      } else if (e.name.endsWith(".ts")) add(child);
-    }
-  };
-  for (const d of SOURCE_DIRS) walk(d);
+  for (const d of SOURCE_DIRS) for (const f of filesUnder(root, d, SKIP_DIRS)) if (f.endsWith(".ts")) add(f);
   for (const f of SOURCE_FILES) add(f);
   return Object.fromEntries(Object.entries(files).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
@@ -59,6 +65,23 @@ function fingerprintDifference(built, now) {
   }
   for (const file of Object.keys(built)) if (!(file in now)) return `${file} was removed`;
   return undefined;
+}
+
+/**
+ * Compiled files in dist/ whose source no longer exists (a .ts deleted, renamed, or turned into a
+ * folder), as paths relative to root. tsc never deletes them, and Node would still load them:
+ * once src/sandbox/hosts.ts became src/sandbox/hosts/index.ts, `require("./hosts")` in dist/
+ * would resolve to the old dist/src/sandbox/hosts.js before the folder. The build deletes them.
+ */
+function orphanedOutputs(root, sources) {
+  const orphans = [];
+  for (const file of filesUnder(root, BUILD_DIR)) {
+    const compiled = /^(.*)\.js(?:\.map)?$/.exec(file);
+    if (!compiled) continue;
+    const source = `${path.relative(BUILD_DIR, compiled[1]).split(path.sep).join("/")}.ts`;
+    if (!(source in sources)) orphans.push(file.split(path.sep).join("/"));
+  }
+  return orphans.sort();
 }
 
 function readStamp(root) {
@@ -111,4 +134,4 @@ function removeStamp(root) {
   fs.rmSync(path.join(root, STAMP), { force: true });
 }
 
-module.exports = { BUILD_DIR, STAMP, COMPILED_ENTRY, sourceFingerprint, fingerprintDifference, buildState, chooseRuntime, readStamp, writeStamp, removeStamp };
+module.exports = { BUILD_DIR, STAMP, COMPILED_ENTRY, sourceFingerprint, fingerprintDifference, orphanedOutputs, buildState, chooseRuntime, readStamp, writeStamp, removeStamp };

@@ -14,7 +14,7 @@
 const { spawnSync } = require("child_process");
 const fs = require("fs");
 const path = require("path");
-const { BUILD_DIR, buildState, readStamp, removeStamp, sourceFingerprint, writeStamp } = require("./build-state");
+const { BUILD_DIR, buildState, orphanedOutputs, readStamp, removeStamp, sourceFingerprint, writeStamp } = require("./build-state");
 
 const root = path.resolve(__dirname, "..");
 const TSCONFIG = "tsconfig.build.json";
@@ -57,6 +57,10 @@ function main() {
   removeStamp(root);
   // Taken before tsc reads anything: a file saved during the build makes the stamp disagree.
   const sources = sourceFingerprint(root);
+  // Outputs of sources that are gone would still be loaded (hosts.js before hosts/index.js).
+  const orphans = orphanedOutputs(root, sources);
+  for (const file of orphans) fs.rmSync(path.join(root, file), { force: true });
+  if (orphans.length > 0) log(`removed ${orphans.length} compiled file(s) whose source is gone, e.g. ${orphans[0]}`);
   let status = tsc();
   if (OUTPUTS_WRITTEN.has(status) && missingOutputs(sources).length > 0) {
     log(`${missingOutputs(sources)[0]} is missing (deleted after the last build?): building everything again`);

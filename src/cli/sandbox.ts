@@ -1,4 +1,4 @@
-// `pgha sandbox …`: the stack on local hosts (see src/sandbox/cluster.ts).
+// `pgha sandbox …`: the stack on local hosts (see src/sandbox/cluster/).
 import * as fs from "fs";
 import { spawnSync } from "child_process";
 import { Command } from "commander";

@@ -1,6 +1,6 @@
 // The derived cluster (ClusterSpec) checked as a whole: what the tier, the instance size and the
 // user's overrides produced together, not only what was typed. Each problem names the config key
-// that fixes it. The config gate (load.ts) runs this after the input checks; components run it
+// that fixes it. The config gate (load/) runs this after the input checks; components run it
 // again on the spec they are given, before any child resource.
 import { KEY_DOCS } from "./keys";
 import { parameterProblems, pgSeconds } from "./parameters";

@@ -2,7 +2,7 @@
 //
 // Config files are not HTML: escaping is turned off for every render, so `{{x}}` writes x as is
 // (mustache would otherwise turn '/' into '&#x2F;'). Templates stay logic-less; view models are
-// computed in TypeScript (src/render/bundle.ts, `commonView` and the role views beside it).
+// computed in TypeScript (src/render/bundle/node-files.ts, `commonView` and the role views beside it).
 import * as fs from "fs";
 import * as path from "path";
 import Mustache from "mustache";

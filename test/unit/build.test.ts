@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import {
-  buildState, chooseRuntime, COMPILED_ENTRY, fingerprintDifference, sourceFingerprint, writeStamp, type BuildState,
+  buildState, chooseRuntime, COMPILED_ENTRY, fingerprintDifference, orphanedOutputs, sourceFingerprint, writeStamp, type BuildState,
 } from "../../scripts/build-state";
 import { renderAll, sha256 } from "../../src/render/bundle";
 import { ec2Layout } from "../../src/layout";
@@ -81,6 +81,13 @@ describe("whether dist/ matches the sources", () => {
     expect(fingerprintDifference({ "a.ts": "1:1" }, { "a.ts": "1:2" })).toBe("a.ts changed");
     expect(fingerprintDifference({}, { "a.ts": "1:1" })).toBe("a.ts is new");
     expect(fingerprintDifference({ "a.ts": "1:1", "b.ts": "1:1" }, { "a.ts": "1:1" })).toBe("b.ts was removed");
+  });
+
+  it("finds the compiled files whose source is gone (a module turned into a folder), and only those", () => {
+    write("src/sandbox/hosts/index.ts", "export {};\n");
+    for (const f of ["src/cli/main.js", "src/cli/main.js.map", "src/sandbox/hosts/index.js", "src/sandbox/hosts.js", "src/sandbox/hosts.js.map", "index.js", ".tsbuildinfo"]) write(`dist/${f}`, "\n");
+    expect(orphanedOutputs(tree, sourceFingerprint(tree))).toEqual(["dist/src/sandbox/hosts.js", "dist/src/sandbox/hosts.js.map"]);
+    expect(orphanedOutputs(path.join(tree, "nowhere"), {})).toEqual([]);
   });
 
   it("runs a stale build never: the sources instead, with a note when a build exists", () => {

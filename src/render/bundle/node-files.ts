@@ -1,49 +1,14 @@
-// render(spec, node, layout) → NodeBundle: every file a node gets (its configuration, rendered
-// from templates/), packed with a manifest into a content-addressed bundle that names the node
-// software it runs, and the small bootstrap user-data that fetches it. Pure: no Pulumi, no I/O
-// beyond reading templates and node-software/.
-import { gzipSync } from "zlib";
+// Node bundles: every configuration file a node gets, rendered from templates/ with the view of
+// the node and cluster (`commonView`) — the files of every host, and those of each role.
 import YAML from "yaml";
-import { DB_USERS, PORTS, nodeByName, nodesOf, type ClusterSpec, type NodeSpec } from "../spec";
-import { NODE_PATHS, POSTGRES_MAJOR } from "../node-paths";
-import { DATA_VOLUME_DEVICE, TLS_DIR, type Layout } from "../layout";
-import { renderTemplate } from "./templates";
-import { dynamicConfig, renderPgHba } from "./dynamic";
-import { imagePackages } from "./packages";
-import { nodeSoftware, nodeSoftwareFile } from "./software";
-import { architectureOf } from "../config/defaults";
-import { bundlePrefix, manifestOf, packNodeBundle, sha256, type BundleManifest, type ChangeAction } from "../bundle/format";
-
-export { sha256 };
-
-export interface BundleFile {
-  path: string;
-  /** Octal mode, e.g. "0644". */
-  mode: string;
-  owner: string;
-  content: string;
-  /** What pgha-node does on a running node when this file changes. */
-  onChange: ChangeAction[];
-}
-
-export interface NodeBundle {
-  node: string;
-  role: NodeSpec["role"] | "restore";
-  /** The node's configuration files (the node software is a separate artifact, see software.ts). */
-  files: BundleFile[];
-  manifest: BundleManifest;
-  /** The bundle as uploaded: a deterministic tar (manifest.json + files/…). */
-  archive: Buffer;
-  /** sha256 of `archive`: the bundle's name and what the node verifies. */
-  hash: string;
-  /** #cloud-config text: the bootstrap that fetches, verifies and installs the bundle. */
-  cloudConfig: string;
-  /** The cloud-config gzip-compressed (EC2 user-data must stay under 16 KiB; this is a few KiB). */
-  userDataGzip: Buffer;
-}
-
-/** Paths on a node (src/node-paths.ts: one leaf module for render and the policies). */
-export { NODE_PATHS };
+import { DB_USERS, PORTS, nodeByName, nodesOf, type ClusterSpec, type NodeSpec } from "../../spec";
+import { NODE_PATHS, POSTGRES_MAJOR } from "../../node-paths";
+import { DATA_VOLUME_DEVICE, TLS_DIR, type Layout } from "../../layout";
+import { renderTemplate } from "../templates";
+import { dynamicConfig, renderPgHba } from "../dynamic";
+import { architectureOf } from "../../config/defaults";
+import type { ChangeAction } from "../../bundle/format";
+import type { BundleFile } from "./types";
 
 export const REST_API_USER = "patroni";
 
@@ -61,7 +26,7 @@ function indent(text: string, spaces: number): string {
 }
 
 /** Everything a template may use about the node and cluster. */
-function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
+export function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
   const tls = spec.tls.enabled;
   const scheme = tls ? "https" : "http";
   const address = layout.addresses[node.name];
@@ -112,7 +77,7 @@ function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
 }
 
 /** What every host gets: its facts and the secret fetch/rotation units. */
-function commonFiles(view: object, layout: Layout): BundleFile[] {
+export function commonFiles(view: object, layout: Layout): BundleFile[] {
   const files = [
     file(NODE_PATHS.nodeEnv, renderTemplate("node.env", view)),
     file("/etc/systemd/system/pgha-secrets.service", renderTemplate("systemd/pgha-secrets.service", view), ["systemd"]),
@@ -125,12 +90,12 @@ function commonFiles(view: object, layout: Layout): BundleFile[] {
   return files;
 }
 
-function baseConfFile(spec: ClusterSpec, view: object): BundleFile {
+export function baseConfFile(spec: ClusterSpec, view: object): BundleFile {
   return file(NODE_PATHS.baseConf, renderTemplate("postgresql.base.conf", { ...view, ssl: spec.tls.enabled ? "on" : "off" }), ["patroni-reload"]);
 }
 
 /** pgbackrest.conf: the S3 repository; its secrets go to conf.d/secrets.conf at boot. */
-function pgbackrestFile(spec: ClusterSpec, layout: Layout, view: object, archivePushQueueMax: string): BundleFile {
+export function pgbackrestFile(spec: ClusterSpec, layout: Layout, view: object, archivePushQueueMax: string): BundleFile {
   return file(
     NODE_PATHS.pgbackrestConf,
     renderTemplate("pgbackrest.conf", {
@@ -241,124 +206,4 @@ export function renderNodeFiles(spec: ClusterSpec, nodeName: string, layout: Lay
   if (node.role === "etcd") files.push(...etcdFiles(spec, node, layout));
   if (node.role === "haproxy") files.push(...haproxyFiles(spec, node, layout));
   return files.sort((a, b) => a.path.localeCompare(b.path));
-}
-
-/** KEY=value lines a shell sources (values with anything but plain characters single-quoted). */
-function envFile(entries: [string, string | undefined][]): string {
-  const quote = (v: string) => (/^[\w@%+=:,./-]*$/.test(v) ? v : `'${v.replace(/'/g, `'\\''`)}'`);
-  return entries.filter(([, v]) => v !== undefined && v !== "").map(([k, v]) => `${k}=${quote(v!)}`).join("\n") + "\n";
-}
-
-/** /etc/pgha/aws.env: how awscli on the node reaches AWS (region; sandbox endpoints, CA, keys). */
-export function renderAwsEnv(layout: Layout): string {
-  const a = layout.aws;
-  return envFile([
-    ["AWS_REGION", a.region],
-    ["AWS_DEFAULT_REGION", a.region],
-    ["AWS_ENDPOINT_URL_S3", a.endpoints.s3],
-    ["AWS_ENDPOINT_URL_SECRETS_MANAGER", a.endpoints.secretsManager],
-    ["AWS_CA_BUNDLE", a.caBundle],
-    ["AWS_SHARED_CREDENTIALS_FILE", a.credentialsFile],
-    ["AWS_CONFIG_FILE", a.configFile],
-    ["AWS_REQUEST_CHECKSUM_CALCULATION", a.requestChecksums],
-    ["AWS_RESPONSE_CHECKSUM_VALIDATION", a.requestChecksums],
-  ]);
-}
-
-/** The S3 location of a cluster's bundles, as the node's tools address it. */
-export function bundlesUri(spec: ClusterSpec): string {
-  return `s3://${spec.backup.bucketName}/${bundlePrefix(spec.clusterName).replace(/\/$/, "")}`;
-}
-
-/**
- * The node's user-data: a bootstrap of a few KiB, the same shape on every node. It names the
- * node and where its bundles live; pgha-bootstrap (node software, copied here verbatim) fetches
- * the desired bundle with the instance role, verifies its sha256 and installs it.
- */
-export function renderCloudConfig(spec: ClusterSpec, node: { name: string; role: string }, layout: Layout): string {
-  const doc: Record<string, unknown> = {
-    hostname: node.name,
-    fqdn: `${node.name}.${spec.clusterName}.${spec.network.domain}`,
-    prefer_fqdn_over_hostname: false,
-    // Access is SSM Session Manager; no password logins, no root logins.
-    ssh_pwauth: false,
-    disable_root: true,
-    timezone: "UTC",
-  };
-  if (layout.installPackages) {
-    doc.package_update = true;
-    doc.packages = imagePackages();
-  }
-  const bootstrapEnv = envFile([
-    ["PGHA_NODE", node.name],
-    ["PGHA_CLUSTER", spec.scope],
-    ["PGHA_STACK", spec.stack],
-    ["PGHA_BUNDLES_URI", bundlesUri(spec)],
-    ["PGHA_BOOTSTRAP_HOSTS", layout.aws.hosts.map((h) => `${h.address} ${h.name}`).join(";")],
-  ]);
-  doc.write_files = [
-    { path: NODE_PATHS.bootstrapEnv, owner: "root:root", permissions: "0644", content: bootstrapEnv },
-    { path: NODE_PATHS.awsEnv, owner: "root:root", permissions: "0644", content: renderAwsEnv(layout) },
-    { path: NODE_PATHS.bootstrap, owner: "root:root", permissions: "0755", content: nodeSoftwareFile(NODE_PATHS.bootstrap) },
-  ];
-  doc.runcmd = [[NODE_PATHS.bootstrap]];
-  return `#cloud-config\n# postgres-ha ${spec.stack}/${spec.clusterName} node ${node.name} (${node.role}); layout ${layout.kind}: bootstrap only, the node's files come from its bundle.\n${YAML.stringify(doc, { lineWidth: 0, version: "1.1" })}`;
-}
-
-function packBundle(spec: ClusterSpec, node: Pick<NodeSpec, "name"> & { role: NodeBundle["role"] }, layout: Layout, files: BundleFile[]): NodeBundle {
-  const software = nodeSoftware();
-  const manifest = manifestOf(
-    { project: spec.project, stack: spec.stack, cluster: spec.scope, node: node.name, role: node.role, software: { sha256: software.sha256, version: software.version } },
-    files,
-  );
-  const archive = packNodeBundle(manifest, files);
-  const cloudConfig = renderCloudConfig(spec, node, layout);
-  return {
-    node: node.name,
-    role: node.role,
-    files,
-    manifest,
-    archive,
-    hash: sha256(archive),
-    cloudConfig,
-    // mtime 0 and no file name in the header: the same config always gives the same bytes.
-    userDataGzip: gzipSync(Buffer.from(cloudConfig), { level: 9 }),
-  };
-}
-
-export function renderBundle(spec: ClusterSpec, nodeName: string, layout: Layout): NodeBundle {
-  const node = nodeByName(spec, nodeName);
-  return packBundle(spec, node, layout, renderNodeFiles(spec, nodeName, layout));
-}
-
-export function renderAll(spec: ClusterSpec, layout: Layout): NodeBundle[] {
-  return spec.nodes.map((n) => renderBundle(spec, n.name, layout));
-}
-
-/**
- * A scratch restore host: restores run beside the live cluster without touching it (the
- * sandbox's `restore --new-cluster`; on AWS the same bundle on a temporary instance). It gets
- * the repository configuration and the cluster secret — no Patroni.
- */
-export function renderRestoreHostBundle(spec: ClusterSpec, layout: Layout, name: string, address: string): NodeBundle {
-  const node: NodeSpec = { name, role: "postgres", index: 0, subnetIndex: 0, privateIp: address, instanceType: spec.postgres.instanceType, tags: {} };
-  const hostLayout: Layout = { ...layout, addresses: { ...layout.addresses, [name]: address } };
-  const view = {
-    ...commonView(spec, node, hostLayout),
-    role: "restore",
-    postgresNode: true,
-    clusterSecret: spec.names.clusterSecret,
-    nodeSecret: spec.names.clusterSecret.replace(/cluster$/, `node/${name}`),
-    // A scratch host restores into its own disk; it never holds the cluster's data volume.
-    dataVolume: "none",
-    dataDevice: "",
-  };
-  const files: BundleFile[] = [
-    ...commonFiles(view, hostLayout),
-    // The restored postgresql.conf (written by Patroni) includes the base configuration.
-    baseConfFile(spec, view),
-    pgbackrestFile(spec, layout, view, "1GiB"),
-  ];
-  files.sort((a, b) => a.path.localeCompare(b.path));
-  return packBundle(spec, { name, role: "restore" }, hostLayout, files);
 }

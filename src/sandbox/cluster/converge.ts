@@ -1,0 +1,98 @@
+// The sandbox cluster, day 2: converge the running sandbox to a (changed) stack file — what
+// differs (drift), and `sandbox apply` (publish, then roll out over `sandbox exec`).
+import * as path from "path";
+import { loadStack, readStackFile } from "../../config/stack-file";
+import { runRollout, type RolloutReport, type Transport } from "../../rollout/rollout";
+import { sandboxLayout } from "../../layout";
+import { renderAll, renderBundle } from "../../render/bundle";
+import { ensureMaterial } from "../material";
+import { hostExec } from "../hosts";
+import { publishStack } from "./provision";
+import { writeState } from "./state";
+import type { Sandbox, SandboxState } from "./types";
+
+/** The rollout's transport in the sandbox: commands run on the host as root (`sandbox exec`). */
+export const sandboxTransport: Transport = {
+  name: "sandbox exec",
+  run: (node, argv, timeoutMs) => hostExec(node, argv, { timeoutMs }),
+  howToReach: (node) => `npx pgha sandbox exec ${node} -- bash`,
+};
+
+/** What differs between the stack file and what the sandbox runs (undefined: nothing). */
+export interface Drift {
+  stackFile: string;
+  /** Nodes in the file but not booted, and booted but not in the file. */
+  addedNodes: string[];
+  removedNodes: string[];
+  /** Nodes whose bundle would change. */
+  changedNodes: string[];
+}
+
+export function drift(sb: Sandbox): Drift | undefined {
+  const fileSpec = loadStack(sb.state.stackFile).spec;
+  const booted = new Set(sb.spec.nodes.map((n) => n.name));
+  const wanted = new Set(fileSpec.nodes.map((n) => n.name));
+  const addedNodes = [...wanted].filter((n) => !booted.has(n));
+  const removedNodes = [...booted].filter((n) => !wanted.has(n));
+  const layout = sandboxLayout(fileSpec);
+  const current = sb.state.bundleHashes ?? Object.fromEntries(renderAll(sb.spec, sb.layout).map((b) => [b.node, b.hash]));
+  const changedNodes = fileSpec.nodes.filter((n) => booted.has(n.name) && renderBundle(fileSpec, n.name, layout).hash !== current[n.name]).map((n) => n.name);
+  if (!addedNodes.length && !removedNodes.length && !changedNodes.length) return undefined;
+  return { stackFile: sb.state.stackFile, addedNodes, removedNodes, changedNodes };
+}
+
+export function describeDrift(d: Drift): string {
+  const parts = [
+    d.changedNodes.length ? `${d.changedNodes.join(", ")} would get new files` : "",
+    d.addedNodes.length ? `${d.addedNodes.join(", ")} would be added` : "",
+    d.removedNodes.length ? `${d.removedNodes.join(", ")} would be removed` : "",
+  ].filter(Boolean);
+  return `${path.basename(d.stackFile)} differs from what the sandbox runs: ${parts.join("; ")} — \`npx pgha sandbox apply\` converges it`;
+}
+
+export interface ApplyResult {
+  rollout: RolloutReport;
+  drift: Drift | undefined;
+}
+
+/**
+ * `sandbox apply`: render the stack file, publish secrets and bundles to the sandbox's AWS (as
+ * `pulumi up` does), then run the rollout over `sandbox exec`. Adding or removing nodes is a
+ * membership change (not yet supported here): it is refused before anything changes.
+ */
+export async function apply(sb: Sandbox, opts: { stack?: string; log?: (l: string) => void } = {}): Promise<ApplyResult> {
+  const log = opts.log ?? (() => undefined);
+  const target = opts.stack ? loadStack(opts.stack) : loadStack(sb.state.stackFile);
+  const stackFile = opts.stack ? target.file : sb.state.stackFile;
+  if (target.stack !== sb.state.stack && path.resolve(stackFile) !== path.resolve(sb.state.stackFile)) {
+    log(`applying ${path.basename(stackFile)} to the sandbox of stack ${sb.state.stack}`);
+  }
+  const d = drift({ ...sb, state: { ...sb.state, stackFile } });
+  if (d && (d.addedNodes.length || d.removedNodes.length)) {
+    throw Object.assign(
+      new Error(`${path.basename(stackFile)} adds ${d.addedNodes.join(", ") || "no"} node(s) and removes ${d.removedNodes.join(", ") || "no"} node(s): changing the cluster's membership is not done by apply yet; nothing was changed (npx pgha sandbox down, then up --stack ${target.stack}, rebuilds it)`),
+      { exitCode: 3 },
+    );
+  }
+  const spec = target.spec;
+  const layout = sandboxLayout(spec);
+  const material = await ensureMaterial(spec, layout, sb.stateDir);
+  log("publishing secrets and bundles to the sandbox's AWS");
+  const bundles = await publishStack(spec, layout, material);
+  const rollout = await runRollout({
+    transport: sandboxTransport,
+    nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, hash: bundles.find((b) => b.node === n.name)!.hash })),
+    log,
+  });
+  if (rollout.ok) {
+    const state: SandboxState = {
+      ...sb.state,
+      stackFile,
+      config: readStackFile(stackFile).raw,
+      appliedAt: new Date().toISOString(),
+      bundleHashes: Object.fromEntries(bundles.map((b) => [b.node, b.hash])),
+    };
+    writeState(state, sb.stateDir);
+  }
+  return { rollout, drift: d };
+}

@@ -1,0 +1,167 @@
+// The sandbox cluster: up (boot the stack as local hosts, or resume and converge a stopped one),
+// down (remove it, or stop it keeping its disks), and waiting for the hosts' cloud-init.
+import * as fs from "fs";
+import * as path from "path";
+import { execFileSync } from "child_process";
+import { loadStack, readStackFile } from "../../config/stack-file";
+import { formatRollout } from "../../rollout/rollout";
+import { SANDBOX_NETWORK, sandboxLayout } from "../../layout";
+import { repoPath } from "../../repo-root";
+import { ensureMaterial, secretDocuments } from "../material";
+import { bootHost, cleanupAll, cloudInitStatus, hostExec, listHosts, shutdownHost, startHost, waitForBoot } from "../hosts";
+import { AWS_HOST, publishSecrets, startAwsApis } from "../aws";
+import { detachAllUnder, volumesDirectory } from "../volumes";
+import { ensureSandboxNetwork } from "../network";
+import { removeS3, startS3 } from "../s3";
+import { SandboxClient } from "../client";
+import { sleep } from "../shell";
+import { waitHealthy } from "../health";
+import { apply, describeDrift, drift } from "./converge";
+import { attachDataVolumes, hostDefinition, publishStack } from "./provision";
+import { IMAGES_DIR, openSandbox, readState, sandboxUserDataHash, STATE_DIR, staleReason, stateFile, writeState } from "./state";
+import type { Sandbox, SandboxState } from "./types";
+
+export interface UpOptions {
+  stack: string;
+  stateDir?: string;
+  log?: (line: string) => void;
+  /** How long to wait for the cluster to become healthy. */
+  timeoutMs?: number;
+}
+
+/** Builds (once, cached by package list) the Debian 13 image and returns its root. */
+export function ensureImage(log: (line: string) => void = () => undefined): string {
+  fs.mkdirSync(IMAGES_DIR, { recursive: true });
+  log(`image: sandbox/build-image.sh ${IMAGES_DIR} (cached after the first build)`);
+  return execFileSync(repoPath("sandbox", "build-image.sh"), [IMAGES_DIR], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }).trim();
+}
+
+/** Brings the stack up as local hosts; idempotent (a healthy sandbox of the same stack is kept). */
+export async function up(opts: UpOptions): Promise<Sandbox> {
+  const stateDir = opts.stateDir ?? STATE_DIR;
+  const log = opts.log ?? (() => undefined);
+  const { stack, file, spec } = loadStack(opts.stack);
+  const rawConfig = readStackFile(file).raw;
+  // A state without a user-data hash is an `up` that never finished booting: start again.
+  const existing = readState(stateDir)?.userDataHash ? readState(stateDir) : undefined;
+  const stale = existing && staleReason(opts.stack, stateDir);
+  if (existing && stale) {
+    throw Object.assign(new Error(`the running sandbox cannot be reused: ${stale}; run \`npx pgha sandbox down\` first, then up --stack ${stack}`), { exitCode: 3 });
+  }
+  if (existing) {
+    // The same stack: boot what is stopped, wait for health, then converge to the stack file
+    // when it changed since (an apply; a membership change is refused by apply).
+    const sb = await openSandbox(stateDir);
+    await resume(sb, log);
+    log("waiting for the cluster: a leader, streaming replicas, HAProxy routing");
+    await waitHealthy(sb, opts.timeoutMs ?? 180_000);
+    if (drift(sb)) {
+      log(describeDrift(drift(sb)!));
+      const r = await apply(sb, { log });
+      if (!r.rollout.ok) throw new Error(formatRollout(r.rollout));
+      return openSandbox(stateDir);
+    }
+    return sb;
+  }
+  {
+    // A killed run may have left hosts, mounts, cgroups or namespaces behind.
+    const leftovers = await cleanupAll(stateDir);
+    if (leftovers.hosts.length) log(`cleaned up ${leftovers.hosts.length} host(s) left by an earlier run`);
+    fs.rmSync(path.join(stateDir, "material"), { recursive: true, force: true });
+    fs.rmSync(path.join(stateDir, "s3"), { recursive: true, force: true });
+    await detachAllUnder(volumesDirectory(stateDir));
+    fs.rmSync(volumesDirectory(stateDir), { recursive: true, force: true });
+  }
+  const image = ensureImage(log);
+  const layout = sandboxLayout(spec);
+  log("certificates and secrets (local CA, generated passwords)");
+  const material = await ensureMaterial(spec, layout, stateDir);
+  // The user-data hash is recorded only once the hosts booted with it (see below).
+  const state: SandboxState = { stack, stackFile: file, image, createdAt: new Date().toISOString() };
+  writeState(state, stateDir);
+
+  await ensureSandboxNetwork();
+  log(`S3 endpoint https://${layout.s3.endpoint} (s3rver at ${path.basename(stateDir)}/s3)`);
+  await startS3(stateDir, spec.backup.bucketName);
+  log(`AWS APIs https://${SANDBOX_NETWORK.awsHost} (moto on host ${AWS_HOST}, ${SANDBOX_NETWORK.awsAddress})`);
+  await startAwsApis(stateDir, image, layout);
+  log("publishing secrets (Secrets Manager) and bundles (S3), as `pulumi up` does");
+  const bundles = await publishStack(spec, layout, material);
+
+  const started = Date.now();
+  log(`booting ${spec.nodes.length} hosts: ${spec.nodes.map((n) => `${n.name} (${layout.addresses[n.name]})`).join(", ")}`);
+  await Promise.all(
+    spec.nodes.map((n) => bootHost(hostDefinition(stateDir, n.name, layout.addresses[n.name], bundles.find((b) => b.node === n.name)!.userDataGzip), { image, stateDir })),
+  );
+  // The data volumes are attached once the instances run, as EC2 attaches a VolumeAttachment.
+  await attachDataVolumes(spec, stateDir);
+  // "Booted" includes cloud-init's final stage: the bootstrap fetching and installing the bundle.
+  await Promise.all(spec.nodes.map((n) => waitForBoot(n.name, opts.timeoutMs ?? 300_000)));
+  state.userDataHash = sandboxUserDataHash(spec);
+  state.config = rawConfig;
+  state.appliedAt = new Date().toISOString();
+  state.bundleHashes = Object.fromEntries(bundles.map((b) => [b.node, b.hash]));
+  writeState(state, stateDir);
+  log(`hosts booted in ${((Date.now() - started) / 1000).toFixed(1)} s; waiting for cloud-init`);
+  await waitForCloudInit(spec.nodes.map((n) => n.name), opts.timeoutMs ?? 180_000);
+  const client = new SandboxClient(spec, layout, stateDir, material.cluster.superuserPassword, material.cluster.restApiPassword);
+  const sandbox: Sandbox = { state, spec, layout, material, client, stateDir };
+  log("waiting for the cluster: a leader, streaming replicas, HAProxy routing");
+  await waitHealthy(sandbox, opts.timeoutMs ?? 180_000);
+  log(`cluster healthy ${((Date.now() - started) / 1000).toFixed(1)} s after boot`);
+  return sandbox;
+}
+
+export async function waitForCloudInit(hosts: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const pending = new Set(hosts);
+  while (pending.size) {
+    for (const name of [...pending]) {
+      const s = await cloudInitStatus(name).catch(() => undefined);
+      if (s && s.status === "done") pending.delete(name);
+      else if (s && s.status === "error") {
+        const out = await hostExec(name, ["bash", "-c", "grep -v ci-info /var/log/cloud-init-output.log | tail -15"]);
+        throw new Error(`cloud-init failed on ${name}: ${s.errors.join("; ")}\n${out.stdout}`);
+      }
+    }
+    if (!pending.size) break;
+    if (Date.now() > deadline) throw new Error(`cloud-init did not finish on ${[...pending].join(", ")} within ${timeoutMs / 1000} s`);
+    await sleep(500);
+  }
+}
+
+export async function down(opts: { stateDir?: string; keepData?: boolean; log?: (l: string) => void } = {}): Promise<void> {
+  const stateDir = opts.stateDir ?? STATE_DIR;
+  const log = opts.log ?? (() => undefined);
+  const state = readState(stateDir);
+  if (opts.keepData && state) {
+    const hosts = await listHosts(stateDir);
+    log(`stopping ${hosts.length} hosts (disks kept: \`npx pgha sandbox up --stack ${state.stack}\` boots them again)`);
+    await Promise.all(hosts.filter((h) => h.state !== "stopped").map((h) => shutdownHost(h.name)));
+    await removeS3(stateDir, true);
+    return;
+  }
+  await removeS3(stateDir, false);
+  const report = await cleanupAll(stateDir);
+  log(`removed ${report.hosts.length} host(s), ${report.unmounted.length} mount(s), ${report.removedCgroups.length} cgroup(s)`);
+  fs.rmSync(path.join(stateDir, "material"), { recursive: true, force: true });
+  await detachAllUnder(volumesDirectory(stateDir));
+  fs.rmSync(volumesDirectory(stateDir), { recursive: true, force: true });
+  fs.rmSync(stateFile(stateDir), { force: true });
+  fs.rmSync(path.join(stateDir, "scratch.json"), { force: true });
+}
+
+/** `up` after `down --keep-data`: boot the stopped hosts again. */
+export async function resume(sb: Sandbox, log: (l: string) => void = () => undefined): Promise<void> {
+  await ensureSandboxNetwork();
+  await startS3(sb.stateDir, sb.spec.backup.bucketName);
+  // moto keeps its state in memory: after a stop the secrets are published again before the
+  // nodes boot (they fetch them with retries at boot, as EC2 nodes wait for IAM).
+  await startAwsApis(sb.stateDir, sb.state.image, sb.layout);
+  await publishSecrets(secretDocuments(sb.spec, sb.material), sb.spec.region);
+  const hosts = await listHosts(sb.stateDir);
+  const stopped = hosts.filter((h) => h.state === "stopped");
+  if (stopped.length) log(`starting ${stopped.length} stopped host(s)`);
+  await Promise.all(stopped.map((h) => startHost(h.name)));
+  await Promise.all(hosts.map((h) => waitForBoot(h.name)));
+}
