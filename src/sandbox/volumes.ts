@@ -5,7 +5,7 @@
 // node's wait path runs) and again at every boot of the host, as EBS stays attached across
 // reboots.
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, openSync, closeSync, ftruncateSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, closeSync, ftruncateSync, rmSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { runCommand, runOrThrow } from "./shell";
 
@@ -90,4 +90,11 @@ export async function detachAllUnder(dir: string): Promise<string[]> {
     }
   }
   return detached;
+}
+
+/** Detaches and deletes a host's volume file (a removed member's data volume). */
+export async function removeVolumeFile(stateDir: string, host: string, purpose = "data"): Promise<void> {
+  const file = path.join(volumesDirectory(stateDir), `${host}-${purpose}.img`);
+  await detachLoops(file);
+  rmSync(file, { force: true });
 }

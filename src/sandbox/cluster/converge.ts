@@ -2,21 +2,15 @@
 // differs (drift), and `sandbox apply` (publish, then roll out over `sandbox exec`).
 import * as path from "path";
 import { loadStack, readStackFile } from "../../config/stack-file";
-import { runRollout, type RolloutReport, type Transport } from "../../rollout/rollout";
+import { runRollout, type RolloutReport } from "../../rollout/rollout";
 import { sandboxLayout } from "../../layout";
 import { renderAll, renderBundle } from "../../render/bundle";
 import { ensureMaterial } from "../material";
-import { hostExec } from "../hosts";
-import { publishStack } from "./provision";
+import { publishStack, sandboxTransport } from "./provision";
+import { changeMembership, membershipRefusal, type MembershipChange } from "./membership";
+import { sandboxUserDataHash } from "./state";
 import { writeState } from "./state";
 import type { Sandbox, SandboxState } from "./types";
-
-/** The rollout's transport in the sandbox: commands run on the host as root (`sandbox exec`). */
-export const sandboxTransport: Transport = {
-  name: "sandbox exec",
-  run: (node, argv, timeoutMs) => hostExec(node, argv, { timeoutMs }),
-  howToReach: (node) => `npx pgha sandbox exec ${node} -- bash`,
-};
 
 /** What differs between the stack file and what the sandbox runs (undefined: nothing). */
 export interface Drift {
@@ -53,12 +47,15 @@ export function describeDrift(d: Drift): string {
 export interface ApplyResult {
   rollout: RolloutReport;
   drift: Drift | undefined;
+  /** Set when PostgreSQL members were added or removed. */
+  membership?: MembershipChange;
 }
 
 /**
  * `sandbox apply`: render the stack file, publish secrets and bundles to the sandbox's AWS (as
- * `pulumi up` does), then run the rollout over `sandbox exec`. Adding or removing nodes is a
- * membership change (not yet supported here): it is refused before anything changes.
+ * `pulumi up` does), then run the rollout over `sandbox exec`. A changed `postgres.nodes` adds or
+ * removes members (./membership.ts); adding or removing etcd or HAProxy nodes is refused before
+ * anything changes.
  */
 export async function apply(sb: Sandbox, opts: { stack?: string; log?: (l: string) => void } = {}): Promise<ApplyResult> {
   const log = opts.log ?? (() => undefined);
@@ -68,22 +65,27 @@ export async function apply(sb: Sandbox, opts: { stack?: string; log?: (l: strin
     log(`applying ${path.basename(stackFile)} to the sandbox of stack ${sb.state.stack}`);
   }
   const d = drift({ ...sb, state: { ...sb.state, stackFile } });
-  if (d && (d.addedNodes.length || d.removedNodes.length)) {
-    throw Object.assign(
-      new Error(`${path.basename(stackFile)} adds ${d.addedNodes.join(", ") || "no"} node(s) and removes ${d.removedNodes.join(", ") || "no"} node(s): changing the cluster's membership is not done by apply yet; nothing was changed (npx pgha sandbox down, then up --stack ${target.stack}, rebuilds it)`),
-      { exitCode: 3 },
-    );
-  }
+  const membershipChanges = Boolean(d && (d.addedNodes.length || d.removedNodes.length));
+  const refusal = membershipChanges ? membershipRefusal(sb, target.spec, d!.addedNodes, d!.removedNodes) : undefined;
+  if (refusal) throw Object.assign(new Error(`${path.basename(stackFile)}: ${refusal}; nothing was changed`), { exitCode: 3 });
   const spec = target.spec;
   const layout = sandboxLayout(spec);
   const material = await ensureMaterial(spec, layout, sb.stateDir);
-  log("publishing secrets and bundles to the sandbox's AWS");
-  const bundles = await publishStack(spec, layout, material);
-  const rollout = await runRollout({
-    transport: sandboxTransport,
-    nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, hash: bundles.find((b) => b.node === n.name)!.hash })),
-    log,
-  });
+  let rollout: RolloutReport;
+  let bundles: ReturnType<typeof renderAll>;
+  let membership: MembershipChange | undefined;
+  if (membershipChanges) {
+    log(`membership: ${d!.addedNodes.length ? `adding ${d!.addedNodes.join(", ")}` : ""}${d!.addedNodes.length && d!.removedNodes.length ? "; " : ""}${d!.removedNodes.length ? `removing ${d!.removedNodes.join(", ")}` : ""}`);
+    ({ rollout, bundles, membership } = await changeMembership(sb, { spec, layout, material }, { added: d!.addedNodes, removed: d!.removedNodes }, log));
+  } else {
+    log("publishing secrets and bundles to the sandbox's AWS");
+    bundles = await publishStack(spec, layout, material);
+    rollout = await runRollout({
+      transport: sandboxTransport,
+      nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, hash: bundles.find((b) => b.node === n.name)!.hash })),
+      log,
+    });
+  }
   if (rollout.ok) {
     const state: SandboxState = {
       ...sb.state,
@@ -91,8 +93,11 @@ export async function apply(sb: Sandbox, opts: { stack?: string; log?: (l: strin
       config: readStackFile(stackFile).raw,
       appliedAt: new Date().toISOString(),
       bundleHashes: Object.fromEntries(bundles.map((b) => [b.node, b.hash])),
+      // The hosts that run now were booted with this user-data (the members' own never changes
+      // with the count; new members just booted with theirs).
+      ...(membershipChanges ? { userDataHash: sandboxUserDataHash(spec) } : {}),
     };
     writeState(state, sb.stateDir);
   }
-  return { rollout, drift: d };
+  return { rollout, drift: d, membership };
 }

@@ -5,16 +5,19 @@
 // This file is the module's public API; the code is split by responsibility:
 //   types.ts      the shared types (recorded state, the opened sandbox)
 //   state.ts      state.json, reuse checks, opening the running sandbox
-//   provision.ts  node hosts as EC2 launches them, data volumes, publishing secrets and bundles
-//   lifecycle.ts  up, down, resume, waiting for cloud-init
+//   provision.ts  node hosts as EC2 launches them, data volumes, publishing secrets and bundles,
+//                 waiting for cloud-init, the `sandbox exec` transport (SSM's stand-in)
+//   membership.ts PostgreSQL members added and removed by apply (scale out and in)
+//   lifecycle.ts  up, down, resume
 //   converge.ts   day 2: drift and `sandbox apply`
 //   status.ts     `sandbox status` (gathered and printed)
 //   faults.ts     stop/start/reboot members, partitions, patronictl, switchover, failover
 export type { Sandbox, SandboxState } from "./types";
 export { bootedSpec, IMAGES_DIR, openSandbox, PGHA_ROOT, readState, sandboxUserDataHash, STATE_DIR, staleReason } from "./state";
-export { attachDataVolumes, hostDefinition, publishStack } from "./provision";
-export { down, ensureImage, resume, up, waitForCloudInit, type UpOptions } from "./lifecycle";
-export { apply, describeDrift, drift, sandboxTransport, type ApplyResult, type Drift } from "./converge";
+export { attachDataVolumes, hostDefinition, publishStack, sandboxTransport, waitForCloudInit } from "./provision";
+export { changeMembership, membershipRefusal, type MembershipChange } from "./membership";
+export { down, ensureImage, resume, up, type UpOptions } from "./lifecycle";
+export { apply, describeDrift, drift, type ApplyResult, type Drift } from "./converge";
 export { archiverStatus, formatStatus, mainPid, status, type MemberStatus, type SandboxStatus } from "./status";
 export {
   failover, healNetwork, killMember, partitionMembers, patronictl, rebootMember, startMember, switchover, waitFailsafeInactive,

@@ -1,5 +1,5 @@
 // The sandbox cluster: up (boot the stack as local hosts, or resume and converge a stopped one),
-// down (remove it, or stop it keeping its disks), and waiting for the hosts' cloud-init.
+// down (remove it, or stop it keeping its disks).
 import * as fs from "fs";
 import * as path from "path";
 import { execFileSync } from "child_process";
@@ -8,16 +8,15 @@ import { formatRollout } from "../../rollout/rollout";
 import { SANDBOX_NETWORK, sandboxLayout } from "../../layout";
 import { repoPath } from "../../repo-root";
 import { ensureMaterial, secretDocuments } from "../material";
-import { bootHost, cleanupAll, cloudInitStatus, hostExec, listHosts, shutdownHost, startHost, waitForBoot } from "../hosts";
+import { bootHost, cleanupAll, listHosts, shutdownHost, startHost, waitForBoot } from "../hosts";
 import { AWS_HOST, publishSecrets, startAwsApis } from "../aws";
 import { detachAllUnder, volumesDirectory } from "../volumes";
 import { ensureSandboxNetwork } from "../network";
 import { removeS3, startS3 } from "../s3";
 import { SandboxClient } from "../client";
-import { sleep } from "../shell";
 import { waitHealthy } from "../health";
 import { apply, describeDrift, drift } from "./converge";
-import { attachDataVolumes, hostDefinition, publishStack } from "./provision";
+import { attachDataVolumes, hostDefinition, publishStack, waitForCloudInit } from "./provision";
 import { IMAGES_DIR, openSandbox, readState, sandboxUserDataHash, STATE_DIR, staleReason, stateFile, writeState } from "./state";
 import type { Sandbox, SandboxState } from "./types";
 
@@ -110,24 +109,6 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
   await waitHealthy(sandbox, opts.timeoutMs ?? 180_000);
   log(`cluster healthy ${((Date.now() - started) / 1000).toFixed(1)} s after boot`);
   return sandbox;
-}
-
-export async function waitForCloudInit(hosts: string[], timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  const pending = new Set(hosts);
-  while (pending.size) {
-    for (const name of [...pending]) {
-      const s = await cloudInitStatus(name).catch(() => undefined);
-      if (s && s.status === "done") pending.delete(name);
-      else if (s && s.status === "error") {
-        const out = await hostExec(name, ["bash", "-c", "grep -v ci-info /var/log/cloud-init-output.log | tail -15"]);
-        throw new Error(`cloud-init failed on ${name}: ${s.errors.join("; ")}\n${out.stdout}`);
-      }
-    }
-    if (!pending.size) break;
-    if (Date.now() > deadline) throw new Error(`cloud-init did not finish on ${[...pending].join(", ")} within ${timeoutMs / 1000} s`);
-    await sleep(500);
-  }
 }
 
 export async function down(opts: { stateDir?: string; keepData?: boolean; log?: (l: string) => void } = {}): Promise<void> {

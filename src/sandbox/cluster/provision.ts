@@ -1,10 +1,13 @@
 // The sandbox cluster: the stand-ins for what `pulumi up` creates on AWS — a node host as EC2
-// launches it, its data volume, and the secrets and bundles published to the sandbox's AWS.
+// launches it, its data volume, the secrets and bundles published to the sandbox's AWS, waiting
+// for a host's cloud-init, and the stand-in for SSM Run Command (`sandbox exec`).
 import { SANDBOX_NETWORK, type Layout } from "../../layout";
 import { renderAll } from "../../render/bundle";
 import { nodesOf, type ClusterSpec } from "../../spec";
 import { awsAccessDir, secretDocuments, type SandboxMaterial } from "../material";
-import { attachVolume, type HostDefinition } from "../hosts";
+import { attachVolume, cloudInitStatus, hostExec, type HostDefinition } from "../hosts";
+import type { Transport } from "../../rollout/rollout";
+import { sleep } from "../shell";
 import { publishBundles } from "../aws";
 import { ensureVolumeFile } from "../volumes";
 
@@ -29,4 +32,30 @@ export async function publishStack(spec: ClusterSpec, layout: Layout, material: 
   const bundles = renderAll(spec, layout);
   await publishBundles(spec, bundles, secretDocuments(spec, material));
   return bundles;
+}
+
+/** The rollout's transport in the sandbox: commands run on the host as root (`sandbox exec`). */
+export const sandboxTransport: Transport = {
+  name: "sandbox exec",
+  run: (node, argv, timeoutMs) => hostExec(node, argv, { timeoutMs }),
+  howToReach: (node) => `npx pgha sandbox exec ${node} -- bash`,
+};
+
+/** Waits until cloud-init finished on every host (its final stage runs the bootstrap); fails with its log on an error. */
+export async function waitForCloudInit(hosts: string[], timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const pending = new Set(hosts);
+  while (pending.size) {
+    for (const name of [...pending]) {
+      const s = await cloudInitStatus(name).catch(() => undefined);
+      if (s && s.status === "done") pending.delete(name);
+      else if (s && s.status === "error") {
+        const out = await hostExec(name, ["bash", "-c", "grep -v ci-info /var/log/cloud-init-output.log | tail -15"]);
+        throw new Error(`cloud-init failed on ${name}: ${s.errors.join("; ")}\n${out.stdout}`);
+      }
+    }
+    if (!pending.size) break;
+    if (Date.now() > deadline) throw new Error(`cloud-init did not finish on ${[...pending].join(", ")} within ${timeoutMs / 1000} s`);
+    await sleep(500);
+  }
 }

@@ -1,0 +1,149 @@
+// The sandbox cluster, day 2: PostgreSQL members added and removed by `sandbox apply` when
+// `postgres.nodes` changes — what `pulumi up` does on AWS with instances, in the order that
+// never costs a write:
+//
+// Scale out: the running nodes converge first (pg_hba, /etc/hosts and HAProxy's backends name
+// the new member; its backend stays DOWN until it streams), then the new host boots from the
+// same user-data as EC2, clones (pgBackRest from the repository when a backup exists, else
+// pg_basebackup from a replica — Patroni's create_replica_methods) and joins the synchronous
+// quorum once it streams (Patroni considers only streaming members).
+//
+// Scale in: a member that leads hands over first (to a remaining streaming member), the running
+// nodes converge without it (HAProxy drops its backend, pg_hba its address), then Patroni stops
+// on it (it leaves the quorum; its member key lapses; the leader drops its replication slot) and
+// only then its host and data volume go.
+import type { ClusterSpec } from "../../spec";
+import { runRollout, type RolloutReport } from "../../rollout/rollout";
+import { bootHost, hostExec, resetHost, waitForBoot } from "../hosts";
+import { removeVolumeFile } from "../volumes";
+import { sleep } from "../shell";
+import { attachDataVolumes, hostDefinition, publishStack, sandboxTransport, waitForCloudInit } from "./provision";
+import type { Sandbox } from "./types";
+import type { renderAll } from "../../render/bundle";
+import type { SandboxMaterial } from "../material";
+import type { Layout } from "../../layout";
+
+export interface MembershipChange {
+  added: string[];
+  removed: string[];
+  /** The member that led and handed over before its removal. */
+  handedOver?: { from: string; to: string };
+  /** Seconds until each added member streamed. */
+  streamingAfter: Record<string, number>;
+}
+
+/** A membership change other than PostgreSQL members: refused before anything changes (not done yet). */
+export function membershipRefusal(sb: Sandbox, target: ClusterSpec, added: string[], removed: string[]): string | undefined {
+  const roleOf = (name: string) => (target.nodes.find((n) => n.name === name) ?? sb.spec.nodes.find((n) => n.name === name))!.role;
+  const others = [...added, ...removed].filter((n) => roleOf(n) !== "postgres");
+  if (others.length) return `${others.join(", ")}: adding or removing ${[...new Set(others.map(roleOf))].join(" or ")} nodes on a running sandbox is not done by apply yet (etcd membership needs member add/remove); only postgres.nodes can change`;
+  if (target.nodes.filter((n) => n.role === "postgres").length < 1) return "postgres.nodes must stay at least 1";
+  return undefined;
+}
+
+async function memberStates(sb: Sandbox): Promise<{ name: string; role: string; state: string }[]> {
+  return (await sb.client.cluster().catch(() => undefined))?.members ?? [];
+}
+
+/** Hands leadership away from `leader` to a streaming member that stays. */
+async function handOver(sb: Sandbox, leader: string, keep: string[], log: (l: string) => void): Promise<{ from: string; to: string }> {
+  const candidate = (await memberStates(sb)).find((m) => keep.includes(m.name) && m.state === "streaming")?.name;
+  if (!candidate) throw new Error(`${leader} leads and is to be removed, but no remaining member streams to take over: nothing was changed`);
+  log(`${leader} leads: switching over to ${candidate} before removing it`);
+  const out = await hostExec(leader, ["pgha-node", "switchover", "--candidate", candidate, "--json"], { timeoutMs: 240_000 });
+  if (out.code !== 0) throw new Error(`switchover from ${leader} to ${candidate} failed, nothing was removed: ${out.stderr.trim().split("\n").slice(-2).join(" | ")}`);
+  return { from: leader, to: candidate };
+}
+
+/**
+ * Adds and removes PostgreSQL members of the running sandbox to match `target`. Returns the
+ * rollout of the remaining nodes (their bundles name the new membership) and what changed.
+ */
+export async function changeMembership(
+  sb: Sandbox,
+  target: { spec: ClusterSpec; layout: Layout; material: SandboxMaterial },
+  change: { added: string[]; removed: string[] },
+  log: (l: string) => void,
+): Promise<{ rollout: RolloutReport; bundles: ReturnType<typeof renderAll>; membership: MembershipChange }> {
+  const { spec, layout, material } = target;
+  const membership: MembershipChange = { added: change.added, removed: change.removed, streamingAfter: {} };
+  const staying = spec.nodes.filter((n) => n.role === "postgres").map((n) => n.name);
+  const leader = await sb.client.leader();
+  if (leader && change.removed.includes(leader)) membership.handedOver = await handOver(sb, leader, staying, log);
+
+  log("publishing secrets and bundles to the sandbox's AWS");
+  const bundles = await publishStack(spec, layout, material);
+  // The running nodes first: the members' pg_hba admits a new member before it clones, HAProxy
+  // stops sending to a removed one before it stops.
+  const rollout = await runRollout({
+    transport: sandboxTransport,
+    nodes: spec.nodes.filter((n) => !change.added.includes(n.name)).map((n) => ({ name: n.name, role: n.role, hash: bundles.find((b) => b.node === n.name)!.hash })),
+    log,
+  });
+  if (!rollout.ok) return { rollout, bundles, membership };
+
+  for (const name of change.removed) {
+    log(`${name}: stopping Patroni (it leaves the synchronous quorum; the leader drops its slot once its member key lapses)`);
+    await hostExec(name, ["systemctl", "stop", "patroni"], { timeoutMs: 120_000 });
+    const deadline = Date.now() + (sb.spec.patroni.ttl + 60) * 1000;
+    while ((await memberStates(sb)).some((m) => m.name === name)) {
+      if (Date.now() > deadline) throw new Error(`${name} stopped, but it is still a member in the DCS after ${sb.spec.patroni.ttl + 60} s`);
+      await sleep(1000);
+    }
+    await dropRetainedSlot(sb, name, log);
+    log(`${name}: out of the DCS and the leader's replication slots; removing the host and its data volume`);
+    await resetHost(name);
+    await removeVolumeFile(sb.stateDir, name);
+  }
+
+  for (const name of change.added) {
+    const started = Date.now();
+    log(`${name}: booting from its user-data (${layout.addresses[name]})`);
+    await bootHost(hostDefinition(sb.stateDir, name, layout.addresses[name], bundles.find((b) => b.node === name)!.userDataGzip), { image: sb.state.image, stateDir: sb.stateDir });
+    await attachDataVolumes(spec, sb.stateDir, [name]);
+    await waitForBoot(name, 300_000);
+    await waitForCloudInit([name], 300_000);
+    const deadline = Date.now() + 600_000;
+    while (!(await memberStates(sb)).some((m) => m.name === name && m.state === "streaming")) {
+      if (Date.now() > deadline) throw new Error(`${name} booted but does not stream after 600 s: npx pgha sandbox exec ${name} -- journalctl -u patroni`);
+      await sleep(1000);
+    }
+    membership.streamingAfter[name] = (Date.now() - started) / 1000;
+    log(`${name}: streaming ${membership.streamingAfter[name].toFixed(1)} s after its boot began`);
+  }
+  return { rollout, bundles, membership };
+}
+
+/**
+ * Patroni 4 keeps a departed member's replication slot for `member_slots_ttl` (default 30 min),
+ * so that a member that comes back finds its WAL — for a removed member that is 30 min of WAL
+ * held on the leader for nobody. The removal sets it to 0 for as long as Patroni takes to drop
+ * the slot, then gives the key back to the rendered dynamic configuration (which does not set it:
+ * the default again). A slot dropped by hand would be created again while Patroni retains it.
+ */
+async function dropRetainedSlot(sb: Sandbox, member: string, log: (l: string) => void): Promise<void> {
+  if (!(await slotOf(sb, member))) return;
+  const leader = await sb.client.leader();
+  if (!leader) throw new Error(`no leader to drop ${member}'s replication slot on`);
+  log(`${member}: dropping its retained replication slot (member_slots_ttl 0 until it is gone)`);
+  const patch = async (value: string | null) => {
+    const r = await sb.client.rest(leader, "PATCH", "/config", { member_slots_ttl: value }, { auth: true, timeoutMs: 30_000 });
+    if (r.status !== 200) throw new Error(`PATCH /config member_slots_ttl=${value} refused (${r.status}): ${JSON.stringify(r.body)}`);
+  };
+  await patch("0");
+  try {
+    const deadline = Date.now() + (sb.spec.patroni.loopWait * 3 + 30) * 1000;
+    while (await slotOf(sb, member)) {
+      if (Date.now() > deadline) throw new Error(`the leader still holds ${member}'s replication slot ${sb.spec.patroni.loopWait * 3 + 30} s after member_slots_ttl was set to 0`);
+      await sleep(1000);
+    }
+  } finally {
+    await patch(null);
+  }
+}
+
+/** Whether the leader still holds a replication slot for `member` (Patroni names it after the member). */
+async function slotOf(sb: Sandbox, member: string): Promise<boolean> {
+  const rows = await sb.client.query<{ n: string }>("rw", "select count(*) as n from pg_replication_slots where slot_name = $1", [member.replace(/[^a-z0-9_]/g, "_")]).catch(() => [{ n: "1" }]);
+  return Number(rows[0]?.n ?? 1) > 0;
+}
