@@ -60,6 +60,8 @@ export function dataVolumes(resources: CostResource[]): CostResource[] {
   return resources.filter((r) => r.type === "aws:ebs/volume:Volume");
 }
 
+const LINE_ORDER = ["ec2-", "detailed-monitoring", "ebs-gp3-gb-data", "ebs-gp3-iops-data", "ebs-gp3-mibps-data", "ebs-gp3-gb-root", "ebs-", "inter-az", "nat-", "public-ipv4", "nlb-", "s3-", "kms-", "secret", "route53"];
+
 function sumLines(items: CostItem[]): CostLine[] {
   const byKey = new Map<string, CostLine>();
   for (const it of items) {
@@ -71,7 +73,13 @@ function sumLines(items: CostItem[]): CostLine[] {
       byKey.set(it.key, { resource: it.resource, type: it.type, quantity: it.quantity, unit: it.unit, unitPrice: it.unitPrice, monthly: 0, ...(it.assumption ? { assumption: it.assumption } : {}) });
     }
   }
-  const lines = [...byKey.values()];
+  // Lines in a fixed order of kinds (compute, storage, network, backups, the rest), each kind in
+  // registration order.
+  const rank = (key: string) => {
+    const i = LINE_ORDER.findIndex((prefix) => key.startsWith(prefix));
+    return i < 0 ? LINE_ORDER.length : i;
+  };
+  const lines = [...byKey.entries()].sort(([a], [b]) => rank(a) - rank(b)).map(([, l]) => l);
   for (const l of lines) l.monthly = l.quantity * l.unitPrice;
   return lines;
 }

@@ -4,7 +4,7 @@ import { loadStackConfig } from "../config/load";
 import type { ProgramRun } from "../plan/run";
 import { DEFAULT_ASSUMPTIONS, type AssumptionValues } from "./assumptions";
 import type { CostResource } from "./catalog";
-import { backupSettings, estimateCost, type CostEstimate } from "./estimate";
+import { backupSettings, estimateCost, postgresInstances, type CostEstimate } from "./estimate";
 import { MissingPriceError } from "./prices";
 import { compareWithRds, type RdsComparison } from "./rds";
 
@@ -14,6 +14,12 @@ export interface StackCost extends CostEstimate {
   /** The stack's stated objectives.monthlyBudgetUsd (null: none). */
   budget: number | null;
   comparison: RdsComparison | null;
+  /**
+   * The PostgreSQL members alone — their instances, root and data volumes, detailed monitoring
+   * and the WAL sent to standbys — without etcd, HAProxy, the network and the backups: the part
+   * of the stack that does what the RDS options do.
+   */
+  postgresNodesMonthly: number;
   /** Why there is no comparison (e.g. no RDS price for the class). */
   comparisonUnavailable?: string;
 }
@@ -28,6 +34,8 @@ export function stackCost(run: Pick<ProgramRun, "stack" | "config" | "resources"
   const config = loadStackConfig(run.config, { stack: run.stack, region });
   const resources = costResourcesOf(run);
   const estimate = estimateCost({ region, resources, backup: backupSettings(config), assumptions });
+  const members = new Set(postgresInstances(resources));
+  const nodesOnly = estimateCost({ region, resources: resources.filter((r) => members.has(r) || r.type === "aws:ebs/volume:Volume"), backup: backupSettings(config), assumptions });
   let comparison: RdsComparison | null = null;
   let comparisonUnavailable: string | undefined;
   try {
@@ -43,6 +51,7 @@ export function stackCost(run: Pick<ProgramRun, "stack" | "config" | "resources"
     budget: config.objectives.monthlyBudgetUsd,
     ...estimate,
     comparison,
+    postgresNodesMonthly: nodesOnly.monthly.total,
     ...(comparisonUnavailable ? { comparisonUnavailable } : {}),
   };
 }
