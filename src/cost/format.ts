@@ -132,6 +132,8 @@ export interface CostDelta {
   after?: number;
   delta?: number;
   lines: { resource: string; before: number; after: number; delta: number }[];
+  /** The working tree's stated budget (objectives.monthlyBudgetUsd), when it states one. */
+  budget?: number;
   unavailable?: string;
 }
 
@@ -144,14 +146,15 @@ export function costDelta(before: StackCost | undefined, after: StackCost | unde
     .map((resource) => ({ resource, before: b.get(resource) ?? 0, after: a.get(resource) ?? 0, delta: (a.get(resource) ?? 0) - (b.get(resource) ?? 0) }))
     .filter((l) => Math.abs(l.delta) >= 0.005);
   const beforeTotal = before?.monthly.total ?? 0;
-  return { before: beforeTotal, after: after.monthly.total, delta: after.monthly.total - beforeTotal, lines };
+  return { before: beforeTotal, after: after.monthly.total, delta: after.monthly.total - beforeTotal, lines, ...(after.budget !== null ? { budget: after.budget } : {}) };
 }
 
 const signed = (n: number) => `${n >= 0 ? "+" : "−"}${usd(Math.abs(n))}`;
 
 export function formatCostDelta(d: CostDelta): string {
   if (d.unavailable) return `monthly cost: not estimated (${d.unavailable})\n`;
-  const head = `monthly cost: ${usd(d.before!)} → ${usd(d.after!)} (${signed(d.delta!)} per month, on-demand list prices as of ${PRICE_DATE})`;
+  const over = d.budget !== undefined && d.after! > d.budget ? ` — over the budget of ${usd(d.budget)} (objectives.monthlyBudgetUsd)` : "";
+  const head = `monthly cost: ${usd(d.before!)} → ${usd(d.after!)} (${signed(d.delta!)} per month, on-demand list prices as of ${PRICE_DATE})${over}`;
   if (!d.lines.length) return `${head}\n`;
   return [head, table(d.lines.map((l) => [l.resource, usd(l.before), "→", usd(l.after), signed(l.delta)]), [1, 3, 4])].join("\n") + "\n";
 }
