@@ -20,6 +20,7 @@ class CostCliError extends Error {
 export function registerCostCommand(program: Command): void {
   program
     .command("cost")
+    .summary("monthly cost of a stack at AWS on-demand list prices, beside RDS Multi-AZ of the same class")
     .description(
       "monthly cost of a stack at AWS on-demand list prices (dated, in src/cost/prices.ts): every resource its program registers (under the mocks of `plan`), each assumption beside the figure it drives, and RDS for PostgreSQL (Multi-AZ DB cluster and Multi-AZ DB instance) of the same class and storage",
     )

@@ -110,7 +110,10 @@ export function costReadmeBlock(costs: StackCost[]): string {
     "|---|---|---|---|---|---|---|---|---|",
     ...rows,
     "",
-    `USD per month, ${PRICE_NOTE} Storage on the RDS side: one data volume's size in gp3 per DB instance.`,
+    `USD per month, ${PRICE_NOTE} Storage on the RDS side: one data volume's size in gp3 per DB instance` +
+      (costs.some((c) => c.comparison?.notes.some((n) => n.includes("buy less I/O")))
+        ? `; RDS gp3 below 400 GiB is fixed at 3,000 IOPS / 125 MiB/s, so where a stack provisions more (${costs.filter((c) => c.comparison?.notes.some((n) => n.includes("buy less I/O"))).map((c) => c.stack).join(", ")}) the RDS figures buy less I/O than the stack has.`
+        : "."),
     `Assumed where the resources do not say: the database fills ${a.databaseFillRatio.value * 100}% of its data volume, backups compress to ${a.backupCompressionRatio.value * 100}%, ` +
       `WAL per day is ${a.dailyChangeRatio.value * 100}% of the database, ${a.natGbProcessedPerGateway.value} GB per NAT gateway, ${a.nlbLcuPerHour.value} NLB LCU per hour, 730 hours a month. ` +
       `Not priced: ${prod.notPriced.join("; ")}.`,

@@ -5,10 +5,13 @@
 // LIST PRICES AS OF PRICE_DATE. They are AWS's public on-demand list prices as published on the
 // pages below (the same figures the AWS Price List API serves under the offer codes named), for
 // the regions the shipped stacks use (eu-west-1, Pulumi.*.yaml `aws:region`) and us-east-1.
-// They were transcribed by hand into this file — the machine that committed it has no network
-// access, so they were not fetched by a script — and no discount (Savings Plans, Reserved
-// Instances, free tier, credits, EDP) is applied. Prices change: before quoting a figure to the
-// cent, re-check it, e.g.
+// They were written into this file by hand from those pages as known on PRICE_DATE — the machine
+// that committed it has no network access, so no figure was fetched or checked against the live
+// API at commit time. The figures least certain are the eu-west-1 ones for the 7th/8th-generation
+// instance families (m7g, r7g, c7g, m7i, r7i, m8g, r8g) and the RDS for PostgreSQL classes; the
+// shipped stacks' figures depend on them. No discount (Savings Plans, Reserved Instances, free
+// tier, credits, EDP) is applied. Prices change: before quoting a figure to the cent, re-check it,
+// e.g.
 //   aws pricing get-products --region us-east-1 --service-code AmazonEC2 \
 //     --filters Type=TERM_MATCH,Field=instanceType,Value=r7g.large Type=TERM_MATCH,Field=regionCode,Value=eu-west-1 \
 //               Type=TERM_MATCH,Field=operatingSystem,Value=Linux Type=TERM_MATCH,Field=tenancy,Value=Shared \
@@ -36,7 +39,7 @@ export const PRICE_SOURCES = [
 ] as const;
 
 export const PRICE_NOTE =
-  `AWS on-demand list prices as of ${PRICE_DATE} (USD, Linux, shared tenancy, no Savings Plans, Reserved Instances, free tier or credits), transcribed from AWS's public price pages; re-check before quoting to the cent.`;
+  `AWS on-demand list prices as of ${PRICE_DATE} (USD, Linux, shared tenancy, no Savings Plans, Reserved Instances, free tier or credits), written into src/cost/prices.ts by hand from AWS's public price pages, not fetched live: re-check before quoting to the cent.`;
 
 /** AWS bills a month as 730 hours in its price pages and calculator. */
 export const HOURS_PER_MONTH = 730;

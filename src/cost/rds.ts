@@ -62,6 +62,7 @@ export function compareWithRds(region: string, resources: CostResource[], stackM
   notes.push(
     "Multi-AZ DB cluster: three DB instances at the Single-AZ hourly rate each, and three copies of the storage at the Single-AZ gp3 rate (each instance keeps its own volume)",
     "Multi-AZ DB instance: twice the Single-AZ instance and storage rates (AWS prices Multi-AZ instance deployments so); its standby serves no reads",
+    "AWS does not offer every DB instance class as a Multi-AZ DB cluster (check `aws rds describe-orderable-db-instance-options`); the cluster is priced at the class's rate either way",
     "RDS automated backups are assumed to fit the free backup storage (up to the provisioned storage size); RDS replication traffic between AZs is not charged",
   );
 
