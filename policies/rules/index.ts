@@ -11,6 +11,7 @@ import { bundleObjectsSseKms, bundlePointersResolve, nodeRoleOwnBundleOnly } fro
 import type { Tier } from "./common";
 import { bundleNoPasswords, userDataNoGeneratedSecrets, userDataNoPasswords } from "./hygiene";
 import { statedTier } from "./intent";
+import { monthlyBudget } from "./cost";
 import { backupRetentionMinimum, failoverWithinRto, pitrRpoArchiveTimeout, synchronousReplicationProd } from "./promises";
 import {
   detailedMonitoringProd, ebsEncrypted, imdsv2Required, instanceProfile, noPublicIpOnDataNodes, noWorldIngressToServicePorts,
@@ -50,6 +51,7 @@ export const policies: Policies = [
   pitrRpoArchiveTimeout,
   failoverWithinRto,
   statefulResourcesProtectedProd,
+  monthlyBudget,
   // node bundles (what every node runs, as objects in the bucket)
   nodeRoleOwnBundleOnly,
   bundlePointersResolve,
@@ -72,13 +74,14 @@ export function packArgs(): PolicyPackArgs {
   return {
     policies,
     enforcementLevel: enforcementForTier(statedTier()),
-    description: "postgres-ha: encryption, the backup bucket, EC2 and network hardening, topology, the environment's promises (retention, RPO, RTO), node bundles, secrets hygiene and TLS.",
+    description: "postgres-ha: encryption, the backup bucket, EC2 and network hardening, topology, the environment's promises (retention, RPO, RTO, budget), node bundles, secrets hygiene and TLS.",
   };
 }
 
 export * from "./bucket";
 export * from "./bundles";
 export * from "./common";
+export * from "./cost";
 export * from "./hygiene";
 export * from "./intent";
 export * from "./promises";

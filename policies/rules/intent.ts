@@ -82,8 +82,11 @@ export interface Stated<T> {
   source: string;
 }
 
+/** The objectives that are numbers in every tier (the budget may be null: none stated). */
+export type TimedObjective = Exclude<keyof Objectives, "monthlyBudgetUsd">;
+
 /** One promised objective for a tier, from policy config, the stack config or the tier default. */
-export function objective(tier: Tier, key: keyof Objectives, fromPolicyConfig: number | undefined): Stated<number> {
+export function objective(tier: Tier, key: TimedObjective, fromPolicyConfig: number | undefined): Stated<number> {
   if (typeof fromPolicyConfig === "number") return { value: fromPolicyConfig, source: "policy config" };
   const stated = statedConfig();
   if (stated && stated.tier === tier) return { value: stated.objectives[key], source: `objectives.${key} in the stack config` };

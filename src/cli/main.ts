@@ -9,6 +9,7 @@ import { ConfigError } from "../config/load";
 import { registerSandboxCommands } from "./sandbox";
 import { registerBenchCommands } from "./bench";
 import { registerPlanCommands } from "./plan";
+import { registerCostCommand } from "./cost";
 import { registerRolloutCommand } from "./rollout";
 import { registerRestoreCommand } from "./restore";
 import { registerRestartCommand } from "./restart";
@@ -88,6 +89,7 @@ export function buildProgram(): Command {
   registerSandboxCommands(program);
   registerBenchCommands(program);
   registerPlanCommands(program);
+  registerCostCommand(program);
   registerRolloutCommand(program);
   registerRestoreCommand(program);
   registerRestartCommand(program);

@@ -67,7 +67,13 @@ export interface StackConfig {
     archiveTimeoutSeconds: number;
     repoEncryption: boolean;
   };
-  objectives: { failoverRpoSeconds: number; pitrRpoSeconds: number; rtoSeconds: number };
+  objectives: {
+    failoverRpoSeconds: number;
+    pitrRpoSeconds: number;
+    rtoSeconds: number;
+    /** The stack's monthly budget (USD, on-demand list prices, `pgha cost`); null: none stated. */
+    monthlyBudgetUsd: number | null;
+  };
   tls: { enabled: boolean; certValidityDays: number; renewBeforeDays: number };
   tags: Record<string, string>;
 }
@@ -111,7 +117,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     etcd: { nodes: 1, instanceType: "t4g.small" },
     haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2 },
     backup: { ...common.backup, diffSchedule: null, noncurrentVersionRetentionDays: 7, archiveTimeoutSeconds: 300, repoEncryption: false },
-    objectives: { failoverRpoSeconds: 300, pitrRpoSeconds: 300, rtoSeconds: 3600 },
+    objectives: { failoverRpoSeconds: 300, pitrRpoSeconds: 300, rtoSeconds: 3600, monthlyBudgetUsd: null },
     tls: { ...common.tls },
     tags: {},
   },
@@ -130,7 +136,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     etcd: { nodes: 3, instanceType: "t4g.small" },
     haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2 },
     backup: { ...common.backup, diffSchedule: null, noncurrentVersionRetentionDays: 14, archiveTimeoutSeconds: 120, repoEncryption: false },
-    objectives: { failoverRpoSeconds: 60, pitrRpoSeconds: 120, rtoSeconds: 120 },
+    objectives: { failoverRpoSeconds: 60, pitrRpoSeconds: 120, rtoSeconds: 120, monthlyBudgetUsd: null },
     tls: { ...common.tls },
     tags: {},
   },
@@ -151,7 +157,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     etcd: { nodes: 3, instanceType: "m7g.medium" },
     haproxy: { nodes: 2, instanceType: "c7g.medium", networkLoadBalancer: true, checkIntervalMs: 1000, fall: 3, rise: 2 },
     backup: { ...common.backup, diffSchedule: "0 8,14,20 * * *", noncurrentVersionRetentionDays: 30, archiveTimeoutSeconds: 60, repoEncryption: true },
-    objectives: { failoverRpoSeconds: 0, pitrRpoSeconds: 60, rtoSeconds: 45 },
+    objectives: { failoverRpoSeconds: 0, pitrRpoSeconds: 60, rtoSeconds: 45, monthlyBudgetUsd: null },
     tls: { ...common.tls },
     tags: {},
   },

@@ -151,6 +151,7 @@ export const configSchema = z.strictObject({
       failoverRpoSeconds: int(0, 86_400).optional(),
       pitrRpoSeconds: int(1, 86_400).optional(),
       rtoSeconds: int(1, 86_400).optional(),
+      monthlyBudgetUsd: int(1, 10_000_000).nullable().optional(),
     })
     .optional(),
   tls: z

@@ -16,6 +16,8 @@ import { decodeUserData } from "../delivery/userdata";
 import { rawStackConfig } from "./config";
 import { buildPlan, sha256, type Plan, type PlanResource } from "./plan";
 import { UNKNOWN, runProgram, type ModuleIsolation, type ProgramRun, type RecordedResource } from "./run";
+import { costDelta, formatCostDelta, type CostDelta } from "../cost/format";
+import { stackCost, type StackCost } from "../cost/stack";
 
 // ---------------------------------------------------------------------------------------------
 // The files each node gets, read back from what the program registers.
@@ -363,6 +365,18 @@ export interface StackSide {
   files?: DeliveredNodes;
   /** Why this side could not be planned (no stack file at the base, invalid config, …). */
   error?: string;
+  /** The side's monthly cost (src/cost, this tree's prices), when it could be estimated. */
+  cost?: StackCost;
+  /** Why it could not (e.g. an instance type without a price). */
+  costError?: string;
+}
+
+function costOfSide(run: ProgramRun): { cost?: StackCost; costError?: string } {
+  try {
+    return { cost: stackCost(run) };
+  } catch (e) {
+    return { costError: (e as Error).message };
+  }
 }
 
 export async function planSide(root: string, stack: string, label: string, isolation?: ModuleIsolation, overrides?: Record<string, unknown>): Promise<StackSide> {
@@ -370,7 +384,7 @@ export async function planSide(root: string, stack: string, label: string, isola
   if (!fs.existsSync(source.file)) return { label, error: `no stack file ${path.basename(source.file)}`, plan: emptyPlan(source.stack), files: {} };
   const run = await runProgram({ stack: source.stack, root, config: source.config, preview: true, fakeOutputs: false, isolation });
   if (run.error) return { label, error: run.error.message };
-  return { label, plan: buildPlan(run), files: deliveredNodes(run) };
+  return { label, plan: buildPlan(run), files: deliveredNodes(run), ...costOfSide(run) };
 }
 
 function emptyPlan(stack: string): Plan {
@@ -395,12 +409,22 @@ export interface DiffReport {
   files: FileDiff[];
   /** Per node: what the rollout converges live, what needs a restart. */
   nodes: NodeConvergence[];
+  /** The monthly cost before and after, line by line (both at this tree's prices). */
+  cost: CostDelta;
 }
 
 /** The report of two planned sides (the CLI's `pgha diff`, and the tests). */
 export function diffReport(stack: string, base: DiffReport["base"], before: StackSide, after: StackSide): DiffReport {
   const files = diffDeliveredFiles(before.files ?? {}, after.files ?? {});
-  return { stack, base, plans: diffPlans(before.plan!, after.plan!), files, nodes: nodeConvergence(before.files ?? {}, after.files ?? {}, files) };
+  const costProblem = after.costError ? `the working tree: ${after.costError}` : before.costError ? `${before.label}: ${before.costError}` : undefined;
+  return {
+    stack,
+    base,
+    plans: diffPlans(before.plan!, after.plan!),
+    files,
+    nodes: nodeConvergence(before.files ?? {}, after.files ?? {}, files),
+    cost: costDelta(before.cost, after.cost, costProblem),
+  };
 }
 
 const short = (hash: string | undefined) => (hash ? hash.slice(0, 12) : "(none)");
@@ -410,6 +434,7 @@ export function formatDiff(report: DiffReport): string {
   const lines: string[] = [];
   const total = plans.added.length + plans.removed.length + plans.changed.length + plans.unchanged;
   lines.push(`pgha diff: stack ${report.stack}, ${report.base.ref} (${report.base.commit.slice(0, 12)}) → working tree; planned under mocks, no cloud`);
+  lines.push("", formatCostDelta(report.cost).trimEnd());
   lines.push("", `Resources: ${plans.added.length} to add, ${plans.changed.length} to change, ${plans.removed.length} to delete, ${plans.unchanged} unchanged (of ${total})`);
   for (const r of plans.added) lines.push(`  + ${r.type}  ${r.name}`);
   for (const r of plans.removed) lines.push(`  - ${r.type}  ${r.name}${r.options.protect ? "  [protected: the update stops here]" : ""}`);
@@ -458,5 +483,6 @@ export function diffReportJson(report: DiffReport) {
     outputs: report.plans.outputs,
     nodes: report.nodes,
     files: report.files,
+    cost: report.cost,
   };
 }

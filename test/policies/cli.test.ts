@@ -1,6 +1,7 @@
 // The commands as a user (and CI) runs them: `pgha diff --base` on a clean git repository (a copy
 // of this project's files committed once, then a one-line change to a stack file), and
-// `pgha check`'s exit status on a passing and a broken stack. Both run at once (subprocesses).
+// `pgha check`'s exit status on a passing and a broken stack, and `pgha cost --json`. They run at
+// once (subprocesses).
 import { execFile, execFileSync } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
@@ -26,6 +27,7 @@ function pgha(cwd: string, args: string[]): Promise<Result> {
 let repo: string;
 let diff: Result;
 let check: Result;
+let cost: Result;
 
 beforeAll(async () => {
   // A clean clone of the working tree: every tracked and new file, one commit, no node_modules.
@@ -46,7 +48,11 @@ beforeAll(async () => {
   // A broken prod stack, outside the repository.
   const broken = path.join(repo, "..", `${path.basename(repo)}-Pulumi.prod-broken.yaml`);
   fs.writeFileSync(broken, fs.readFileSync(path.join(ROOT, "Pulumi.prod.yaml"), "utf8") + "  postgres-ha:backup:\n    fullRetentionDays: 1\n");
-  [diff, check] = await Promise.all([pgha(repo, ["diff", "--stack", "staging", "--base", "HEAD"]), pgha(repo, ["check", "--stack", "dev", "--stack", broken])]);
+  [diff, check, cost] = await Promise.all([
+    pgha(repo, ["diff", "--stack", "staging", "--base", "HEAD"]),
+    pgha(repo, ["check", "--stack", "dev", "--stack", broken]),
+    pgha(repo, ["cost", "--stack", "dev", "--json"]),
+  ]);
 });
 
 afterAll(() => {
@@ -61,6 +67,7 @@ test("pgha diff --base HEAD shows exactly the parameter change", () => {
   expect(diff.code).toBe(0);
   expect(diff.stdout).toMatch(/^pgha diff: stack staging, HEAD \([0-9a-f]{12}\) → working tree/);
   // db1–db3: bundle object + desired pointer each; the rollout command
+  expect(diff.stdout).toMatch(/\nmonthly cost: \$([\d,]+\.\d\d) → \$\1 \(\+\$0\.00 per month, on-demand list prices as of \d{4}-\d{2}-\d{2}\)\n/);
   expect(diff.stdout).toContain("Resources: 0 to add, 7 to change, 0 to delete, 168 unchanged (of 175)");
   expect(diff.stdout).toMatch(/~ command:local:Command {2}main-staging-rollout {2}\[replace; runs again: its trigger changed\]/);
   expect(diff.stdout).toMatch(/~ aws:s3\/bucketObjectv2:BucketObjectv2 {2}main-staging-db2-bundle\n(.*\n)*? {6}bundle files: \/etc\/patroni\/config\.yml, \/etc\/patroni\/dynamic\.json\n/);
@@ -81,4 +88,13 @@ test("pgha check: exit 1 when a stack has a mandatory violation, each stack repo
   expect(check.stdout).toMatch(/pgha check: stack dev \(tier dev\)[\s\S]*PASSED: no mandatory violation/);
   expect(check.stdout).toMatch(/pgha check: stack prod-broken \(tier prod\)[\s\S]*✗ mandatory backup-retention-minimum[\s\S]*fix: Raise `backup.fullRetentionDays`[\s\S]*FAILED: 3 mandatory violations/);
   expect(check.stderr).toContain("pgha: 1 of 2 stacks failed the policy check");
+});
+
+test("pgha cost --stack dev --json: the issue's interface", () => {
+  expect([cost.code, cost.stderr]).toEqual([0, ""]);
+  const j = JSON.parse(cost.stdout);
+  expect(j).toMatchObject({ currency: "USD", region: "eu-west-1", priceDate: expect.stringMatching(/^\d{4}-\d{2}-\d{2}$/), assumptions: expect.any(Object) });
+  expect(j.monthly.total).toBeGreaterThan(0);
+  for (const l of j.monthly.lines) expect(Object.keys(l)).toEqual(expect.arrayContaining(["resource", "type", "quantity", "unitPrice", "monthly"]));
+  expect(j.comparison).toMatchObject({ rdsMultiAzCluster: { class: "db.t4g.medium", monthly: expect.any(Number) }, rdsMultiAzInstance: { class: "db.t4g.medium", monthly: expect.any(Number) }, ratio: expect.any(Number) });
 });

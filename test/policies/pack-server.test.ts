@@ -100,7 +100,7 @@ describe("prod: the pack started by run-policy-pack, as `pulumi preview --policy
   test("it serves every rule; its default enforcement is mandatory for a prod stack", async () => {
     const info = await pack.call("getAnalyzerInfo", new Empty());
     expect(info.getName()).toBe("postgres-ha");
-    expect(info.getPoliciesList()).toHaveLength(30);
+    expect(info.getPoliciesList()).toHaveLength(31);
     expect(new Set(info.getPoliciesList().map((p: any) => LEVEL[p.getEnforcementlevel()]))).toEqual(new Set(["mandatory"]));
   });
 

@@ -4,6 +4,7 @@
 // pointers, the rollout trigger — and per node what converges live and what needs a restart.
 import { createHash } from "crypto";
 import { diffReport, formatDiff, planSide, type DiffReport } from "../../src/plan/diff";
+import { PRICES } from "../../src/cost/prices";
 import { buildPlan, formatPlanText, planJson, type Plan, type PlanBundle } from "../../src/plan/plan";
 import { ec2Layout } from "../../src/layout";
 import { renderBundle } from "../../src/render/bundle";
@@ -155,5 +156,21 @@ describe("pgha diff: haproxy.checkIntervalMs on prod", () => {
     expect([...new Set(report.files.map((f) => `${f.node}:${f.path}`))]).toEqual(["lb1:/etc/haproxy/pgha.cfg", "lb2:/etc/haproxy/pgha.cfg"]);
     for (const f of report.files) for (const l of changedLines(f.patch)) expect(l).toMatch(/inter /);
     expect(report.plans.changed.map((c) => c.name).sort()).toEqual(["orders-prod-lb1-bundle", "orders-prod-lb1-desired", "orders-prod-lb2-bundle", "orders-prod-lb2-desired", "orders-prod-rollout"]);
+  });
+});
+
+describe("pgha diff: the monthly cost change (issue 17)", () => {
+  test("a parameter change costs nothing", async () => {
+    const report = await diffOf("dev", { postgres: { parameters: { max_connections: 150 } } });
+    expect(report.cost).toMatchObject({ delta: 0, lines: [] });
+    expect(formatDiff(report)).toMatch(/\nmonthly cost: \$(\d+\.\d\d) → \$\1 \(\+\$0\.00 per month, on-demand list prices as of \d{4}-\d{2}-\d{2}\)\n/);
+  });
+
+  test("a larger instance type: the instances' price difference, line by line, and over a stated budget it says so", async () => {
+    const report = await diffOf("dev", { postgres: { instanceType: "t4g.large" }, objectives: { monthlyBudgetUsd: 100 } });
+    const prices = PRICES["eu-west-1"].ec2Hourly;
+    expect(report.cost.delta).toBeCloseTo((prices["t4g.large"] - prices["t4g.medium"]) * 730, 6);
+    expect(report.cost.lines.map((l) => l.resource).sort()).toEqual(["EC2 t4g.large", "EC2 t4g.medium"]);
+    expect(formatDiff(report)).toMatch(/monthly cost: \$105\.88 → \$132\.75 \(\+\$26\.86 per month, [^)]*\) — over the budget of \$100\.00 \(objectives\.monthlyBudgetUsd\)\n {2}EC2 t4g\.medium +\$26\.86 +→ +\$0\.00 +−\$26\.86\n/);
   });
 });

@@ -340,6 +340,20 @@ const CASES: Record<string, RuleCases> = {
       unknown: [cluster(rules.failoverWithinRto, prod, withUnknownBundle(prod.resources, "lb2"))],
     };
   })(),
+  "monthly-budget": (() => {
+    const p = rules.monthlyBudget;
+    const ctx = { stack: "prod", config: { "postgres-ha:tier": "prod", "aws:region": "eu-west-1" } };
+    const db = instance("db1", { instanceType: "r7g.large" });
+    return {
+      pass: [run(p, [db], { config: { monthlyBudgetUsd: 1000 }, stackContext: ctx })],
+      fail: [
+        [run(p, [db], { config: { monthlyBudgetUsd: 10 }, stackContext: ctx }), /estimated \$90\.26 per month \(on-demand list prices, eu-west-1\) exceeds the budget of \$10\.00 \(policy config\); largest: EC2 r7g\.large \$87\.45/],
+        [run(p, [db, instance("db2", { instanceType: "z9q.huge" })], { config: { monthlyBudgetUsd: 1000 }, stackContext: ctx }), /cannot be estimated.*no EC2 price for instance type z9q\.huge/],
+      ],
+      unknown: [run(p, [instance("db1", { instanceType: UNKNOWN })], { config: { monthlyBudgetUsd: 1000 }, stackContext: ctx })],
+      notApplicable: [run(p, [db], { stackContext: ctx })],
+    };
+  })(),
   "prod-data-protected": (() => {
     const p = rules.statefulResourcesProtectedProd;
     const volume = (inputs: Record<string, unknown>, options: Record<string, boolean>) => resource(T.volume, "db1-data", { encrypted: true, finalSnapshot: true, tags: prodTags, ...inputs }, { options });

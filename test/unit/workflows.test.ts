@@ -3,6 +3,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import YAML from "yaml";
+import { costDelta, formatCostDelta } from "../../src/cost/format";
 
 const wf = (name: string) => YAML.parse(fs.readFileSync(path.resolve(__dirname, "../../.github/workflows", name), "utf8"));
 
@@ -23,5 +24,16 @@ describe("workflow gates", () => {
     const job = wf("pull-request.yml").jobs["integration-skipped"];
     expect(job.name).toMatch(/NOT RUN/);
     expect(job.steps[0].run).toContain("::warning title=Integration tests not run::");
+  });
+
+  it("pull request: the diff comment carries each stack's monthly cost change, read from pgha diff's own line", () => {
+    const step = (wf("pull-request.yml").jobs["offline-diff"].steps as { name?: string; run?: string }[]).find((s) => s.name === "pgha diff for every stack")!;
+    expect(step.run).toContain("npx pgha diff --stack \"$stack\"");
+    expect(step.run).toContain("grep -m1 '^monthly cost:'");
+    expect(step.run).toMatch(/\| stack \| monthly cost/);
+    // the line the step greps is the one `pgha diff` prints (test/policies/cli.test.ts runs the CLI)
+    const before = { monthly: { total: 10, lines: [] }, budget: null } as any;
+    expect(formatCostDelta(costDelta(before, before))).toMatch(/^monthly cost: \$10\.00 → \$10\.00 /);
+    expect(step.run).toContain("grep -m1 '^Node files'");
   });
 });
