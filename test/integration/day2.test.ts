@@ -194,6 +194,59 @@ describe("a config-only change converges on the running cluster", () => {
   }, T(12));
 });
 
+describe("PostgreSQL members scale out and in under write load", () => {
+  it("postgres.nodes 3 → 4: the new member clones, streams, joins the quorum and every HAProxy; 4 → 3 with the leader removed: handed over first, then gone from HAProxy, the quorum, the slots and the DCS; no write lost", async () => {
+    const members = postgresMembers(sb);
+    const added = `db${members.length + 1}`;
+    const load = new WriteLoad(sb, "day2_scale");
+    await load.prepare();
+    load.start();
+    await waitFor("writes flowing", async () => load.ackedCount > 50, 30_000);
+
+    // Out: one more member.
+    const file = stackFileWith({ "postgres-ha:postgres": { nodes: members.length + 1 } });
+    const out = await apply(await openSandbox(), { stack: file, log: (l) => process.stderr.write(`[day2] ${l}\n`) });
+    sb = await openSandbox();
+    expect(out.rollout.ok).toBe(true);
+    expect(out.membership).toMatchObject({ added: [added], removed: [] });
+    process.stderr.write(`[day2] scale out: ${added} streaming ${out.membership!.streamingAfter[added].toFixed(1)} s after its boot began\n`);
+    expect(postgresMembers(sb)).toContain(added);
+    const view = await sb.client.cluster();
+    expect(view!.members.find((m) => m.name === added)).toMatchObject({ state: "streaming" });
+    for (const lb of nodesOf(sb.spec, "haproxy")) expect(await sh(lb.name, `cat ${NODE_PATHS.haproxyConfig}`)).toMatch(new RegExp(`server ${added} `));
+    await waitFor(`${added} in synchronous_standby_names`, async () => (await sb.client.query<{ s: string }>("rw", "select current_setting('synchronous_standby_names') as s"))[0].s.includes(added), 60_000, 1000);
+    // Reads through the read-only endpoint reach it (HAProxy balances new connections).
+    const addedAddress = sb.layout.addresses[added];
+    await waitFor(`a read-only connection served by ${added}`, async () => {
+      const c = await sb.client.connect("ro");
+      try {
+        return (await c.query("select host(inet_server_addr()) as a")).rows[0].a === addedAddress;
+      } finally {
+        await c.end();
+      }
+    }, 90_000, 200);
+
+    // In, with the member to remove leading: it must hand over first.
+    const leader = (await sb.client.leader())!;
+    const sw = await sh(leader, `pgha-node switchover --candidate ${added} --json`, 240_000);
+    expect(JSON.parse(sw)).toMatchObject({ from: leader, to: added });
+    const back = await apply(await openSandbox(), { stack: originalStackFile, log: (l) => process.stderr.write(`[day2] ${l}\n`) });
+    sb = await openSandbox();
+    expect(back.rollout.ok).toBe(true);
+    expect(back.membership).toMatchObject({ added: [], removed: [added], handedOver: { from: added } });
+    await waitFor("writes after the scale-in", async () => (load.lastAckAt() ?? 0) > Date.now() - 1000, 60_000);
+    const result = await load.stop();
+    process.stderr.write(`[day2] scale out and in: ${result.acked.length} writes acknowledged, ${result.errors} failed statement(s) (the hand-over), longest gap ${(result.longestGapMs / 1000).toFixed(1)} s\n`);
+    expect(postgresMembers(sb)).not.toContain(added);
+    expect((await sb.client.cluster())!.members.map((m) => m.name)).not.toContain(added);
+    for (const lb of nodesOf(sb.spec, "haproxy")) expect(await sh(lb.name, `cat ${NODE_PATHS.haproxyConfig}`)).not.toMatch(new RegExp(`server ${added} `));
+    expect((await sb.client.query<{ s: string }>("rw", "select current_setting('synchronous_standby_names') as s"))[0].s).not.toContain(added);
+    expect(await sb.client.query("rw", "select slot_name from pg_replication_slots where slot_name = $1", [added])).toEqual([]);
+    expect(await load.lost(result.acked)).toEqual([]);
+    await waitHealthy(sb);
+  }, T(15));
+});
+
 describe("the EC2 boot path, executed", () => {
   it("a bundle whose bytes do not match its hash is refused and the node is unchanged", async () => {
     const node = "lb2";

@@ -47,8 +47,13 @@ async function memberStates(sb: Sandbox): Promise<{ name: string; role: string; 
 
 /** Hands leadership away from `leader` to a streaming member that stays. */
 async function handOver(sb: Sandbox, leader: string, keep: string[], log: (l: string) => void): Promise<{ from: string; to: string }> {
-  const candidate = (await memberStates(sb)).find((m) => keep.includes(m.name) && m.state === "streaming")?.name;
-  if (!candidate) throw new Error(`${leader} leads and is to be removed, but no remaining member streams to take over: nothing was changed`);
+  // A remaining member that streams (one may be restarting: wait a while for it).
+  let candidate: string | undefined;
+  const deadline = Date.now() + 120_000;
+  while (!(candidate = (await memberStates(sb)).find((m) => keep.includes(m.name) && m.state === "streaming")?.name)) {
+    if (Date.now() > deadline) throw new Error(`${leader} leads and is to be removed, but no remaining member streamed within 120 s to take over: nothing was changed`);
+    await sleep(1000);
+  }
   log(`${leader} leads: switching over to ${candidate} before removing it`);
   const out = await hostExec(leader, ["pgha-node", "switchover", "--candidate", candidate, "--json"], { timeoutMs: 240_000 });
   if (out.code !== 0) throw new Error(`switchover from ${leader} to ${candidate} failed, nothing was removed: ${out.stderr.trim().split("\n").slice(-2).join(" | ")}`);
@@ -110,6 +115,14 @@ export async function changeMembership(
     }
     membership.streamingAfter[name] = (Date.now() - started) / 1000;
     log(`${name}: streaming ${membership.streamingAfter[name].toFixed(1)} s after its boot began`);
+    // Cloned from a backup taken while, say, max_connections was higher, the new member runs the
+    // backup's value (Patroni keeps a replica at pg_controldata's value while it is higher) and
+    // reports a pending restart; promoted like that, it would force every standby to restart.
+    // A replica's restart costs nothing: it runs the stack's settings before it is counted in.
+    const r = await hostExec(name, ["pgha-node", "restart", "--pending", "--json"], { timeoutMs: 420_000 });
+    if (r.code !== 0) throw new Error(`${name} streams, but its pending restart failed: ${r.stderr.trim().split("\n").slice(-2).join(" | ")}`);
+    const restarted = (JSON.parse(r.stdout) as { restarted: string[] }).restarted;
+    if (restarted.length) log(`${name}: restarted ${restarted.join(", ")} (it was cloned with other settings than the stack's)`);
   }
   return { rollout, bundles, membership };
 }
