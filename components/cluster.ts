@@ -186,6 +186,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       region: spec.region,
       nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, hash: bundles.bundleHashes[n.name], instanceId: nodes.instanceIds[n.name] })),
       dependsOn: [...nodes.resources, ...Object.values(bundles.pointers)],
+      maintenanceWindow: spec.maintenance.window,
     }, child);
 
     this.spec = spec;

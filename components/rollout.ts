@@ -33,6 +33,12 @@ export interface RolloutArgs {
   nodes: RolloutNodeArgs[];
   /** What must exist first: the instances, their volumes, the bundle objects and pointers. */
   dependsOn: pulumi.Input<pulumi.Resource>[];
+  /**
+   * `maintenance.window`: when the rollout also restarts what it left pending (one node at a
+   * time, one switchover): a weekly UTC window "ddd:hh:mm-ddd:hh:mm", "always", or null (the
+   * default: never; an operator runs `pgha restart --pending`).
+   */
+  maintenanceWindow?: string | null;
 }
 
 /** Every problem of Rollout's arguments (empty when it can be built). */
@@ -65,7 +71,7 @@ export class Rollout extends pulumi.ComponentResource {
     throwIfInvalid(this, "Rollout", validateRolloutArgs(args));
     const plan = pulumi
       .all(args.nodes.map((n) => pulumi.output(n.instanceId)))
-      .apply((ids) => JSON.stringify({ region: args.region, nodes: args.nodes.map((n, i) => ({ name: n.name, role: n.role, hash: n.hash, instanceId: ids[i] })) } satisfies RolloutPlan));
+      .apply((ids) => JSON.stringify({ region: args.region, maintenanceWindow: args.maintenanceWindow ?? null, nodes: args.nodes.map((n, i) => ({ name: n.name, role: n.role, hash: n.hash, instanceId: ids[i] })) } satisfies RolloutPlan));
     this.trigger = rolloutTrigger(args.nodes);
     const run = new command.local.Command(`${name}-rollout`, {
       interpreter: ["/bin/bash", "-c"],

@@ -94,6 +94,7 @@ export interface ClusterSpec {
     stanza: string;
   };
   objectives: StackConfig["objectives"];
+  maintenance: StackConfig["maintenance"];
   tls: StackConfig["tls"];
   /** Tags for every AWS resource. */
   tags: Record<string, string>;
@@ -256,6 +257,7 @@ export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
       stanza: cfg.clusterName,
     },
     objectives: { ...cfg.objectives },
+    maintenance: { ...cfg.maintenance },
     tls: { ...cfg.tls },
     tags: { ...cfg.tags, "pgha:cluster": cfg.clusterName, "pgha:stack": stack, "pgha:tier": cfg.tier },
     serviceNames: {

@@ -5,6 +5,7 @@ import * as fs from "fs";
 import { Command } from "commander";
 import { formatRollout, runRollout, type RolloutPlan } from "../rollout/rollout";
 import { ssmTransport } from "../rollout/ssm";
+import { formatRestart, restartAfterRollout } from "../rollout/restart";
 
 function readPlan(file?: string): RolloutPlan {
   const text = file ? fs.readFileSync(file === "-" ? 0 : file, "utf8") : process.env.PGHA_ROLLOUT_PLAN;
@@ -32,8 +33,12 @@ export function registerRolloutCommand(program: Command): void {
         aws: process.env.PGHA_AWS_CLI,
         pollMs: process.env.PGHA_SSM_POLL_MS ? Number(process.env.PGHA_SSM_POLL_MS) : undefined,
       });
-      const report = await runRollout({ transport, nodes: plan.nodes, log: (l) => process.stderr.write(`[rollout] ${l}\n`) });
-      process.stdout.write(`${opts.json ? JSON.stringify(report, null, 2) : formatRollout(report)}\n`);
-      process.exitCode = report.ok ? 0 : 1;
+      const log = (l: string) => process.stderr.write(`[rollout] ${l}\n`);
+      const report = await runRollout({ transport, nodes: plan.nodes, log });
+      // What the rollout left pending is restarted now when the maintenance window allows it.
+      const after = await restartAfterRollout({ transport, nodes: plan.nodes, rollout: report, window: plan.maintenanceWindow ?? null, log });
+      const text = [formatRollout(report), ...(after.decision ? [`pending restarts: ${after.decision.reason}`] : []), ...(after.restart ? [formatRestart(after.restart)] : [])].join("\n");
+      process.stdout.write(`${opts.json ? JSON.stringify({ ...report, afterRollout: after }, null, 2) : text}\n`);
+      process.exitCode = report.ok && (after.restart?.ok ?? true) ? 0 : 1;
     });
 }

@@ -88,8 +88,10 @@ export function registerSandboxCommands(program: Command): void {
       const r = await apply(await openSandbox(), { stack: opts.stack, log: opts.json ? () => undefined : p.log });
       const m = r.membership;
       const members = m ? [`members added: ${m.added.map((a) => `${a} (streaming after ${m.streamingAfter[a]?.toFixed(1) ?? "?"} s)`).join(", ") || "none"}; removed: ${m.removed.join(", ") || "none"}${m.handedOver ? ` (${m.handedOver.from} handed over to ${m.handedOver.to} first)` : ""}`] : [];
-      out(opts.json ? JSON.stringify({ ...r.rollout, membership: m }, null, 2) : [formatRollout(r.rollout), ...members].join("\n"));
-      process.exitCode = r.rollout.ok ? 0 : 1;
+      const a = r.afterRollout;
+      const restarts = a?.decision ? [`pending restarts: ${a.decision.reason}`, ...(a.restart ? [formatRestart(a.restart)] : [])] : [];
+      out(opts.json ? JSON.stringify({ ...r.rollout, membership: m, afterRollout: a }, null, 2) : [formatRollout(r.rollout), ...members, ...restarts].join("\n"));
+      process.exitCode = r.rollout.ok && (a?.restart?.ok ?? true) ? 0 : 1;
     });
 
   sandbox

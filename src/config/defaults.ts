@@ -74,6 +74,8 @@ export interface StackConfig {
     /** The stack's monthly budget (USD, on-demand list prices, `pgha cost`); null: none stated. */
     monthlyBudgetUsd: number | null;
   };
+  /** When the rollout may restart what a change left pending (src/config/maintenance-window.ts). */
+  maintenance: { window: string | null };
   tls: { enabled: boolean; certValidityDays: number; renewBeforeDays: number };
   tags: Record<string, string>;
 }
@@ -118,6 +120,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2 },
     backup: { ...common.backup, diffSchedule: null, noncurrentVersionRetentionDays: 7, archiveTimeoutSeconds: 300, repoEncryption: false },
     objectives: { failoverRpoSeconds: 300, pitrRpoSeconds: 300, rtoSeconds: 3600, monthlyBudgetUsd: null },
+    maintenance: { window: null },
     tls: { ...common.tls },
     tags: {},
   },
@@ -137,6 +140,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2 },
     backup: { ...common.backup, diffSchedule: null, noncurrentVersionRetentionDays: 14, archiveTimeoutSeconds: 120, repoEncryption: false },
     objectives: { failoverRpoSeconds: 60, pitrRpoSeconds: 120, rtoSeconds: 120, monthlyBudgetUsd: null },
+    maintenance: { window: null },
     tls: { ...common.tls },
     tags: {},
   },
@@ -158,6 +162,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     haproxy: { nodes: 2, instanceType: "c7g.medium", networkLoadBalancer: true, checkIntervalMs: 1000, fall: 3, rise: 2 },
     backup: { ...common.backup, diffSchedule: "0 8,14,20 * * *", noncurrentVersionRetentionDays: 30, archiveTimeoutSeconds: 60, repoEncryption: true },
     objectives: { failoverRpoSeconds: 0, pitrRpoSeconds: 60, rtoSeconds: 45, monthlyBudgetUsd: null },
+    maintenance: { window: null },
     tls: { ...common.tls },
     tags: {},
   },

@@ -70,6 +70,7 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   "objectives.pitrRpoSeconds": { description: "Stated RPO of a restore from the archive (bounded by archive_timeout).", allowed: "an integer 1–86400 (seconds)" },
   "objectives.rtoSeconds": { description: "Stated RTO on failover; ttl + loop_wait + HAProxy detection must fit in it.", allowed: "an integer 1–86400 (seconds)" },
   "objectives.monthlyBudgetUsd": { description: "Stated monthly budget: `pgha cost`'s on-demand list-price estimate of the stack must not exceed it (policy monthly-budget), or null for no budget.", allowed: "an integer 1–10000000 (USD per month) or null" },
+  "maintenance.window": { description: "When the rollout (pulumi up, sandbox apply) restarts what a change left pending, one node at a time with one switchover: a weekly window in UTC, always, or null (never: an operator runs restart --pending).", allowed: "\"ddd:hh:mm-ddd:hh:mm\" in UTC, at least 30 minutes (e.g. \"sun:02:00-sun:04:00\"), \"always\", or null" },
   "tls.enabled": { description: "TLS on every hop (PostgreSQL, replication, etcd, REST API, health checks).", allowed: "true or false (prod requires true)" },
   "tls.certValidityDays": { description: "Validity of node certificates.", allowed: "an integer 1–3650 (days), more than tls.renewBeforeDays" },
   "tls.renewBeforeDays": { description: "Re-issue node certificates this many days before they expire.", allowed: "an integer 1–365 (days)" },

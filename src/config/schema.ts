@@ -5,6 +5,7 @@
 // a silently ignored setting. Numbers may arrive as strings (Pulumi hands top-level values to the
 // program as strings), so integer fields accept "30" as well as 30.
 import { z } from "zod";
+import { windowProblem } from "./maintenance-window";
 
 export const TIERS = ["dev", "staging", "prod"] as const;
 export type Tier = (typeof TIERS)[number];
@@ -152,6 +153,18 @@ export const configSchema = z.strictObject({
       pitrRpoSeconds: int(1, 86_400).optional(),
       rtoSeconds: int(1, 86_400).optional(),
       monthlyBudgetUsd: int(1, 10_000_000).nullable().optional(),
+    })
+    .optional(),
+  maintenance: z
+    .strictObject({
+      window: z
+        .string()
+        .superRefine((v, ctx) => {
+          const why = windowProblem(v);
+          if (why) ctx.addIssue({ code: "custom", message: why });
+        })
+        .nullable()
+        .optional(),
     })
     .optional(),
   tls: z

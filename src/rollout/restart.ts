@@ -13,7 +13,8 @@
 // a standby must hold at the primary's value or more (max_connections…) restarts the leader
 // first, in place — the write gap of a restart instead of a switchover — then the replicas.
 import type { Role } from "../spec";
-import { findLeader, rolloutOrder, type Transport } from "./rollout";
+import { restartDecision, type RestartDecision } from "../config/maintenance-window";
+import { findLeader, rolloutOrder, type RolloutReport, type Transport } from "./rollout";
 
 export interface RestartNode {
   name: string;
@@ -205,4 +206,25 @@ export function formatRestart(r: RestartReport): string {
     r.stillPending.length ? `still pending: ${r.stillPending.map((p) => `${p.node} (${p.services.join(", ")})`).join("; ")}` : "nothing pending a restart",
     ...(r.failure ? [`STOPPED at ${r.failure.node}: ${r.failure.message}`, `next: ${r.failure.next}`] : []),
   ].join("\n");
+}
+
+export interface AfterRollout {
+  /** Whether the rollout left anything pending a restart (per its report). */
+  pending: string[];
+  decision?: RestartDecision;
+  restart?: RestartReport;
+}
+
+/**
+ * After a successful rollout: restart what it left pending when the stack's maintenance window
+ * allows it now (`maintenance.window`), else leave it pending and say why and until when.
+ */
+export async function restartAfterRollout(opts: { transport: Transport; nodes: RestartNode[]; rollout: RolloutReport; window: string | null; now?: Date; log?: (l: string) => void }): Promise<AfterRollout> {
+  const pending = opts.rollout.nodes.filter((n) => n.pendingRestart.length).map((n) => n.node);
+  if (!opts.rollout.ok || !pending.length) return { pending };
+  const decision = restartDecision(opts.window, opts.now ?? new Date());
+  opts.log?.(`pending restart on ${pending.join(", ")}: ${decision.restart ? `restarting now (${decision.reason})` : decision.reason}`);
+  if (!decision.restart) return { pending, decision };
+  const restart = await runRestart({ transport: opts.transport, nodes: opts.nodes, pendingOnly: true, log: opts.log });
+  return { pending, decision, restart };
 }

@@ -28,6 +28,8 @@ export interface Transport {
 /** What `pulumi up` hands the rollout (PGHA_ROLLOUT_PLAN): the region, and each node's bundle and instance. */
 export interface RolloutPlan {
   region: string;
+  /** maintenance.window: when the rollout may restart what it left pending (null: never; absent: null). */
+  maintenanceWindow?: string | null;
   nodes: (RolloutNode & { instanceId: string })[];
 }
 

@@ -74,6 +74,10 @@ export function schemaProblems(err: z.ZodError, input: unknown): { problems: Con
       case "invalid_format":
         reason = "does not have the expected form";
         break;
+      case "custom":
+        // A refinement that says why (e.g. maintenance.window) words its own reason.
+        reason = issue.message.startsWith("is ") ? issue.message : "is not valid";
+        break;
       default:
         reason = "is not valid";
     }

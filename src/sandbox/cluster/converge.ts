@@ -3,6 +3,7 @@
 import * as path from "path";
 import { loadStack, readStackFile } from "../../config/stack-file";
 import { runRollout, type RolloutReport } from "../../rollout/rollout";
+import { restartAfterRollout, type AfterRollout } from "../../rollout/restart";
 import { sandboxLayout } from "../../layout";
 import { renderAll, renderBundle } from "../../render/bundle";
 import { ensureMaterial } from "../material";
@@ -46,6 +47,8 @@ export function describeDrift(d: Drift): string {
 
 export interface ApplyResult {
   rollout: RolloutReport;
+  /** What the rollout left pending, and whether the maintenance window let apply restart it. */
+  afterRollout?: AfterRollout;
   drift: Drift | undefined;
   /** Set when PostgreSQL members were added or removed. */
   membership?: MembershipChange;
@@ -99,5 +102,6 @@ export async function apply(sb: Sandbox, opts: { stack?: string; log?: (l: strin
     };
     writeState(state, sb.stateDir);
   }
-  return { rollout, drift: d, membership };
+  const afterRollout = rollout.ok ? await restartAfterRollout({ transport: sandboxTransport, nodes: spec.nodes, rollout, window: spec.maintenance.window, log }) : undefined;
+  return { rollout, drift: d, membership, afterRollout };
 }
