@@ -5,7 +5,7 @@ import { Command } from "commander";
 import { Listr } from "listr2";
 import {
   apply, formatRollout, down, failover, formatStatus, healNetwork, hostExec, killMember, openSandbox, partitionMembers, patronictl,
-  readState, rebootMember, sandboxTransport, startMember, status, switchover, up, checkHealth,
+  readState, rebootMember, replaceNode, sandboxTransport, startMember, status, switchover, up, checkHealth,
 } from "../sandbox/cluster";
 import { formatRestart, runRestart } from "../rollout/restart";
 import * as readline from "readline";
@@ -106,6 +106,16 @@ export function registerSandboxCommands(program: Command): void {
       const r = await runRestart({ transport: sandboxTransport, nodes: sb.spec.nodes, pendingOnly: opts.pending, member: opts.member, log: opts.json ? () => undefined : p.log });
       out(opts.json ? JSON.stringify(r, null, 2) : formatRestart(r));
       process.exitCode = r.ok ? 0 : 1;
+    });
+
+  sandbox
+    .command("replace <node>")
+    .description("replace a node's host with a new one booted from the current image and its user-data (how a new AMI reaches a node); a PostgreSQL member keeps its data volume and rejoins from it; a leader switches over first")
+    .option("--json", "print the result as JSON")
+    .action(async (node: string, opts: { json?: boolean }) => {
+      const p = progressLogger();
+      const r = await replaceNode(await openSandbox(), node, opts.json ? () => undefined : p.log);
+      out(opts.json ? JSON.stringify(r, null, 2) : `${r.node} replaced: healthy ${r.seconds.toFixed(1)} s after its old host was removed${r.handedOver ? ` (${r.handedOver.from} handed over to ${r.handedOver.to} first)` : ""}`);
     });
 
   sandbox

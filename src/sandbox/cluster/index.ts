@@ -8,6 +8,7 @@
 //   provision.ts  node hosts as EC2 launches them, data volumes, publishing secrets and bundles,
 //                 waiting for cloud-init, the `sandbox exec` transport (SSM's stand-in)
 //   membership.ts PostgreSQL members added and removed by apply (scale out and in)
+//   replace.ts    a node's host replaced by a new one (new image), its data volume kept
 //   lifecycle.ts  up, down, resume
 //   converge.ts   day 2: drift and `sandbox apply`
 //   status.ts     `sandbox status` (gathered and printed)
@@ -16,6 +17,7 @@ export type { Sandbox, SandboxState } from "./types";
 export { bootedSpec, IMAGES_DIR, openSandbox, PGHA_ROOT, readState, sandboxUserDataHash, STATE_DIR, staleReason } from "./state";
 export { attachDataVolumes, hostDefinition, publishStack, sandboxTransport, waitForCloudInit } from "./provision";
 export { changeMembership, membershipRefusal, type MembershipChange } from "./membership";
+export { replaceNode, ReplaceRefused, type ReplaceResult } from "./replace";
 export { down, ensureImage, resume, up, type UpOptions } from "./lifecycle";
 export { apply, describeDrift, drift, type ApplyResult, type Drift } from "./converge";
 export { archiverStatus, formatStatus, mainPid, status, type MemberStatus, type SandboxStatus } from "./status";

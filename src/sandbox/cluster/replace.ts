@@ -1,0 +1,59 @@
+// `sandbox replace <node>`: a node's instance replaced by a fresh one — a new image (the AMI a
+// stack moves to), or a broken host — as `pulumi up` replaces an EC2 instance: the new host boots
+// from the current image and the node's user-data (the bootstrap fetches its current bundle),
+// and a PostgreSQL member keeps its data volume, so it rejoins from its own data (pg_rewind or a
+// re-clone only when Patroni finds it diverged). A leader hands over first; one node at a time.
+import { renderBundle } from "../../render/bundle";
+import { hostExec, resetHost, bootHost, waitForBoot } from "../hosts";
+import { attachDataVolumes, hostDefinition, waitForCloudInit } from "./provision";
+import { ensureImage } from "./lifecycle";
+import { writeState } from "./state";
+import type { Sandbox } from "./types";
+
+export interface ReplaceResult {
+  node: string;
+  role: string;
+  /** Set when the node led and handed over first. */
+  handedOver?: { from: string; to: string };
+  /** The image the new host booted from. */
+  image: string;
+  /** Seconds from the old host's removal until the new one's role was healthy. */
+  seconds: number;
+}
+
+export class ReplaceRefused extends Error {
+  readonly exitCode = 3;
+}
+
+export async function replaceNode(sb: Sandbox, name: string, log: (l: string) => void = () => undefined): Promise<ReplaceResult> {
+  const node = sb.spec.nodes.find((n) => n.name === name);
+  if (!node) throw Object.assign(new Error(`no node ${name}; the nodes are ${sb.spec.nodes.map((n) => n.name).join(", ")}`), { exitCode: 2 });
+  if (node.role === "etcd") {
+    throw new ReplaceRefused(`${name} is an etcd member: a new instance starts with an empty data directory and must join as a new member (etcdctl member remove, then add, initial-cluster-state existing), which replace does not do yet; nothing was changed`);
+  }
+  const members = sb.spec.nodes.filter((n) => n.role === "postgres").map((n) => n.name);
+  let handedOver: ReplaceResult["handedOver"];
+  if (node.role === "postgres" && members.length > 1 && (await sb.client.leader()) === name) {
+    log(`${name} leads: switching over first`);
+    const out = await hostExec(name, ["pgha-node", "switchover", "--json"], { timeoutMs: 240_000 });
+    if (out.code !== 0) throw new ReplaceRefused(`${name} leads and the switchover failed, so it was not replaced: ${out.stderr.trim().split("\n").slice(-2).join(" | ")}`);
+    const r = JSON.parse(out.stdout) as { from: string; to: string };
+    handedOver = { from: r.from, to: r.to };
+  }
+  const image = ensureImage(log);
+  const started = Date.now();
+  log(`${name}: removing the old host${node.role === "postgres" ? " (its data volume is kept)" : ""}`);
+  await resetHost(name);
+  log(`${name}: booting a new host from ${image} and its user-data`);
+  const userData = renderBundle(sb.spec, name, sb.layout).userDataGzip;
+  await bootHost(hostDefinition(sb.stateDir, name, sb.layout.addresses[name], userData), { image, stateDir: sb.stateDir });
+  if (node.role === "postgres") await attachDataVolumes(sb.spec, sb.stateDir, [name]);
+  await waitForBoot(name, 300_000);
+  await waitForCloudInit([name], 300_000);
+  const check = await hostExec(name, ["pgha-node", "check", "--wait", "300"], { timeoutMs: 400_000 });
+  if (check.code !== 0) throw new Error(`${name} was replaced but is not healthy after 300 s: ${(check.stderr || check.stdout).trim().split("\n").slice(-2).join(" | ")}`);
+  if (image !== sb.state.image) writeState({ ...sb.state, image }, sb.stateDir);
+  const seconds = (Date.now() - started) / 1000;
+  log(`${name}: healthy on its new host ${seconds.toFixed(1)} s after the old one was removed`);
+  return { node: name, role: node.role, handedOver, image, seconds };
+}
