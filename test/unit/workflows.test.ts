@@ -24,4 +24,11 @@ describe("workflow gates", () => {
     expect(job.name).toMatch(/NOT RUN/);
     expect(job.steps[0].run).toContain("::warning title=Integration tests not run::");
   });
+
+  it("pull request: without a sandbox runner the PR itself is marked as not integration-tested", () => {
+    const job = wf("pull-request.yml").jobs["integration-skipped"];
+    expect(job.permissions["pull-requests"]).toBe("write");
+    const comment = (job.steps as { uses?: string; with?: { message?: string } }[]).find((s) => /sticky-pull-request-comment/.test(s.uses ?? ""));
+    expect(comment?.with?.message).toMatch(/Not integration-tested/);
+  });
 });
