@@ -1,6 +1,6 @@
 // The resolved stack config (every key present) and the tier defaults it starts from.
 //
-// The three tiers follow the seed's availability tiers (MISSION B3/B4):
+// The three tiers follow the seed's availability tiers:
 //   dev      single node (one PostgreSQL, one etcd) — still WAL archiving and backups
 //   staging  primary + two asynchronous standbys, etcd trio, one HAProxy
 //   prod     three nodes with quorum synchronous replication (ANY 1), etcd trio, two HAProxy
@@ -89,7 +89,7 @@ const common = {
     domain: "pgha.internal",
   },
   backup: {
-    // MISSION B1/B2: daily full backup at 02:00, kept 7 days; weekly logical dump kept 12 weeks.
+    // Daily full backup at 02:00, kept 7 days; weekly logical dump kept 12 weeks.
     fullSchedule: "0 2 * * *",
     incrSchedule: null,
     logicalSchedule: "0 3 * * 0",
