@@ -119,8 +119,8 @@ describe("validation: every problem at once", () => {
     expect(validateRolloutArgs({ region: "r", nodes: [], dependsOn: [] })).toEqual(["nodes: a rollout needs at least one node"]);
     const secretsNode = (name: string) => ({ name, role: "etcd" as const, secretName: name, certificate: { name, commonName: name, dnsNames: [], ipAddresses: [], extendedKeyUsages: [], validityDays: 30 } });
     expect(validateSecretsArgs({ tags: {}, clusterName: "c", stack: "s", kmsAliasName: "alias/a", clusterSecretName: "c", caCommonName: "ca", nodes: [secretsNode("etcd1"), secretsNode("etcd1")], renewBeforeDays: 30 })).toEqual([
-      expect.stringMatching(/^renewBeforeDays: 30 is not below etcd1's/),
       "nodes: etcd1 is listed twice",
+      expect.stringMatching(/^renewBeforeDays: 30 is not below etcd1's/),
       expect.stringMatching(/^renewBeforeDays: /),
     ]);
   });
