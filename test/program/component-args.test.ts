@@ -112,6 +112,9 @@ describe("validation: every problem at once", () => {
     expect(validateBackupBucketArgs({ ...bucket, repoPath: "/" })).toEqual([expect.stringMatching(/^repoPath: /)]);
     expect(validateNodeBundlesArgs({ tags: {}, clusterName: "c", bundles: [], software: { tar: Buffer.from(""), sha256: "s" } as never, bucketName: "b", kmsKeyArn: "k", bucketReady: [] })).toEqual(["bundles: at least one node bundle"]);
     expect(validateNodeRolesArgs({ tags: {}, clusterName: "c", stack: "s", region: "r", nodes: spec.nodes, kmsKeyArn: "k", nodeSecretArns: {}, clusterSecretArn: "c", bucketArn: "b", repoPrefix: "p/", logicalPrefix: "l/" })).toHaveLength(spec.nodes.length);
+    expect(validateNodeRolesArgs({ tags: {}, clusterName: "c", stack: "s", region: "r", nodes: spec.nodes, kmsKeyArn: "k", nodeSecretArns: Object.fromEntries(spec.nodes.map((n) => [n.name, "a"])), clusterSecretArn: "", bucketArn: "b", repoPrefix: "p/", logicalPrefix: "l/" })).toEqual([
+      "clusterSecretArn: PostgreSQL nodes' policies need the cluster secret",
+    ]);
     expect(validateDnsArgs({ tags: {}, domain: "d.internal", clusterName: "c", stack: "s", region: "r", vpcId: "v", serviceNames: { readWrite: "rw.c.d.internal", readOnly: "ro.c.elsewhere" }, nodes: nodesOf(spec, "etcd") })).toEqual([
       expect.stringMatching(/^nodes: the service names need an NLB or HAProxy nodes/),
       "serviceNames.readOnly: ro.c.elsewhere is not inside the zone d.internal",
