@@ -11,6 +11,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { dynamicConfig } from "../src/render/dynamic";
 import type { ClusterSpec } from "../src/spec";
+import { PATRONI_DEFAULTS } from "../src/config/defaults";
 import { checkHealth, mainPid, switchover, type Sandbox } from "../src/sandbox/cluster";
 import { hostExec, powerCut, startHost, waitForBoot } from "../src/sandbox/hosts";
 import { heal, isolate } from "../src/sandbox/network";
@@ -63,7 +64,7 @@ export interface FailoverBenchOptions {
 
 export function profilesFor(spec: ClusterSpec): Profile[] {
   return [
-    { name: "patroni-defaults", ttl: 30, loopWait: 10, retryTimeout: 10, primaryStartTimeout: 300 },
+    { name: "patroni-defaults", ttl: PATRONI_DEFAULTS.ttl, loopWait: PATRONI_DEFAULTS.loopWait, retryTimeout: PATRONI_DEFAULTS.retryTimeout, primaryStartTimeout: PATRONI_DEFAULTS.primaryStartTimeout },
     { name: `${spec.stack}-profile`, ttl: spec.patroni.ttl, loopWait: spec.patroni.loopWait, retryTimeout: spec.patroni.retryTimeout, primaryStartTimeout: spec.patroni.primaryStartTimeout },
   ];
 }

@@ -46,6 +46,17 @@ export function throwIfInvalid(component: pulumi.Resource, type: string, problem
   throw new pulumi.ResourceError(`${type}: ${text}`, component, true);
 }
 
+/** `nodes: <name> is listed twice` for every node name given more than once (args validators). */
+export function duplicateNodeNames(nodes: readonly { name: string }[]): string[] {
+  const seen = new Set<string>();
+  const problems: string[] = [];
+  for (const n of nodes) {
+    if (seen.has(n.name)) problems.push(`nodes: ${n.name} is listed twice`);
+    seen.add(n.name);
+  }
+  return problems;
+}
+
 /** Debian's own AWS account: the official Debian AMIs are published from it. */
 export const DEBIAN_AMI_OWNER = "136693071363";
 

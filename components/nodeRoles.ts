@@ -115,7 +115,10 @@ export interface NodeRolesArgs extends TaggedArgs {
 
 /** Every problem of NodeRoles' arguments (empty when it can be built). */
 export function validateNodeRolesArgs(args: NodeRolesArgs): string[] {
-  return args.nodes.filter((n) => !args.nodeSecretArns[n.name]).map((n) => `nodeSecretArns.${n.name}: no node secret ARN for ${n.name}`);
+  const problems = args.nodes.filter((n) => !args.nodeSecretArns[n.name]).map((n) => `nodeSecretArns.${n.name}: no node secret ARN for ${n.name}`);
+  // Checked here, before any child, rather than by nodePolicyDocument inside an apply.
+  if (!args.clusterSecretArn && args.nodes.some((n) => n.role === "postgres")) problems.push("clusterSecretArn: PostgreSQL nodes' policies need the cluster secret");
+  return problems;
 }
 
 export class NodeRoles extends pulumi.ComponentResource {

@@ -11,7 +11,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { rolloutTrigger } from "../src/bundle/format";
 import type { RolloutPlan } from "../src/rollout/rollout";
 import type { Role } from "../src/spec";
-import { componentType, throwIfInvalid } from "./common";
+import { componentType, duplicateNodeNames, throwIfInvalid } from "./common";
 
 /** One node the rollout converges. */
 export interface RolloutNodeArgs {
@@ -45,10 +45,8 @@ export interface RolloutArgs {
 export function validateRolloutArgs(args: RolloutArgs): string[] {
   const problems: string[] = [];
   if (args.nodes.length === 0) problems.push("nodes: a rollout needs at least one node");
-  const seen = new Set<string>();
+  problems.push(...duplicateNodeNames(args.nodes));
   for (const n of args.nodes) {
-    if (seen.has(n.name)) problems.push(`nodes: ${n.name} is listed twice`);
-    seen.add(n.name);
     if (!n.hash) problems.push(`nodes.${n.name}.hash: no bundle hash`);
     if (n.instanceId === undefined) problems.push(`nodes.${n.name}.instanceId: no instance`);
   }

@@ -8,7 +8,7 @@ import * as tls from "@pulumi/tls";
 import { PASSWORD_LENGTH, STATS_USER, type ClusterSecret, type NodeSecret } from "../src/secrets";
 import type { Role } from "../src/spec";
 import { CA_VALIDITY_DAYS, type CertificateProfile } from "../src/tls/profile";
-import { componentType, tagsFor, throwIfInvalid, type TaggedArgs } from "./common";
+import { componentType, duplicateNodeNames, tagsFor, throwIfInvalid, type TaggedArgs } from "./common";
 
 /** Node certificates use ECDSA P-256: small, fast, and accepted by PostgreSQL, etcd, Patroni and HAProxy. */
 export const KEY_ALGORITHM = { algorithm: "ECDSA", ecdsaCurve: "P256" } as const;
@@ -71,10 +71,8 @@ export interface SecretsArgs extends TaggedArgs {
 export function validateSecretsArgs(args: SecretsArgs): string[] {
   const problems: string[] = [];
   if (args.nodes.length === 0) problems.push("nodes: at least one node");
-  const seen = new Set<string>();
+  problems.push(...duplicateNodeNames(args.nodes));
   for (const n of args.nodes) {
-    if (seen.has(n.name)) problems.push(`nodes: ${n.name} is listed twice`);
-    seen.add(n.name);
     if (n.certificate.name !== n.name) problems.push(`nodes.${n.name}.certificate: is the profile of ${n.certificate.name}`);
     if (args.renewBeforeDays >= n.certificate.validityDays) problems.push(`renewBeforeDays: ${args.renewBeforeDays} is not below ${n.name}'s certificate validity (${n.certificate.validityDays} days): it would be re-issued on every update`);
   }

@@ -95,17 +95,28 @@ export function ec2Layout(spec: ClusterSpec): Layout {
   };
 }
 
+/** The sandbox bridge's /24: every sandbox address below is this prefix and a last octet. */
+const SANDBOX_PREFIX = "10.88.0";
+/** The sandbox address with this last octet (1–253 for hosts). */
+export const sandboxHostAddress = (lastOctet: number): string => `${SANDBOX_PREFIX}.${lastOctet}`;
+
+/** The one definition of the sandbox's addresses (src/sandbox/network.ts, scratch.ts, restore.ts read them). */
 export const SANDBOX_NETWORK = {
-  cidr: "10.88.0.0/24",
+  /** Base of the address range the sandbox uses: `${prefix}.<last octet>`. */
+  prefix: SANDBOX_PREFIX,
+  cidr: `${SANDBOX_PREFIX}.0/24`,
+  prefixLength: 24,
+  /** Routed to nowhere (`unreachable`) on the machine so nothing of this range ever leaves it. */
+  guardedRange: "10.88.0.0/16",
   /** The machine's own address on the sandbox bridge (tests and the CLI connect from here). */
-  machineAddress: "10.88.0.254",
+  machineAddress: sandboxHostAddress(254),
   /** Host name of the sandbox's S3 endpoint, resolved by /etc/hosts on every host. */
   s3Host: "s3.sandbox.internal",
-  s3Address: "10.88.0.250",
+  s3Address: sandboxHostAddress(250),
   s3Port: 443,
   /** The sandbox's AWS API host (moto: Secrets Manager), and the machine's upload client. */
   awsHost: "aws.sandbox.internal",
-  awsAddress: "10.88.0.249",
+  awsAddress: sandboxHostAddress(249),
   /** Bind-mounted read-only into every host: the sandbox's stand-in for the instance role. */
   awsDir: "/run/pgha-aws",
 } as const;
@@ -114,7 +125,7 @@ export const SANDBOX_NETWORK = {
 export function sandboxAddress(spec: ClusterSpec, name: string): string {
   const node = spec.nodes.find((n) => n.name === name)!;
   const base = { postgres: 10, etcd: 20, haproxy: 30 }[node.role];
-  return `10.88.0.${base + node.index}`;
+  return sandboxHostAddress(base + node.index);
 }
 
 export function sandboxLayout(spec: ClusterSpec): Layout {

@@ -142,7 +142,7 @@ function toPgValue(v: ParameterValue): string {
 }
 
 /**
- * Cluster-wide PostgreSQL parameters derived from the tier and instance size (MISSION P2, H2),
+ * Cluster-wide PostgreSQL parameters derived from the tier and instance size,
  * then the user's overrides (null removes one). These live in Patroni's dynamic configuration,
  * so changing them later is applied live and never replaces a node.
  */

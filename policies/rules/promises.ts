@@ -6,6 +6,7 @@
 // rules/intent.ts.
 import type { StackValidationPolicy } from "@pulumi/policy";
 import { NODE_PATHS } from "../../src/node-paths";
+import { PATRONI_DEFAULTS } from "../../src/config/defaults";
 import { Findings, configOf, type StackArgs, type Tier } from "./common";
 import { clusterFacts, haproxyTiming, nodesWithRole, parseIni, postgresSeconds, type ClusterFacts } from "./cluster";
 import { objective } from "./intent";
@@ -148,8 +149,8 @@ export const failoverWithinRto: StackValidationPolicy = {
     }
     const findings = new Findings();
     for (const d of dynamicConfigs(facts, args, report)) {
-      const ttl = Number(d.config.ttl ?? 30);
-      const loopWait = Number(d.config.loop_wait ?? 10);
+      const ttl = Number(d.config.ttl ?? PATRONI_DEFAULTS.ttl);
+      const loopWait = Number(d.config.loop_wait ?? PATRONI_DEFAULTS.loopWait);
       const total = ttl + loopWait + detection.seconds;
       if (total > rto.value) {
         findings.add(d.resource.urn, `${d.owner}: `, `ttl ${ttl} s + loop_wait ${loopWait} s + HAProxy detection ${detection.seconds} s (${detection.where}) = ${total} s exceeds the promised RTO of ${rto.value} s (${rto.source})`, d.place);

@@ -7,7 +7,7 @@ import { ec2Layout, sandboxLayout } from "../layout";
 import { renderAll, sha256 } from "../render/bundle";
 import { ConfigError } from "../config/load";
 import { registerSandboxCommands } from "./sandbox";
-import { registerBenchCommands } from "./bench";
+import { registerBenchCommands } from "../../bench/commands";
 import { registerPlanCommands } from "./plan";
 import { registerCostCommand } from "./cost";
 import { registerRolloutCommand } from "./rollout";

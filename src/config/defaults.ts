@@ -1,6 +1,6 @@
 // The resolved stack config (every key present) and the tier defaults it starts from.
 //
-// The three tiers follow the seed's availability tiers (MISSION B3/B4):
+// The three tiers follow the seed's availability tiers:
 //   dev      single node (one PostgreSQL, one etcd) — still WAL archiving and backups
 //   staging  primary + two asynchronous standbys, etcd trio, one HAProxy
 //   prod     three nodes with quorum synchronous replication (ANY 1), etcd trio, two HAProxy
@@ -82,6 +82,14 @@ export interface StackConfig {
 
 export type TierDefaults = Omit<StackConfig, "tier" | "clusterName" | "region">;
 
+/**
+ * Patroni's own defaults (ttl 30, loop_wait 10, retry_timeout 10, 1 MiB lag limit,
+ * primary_start_timeout 300): the one definition. dev and staging run with them; the policies
+ * assume them where a dynamic config leaves a key out; the failover bench's
+ * "patroni-defaults" profile is them.
+ */
+export const PATRONI_DEFAULTS = { ttl: 30, loopWait: 10, retryTimeout: 10, maximumLagOnFailover: 1_048_576, primaryStartTimeout: 300 } as const;
+
 const common = {
   network: {
     vpcCidr: "10.20.0.0/16",
@@ -89,7 +97,7 @@ const common = {
     domain: "pgha.internal",
   },
   backup: {
-    // MISSION B1/B2: daily full backup at 02:00, kept 7 days; weekly logical dump kept 12 weeks.
+    // Daily full backup at 02:00, kept 7 days; weekly logical dump kept 12 weeks.
     fullSchedule: "0 2 * * *",
     incrSchedule: null,
     logicalSchedule: "0 3 * * 0",
@@ -114,8 +122,8 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
       syncNodeCount: 1,
       members: {},
     },
-    // The seed's Patroni settings: ttl 30, loop_wait 10, retry_timeout 10, 1 MiB lag limit.
-    patroni: { ttl: 30, loopWait: 10, retryTimeout: 10, maximumLagOnFailover: 1_048_576, primaryStartTimeout: 300, failsafeMode: true },
+    // Patroni's own defaults (PATRONI_DEFAULTS), with failsafe mode on.
+    patroni: { ...PATRONI_DEFAULTS, failsafeMode: true },
     etcd: { nodes: 1, instanceType: "t4g.small" },
     haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2 },
     backup: { ...common.backup, diffSchedule: null, noncurrentVersionRetentionDays: 7, archiveTimeoutSeconds: 300, repoEncryption: false },
@@ -135,7 +143,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
       syncNodeCount: 1,
       members: {},
     },
-    patroni: { ttl: 30, loopWait: 10, retryTimeout: 10, maximumLagOnFailover: 1_048_576, primaryStartTimeout: 300, failsafeMode: true },
+    patroni: { ...PATRONI_DEFAULTS, failsafeMode: true },
     etcd: { nodes: 3, instanceType: "t4g.small" },
     haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2 },
     backup: { ...common.backup, diffSchedule: null, noncurrentVersionRetentionDays: 14, archiveTimeoutSeconds: 120, repoEncryption: false },

@@ -16,14 +16,15 @@
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { CommandFailedError, runCommand, runOrThrow } from "./shell";
+import { SANDBOX_NETWORK } from "../layout";
 
 export const SANDBOX_BRIDGE = "pgha0";
 /** The machine's own address on the bridge: tests and the harness reach hosts from it. */
-export const MACHINE_ADDRESS = "10.88.0.254";
-export const SANDBOX_PREFIX_LENGTH = 24;
-export const SANDBOX_SUBNET = "10.88.0.0/24";
+export const MACHINE_ADDRESS = SANDBOX_NETWORK.machineAddress;
+export const SANDBOX_PREFIX_LENGTH = SANDBOX_NETWORK.prefixLength;
+export const SANDBOX_SUBNET = SANDBOX_NETWORK.cidr;
 /** Routed to nowhere (`unreachable`) so nothing of this range ever leaves the machine. */
-export const GUARDED_RANGE = "10.88.0.0/16";
+export const GUARDED_RANGE = SANDBOX_NETWORK.guardedRange;
 export const FAULT_TABLE = "pgha_faults";
 export const NETNS_DIR = "/run/netns";
 
@@ -74,11 +75,12 @@ export function hostLinkName(host: string): string {
 
 /** A host address must be a usable address of 10.88.0.0/24 other than the machine's. */
 export function assertHostAddress(address: string): void {
-  const match = /^10\.88\.0\.(\d{1,3})$/.exec(address);
+  const prefix = `${SANDBOX_NETWORK.prefix}.`;
+  const match = address.startsWith(prefix) ? /^(\d{1,3})$/.exec(address.slice(prefix.length)) : null;
   const lastOctet = match ? Number(match[1]) : NaN;
   if (!match || String(lastOctet) !== match[1] || lastOctet < 1 || lastOctet > 253) {
     throw new Error(
-      `sandbox host address ${JSON.stringify(address)} is not allowed: use 10.88.0.1–10.88.0.253 ` +
+      `sandbox host address ${JSON.stringify(address)} is not allowed: use ${prefix}1–${prefix}253 ` +
         `(${SANDBOX_SUBNET}; ${MACHINE_ADDRESS} is the machine's own address on the bridge)`,
     );
   }

@@ -9,7 +9,8 @@ import { describeDrift, drift, hostDefinition, sandboxTransport, waitForCloudIni
 import { planInPlace, runInPlace, RestoreRefusedError, type InPlacePlan, type InPlaceResult } from "../restore/in-place";
 import { NODE_PATHS } from "../node-paths";
 import { publishBundles } from "./aws";
-import { allocateScratch, recordScratch, ScratchRefused } from "./scratch";
+import { allocateScratch, recordScratch, SCRATCH_BASE, ScratchRefused } from "./scratch";
+import { sandboxHostAddress } from "../layout";
 
 export type RestoreType = "time" | "xid" | "lsn" | "name" | "immediate";
 export type RestoreAction = "promote" | "pause" | "shutdown";
@@ -29,7 +30,7 @@ export class RestoreRefused extends Error {
 }
 
 /** The first scratch slot (not part of the stack's topology): what the backup bench boots. */
-export const RESTORE_HOST = { name: "pitr1", address: "10.88.0.41" };
+export const RESTORE_HOST = { name: "pitr1", address: sandboxHostAddress(SCRATCH_BASE + 1) };
 
 type Log = (line: string) => void;
 

@@ -7,10 +7,11 @@ import * as fs from "fs";
 import * as path from "path";
 import { hostState, resetHost, type HostState } from "./hosts";
 import type { ClusterSpec } from "../spec";
+import { sandboxHostAddress } from "../layout";
 
 /** Scratch hosts get 10.88.0.41 … 10.88.0.49 (after HAProxy's .31+, before anything else). */
 export const SCRATCH_SLOTS = 9;
-const SCRATCH_BASE = 40;
+export const SCRATCH_BASE = 40;
 const NAME = /^[a-z][a-z0-9-]{0,10}[a-z0-9]$/;
 
 export interface ScratchCluster {
@@ -71,7 +72,7 @@ export function allocateScratch(spec: ClusterSpec, stateDir: string, opts: { nam
     while (names.has(`pitr${n}`)) n++;
     name = `pitr${n}`;
   }
-  return { name, address: `10.88.0.${SCRATCH_BASE + slot}`, slot };
+  return { name, address: sandboxHostAddress(SCRATCH_BASE + slot), slot };
 }
 
 export function recordScratch(stateDir: string, entry: ScratchCluster): void {

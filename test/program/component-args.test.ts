@@ -112,6 +112,9 @@ describe("validation: every problem at once", () => {
     expect(validateBackupBucketArgs({ ...bucket, repoPath: "/" })).toEqual([expect.stringMatching(/^repoPath: /)]);
     expect(validateNodeBundlesArgs({ tags: {}, clusterName: "c", bundles: [], software: { tar: Buffer.from(""), sha256: "s" } as never, bucketName: "b", kmsKeyArn: "k", bucketReady: [] })).toEqual(["bundles: at least one node bundle"]);
     expect(validateNodeRolesArgs({ tags: {}, clusterName: "c", stack: "s", region: "r", nodes: spec.nodes, kmsKeyArn: "k", nodeSecretArns: {}, clusterSecretArn: "c", bucketArn: "b", repoPrefix: "p/", logicalPrefix: "l/" })).toHaveLength(spec.nodes.length);
+    expect(validateNodeRolesArgs({ tags: {}, clusterName: "c", stack: "s", region: "r", nodes: spec.nodes, kmsKeyArn: "k", nodeSecretArns: Object.fromEntries(spec.nodes.map((n) => [n.name, "a"])), clusterSecretArn: "", bucketArn: "b", repoPrefix: "p/", logicalPrefix: "l/" })).toEqual([
+      "clusterSecretArn: PostgreSQL nodes' policies need the cluster secret",
+    ]);
     expect(validateDnsArgs({ tags: {}, domain: "d.internal", clusterName: "c", stack: "s", region: "r", vpcId: "v", serviceNames: { readWrite: "rw.c.d.internal", readOnly: "ro.c.elsewhere" }, nodes: nodesOf(spec, "etcd") })).toEqual([
       expect.stringMatching(/^nodes: the service names need an NLB or HAProxy nodes/),
       "serviceNames.readOnly: ro.c.elsewhere is not inside the zone d.internal",
@@ -119,8 +122,8 @@ describe("validation: every problem at once", () => {
     expect(validateRolloutArgs({ region: "r", nodes: [], dependsOn: [] })).toEqual(["nodes: a rollout needs at least one node"]);
     const secretsNode = (name: string) => ({ name, role: "etcd" as const, secretName: name, certificate: { name, commonName: name, dnsNames: [], ipAddresses: [], extendedKeyUsages: [], validityDays: 30 } });
     expect(validateSecretsArgs({ tags: {}, clusterName: "c", stack: "s", kmsAliasName: "alias/a", clusterSecretName: "c", caCommonName: "ca", nodes: [secretsNode("etcd1"), secretsNode("etcd1")], renewBeforeDays: 30 })).toEqual([
-      expect.stringMatching(/^renewBeforeDays: 30 is not below etcd1's/),
       "nodes: etcd1 is listed twice",
+      expect.stringMatching(/^renewBeforeDays: 30 is not below etcd1's/),
       expect.stringMatching(/^renewBeforeDays: /),
     ]);
   });

@@ -6,6 +6,7 @@ import {
   referenceMarkdown, referenceYamlComments, replaceBetween,
 } from "../../src/config/reference";
 import { KEY_DOCS } from "../../src/config/keys";
+import { TIER_DEFAULTS } from "../../src/config/defaults";
 import { buildProgram } from "../../src/cli/main";
 import { BACKUP_BEGIN, BACKUP_END, FAILOVER_BEGIN, FAILOVER_END, readmeWithBenchTables } from "../../bench/readme";
 import { CLI_BEGIN, CLI_END } from "../../bench/cli";
@@ -62,6 +63,29 @@ describe("documentation stays in step with the code", () => {
     // Times, sizes, rates, ratios and ranges belong in the tables (generated from bench/results).
     const figures = prose.match(/\d+(?:\.\d+)?\s*(?:s|ms|min|KiB|MiB|GiB|kB|MB|GB|×|%)(?![\w-])|\d+\s*[–-]\s*\d+\s*s\b|≈\s*\d/g) ?? [];
     expect(figures).toEqual([]);
+  });
+
+  it("README's per-tier table states the tier defaults (src/config/defaults.ts)", () => {
+    const readme = read("README.md");
+    const table = readme.slice(readme.indexOf("| | dev | staging | prod |"));
+    const row = (label: string): string[] => {
+      const line = table.split("\n").find((l) => l.startsWith(`| ${label} |`));
+      expect([label, line !== undefined]).toEqual([label, true]);
+      return line!.split("|").slice(2, 5).map((c) => c.trim());
+    };
+    const numbers = (cell: string) => (cell.match(/\d+/g) ?? []).map(Number);
+    const tiers = ["dev", "staging", "prod"] as const;
+    tiers.forEach((tier, i) => {
+      const d = TIER_DEFAULTS[tier];
+      expect([tier, numbers(row("PostgreSQL nodes")[i])[0]]).toEqual([tier, d.postgres.nodes]);
+      expect([tier, numbers(row("etcd / HAProxy")[i]).slice(0, 2)]).toEqual([tier, [d.etcd.nodes, d.haproxy.nodes]]);
+      expect([tier, numbers(row("AZs")[i])[0]]).toEqual([tier, d.network.availabilityZones]);
+      const timing = row("Patroni timing (ttl / loop_wait / retry_timeout)")[i];
+      const p = (/^same/.test(timing) ? TIER_DEFAULTS[tiers[i - 1]] : d).patroni;
+      expect([tier, numbers(timing).slice(0, 3)]).toEqual([tier, [p.ttl, p.loopWait, p.retryTimeout]]);
+      expect([tier, numbers(row("`archive_timeout`")[i])[0]]).toEqual([tier, d.backup.archiveTimeoutSeconds]);
+      expect([tier, row("repository encryption")[i]]).toEqual([tier, d.backup.repoEncryption ? "aes-256-cbc" : "off"]);
+    });
   });
 
   it("the rule count the README gives is the pack's", () => {

@@ -36,4 +36,11 @@ describe("workflow gates", () => {
     expect(formatCostDelta(costDelta(before, before))).toMatch(/^monthly cost: \$10\.00 → \$10\.00 /);
     expect(step.run).toContain("grep -m1 '^Node files'");
   });
+
+  it("pull request: without a sandbox runner the PR itself is marked as not integration-tested", () => {
+    const job = wf("pull-request.yml").jobs["integration-skipped"];
+    expect(job.permissions["pull-requests"]).toBe("write");
+    const comment = (job.steps as { uses?: string; with?: { message?: string } }[]).find((s) => /sticky-pull-request-comment/.test(s.uses ?? ""));
+    expect(comment?.with?.message).toMatch(/Not integration-tested/);
+  });
 });

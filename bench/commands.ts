@@ -1,15 +1,16 @@
-// `pgha bench …`: measurements on the sandbox that print tables and write JSON (and an SVG).
+// `pgha bench …`: measurements on the sandbox that print tables and write JSON (and an SVG). The
+// benchmarks register their own commands here; src/cli/main.ts only mounts them.
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { Command } from "commander";
-import { openSandbox } from "../sandbox/cluster";
-import { FAILOVER_DEFAULT_RUNS, runFailoverBench, writeResults, profilesFor, SCENARIOS, type FailoverRun, type Scenario } from "../../bench/failover";
-import { runBackupBench, writeBackupResults } from "../../bench/backup";
-import { failoverSvgFromResults, readmeWithBenchTables } from "../../bench/readme";
-import { MIN_P95_SAMPLES } from "../../bench/stats";
-import { CLI_CASES, CLI_RUNTIMES, readmeWithCliTable, runCliBench, writeCliResults, type CliRuntime } from "../../bench/cli";
-import { PROJECT_ROOT } from "../config/stack-file";
+import { openSandbox } from "../src/sandbox/cluster";
+import { FAILOVER_DEFAULT_RUNS, runFailoverBench, writeResults, profilesFor, SCENARIOS, type FailoverRun, type Scenario } from "./failover";
+import { runBackupBench, writeBackupResults } from "./backup";
+import { failoverSvgFromResults, readmeWithBenchTables } from "./readme";
+import { MIN_P95_SAMPLES } from "./stats";
+import { CLI_CASES, CLI_RUNTIMES, readmeWithCliTable, runCliBench, writeCliResults, type CliRuntime } from "./cli";
+import { PROJECT_ROOT } from "../src/config/stack-file";
 
 const log = (l: string) => process.stderr.write(`[bench] ${l}\n`);
 
