@@ -7,9 +7,9 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import YAML from "yaml";
-import { apply, hostDefinition, mainPid, openSandbox, sandboxTransport, type Sandbox } from "../../src/sandbox/cluster";
+import { apply, hostDefinition, mainPid, openSandbox, replaceNode, sandboxTransport, type Sandbox } from "../../src/sandbox/cluster";
 import { runRestart } from "../../src/rollout/restart";
-import { attachVolume, bootHost, hostExec, powerCut, rebootHost, resetHost, waitForBoot } from "../../src/sandbox/hosts";
+import { attachVolume, bootHost, hostExec, powerCut, resetHost, waitForBoot } from "../../src/sandbox/hosts";
 import { deploy, publishSecrets } from "../../src/sandbox/aws";
 import { ensureVolumeFile, volumesDirectory } from "../../src/sandbox/volumes";
 import { secretDocuments } from "../../src/sandbox/material";
@@ -324,7 +324,7 @@ describe("the EC2 boot path, executed", () => {
     expect(await sh(node, files)).toBe(before);
   }, T(2));
 
-  it("a data volume attached 20 s after first boot: setup waits, formats it once, PostgreSQL lives on it; a reboot mounts it without formatting", async () => {
+  it("a data volume attached 20 s after first boot: setup waits, formats it once, PostgreSQL lives on it; `replace` of that member while it leads hands over, boots a new host and mounts the same volume without formatting", async () => {
     const leader = (await sb.client.leader())!;
     const member = postgresMembers(sb).filter((m) => m !== leader).pop()!;
     // A new instance for a replica with a new, empty volume (as after `pulumi up --replace`).
@@ -345,16 +345,28 @@ describe("the EC2 boot path, executed", () => {
     expect(mount.trim()).toMatch(/^\/dev\/loop\d+ ext4$/);
     expect(await sh(member, "findmnt -no TARGET --target /var/lib/postgresql/17/pgha")).toBe("/var/lib/postgresql\n");
     expect(Number((await sh(member, "journalctl -b -t pgha-setup --no-pager | grep -c 'formatting' || true")).trim())).toBe(1);
-    // The same file system after a reboot: its creation time and a file written before it.
+    // `sandbox replace` of that member while it leads (a new AMI reaching it): it hands over
+    // first, a new host boots from the current image, and the same file system comes back — its
+    // creation time and a file written before — with no formatting; no acknowledged write lost.
     const created = async () => (await sh(member, "tune2fs -l \"$(findmnt -no SOURCE /var/lib/postgresql)\" | grep 'Filesystem created'")).trim();
     const createdBefore = await created();
-    await sh(member, "echo before-reboot > /var/lib/postgresql/.day2-marker");
-    await rebootHost(member);
+    await sh(member, "echo before-replace > /var/lib/postgresql/.day2-marker");
+    expect(JSON.parse(await sh(leader, `pgha-node switchover --candidate ${member} --json`, 240_000))).toMatchObject({ to: member });
+    const load = new WriteLoad(sb, "day2_replace");
+    await load.prepare();
+    load.start();
+    await waitFor("writes flowing", async () => load.ackedCount > 50, 30_000);
+    const replaced = await replaceNode(await openSandbox(), member, (l) => process.stderr.write(`[day2] ${l}\n`));
+    expect(replaced.handedOver).toMatchObject({ from: member });
     await waitStreaming(sb, member, 180_000);
+    await waitFor("writes after the replace", async () => (load.lastAckAt() ?? 0) > Date.now() - 1000, 60_000);
+    const result = await load.stop();
+    process.stderr.write(`[day2] replace of the leader ${member}: healthy ${replaced.seconds.toFixed(1)} s after its old host was removed; write gap ${(result.longestGapMs / 1000).toFixed(1)} s (the hand-over), ${result.errors} failed statement(s)\n`);
+    expect(await load.lost(result.acked)).toEqual([]);
     expect((await sh(member, "findmnt -no FSTYPE /var/lib/postgresql")).trim()).toBe("ext4");
     expect(await created()).toBe(createdBefore);
-    expect((await sh(member, "cat /var/lib/postgresql/.day2-marker")).trim()).toBe("before-reboot");
+    expect((await sh(member, "cat /var/lib/postgresql/.day2-marker")).trim()).toBe("before-replace");
     expect(Number((await sh(member, "journalctl -b -t pgha-setup --no-pager | grep -c 'formatting' || true")).trim())).toBe(0);
     await waitHealthy(sb);
-  }, T(10));
+  }, T(12));
 });
