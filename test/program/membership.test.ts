@@ -1,0 +1,79 @@
+// Day 2, part 2 on AWS (program under mocks): a count change adds or removes exactly one node's
+// resources and touches no other instance or volume; the NLB's targets follow the HAProxy nodes;
+// the rollout's plan carries the maintenance window. (The sandbox does the same changes on booted
+// hosts: test/integration/day2.test.ts.)
+import { isDeepStrictEqual } from "util";
+import { TYPES, runProgram, type ProgramRun, type RecordedResource } from "../helpers/mocks";
+
+const nodeOf = (r: RecordedResource) => r.inputs.tags?.["pgha:node"];
+
+/** URNs only in `b`, and URNs of `a` whose inputs differ in `b`. */
+function delta(a: ProgramRun, b: ProgramRun) {
+  const aUrns = new Set(a.resources.map((r) => r.urn));
+  const bByUrn = new Map(b.resources.map((r) => [r.urn, r]));
+  return {
+    added: b.resources.filter((r) => !aUrns.has(r.urn)),
+    removed: a.resources.filter((r) => !bByUrn.has(r.urn)),
+    changed: a.resources.filter((r) => bByUrn.has(r.urn) && !isDeepStrictEqual(r.inputs, bByUrn.get(r.urn)!.inputs)),
+  };
+}
+
+let prod: ProgramRun;
+beforeAll(async () => {
+  prod = await runProgram({ stack: "prod" });
+  if (prod.error) throw prod.error;
+}, 120_000);
+
+describe("postgres.nodes 3 → 4 (prod)", () => {
+  let four: ProgramRun;
+  beforeAll(async () => {
+    four = await runProgram({ stack: "prod", overrides: { postgres: { nodes: 4 } } });
+    if (four.error) throw four.error;
+  }, 120_000);
+
+  it("adds one instance with its data volume and attachment, its secret and bundle, all named db4; removes nothing", () => {
+    const d = delta(prod, four);
+    expect(d.removed).toEqual([]);
+    const byType = (t: string) => d.added.filter((r) => r.type === t);
+    expect(byType(TYPES.instance).map(nodeOf)).toEqual(["db4"]);
+    expect(byType(TYPES.volume).length).toBe(1);
+    expect(byType(TYPES.volumeAttachment).length).toBe(1);
+    for (const r of d.added) expect(`${r.type} ${r.name}`).toMatch(/db4/);
+  });
+
+  it("changes no existing instance or volume: the others learn of db4 through their bundles and the rollout", () => {
+    const d = delta(prod, four);
+    expect(d.changed.filter((r) => r.type === TYPES.instance || r.type === TYPES.volume || r.type === TYPES.volumeAttachment)).toEqual([]);
+    const changedNodes = new Set(d.changed.filter((r) => r.type === TYPES.bucketObject).map((r) => /\/nodes\/([^/]+)\//.exec(r.inputs.key)?.[1]).filter(Boolean));
+    // Every HAProxy node gets db4 as a backend; every member's pg_hba and hosts name it.
+    for (const n of ["lb1", "lb2", "db1", "db2", "db3"]) expect(changedNodes).toContain(n);
+    const rollout = four.ofType(TYPES.localCommand)[0];
+    expect(JSON.parse(rollout.inputs.environment.PGHA_ROLLOUT_PLAN).nodes.map((n: { name: string }) => n.name)).toContain("db4");
+  });
+});
+
+describe("haproxy.nodes 2 → 3 (prod)", () => {
+  it("adds lb3's instance and one NLB target attachment per target group, pointing at lb3", async () => {
+    const three = await runProgram({ stack: "prod", overrides: { haproxy: { nodes: 3 } } });
+    if (three.error) throw three.error;
+    const d = delta(prod, three);
+    expect(d.removed).toEqual([]);
+    expect(d.added.filter((r) => r.type === TYPES.instance).map(nodeOf)).toEqual(["lb3"]);
+    const groups = prod.ofType(TYPES.targetGroup).length;
+    expect(groups).toBeGreaterThan(0);
+    const attachments = d.added.filter((r) => r.type === TYPES.targetGroupAttachment);
+    expect(attachments.length).toBe(groups);
+    expect(three.ofType(TYPES.targetGroupAttachment).length).toBe(prod.ofType(TYPES.targetGroupAttachment).length + groups);
+    for (const a of attachments) expect(a.name).toMatch(/lb3/);
+  }, 120_000);
+});
+
+describe("maintenance.window", () => {
+  it("reaches the rollout's plan (null by default)", async () => {
+    const plan = (run: ProgramRun) => JSON.parse(run.ofType(TYPES.localCommand)[0].inputs.environment.PGHA_ROLLOUT_PLAN);
+    expect(plan(prod).maintenanceWindow).toBeNull();
+    const windowed = await runProgram({ stack: "prod", overrides: { maintenance: { window: "sun:02:00-sun:04:00" } } });
+    if (windowed.error) throw windowed.error;
+    expect(plan(windowed).maintenanceWindow).toBe("sun:02:00-sun:04:00");
+  }, 120_000);
+});
