@@ -107,6 +107,24 @@ function lastJson<T>(stdout: string): T | undefined {
 
 const lastLines = (s: string, n = 3) => s.trim().split("\n").slice(-n).join(" | ");
 
+/** A member's WAL position from its own `/patroni` (a primary's `location`, a replica's `replayed_location`). */
+async function walPosition(t: Transport, node: string, field: "location" | "replayed_location"): Promise<bigint | undefined> {
+  const r = await t.run(node, ["pgha-node", "member"], 30_000).catch(() => undefined);
+  const v = r?.code === 0 ? lastJson<{ xlog?: Record<string, unknown> }>(r.stdout)?.xlog?.[field] : undefined;
+  return typeof v === "number" || typeof v === "string" ? BigInt(v) : undefined;
+}
+
+/** Waits until `node` has replayed up to `lsn`; false when it has not within the time given. */
+async function waitReplayed(t: Transport, node: string, lsn: bigint, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const at = await walPosition(t, node, "replayed_location");
+    if (at !== undefined && at >= lsn) return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 /**
  * Which nodes a restart takes, in order. Exported for tests: the whole decision without a cluster.
  * `pending` holds each node's pending services (only consulted with pendingOnly).
@@ -161,7 +179,16 @@ export async function runRestart(opts: RestartOptions): Promise<RestartReport> {
     report.failure = { node, message, next };
   };
   const pendingFlag = opts.pendingOnly ? ["--pending"] : [];
+  // After the leader's in-place restart (a decrease), the position each replica must have
+  // replayed before its own restart: the leader logged the new values at its start, and a replica
+  // restarted before replaying that record starts with the old ones (Patroni takes them from its
+  // pg_controldata) and is pending again at once.
+  let catchUpTo: bigint | undefined;
   for (const node of order) {
+    if (catchUpTo !== undefined && node.role === "postgres" && node.name !== leader) {
+      const caught = await waitReplayed(t, node.name, catchUpTo, 120_000);
+      if (!caught) log(`${node.name}: has not replayed the leader's restart within 120 s; restarting it anyway`);
+    }
     if (node.role === "postgres" && node.name === leader && postgres.length > 1 && !leaderInPlace) {
       const s0 = Date.now();
       const out = await t.run(node.name, ["pgha-node", "switchover", "--json"], 180_000);
@@ -184,6 +211,7 @@ export async function runRestart(opts: RestartOptions): Promise<RestartReport> {
       break;
     }
     const seconds = (Date.now() - s1) / 1000;
+    if (leaderInPlace !== undefined && node.name === leader) catchUpTo = await walPosition(t, leader, "location");
     report.steps.push({ node: node.name, role: node.role, action: "restart", detail: r.restarted.join(", ") || "nothing pending", seconds });
     log(`${node.name}: ${r.message} (${seconds.toFixed(1)} s)`);
   }

@@ -17,7 +17,7 @@ const nodes: RestartNode[] = [
 
 /** A cluster the transport plays: a leader, each node's pending services, every call recorded. */
 function simulated(leader: string, pending: Record<string, string[]>, failOn?: string, reason?: Record<string, { old_value: string; new_value: string }>) {
-  const state = { leader, pending: new Map(Object.entries(pending)) };
+  const state = { leader, pending: new Map(Object.entries(pending)), asked: new Map<string, number>() };
   const calls: string[] = [];
   const ok = (stdout: unknown): CommandOutcome => ({ code: 0, stdout: typeof stdout === "string" ? stdout : JSON.stringify(stdout), stderr: "" });
   const t: Transport = {
@@ -27,7 +27,13 @@ function simulated(leader: string, pending: Record<string, string[]>, failOn?: s
       calls.push(`${node}: ${argv.slice(1).join(" ")}`);
       const [, cmd] = argv;
       if (cmd === "cluster") return ok({ members: nodes.filter((n) => n.role === "postgres").map((n) => ({ name: n.name, role: n.name === state.leader ? "leader" : "sync_standby", state: n.name === state.leader ? "running" : "streaming" })) });
-      if (cmd === "member") return ok({ role: node === state.leader ? "primary" : "replica", pending_restart: Boolean(reason), pending_restart_reason: reason ?? null });
+      if (cmd === "member") {
+        // The leader's position moves on at each ask; a replica has replayed it after its 2nd ask.
+        const asked = (state.asked.get(node) ?? 0) + 1;
+        state.asked.set(node, asked);
+        const xlog = node === state.leader ? { location: 1000 + asked } : { replayed_location: asked >= 2 ? 5000 : 10 };
+        return ok({ role: node === state.leader ? "primary" : "replica", pending_restart: Boolean(reason), pending_restart_reason: reason ?? null, xlog });
+      }
       if (cmd === "status") return ok({ node, pendingRestart: (state.pending.get(node) ?? []).map((service) => ({ service, reason: "changed" })) });
       if (cmd === "switchover") {
         if (node !== state.leader) return { code: 4, stdout: "", stderr: `refused: ${node} is not the leader` };
@@ -122,6 +128,11 @@ describe("runRestart", () => {
       "db1: restart --pending --wait 30 --json",
       "db3: restart --pending --wait 30 --json",
     ]);
+    // Each replica restarts only once it has replayed past the leader's restart.
+    const order = calls.filter((c) => / (restart|member)/.test(c));
+    expect(order.indexOf("db1: restart --pending --wait 30 --json")).toBeGreaterThan(order.lastIndexOf("db1: member"));
+    expect(calls.filter((c) => c === "db1: member").length).toBe(2);
+    expect(calls.filter((c) => c === "db3: member").length).toBe(2);
     expect(r.switchovers).toBe(0);
     expect(r.leaderInPlace).toMatch(/max_connections 500 → 400/);
     expect(formatRestart(r)).toMatch(/leader restarted in place first/);
