@@ -132,7 +132,7 @@ export const failoverWithinRto: StackValidationPolicy = {
   severity: "high",
   tags: ["replication", "promise"],
   configSchema: { properties: { rtoSeconds: { type: "integer", minimum: 1, description: "the promised RTO in seconds (default: the stack's objectives.rtoSeconds)" } } },
-  remediationSteps: "Lower `patroni.ttl`/`patroni.loopWait` (ttl ≥ loopWait + 2·retryTimeout) or `haproxy.checkIntervalMs`/`haproxy.fall`, or state a realistic `objectives.rtoSeconds`.",
+  remediationSteps: "Lower `patroni.ttl`/`patroni.loopWait` (ttl ≥ loopWait + 2·retryTimeout, + 4 with failsafeMode) or `haproxy.checkIntervalMs`/`haproxy.fall`, or state a realistic `objectives.rtoSeconds`.",
   validateStack: (args, report) => {
     const facts = requirePostgres(args);
     const rto = objective(facts.tier, "rtoSeconds", configOf<RtoConfig>(args, {}).rtoSeconds);

@@ -6,7 +6,7 @@
 // therefore checks that the values it needs are there, and `failed(path)` tells a value the
 // schema refused from one that was never set.
 import { CIDR_RE, cidrIsNetworkAddress, type MemberTags, type Tier } from "./schema";
-import { INSTANCE_MEMORY_MIB, type StackConfig } from "./defaults";
+import { FAILSAFE_CHECK_SECONDS, INSTANCE_MEMORY_MIB, type StackConfig } from "./defaults";
 import { keyDoc } from "./keys";
 import { MANAGED_PARAMETERS } from "./parameters";
 import { problem, type ConfigProblem, type PathSegment } from "./problems";
@@ -132,10 +132,21 @@ export function crossFieldProblems(c: ConfigView, failed: (path: PathSegment[]) 
     );
   }
 
-  // --- patroni timing (Patroni 4 enforces loop_wait + 2·retry_timeout ≤ ttl; the minimums are in the schema)
+  // --- patroni timing. Patroni 4 enforces loop_wait + 2·retry_timeout ≤ ttl (the minimums are in
+  // the schema). With failsafe mode a leader that lost etcd first asks every member (POST
+  // /failsafe, FAILSAFE_CHECK_SECONDS) before it demotes: that time comes out of the same lease,
+  // or an isolated leader is still writable when a replica takes the expired lock (docs/facts.md).
   const t = c.patroni ?? {};
-  if (isNum(t.ttl) && isNum(t.loopWait) && isNum(t.retryTimeout) && t.loopWait + 2 * t.retryTimeout > t.ttl)
-    add(["patroni", "ttl"], t.ttl, `must be ≥ loopWait + 2·retryTimeout = ${t.loopWait} + 2·${t.retryTimeout} = ${t.loopWait + 2 * t.retryTimeout}, or the leader could lose its lock while retrying`);
+  if (isNum(t.ttl) && isNum(t.loopWait) && isNum(t.retryTimeout)) {
+    const failsafe = t.failsafeMode === true ? FAILSAFE_CHECK_SECONDS : 0;
+    const needed = t.loopWait + 2 * t.retryTimeout + failsafe;
+    if (needed > t.ttl) {
+      const terms = failsafe
+        ? `loopWait + 2·retryTimeout + ${failsafe} s of failsafe check = ${t.loopWait} + 2·${t.retryTimeout} + ${failsafe} = ${needed}`
+        : `loopWait + 2·retryTimeout = ${t.loopWait} + 2·${t.retryTimeout} = ${needed}`;
+      add(["patroni", "ttl"], t.ttl, `must be ≥ ${terms}, or an isolated leader could still be writable when its lock expires and a replica takes it`);
+    }
+  }
 
   // --- etcd
   const etcdNodes = c.etcd?.nodes;

@@ -84,11 +84,26 @@ export type TierDefaults = Omit<StackConfig, "tier" | "clusterName" | "region">;
 
 /**
  * Patroni's own defaults (ttl 30, loop_wait 10, retry_timeout 10, 1 MiB lag limit,
- * primary_start_timeout 300): the one definition. dev and staging run with them; the policies
+ * primary_start_timeout 300): the one definition. dev and staging run with them (retry_timeout
+ * 8, see PATRONI_FAILSAFE_DEFAULTS); the policies
  * assume them where a dynamic config leaves a key out; the failover bench's
  * "patroni-defaults" profile is them.
  */
 export const PATRONI_DEFAULTS = { ttl: 30, loopWait: 10, retryTimeout: 10, maximumLagOnFailover: 1_048_576, primaryStartTimeout: 300 } as const;
+
+/**
+ * How long a leader in failsafe mode spends asking every member before it demotes when etcd
+ * is unreachable: Patroni POSTs /failsafe to all members at once with a 2 s timeout and one
+ * retry (patroni/ha.py, call_failsafe_member), so up to 4 s. It comes on top of Patroni's
+ * loop_wait + 2·retry_timeout, inside the lease: ttl ≥ loop_wait + 2·retry_timeout + 4.
+ */
+export const FAILSAFE_CHECK_SECONDS = 4;
+
+/**
+ * Patroni's defaults with failsafe mode on: retry_timeout 8 instead of 10, so that
+ * loop_wait + 2·retry_timeout + the failsafe check (10 + 16 + 4) fits in the 30 s lease.
+ */
+const PATRONI_FAILSAFE_DEFAULTS = { ...PATRONI_DEFAULTS, retryTimeout: 8, failsafeMode: true } as const;
 
 const common = {
   network: {
@@ -123,7 +138,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
       members: {},
     },
     // Patroni's own defaults (PATRONI_DEFAULTS), with failsafe mode on.
-    patroni: { ...PATRONI_DEFAULTS, failsafeMode: true },
+    patroni: { ...PATRONI_FAILSAFE_DEFAULTS },
     etcd: { nodes: 1, instanceType: "t4g.small" },
     haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2 },
     backup: { ...common.backup, diffSchedule: null, noncurrentVersionRetentionDays: 7, archiveTimeoutSeconds: 300, repoEncryption: false },
@@ -143,7 +158,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
       syncNodeCount: 1,
       members: {},
     },
-    patroni: { ...PATRONI_DEFAULTS, failsafeMode: true },
+    patroni: { ...PATRONI_FAILSAFE_DEFAULTS },
     etcd: { nodes: 3, instanceType: "t4g.small" },
     haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2 },
     backup: { ...common.backup, diffSchedule: null, noncurrentVersionRetentionDays: 14, archiveTimeoutSeconds: 120, repoEncryption: false },
@@ -165,7 +180,9 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     },
     // Tuned profile (bench/failover): detection within ttl, HAProxy reroutes within
     // inter·fall; a crashed postmaster is restarted in place for up to 30 s before failover.
-    patroni: { ttl: 20, loopWait: 4, retryTimeout: 8, maximumLagOnFailover: 1_048_576, primaryStartTimeout: 30, failsafeMode: true },
+    // retry_timeout 5: an isolated leader gives up on etcd and on its members (4 + 2·5 + 4 =
+    // 18 s) before its 20 s lease can go to a replica (with 8 it took up to 25.7 s in CI).
+    patroni: { ttl: 20, loopWait: 4, retryTimeout: 5, maximumLagOnFailover: 1_048_576, primaryStartTimeout: 30, failsafeMode: true },
     etcd: { nodes: 3, instanceType: "m7g.medium" },
     haproxy: { nodes: 2, instanceType: "c7g.medium", networkLoadBalancer: true, checkIntervalMs: 1000, fall: 3, rise: 2 },
     backup: { ...common.backup, diffSchedule: "0 8,14,20 * * *", noncurrentVersionRetentionDays: 30, archiveTimeoutSeconds: 60, repoEncryption: true },

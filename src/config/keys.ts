@@ -40,7 +40,7 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   "postgres.members.*.nosync": { description: "Never pick this member as a synchronous standby.", allowed: "true or false" },
   "postgres.members.*.clonefrom": { description: "Prefer this member as the source when new replicas are cloned.", allowed: "true or false" },
   "postgres.members.*.replicatefrom": { description: "Stream from this other member instead of the leader (cascading standby).", allowed: "the name of another member, e.g. db2" },
-  "patroni.ttl": { description: "Leader lock TTL in seconds: how long a lost leader keeps its lease.", allowed: "an integer 20–3600 (Patroni 4 raises smaller values), and ≥ loopWait + 2·retryTimeout" },
+  "patroni.ttl": { description: "Leader lock TTL in seconds: how long a lost leader keeps its lease.", allowed: "an integer 20–3600 (Patroni 4 raises smaller values), and ≥ loopWait + 2·retryTimeout (+ 4 with failsafeMode)" },
   "patroni.loopWait": { description: "Seconds between Patroni's HA loop runs.", allowed: "an integer 1–600" },
   "patroni.retryTimeout": { description: "Seconds of DCS/PostgreSQL trouble tolerated before the leader demotes itself.", allowed: "an integer 3–600 (Patroni 4 raises smaller values)" },
   "patroni.maximumLagOnFailover": { description: "Bytes a replica may lag and still be promoted (Patroni's default: 1 MiB).", allowed: "an integer 0–1099511627776 (bytes, up to 1 TiB)" },

@@ -1,5 +1,5 @@
 import { ConfigError, loadStackConfig } from "../../src/config/load";
-import { TIER_DEFAULTS } from "../../src/config/defaults";
+import { FAILSAFE_CHECK_SECONDS, TIER_DEFAULTS } from "../../src/config/defaults";
 import { KEY_DOCS } from "../../src/config/keys";
 
 type Raw = Record<string, unknown>;
@@ -64,10 +64,24 @@ describe("tier defaults", () => {
     expect(c.patroni.ttl).toBe(35);
   });
 
-  it("the seed's Patroni timing is the dev/staging default", () => {
+  it("the seed's Patroni timing is the dev/staging default, retry_timeout shortened so failsafe mode's check fits in the lease", () => {
     for (const t of ["dev", "staging"] as const) {
-      expect(TIER_DEFAULTS[t].patroni).toMatchObject({ ttl: 30, loopWait: 10, retryTimeout: 10, maximumLagOnFailover: 1048576 });
+      expect(TIER_DEFAULTS[t].patroni).toMatchObject({ ttl: 30, loopWait: 10, retryTimeout: 8, maximumLagOnFailover: 1048576, failsafeMode: true });
     }
+  });
+
+  it("every tier's default timing lets an isolated leader demote before its lease expires (loop_wait + 2·retry_timeout + failsafe check ≤ ttl)", () => {
+    for (const t of ["dev", "staging", "prod"] as const) {
+      const p = TIER_DEFAULTS[t].patroni;
+      expect([t, p.loopWait + 2 * p.retryTimeout + (p.failsafeMode ? FAILSAFE_CHECK_SECONDS : 0) <= p.ttl]).toEqual([t, true]);
+    }
+  });
+
+  it("the failsafe check counts only with failsafe mode on: 20 / 4 / 8 is Patroni's rule met, refused with failsafe, accepted without", () => {
+    const ttl = problemsOf(raw("prod", { patroni: { ttl: 20, loopWait: 4, retryTimeout: 8 } })).find((p) => p.key === "patroni.ttl");
+    expect(ttl?.reason).toContain("loopWait + 2·retryTimeout + 4 s of failsafe check = 4 + 2·8 + 4 = 24");
+    const c = loadStackConfig(raw("prod", { patroni: { ttl: 20, loopWait: 4, retryTimeout: 8, failsafeMode: false } }), { stack: "prod" });
+    expect(c.patroni).toMatchObject({ ttl: 20, loopWait: 4, retryTimeout: 8, failsafeMode: false });
   });
 });
 
@@ -92,6 +106,7 @@ const BAD: [string, Raw, string, string | null][] = [
   ["sync count above standbys", raw("prod", { postgres: { syncNodeCount: 3 } }), "postgres.syncNodeCount", "3"],
   ["ttl below 20", raw("prod", { patroni: { ttl: 10 } }), "patroni.ttl", "10"],
   ["ttl below loop_wait + 2·retry_timeout", raw("staging", { patroni: { ttl: 25, loopWait: 10, retryTimeout: 10 } }), "patroni.ttl", "25"],
+  ["ttl below loop_wait + 2·retry_timeout + the failsafe check", raw("staging", { patroni: { ttl: 30, loopWait: 10, retryTimeout: 10 } }), "patroni.ttl", "30"],
   ["retry_timeout below 3", raw("staging", { patroni: { retryTimeout: 2 } }), "patroni.retryTimeout", "2"],
   ["retention < 1", raw("prod", { backup: { fullRetentionDays: 0 } }), "backup.fullRetentionDays", "0"],
   ["negative logical retention", raw("prod", { backup: { logicalRetentionWeeks: -1 } }), "backup.logicalRetentionWeeks", "-1"],
