@@ -80,14 +80,14 @@ export function registerSandboxCommands(program: Command): void {
 
   sandbox
     .command("apply")
-    .description("converge the running sandbox to the stack file: publish secrets and bundles, then roll them out node by node (etcd, HAProxy, replicas, leader); reloads what reloads, reports what needs a restart; a changed postgres.nodes adds or removes members")
+    .description("converge the running sandbox to the stack file: publish secrets and bundles, then roll them out node by node (etcd, HAProxy, replicas, leader); reloads what reloads, reports what needs a restart; a changed postgres.nodes or haproxy.nodes adds or removes nodes")
     .option("-s, --stack <stack>", "stack name or path to a Pulumi.<stack>.yaml (default: the file the sandbox runs)")
     .option("--json", "print the rollout report as JSON")
     .action(async (opts: { stack?: string; json?: boolean }) => {
       const p = progressLogger();
       const r = await apply(await openSandbox(), { stack: opts.stack, log: opts.json ? () => undefined : p.log });
       const m = r.membership;
-      const members = m ? [`members added: ${m.added.map((a) => `${a} (streaming after ${m.streamingAfter[a]?.toFixed(1) ?? "?"} s)`).join(", ") || "none"}; removed: ${m.removed.join(", ") || "none"}${m.handedOver ? ` (${m.handedOver.from} handed over to ${m.handedOver.to} first)` : ""}`] : [];
+      const members = m ? [`nodes added: ${m.added.map((a) => `${a} (ready after ${m.readyAfter[a]?.toFixed(1) ?? "?"} s)`).join(", ") || "none"}; removed: ${m.removed.join(", ") || "none"}${m.handedOver ? ` (${m.handedOver.from} handed over to ${m.handedOver.to} first)` : ""}`] : [];
       const a = r.afterRollout;
       const restarts = a?.decision ? [`pending restarts: ${a.decision.reason}`, ...(a.restart ? [formatRestart(a.restart)] : [])] : [];
       out(opts.json ? JSON.stringify({ ...r.rollout, membership: m, afterRollout: a }, null, 2) : [formatRollout(r.rollout), ...members, ...restarts].join("\n"));

@@ -9,7 +9,7 @@ import * as path from "path";
 import YAML from "yaml";
 import { apply, hostDefinition, mainPid, openSandbox, replaceNode, sandboxTransport, type Sandbox } from "../../src/sandbox/cluster";
 import { runRestart } from "../../src/rollout/restart";
-import { attachVolume, bootHost, hostExec, powerCut, resetHost, waitForBoot } from "../../src/sandbox/hosts";
+import { attachVolume, bootHost, hostExec, listHosts, powerCut, resetHost, waitForBoot } from "../../src/sandbox/hosts";
 import { deploy, publishSecrets } from "../../src/sandbox/aws";
 import { ensureVolumeFile, volumesDirectory } from "../../src/sandbox/volumes";
 import { secretDocuments } from "../../src/sandbox/material";
@@ -194,22 +194,28 @@ describe("a config-only change converges on the running cluster", () => {
   }, T(12));
 });
 
-describe("PostgreSQL members scale out and in under write load", () => {
-  it("postgres.nodes 3 → 4: the new member clones, streams, joins the quorum and every HAProxy; 4 → 3 with the leader removed: handed over first, then gone from HAProxy, the quorum, the slots and the DCS; no write lost", async () => {
+describe("PostgreSQL members and HAProxy nodes scale out and in under write load", () => {
+  it("postgres.nodes 3 → 4 and haproxy.nodes 2 → 3: the new member clones, streams, joins the quorum and every HAProxy, the new HAProxy routes; back with the leader removed: handed over first, then gone from HAProxy, the quorum, the slots and the DCS, the HAProxy node gone; no write lost", async () => {
     const members = postgresMembers(sb);
     const added = `db${members.length + 1}`;
+    const lbs = nodesOf(sb.spec, "haproxy").map((n) => n.name);
+    const addedLb = `lb${lbs.length + 1}`;
     const load = new WriteLoad(sb, "day2_scale");
     await load.prepare();
     load.start();
     await waitFor("writes flowing", async () => load.ackedCount > 50, 30_000);
 
     // Out: one more member.
-    const file = stackFileWith({ "postgres-ha:postgres": { nodes: members.length + 1 } });
+    const file = stackFileWith({ "postgres-ha:postgres": { nodes: members.length + 1 }, "postgres-ha:haproxy": { nodes: lbs.length + 1 } });
     const out = await apply(await openSandbox(), { stack: file, log: (l) => process.stderr.write(`[day2] ${l}\n`) });
     sb = await openSandbox();
     expect(out.rollout.ok).toBe(true);
-    expect(out.membership).toMatchObject({ added: [added], removed: [] });
-    process.stderr.write(`[day2] scale out: ${added} streaming ${out.membership!.streamingAfter[added].toFixed(1)} s after its boot began\n`);
+    expect(out.membership).toMatchObject({ added: [added, addedLb], removed: [] });
+    process.stderr.write(`[day2] scale out: ${added} streaming ${out.membership!.readyAfter[added].toFixed(1)} s and ${addedLb} routing ${out.membership!.readyAfter[addedLb].toFixed(1)} s after their boot began\n`);
+    // The new HAProxy node routes to the leader and knows the new member; every member admits it.
+    expect((await hostExec(addedLb, ["pgha-node", "check"])).code).toBe(0);
+    const lbAddress = sb.layout.addresses[addedLb];
+    for (const db of postgresMembers(sb)) expect(await sh(db, `cat ${NODE_PATHS.dataDir}/pg_hba.conf`)).toContain(`${lbAddress}/32`);
     expect(postgresMembers(sb)).toContain(added);
     const view = await sb.client.cluster();
     expect(view!.members.find((m) => m.name === added)).toMatchObject({ state: "streaming" });
@@ -233,7 +239,9 @@ describe("PostgreSQL members scale out and in under write load", () => {
     const back = await apply(await openSandbox(), { stack: originalStackFile, log: (l) => process.stderr.write(`[day2] ${l}\n`) });
     sb = await openSandbox();
     expect(back.rollout.ok).toBe(true);
-    expect(back.membership).toMatchObject({ added: [], removed: [added], handedOver: { from: added } });
+    expect(back.membership).toMatchObject({ added: [], removed: [added, addedLb], handedOver: { from: added } });
+    expect((await listHosts(sb.stateDir)).map((h) => h.name)).not.toContain(addedLb);
+    for (const db of postgresMembers(sb)) await waitFor(`${db}'s pg_hba without ${addedLb}`, async () => !(await sh(db, `cat ${NODE_PATHS.dataDir}/pg_hba.conf`)).includes(`${lbAddress}/32`), 60_000, 1000);
     await waitFor("writes after the scale-in", async () => (load.lastAckAt() ?? 0) > Date.now() - 1000, 60_000);
     const result = await load.stop();
     process.stderr.write(`[day2] scale out and in: ${result.acked.length} writes acknowledged, ${result.errors} failed statement(s) (the hand-over), longest gap ${(result.longestGapMs / 1000).toFixed(1)} s\n`);

@@ -56,9 +56,9 @@ export interface ApplyResult {
 
 /**
  * `sandbox apply`: render the stack file, publish secrets and bundles to the sandbox's AWS (as
- * `pulumi up` does), then run the rollout over `sandbox exec`. A changed `postgres.nodes` adds or
- * removes members (./membership.ts); adding or removing etcd or HAProxy nodes is refused before
- * anything changes.
+ * `pulumi up` does), then run the rollout over `sandbox exec`. A changed `postgres.nodes` or
+ * `haproxy.nodes` adds or removes nodes (./membership.ts); adding or removing etcd members is
+ * refused before anything changes.
  */
 export async function apply(sb: Sandbox, opts: { stack?: string; log?: (l: string) => void } = {}): Promise<ApplyResult> {
   const log = opts.log ?? (() => undefined);

@@ -7,7 +7,7 @@
 //   state.ts      state.json, reuse checks, opening the running sandbox
 //   provision.ts  node hosts as EC2 launches them, data volumes, publishing secrets and bundles,
 //                 waiting for cloud-init, the `sandbox exec` transport (SSM's stand-in)
-//   membership.ts PostgreSQL members added and removed by apply (scale out and in)
+//   membership.ts PostgreSQL members and HAProxy nodes added and removed by apply
 //   replace.ts    a node's host replaced by a new one (new image), its data volume kept
 //   lifecycle.ts  up, down, resume
 //   converge.ts   day 2: drift and `sandbox apply`

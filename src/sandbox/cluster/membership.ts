@@ -1,6 +1,8 @@
-// The sandbox cluster, day 2: PostgreSQL members added and removed by `sandbox apply` when
-// `postgres.nodes` changes — what `pulumi up` does on AWS with instances, in the order that
-// never costs a write:
+// The sandbox cluster, day 2: PostgreSQL members and HAProxy nodes added and removed by
+// `sandbox apply` when `postgres.nodes` or `haproxy.nodes` changes — what `pulumi up` does on AWS
+// with instances, in the order that never costs a write (HAProxy: a new node boots after the
+// members' pg_hba admits it and is ready once it routes to the leader; a removed one stops
+// taking connections first, then the others converge without it, then its host goes):
 //
 // Scale out: the running nodes converge first (pg_hba, /etc/hosts and HAProxy's backends name
 // the new member; its backend stays DOWN until it streams), then the new host boots from the
@@ -28,15 +30,15 @@ export interface MembershipChange {
   removed: string[];
   /** The member that led and handed over before its removal. */
   handedOver?: { from: string; to: string };
-  /** Seconds until each added member streamed. */
-  streamingAfter: Record<string, number>;
+  /** Seconds from each added node's boot until it was ready (a member: streaming; HAProxy: routing to the leader). */
+  readyAfter: Record<string, number>;
 }
 
-/** A membership change other than PostgreSQL members: refused before anything changes (not done yet). */
+/** An etcd membership change: refused before anything changes (not done yet). */
 export function membershipRefusal(sb: Sandbox, target: ClusterSpec, added: string[], removed: string[]): string | undefined {
   const roleOf = (name: string) => (target.nodes.find((n) => n.name === name) ?? sb.spec.nodes.find((n) => n.name === name))!.role;
-  const others = [...added, ...removed].filter((n) => roleOf(n) !== "postgres");
-  if (others.length) return `${others.join(", ")}: adding or removing ${[...new Set(others.map(roleOf))].join(" or ")} nodes on a running sandbox is not done by apply yet (etcd membership needs member add/remove); only postgres.nodes can change`;
+  const etcd = [...added, ...removed].filter((n) => roleOf(n) === "etcd");
+  if (etcd.length) return `${etcd.join(", ")}: adding or removing etcd members on a running sandbox is not done by apply yet (it needs etcdctl member add/remove and initial-cluster-state existing); only postgres.nodes and haproxy.nodes can change`;
   if (target.nodes.filter((n) => n.role === "postgres").length < 1) return "postgres.nodes must stay at least 1";
   return undefined;
 }
@@ -61,8 +63,9 @@ async function handOver(sb: Sandbox, leader: string, keep: string[], log: (l: st
 }
 
 /**
- * Adds and removes PostgreSQL members of the running sandbox to match `target`. Returns the
- * rollout of the remaining nodes (their bundles name the new membership) and what changed.
+ * Adds and removes PostgreSQL members and HAProxy nodes of the running sandbox to match `target`.
+ * Returns the rollout of the remaining nodes (their bundles name the new membership) and what
+ * changed.
  */
 export async function changeMembership(
   sb: Sandbox,
@@ -71,10 +74,17 @@ export async function changeMembership(
   log: (l: string) => void,
 ): Promise<{ rollout: RolloutReport; bundles: ReturnType<typeof renderAll>; membership: MembershipChange }> {
   const { spec, layout, material } = target;
-  const membership: MembershipChange = { added: change.added, removed: change.removed, streamingAfter: {} };
+  const membership: MembershipChange = { added: change.added, removed: change.removed, readyAfter: {} };
+  const roleOf = (name: string) => (spec.nodes.find((n) => n.name === name) ?? sb.spec.nodes.find((n) => n.name === name))!.role;
   const staying = spec.nodes.filter((n) => n.role === "postgres").map((n) => n.name);
   const leader = await sb.client.leader();
   if (leader && change.removed.includes(leader)) membership.handedOver = await handOver(sb, leader, staying, log);
+
+  // A removed HAProxy node stops taking connections first (on AWS the NLB deregisters it).
+  for (const name of change.removed.filter((n) => roleOf(n) === "haproxy")) {
+    log(`${name}: stopping HAProxy (clients go through the other HAProxy nodes)`);
+    await hostExec(name, ["systemctl", "stop", "haproxy"], { timeoutMs: 60_000 });
+  }
 
   log("publishing secrets and bundles to the sandbox's AWS");
   const bundles = await publishStack(spec, layout, material);
@@ -87,7 +97,11 @@ export async function changeMembership(
   });
   if (!rollout.ok) return { rollout, bundles, membership };
 
-  for (const name of change.removed) {
+  for (const name of change.removed.filter((n) => roleOf(n) === "haproxy")) {
+    log(`${name}: removing the host`);
+    await resetHost(name);
+  }
+  for (const name of change.removed.filter((n) => roleOf(n) === "postgres")) {
     log(`${name}: stopping Patroni (it leaves the synchronous quorum; the leader drops its slot once its member key lapses)`);
     await hostExec(name, ["systemctl", "stop", "patroni"], { timeoutMs: 120_000 });
     const deadline = Date.now() + (sb.spec.patroni.ttl + 60) * 1000;
@@ -101,20 +115,30 @@ export async function changeMembership(
     await removeVolumeFile(sb.stateDir, name);
   }
 
-  for (const name of change.added) {
-    const started = Date.now();
+  // New hosts boot together (as `pulumi up` creates the instances); each is then waited for.
+  const started = Date.now();
+  await Promise.all(change.added.map(async (name) => {
     log(`${name}: booting from its user-data (${layout.addresses[name]})`);
     await bootHost(hostDefinition(sb.stateDir, name, layout.addresses[name], bundles.find((b) => b.node === name)!.userDataGzip), { image: sb.state.image, stateDir: sb.stateDir });
-    await attachDataVolumes(spec, sb.stateDir, [name]);
-    await waitForBoot(name, 300_000);
-    await waitForCloudInit([name], 300_000);
+  }));
+  const members = change.added.filter((n) => roleOf(n) === "postgres");
+  await attachDataVolumes(spec, sb.stateDir, members);
+  await Promise.all(change.added.map((name) => waitForBoot(name, 300_000)));
+  await waitForCloudInit(change.added, 300_000);
+  for (const name of change.added.filter((n) => roleOf(n) === "haproxy")) {
+    const check = await hostExec(name, ["pgha-node", "check", "--wait", "300"], { timeoutMs: 400_000 });
+    if (check.code !== 0) throw new Error(`${name} booted but HAProxy does not route to the leader after 300 s: ${(check.stderr || check.stdout).trim().split("\n").pop()}`);
+    membership.readyAfter[name] = (Date.now() - started) / 1000;
+    log(`${name}: routing to the leader ${membership.readyAfter[name].toFixed(1)} s after its boot began`);
+  }
+  for (const name of members) {
     const deadline = Date.now() + 600_000;
     while (!(await memberStates(sb)).some((m) => m.name === name && m.state === "streaming")) {
       if (Date.now() > deadline) throw new Error(`${name} booted but does not stream after 600 s: npx pgha sandbox exec ${name} -- journalctl -u patroni`);
       await sleep(1000);
     }
-    membership.streamingAfter[name] = (Date.now() - started) / 1000;
-    log(`${name}: streaming ${membership.streamingAfter[name].toFixed(1)} s after its boot began`);
+    membership.readyAfter[name] = (Date.now() - started) / 1000;
+    log(`${name}: streaming ${membership.readyAfter[name].toFixed(1)} s after its boot began`);
     // Cloned from a backup taken while, say, max_connections was higher, the new member runs the
     // backup's value (Patroni keeps a replica at pg_controldata's value while it is higher) and
     // reports a pending restart; promoted like that, it would force every standby to restart.
