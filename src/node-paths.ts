@@ -20,6 +20,9 @@ export const NODE_PATHS = {
   pgbackrestConf: "/etc/pgbackrest/pgbackrest.conf",
   pgbackrestSecrets: "/etc/pgbackrest/conf.d/secrets.conf",
   etcdConfig: "/etc/etcd/pgha-etcd.yml",
+  etcdMembers: "/etc/etcd/pgha-etcd-members",
+  // Written by pgha-etcd prepare beside the data directory: pgha-etcd.yml plus the join settings.
+  etcdEffectiveConfig: "/var/lib/etcd/pgha-etcd.effective.yml",
   etcdDataDir: "/var/lib/etcd/pgha",
   haproxyConfig: "/etc/haproxy/pgha.cfg",
   nodeEnv: "/etc/pgha/node.env",

@@ -110,7 +110,7 @@ export function registerSandboxCommands(program: Command): void {
 
   sandbox
     .command("replace <node>")
-    .description("replace a node's host with a new one booted from the current image and its user-data (how a new AMI reaches a node); a PostgreSQL member keeps its data volume and rejoins from it; a leader switches over first")
+    .description("replace a node's host with a new one booted from the current image and its user-data (how a new AMI reaches a node); a PostgreSQL member keeps its data volume and rejoins from it; a leader switches over first; an etcd member rejoins as a new member (its old one removed)")
     .option("--json", "print the result as JSON")
     .action(async (node: string, opts: { json?: boolean }) => {
       const p = progressLogger();

@@ -61,6 +61,51 @@ async function serverPids(): Promise<Record<string, number>> {
   return pids;
 }
 
+/** The etcd cluster's members as `pgha-etcd members` on `anchor` prints them. */
+async function etcdMembers(anchor: string): Promise<{ id: string; status: string; name: string; peer: string }[]> {
+  return (await sh(anchor, "pgha-etcd members")).trim().split("\n").map((l) => {
+    const [id, status, name, peer] = l.split(" ");
+    return { id, status, name, peer };
+  });
+}
+
+/**
+ * Quorum writes to etcd through `anchor` every 500 ms until stopped: a put needs a majority of
+ * the members, so a failed one means quorum was lost (5 s command timeout covers an election).
+ */
+const runningProbes = new Set<{ stop: () => Promise<unknown> }>();
+afterEach(async () => {
+  // A test that failed midway leaves its probe running: stop it with the test.
+  await Promise.all([...runningProbes].map((p) => p.stop()));
+});
+
+function etcdQuorumProbe(anchor: string) {
+  let running = true;
+  let samples = 0;
+  const failures: string[] = [];
+  const address = sb.layout.addresses[anchor];
+  const tls = "--cacert=/etc/pgha/tls/ca.crt --cert=/etc/pgha/tls/node.crt --key=/etc/pgha/tls/node.key";
+  const loop = (async () => {
+    while (running) {
+      const r = await hostExec(anchor, ["bash", "-c", `ETCDCTL_API=3 etcdctl --endpoints=https://${address}:2379 ${tls} --command-timeout=5s put /pgha-day2-quorum-probe ${samples}`], { timeoutMs: 20_000 })
+        .catch((e: Error) => ({ code: -1, stdout: "", stderr: e.message }));
+      samples++;
+      if (r.code !== 0) failures.push(`${new Date().toISOString()} ${r.stderr.trim()}`);
+      await sleep(500);
+    }
+  })();
+  const probe = {
+    stop: async () => {
+      running = false;
+      runningProbes.delete(probe);
+      await loop;
+      return { samples, failures };
+    },
+  };
+  runningProbes.add(probe);
+  return probe;
+}
+
 beforeAll(async () => {
   sb = await sandbox();
   originalStackFile = sb.state.stackFile;
@@ -194,24 +239,33 @@ describe("a config-only change converges on the running cluster", () => {
   }, T(12));
 });
 
-describe("PostgreSQL members and HAProxy nodes scale out and in under write load", () => {
-  it("postgres.nodes 3 → 4 and haproxy.nodes 2 → 3: the new member clones, streams, joins the quorum and every HAProxy, the new HAProxy routes; back with the leader removed: handed over first, then gone from HAProxy, the quorum, the slots and the DCS, the HAProxy node gone; no write lost", async () => {
+describe("PostgreSQL members, etcd members and HAProxy nodes scale out and in under write load", () => {
+  it("postgres.nodes 3 → 4, etcd.nodes 3 → 5, haproxy.nodes 2 → 3: the new member clones, streams, joins the quorum and every HAProxy, the new etcd members join the running cluster, the new HAProxy routes; back with the leader removed: handed over first, then gone from HAProxy, the quorum, the slots and the DCS, the etcd members removed, the other hosts gone; etcd quorum never lost, no write lost", async () => {
     const members = postgresMembers(sb);
     const added = `db${members.length + 1}`;
     const lbs = nodesOf(sb.spec, "haproxy").map((n) => n.name);
     const addedLb = `lb${lbs.length + 1}`;
+    const etcds = nodesOf(sb.spec, "etcd").map((n) => n.name);
+    const addedEtcd = [`etcd${etcds.length + 1}`, `etcd${etcds.length + 2}`];
     const load = new WriteLoad(sb, "day2_scale");
     await load.prepare();
     load.start();
+    const quorum = etcdQuorumProbe(etcds[0]);
     await waitFor("writes flowing", async () => load.ackedCount > 50, 30_000);
 
-    // Out: one more member.
-    const file = stackFileWith({ "postgres-ha:postgres": { nodes: members.length + 1 }, "postgres-ha:haproxy": { nodes: lbs.length + 1 } });
+    // Out: one more member, two more etcd members, one more HAProxy node.
+    const file = stackFileWith({ "postgres-ha:postgres": { nodes: members.length + 1 }, "postgres-ha:etcd": { nodes: etcds.length + 2 }, "postgres-ha:haproxy": { nodes: lbs.length + 1 } });
     const out = await apply(await openSandbox(), { stack: file, log: (l) => process.stderr.write(`[day2] ${l}\n`) });
     sb = await openSandbox();
     expect(out.rollout.ok).toBe(true);
-    expect(out.membership).toMatchObject({ added: [added, addedLb], removed: [] });
-    process.stderr.write(`[day2] scale out: ${added} streaming ${out.membership!.readyAfter[added].toFixed(1)} s and ${addedLb} routing ${out.membership!.readyAfter[addedLb].toFixed(1)} s after their boot began\n`);
+    expect(out.membership).toMatchObject({ removed: [] });
+    expect([...out.membership!.added].sort()).toEqual([added, ...addedEtcd, addedLb].sort());
+    process.stderr.write(`[day2] scale out: ${added} streaming ${out.membership!.readyAfter[added].toFixed(1)} s, ${addedEtcd.map((e) => `${e} healthy ${out.membership!.readyAfter[e].toFixed(1)} s`).join(", ")}, ${addedLb} routing ${out.membership!.readyAfter[addedLb].toFixed(1)} s after their boot began\n`);
+    // Five started etcd members, every one healthy; Patroni's configuration names all five.
+    const five = await etcdMembers(etcds[0]);
+    expect(five.map((m) => `${m.name} ${m.status}`).sort()).toEqual([...etcds, ...addedEtcd].map((e) => `${e} started`).sort());
+    for (const e of addedEtcd) expect((await hostExec(e, ["pgha-node", "check"])).code).toBe(0);
+    for (const db of postgresMembers(sb)) expect(await sh(db, `cat ${NODE_PATHS.patroniConfig}`)).toContain(`${sb.layout.addresses[addedEtcd[1]]}:2379`);
     // The new HAProxy node routes to the leader and knows the new member; every member admits it.
     expect((await hostExec(addedLb, ["pgha-node", "check"])).code).toBe(0);
     const lbAddress = sb.layout.addresses[addedLb];
@@ -239,12 +293,18 @@ describe("PostgreSQL members and HAProxy nodes scale out and in under write load
     const back = await apply(await openSandbox(), { stack: originalStackFile, log: (l) => process.stderr.write(`[day2] ${l}\n`) });
     sb = await openSandbox();
     expect(back.rollout.ok).toBe(true);
-    expect(back.membership).toMatchObject({ added: [], removed: [added, addedLb], handedOver: { from: added } });
-    expect((await listHosts(sb.stateDir)).map((h) => h.name)).not.toContain(addedLb);
+    expect(back.membership).toMatchObject({ added: [], handedOver: { from: added } });
+    expect([...back.membership!.removed].sort()).toEqual([added, ...addedEtcd, addedLb].sort());
+    const hostsAfter = (await listHosts(sb.stateDir)).map((h) => h.name);
+    for (const gone of [addedLb, ...addedEtcd]) expect(hostsAfter).not.toContain(gone);
+    expect((await etcdMembers(etcds[0])).map((m) => `${m.name} ${m.status}`).sort()).toEqual(etcds.map((e) => `${e} started`).sort());
     for (const db of postgresMembers(sb)) await waitFor(`${db}'s pg_hba without ${addedLb}`, async () => !(await sh(db, `cat ${NODE_PATHS.dataDir}/pg_hba.conf`)).includes(`${lbAddress}/32`), 60_000, 1000);
     await waitFor("writes after the scale-in", async () => (load.lastAckAt() ?? 0) > Date.now() - 1000, 60_000);
     const result = await load.stop();
-    process.stderr.write(`[day2] scale out and in: ${result.acked.length} writes acknowledged, ${result.errors} failed statement(s) (the hand-over), longest gap ${(result.longestGapMs / 1000).toFixed(1)} s\n`);
+    const probe = await quorum.stop();
+    process.stderr.write(`[day2] scale out and in: ${result.acked.length} writes acknowledged, ${result.errors} failed statement(s) (the hand-over), longest gap ${(result.longestGapMs / 1000).toFixed(1)} s; etcd quorum writes ${probe.samples}, failed ${probe.failures.length}\n`);
+    expect(probe.failures).toEqual([]);
+    expect(probe.samples).toBeGreaterThan(20);
     expect(postgresMembers(sb)).not.toContain(added);
     expect((await sb.client.cluster())!.members.map((m) => m.name)).not.toContain(added);
     for (const lb of nodesOf(sb.spec, "haproxy")) expect(await sh(lb.name, `cat ${NODE_PATHS.haproxyConfig}`)).not.toMatch(new RegExp(`server ${added} `));
@@ -253,6 +313,23 @@ describe("PostgreSQL members and HAProxy nodes scale out and in under write load
     expect(await load.lost(result.acked)).toEqual([]);
     await waitHealthy(sb);
   }, T(15));
+
+  it("`replace` of an etcd member (a new instance, no data): it is removed and joins again as a new member, quorum held throughout", async () => {
+    const etcds = nodesOf(sb.spec, "etcd").map((n) => n.name);
+    const target = etcds[1];
+    const before = await etcdMembers(etcds[0]);
+    const oldId = before.find((m) => m.name === target)!.id;
+    const quorum = etcdQuorumProbe(etcds[0]);
+    const replaced = await replaceNode(await openSandbox(), target, (l) => process.stderr.write(`[day2] ${l}\n`));
+    const probe = await quorum.stop();
+    const after = await etcdMembers(etcds[0]);
+    process.stderr.write(`[day2] replace of ${target}: healthy ${replaced.seconds.toFixed(1)} s after its old host was removed; member ${oldId} → ${after.find((m) => m.name === target)?.id}; etcd quorum writes ${probe.samples}, failed ${probe.failures.length}\n`);
+    expect(after.map((m) => `${m.name} ${m.status}`).sort()).toEqual(etcds.map((e) => `${e} started`).sort());
+    expect(after.find((m) => m.name === target)!.id).not.toBe(oldId);
+    expect(await sh(target, "journalctl -b -t pgha-etcd --no-pager")).toMatch(new RegExp(`knows ${target} \\(${oldId}\\) as started but it has no data here`));
+    expect(probe.failures).toEqual([]);
+    await waitHealthy(sb);
+  }, T(6));
 });
 
 describe("the EC2 boot path, executed", () => {

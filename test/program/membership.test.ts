@@ -68,6 +68,19 @@ describe("haproxy.nodes 2 → 3 (prod)", () => {
   }, 120_000);
 });
 
+describe("etcd.nodes 3 → 5 (prod)", () => {
+  it("adds etcd4's and etcd5's instances and changes no existing one; the members' lists and Patroni's etcd hosts follow through the bundles", async () => {
+    const five = await runProgram({ stack: "prod", overrides: { etcd: { nodes: 5 } } });
+    if (five.error) throw five.error;
+    const d = delta(prod, five);
+    expect(d.removed).toEqual([]);
+    expect(d.added.filter((r) => r.type === TYPES.instance).map(nodeOf).sort()).toEqual(["etcd4", "etcd5"]);
+    expect(d.changed.filter((r) => r.type === TYPES.instance || r.type === TYPES.volume)).toEqual([]);
+    const changedNodes = new Set(d.changed.filter((r) => r.type === TYPES.bucketObject).map((r) => /\/nodes\/([^/]+)\//.exec(r.inputs.key)?.[1]).filter(Boolean));
+    for (const n of ["etcd1", "etcd2", "etcd3", "db1", "db2", "db3"]) expect(changedNodes).toContain(n);
+  }, 120_000);
+});
+
 describe("maintenance.window", () => {
   it("reaches the rollout's plan (null by default)", async () => {
     const plan = (run: ProgramRun) => JSON.parse(run.ofType(TYPES.localCommand)[0].inputs.environment.PGHA_ROLLOUT_PLAN);

@@ -101,18 +101,22 @@ describe.each(TIERS)("%s bundles", (tier) => {
       }
     });
 
-    it("etcd: static initial cluster, the same on every member, TLS with client-cert auth", () => {
+    it("etcd: the member list is its own file, the same on every member; the config has no join settings (pgha-etcd prepare adds them); TLS with client-cert auth", () => {
       const clusters = etcd.map((b) => parseYaml(fileOf(b, NODE_PATHS.etcdConfig)));
+      const lists = etcd.map((b) => fileOf(b, NODE_PATHS.etcdMembers));
+      const entries = (text: string) => text.split("\n").filter((l) => /^[A-Za-z0-9_-]+=/.test(l));
+      expect(entries(lists[0])).toEqual([`token=${spec.etcd.initialClusterToken}`, ...etcd.map((b) => `${b.node}=https://${addr(b.node)}:2380`)]);
       for (const [i, c] of clusters.entries()) {
+        expect(lists[i]).toBe(lists[0]);
+        expect(Object.keys(c).filter((k) => k.startsWith("initial-cluster"))).toEqual([]);
         expect(c.name).toBe(etcd[i].node);
-        expect(c["initial-cluster"]).toBe(clusters[0]["initial-cluster"]);
-        expect(c["initial-cluster-state"]).toBe("new");
         expect(c["enable-grpc-gateway"]).toBe(true);
         expect(c["client-transport-security"]["client-cert-auth"]).toBe(true);
         expect(c["peer-transport-security"]["client-cert-auth"]).toBe(true);
         expect(c["listen-client-urls"]).toContain(`https://${addr(etcd[i].node)}:2379`);
       }
-      expect(clusters[0]["initial-cluster"].split(",")).toEqual(etcd.map((b) => `${b.node}=https://${addr(b.node)}:2380`));
+      // etcd starts from the effective copy that pgha-etcd prepare writes before every start.
+      for (const b of etcd) expect(fileOf(b, "/etc/systemd/system/etcd.service.d/pgha.conf")).toMatch(/ExecStartPre=\+\/usr\/local\/sbin\/pgha-etcd prepare\n(.|\n)*ExecStart=\/usr\/bin\/etcd --config-file \/var\/lib\/etcd\/pgha-etcd.effective.yml/);
     });
 
     it("haproxy: 5000 → /primary, 5001 → /replica with fallback to the leader, stats on the private address", () => {
@@ -226,6 +230,7 @@ describe.each(TIERS)("%s bundles", (tier) => {
         expect(actions(b, "/etc/systemd/system/patroni.service.d/pgha.conf")).toEqual(["systemd", "patroni-restart"]);
       }
       for (const b of etcd) expect(actions(b, NODE_PATHS.etcdConfig)).toEqual(["etcd-restart"]);
+      for (const b of etcd) expect(actions(b, NODE_PATHS.etcdMembers)).toEqual(["etcd-members"]);
       for (const b of lbs) expect(actions(b, NODE_PATHS.haproxyConfig)).toEqual(["haproxy-reload"]);
     });
 
@@ -313,8 +318,8 @@ describe("invariants for every valid config (property tests)", () => {
           if (admits(layout.kind === "ec2" ? "192.0.2.1" : "10.88.0.254")) return false;
 
           const bundles = renderAll(spec, layout);
-          const initial = bundles.filter((b) => b.role === "etcd").map((b) => parseYaml(fileOf(b, NODE_PATHS.etcdConfig))["initial-cluster"]);
-          if (new Set(initial).size !== 1 || initial[0].split(",").length !== a.etcd) return false;
+          const initial = bundles.filter((b) => b.role === "etcd").map((b) => fileOf(b, NODE_PATHS.etcdMembers));
+          if (new Set(initial).size !== 1 || initial[0].split("\n").filter((l) => /^etcd\d+=/.test(l)).length !== a.etcd) return false;
           for (const lb of bundles.filter((b) => b.role === "haproxy")) {
             const servers = parseHaproxy(fileOf(lb, NODE_PATHS.haproxyConfig))
               .filter((s) => s.name === "primary")[0]

@@ -55,6 +55,7 @@ export function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
     pgMajor: POSTGRES_MAJOR,
     pgPort: PORTS.postgres,
     etcdDataDir: NODE_PATHS.etcdDataDir,
+    etcdEffectiveConfig: NODE_PATHS.etcdEffectiveConfig,
     layoutKind: layout.kind,
     // node.env carries only what the node's role uses, so a backup setting changes no etcd bundle.
     postgresNode: node.role === "postgres",
@@ -162,8 +163,17 @@ function etcdFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): BundleFil
   const initialCluster = nodesOf(spec, "etcd")
     .map((n) => `${n.name}=${view.scheme}://${layout.addresses[n.name]}:${PORTS.etcdPeer}`)
     .join(",");
+  // The member list is its own file: a membership change reconciles the running cluster
+  // (pgha-etcd reconcile) and restarts no member; etcd reads initial-cluster only without data.
+  const members = [
+    `# etcd members of cluster "${spec.scope}" (stack ${spec.stack}). Rendered by postgres-ha: pgha-etcd`,
+    "# prepare joins a new member by it, pgha-etcd reconcile removes the members it no longer names.",
+    `token=${spec.etcd.initialClusterToken}`,
+    ...initialCluster.split(","),
+  ].join("\n");
   return [
-    file(NODE_PATHS.etcdConfig, renderTemplate("etcd.yml", { ...view, initialCluster, initialClusterToken: spec.etcd.initialClusterToken }), ["etcd-restart"]),
+    file(NODE_PATHS.etcdConfig, renderTemplate("etcd.yml", view), ["etcd-restart"]),
+    file(NODE_PATHS.etcdMembers, members, ["etcd-members"]),
     file("/etc/systemd/system/etcd.service.d/pgha.conf", renderTemplate("systemd/etcd.conf", view), ["systemd", "etcd-restart"]),
   ];
 }

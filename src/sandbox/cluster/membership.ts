@@ -34,12 +34,12 @@ export interface MembershipChange {
   readyAfter: Record<string, number>;
 }
 
-/** An etcd membership change: refused before anything changes (not done yet). */
+/** A membership change apply does not make: refused before anything changes. */
 export function membershipRefusal(sb: Sandbox, target: ClusterSpec, added: string[], removed: string[]): string | undefined {
-  const roleOf = (name: string) => (target.nodes.find((n) => n.name === name) ?? sb.spec.nodes.find((n) => n.name === name))!.role;
-  const etcd = [...added, ...removed].filter((n) => roleOf(n) === "etcd");
-  if (etcd.length) return `${etcd.join(", ")}: adding or removing etcd members on a running sandbox is not done by apply yet (it needs etcdctl member add/remove and initial-cluster-state existing); only postgres.nodes and haproxy.nodes can change`;
   if (target.nodes.filter((n) => n.role === "postgres").length < 1) return "postgres.nodes must stay at least 1";
+  const roleOf = (name: string) => (target.nodes.find((n) => n.name === name) ?? sb.spec.nodes.find((n) => n.name === name))!.role;
+  const etcdRemoved = removed.filter((n) => roleOf(n) === "etcd");
+  if (etcdRemoved.length && added.some((n) => roleOf(n) === "etcd")) return "etcd members are added or removed in one direction per apply";
   return undefined;
 }
 
@@ -101,6 +101,19 @@ export async function changeMembership(
     log(`${name}: removing the host`);
     await resetHost(name);
   }
+  // The staying etcd members removed the ones their list no longer names (pgha-etcd reconcile,
+  // run by the rollout): confirm, then stop and remove those hosts.
+  const etcdRemoved = change.removed.filter((n) => roleOf(n) === "etcd");
+  if (etcdRemoved.length) {
+    const anEtcd = spec.nodes.find((n) => n.role === "etcd")!.name;
+    const list = await hostExec(anEtcd, ["pgha-etcd", "members"], { timeoutMs: 60_000 });
+    const still = etcdRemoved.filter((n) => list.stdout.split("\n").some((l) => l.split(" ")[2] === n || l.split(" ")[3]?.includes(`//${sb.layout.addresses[n]}:`)));
+    if (list.code !== 0 || still.length) throw new Error(`etcd: ${still.join(", ") || etcdRemoved.join(", ")} still in the member list after the rollout (npx pgha sandbox exec ${anEtcd} -- journalctl -t pgha-etcd): ${list.stdout.trim()} ${list.stderr.trim()}`);
+    for (const name of etcdRemoved) {
+      log(`${name}: out of the etcd member list; removing the host`);
+      await resetHost(name);
+    }
+  }
   for (const name of change.removed.filter((n) => roleOf(n) === "postgres")) {
     log(`${name}: stopping Patroni (it leaves the synchronous quorum; the leader drops its slot once its member key lapses)`);
     await hostExec(name, ["systemctl", "stop", "patroni"], { timeoutMs: 120_000 });
@@ -125,11 +138,12 @@ export async function changeMembership(
   await attachDataVolumes(spec, sb.stateDir, members);
   await Promise.all(change.added.map((name) => waitForBoot(name, 300_000)));
   await waitForCloudInit(change.added, 300_000);
-  for (const name of change.added.filter((n) => roleOf(n) === "haproxy")) {
+  for (const name of change.added.filter((n) => roleOf(n) === "etcd" || roleOf(n) === "haproxy")) {
+    const what = roleOf(name) === "etcd" ? "a healthy etcd member (it joined the running cluster)" : "routing to the leader";
     const check = await hostExec(name, ["pgha-node", "check", "--wait", "300"], { timeoutMs: 400_000 });
-    if (check.code !== 0) throw new Error(`${name} booted but HAProxy does not route to the leader after 300 s: ${(check.stderr || check.stdout).trim().split("\n").pop()}`);
+    if (check.code !== 0) throw new Error(`${name} booted but is not ${what} after 300 s: ${(check.stderr || check.stdout).trim().split("\n").pop()}`);
     membership.readyAfter[name] = (Date.now() - started) / 1000;
-    log(`${name}: routing to the leader ${membership.readyAfter[name].toFixed(1)} s after its boot began`);
+    log(`${name}: ${what} ${membership.readyAfter[name].toFixed(1)} s after its boot began`);
   }
   for (const name of members) {
     const deadline = Date.now() + 600_000;

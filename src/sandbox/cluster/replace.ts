@@ -3,6 +3,8 @@
 // from the current image and the node's user-data (the bootstrap fetches its current bundle),
 // and a PostgreSQL member keeps its data volume, so it rejoins from its own data (pg_rewind or a
 // re-clone only when Patroni finds it diverged). A leader hands over first; one node at a time.
+// An etcd member comes back without data: pgha-etcd prepare, on the new host, removes its old
+// member and joins the cluster as a new one (refused when the others would not hold quorum).
 import { renderBundle } from "../../render/bundle";
 import { hostExec, resetHost, bootHost, waitForBoot } from "../hosts";
 import { attachDataVolumes, hostDefinition, waitForCloudInit } from "./provision";
@@ -29,7 +31,13 @@ export async function replaceNode(sb: Sandbox, name: string, log: (l: string) =>
   const node = sb.spec.nodes.find((n) => n.name === name);
   if (!node) throw Object.assign(new Error(`no node ${name}; the nodes are ${sb.spec.nodes.map((n) => n.name).join(", ")}`), { exitCode: 2 });
   if (node.role === "etcd") {
-    throw new ReplaceRefused(`${name} is an etcd member: a new instance starts with an empty data directory and must join as a new member (etcdctl member remove, then add, initial-cluster-state existing), which replace does not do yet; nothing was changed`);
+    // The new host has no etcd data: pgha-etcd prepare removes the old member and adds the new
+    // one. The others must hold quorum on their own meanwhile.
+    const others = sb.spec.nodes.filter((n) => n.role === "etcd" && n.name !== name).map((n) => n.name);
+    const quorum = Math.floor((others.length + 1) / 2) + 1;
+    const healthy: string[] = [];
+    for (const other of others) if ((await hostExec(other, ["pgha-node", "check"], { timeoutMs: 30_000 })).code === 0) healthy.push(other);
+    if (healthy.length < quorum) throw new ReplaceRefused(`${name} is an etcd member and only ${healthy.length} of the other ${others.length} are healthy (${healthy.join(", ") || "none"}): quorum needs ${quorum} without it, so it was not replaced`);
   }
   const members = sb.spec.nodes.filter((n) => n.role === "postgres").map((n) => n.name);
   let handedOver: ReplaceResult["handedOver"];
