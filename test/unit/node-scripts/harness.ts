@@ -319,7 +319,11 @@ export class FakeNode {
 
   /** Recorded calls: of one command (its arguments), or of all ([command, ...arguments]). */
   calls(command?: string): Call[] {
-    const all = fs.readFileSync(path.join(this.dir, "calls.log"), "utf8").split("\x1e").filter(Boolean).map((r) => r.split("\x1f"));
+    // What follows the last record separator is a call still being written (a background
+    // script): not a call yet.
+    const records = fs.readFileSync(path.join(this.dir, "calls.log"), "utf8").split("\x1e");
+    records.pop();
+    const all = records.filter(Boolean).map((r) => r.split("\x1f"));
     return command === undefined ? all : all.filter((c) => c[0] === command).map((c) => c.slice(1));
   }
 

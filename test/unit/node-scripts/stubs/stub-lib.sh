@@ -8,7 +8,10 @@
 #                                       STUB_FALLTHROUGH=1 (then the stub carries on as usual)
 STUB_NAME=${0##*/}
 STUB_DIR=${PGHA_TEST_DIR:?this stub runs only under the node-scripts test harness}
-{ printf '%s' "$STUB_NAME"; printf '\x1f%s' "$@"; printf '\x1e'; } >> "$STUB_DIR/calls.log"
+# One write per call, so a test polling the log never reads half a record.
+stub_record=$STUB_NAME
+for stub_arg in "$@"; do stub_record+=$'\x1f'"$stub_arg"; done
+printf '%s\x1e' "$stub_record" >> "$STUB_DIR/calls.log"
 
 # stub_nth <key>: how many times stub_nth was called with <key> in this test, this call included
 # ("fail the first two calls" answers count with it).
