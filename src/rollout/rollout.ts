@@ -5,6 +5,9 @@
 // changed, reload what reloads, report pending restarts; never a PostgreSQL or etcd restart)
 // and then `pgha-node check --wait` (the node's role is healthy again) before the next node.
 //
+// A leader the stack no longer lists (scale-in) hands over to a streaming member that stays
+// before anything else changes: HAProxy and pg_hba must not drop it while it takes the writes.
+//
 // Order: etcd members one at a time (quorum is never at risk: each is healthy again before the
 // next), then HAProxy nodes one at a time (clients always have one), then PostgreSQL replicas,
 // the leader last (a change that misbehaves shows on a replica first).
@@ -61,8 +64,10 @@ export interface RolloutReport {
   transport: string;
   order: string[];
   nodes: NodeApplyResult[];
+  /** The leader the stack no longer lists, and the member it handed over to before anything changed. */
+  handedOver?: { from: string; to: string; seconds: number };
   /** Set when the rollout stopped: what failed, and what to do next. */
-  failure?: { node: string; step: "apply" | "check"; message: string; next: string };
+  failure?: { node: string; step: "handover" | "apply" | "check"; message: string; next: string };
   seconds: number;
 }
 
@@ -77,23 +82,40 @@ export const APPLY_TIMEOUT_MS = 15 * 60_000;
 export const HEALTH_WAIT_SECONDS = 180;
 
 interface PatroniClusterView {
-  members?: { name: string; role: string; state: string }[];
+  members?: { name: string; role: string; state: string; pending_restart?: boolean; lag?: number | string }[];
 }
 
-/** The leader's name as the PostgreSQL nodes see it (the first that answers). */
-export async function findLeader(transport: Transport, postgresNodes: string[]): Promise<string | undefined> {
+/** Patroni's view of the cluster from the first of `postgresNodes` that answers. */
+async function clusterView(transport: Transport, postgresNodes: string[]): Promise<PatroniClusterView | undefined> {
   for (const n of postgresNodes) {
     const r = await transport.run(n, ["pgha-node", "cluster"], 30_000).catch(() => undefined);
     if (!r || r.code !== 0) continue;
     try {
-      const view = JSON.parse(r.stdout) as PatroniClusterView;
-      const leader = view.members?.find((m) => m.role === "leader" || m.role === "standby_leader");
-      if (leader) return leader.name;
+      return JSON.parse(r.stdout) as PatroniClusterView;
     } catch {
       // not JSON: try the next member
     }
   }
   return undefined;
+}
+
+/** The leader's name as the PostgreSQL nodes see it (the first that answers). */
+export async function findLeader(transport: Transport, postgresNodes: string[]): Promise<string | undefined> {
+  const view = await clusterView(transport, postgresNodes);
+  return view?.members?.find((m) => m.role === "leader" || m.role === "standby_leader")?.name;
+}
+
+/**
+ * The member of `staying` to hand over to: a streaming one, a synchronous (quorum) standby first,
+ * one without a pending restart first, then least lag. Undefined when none streams.
+ */
+export function handOverCandidate(view: PatroniClusterView | undefined, staying: string[]): string | undefined {
+  const ok = (view?.members ?? []).filter((m) => staying.includes(m.name) && m.state === "streaming");
+  const rank = (m: (typeof ok)[number]) => [m.role === "sync_standby" || m.role === "quorum_standby" ? 0 : 1, m.pending_restart ? 1 : 0, typeof m.lag === "number" ? m.lag : Number.MAX_SAFE_INTEGER];
+  return ok.sort((a, b) => {
+    const [x, y] = [rank(a), rank(b)];
+    return x[0] - y[0] || x[1] - y[1] || x[2] - y[2];
+  })[0]?.name;
 }
 
 /**
@@ -119,6 +141,31 @@ function parseApply(node: RolloutNode, out: CommandOutcome, seconds: number): No
   }
 }
 
+/**
+ * Hands leadership from `leader` (a member the stack no longer lists) to a streaming member of
+ * `staying`, run on that member (the transport reaches only the listed nodes): waits up to 120 s
+ * for one to stream.
+ */
+async function handOverFrom(t: Transport, leader: string, staying: string[], log: (l: string) => void): Promise<{ from: string; to: string; seconds: number } | { failure: NonNullable<RolloutReport["failure"]> }> {
+  const deadline = Date.now() + 120_000;
+  let candidate: string | undefined;
+  while (!(candidate = handOverCandidate(await clusterView(t, staying), staying))) {
+    if (Date.now() > deadline) {
+      return { failure: { node: leader, step: "handover", message: `${leader} leads but is no longer in the stack, and none of ${staying.join(", ")} streamed within 120 s to take over`, next: "nothing was changed: bring a remaining member to streaming (pgha-node status on it), then run the update again" } };
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  log(`${leader} leads and leaves the stack: switching over to ${candidate} first`);
+  const started = Date.now();
+  const out = await t.run(candidate, ["pgha-node", "switchover", "--candidate", candidate, "--json"], 300_000);
+  if (out.code !== 0) {
+    return { failure: { node: candidate, step: "handover", message: (out.stderr.trim() || out.stdout.trim()).split("\n").slice(-3).join(" | "), next: `nothing was changed: ${t.howToReach(candidate)}, then \`pgha-patronictl list\`; run the update again once a standby streams` } };
+  }
+  const seconds = (Date.now() - started) / 1000;
+  log(`${leader} → ${candidate}: switched over in ${seconds.toFixed(1)} s`);
+  return { from: leader, to: candidate, seconds };
+}
+
 export interface RolloutOptions {
   transport: Transport;
   nodes: RolloutNode[];
@@ -131,9 +178,20 @@ export async function runRollout(opts: RolloutOptions): Promise<RolloutReport> {
   const log = opts.log ?? (() => undefined);
   const started = Date.now();
   const t = opts.transport;
-  const leader = await findLeader(t, opts.nodes.filter((n) => n.role === "postgres").map((n) => n.name));
+  const postgres = opts.nodes.filter((n) => n.role === "postgres").map((n) => n.name);
+  let leader = await findLeader(t, postgres);
+  let handedOver: RolloutReport["handedOver"];
+  if (leader && postgres.length && !postgres.includes(leader)) {
+    // The leader is leaving the stack (scale-in): hand over before any HAProxy or pg_hba drops it.
+    const handed = await handOverFrom(t, leader, postgres, log);
+    if ("failure" in handed) {
+      return { ok: false, transport: t.name, order: [], nodes: [], failure: handed.failure, seconds: (Date.now() - started) / 1000 };
+    }
+    handedOver = handed;
+    leader = handed.to;
+  }
   const order = rolloutOrder(opts.nodes, leader);
-  const report: RolloutReport = { ok: true, transport: t.name, order: order.map((n) => n.name), nodes: [], seconds: 0 };
+  const report: RolloutReport = { ok: true, transport: t.name, order: order.map((n) => n.name), nodes: [], seconds: 0, ...(handedOver ? { handedOver } : {}) };
   log(`rollout over ${t.name}: ${report.order.join(" → ")}${leader ? ` (leader ${leader} last)` : ""}`);
   const wait = opts.healthWaitSeconds ?? HEALTH_WAIT_SECONDS;
   for (const node of order) {
@@ -182,6 +240,7 @@ export function formatRollout(r: RolloutReport): string {
   const pad = (v: string, n: number) => v.padEnd(n);
   const lines = [
     `rollout over ${r.transport}: ${r.ok ? "converged" : "STOPPED"} in ${r.seconds.toFixed(1)} s`,
+    ...(r.handedOver ? [`handed over first: ${r.handedOver.from} (leaving the stack) → ${r.handedOver.to} in ${r.handedOver.seconds.toFixed(1)} s`] : []),
     `${pad("node", 7)} ${pad("bundle (old → new)", 29)} ${pad("files", 5)} ${pad("ran", 36)} pending restart`,
     ...r.nodes.map(
       (n) =>

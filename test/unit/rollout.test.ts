@@ -87,6 +87,59 @@ describe("runRollout", () => {
   });
 });
 
+describe("a leader the stack no longer lists (scale-in)", () => {
+  // db3 leads and is being removed; db1 is a quorum standby that streams, db2 streams asynchronously.
+  const view = JSON.stringify({ members: [
+    { name: "db1", role: "quorum_standby", state: "streaming", lag: 0 },
+    { name: "db2", role: "replica", state: "streaming", lag: 0 },
+    { name: "db3", role: "leader", state: "running" },
+  ] });
+  const staying = nodes.filter((n) => n.role !== "postgres" || ["db1", "db2"].includes(n.name));
+
+  it("hands over to a streaming synchronous standby that stays, run on it, before any node changes", async () => {
+    const t = fakeTransport((node, argv) => {
+      if (argv[1] === "cluster") return { code: 0, stdout: view, stderr: "" };
+      if (argv[1] === "switchover") return { code: 0, stdout: JSON.stringify({ from: "db3", to: node }), stderr: "" };
+      if (argv[1] === "apply") return { code: 0, stdout: applyJson(node, argv[2]), stderr: "" };
+      return { code: 0, stdout: `${node}: healthy`, stderr: "" };
+    });
+    const r = await runRollout({ transport: t, nodes: staying, healthWaitSeconds: 5 });
+    expect(r.ok).toBe(true);
+    expect(r.handedOver).toMatchObject({ from: "db3", to: "db1" });
+    const changing = t.calls.filter((c) => !c.includes("pgha-node cluster"));
+    expect(changing[0]).toBe("db1: pgha-node switchover --candidate db1 --json");
+    expect(changing[1]).toMatch(/^etcd1: pgha-node apply/);
+    // The new leader is converged last.
+    expect(r.order.slice(-2)).toEqual(["db2", "db1"]);
+  });
+
+  it("stops before any node changes when the hand-over fails", async () => {
+    const t = fakeTransport((node, argv) => {
+      if (argv[1] === "cluster") return { code: 0, stdout: view, stderr: "" };
+      if (argv[1] === "switchover") return { code: 1, stdout: "", stderr: "pgha-node: switchover refused: 412" };
+      return { code: 0, stdout: applyJson(node, argv[2] ?? ""), stderr: "" };
+    });
+    const r = await runRollout({ transport: t, nodes: staying, healthWaitSeconds: 5 });
+    expect(r.ok).toBe(false);
+    expect(r.failure).toMatchObject({ node: "db1", step: "handover" });
+    expect(r.failure!.message).toContain("412");
+    expect(t.calls.some((c) => c.includes("apply"))).toBe(false);
+  });
+
+  it("a leader that stays is not handed over", async () => {
+    const t = fakeTransport((node, argv) => {
+      if (argv[1] === "cluster") return { code: 0, stdout: view, stderr: "" };
+      if (argv[1] === "apply") return { code: 0, stdout: applyJson(node, argv[2]), stderr: "" };
+      return { code: 0, stdout: `${node}: healthy`, stderr: "" };
+    });
+    const all = [...staying, { name: "db3", role: "postgres" as const, hash: H("8") }];
+    const r = await runRollout({ transport: t, nodes: all, healthWaitSeconds: 5 });
+    expect(r.handedOver).toBeUndefined();
+    expect(t.calls.some((c) => c.includes("switchover"))).toBe(false);
+    expect(r.order[r.order.length - 1]).toBe("db3");
+  });
+});
+
 describe("`pgha rollout --transport ssm` against a stub awscli", () => {
   it("waits for SSM, sends each node's commands through AWS-RunShellScript, and reports", () => {
     const stub = ssmStub({ lostOnce: "i-lb1" }); // its first describe-instance-information says ConnectionLost

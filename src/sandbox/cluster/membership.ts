@@ -10,10 +10,11 @@
 // pg_basebackup from a replica — Patroni's create_replica_methods) and joins the synchronous
 // quorum once it streams (Patroni considers only streaming members).
 //
-// Scale in: a member that leads hands over first (to a remaining streaming member), the running
-// nodes converge without it (HAProxy drops its backend, pg_hba its address), then Patroni stops
-// on it (it leaves the quorum; its member key lapses; the leader drops its replication slot) and
-// only then its host and data volume go.
+// Scale in: a member that leads hands over first (the rollout, to a remaining streaming member),
+// the running nodes converge without it (HAProxy drops its backend, pg_hba its address), then
+// `pgha-node leave` on it — what the instance's beforeDelete hook runs on AWS — stops Patroni (it
+// leaves the quorum), waits until its member key lapses and has the leader drop its replication
+// slot; only then its host and data volume go.
 import type { ClusterSpec } from "../../spec";
 import { runRollout, type RolloutReport } from "../../rollout/rollout";
 import { bootHost, hostExec, resetHost, waitForBoot } from "../hosts";
@@ -47,21 +48,6 @@ async function memberStates(sb: Sandbox): Promise<{ name: string; role: string; 
   return (await sb.client.cluster().catch(() => undefined))?.members ?? [];
 }
 
-/** Hands leadership away from `leader` to a streaming member that stays. */
-async function handOver(sb: Sandbox, leader: string, keep: string[], log: (l: string) => void): Promise<{ from: string; to: string }> {
-  // A remaining member that streams (one may be restarting: wait a while for it).
-  let candidate: string | undefined;
-  const deadline = Date.now() + 120_000;
-  while (!(candidate = (await memberStates(sb)).find((m) => keep.includes(m.name) && m.state === "streaming")?.name)) {
-    if (Date.now() > deadline) throw new Error(`${leader} leads and is to be removed, but no remaining member streamed within 120 s to take over: nothing was changed`);
-    await sleep(1000);
-  }
-  log(`${leader} leads: switching over to ${candidate} before removing it`);
-  const out = await hostExec(leader, ["pgha-node", "switchover", "--candidate", candidate, "--json"], { timeoutMs: 240_000 });
-  if (out.code !== 0) throw new Error(`switchover from ${leader} to ${candidate} failed, nothing was removed: ${out.stderr.trim().split("\n").slice(-2).join(" | ")}`);
-  return { from: leader, to: candidate };
-}
-
 /**
  * Adds and removes PostgreSQL members and HAProxy nodes of the running sandbox to match `target`.
  * Returns the rollout of the remaining nodes (their bundles name the new membership) and what
@@ -76,9 +62,6 @@ export async function changeMembership(
   const { spec, layout, material } = target;
   const membership: MembershipChange = { added: change.added, removed: change.removed, readyAfter: {} };
   const roleOf = (name: string) => (spec.nodes.find((n) => n.name === name) ?? sb.spec.nodes.find((n) => n.name === name))!.role;
-  const staying = spec.nodes.filter((n) => n.role === "postgres").map((n) => n.name);
-  const leader = await sb.client.leader();
-  if (leader && change.removed.includes(leader)) membership.handedOver = await handOver(sb, leader, staying, log);
 
   // A removed HAProxy node stops taking connections first (on AWS the NLB deregisters it).
   for (const name of change.removed.filter((n) => roleOf(n) === "haproxy")) {
@@ -95,6 +78,7 @@ export async function changeMembership(
     nodes: spec.nodes.filter((n) => !change.added.includes(n.name)).map((n) => ({ name: n.name, role: n.role, hash: bundles.find((b) => b.node === n.name)!.hash })),
     log,
   });
+  if (rollout.handedOver) membership.handedOver = { from: rollout.handedOver.from, to: rollout.handedOver.to };
   if (!rollout.ok) return { rollout, bundles, membership };
 
   for (const name of change.removed.filter((n) => roleOf(n) === "haproxy")) {
@@ -115,14 +99,11 @@ export async function changeMembership(
     }
   }
   for (const name of change.removed.filter((n) => roleOf(n) === "postgres")) {
-    log(`${name}: stopping Patroni (it leaves the synchronous quorum; the leader drops its slot once its member key lapses)`);
-    await hostExec(name, ["systemctl", "stop", "patroni"], { timeoutMs: 120_000 });
-    const deadline = Date.now() + (sb.spec.patroni.ttl + 60) * 1000;
-    while ((await memberStates(sb)).some((m) => m.name === name)) {
-      if (Date.now() > deadline) throw new Error(`${name} stopped, but it is still a member in the DCS after ${sb.spec.patroni.ttl + 60} s`);
-      await sleep(1000);
-    }
-    await dropRetainedSlot(sb, name, log);
+    // What the instance's beforeDelete hook runs over SSM on AWS (components/postgresNodes.ts).
+    log(`${name}: pgha-node leave (Patroni stops, its member key lapses, the leader drops its slot)`);
+    const out = await hostExec(name, ["pgha-node", "leave", "--json"], { timeoutMs: 900_000 });
+    if (out.code !== 0) throw new Error(`${name}: pgha-node leave failed, its host stays: ${out.stderr.trim().split("\n").slice(-2).join(" | ")}`);
+    await confirmGone(sb, name);
     log(`${name}: out of the DCS and the leader's replication slots; removing the host and its data volume`);
     await resetHost(name);
     await removeVolumeFile(sb.stateDir, name);
@@ -165,31 +146,15 @@ export async function changeMembership(
   return { rollout, bundles, membership };
 }
 
-/**
- * Patroni 4 keeps a departed member's replication slot for `member_slots_ttl` (default 30 min),
- * so that a member that comes back finds its WAL — for a removed member that is 30 min of WAL
- * held on the leader for nobody. The removal sets it to 0 for as long as Patroni takes to drop
- * the slot, then gives the key back to the rendered dynamic configuration (which does not set it:
- * the default again). A slot dropped by hand would be created again while Patroni retains it.
- */
-async function dropRetainedSlot(sb: Sandbox, member: string, log: (l: string) => void): Promise<void> {
-  if (!(await slotOf(sb, member))) return;
-  const leader = await sb.client.leader();
-  if (!leader) throw new Error(`no leader to drop ${member}'s replication slot on`);
-  log(`${member}: dropping its retained replication slot (member_slots_ttl 0 until it is gone)`);
-  const patch = async (value: string | null) => {
-    const r = await sb.client.rest(leader, "PATCH", "/config", { member_slots_ttl: value }, { auth: true, timeoutMs: 30_000 });
-    if (r.status !== 200) throw new Error(`PATCH /config member_slots_ttl=${value} refused (${r.status}): ${JSON.stringify(r.body)}`);
-  };
-  await patch("0");
-  try {
-    const deadline = Date.now() + (sb.spec.patroni.loopWait * 3 + 30) * 1000;
-    while (await slotOf(sb, member)) {
-      if (Date.now() > deadline) throw new Error(`the leader still holds ${member}'s replication slot ${sb.spec.patroni.loopWait * 3 + 30} s after member_slots_ttl was set to 0`);
-      await sleep(1000);
-    }
-  } finally {
-    await patch(null);
+/** What `pgha-node leave` promised, read from the cluster itself: no member key, no slot on the leader. */
+async function confirmGone(sb: Sandbox, member: string): Promise<void> {
+  const deadline = Date.now() + (sb.spec.patroni.loopWait * 3 + 30) * 1000;
+  for (;;) {
+    const inDcs = (await memberStates(sb)).some((m) => m.name === member);
+    const slot = await slotOf(sb, member);
+    if (!inDcs && !slot) return;
+    if (Date.now() > deadline) throw new Error(`pgha-node leave on ${member} returned, but ${inDcs ? "it is still a member in the DCS" : "the leader still holds its replication slot"}`);
+    await sleep(1000);
   }
 }
 
