@@ -163,7 +163,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       detailedMonitoring: spec.tier === "prod",
     });
     const etcd = new EtcdMembers(name, nodeGroup("etcd"), child);
-    const postgres = new PostgresNodes(name, { ...nodeGroup("postgres"), dataVolume: spec.postgres.dataVolume, keepData: keepsData(spec) }, child);
+    const postgres = new PostgresNodes(name, { ...nodeGroup("postgres"), dataVolume: spec.postgres.dataVolume, keepData: keepsData(spec), region: spec.region }, child);
     const haproxy = new HaproxyNodes(name, {
       ...nodeGroup("haproxy"),
       vpcId: network.vpcId,

@@ -108,7 +108,8 @@ export function createNodeInstance(parent: pulumi.Resource, name: string, node: 
     },
     monitoring: ctx.detailedMonitoring ?? false,
     tags,
-  }, { parent, ignoreChanges: INSTANCE_IGNORE_CHANGES, dependsOn: ctx.bootDependencies?.(node) ?? [] });
+    // A fixed private address: the old instance must be gone before its replacement can take it.
+  }, { parent, ignoreChanges: INSTANCE_IGNORE_CHANGES, deleteBeforeReplace: true, dependsOn: ctx.bootDependencies?.(node) ?? [] });
   return { node, instance, bundleHash: bundle.hash, subnet };
 }
 

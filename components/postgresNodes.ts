@@ -5,6 +5,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { DATA_VOLUME_DEVICE } from "../src/layout";
+import { leaveBeforeDelete } from "../src/rollout/leave-hook";
 import { componentType, nodeTags, throwIfInvalid } from "./common";
 import { createNodeGroup, validateNodeGroupArgs, type NodeGroupArgs } from "./instance";
 
@@ -27,12 +28,19 @@ export interface PostgresNodesArgs extends NodeGroupArgs {
    * snapshot if one is ever deleted. Default false (dev, staging); prod: true.
    */
   keepData?: boolean;
+  /**
+   * The stack's region: before `pulumi up` deletes a member's data-volume attachment (scale-in, or
+   * its instance being replaced) a beforeDelete hook runs `pgha-node leave` on it over SSM
+   * (src/rollout/leave-hook.ts). Needs awscli v2 where `pulumi up` runs, like the rollout.
+   */
+  region: string;
 }
 
 /** Every problem of PostgresNodes' arguments (empty when it can be built). */
 export function validatePostgresNodesArgs(args: PostgresNodesArgs): string[] {
   const problems = validateNodeGroupArgs("postgres", args);
   const dv = args.dataVolume;
+  if (!args.region) problems.push("region: no region (the hook that drains a member before its deletion reaches it over SSM in the stack's region)");
   for (const [key, value] of Object.entries({ sizeGiB: dv.sizeGiB, iops: dv.iops, throughputMiBps: dv.throughputMiBps })) {
     if (!Number.isInteger(value) || value <= 0) problems.push(`dataVolume.${key}: must be a positive integer, got ${value}`);
   }
@@ -54,6 +62,12 @@ export class PostgresNodes extends pulumi.ComponentResource {
     const dv = args.dataVolume;
 
     this.dataVolumeIds = {};
+    // One hook for every member, registered at every run: the engine finds it by name when it
+    // deletes the attachment of a member the program no longer declares.
+    const stackNodes = args.nodes.map((n) => n.name);
+    // (The callback resolves to what it did: the engine ignores it, a test reads it.)
+    const leave = new pulumi.ResourceHook(`${name}-postgres-leave`, (hook) =>
+      leaveBeforeDelete(hook, { region: args.region, componentName: name, stackNodes, log: (l) => pulumi.log.info(l) }) as Promise<unknown> as Promise<void>);
     const group = createNodeGroup(this, name, args, ({ node, instance, subnet }) => {
       const volumeName = `${name}-${node.name}-data`;
       const volume = new aws.ebs.Volume(volumeName, {
@@ -73,7 +87,7 @@ export class PostgresNodes extends pulumi.ComponentResource {
         instanceId: instance.id,
         // Stop the instance before detaching: PostgreSQL never loses its disk while running.
         stopInstanceBeforeDetaching: true,
-      }, { parent: instance });
+      }, { parent: instance, hooks: { beforeDelete: [leave] } });
       this.dataVolumeIds[node.name] = volume.id;
       return [attachment];
     });

@@ -30,6 +30,8 @@ export interface ResourceOptionsSeen {
   additionalSecretOutputs: string[];
   /** URNs of explicit and implicit dependencies. */
   dependencies: string[];
+  /** Named resource hooks bound to it, by kind (beforeDelete …); empty kinds left out. */
+  hooks?: Record<string, string[]>;
   /**
    * The URNs this resource says it was registered under before (its `aliases`, resolved as the
    * engine resolves them): a moved or renamed resource keeps its state only through these.
@@ -71,6 +73,8 @@ export interface ProgramRun {
   stackOutputSecretPaths: string[];
   error?: Error;
   invokes: { token: string; inputs: Record<string, any> }[];
+  /** The resource hooks the program registered, by name: their callbacks, for a test to call. */
+  hooks: Record<string, (args: { urn: string; id: string; name: string; type: string; oldInputs?: Record<string, any>; oldOutputs?: Record<string, any> }) => unknown>;
   /** Every password and private key the mocks generated. */
   generatedSecrets: string[];
   ofType(type: string): RecordedResource[];
@@ -203,6 +207,17 @@ export function urnOf(stack: string, type: string, name: string, parentUrn = "",
   return `urn:pulumi:${stack}::${project}::${qualified}::${name}`;
 }
 
+/** The hook names a registration binds, by kind. */
+function hooksOf(req: any): Record<string, string[]> {
+  const b = req?.getHooks?.();
+  if (!b) return {};
+  const kinds: Record<string, string[]> = {
+    beforeCreate: b.getBeforeCreateList(), afterCreate: b.getAfterCreateList(), beforeUpdate: b.getBeforeUpdateList(),
+    afterUpdate: b.getAfterUpdateList(), beforeDelete: b.getBeforeDeleteList(), afterDelete: b.getAfterDeleteList(),
+  };
+  return Object.fromEntries(Object.entries(kinds).filter(([, names]) => names.length));
+}
+
 /**
  * The URNs a registration's aliases name. The SDK sends each alias as a URN or as a spec (name,
  * type, stack, project, parent — each defaulting to the resource's own); specs are resolved here.
@@ -228,6 +243,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   const records: RecordedResource[] = [];
   const invokes: ProgramRun["invokes"] = [];
   const generatedSecrets: string[] = [];
+  const hooks: ProgramRun["hooks"] = {};
   let outputs: Record<string, any> = {};
   let stackOutputs: Record<string, any> = {};
   const stackOutputSecretPaths: string[] = [];
@@ -268,6 +284,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
               deleteBeforeReplace: !!req?.getDeletebeforereplace?.(),
               additionalSecretOutputs: req?.getAdditionalsecretoutputsList?.() ?? [],
               dependencies: req?.getDependenciesList?.() ?? [],
+              hooks: hooksOf(req),
               aliases: aliasUrnsOf(req, { type: args.type, name: args.name, parent: req?.getParent?.() ?? "", stack: opts.stack }),
             },
             propertyDependencies: propertyDependenciesOf(req),
@@ -284,6 +301,15 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
       opts.stack,
       opts.preview ?? false,
     );
+    // Resource hooks: the mock monitor cannot register them (the engine would call them back
+    // over gRPC). The runtime's callback registry is replaced by one that keeps each hook here.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require("@pulumi/pulumi/runtime/state") as { getStore(): { callbacks?: unknown } }).getStore().callbacks = {
+      async registerResourceHook(hook: { name: string; callback: ProgramRun["hooks"][string] }) {
+        hooks[hook.name] = hook.callback;
+      },
+      async awaitStackRegistrations() {},
+    };
     // Wrap the mock monitor to see what MockResourceArgs lacks: parent, options, dependencies.
     const monitor = sdkPulumi.runtime.getMonitor() as any;
     // URNs as the engine builds them. The mock qualifies a type with its parent's last type only
@@ -353,6 +379,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
     stackOutputSecretPaths,
     error,
     invokes,
+    hooks,
     generatedSecrets: [...new Set(generatedSecrets.filter(Boolean))],
     ofType: (type) => resources.filter((r) => r.type === type),
     get(type, name) {

@@ -19,13 +19,16 @@ export interface SsmStub {
   remove(): void;
 }
 
-export function ssmStub(opts: { lostOnce?: string } = {}): SsmStub {
+/** lostOnce: that instance is ConnectionLost at its first look only; offline: these never come online. */
+export function ssmStub(opts: { lostOnce?: string; offline?: string[] } = {}): SsmStub {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-ssm-"));
   const bin = path.join(dir, "bin");
   fs.mkdirSync(bin);
   const state = path.join(dir, "ssm");
   fs.writeFileSync(path.join(bin, "aws"), `#!/bin/bash
 set -eu
+# The commands it runs find the other stubs (cloud-init, pgha-node) even when called by absolute path.
+export PATH=${shQuote(bin)}:$PATH
 state=${shQuote(state)}
 mkdir -p "$state"
 echo "$*" >> "$state/calls"
@@ -33,7 +36,8 @@ arg() { local want=$1; shift; while [ $# -gt 0 ]; do if [ "$1" = "$want" ]; then
 case "$1 $2" in
   "ssm describe-instance-information")
     id=$(arg --filters "$@" | sed 's/.*Values=//')
-    if [ "$id" = ${shQuote(opts.lostOnce ?? "none")} ] && [ ! -e "$state/lost-seen" ]; then touch "$state/lost-seen"; echo ConnectionLost; else echo Online; fi ;;
+    if [ "$id" = ${shQuote(opts.lostOnce ?? "none")} ] && [ ! -e "$state/lost-seen" ]; then touch "$state/lost-seen"; echo ConnectionLost
+    elif [[ " ${(opts.offline ?? []).join(" ")} " == *" $id "* ]]; then echo ConnectionLost; else echo Online; fi ;;
   "ssm send-command")
     id=$(arg --instance-ids "$@"); n=$(( $(ls "$state" | grep -c '^cmd-' || true) + 1 ))
     doc=$(arg --document-name "$@"); [ "$doc" = AWS-RunShellScript ]

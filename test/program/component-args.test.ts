@@ -88,8 +88,9 @@ describe("validation: every problem at once", () => {
     expect(validateEtcdMembersArgs(groupArgs("etcd", { nodes: nodesOf(spec, "etcd").slice(0, 2) }))).toEqual(["nodes: needs an odd number of members (postgres-ha:etcd.nodes), got 2"]);
     expect(validateHaproxyNodesArgs({ ...groupArgs("haproxy"), vpcId: "vpc-1", networkLoadBalancer: true })).toEqual([expect.stringMatching(/^loadBalancerSecurityGroupId: /)]);
     expect(validateHaproxyNodesArgs({ ...groupArgs("haproxy"), vpcId: "vpc-1" })).toEqual([]);
-    expect(validatePostgresNodesArgs({ ...groupArgs("postgres"), dataVolume: spec.postgres.dataVolume })).toEqual([]);
-    expect(validatePostgresNodesArgs({ ...groupArgs("postgres"), dataVolume: { sizeGiB: 0, iops: 3000, throughputMiBps: 1.5 } })).toHaveLength(2);
+    expect(validatePostgresNodesArgs({ ...groupArgs("postgres"), dataVolume: spec.postgres.dataVolume, region: "eu-west-1" })).toEqual([]);
+    expect(validatePostgresNodesArgs({ ...groupArgs("postgres"), dataVolume: { sizeGiB: 0, iops: 3000, throughputMiBps: 1.5 }, region: "eu-west-1" })).toHaveLength(2);
+    expect(validatePostgresNodesArgs({ ...groupArgs("postgres"), dataVolume: spec.postgres.dataVolume, region: "" })).toEqual([expect.stringMatching(/^region: /)]);
   });
 
   it("Network: an existing VPC's subnets need ids and AZs", () => {

@@ -52,6 +52,32 @@ describe("postgres.nodes 3 → 4 (prod)", () => {
   });
 });
 
+describe("a member leaving the stack is drained before its resources go", () => {
+  it("every data-volume attachment binds the one leave hook before its deletion; instances are deleted before they are replaced (fixed address)", () => {
+    const attachments = prod.ofType(TYPES.volumeAttachment);
+    expect(attachments.length).toBe(3);
+    for (const a of attachments) expect(a.options.hooks).toEqual({ beforeDelete: ["orders-prod-postgres-leave"] });
+    expect(Object.keys(prod.hooks)).toEqual(["orders-prod-postgres-leave"]);
+    for (const i of prod.ofType(TYPES.instance)) expect(i.options.deleteBeforeReplace).toBe(true);
+  });
+
+  it("the hook names the member and instance from the attachment (PGHA_DRAIN=off: reported, not drained) and refuses one it cannot place", async () => {
+    const hook = prod.hooks["orders-prod-postgres-leave"];
+    // PGHA_DRAIN=off: the hook names the member and instance without reaching SSM (the SSM call
+    // itself, with and without --stay, is test/unit/leave-hook.test.ts).
+    const saved = process.env.PGHA_DRAIN;
+    process.env.PGHA_DRAIN = "off";
+    try {
+      expect(await hook({ urn: "urn:x", id: "va-4", name: "orders-prod-db4-data", type: TYPES.volumeAttachment, oldInputs: { instanceId: "i-0db4" } }))
+        .toMatchObject({ node: "db4", instanceId: "i-0db4", action: "skipped" });
+    } finally {
+      if (saved === undefined) delete process.env.PGHA_DRAIN;
+      else process.env.PGHA_DRAIN = saved;
+    }
+    await expect(Promise.resolve(hook({ urn: "urn:x", id: "va-9", name: "orders-prod-lb1", type: TYPES.volumeAttachment, oldInputs: { instanceId: "i-1" } }))).rejects.toThrow(/cannot tell which member/);
+  });
+});
+
 describe("haproxy.nodes 2 → 3 (prod)", () => {
   it("adds lb3's instance and one NLB target attachment per target group, pointing at lb3", async () => {
     const three = await runProgram({ stack: "prod", overrides: { haproxy: { nodes: 3 } } });
