@@ -50,3 +50,5 @@ export const patronictl = Object.fromEntries(
 export const bundleHashes = cluster.bundleHashes;
 /** sha256 of the Patroni dynamic configuration the day-2 command applied. */
 export const dynamicConfigHash = cluster.dynamicConfigHash;
+/** The node this update replaces with a newer Debian image (one per pulumi up, in maintenance.window), and those still on an older one. */
+export const images = cluster.images;

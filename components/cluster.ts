@@ -18,6 +18,7 @@ import { NodeBundles } from "./nodeBundles";
 import { Rollout } from "./rollout";
 import { EtcdMembers } from "./etcdMembers";
 import { HaproxyNodes } from "./haproxyNodes";
+import { imageRollPlan } from "./imageRoll";
 import { mergeNodeGroups, type NodeGroupArgs } from "./instance";
 import { Network } from "./network";
 import { NodeRoles } from "./nodeRoles";
@@ -66,6 +67,12 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
   /** sha256 over every node's bundle hash: changes exactly when a rollout runs. */
   readonly rolloutTrigger: string;
   readonly vpcId: pulumi.Output<string>;
+  /**
+   * The nodes' images: the node this update replaces with the stack's image (null: none), those
+   * still on an older one (roll order), each node's AMI, and why — one node per `pulumi up`,
+   * inside maintenance.window.
+   */
+  readonly images: pulumi.Output<{ rolling: string | null; olderImage: string[]; amis: Record<string, string>; reason: string }>;
 
   constructor(name: string, args: PostgresHaClusterArgs, opts?: pulumi.ComponentResourceOptions) {
     super(componentType("PostgresHaCluster"), name, {}, opts);
@@ -145,6 +152,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     // (which is in the bucket), it has a route to the internet, and — for PostgreSQL — the
     // backup bucket is fully configured.
     const bundlesByNode = Object.fromEntries(rendered.map((b) => [b.node, b]));
+    const images = imageRollPlan(this, { nodes: spec.nodes, tags: spec.tags, window: spec.maintenance.window });
     const nodeGroup = (role: Role): NodeGroupArgs => ({
       tags: spec.tags,
       nodes: nodesOf(spec, role),
@@ -161,6 +169,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
         ...network.egressReady,
       ],
       detailedMonitoring: spec.tier === "prod",
+      amis: images.amis,
     });
     const etcd = new EtcdMembers(name, nodeGroup("etcd"), child);
     const postgres = new PostgresNodes(name, { ...nodeGroup("postgres"), dataVolume: spec.postgres.dataVolume, keepData: keepsData(spec), region: spec.region }, child);
@@ -207,7 +216,9 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     this.zoneId = dns.zoneId;
     this.dynamicConfigHash = sha256(JSON.stringify(dynamicConfig(spec, layout)));
     this.vpcId = network.vpcId;
+    this.images = images.apply((p) => ({ rolling: p.roll ?? null, olderImage: p.stale, amis: p.amis, reason: p.reason }));
     this.registerOutputs({
+      images: this.images,
       endpoints: this.endpoints,
       kmsKeyArn: this.kmsKeyArn,
       clusterSecretArn: this.clusterSecretArn,

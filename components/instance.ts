@@ -17,10 +17,11 @@ export const ROOT_VOLUME_GIB = 20;
  *  - userDataBase64: the bootstrap only matters at first boot (it names the node and where its
  *    bundles are; it does not change with the stack's config), and a running node converges to
  *    new bundles through the rollout, not by stopping and starting the VM;
- *  - ami: a new Debian point release must not replace every node of the cluster at once.
- * Replace a node on purpose with `pulumi up --replace <urn>` (docs/aws.md).
+ * The AMI is not ignored: every instance is given the one it runs now, except the single node a
+ * `pulumi up` rolls to the stack's image (components/imageRoll.ts), so a new Debian point release
+ * never replaces every node at once.
  */
-export const INSTANCE_IGNORE_CHANGES = ["userDataBase64", "ami"];
+export const INSTANCE_IGNORE_CHANGES = ["userDataBase64"];
 
 /**
  * What every node of a group (EtcdMembers, PostgresNodes, HaproxyNodes) needs: its spec and what
@@ -54,6 +55,11 @@ export interface NodeGroupArgs extends TaggedArgs {
   bootDependencies?: (node: NodeSpec) => pulumi.Input<pulumi.Resource>[];
   /** Detailed (1-minute, billed) CloudWatch monitoring of the instances. Default false; prod: true. */
   detailedMonitoring?: boolean;
+  /**
+   * Per node name: the AMI its instance is given (the cluster's image plan, components/imageRoll.ts).
+   * Default: the newest official Debian 13 AMI of the node's architecture.
+   */
+  amis?: pulumi.Input<Record<string, string>>;
 }
 
 /** Every problem of a node group's arguments (empty when it can be built): one line each. */
@@ -147,7 +153,8 @@ export function createNodeGroup(
   const ami = amiLookup(parent);
   const out: NodeGroupOutputs & { instances: NodeInstance[] } = { instanceIds: {}, privateIps: {}, bundleHashes: {}, resources: [], instances: [] };
   for (const node of args.nodes) {
-    const created = createNodeInstance(parent, name, node, args, ami(node.instanceType));
+    const image = args.amis ? pulumi.output(args.amis).apply((m) => m[node.name] ?? pulumi.output(ami(node.instanceType))) : ami(node.instanceType);
+    const created = createNodeInstance(parent, name, node, args, image);
     const extra = perNode(created);
     out.instanceIds[node.name] = created.instance.id;
     out.privateIps[node.name] = node.privateIp;

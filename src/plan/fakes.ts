@@ -33,6 +33,8 @@ const hex = (name: string, n: number) => digest("id", name).slice(0, n);
 
 export interface FakeContext {
   region: string;
+  /** Instances that exist already, by node name (what EC2 answers for a deployed stack); default none. */
+  runningInstances?: Record<string, { id: string; ami: string }>;
 }
 
 /** Outputs a real provider would compute, by resource type. */
@@ -141,6 +143,16 @@ export function fakeInvoke(token: string, inputs: Record<string, any>, ctx: Fake
       const nameFilter = (inputs.filters ?? []).find((f: { name: string }) => f.name === "name")?.values?.[0] ?? "";
       const arch = nameFilter.includes("arm64") ? "arm64" : "x86_64";
       return { id: `ami-${digest("ami", nameFilter).slice(0, 17)}`, imageId: `ami-${digest("ami", nameFilter).slice(0, 17)}`, architecture: arch, name: nameFilter.replace("*", "20251101-2300") };
+    }
+    case "aws:ec2/getInstances:getInstances": {
+      const node = (inputs.filters ?? []).find((f: { name: string }) => f.name === "tag:pgha:node")?.values?.[0];
+      const found = node ? ctx.runningInstances?.[node] : undefined;
+      return { id: r, ids: found ? [found.id] : [], privateIps: [], publicIps: [], ipv6Addresses: [] };
+    }
+    case "aws:ec2/getInstance:getInstance": {
+      const found = Object.values(ctx.runningInstances ?? {}).find((i) => i.id === inputs.instanceId);
+      if (!found) throw new Error(`mocks: no instance ${inputs.instanceId}`);
+      return { id: found.id, ami: found.ami, instanceType: "t4g.medium" };
     }
     case "aws:index/getPartition:getPartition":
       return { id: "aws", partition: "aws", dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws" };

@@ -111,6 +111,8 @@ export interface RunOptions {
    * Default true.
    */
   fakeOutputs?: boolean;
+  /** Instances EC2 reports as existing, by node name (a deployed stack); default none (a new stack). */
+  runningInstances?: FakeContext["runningInstances"];
   /** Applied to every resource's inputs before the mock records and answers. */
   override?: ResourceOverride;
   isolation?: ModuleIsolation;
@@ -237,7 +239,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   const root = path.resolve(opts.root);
   const config = opts.config ?? rawStackConfig(root, opts.stack, opts.overrides).config;
   const region = config["aws:region"] ?? "eu-west-1";
-  const ctx: FakeContext = { region };
+  const ctx: FakeContext = { region, runningInstances: opts.runningInstances };
   const program = opts.program ?? path.join(codeTree(root), "index");
   const isolation = opts.isolation ?? requireCacheIsolation([root, path.dirname(program)]);
   const records: RecordedResource[] = [];
