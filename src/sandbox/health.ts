@@ -44,9 +44,9 @@ export async function probeMembers(sb: Sandbox): Promise<Map<string, MemberReach
 }
 
 /** etcd members that answer `endpoint health` (asked on each etcd host, TLS as the nodes use it). */
-export async function etcdHealth(sb: Sandbox): Promise<{ name: string; clientUrl: string; healthy: boolean }[]> {
+export async function etcdHealth(sb: Sandbox): Promise<{ name: string; clientUrl: string; healthy: boolean; memberId: string | null }[]> {
   const { spec, layout } = sb;
-  return Promise.all(
+  const health = await Promise.all(
     nodesOf(spec, "etcd").map(async (n) => {
       const url = `${spec.tls.enabled ? "https" : "http"}://${layout.addresses[n.name]}:${PORTS.etcdClient}`;
       let healthy = false;
@@ -61,6 +61,17 @@ export async function etcdHealth(sb: Sandbox): Promise<{ name: string; clientUrl
       return { name: n.name, clientUrl: url, healthy };
     }),
   );
+  // Member ids (hex, as etcdctl prints them) from one healthy member's list: "id status name peer-urls".
+  const ids = new Map<string, string>();
+  const anchor = health.find((h) => h.healthy);
+  if (anchor) {
+    const list = await hostExec(anchor.name, ["pgha-etcd", "members"], { timeoutMs: 10_000 }).catch(() => undefined);
+    for (const line of list?.code === 0 ? list.stdout.trim().split("\n") : []) {
+      const [id, , name] = line.split(" ");
+      if (id && name) ids.set(name, id);
+    }
+  }
+  return health.map((h) => ({ ...h, memberId: ids.get(h.name) ?? null }));
 }
 
 /**

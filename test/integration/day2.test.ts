@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import YAML from "yaml";
-import { apply, hostDefinition, mainPid, openSandbox, replaceNode, sandboxTransport, type Sandbox } from "../../src/sandbox/cluster";
+import { apply, hostDefinition, mainPid, openSandbox, replaceNode, sandboxTransport, status, type Sandbox } from "../../src/sandbox/cluster";
 import { runRestart } from "../../src/rollout/restart";
 import { attachVolume, bootHost, hostExec, listHosts, powerCut, resetHost, waitForBoot } from "../../src/sandbox/hosts";
 import { deploy, publishSecrets } from "../../src/sandbox/aws";
@@ -326,6 +326,9 @@ describe("PostgreSQL members, etcd members and HAProxy nodes scale out and in un
     process.stderr.write(`[day2] replace of ${target}: healthy ${replaced.seconds.toFixed(1)} s after its old host was removed; member ${oldId} → ${after.find((m) => m.name === target)?.id}; etcd quorum writes ${probe.samples}, failed ${probe.failures.length}\n`);
     expect(after.map((m) => `${m.name} ${m.status}`).sort()).toEqual(etcds.map((e) => `${e} started`).sort());
     expect(after.find((m) => m.name === target)!.id).not.toBe(oldId);
+    // `sandbox status` reports each member's id: the new one.
+    const reported = (await status(await openSandbox())).etcd;
+    expect(reported.map((e) => [e.name, e.memberId])).toEqual(etcds.map((e) => [e, after.find((m) => m.name === e)!.id]));
     expect(await sh(target, "journalctl -b -t pgha-etcd --no-pager")).toMatch(new RegExp(`knows ${target} \\(${oldId}\\) as started but it has no data here`));
     expect(probe.failures).toEqual([]);
     await waitHealthy(sb);

@@ -41,7 +41,8 @@ export interface SandboxStatus {
   endpoints: { readWrite: { host: string; address: string; port: number }; readOnly: { host: string; address: string; port: number } };
   /** superuser/readOnly carry the password (for programs); people use serviceFile (pgpass, 0600). */
   connection: { superuser: string; readOnly: string; caFile: string; sslmode: string; serviceFile: string };
-  etcd: { name: string; clientUrl: string; healthy: boolean }[];
+  /** memberId: etcd's member id (hex, as `etcdctl member list` prints it); null when no healthy member answered. */
+  etcd: { name: string; clientUrl: string; healthy: boolean; memberId: string | null }[];
   hosts: {
     name: string;
     address: string;
@@ -204,7 +205,7 @@ export function formatStatus(s: SandboxStatus): string {
     ),
     ...s.members.filter((m) => m.state === "unreachable").map((m) => `  ${m.name} does not answer (${m.unreachableBecause ?? "?"})${m.lastRole ? `; the DCS still lists it as ${m.lastRole} until its key expires` : ""}`),
     "",
-    `etcd: ${s.etcd.map((e) => `${e.name} ${e.healthy ? "healthy" : "UNHEALTHY"}`).join(", ")}`,
+    `etcd: ${s.etcd.map((e) => `${e.name}${e.memberId ? ` (${e.memberId})` : ""} ${e.healthy ? "healthy" : "UNHEALTHY"}`).join(", ")}`,
     `hosts: ${s.hosts.map((h) => `${h.name}=${h.state}`).join(" ")}   s3: ${s.s3.running ? "running" : "DOWN"} (${s.s3.endpoint})   aws: ${s.aws.state} (${s.aws.endpoint})`,
     `bundles: ${s.hosts.every((h) => h.bundleHash && h.bundleHash === h.desiredBundleHash) ? "every node runs its desired bundle" : s.hosts.filter((h) => h.bundleHash !== h.desiredBundleHash).map((h) => `${h.name} runs ${h.bundleHash?.slice(0, 12) ?? "?"}, wants ${h.desiredBundleHash?.slice(0, 12) ?? "?"}`).join("; ")}`,
     ...s.hosts.flatMap((h) => h.pendingRestart.map((p) => `pending restart on ${h.name}: ${p.service} (${p.reason})`)),
