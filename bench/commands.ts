@@ -7,6 +7,7 @@ import { Command } from "commander";
 import { openSandbox } from "../src/sandbox/cluster";
 import { FAILOVER_DEFAULT_RUNS, runFailoverBench, writeResults, profilesFor, SCENARIOS, type FailoverRun, type Scenario } from "./failover";
 import { runBackupBench, writeBackupResults } from "./backup";
+import { runDay2Bench, writeDay2Results } from "./day2";
 import { failoverSvgFromResults, readmeWithBenchTables } from "./readme";
 import { MIN_P95_SAMPLES } from "./stats";
 import { CLI_CASES, CLI_RUNTIMES, readmeWithCliTable, runCliBench, writeCliResults, type CliRuntime } from "./cli";
@@ -15,7 +16,7 @@ import { PROJECT_ROOT } from "../src/config/stack-file";
 const log = (l: string) => process.stderr.write(`[bench] ${l}\n`);
 
 export function registerBenchCommands(program: Command): void {
-  const bench = program.command("bench").description("benchmarks: failover and backup on the running sandbox (npm run sandbox first), cli offline");
+  const bench = program.command("bench").description("benchmarks: failover, backup and day2 on the running sandbox (npm run sandbox first), cli offline");
 
   bench
     .command("failover")
@@ -52,6 +53,21 @@ export function registerBenchCommands(program: Command): void {
       const sb = await openSandbox();
       const result = await runBackupBench(sb, { scale: Number(opts.scale), log });
       const r = writeBackupResults(opts.out, result, Number(opts.scale), loadBefore);
+      process.stdout.write(`${r.table}\n\nJSON: ${path.relative(process.cwd(), r.json)}\n`);
+    });
+
+  bench
+    .command("day2")
+    .description("scale out (time to a streaming member, cloned from the repository), rolling restart and scale in, each under write load, on a ≥ 1 GB pgbench dataset")
+    .option("--scale <n>", "pgbench scale (70 ≈ 1.05 GB)", "70")
+    .option("--runs <n>", "repetitions of the three operations", "1")
+    .option("--out <dir>", "where day2.json goes", path.join(PROJECT_ROOT, "bench/results"))
+    .action(async (opts: { scale: string; runs: string; out: string }) => {
+      if (!(Number.isInteger(Number(opts.runs)) && Number(opts.runs) >= 1)) throw new Error(`--runs takes a whole number ≥ 1, not ${opts.runs}`);
+      if (!(Number.isInteger(Number(opts.scale)) && Number(opts.scale) >= 1)) throw new Error(`--scale takes a whole number ≥ 1, not ${opts.scale}`);
+      const loadBefore = os.loadavg();
+      const result = await runDay2Bench({ scale: Number(opts.scale), runs: Number(opts.runs), log });
+      const r = writeDay2Results(opts.out, result, loadBefore);
       process.stdout.write(`${r.table}\n\nJSON: ${path.relative(process.cwd(), r.json)}\n`);
     });
 

@@ -6,6 +6,7 @@ import * as path from "path";
 import { replaceBetween } from "../src/config/reference";
 import { failoverReadmeBlock, failoverSvg, readFailoverResults } from "./failover";
 import { backupReadmeBlock, readBackupResults } from "./backup";
+import { readmeWithDay2Table } from "./day2";
 
 export const FAILOVER_BEGIN = "<!-- BEGIN failover table -->";
 export const FAILOVER_END = "<!-- END failover table -->";
@@ -18,7 +19,7 @@ export function readmeWithBenchTables(readme: string, resultsDir: string): strin
   if (fs.existsSync(failover)) out = replaceBetween(out, FAILOVER_BEGIN, FAILOVER_END, failoverReadmeBlock(readFailoverResults(failover)));
   const backup = path.join(resultsDir, "backup.json");
   if (fs.existsSync(backup)) out = replaceBetween(out, BACKUP_BEGIN, BACKUP_END, backupReadmeBlock(readBackupResults(backup)));
-  return out;
+  return readmeWithDay2Table(out, resultsDir);
 }
 
 /** failover.svg as bench/results/failover.json draws it (undefined without results). */

@@ -6,6 +6,7 @@ import * as path from "path";
 import { MIN_P95_SAMPLES, PERCENTILE_RULE, TOO_FEW_FOR_P95, p95OrNull, quantile } from "../../bench/stats";
 import { FAILOVER_DEFAULT_RUNS, failoverReadmeBlock, formatTable, readFailoverResults, summarize, type FailoverRun, type FailoverResults } from "../../bench/failover";
 import { backupReadmeBlock, iniSection, pgBasebackupLabel, pgbackrestLabel, pgbackrestSettings, type BackupResults, type BackupTools } from "../../bench/backup";
+import { formatDay2Table, type Day2Step } from "../../bench/day2";
 import { formatCliTable, summarizeCli } from "../../bench/cli";
 import { failoverSvgFromResults } from "../../bench/readme";
 import { loadStack } from "../../src/config/stack-file";
@@ -162,5 +163,22 @@ describe("the backup benchmark reads what it names", () => {
   it("no version, setting or boot time is written into the benchmark's code", () => {
     const code = fs.readFileSync(path.join(root, "bench/backup.ts"), "utf8").replace(/^\s*(\/\/|\*|\/\*\*).*$/gm, "");
     expect(code).not.toMatch(/pgBackRest \d|zstd|\d+ processes|≈ \d+ s/);
+  });
+});
+
+describe("the day-2 table", () => {
+  const step = (name: Day2Step["step"], run: number, seconds: number, gap: number, failed: number): Day2Step => ({ step: name, run, seconds, writeGapSeconds: gap, failedStatements: failed, ackedWrites: 1000, lostWrites: 0, detail: name === "rolling restart" ? "3 members, 1 switchover(s)" : "-" });
+  it("one row per operation with n, p50 and max over the runs, the worst gap, summed failures and losses, and the dataset", () => {
+    const table = formatDay2Table({
+      members: 3,
+      pgbenchScale: 70,
+      datasetBytes: 1.1 * 2 ** 30,
+      steps: [step("scale out", 1, 90, 0.2, 0), step("scale out", 2, 110, 0.4, 1), step("rolling restart", 1, 60, 3.5, 4), step("scale in", 1, 40, 1.2, 2)],
+    });
+    const lines = table.split("\n");
+    expect(lines[2]).toBe("| scale out 3 → 4 (boot → streaming, cloned from the repository) | 2 | 90.0 | 110.0 | 0.4 | 1 | 2000 | 0 |");
+    expect(lines[3]).toBe("| rolling restart, 3 members, 1 switchover(s) | 1 | 60.0 | 60.0 | 3.5 | 4 | 1000 | 0 |");
+    expect(lines[4]).toBe("| scale in 4 → 3 (pgha-node leave) | 1 | 40.0 | 40.0 | 1.2 | 2 | 1000 | 0 |");
+    expect(table).toContain("pgbench scale 70 (1.10 GiB database); n: runs");
   });
 });
