@@ -14,6 +14,7 @@ import YAML from "yaml";
 import { decodeNodeBundle, decodeSoftware, isBucketObjectType, isRestartAction, objectBytes, parseBundleKey, parseDesiredPointer, type BundleObjectKey } from "../delivery/bundle-objects";
 import { decodeUserData } from "../delivery/userdata";
 import { rawStackConfig } from "./config";
+import { loadStackConfig } from "../config/load";
 import { buildPlan, sha256, type Plan, type PlanResource } from "./plan";
 import { UNKNOWN, runProgram, type ModuleIsolation, type ProgramRun, type RecordedResource } from "./run";
 import { costDelta, formatCostDelta, type CostDelta } from "../cost/format";
@@ -369,6 +370,8 @@ export interface StackSide {
   cost?: StackCost;
   /** Why it could not (e.g. an instance type without a price). */
   costError?: string;
+  /** maintenance.window of this side's config: whether the rollout restarts what is pending. */
+  maintenanceWindow?: string | null;
 }
 
 function costOfSide(run: ProgramRun): { cost?: StackCost; costError?: string } {
@@ -384,7 +387,7 @@ export async function planSide(root: string, stack: string, label: string, isola
   if (!fs.existsSync(source.file)) return { label, error: `no stack file ${path.basename(source.file)}`, plan: emptyPlan(source.stack), files: {} };
   const run = await runProgram({ stack: source.stack, root, config: source.config, preview: true, fakeOutputs: false, isolation });
   if (run.error) return { label, error: run.error.message };
-  return { label, plan: buildPlan(run), files: deliveredNodes(run), ...costOfSide(run) };
+  return { label, plan: buildPlan(run), files: deliveredNodes(run), ...costOfSide(run), maintenanceWindow: loadStackConfig(source.config, { stack: source.stack }).maintenance.window };
 }
 
 function emptyPlan(stack: string): Plan {
@@ -411,6 +414,15 @@ export interface DiffReport {
   nodes: NodeConvergence[];
   /** The monthly cost before and after, line by line (both at this tree's prices). */
   cost: CostDelta;
+  /** The working tree's maintenance.window (null: restarts are an operator's). */
+  maintenanceWindow: string | null;
+}
+
+/** What happens to a pending restart under `window`, in words for the diff. */
+export function pendingRestartWords(window: string | null): string {
+  if (window === null) return "reported pending by pgha-node; no maintenance.window, so nothing restarts until an operator runs `pgha restart --pending`";
+  if (window === "always") return "restarted by the rollout once it converged (maintenance.window always: one node at a time, one switchover)";
+  return `restarted by the rollout if it runs inside maintenance.window ${window} (UTC), else reported pending until an update in the window`;
 }
 
 /** The report of two planned sides (the CLI's `pgha diff`, and the tests). */
@@ -424,6 +436,7 @@ export function diffReport(stack: string, base: DiffReport["base"], before: Stac
     files,
     nodes: nodeConvergence(before.files ?? {}, after.files ?? {}, files),
     cost: costDelta(before.cost, after.cost, costProblem),
+    maintenanceWindow: after.maintenanceWindow ?? null,
   };
 }
 
@@ -457,12 +470,12 @@ export function formatDiff(report: DiffReport): string {
     lines.push(`  ${n.node}  bundle ${short(n.bundle.before)} → ${short(n.bundle.after)}`);
     const list = (groups: { action: string; paths: string[] }[]) => groups.map((g) => `${g.action} (${g.paths.join(", ")})`).join("; ");
     lines.push(`      live: ${n.live.length ? list(n.live) : "nothing"}`);
-    lines.push(`      needs a restart: ${n.restart.length ? `${list(n.restart)} — reported pending by pgha-node, nothing restarts` : "nothing"}`);
+    lines.push(`      needs a restart: ${n.restart.length ? `${list(n.restart)} — ${pendingRestartWords(report.maintenanceWindow)}` : "nothing"}`);
     if (n.firstBootOnly.length) lines.push(`      user-data (first boot only, ignored on a running node): ${n.firstBootOnly.join(", ")}`);
     for (const p of n.problems) lines.push(`      ✗ ${p}`);
   }
   if (report.nodes.some((n) => n.live.some((g) => g.action === "patroni-dynamic"))) {
-    lines.push("  note: a PostgreSQL parameter that applies only at server start is then pending restart in Patroni (pgha-node status, `pgha-patronictl list`).");
+    lines.push(`  note: a PostgreSQL parameter that applies only at server start is then pending restart in Patroni (pgha-node status, \`pgha-patronictl list\`): ${pendingRestartWords(report.maintenanceWindow)}.`);
   }
   const nodes = new Set(files.map((f) => f.node));
   lines.push("", `Node files (bundles and user-data, ec2 layout): ${files.length} changed on ${nodes.size} node${nodes.size === 1 ? "" : "s"}${files.length ? "" : " — none"}`);

@@ -3,7 +3,7 @@
 // one-parameter change shows exactly that change in each affected node's bundle files, the
 // pointers, the rollout trigger — and per node what converges live and what needs a restart.
 import { createHash } from "crypto";
-import { diffReport, formatDiff, planSide, type DiffReport } from "../../src/plan/diff";
+import { diffReport, formatDiff, pendingRestartWords, planSide, type DiffReport } from "../../src/plan/diff";
 import { PRICES } from "../../src/cost/prices";
 import { buildPlan, formatPlanText, planJson, type Plan, type PlanBundle } from "../../src/plan/plan";
 import { ec2Layout } from "../../src/layout";
@@ -129,7 +129,17 @@ describe("pgha diff: postgres.parameters.max_connections 200 → 300 on staging"
     const text = formatDiff(report);
     expect(text).toContain("      live: patroni-reload (/etc/patroni/config.yml); patroni-dynamic (/etc/patroni/dynamic.json)\n      needs a restart: nothing");
     expect(text).toContain("pending restart in Patroni");
+    // staging sets no maintenance.window: a pending restart is an operator's.
+    expect(report.maintenanceWindow).toBeNull();
+    expect(text).toContain("no maintenance.window, so nothing restarts until an operator runs `pgha restart --pending`");
   });
+
+  test("with a maintenance window, the diff says the rollout restarts what is pending inside it", async () => {
+    const windowed = await diffOf("staging", { postgres: { parameters: { max_connections: 300 } }, maintenance: { window: "sun:02:00-sun:04:00" } });
+    expect(windowed.maintenanceWindow).toBe("sun:02:00-sun:04:00");
+    expect(formatDiff(windowed)).toContain("restarted by the rollout if it runs inside maintenance.window sun:02:00-sun:04:00 (UTC), else reported pending until an update in the window");
+    expect(pendingRestartWords("always")).toMatch(/^restarted by the rollout once it converged/);
+  }, 120_000);
 
   test("node files: exactly the max_connections line of patroni.yml and dynamic.json in each member's bundle", () => {
     expect(report.files.map((f) => `${f.node}:${f.path}:${f.source}:${f.onChange.join(",")}`)).toEqual([
