@@ -51,6 +51,8 @@ export interface Day2Results {
   datasetBytes: number;
   /** Members before the scale out. */
   members: number;
+  /** The writer's pause between two inserts (ms; WriteLoad's default). */
+  writeIntervalMs?: number;
   steps: Day2Step[];
 }
 
@@ -137,12 +139,12 @@ export async function runDay2Bench(opts: { scale: number; runs: number; log: (l:
     if (path.resolve(sb.state.stackFile) !== path.resolve(original)) await apply(sb, { stack: original, log });
     fs.rmSync(scratch, { recursive: true, force: true });
   }
-  return { stack: sb.state.stack, pgbenchScale: opts.scale, datasetBytes, members, steps };
+  return { stack: sb.state.stack, pgbenchScale: opts.scale, datasetBytes, members, writeIntervalMs: WriteLoad.DEFAULT_INTERVAL_MS, steps };
 }
 
 const s1 = (x: number) => x.toFixed(1);
 
-export function formatDay2Table(r: Pick<Day2Results, "steps" | "pgbenchScale" | "datasetBytes" | "members">): string {
+export function formatDay2Table(r: Pick<Day2Results, "steps" | "pgbenchScale" | "datasetBytes" | "members" | "writeIntervalMs">): string {
   const head = "| operation | n | time p50 (s) | time max (s) | longest write gap max (s) | failed statements (sum) | acknowledged writes (sum) | lost |";
   const sep = "|---|---|---|---|---|---|---|---|";
   const rows = DAY2_STEPS.filter((name) => r.steps.some((s) => s.step === name)).map((name) => {
@@ -151,7 +153,7 @@ export function formatDay2Table(r: Pick<Day2Results, "steps" | "pgbenchScale" | 
     const what = name === "scale out" ? `scale out ${r.members} → ${r.members + 1} (boot → streaming, cloned from the repository)` : name === "rolling restart" ? `rolling restart, ${xs[0].detail}` : `scale in ${r.members + 1} → ${r.members} (pgha-node leave)`;
     return `| ${what} | ${xs.length} | ${s1(quantile(xs.map((s) => s.seconds), 0.5))} | ${s1(Math.max(...xs.map((s) => s.seconds)))} | ${s1(Math.max(...xs.map((s) => s.writeGapSeconds)))} | ${sum((s) => s.failedStatements)} | ${sum((s) => s.ackedWrites)} | ${sum((s) => s.lostWrites)} |`;
   });
-  return [head, sep, ...rows, "", `pgbench scale ${r.pgbenchScale} (${(r.datasetBytes / 2 ** 30).toFixed(2)} GiB database); n: runs; one writer committing every 20 ms through rw during each operation`].join("\n");
+  return [head, sep, ...rows, "", `pgbench scale ${r.pgbenchScale} (${(r.datasetBytes / 2 ** 30).toFixed(2)} GiB database); n: runs; one writer committing through rw during each operation${r.writeIntervalMs ? `, pausing ${r.writeIntervalMs} ms between inserts` : ""}`].join("\n");
 }
 
 export function writeDay2Results(dir: string, r: Omit<Day2Results, "measuredAt" | "machine">, loadAverageBefore: number[]): { json: string; table: string } {

@@ -34,7 +34,10 @@ export class WriteLoad {
   private readonly ackTimes: number[] = [];
   private done?: Promise<void>;
 
-  constructor(private readonly sb: Sandbox, readonly table: string, private readonly intervalMs = 20) {}
+  /** The pause between two inserts unless a load says otherwise (ms). */
+  static readonly DEFAULT_INTERVAL_MS = 20;
+
+  constructor(private readonly sb: Sandbox, readonly table: string, private readonly intervalMs = WriteLoad.DEFAULT_INTERVAL_MS) {}
 
   async prepare(): Promise<void> {
     await this.sb.client.query("rw", `drop table if exists ${this.table}`);

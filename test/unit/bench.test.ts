@@ -180,5 +180,6 @@ describe("the day-2 table", () => {
     expect(lines[3]).toBe("| rolling restart, 3 members, 1 switchover(s) | 1 | 60.0 | 60.0 | 3.5 | 4 | 1000 | 0 |");
     expect(lines[4]).toBe("| scale in 4 → 3 (pgha-node leave) | 1 | 40.0 | 40.0 | 1.2 | 2 | 1000 | 0 |");
     expect(table).toContain("pgbench scale 70 (1.10 GiB database); n: runs");
+    expect(formatDay2Table({ members: 3, pgbenchScale: 70, datasetBytes: 1, writeIntervalMs: 20, steps: [] })).toContain("pausing 20 ms between inserts");
   });
 });

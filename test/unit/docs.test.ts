@@ -10,6 +10,7 @@ import { TIER_DEFAULTS } from "../../src/config/defaults";
 import { buildProgram } from "../../src/cli/main";
 import { BACKUP_BEGIN, BACKUP_END, FAILOVER_BEGIN, FAILOVER_END, readmeWithBenchTables } from "../../bench/readme";
 import { CLI_BEGIN, CLI_END } from "../../bench/cli";
+import { DAY2_BEGIN, DAY2_END } from "../../bench/day2";
 import { policies } from "../../policies/rules";
 
 const root = path.resolve(__dirname, "../..");
@@ -34,7 +35,7 @@ describe("documentation stays in step with the code", () => {
     const program = buildProgram();
     const names = (c: any, prefix = ""): string[] => c.commands.flatMap((s: any) => [`${prefix}${s.name()}`, ...names(s, `${prefix}${s.name()} `)]);
     const known = new Set(names(program));
-    const shown = [...read("README.md").matchAll(/npx pgha ((?:[a-z-]+ ?){1,2})/g)].map((m) => m[1].trim());
+    const shown = [...read("README.md").matchAll(/npx pgha ((?:[a-z][a-z0-9-]* ?){1,2})/g)].map((m) => m[1].trim());
     const missing = shown.filter((cmd) => {
       if (known.has(cmd) || cmd === "--help") return false; // --help: commander's own (the CLI benchmark's table shows it)
       const group = program.commands.find((c) => c.name() === cmd.split(" ")[0]);
@@ -56,7 +57,7 @@ describe("documentation stays in step with the code", () => {
     const readme = read("README.md");
     const section = readme.slice(readme.indexOf("<!-- BEGIN benchmark figures -->"), readme.indexOf("<!-- END benchmark figures -->"));
     let prose = section;
-    for (const [b, e] of [[FAILOVER_BEGIN, FAILOVER_END], [BACKUP_BEGIN, BACKUP_END], [CLI_BEGIN, CLI_END]]) {
+    for (const [b, e] of [[FAILOVER_BEGIN, FAILOVER_END], [BACKUP_BEGIN, BACKUP_END], [DAY2_BEGIN, DAY2_END], [CLI_BEGIN, CLI_END]]) {
       expect(prose).toContain(b);
       prose = prose.slice(0, prose.indexOf(b)) + prose.slice(prose.indexOf(e) + e.length);
     }

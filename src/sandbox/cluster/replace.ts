@@ -2,11 +2,12 @@
 // stack moves to), or a broken host — as `pulumi up` replaces an EC2 instance: the new host boots
 // from the current image and the node's user-data (the bootstrap fetches its current bundle),
 // and a PostgreSQL member keeps its data volume, so it rejoins from its own data (pg_rewind or a
-// re-clone only when Patroni finds it diverged). A leader hands over first; one node at a time.
+// re-clone only when Patroni finds it diverged). A member runs `pgha-node leave --stay` first (a
+// leader hands over, Patroni stops cleanly), as the AWS leave hook does; one node at a time.
 // An etcd member comes back without data: pgha-etcd prepare, on the new host, removes its old
 // member and joins the cluster as a new one (refused when the others would not hold quorum).
 import { renderBundle } from "../../render/bundle";
-import { hostExec, resetHost, bootHost, waitForBoot } from "../hosts";
+import { hostExec, hostState, resetHost, bootHost, waitForBoot } from "../hosts";
 import { attachDataVolumes, hostDefinition, waitForCloudInit } from "./provision";
 import { ensureImage } from "./lifecycle";
 import { writeState } from "./state";
@@ -39,14 +40,15 @@ export async function replaceNode(sb: Sandbox, name: string, log: (l: string) =>
     for (const other of others) if ((await hostExec(other, ["pgha-node", "check"], { timeoutMs: 30_000 })).code === 0) healthy.push(other);
     if (healthy.length < quorum) throw new ReplaceRefused(`${name} is an etcd member and only ${healthy.length} of the other ${others.length} are healthy (${healthy.join(", ") || "none"}): quorum needs ${quorum} without it, so it was not replaced`);
   }
-  const members = sb.spec.nodes.filter((n) => n.role === "postgres").map((n) => n.name);
   let handedOver: ReplaceResult["handedOver"];
-  if (node.role === "postgres" && members.length > 1 && (await sb.client.leader()) === name) {
-    log(`${name} leads: switching over first`);
-    const out = await hostExec(name, ["pgha-node", "switchover", "--json"], { timeoutMs: 240_000 });
-    if (out.code !== 0) throw new ReplaceRefused(`${name} leads and the switchover failed, so it was not replaced: ${out.stderr.trim().split("\n").slice(-2).join(" | ")}`);
-    const r = JSON.parse(out.stdout) as { from: string; to: string };
-    handedOver = { from: r.from, to: r.to };
+  if (node.role === "postgres" && (await hostState(name).catch(() => "stopped")) === "running") {
+    // What the attachment's beforeDelete hook runs on AWS before an instance is replaced: hand
+    // over if it leads, then stop Patroni cleanly (the new host takes the same name and volume).
+    log(`${name}: pgha-node leave --stay (hands over if it leads, stops Patroni)`);
+    const out = await hostExec(name, ["pgha-node", "leave", "--stay", "--json"], { timeoutMs: 600_000 });
+    if (out.code !== 0) throw new ReplaceRefused(`${name} did not stop cleanly, so it was not replaced: ${out.stderr.trim().split("\n").slice(-2).join(" | ")}`);
+    const r = JSON.parse(out.stdout.trim().split("\n").pop()!) as { handedOver: { from: string; to: string } | null };
+    if (r.handedOver) handedOver = { from: r.handedOver.from, to: r.handedOver.to };
   }
   const image = ensureImage(log);
   const started = Date.now();
