@@ -455,6 +455,53 @@ describe("pgha-node diff, check, lock", () => {
   });
 });
 
+describe("pgha-node leave: a member leaves the cluster before its instance goes", () => {
+  // db1 is a replica; db2 leads. The fake network answers by URL path, so every member's REST
+  // API gives the same view: after Patroni stops here, db1 is no longer in it.
+  function replica(): FakeNode {
+    const n = db1().write("/etc/pgha/node.env", renderedFile("db1", "/etc/pgha/node.env"));
+    n.http("GET", "/patroni", { state: "running", role: "replica" });
+    n.http("GET", "/cluster", { members: [{ name: "db1", role: "quorum_standby", state: "streaming", api_url: "https://10.20.1.11:8008/patroni" }, { name: "db2", role: "leader", state: "running", api_url: "https://10.20.2.12:8008/patroni" }] });
+    n.http("GET", "/config", { loop_wait: 4, ttl: 20, member_slots_ttl: "45min" });
+    n.http("PATCH", "/config", {});
+    return n;
+  }
+
+  it("--stay (its instance is replaced): stops Patroni and nothing else; the slot and member key stay for the new instance", () => {
+    const n = replica();
+    const r = n.run("pgha-node", ["leave", "--stay", "--json"]);
+    expect([r.status, r.stderr]).toEqual([0, expect.any(String)]);
+    expect(json(r.stdout)).toMatchObject({ node: "db1", stay: true, handedOver: null, outOfDcs: false, slotDropRequested: false });
+    expect(n.callLines("systemctl")).toContain("systemctl stop patroni.service");
+    expect(n.calls("curl").some((c) => c.includes("PATCH"))).toBe(false);
+  });
+
+  it("leaving the stack: Patroni stopped, out of the DCS, then member_slots_ttl 0 on the leader for two of its loops and back to its value", () => {
+    const n = replica();
+    // Stopping Patroni here takes db1 out of the view every member answers.
+    const after = path.join(n.dir, "cluster-after-stop.json");
+    fs.writeFileSync(after, JSON.stringify({ members: [{ name: "db2", role: "leader", state: "running", api_url: "https://10.20.2.12:8008/patroni" }] }));
+    fs.mkdirSync(path.join(n.dir, "systemd/on"), { recursive: true });
+    fs.writeFileSync(path.join(n.dir, "systemd/on/stop patroni.service"), `cp ${after} ${path.join(n.dir, "http/GET/cluster")}\n`);
+    const r = n.run("pgha-node", ["leave", "--json"]);
+    expect([r.status, r.stderr]).toEqual([0, expect.any(String)]);
+    expect(json(r.stdout)).toMatchObject({ node: "db1", stay: false, handedOver: null, outOfDcs: true, slotDropRequested: true });
+    expect(n.callLines("systemctl")).toContain("systemctl stop patroni.service");
+    const patches = n.calls("curl").filter((c) => c.includes("PATCH")).map((c) => c[c.indexOf("--data-binary") + 1]);
+    expect(patches).toEqual(['{"member_slots_ttl": 0}', '{"member_slots_ttl":"45min"}']);
+    // The leader's URL, not this node's.
+    expect(n.calls("curl").filter((c) => c.includes("PATCH")).every((c) => c[c.length - 1] === "https://10.20.2.12:8008/config")).toBe(true);
+    // Two of the leader's loops (loop_wait 4) and a little.
+    expect(n.callLines("sleep")).toContain("sleep 10");
+  });
+
+  it("refuses on a node that is not a PostgreSQL member", () => {
+    const n = softwareInstalled(bootstrapEnv(node().awsEnv(), "etcd1")).write("/etc/pgha/node.env", renderedFile("etcd1", "/etc/pgha/node.env"));
+    const r = n.run("pgha-node", ["leave"]);
+    expect([r.status, r.stderr]).toEqual([2, expect.stringContaining("leave runs on a PostgreSQL node, etcd1 is etcd")]);
+  });
+});
+
 // The dev stack has the nodes the tests use.
 test("fixtures: the dev stack is db1, etcd1, lb1", () => {
   expect(dev().spec.nodes.map((x) => x.name)).toEqual(["db1", "etcd1", "lb1"]);
