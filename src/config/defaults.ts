@@ -52,6 +52,8 @@ export interface StackConfig {
     checkIntervalMs: number;
     fall: number;
     rise: number;
+    /** The ro endpoint admits a replica only within this many bytes of the leader (null: any lag). */
+    readOnlyMaxLagBytes: number | null;
   };
   backup: {
     bucketName?: string;
@@ -89,6 +91,13 @@ export type TierDefaults = Omit<StackConfig, "tier" | "clusterName" | "region">;
  * assume them where a dynamic config leaves a key out; the failover bench's
  * "patroni-defaults" profile is them.
  */
+/**
+ * How far behind the leader a replica may be and still serve the read-only endpoint: 100 MiB of
+ * WAL not yet replayed (the bound autobase ships as maximum_lag_on_replica). Beyond it HAProxy
+ * takes the replica out until it catches up; with no replica within it, reads go to the leader.
+ */
+export const READ_ONLY_MAX_LAG_BYTES = 104_857_600;
+
 export const PATRONI_DEFAULTS = { ttl: 30, loopWait: 10, retryTimeout: 10, maximumLagOnFailover: 1_048_576, primaryStartTimeout: 300 } as const;
 
 /**
@@ -140,7 +149,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     // Patroni's own defaults (PATRONI_DEFAULTS), with failsafe mode on.
     patroni: { ...PATRONI_FAILSAFE_DEFAULTS },
     etcd: { nodes: 1, instanceType: "t4g.small" },
-    haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2 },
+    haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2, readOnlyMaxLagBytes: READ_ONLY_MAX_LAG_BYTES },
     backup: { ...common.backup, diffSchedule: null, noncurrentVersionRetentionDays: 7, archiveTimeoutSeconds: 300, repoEncryption: false },
     objectives: { failoverRpoSeconds: 300, pitrRpoSeconds: 300, rtoSeconds: 3600, monthlyBudgetUsd: null },
     maintenance: { window: null },
@@ -160,7 +169,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     },
     patroni: { ...PATRONI_FAILSAFE_DEFAULTS },
     etcd: { nodes: 3, instanceType: "t4g.small" },
-    haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2 },
+    haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2, readOnlyMaxLagBytes: READ_ONLY_MAX_LAG_BYTES },
     backup: { ...common.backup, diffSchedule: null, noncurrentVersionRetentionDays: 14, archiveTimeoutSeconds: 120, repoEncryption: false },
     objectives: { failoverRpoSeconds: 60, pitrRpoSeconds: 120, rtoSeconds: 120, monthlyBudgetUsd: null },
     maintenance: { window: null },
@@ -184,7 +193,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     // 18 s) before its 20 s lease can go to a replica (with 8 it took up to 25.7 s in CI).
     patroni: { ttl: 20, loopWait: 4, retryTimeout: 5, maximumLagOnFailover: 1_048_576, primaryStartTimeout: 30, failsafeMode: true },
     etcd: { nodes: 3, instanceType: "m7g.medium" },
-    haproxy: { nodes: 2, instanceType: "c7g.medium", networkLoadBalancer: true, checkIntervalMs: 1000, fall: 3, rise: 2 },
+    haproxy: { nodes: 2, instanceType: "c7g.medium", networkLoadBalancer: true, checkIntervalMs: 1000, fall: 3, rise: 2, readOnlyMaxLagBytes: READ_ONLY_MAX_LAG_BYTES },
     backup: { ...common.backup, diffSchedule: "0 8,14,20 * * *", noncurrentVersionRetentionDays: 30, archiveTimeoutSeconds: 60, repoEncryption: true },
     objectives: { failoverRpoSeconds: 0, pitrRpoSeconds: 60, rtoSeconds: 45, monthlyBudgetUsd: null },
     maintenance: { window: null },

@@ -53,6 +53,7 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   "haproxy.networkLoadBalancer": { description: "Put an internal NLB in front of the HAProxy nodes.", allowed: "true or false (true needs haproxy.nodes ≥ 2 to be useful)" },
   "haproxy.checkIntervalMs": { description: "HAProxy health-check interval (inter) against Patroni's REST API.", allowed: "an integer 200–60000 (ms)" },
   "haproxy.fall": { description: "Failed checks before HAProxy marks a server down.", allowed: "an integer 1–10" },
+  "haproxy.readOnlyMaxLagBytes": { description: "The read-only endpoint admits a replica only while it has replayed to within this many bytes of the leader's last position (Patroni's GET /replica?lag=); a replica further behind is taken out until it catches up, and with none within it reads go to the leader. null: any lag.", allowed: "an integer 0–1099511627776 (bytes) or null" },
   "haproxy.rise": { description: "Passed checks before HAProxy marks a server up.", allowed: "an integer 1–10" },
   "backup.bucketName": { description: "Name of the backup bucket (globally unique); default pgha-<stack>-<cluster>-<region>.", allowed: "a valid S3 bucket name" },
   "backup.fullSchedule": { description: "Cron schedule (UTC) of the full physical backup (default: daily at 02:00).", allowed: "a 5-field cron expression like '0 2 * * *'" },

@@ -129,6 +129,7 @@ export const configSchema = z.strictObject({
       checkIntervalMs: int(200, 60_000).optional(),
       fall: int(1, 10).optional(),
       rise: int(1, 10).optional(),
+      readOnlyMaxLagBytes: int(0, 1_099_511_627_776).nullable().optional(),
     })
     .optional(),
   backup: z

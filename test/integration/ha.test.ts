@@ -173,6 +173,44 @@ describe("HAProxy", () => {
   }, T(3));
 });
 
+describe("the read-only endpoint's lag bound (haproxy.readOnlyMaxLagBytes)", () => {
+  /** The status of `server` in HAProxy `backend` on `lb` (UP, DOWN …), from its stats CSV. */
+  async function backendStatus(lb: string, backend: string, server: string): Promise<string> {
+    const csv = await sh(lb, `set -a; . /etc/haproxy/secrets.env; curl -s --max-time 3 -u "$PGHA_STATS_USER:$PGHA_STATS_PASSWORD" 'http://${sb.layout.addresses[lb]}:7000/;csv'`);
+    const row = csv.split("\n").map((l) => l.split(",")).find((f) => f[0] === backend && f[1] === server);
+    return row?.[17] ?? "absent";
+  }
+
+  it("a replica whose replay is held back past the bound leaves 5001 on every HAProxy, the other replica keeps serving, and it returns once it catches up", async () => {
+    const bound = sb.spec.haproxy.readOnlyMaxLagBytes!;
+    expect(bound).toBeGreaterThan(0);
+    const [held, other] = await replicas();
+    const lbs = nodesOf(sb.spec, "haproxy").map((n) => n.name);
+    const heldAddress = sb.layout.addresses[held];
+    await localSql(held, "select pg_wal_replay_pause()");
+    try {
+      // WAL well past the bound: the held replica receives it (and quorum commits go on through
+      // the other one) but does not replay it.
+      const rows = Math.ceil((1.5 * bound) / 2000);
+      await sb.client.query("rw", `create table lag_bound as select repeat('x', 2000) as p from generate_series(1, ${rows})`);
+      const lagged = Date.now();
+      for (const lb of lbs) await waitFor(`${held} DOWN in ${lb}'s replicas backend`, async () => (await backendStatus(lb, "replicas", held)).startsWith("DOWN"), 90_000, 500);
+      process.stderr.write(`[ha] ${held} held ${(1.5 * bound / 2 ** 20).toFixed(0)} MiB behind: out of the ro backend on every HAProxy ${((Date.now() - lagged) / 1000).toFixed(1)} s after the write\n`);
+      for (const lb of lbs) expect(await backendStatus(lb, "replicas", other)).toBe("UP");
+      // New read-only sessions land on the other replica only.
+      for (let i = 0; i < 10; i++) {
+        const r = await sb.client.query("ro", "select host(inet_server_addr()) as a, pg_is_in_recovery() as r", [], { connectTimeoutMs: 2000 });
+        expect(r[0]).toEqual({ a: sb.layout.addresses[other], r: true });
+      }
+      expect(heldAddress).not.toBe(sb.layout.addresses[other]);
+    } finally {
+      await localSql(held, "select pg_wal_replay_resume()");
+    }
+    for (const lb of lbs) await waitFor(`${held} UP again in ${lb}'s replicas backend`, async () => (await backendStatus(lb, "replicas", held)) === "UP", 120_000, 500);
+    await sb.client.query("rw", "drop table lag_bound");
+  }, T(6));
+});
+
 describe("synchronous replication", () => {
   it("ANY n (quorum) and FIRST n show up as such in synchronous_standby_names, applied live as day-2 changes", async () => {
     const leader = await leaderName();

@@ -119,6 +119,17 @@ describe.each(TIERS)("%s bundles", (tier) => {
       for (const b of etcd) expect(fileOf(b, "/etc/systemd/system/etcd.service.d/pgha.conf")).toMatch(/ExecStartPre=\+\/usr\/local\/sbin\/pgha-etcd prepare\n(.|\n)*ExecStart=\/usr\/bin\/etcd --config-file \/var\/lib\/etcd\/pgha-etcd.effective.yml/);
     });
 
+    it("haproxy.readOnlyMaxLagBytes: the replica check carries the bound; null drops it", () => {
+      const check = (extra: Record<string, unknown>) => {
+        const s = specFor("staging", { haproxy: extra });
+        const lb = renderAll(s, sandboxLayout(s)).find((b) => b.role === "haproxy")!;
+        return parseHaproxy(fileOf(lb, NODE_PATHS.haproxyConfig)).find((x) => x.kind === "backend" && x.name === "replicas")!.lines.find((l) => l.startsWith("http-check send"));
+      };
+      expect(check({})).toBe("http-check send meth OPTIONS uri /replica?lag=104857600");
+      expect(check({ readOnlyMaxLagBytes: 1048576 })).toBe("http-check send meth OPTIONS uri /replica?lag=1048576");
+      expect(check({ readOnlyMaxLagBytes: null })).toBe("http-check send meth OPTIONS uri /replica");
+    });
+
     it("haproxy: 5000 → /primary, 5001 → /replica with fallback to the leader, stats on the private address", () => {
       for (const b of lbs) {
         const sections = parseHaproxy(fileOf(b, NODE_PATHS.haproxyConfig));
@@ -132,7 +143,8 @@ describe.each(TIERS)("%s bundles", (tier) => {
         expect(byName("replicas").lines).toContain(`bind ${addr(b.node)}:5001`);
         expect(byName("replicas").lines).toContain("default_backend replicas_fallback_leader");
         const replicaBackend = sections.find((s) => s.kind === "backend" && s.name === "replicas")!;
-        expect(replicaBackend.lines).toContain("http-check send meth OPTIONS uri /replica");
+        // Only replicas within the lag bound (the tier's default, 100 MiB unless the stack says otherwise).
+        expect(replicaBackend.lines).toContain(`http-check send meth OPTIONS uri /replica?lag=${spec.haproxy.readOnlyMaxLagBytes}`);
         expect(servers(replicaBackend)).toEqual(members);
         expect(byName("replicas_fallback_leader").lines).toContain("http-check send meth OPTIONS uri /primary");
         expect(byName("stats").lines).toContain(`bind ${addr(b.node)}:7000`);

@@ -200,6 +200,7 @@ function haproxyFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundle
         fastInterMs: Math.max(200, Math.floor(h.checkIntervalMs / 2)),
         fall: h.fall,
         rise: h.rise,
+        replicaCheckUri: h.readOnlyMaxLagBytes === null ? "/replica" : `/replica?lag=${h.readOnlyMaxLagBytes}`,
       }),
       ["haproxy-reload"],
     ),
