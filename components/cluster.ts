@@ -171,7 +171,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       detailedMonitoring: spec.tier === "prod",
       amis: images.amis,
     });
-    const etcd = new EtcdMembers(name, nodeGroup("etcd"), child);
+    const etcd = new EtcdMembers(name, { ...nodeGroup("etcd"), region: spec.region }, child);
     const postgres = new PostgresNodes(name, { ...nodeGroup("postgres"), dataVolume: spec.postgres.dataVolume, keepData: keepsData(spec), region: spec.region }, child);
     const haproxy = new HaproxyNodes(name, {
       ...nodeGroup("haproxy"),

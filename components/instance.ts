@@ -83,7 +83,7 @@ export interface NodeInstance {
 }
 
 /** One node's instance, named `<name>-<node>`, parented to its group (arguments validated first). */
-export function createNodeInstance(parent: pulumi.Resource, name: string, node: NodeSpec, ctx: NodeGroupArgs, amiId: pulumi.Input<string>): NodeInstance {
+export function createNodeInstance(parent: pulumi.Resource, name: string, node: NodeSpec, ctx: NodeGroupArgs, amiId: pulumi.Input<string>, hooks?: pulumi.ResourceHookBinding): NodeInstance {
   const bundle = ctx.bundles[node.name];
   const subnet = ctx.subnets[node.subnetIndex];
   const resourceName = `${name}-${node.name}`;
@@ -115,7 +115,7 @@ export function createNodeInstance(parent: pulumi.Resource, name: string, node: 
     monitoring: ctx.detailedMonitoring ?? false,
     tags,
     // A fixed private address: the old instance must be gone before its replacement can take it.
-  }, { parent, ignoreChanges: INSTANCE_IGNORE_CHANGES, deleteBeforeReplace: true, dependsOn: ctx.bootDependencies?.(node) ?? [] });
+  }, { parent, ignoreChanges: INSTANCE_IGNORE_CHANGES, deleteBeforeReplace: true, dependsOn: ctx.bootDependencies?.(node) ?? [], ...(hooks ? { hooks } : {}) });
   return { node, instance, bundleHash: bundle.hash, subnet };
 }
 
@@ -149,12 +149,14 @@ export function createNodeGroup(
   name: string,
   args: NodeGroupArgs,
   perNode: (created: NodeInstance) => pulumi.Resource[] = () => [],
+  /** Resource hooks bound to every instance of the group (EtcdMembers: the leadership hand-over). */
+  instanceHooks?: pulumi.ResourceHookBinding,
 ): NodeGroupOutputs & { instances: NodeInstance[] } {
   const ami = amiLookup(parent);
   const out: NodeGroupOutputs & { instances: NodeInstance[] } = { instanceIds: {}, privateIps: {}, bundleHashes: {}, resources: [], instances: [] };
   for (const node of args.nodes) {
     const image = args.amis ? pulumi.output(args.amis).apply((m) => m[node.name] ?? pulumi.output(ami(node.instanceType))) : ami(node.instanceType);
-    const created = createNodeInstance(parent, name, node, args, image);
+    const created = createNodeInstance(parent, name, node, args, image, instanceHooks);
     const extra = perNode(created);
     out.instanceIds[node.name] = created.instance.id;
     out.privateIps[node.name] = node.privateIp;

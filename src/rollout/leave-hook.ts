@@ -82,3 +82,32 @@ export async function leaveBeforeDelete(args: LeaveHookArgs, opts: LeaveHookOpti
   log(`${node}: ${detail}`);
   return { node, instanceId, action: stay ? "stopped for replacement" : "left", detail };
 }
+
+/**
+ * What runs before `pulumi up` deletes an etcd member's instance (scale-in or a replacement):
+ * `pgha-etcd handover` on it over SSM, so a leader that goes hands its leadership to another
+ * member first instead of costing an election with requests in flight timing out. Never stops the
+ * deletion (etcd survives a vanished leader; the member list is reconciled by the rollout and by
+ * the replacement's `pgha-etcd prepare`): an unreachable node or a failed hand-over is logged.
+ */
+export async function etcdHandoverBeforeDelete(args: LeaveHookArgs, opts: Omit<LeaveHookOptions, "stackNodes">): Promise<LeaveOutcome> {
+  const log = opts.log ?? (() => undefined);
+  const prefix = `${opts.componentName}-`;
+  const node = args.name.startsWith(prefix) ? args.name.slice(prefix.length) : "";
+  const instanceId = String(args.oldOutputs?.id ?? "");
+  if (!node || !instanceId) {
+    log(`postgres-ha: cannot tell which etcd member ${args.name} is (instance ${instanceId || "unknown"}): no hand-over`);
+    return { node, instanceId, action: "skipped", detail: "unknown member" };
+  }
+  if ((opts.env ?? process.env).PGHA_DRAIN === "off") return { node, instanceId, action: "skipped", detail: "PGHA_DRAIN=off" };
+  const transport = ssmTransport({ region: opts.region, instanceIds: { [node]: instanceId }, onlineTimeoutSeconds: opts.onlineTimeoutSeconds ?? 120, aws: opts.aws, pollMs: opts.pollMs });
+  try {
+    const out = await transport.run(node, ["pgha-etcd", "handover"], 120_000);
+    const detail = (out.stderr.trim() || out.stdout.trim()).split("\n").pop() ?? "";
+    log(`${node}: pgha-etcd handover ${out.code === 0 ? "done" : `failed (exit ${out.code})`}: ${detail}`);
+    return { node, instanceId, action: out.code === 0 ? "left" : "unreachable", detail };
+  } catch (e) {
+    log(`${node}: not reachable over SSM for the etcd hand-over: ${(e as Error).message}`);
+    return { node, instanceId, action: "unreachable", detail: (e as Error).message };
+  }
+}

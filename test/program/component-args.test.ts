@@ -85,7 +85,7 @@ describe("validation: every problem at once", () => {
   });
 
   it("EtcdMembers needs an odd number of members; HaproxyNodes' NLB needs its group; PostgresNodes a sane volume", () => {
-    expect(validateEtcdMembersArgs(groupArgs("etcd", { nodes: nodesOf(spec, "etcd").slice(0, 2) }))).toEqual(["nodes: needs an odd number of members (postgres-ha:etcd.nodes), got 2"]);
+    expect(validateEtcdMembersArgs({ ...groupArgs("etcd", { nodes: nodesOf(spec, "etcd").slice(0, 2) }), region: "eu-west-1" })).toEqual(["nodes: needs an odd number of members (postgres-ha:etcd.nodes), got 2"]);
     expect(validateHaproxyNodesArgs({ ...groupArgs("haproxy"), vpcId: "vpc-1", networkLoadBalancer: true })).toEqual([expect.stringMatching(/^loadBalancerSecurityGroupId: /)]);
     expect(validateHaproxyNodesArgs({ ...groupArgs("haproxy"), vpcId: "vpc-1" })).toEqual([]);
     expect(validatePostgresNodesArgs({ ...groupArgs("postgres"), dataVolume: spec.postgres.dataVolume, region: "eu-west-1" })).toEqual([]);
@@ -141,7 +141,7 @@ describe("under the engine", () => {
   it("a component with bad args fails with every problem, and registers no child", async () => {
     const run = await runProgram({ stack: "dev", program: path.join(__dirname, "fixtures", "bad-etcd-members") });
     expect(run.error?.message).toContain("EtcdMembers:");
-    for (const p of ["odd number of members", "bundles.etcd1:", "bundles.etcd2:", "subnets[0]:", "instanceProfileNames.etcd1:"]) expect(run.error?.message).toContain(p);
+    for (const p of ["odd number of members", "bundles.etcd1:", "bundles.etcd2:", "subnets[0]:", "instanceProfileNames.etcd1:", "region:"]) expect(run.error?.message).toContain(p);
     expect(run.resources.map((r) => r.type)).toEqual(["postgres-ha:index:EtcdMembers"]);
   });
 

@@ -57,8 +57,10 @@ describe("a member leaving the stack is drained before its resources go", () => 
     const attachments = prod.ofType(TYPES.volumeAttachment);
     expect(attachments.length).toBe(3);
     for (const a of attachments) expect(a.options.hooks).toEqual({ beforeDelete: ["orders-prod-postgres-leave"] });
-    expect(Object.keys(prod.hooks)).toEqual(["orders-prod-postgres-leave"]);
     for (const i of prod.ofType(TYPES.instance)) expect(i.options.deleteBeforeReplace).toBe(true);
+    // etcd instances hand their leadership over before they go.
+    for (const i of prod.ofType(TYPES.instance)) expect(i.options.hooks).toEqual(nodeOf(i).startsWith("etcd") ? { beforeDelete: ["orders-prod-etcd-handover"] } : {});
+    expect(Object.keys(prod.hooks).sort()).toEqual(["orders-prod-etcd-handover", "orders-prod-postgres-leave"]);
   });
 
   it("the hook names the member and instance from the attachment (PGHA_DRAIN=off: reported, not drained) and refuses one it cannot place", async () => {

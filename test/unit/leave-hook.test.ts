@@ -3,7 +3,7 @@
 // the member leaves the stack, with it when its instance is replaced — against a stub awscli that
 // plays SSM Run Command here with a stub pgha-node. (`pgha-node leave` itself runs on booted hosts
 // in test/integration/day2.test.ts.)
-import { leaveBeforeDelete, nodeOfAttachment } from "../../src/rollout/leave-hook";
+import { etcdHandoverBeforeDelete, leaveBeforeDelete, nodeOfAttachment } from "../../src/rollout/leave-hook";
 import { ssmStub, type SsmStub } from "../helpers/ssm-stub";
 
 jest.setTimeout(60_000);
@@ -55,5 +55,19 @@ describe("leave before an attachment is deleted", () => {
     expect(out.action).toBe("skipped");
     expect(stub.sent()).toEqual([]);
     await expect(leaveBeforeDelete({ name: "something-else", oldInputs: { instanceId: "i-1" } }, opts())).rejects.toThrow(/cannot tell which member the attachment something-else belongs to/);
+  });
+});
+
+describe("etcd leadership handed over before an etcd instance is deleted", () => {
+  it("runs pgha-etcd handover on the instance; an unreachable one or a failure is logged, never thrown", async () => {
+    stub.command("pgha-etcd", `#!/bin/bash\necho "[pgha-etcd] moving etcd leadership from $PGHA_INSTANCE" >&2\n[ "$PGHA_INSTANCE" != i-fails ]\n`);
+    const lines: string[] = [];
+    const o = { region: "eu-west-1", componentName: "orders-prod", pollMs: 5, env: {}, aws: `${stub.bin}/aws`, log: (l: string) => lines.push(l) };
+    expect(await etcdHandoverBeforeDelete({ name: "orders-prod-etcd2", oldOutputs: { id: "i-0e2" } }, o)).toMatchObject({ node: "etcd2", instanceId: "i-0e2", action: "left" });
+    expect(stub.sent()).toEqual(["i-0e2: pgha-etcd handover"]);
+    expect(await etcdHandoverBeforeDelete({ name: "orders-prod-etcd3", oldOutputs: { id: "i-fails" } }, o)).toMatchObject({ action: "unreachable" });
+    expect(lines.some((l) => /etcd3: pgha-etcd handover failed \(exit 1\)/.test(l))).toBe(true);
+    expect(await etcdHandoverBeforeDelete({ name: "orders-prod-etcd1", oldOutputs: { id: "i-dead" } }, { ...o, onlineTimeoutSeconds: 0 })).toMatchObject({ action: "unreachable" });
+    expect(await etcdHandoverBeforeDelete({ name: "orders-prod-etcd1", oldOutputs: { id: "i-0e1" } }, { ...o, env: { PGHA_DRAIN: "off" } })).toMatchObject({ action: "skipped" });
   });
 });

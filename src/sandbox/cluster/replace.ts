@@ -41,6 +41,12 @@ export async function replaceNode(sb: Sandbox, name: string, log: (l: string) =>
     if (healthy.length < quorum) throw new ReplaceRefused(`${name} is an etcd member and only ${healthy.length} of the other ${others.length} are healthy (${healthy.join(", ") || "none"}): quorum needs ${quorum} without it, so it was not replaced`);
   }
   let handedOver: ReplaceResult["handedOver"];
+  if (node.role === "etcd" && (await hostState(name).catch(() => "stopped")) === "running") {
+    // A leader that just vanishes costs an election, and requests in flight time out: hand the
+    // etcd leadership to another member first (what the etcd instance's beforeDelete hook runs on AWS).
+    const out = await hostExec(name, ["pgha-etcd", "handover"], { timeoutMs: 60_000 });
+    log(`${name}: pgha-etcd handover: ${(out.stderr.trim().split("\n").pop() ?? "").replace(/^\[pgha-etcd\] \S+ \[\S+\] /, "")}`);
+  }
   if (node.role === "postgres" && (await hostState(name).catch(() => "stopped")) === "running") {
     // What the attachment's beforeDelete hook runs on AWS before an instance is replaced: hand
     // over if it leads, then stop Patroni cleanly (the new host takes the same name and volume).

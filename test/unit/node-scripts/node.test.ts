@@ -502,6 +502,37 @@ describe("pgha-node leave: a member leaves the cluster before its instance goes"
   });
 });
 
+describe("pgha-etcd handover: an etcd leader hands its leadership over before its host goes", () => {
+  function etcd1(leads: boolean): FakeNode {
+    const n = softwareInstalled(asDevNode(bootstrapEnv(node(), "etcd1"), "etcd1"));
+    n.write("/etc/etcd/pgha-etcd-members", renderedFile("etcd1", "/etc/etcd/pgha-etcd-members"));
+    const me = nodeEnvValue("etcd1", "PGHA_ADDRESS");
+    // etcd1 (aaaa), etcd2 (bbbb) started and healthy, etcd3 (cccc) started but down.
+    n.answer("etcdctl", `case "$*" in
+  *"endpoint status"*) echo "https://${me}:2379, aaaa, 3.5.16, 20 kB, ${leads}, false, 2, 8, 8, " ;;
+  *"member list"*) printf '%s\\n' "aaaa, started, etcd1, https://${me}:2380, https://${me}:2379, false" "cccc, started, etcd3, https://10.9.9.3:2380, https://10.9.9.3:2379, false" "bbbb, started, etcd2, https://10.9.9.2:2380, https://10.9.9.2:2379, false" ;;
+  *10.9.9.3*"endpoint health"*) exit 1 ;;
+esac`);
+    return n;
+  }
+
+  it("the leader moves its leadership to the first other started member that is healthy", () => {
+    const n = etcd1(true);
+    const r = n.run("pgha-etcd", ["handover"]);
+    expect([r.status, r.stderr]).toEqual([0, expect.stringContaining("moving etcd leadership from")]);
+    const moves = n.calls("etcdctl").filter((c) => c.includes("move-leader"));
+    expect(moves.map((c) => c.slice(c.indexOf("move-leader")))).toEqual([["move-leader", "bbbb"]]);
+    expect(moves[0]).toContain(`--endpoints=https://${nodeEnvValue("etcd1", "PGHA_ADDRESS")}:2379`);
+  });
+
+  it("a follower does nothing", () => {
+    const n = etcd1(false);
+    const r = n.run("pgha-etcd", ["handover"]);
+    expect([r.status, r.stderr]).toEqual([0, expect.stringContaining("does not lead etcd")]);
+    expect(n.calls("etcdctl").some((c) => c.includes("move-leader"))).toBe(false);
+  });
+});
+
 // The dev stack has the nodes the tests use.
 test("fixtures: the dev stack is db1, etcd1, lb1", () => {
   expect(dev().spec.nodes.map((x) => x.name)).toEqual(["db1", "etcd1", "lb1"]);
