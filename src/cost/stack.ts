@@ -24,8 +24,15 @@ export interface StackCost extends CostEstimate {
   comparisonUnavailable?: string;
 }
 
+/**
+ * The run's resources in name order. Registration order is not stable: an instance registers once
+ * its inputs resolve, and the image plan (components/imageRoll.ts) resolves them all together, so
+ * the lines of an estimate would otherwise change order from run to run.
+ */
 export function costResourcesOf(run: Pick<ProgramRun, "resources">): CostResource[] {
-  return run.resources.map((r) => ({ type: r.type, name: r.name, custom: r.custom, inputs: r.inputs }));
+  return [...run.resources]
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.type < b.type ? -1 : a.type > b.type ? 1 : 0))
+    .map((r) => ({ type: r.type, name: r.name, custom: r.custom, inputs: r.inputs }));
 }
 
 export function stackCost(run: Pick<ProgramRun, "stack" | "config" | "resources">, assumptions: Partial<AssumptionValues> = {}): StackCost {
