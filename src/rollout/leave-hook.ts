@@ -41,7 +41,8 @@ export interface LeaveHookOptions {
 export interface LeaveOutcome {
   node: string;
   instanceId: string;
-  action: "left" | "stopped for replacement" | "unreachable" | "skipped";
+  /** "not drained": PGHA_DRAIN=off, or a member it cannot place (etcd only); `detail` says which. */
+  action: "left" | "stopped for replacement" | "unreachable" | "not drained";
   detail: string;
 }
 
@@ -60,7 +61,7 @@ export async function leaveBeforeDelete(args: LeaveHookArgs, opts: LeaveHookOpti
   if (!node || !instanceId) throw new Error(`postgres-ha: cannot tell which member the attachment ${args.name} belongs to (instance ${instanceId || "unknown"}): nothing was drained`);
   if ((opts.env ?? process.env).PGHA_DRAIN === "off") {
     log(`${node}: PGHA_DRAIN=off, not drained before its deletion`);
-    return { node, instanceId, action: "skipped", detail: "PGHA_DRAIN=off" };
+    return { node, instanceId, action: "not drained", detail: "PGHA_DRAIN=off" };
   }
   const stay = opts.stackNodes.includes(node);
   const transport = ssmTransport({ region: opts.region, instanceIds: { [node]: instanceId }, onlineTimeoutSeconds: opts.onlineTimeoutSeconds ?? 120, aws: opts.aws, pollMs: opts.pollMs });
@@ -97,9 +98,9 @@ export async function etcdHandoverBeforeDelete(args: LeaveHookArgs, opts: Omit<L
   const instanceId = String(args.oldOutputs?.id ?? "");
   if (!node || !instanceId) {
     log(`postgres-ha: cannot tell which etcd member ${args.name} is (instance ${instanceId || "unknown"}): no hand-over`);
-    return { node, instanceId, action: "skipped", detail: "unknown member" };
+    return { node, instanceId, action: "not drained", detail: "unknown member" };
   }
-  if ((opts.env ?? process.env).PGHA_DRAIN === "off") return { node, instanceId, action: "skipped", detail: "PGHA_DRAIN=off" };
+  if ((opts.env ?? process.env).PGHA_DRAIN === "off") return { node, instanceId, action: "not drained", detail: "PGHA_DRAIN=off" };
   const transport = ssmTransport({ region: opts.region, instanceIds: { [node]: instanceId }, onlineTimeoutSeconds: opts.onlineTimeoutSeconds ?? 120, aws: opts.aws, pollMs: opts.pollMs });
   try {
     const out = await transport.run(node, ["pgha-etcd", "handover"], 120_000);

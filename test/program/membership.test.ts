@@ -71,7 +71,7 @@ describe("a member leaving the stack is drained before its resources go", () => 
     process.env.PGHA_DRAIN = "off";
     try {
       expect(await hook({ urn: "urn:x", id: "va-4", name: "orders-prod-db4-data", type: TYPES.volumeAttachment, oldInputs: { instanceId: "i-0db4" } }))
-        .toMatchObject({ node: "db4", instanceId: "i-0db4", action: "skipped" });
+        .toMatchObject({ node: "db4", instanceId: "i-0db4", action: "not drained", detail: "PGHA_DRAIN=off" });
     } finally {
       if (saved === undefined) delete process.env.PGHA_DRAIN;
       else process.env.PGHA_DRAIN = saved;

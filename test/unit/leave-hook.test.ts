@@ -52,7 +52,7 @@ describe("leave before an attachment is deleted", () => {
 
   it("PGHA_DRAIN=off skips it; an attachment it cannot place is refused", async () => {
     const out = await leaveBeforeDelete({ name: "orders-prod-db4-data", oldInputs: { instanceId: "i-0db4" } }, opts({ env: { PGHA_DRAIN: "off" } }));
-    expect(out.action).toBe("skipped");
+    expect(out).toMatchObject({ action: "not drained", detail: "PGHA_DRAIN=off" });
     expect(stub.sent()).toEqual([]);
     await expect(leaveBeforeDelete({ name: "something-else", oldInputs: { instanceId: "i-1" } }, opts())).rejects.toThrow(/cannot tell which member the attachment something-else belongs to/);
   });
@@ -68,6 +68,9 @@ describe("etcd leadership handed over before an etcd instance is deleted", () =>
     expect(await etcdHandoverBeforeDelete({ name: "orders-prod-etcd3", oldOutputs: { id: "i-fails" } }, o)).toMatchObject({ action: "unreachable" });
     expect(lines.some((l) => /etcd3: pgha-etcd handover failed \(exit 1\)/.test(l))).toBe(true);
     expect(await etcdHandoverBeforeDelete({ name: "orders-prod-etcd1", oldOutputs: { id: "i-dead" } }, { ...o, onlineTimeoutSeconds: 0 })).toMatchObject({ action: "unreachable" });
-    expect(await etcdHandoverBeforeDelete({ name: "orders-prod-etcd1", oldOutputs: { id: "i-0e1" } }, { ...o, env: { PGHA_DRAIN: "off" } })).toMatchObject({ action: "skipped" });
+    const sentBefore = stub.sent().length;
+    expect(await etcdHandoverBeforeDelete({ name: "orders-prod-etcd1", oldOutputs: { id: "i-0e1" } }, { ...o, env: { PGHA_DRAIN: "off" } })).toMatchObject({ action: "not drained", detail: "PGHA_DRAIN=off" });
+    expect(stub.sent().length).toBe(sentBefore); // nothing sent to SSM
+    expect(await etcdHandoverBeforeDelete({ name: "other-etcd1", oldOutputs: { id: "i-0e1" } }, o)).toMatchObject({ action: "not drained", detail: "unknown member" });
   });
 });

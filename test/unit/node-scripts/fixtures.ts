@@ -57,11 +57,17 @@ export const CLUSTER_SECRET: ClusterSecret = {
   repoCipherPass: "Cipher000000000000000000000000000",
 };
 
+/**
+ * A PEM-shaped placeholder: the armour lines around a plain word. No key or certificate at all —
+ * the node scripts only copy these values into files, and the tests compare the files' text.
+ */
+const placeholderPem = (label: string, body: string) => [`-----BEGIN ${label}-----`, body, `-----END ${label}-----`].join("\n");
+
 export function nodeSecret(node: string, extra: Partial<NodeSecret> = {}): NodeSecret {
   return {
-    caCert: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----",
-    nodeCert: `-----BEGIN CERTIFICATE-----\n${node}\n-----END CERTIFICATE-----`,
-    nodeKey: `-----BEGIN PRIVATE KEY-----\n${node}\n-----END PRIVATE KEY-----`,
+    caCert: placeholderPem("CERTIFICATE", "CA"),
+    nodeCert: placeholderPem("CERTIFICATE", node),
+    nodeKey: placeholderPem("PRIVATE KEY", node),
     ...extra,
   };
 }
