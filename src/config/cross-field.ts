@@ -10,6 +10,7 @@ import { FAILSAFE_CHECK_SECONDS, INSTANCE_MEMORY_MIB, type StackConfig } from ".
 import { keyDoc } from "./keys";
 import { MANAGED_PARAMETERS } from "./parameters";
 import { problem, type ConfigProblem, type PathSegment } from "./problems";
+import { accessProblems } from "./access-rules";
 
 /** A config where any value may be missing and lists hold whatever was written. */
 export type Loose<T> = T extends readonly unknown[]
@@ -131,6 +132,8 @@ export function crossFieldProblems(c: ConfigView, failed: (path: PathSegment[]) 
       { fix: "remove", instead: managed.instead },
     );
   }
+
+  accessProblems(pg as Record<string, unknown>, add, failed);
 
   // --- patroni timing. Patroni 4 enforces loop_wait + 2·retry_timeout ≤ ttl (the minimums are in
   // the schema). With failsafe mode a leader that lost etcd first asks every member (POST

@@ -5,7 +5,7 @@
 //   staging  primary + two asynchronous standbys, etcd trio, one HAProxy
 //   prod     three nodes with quorum synchronous replication (ANY 1), etcd trio, two HAProxy
 //            behind an internal NLB, everything spread over three AZs
-import type { MemberTags, ParameterValue, SyncMode, Tier } from "./schema";
+import type { DatabaseDecl, MemberTags, ParameterValue, RoleDecl, SyncMode, Tier } from "./schema";
 
 export interface SubnetRef {
   id: string;
@@ -35,6 +35,10 @@ export interface StackConfig {
     syncMode: SyncMode;
     syncNodeCount: number;
     members: Record<string, MemberTags>;
+    /** Application databases the converge path creates (name → owner, encoding, locale, extensions). */
+    databases: Record<string, DatabaseDecl>;
+    /** Application roles (name → login, limits, memberships, grants); login roles get a generated password. */
+    roles: Record<string, RoleDecl>;
   };
   patroni: {
     ttl: number;
@@ -145,6 +149,8 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
       syncMode: "off",
       syncNodeCount: 1,
       members: {},
+      databases: {},
+      roles: {},
     },
     // Patroni's own defaults (PATRONI_DEFAULTS), with failsafe mode on.
     patroni: { ...PATRONI_FAILSAFE_DEFAULTS },
@@ -166,6 +172,8 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
       syncMode: "off",
       syncNodeCount: 1,
       members: {},
+      databases: {},
+      roles: {},
     },
     patroni: { ...PATRONI_FAILSAFE_DEFAULTS },
     etcd: { nodes: 3, instanceType: "t4g.small" },
@@ -186,6 +194,8 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
       syncMode: "quorum",
       syncNodeCount: 1,
       members: {},
+      databases: {},
+      roles: {},
     },
     // Tuned profile (bench/failover): detection within ttl, HAProxy reroutes within
     // inter·fall; a crashed postmaster is restarted in place for up to 30 s before failover.

@@ -40,6 +40,21 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   "postgres.members.*.nosync": { description: "Never pick this member as a synchronous standby.", allowed: "true or false" },
   "postgres.members.*.clonefrom": { description: "Prefer this member as the source when new replicas are cloned.", allowed: "true or false" },
   "postgres.members.*.replicatefrom": { description: "Stream from this other member instead of the leader (cascading standby).", allowed: "the name of another member, e.g. db2" },
+  "postgres.databases": { description: "Application databases, created on the leader by the converge path (pulumi up's rollout, sandbox apply, and every 5 minutes by pgha-access.timer); a database taken out of the config is kept (drop it by hand).", allowed: "a map of database name → {owner, encoding, locale, extensions}; not postgres, template0 or template1" },
+  "postgres.databases.*": { description: "One database.", allowed: "{owner: a role of postgres.roles, encoding, locale, extensions}" },
+  "postgres.databases.*.owner": { description: "The role that owns the database (and its public schema): a role declared in postgres.roles.", allowed: "the name of a role in postgres.roles" },
+  "postgres.databases.*.encoding": { description: "Character set, fixed when the database is created (default UTF8; C.UTF-8 and ICU locales need UTF8).", allowed: "one of UTF8, SQL_ASCII, LATIN1" },
+  "postgres.databases.*.locale": { description: "Collation and character classes, fixed when the database is created (default C.UTF-8): a libc locale every node has, or an ICU locale.", allowed: "C, POSIX, C.UTF-8, or icu:<BCP 47 tag> like icu:en-US" },
+  "postgres.databases.*.extensions": { description: "Extensions created in the database (CREATE EXTENSION IF NOT EXISTS); one taken out of the list is kept.", allowed: "a list of PostgreSQL 17 contrib extension names like pg_trgm, pgcrypto, citext" },
+  "postgres.roles": { description: "Application roles, created and kept in step on the leader; a login role gets a generated password in its own Secrets Manager secret (ARN in the roleSecretArns output). A role taken out of the config is kept; `absent: true` drops it.", allowed: "a map of role name → {login, connectionLimit, memberOf, grants, passwordVersion, absent}; not postgres, replicator, rewind_user, public or pg_*" },
+  "postgres.roles.*": { description: "One role.", allowed: "{login, connectionLimit, memberOf, grants, passwordVersion, absent}" },
+  "postgres.roles.*.login": { description: "The role logs in (and gets a password secret); false makes a group role (default true).", allowed: "true or false" },
+  "postgres.roles.*.connectionLimit": { description: "Concurrent connections the role may hold (CONNECTION LIMIT; -1: no limit, the default).", allowed: "an integer -1–100000" },
+  "postgres.roles.*.memberOf": { description: "Roles this role is a member of (and inherits the privileges of).", allowed: "a list of roles of postgres.roles, or of PostgreSQL's pg_monitor, pg_read_all_data, pg_write_all_data, pg_read_all_stats, pg_read_all_settings, pg_stat_scan_tables, pg_signal_backend, pg_checkpoint, pg_maintain, pg_use_reserved_connections, pg_create_subscription" },
+  "postgres.roles.*.grants": { description: "What the role may do in each database: readOnly (connect, SELECT), readWrite (also INSERT, UPDATE, DELETE, TRUNCATE, sequences), owner (member of the database's owner: DDL too). Other roles cannot connect to a declared database.", allowed: "a map of database name (of postgres.databases) → readOnly, readWrite or owner" },
+  "postgres.roles.*.grants.*": { description: "The role's access to one database.", allowed: "one of readOnly, readWrite, owner" },
+  "postgres.roles.*.passwordVersion": { description: "Raise it to rotate the role's password: a new one is generated into its secret and set on the server; open sessions continue, new ones need the new password (default 1).", allowed: "an integer 1–1000000 (login roles only)" },
+  "postgres.roles.*.absent": { description: "Drop the role (only a role this program created, and only once it owns nothing) and delete its secret.", allowed: "true or false (an absent role can be no owner, member or grantee)" },
   "patroni.ttl": { description: "Leader lock TTL in seconds: how long a lost leader keeps its lease.", allowed: "an integer 20–3600 (Patroni 4 raises smaller values), and ≥ loopWait + 2·retryTimeout (+ 4 with failsafeMode)" },
   "patroni.loopWait": { description: "Seconds between Patroni's HA loop runs.", allowed: "an integer 1–600" },
   "patroni.retryTimeout": { description: "Seconds of DCS/PostgreSQL trouble tolerated before the leader demotes itself.", allowed: "an integer 3–600 (Patroni 4 raises smaller values)" },
@@ -97,7 +112,9 @@ export function keyDoc(path: (string | number)[]): KeyDoc | undefined {
   return key === undefined ? undefined : KEY_DOCS[key];
 }
 
-const RECORD_PARENTS = new Set(["postgres.parameters", "postgres.members", "tags"]);
+const RECORD_PARENTS = new Set(["postgres.parameters", "postgres.members", "postgres.databases", "postgres.roles", "postgres.roles.*.grants", "tags"]);
+/** Whether path[i] is a key of a map (its parent, with earlier map keys as '*', is a record). */
 function isRecordKeyPosition(path: (string | number)[], i: number): boolean {
-  return RECORD_PARENTS.has(path.slice(0, i).map(String).join("."));
+  const parent = path.slice(0, i).map((p, j) => (j > 0 && (typeof p === "number" || isRecordKeyPosition(path, j)) ? "*" : String(p)));
+  return RECORD_PARENTS.has(parent.join("."));
 }

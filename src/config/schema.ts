@@ -65,6 +65,32 @@ export const memberTags = z.strictObject({
 
 const paramValue = z.union([z.string(), z.number(), z.boolean()]);
 
+/** A database or role name: lower case, so it never needs quoting (PostgreSQL folds to lower case). */
+export const SQL_NAME_RE = /^[a-z_][a-z0-9_]{0,62}$/;
+const sqlName = z.string().regex(SQL_NAME_RE);
+/** What a role may do in a database (postgres.roles.*.grants). */
+export const GRANT_LEVELS = ["readOnly", "readWrite", "owner"] as const;
+export type GrantLevel = (typeof GRANT_LEVELS)[number];
+export const ENCODINGS = ["UTF8", "SQL_ASCII", "LATIN1"] as const;
+/** libc locales every Debian host has, or an ICU locale as icu:<BCP 47 tag>. */
+export const LOCALE_RE = /^(C|POSIX|C\.UTF-8|icu:[a-z]{2,3}(-[A-Za-z0-9]{2,8})*)$/;
+
+export const databaseDecl = z.strictObject({
+  owner: sqlName,
+  encoding: z.enum(ENCODINGS).optional(),
+  locale: z.string().regex(LOCALE_RE).optional(),
+  extensions: z.array(z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/)).optional(),
+});
+
+export const roleDecl = z.strictObject({
+  login: bool.optional(),
+  connectionLimit: int(-1, 100_000).optional(),
+  memberOf: z.array(sqlName).optional(),
+  grants: z.record(sqlName, z.enum(GRANT_LEVELS)).optional(),
+  passwordVersion: int(1, 1_000_000).optional(),
+  absent: bool.optional(),
+});
+
 export const configSchema = z.strictObject({
   tier: z.enum(TIERS),
   clusterName: z.string().regex(/^[a-z][a-z0-9-]{1,20}$/).optional(),
@@ -103,6 +129,8 @@ export const configSchema = z.strictObject({
       syncMode: z.enum(SYNC_MODES).optional(),
       syncNodeCount: int(1, 8).optional(),
       members: z.record(nodeName, memberTags).optional(),
+      databases: z.record(sqlName, databaseDecl).optional(),
+      roles: z.record(sqlName, roleDecl).optional(),
     })
     .optional(),
   patroni: z
@@ -180,4 +208,6 @@ export const configSchema = z.strictObject({
 
 export type ConfigInput = z.infer<typeof configSchema>;
 export type MemberTags = z.infer<typeof memberTags>;
+export type DatabaseDecl = z.infer<typeof databaseDecl>;
+export type RoleDecl = z.infer<typeof roleDecl>;
 export type ParameterValue = string | number | boolean;

@@ -2,7 +2,7 @@
 // and what is left of the input once the refused values are taken out.
 import { z } from "zod";
 import { configSchema } from "../schema";
-import { keyDoc } from "../keys";
+import { docKeyOf, keyDoc } from "../keys";
 import { closestName, keyOf, problem, type ConfigProblem, type PathSegment } from "../problems";
 import { knownKeysAt, recordKeySchemaAt } from "../schema-walk";
 import { deleteAt, listOn, startsWith, valueAt } from "./data-paths";
@@ -11,6 +11,9 @@ import { deleteAt, listOn, startsWith, valueAt } from "./data-paths";
 const RECORD_KEY_ALLOWED: Record<string, string> = {
   "postgres.parameters": "a PostgreSQL parameter name: lower-case letters, digits, '_' and '.', e.g. max_connections",
   "postgres.members": "a member name like db1 (lower-case letters, digits and '-', starting with a letter)",
+  "postgres.databases": "a database name: 1–63 lower-case letters, digits and '_', starting with a letter or '_'",
+  "postgres.roles": "a role name: 1–63 lower-case letters, digits and '_', starting with a letter or '_'",
+  "postgres.roles.*.grants": "a database name of postgres.databases",
   tags: "a tag name of 1–128 letters, digits, spaces and _ . : / = + @ -",
 };
 
@@ -46,7 +49,7 @@ export function schemaProblems(err: z.ZodError, input: unknown): { problems: Con
       const keySchema = recordKeySchemaAt(at.slice(0, -1));
       const fixed = [name.toLowerCase(), name.toLowerCase().replace(/-/g, "_")].find((c) => c !== name && keySchema?.safeParse(c).success);
       problems.push(
-        problem(at, value, "is not an allowed name", RECORD_KEY_ALLOWED[keyOf(at.slice(0, -1))] ?? issue.message, {
+        problem(at, value, "is not an allowed name", RECORD_KEY_ALLOWED[docKeyOf(at.slice(0, -1)) ?? keyOf(at.slice(0, -1))] ?? issue.message, {
           fix: "remove",
           didYouMean: fixed === undefined ? undefined : keyOf([...at.slice(0, -1), fixed]),
         }),
