@@ -26,7 +26,7 @@ const cluster = new PostgresHaCluster(spec.names.prefix, { spec });
 /** Where clients connect: rw → the leader (5000), ro → the replicas (5001). */
 export const endpoints = cluster.endpoints;
 /** Secrets Manager ARNs (the values never leave Secrets Manager). */
-export const secretArns = { cluster: cluster.clusterSecretArn, nodes: cluster.nodeSecretArns };
+export const secretArns = { cluster: cluster.clusterSecretArn, nodes: cluster.nodeSecretArns, roles: cluster.roleSecretArns };
 export const backupBucket = cluster.bucketName;
 export const kmsKeyArn = cluster.kmsKeyArn;
 /** The cluster CA (public): clients verify the nodes with it (sslmode=verify-full). */

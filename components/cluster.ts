@@ -25,6 +25,7 @@ import { NodeRoles } from "./nodeRoles";
 import { caCommonName, nodeCertificateProfiles } from "../src/tls/profile";
 import { PostgresNodes } from "./postgresNodes";
 import { Secrets } from "./secrets";
+import { loginRoles } from "../src/access/declaration";
 
 /** How to reach a node and look at the cluster: SSM Session Manager, no SSH. */
 export function sessionCommand(region: string, instanceId: string): string {
@@ -56,6 +57,8 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
   readonly kmsKeyArn: pulumi.Output<string>;
   readonly clusterSecretArn: pulumi.Output<string>;
   readonly nodeSecretArns: Record<string, pulumi.Output<string>>;
+  /** Per declared login role (postgres.roles): the ARN of its password secret, never the value. */
+  readonly roleSecretArns: Record<string, pulumi.Output<string>>;
   readonly caCertPem: pulumi.Output<string>;
   readonly bucketName: pulumi.Output<string>;
   readonly privateIps: Record<string, string>;
@@ -111,6 +114,14 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       renewBeforeDays: spec.tls.renewBeforeDays,
       repoEncryption: spec.backup.repoEncryption,
       keepData: keepsData(spec),
+      roles: loginRoles(spec.access).map((r) => ({
+        name: r.name,
+        secretName: r.secret,
+        passwordVersion: r.passwordVersion,
+        host: spec.serviceNames.readWrite,
+        port: PORTS.readWrite,
+        dbname: spec.access.databases.find((d) => d.owner === r.name)?.name ?? r.grants[0]?.database,
+      })),
     }, child);
     const bucket = new BackupBucket(name, {
       tags: spec.tags,
@@ -132,6 +143,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       kmsKeyArn: secrets.kmsKeyArn,
       nodeSecretArns: secrets.nodeSecretArns,
       clusterSecretArn: secrets.clusterSecretArn,
+      roleSecretArns: Object.values(secrets.roleSecretArns),
       bucketArn: bucket.bucketArn,
       repoPrefix: bucket.repoPrefix,
       logicalPrefix: bucket.logicalPrefix,
@@ -194,7 +206,8 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     const rollout = new Rollout(name, {
       region: spec.region,
       nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, hash: bundles.bundleHashes[n.name], instanceId: nodes.instanceIds[n.name] })),
-      dependsOn: [...nodes.resources, ...Object.values(bundles.pointers)],
+      // A rotated role password is in its secret before the leader is asked to set it.
+      dependsOn: [...nodes.resources, ...Object.values(bundles.pointers), ...Object.values(secrets.roleSecretVersions)],
       maintenanceWindow: spec.maintenance.window,
     }, child);
 
@@ -206,6 +219,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     this.kmsKeyArn = secrets.kmsKeyArn;
     this.clusterSecretArn = secrets.clusterSecretArn;
     this.nodeSecretArns = secrets.nodeSecretArns;
+    this.roleSecretArns = secrets.roleSecretArns;
     this.caCertPem = secrets.caCertPem;
     this.bucketName = bucket.bucketName;
     this.privateIps = nodes.privateIps;
@@ -223,6 +237,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       kmsKeyArn: this.kmsKeyArn,
       clusterSecretArn: this.clusterSecretArn,
       nodeSecretArns: this.nodeSecretArns,
+      roleSecretArns: this.roleSecretArns,
       bucketName: this.bucketName,
       privateIps: this.privateIps,
       instanceIds: this.instanceIds,

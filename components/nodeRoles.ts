@@ -30,6 +30,8 @@ export interface NodePolicyInputs {
   nodeSecretArn: string;
   /** PostgreSQL nodes only. */
   clusterSecretArn?: string;
+  /** PostgreSQL nodes only: the declared login roles' password secrets (pgha-access sets them on the leader). */
+  roleSecretArns?: string[];
   /** The backup bucket: every node reads its bundles there; PostgreSQL nodes also back up into it. */
   bucket: { arn: string; repoPrefix: string; logicalPrefix: string; catalogPrefix?: string };
   /** Where this node's bundles and the node software are (prefixes in the bucket, ending in '/'). */
@@ -43,7 +45,7 @@ export const BACKUP_OBJECT_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:Delete
 export function nodePolicyDocument(i: NodePolicyInputs): PolicyDocument {
   const isPostgres = i.node.role === "postgres";
   if (isPostgres && !i.clusterSecretArn) throw new Error(`node ${i.node.name}: a PostgreSQL node's policy needs the cluster secret`);
-  const secrets = isPostgres ? [i.nodeSecretArn, i.clusterSecretArn!] : [i.nodeSecretArn];
+  const secrets = isPostgres ? [i.nodeSecretArn, i.clusterSecretArn!, ...(i.roleSecretArns ?? [])] : [i.nodeSecretArn];
   const viaServices = [`secretsmanager.${i.region}.amazonaws.com`, `s3.${i.region}.amazonaws.com`];
   const statements: PolicyStatement[] = [
     { Sid: "ReadOwnSecrets", Effect: "Allow", Action: ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], Resource: secrets },
@@ -103,6 +105,8 @@ export interface NodeRolesArgs extends TaggedArgs {
   nodeSecretArns: Record<string, pulumi.Input<string>>;
   /** The cluster secret (Secrets.clusterSecretArn): only PostgreSQL nodes may read it. */
   clusterSecretArn: pulumi.Input<string>;
+  /** The declared login roles' password secrets (Secrets.roleSecretArns): only PostgreSQL nodes may read them. Default none. */
+  roleSecretArns?: pulumi.Input<string>[];
   /** The stack's bucket (BackupBucket.bucketArn): bundles for every node, backups for PostgreSQL nodes. */
   bucketArn: pulumi.Input<string>;
   /** The pgBackRest repository's key prefix (BackupBucket.repoPrefix). */
@@ -149,14 +153,15 @@ export class NodeRoles extends pulumi.ComponentResource {
       const prefix = bundlePrefix(args.clusterName);
       const bundles = { nodePrefix: bundleKeys.nodePrefix(prefix, node.name), softwarePrefix: bundleKeys.softwarePrefix(prefix) };
       const document = pulumi
-        .all([args.kmsKeyArn, args.nodeSecretArns[node.name], node.role === "postgres" ? args.clusterSecretArn : "", args.bucketArn])
-        .apply(([kmsKeyArn, nodeSecretArn, clusterSecretArn, bucketArn]) =>
+        .all([args.kmsKeyArn, args.nodeSecretArns[node.name], node.role === "postgres" ? args.clusterSecretArn : "", args.bucketArn, pulumi.all(node.role === "postgres" ? (args.roleSecretArns ?? []) : [])])
+        .apply(([kmsKeyArn, nodeSecretArn, clusterSecretArn, bucketArn, roleSecretArns]) =>
           nodePolicyDocument({
             node,
             region: args.region,
             kmsKeyArn,
             nodeSecretArn,
             clusterSecretArn: clusterSecretArn || undefined,
+            roleSecretArns,
             bucket: { arn: bucketArn, repoPrefix: args.repoPrefix, logicalPrefix: args.logicalPrefix, catalogPrefix: args.catalogPrefix },
             bundles,
           }),

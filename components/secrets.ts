@@ -39,6 +39,22 @@ export interface SecretsNodeArgs {
   certificate: CertificateProfile;
 }
 
+/** A declared login role (postgres.roles): a generated password in a secret of its own. */
+export interface SecretsRoleArgs {
+  /** The role's name (its `username` in the secret). */
+  name: string;
+  /** The Secrets Manager name of its secret (ClusterSpec.names.roleSecret[role]); pgha-access asks for it by name. */
+  secretName: string;
+  /** postgres.roles.<name>.passwordVersion: a new value generates a new password (rotation). */
+  passwordVersion: number;
+  /** Where applications connect (the read-write endpoint's name), stored beside the password. */
+  host: string;
+  /** The read-write endpoint's port. */
+  port: number;
+  /** The database the role owns or is granted first, if any. */
+  dbname?: string;
+}
+
 /** Secrets: the cluster's KMS key, passwords, private CA, node certificates and their secrets. */
 export interface SecretsArgs extends TaggedArgs {
   /** The cluster's name (postgres-ha:clusterName): in the KMS key's description. */
@@ -58,6 +74,8 @@ export interface SecretsArgs extends TaggedArgs {
    * (postgres-ha:tls.renewBeforeDays; `earlyRenewalHours`). Must be below the certificates' validity.
    */
   renewBeforeDays: number;
+  /** Declared login roles (postgres.roles): one password secret each. Default none. */
+  roles?: SecretsRoleArgs[];
   /** Generate pgBackRest's repository passphrase (postgres-ha:backup.repoEncryption; in the cluster secret). Default false. */
   repoEncryption?: boolean;
   /**
@@ -72,6 +90,9 @@ export function validateSecretsArgs(args: SecretsArgs): string[] {
   const problems: string[] = [];
   if (args.nodes.length === 0) problems.push("nodes: at least one node");
   problems.push(...duplicateNodeNames(args.nodes));
+  const roleNames = (args.roles ?? []).map((r) => r.name);
+  for (const r of new Set(roleNames.filter((n, i) => roleNames.indexOf(n) !== i))) problems.push(`roles: ${r} is listed twice`);
+  for (const r of args.roles ?? []) if (!Number.isInteger(r.passwordVersion) || r.passwordVersion < 1) problems.push(`roles.${r.name}.passwordVersion: ${r.passwordVersion} is not an integer ≥ 1`);
   for (const n of args.nodes) {
     if (n.certificate.name !== n.name) problems.push(`nodes.${n.name}.certificate: is the profile of ${n.certificate.name}`);
     if (args.renewBeforeDays >= n.certificate.validityDays) problems.push(`renewBeforeDays: ${args.renewBeforeDays} is not below ${n.name}'s certificate validity (${n.certificate.validityDays} days): it would be re-issued on every update`);
@@ -85,6 +106,10 @@ export class Secrets extends pulumi.ComponentResource {
   readonly kmsAliasName: string;
   readonly clusterSecretArn: pulumi.Output<string>;
   readonly nodeSecretArns: Record<string, pulumi.Output<string>>;
+  /** Per declared login role: its password secret. */
+  readonly roleSecretArns: Record<string, pulumi.Output<string>>;
+  /** The role secrets' versions: the rollout applies a rotated password only once its secret holds it. */
+  readonly roleSecretVersions: Record<string, pulumi.Resource>;
   /** The CA certificate (public) clients use to verify the nodes (sslmode=verify-full). */
   readonly caCertPem: pulumi.Output<string>;
   /** The secret versions: a node must not boot before its secrets have a value. */
@@ -156,11 +181,36 @@ export class Secrets extends pulumi.ComponentResource {
     }
     this.caCertPem = ca.cert.certPem;
 
+    // Login roles: a password of their own, in a secret of their own (the shape RDS uses, so
+    // tools that read RDS secrets read these). passwordVersion is a keeper: raising it rotates.
+    this.roleSecretArns = {};
+    this.roleSecretVersions = {};
+    for (const role of args.roles ?? []) {
+      const generated = new random.RandomPassword(`${name}-role-${role.name}`, {
+        length: PASSWORD_LENGTH,
+        special: false,
+        upper: true,
+        lower: true,
+        numeric: true,
+        minUpper: 1,
+        minLower: 1,
+        minNumeric: 1,
+        keepers: { passwordVersion: String(role.passwordVersion) },
+      }, { parent: this });
+      const value = pulumi.secret(generated.result).apply((password) =>
+        JSON.stringify({ engine: "postgres", username: role.name, password, host: role.host, port: role.port, ...(role.dbname ? { dbname: role.dbname } : {}), passwordVersion: role.passwordVersion }),
+      );
+      const s = secret(role.secretName, `${name}-role-${role.name}`, `postgres-ha login role ${role.name}: password (version ${role.passwordVersion})`, value);
+      this.roleSecretArns[role.name] = s.secret.arn;
+      this.roleSecretVersions[role.name] = s.version;
+    }
+
     this.registerOutputs({
       kmsKeyArn: this.kmsKeyArn,
       kmsAliasName: this.kmsAliasName,
       clusterSecretArn: this.clusterSecretArn,
       nodeSecretArns: this.nodeSecretArns,
+      roleSecretArns: this.roleSecretArns,
       caCertPem: this.caCertPem,
     });
   }

@@ -27,6 +27,8 @@ export const NODE_PATHS = {
   haproxyConfig: "/etc/haproxy/pgha.cfg",
   nodeEnv: "/etc/pgha/node.env",
   extraHosts: "/etc/pgha/hosts",
+  /** The databases and roles pgha-access applies on the leader (no passwords: secret names). */
+  accessFile: "/etc/pgha/access.json",
   awsEnv: "/etc/pgha/aws.env",
   bootstrapEnv: "/etc/pgha/bootstrap.env",
   // The node software (node-software/ in this repository, installed from its own artifact).
@@ -37,6 +39,7 @@ export const NODE_PATHS = {
   backupScript: "/usr/local/sbin/pgha-backup",
   restoreScript: "/usr/local/sbin/pgha-restore",
   dynamicScript: "/usr/local/sbin/pgha-dynamic",
+  accessScript: "/usr/local/sbin/pgha-access",
   patronictl: "/usr/local/bin/pgha-patronictl",
   cron: "/etc/cron.d/pgha-backup",
 } as const;

@@ -2,6 +2,7 @@
 // (AWS components, rendering, sandbox, policies). No Pulumi here.
 import { INSTANCE_MEMORY_MIB, type StackConfig } from "./config/defaults";
 import type { MemberTags, ParameterValue, SyncMode, Tier } from "./config/schema";
+import { accessDeclaration, type AccessDeclaration } from "./access/declaration";
 
 export const PROJECT = "postgres-ha";
 /** One definition, in the leaf module of node paths (the policies import it without the spec). */
@@ -96,6 +97,8 @@ export interface ClusterSpec {
   objectives: StackConfig["objectives"];
   maintenance: StackConfig["maintenance"];
   tls: StackConfig["tls"];
+  /** Application databases and roles (postgres.databases, postgres.roles): what pgha-access applies on the leader. */
+  access: AccessDeclaration;
   /** Tags for every AWS resource. */
   tags: Record<string, string>;
   serviceNames: { readWrite: string; readOnly: string };
@@ -105,6 +108,8 @@ export interface ClusterSpec {
     kmsAlias: string;
     clusterSecret: string;
     nodeSecret: Record<string, string>;
+    /** Each declared login role's password secret (its value: {username, password, …}). */
+    roleSecret: Record<string, string>;
   };
 }
 
@@ -215,6 +220,8 @@ export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
   const prefix = `${cfg.clusterName}-${stack}`;
   const secretBase = `${PROJECT}/${stack}/${cfg.clusterName}`;
   const userParams = cfg.postgres.parameters;
+  const roleSecretName = (role: string) => `${secretBase}/role/${role}`;
+  const access = accessDeclaration(cfg.postgres.databases, cfg.postgres.roles, roleSecretName);
   const effectiveMaxConnections = userParams.max_connections != null ? Number(userParams.max_connections) : maxConnections;
 
   return {
@@ -259,6 +266,7 @@ export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
     objectives: { ...cfg.objectives },
     maintenance: { ...cfg.maintenance },
     tls: { ...cfg.tls },
+    access,
     tags: { ...cfg.tags, "pgha:cluster": cfg.clusterName, "pgha:stack": stack, "pgha:tier": cfg.tier },
     serviceNames: {
       readWrite: `rw.${cfg.clusterName}.${net.domain}`,
@@ -269,6 +277,7 @@ export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
       kmsAlias: `alias/pgha-${prefix}`,
       clusterSecret: `${secretBase}/cluster`,
       nodeSecret: Object.fromEntries(nodes.map((n) => [n.name, `${secretBase}/node/${n.name}`])),
+      roleSecret: Object.fromEntries(access.roles.filter((r) => r.secret).map((r) => [r.name, r.secret!])),
     },
   };
 }

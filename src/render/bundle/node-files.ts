@@ -149,6 +149,9 @@ function postgresFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundl
   return [
     file(NODE_PATHS.patroniConfig, patroni, ["patroni-reload"]),
     file(NODE_PATHS.dynamicFile, JSON.stringify(dynamic, null, 2), ["patroni-dynamic"]),
+    file(NODE_PATHS.accessFile, JSON.stringify(spec.access, null, 2), ["access"]),
+    file("/etc/systemd/system/pgha-access.service", renderTemplate("systemd/pgha-access.service", view), ["systemd"]),
+    file("/etc/systemd/system/pgha-access.timer", renderTemplate("systemd/pgha-access.timer", view), ["systemd", "timers"]),
     file(NODE_PATHS.pgHbaReference, renderPgHba(spec, layout)),
     pgbackrestFile(spec, layout, view, `${queueMaxGiB}GiB`),
     baseConfFile(spec, view),

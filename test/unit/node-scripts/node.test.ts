@@ -29,6 +29,7 @@ function everyAction(version = "1"): PackedFile[] {
     packed("/etc/haproxy/pgha.cfg", `global # v${version}\n`, ["haproxy-reload"]),
     packed("/etc/patroni/config.yml", `scope: main # v${version}\n`, ["patroni-reload"], "0640", "postgres:postgres"),
     packed("/etc/patroni/dynamic.json", JSON.stringify({ loop_wait: 10, version }) + "\n", ["patroni-dynamic"]),
+    packed("/etc/pgha/access.json", JSON.stringify({ marker: "managed by postgres-ha", databases: [], roles: [], absentRoles: [], version }) + "\n", ["access"]),
     packed("/etc/systemd/system/patroni.service.d/pgha.conf", `[Service]\n# v${version}\n`, ["systemd", "patroni-restart"]),
     packed("/etc/etcd/pgha-etcd.yml", `name: x # v${version}\n`, ["etcd-restart"]),
     packed("/etc/systemd/system/haproxy.service.d/pgha.conf", `[Service]\n# v${version}\n`, ["systemd", "haproxy-restart"]),
@@ -132,8 +133,10 @@ describe("pgha-node apply: converge", () => {
       softwareInstalled: null, // the bootstrap installed it
       changed: b.manifest.files.map((f) => f.path),
       removed: [],
-      actions: ["hosts", "systemd-daemon-reload", "timers", "cron", "haproxy-reload", "patroni-reload", "patroni-dynamic"],
+      actions: ["hosts", "systemd-daemon-reload", "timers", "cron", "haproxy-reload", "patroni-reload", "patroni-dynamic", "access"],
     });
+    // pgha-access asked Patroni whether this member leads (the fake says it does not: nothing applied).
+    expect(r.stderr).toContain("db1 is not the leader (GET /primary: ");
     expect(r.report.pendingRestart).toEqual([
       { service: "etcd", reason: "etcd reads its configuration only at start" },
       { service: "haproxy", reason: "the haproxy unit's environment changed" },
@@ -143,7 +146,10 @@ describe("pgha-node apply: converge", () => {
     const actions = n.calls().filter((c) => ["systemctl", "haproxy"].includes(c[0]) && !(c[1] === "show" || c[1] === "is-active")).map((c) => c.join(" "));
     expect(actions).toEqual([
       "systemctl daemon-reload",
+      "systemctl enable pgha-secrets-rotate.timer",
       "systemctl restart pgha-secrets-rotate.timer",
+      "systemctl enable pgha-access.timer",
+      "systemctl restart pgha-access.timer",
       `haproxy -c -q -f ${n.path("/etc/haproxy/pgha.cfg")}`,
       "systemctl reload haproxy.service",
       "systemctl reload patroni.service",
@@ -273,7 +279,7 @@ describe("pgha-node: a failed step stops the ones after it", () => {
     expect(n.calls("haproxy")).toEqual([]);
     fs.rmSync(path.join(n.dir, "systemd/fail"), { recursive: true });
     const retry = apply(n, b);
-    expect(retry.report).toMatchObject({ ok: true, changed: [], actions: ["hosts", "systemd-daemon-reload", "timers", "cron", "haproxy-reload", "patroni-reload", "patroni-dynamic"] });
+    expect(retry.report).toMatchObject({ ok: true, changed: [], actions: ["hosts", "systemd-daemon-reload", "timers", "cron", "haproxy-reload", "patroni-reload", "patroni-dynamic", "access"] });
   });
 });
 
