@@ -25,7 +25,7 @@ import { NodeRoles } from "./nodeRoles";
 import { caCommonName, nodeCertificateProfiles } from "../src/tls/profile";
 import { PostgresNodes } from "./postgresNodes";
 import { Secrets } from "./secrets";
-import { loginRoles } from "../src/access/declaration";
+import { loginRoles, roleDatabase } from "../src/access/declaration";
 
 /** How to reach a node and look at the cluster: SSM Session Manager, no SSH. */
 export function sessionCommand(region: string, instanceId: string): string {
@@ -120,7 +120,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
         passwordVersion: r.passwordVersion,
         host: spec.serviceNames.readWrite,
         port: PORTS.readWrite,
-        dbname: spec.access.databases.find((d) => d.owner === r.name)?.name ?? r.grants[0]?.database,
+        dbname: roleDatabase(spec.access, r),
       })),
     }, child);
     const bucket = new BackupBucket(name, {

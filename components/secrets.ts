@@ -5,7 +5,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
-import { PASSWORD_LENGTH, STATS_USER, type ClusterSecret, type NodeSecret } from "../src/secrets";
+import { PASSWORD_LENGTH, STATS_USER, type ClusterSecret, type NodeSecret, type RoleSecret } from "../src/secrets";
 import type { Role } from "../src/spec";
 import { CA_VALIDITY_DAYS, type CertificateProfile } from "../src/tls/profile";
 import { componentType, duplicateNodeNames, tagsFor, throwIfInvalid, type TaggedArgs } from "./common";
@@ -198,7 +198,7 @@ export class Secrets extends pulumi.ComponentResource {
         keepers: { passwordVersion: String(role.passwordVersion) },
       }, { parent: this });
       const value = pulumi.secret(generated.result).apply((password) =>
-        JSON.stringify({ engine: "postgres", username: role.name, password, host: role.host, port: role.port, ...(role.dbname ? { dbname: role.dbname } : {}), passwordVersion: role.passwordVersion }),
+        JSON.stringify({ engine: "postgres", username: role.name, password, host: role.host, port: role.port, ...(role.dbname ? { dbname: role.dbname } : {}), passwordVersion: role.passwordVersion } satisfies RoleSecret),
       );
       const s = secret(role.secretName, `${name}-role-${role.name}`, `postgres-ha login role ${role.name}: password (version ${role.passwordVersion})`, value);
       this.roleSecretArns[role.name] = s.secret.arn;

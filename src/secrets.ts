@@ -24,6 +24,21 @@ export interface NodeSecret {
   statsPassword?: string;
 }
 
+/**
+ * A declared login role's secret (postgres.roles): the document RDS keeps for a database user, so
+ * tools that read RDS secrets read it; passwordVersion says which rotation it holds.
+ */
+export interface RoleSecret {
+  engine: "postgres";
+  username: string;
+  password: string;
+  /** The read-write endpoint. */
+  host: string;
+  port: number;
+  dbname?: string;
+  passwordVersion: number;
+}
+
 /** Generated passwords: 32 letters and digits (no quoting issues in env files or conninfo). */
 export const PASSWORD_LENGTH = 32;
 export const PASSWORD_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

@@ -37,7 +37,10 @@ def main() -> None:
                 sm.create_secret(Name=s["name"], SecretString=s["value"])
                 out["secrets"]["created"] += 1
     for name in req.get("deleteSecrets") or []:
-        sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+        try:
+            sm.delete_secret(SecretId=name, ForceDeleteWithoutRecovery=True)
+        except sm.exceptions.ResourceNotFoundException:
+            pass  # already gone: deleting is idempotent
     for o in req.get("objects") or []:
         s3.put_object(Bucket=o["bucket"], Key=o["key"], Body=base64.b64decode(o["b64"]))
         out["objects"] += 1

@@ -69,6 +69,11 @@ export function accessDeclaration(
   };
 }
 
+/** The database a role's secret names (its `dbname`): the one it owns, else the first it is granted. */
+export function roleDatabase(d: AccessDeclaration, role: AccessRole): string | undefined {
+  return d.databases.find((db) => db.owner === role.name)?.name ?? role.grants[0]?.database;
+}
+
 /** The login roles of a declaration (each has a secret). */
 export function loginRoles(d: AccessDeclaration): (AccessRole & { secret: string; passwordVersion: number })[] {
   return d.roles.filter((r): r is AccessRole & { secret: string; passwordVersion: number } => r.login && !!r.secret);

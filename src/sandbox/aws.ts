@@ -133,7 +133,7 @@ export async function getObject(bucket: string, key: string): Promise<Buffer> {
  * secrets, the node software, each node's bundle and, last, each node's desired pointer (a node
  * never points at a missing bundle). Content-addressed objects already there are not sent again.
  */
-export async function publishBundles(spec: ClusterSpec, bundles: NodeBundle[], secrets: SecretDocument[] = []): Promise<void> {
+export async function publishBundles(spec: ClusterSpec, bundles: NodeBundle[], secrets: SecretDocument[] = [], deleteSecrets: string[] = []): Promise<void> {
   const prefix = bundlePrefix(spec.clusterName);
   const bucket = spec.backup.bucketName;
   const software = nodeSoftware();
@@ -146,5 +146,5 @@ export async function publishBundles(spec: ClusterSpec, bundles: NodeBundle[], s
     if (!have.has(key)) objects.push({ bucket, key, body: b.archive });
   }
   for (const b of bundles) objects.push({ bucket, key: bundleKeys.desired(prefix, b.node), body: desiredPointer(b.hash, software.sha256) });
-  await deploy(spec.region, { secrets, objects });
+  await deploy(spec.region, { secrets, deleteSecrets, objects });
 }

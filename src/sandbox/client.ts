@@ -114,14 +114,15 @@ export class SandboxClient {
   }
 
   /** A libpq URI that works from the machine with verify-full (hostaddr avoids DNS). */
-  uri(target: "rw" | "ro" | string, database = "postgres"): string {
+  uri(target: "rw" | "ro" | string, database = "postgres", login?: { user: string; password: string }): string {
     const { host, hostaddr, port } = this.endpoint(target);
     const params = new URLSearchParams({ hostaddr });
     if (this.spec.tls.enabled) {
       params.set("sslmode", "verify-full");
       params.set("sslrootcert", this.files.caFile);
     } else params.set("sslmode", "disable");
-    return `postgresql://postgres:${this.superuserPassword}@${host}:${port}/${database}?${params.toString()}`;
+    const { user, password } = login ?? { user: "postgres", password: this.superuserPassword };
+    return `postgresql://${user}:${encodeURIComponent(password)}@${host}:${port}/${database}?${params.toString()}`;
   }
 
   /**

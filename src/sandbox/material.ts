@@ -6,11 +6,12 @@
 import * as fs from "fs";
 import * as path from "path";
 import { randomInt } from "crypto";
-import type { ClusterSpec } from "../spec";
+import { PORTS, type ClusterSpec } from "../spec";
+import { loginRoles, roleDatabase } from "../access/declaration";
 import { SANDBOX_NETWORK, type Layout } from "../layout";
 import { caCommonName, CA_VALIDITY_DAYS, nodeCertificateProfiles, type CertificateProfile } from "../tls/profile";
 import { createCertificateAuthority, issueCertificate, type CertificateAuthority, type IssuedCertificate } from "../tls/local-ca";
-import { PASSWORD_ALPHABET, PASSWORD_LENGTH, STATS_USER, type ClusterSecret, type NodeSecret } from "../secrets";
+import { PASSWORD_ALPHABET, PASSWORD_LENGTH, STATS_USER, type ClusterSecret, type NodeSecret, type RoleSecret } from "../secrets";
 
 /** s3rver's fixed credentials (not a secret: the endpoint exists only on the sandbox bridge). */
 export const SANDBOX_S3_KEYS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
@@ -20,10 +21,19 @@ export interface SandboxMaterial {
   ca: CertificateAuthority;
   cluster: ClusterSecret;
   statsPassword: string;
+  /** Declared login roles (postgres.roles): the password and the passwordVersion it was generated for. */
+  roles: Record<string, RolePassword>;
+  /** Secrets of login roles the config no longer declares (to delete, as `pulumi up` does). */
+  retiredRoleSecrets: string[];
   nodes: Record<string, IssuedCertificate>;
   s3: IssuedCertificate;
   aws: IssuedCertificate;
   operator: IssuedCertificate;
+}
+
+export interface RolePassword {
+  password: string;
+  version: number;
 }
 
 export function generatePassword(length = PASSWORD_LENGTH): string {
@@ -79,6 +89,7 @@ export async function ensureMaterial(spec: ClusterSpec, layout: Layout, stateDir
     ca: CertificateAuthority;
     cluster: ClusterSecret;
     statsPassword: string;
+    roles?: Record<string, RolePassword>;
     nodes: Record<string, IssuedCertificate & { profile?: CertificateProfile }>;
     s3: IssuedCertificate & { profile?: CertificateProfile };
     aws?: IssuedCertificate & { profile?: CertificateProfile };
@@ -97,6 +108,14 @@ export async function ensureMaterial(spec: ClusterSpec, layout: Layout, stateDir
   cluster.s3AccessKeyId = SANDBOX_S3_KEYS.accessKeyId;
   cluster.s3SecretAccessKey = SANDBOX_S3_KEYS.secretAccessKey;
   const statsPassword = existing?.statsPassword ?? generatePassword();
+  // A login role keeps its password until its passwordVersion changes (rotation), as the
+  // RandomPassword keeper does on AWS.
+  const roles: Record<string, RolePassword> = {};
+  for (const r of loginRoles(spec.access)) {
+    const have = existing?.roles?.[r.name];
+    roles[r.name] = have && have.version === r.passwordVersion ? have : { password: generatePassword(), version: r.passwordVersion };
+  }
+  const retiredRoleSecrets = Object.keys(existing?.roles ?? {}).filter((r) => !roles[r]).map((r) => spec.names.clusterSecret.replace(/cluster$/, `role/${r}`));
 
   const nodes: Stored["nodes"] = {};
   for (const profile of nodeCertificateProfiles(spec, layout)) {
@@ -131,9 +150,9 @@ export async function ensureMaterial(spec: ClusterSpec, layout: Layout, stateDir
   };
   const operator = existing?.operator && sameNames(existing.operator, operatorProfile) ? existing.operator : { ...(await issueCertificate(ca, operatorProfile)), profile: operatorProfile };
 
-  const stored: Stored = { ca, cluster, statsPassword, nodes, s3, aws, operator };
+  const stored: Stored = { ca, cluster, statsPassword, roles, nodes, s3, aws, operator };
   writePrivate(store, JSON.stringify(stored, null, 2));
-  const material: SandboxMaterial = { dir, ca, cluster, statsPassword, nodes, s3, aws, operator };
+  const material: SandboxMaterial = { dir, ca, cluster, statsPassword, roles, retiredRoleSecrets, nodes, s3, aws, operator };
   writeAwsAccess(stateDir, material);
   const files = OPERATOR_FILES(stateDir);
   fs.writeFileSync(files.caFile, ca.certPem, { mode: 0o644 });
@@ -180,6 +199,11 @@ export function secretDocuments(spec: ClusterSpec, m: SandboxMaterial): SecretDo
     if (n.role === "haproxy") Object.assign(nodeSecret, { statsUser: STATS_USER, statsPassword: m.statsPassword });
     docs.push({ name: spec.names.nodeSecret[n.name], value: JSON.stringify(nodeSecret) });
   }
+  for (const r of loginRoles(spec.access)) {
+    const dbname = roleDatabase(spec.access, r);
+    const value: RoleSecret = { engine: "postgres", username: r.name, password: m.roles[r.name].password, host: spec.serviceNames.readWrite, port: PORTS.readWrite, ...(dbname ? { dbname } : {}), passwordVersion: r.passwordVersion };
+    docs.push({ name: r.secret, value: JSON.stringify(value) });
+  }
   return docs;
 }
 
@@ -208,6 +232,7 @@ export function generatedSecretValues(m: SandboxMaterial): string[] {
     m.cluster.rewindPassword,
     m.cluster.restApiPassword,
     m.statsPassword,
+    ...Object.values(m.roles).map((r) => r.password),
     ...(m.cluster.repoCipherPass ? [m.cluster.repoCipherPass] : []),
     m.ca.keyPem,
     ...Object.values(m.nodes).map((c) => c.keyPem),

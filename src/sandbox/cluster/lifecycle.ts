@@ -19,6 +19,7 @@ import { apply, describeDrift, drift } from "./converge";
 import { attachDataVolumes, hostDefinition, publishStack, waitForCloudInit } from "./provision";
 import { IMAGES_DIR, openSandbox, readState, sandboxUserDataHash, STATE_DIR, staleReason, stateFile, writeState } from "./state";
 import type { Sandbox, SandboxState } from "./types";
+import { applyAccess, declaresAccess } from "./access";
 
 export interface UpOptions {
   stack: string;
@@ -108,6 +109,10 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
   log("waiting for the cluster: a leader, streaming replicas, HAProxy routing");
   await waitHealthy(sandbox, opts.timeoutMs ?? 180_000);
   log(`cluster healthy ${((Date.now() - started) / 1000).toFixed(1)} s after boot`);
+  if (declaresAccess(sandbox)) {
+    log("databases and roles of the stack (pgha-access on the leader)");
+    await applyAccess(sandbox, log);
+  }
   return sandbox;
 }
 

@@ -30,7 +30,7 @@ export async function attachDataVolumes(spec: ClusterSpec, stateDir: string, mem
  */
 export async function publishStack(spec: ClusterSpec, layout: Layout, material: SandboxMaterial): Promise<ReturnType<typeof renderAll>> {
   const bundles = renderAll(spec, layout);
-  await publishBundles(spec, bundles, secretDocuments(spec, material));
+  await publishBundles(spec, bundles, secretDocuments(spec, material), material.retiredRoleSecrets);
   return bundles;
 }
 

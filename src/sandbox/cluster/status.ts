@@ -12,6 +12,7 @@ import { checkHealth, etcdHealth, probeMembers } from "../health";
 import { scratchStatus } from "../scratch";
 import { describeDrift, drift, type Drift } from "./converge";
 import type { Sandbox } from "./types";
+import { roleUris } from "./access";
 
 export interface MemberStatus {
   name: string;
@@ -40,7 +41,8 @@ export interface SandboxStatus {
   members: MemberStatus[];
   endpoints: { readWrite: { host: string; address: string; port: number }; readOnly: { host: string; address: string; port: number } };
   /** superuser/readOnly carry the password (for programs); people use serviceFile (pgpass, 0600). */
-  connection: { superuser: string; readOnly: string; caFile: string; sslmode: string; serviceFile: string };
+  /** roles: each declared login role (postgres.roles) → a verify-full URI through rw to its database. */
+  connection: { superuser: string; readOnly: string; caFile: string; sslmode: string; serviceFile: string; roles: Record<string, string> };
   /** memberId: etcd's member id (hex, as `etcdctl member list` prints it); null when no healthy member answered. */
   etcd: { name: string; clientUrl: string; healthy: boolean; memberId: string | null }[];
   hosts: {
@@ -160,6 +162,7 @@ export async function status(sb: Sandbox): Promise<SandboxStatus> {
       caFile: files.caFile,
       sslmode: spec.tls.enabled ? "verify-full" : "disable",
       serviceFile: client.writeServiceFiles(path.dirname(files.caFile)),
+      roles: roleUris(sb),
     },
     etcd,
     hosts,
@@ -219,6 +222,7 @@ export function formatStatus(s: SandboxStatus): string {
     `read-only   ${s.endpoints.readOnly.host}:${s.endpoints.readOnly.port} (HAProxy ${s.endpoints.readOnly.address})`,
     `psql: PGSERVICEFILE=${s.connection.serviceFile} psql service=pgha-rw   (or service=pgha-ro; the password is in a 0600 pgpass beside it)`,
     `   or: npx pgha sandbox psql rw`,
+    ...(Object.keys(s.connection.roles).length ? [`roles: ${Object.keys(s.connection.roles).join(", ")} (their URIs, with the password: status --json, connection.roles)`] : []),
   ];
   return lines.join("\n");
 }
