@@ -267,7 +267,7 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
 
   test("Secrets Manager: exact names, KMS-encrypted, values are secrets in the shapes nodes expect", () => {
     const secrets = run.ofType(TYPES.secret);
-    expect(secrets.map((s) => s.inputs.name).sort()).toEqual([spec.names.clusterSecret, ...Object.values(spec.names.nodeSecret)].sort());
+    expect(secrets.map((s) => s.inputs.name).sort()).toEqual([spec.names.clusterSecret, ...Object.values(spec.names.nodeSecret), ...Object.values(spec.names.roleSecret)].sort());
     for (const s of secrets) expect(s.inputs.kmsKeyId).toBe(kmsKeyArn);
     const versions = run.ofType(TYPES.secretVersion);
     expect(versions).toHaveLength(secrets.length);
@@ -285,6 +285,10 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
           restApiPassword: p("restApi"),
           ...(spec.backup.repoEncryption ? { repoCipherPass: p("repoCipher") } : {}),
         });
+      } else if (secret.inputs.name.includes("/role/")) {
+        // A declared login role (postgres.roles): test/program/access.test.ts checks the document.
+        const role = Object.entries(spec.names.roleSecret).find(([, name]) => name === secret.inputs.name)![0];
+        expect(value).toMatchObject({ username: role, password: passwords.get(`${spec.names.prefix}-role-${role}`) });
       } else {
         const node = Object.entries(spec.names.nodeSecret).find(([, name]) => name === secret.inputs.name)![0];
         expect(value.caCert).toContain("BEGIN CERTIFICATE");
@@ -298,7 +302,7 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
 
   test("passwords: letters and digits, 32 long; the pgBackRest passphrase only with repoEncryption", () => {
     const purposes = run.ofType(TYPES.randomPassword).map((p) => p.name.slice(spec.names.prefix.length + 1)).sort();
-    expect(purposes).toEqual(["haproxyStats", "replication", "restApi", "rewind", "superuser", ...(spec.backup.repoEncryption ? ["repoCipher"] : [])].sort());
+    expect(purposes).toEqual(["haproxyStats", "replication", "restApi", "rewind", "superuser", ...(spec.backup.repoEncryption ? ["repoCipher"] : []), ...Object.keys(spec.names.roleSecret).map((r) => `role-${r}`)].sort());
     for (const p of run.ofType(TYPES.randomPassword)) {
       expect(p.inputs.special).toBe(false);
       expect(p.inputs.length).toBeGreaterThanOrEqual(32);
@@ -399,7 +403,7 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
         for (const r of [s.Resource].flat()) expect(r).not.toBe("*");
       }
       const statement = (sid: string) => doc.Statement.find((s) => s.Sid === sid);
-      const ownSecrets = [secretArn.get(spec.names.nodeSecret[node]), ...(isPostgres ? [secretArn.get(spec.names.clusterSecret)] : [])];
+      const ownSecrets = [secretArn.get(spec.names.nodeSecret[node]), ...(isPostgres ? [secretArn.get(spec.names.clusterSecret), ...Object.values(spec.names.roleSecret).map((n) => secretArn.get(n))] : [])];
       expect(statement("ReadOwnSecrets").Resource).toEqual(ownSecrets);
       expect(statement("UseClusterKey").Resource).toBe(kmsKeyArn);
       // Every node reads its own bundles and the node software — and no other node's bundle.

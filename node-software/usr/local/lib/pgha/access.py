@@ -151,6 +151,8 @@ class Applier:
                     self.run(cur, sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(ext)))
             owner = sql.Identifier(db["owner"])
             for r in self.d["roles"]:
+                if r["name"] == db["owner"]:
+                    continue  # the owner has every right on its database already
                 level = next((g["level"] for g in r["grants"] if g["database"] == db["name"]), None)
                 self.grant(cur, db, r, level, owner)
         finally:
@@ -179,10 +181,10 @@ class Applier:
         if not has("select has_schema_privilege(%s, 'public', 'USAGE')", r["name"]):
             self.run(cur, sql.SQL("GRANT USAGE ON SCHEMA public TO {}").format(role))
         tables, seqs = TABLE_PRIVILEGES[level], SEQUENCE_PRIVILEGES[level]
-        missing = self.one(cur, "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind in ('r','p','v','m','f') and not has_table_privilege(%s, c.oid, %s)", (r["name"], ",".join(tables)))[0]
+        missing = self.one(cur, "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and case when c.relkind in ('r','p','v','m','f') then not has_table_privilege(%s, c.oid, %s) else false end", (r["name"], ",".join(tables)))[0]
         if missing:
             self.run(cur, sql.SQL("GRANT {} ON ALL TABLES IN SCHEMA public TO {}").format(sql.SQL(", ").join(map(sql.SQL, tables)), role))
-        missing = self.one(cur, "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind = 'S' and not has_sequence_privilege(%s, c.oid, %s)", (r["name"], ",".join(seqs)))[0]
+        missing = self.one(cur, "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and case when c.relkind = 'S' then not has_sequence_privilege(%s, c.oid, %s) else false end", (r["name"], ",".join(seqs)))[0]
         if missing:
             self.run(cur, sql.SQL("GRANT {} ON ALL SEQUENCES IN SCHEMA public TO {}").format(sql.SQL(", ").join(map(sql.SQL, seqs)), role))
         # Tables the owner creates later: the same rights, by default privileges.
