@@ -53,7 +53,8 @@ export interface PostgresHaClusterArgs {
 
 export class PostgresHaCluster extends pulumi.ComponentResource {
   readonly spec: ClusterSpec;
-  readonly endpoints: { readWrite: Endpoint; readOnly: Endpoint };
+  /** synchronousReadOnly: only with haproxy.synchronousReadOnly (the ro name, port 5002). */
+  readonly endpoints: { readWrite: Endpoint; readOnly: Endpoint; synchronousReadOnly?: Endpoint };
   readonly kmsKeyArn: pulumi.Output<string>;
   readonly clusterSecretArn: pulumi.Output<string>;
   readonly nodeSecretArns: Record<string, pulumi.Output<string>>;
@@ -100,6 +101,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       allowedClientCidrs: spec.network.allowedClientCidrs,
       allowedClientSecurityGroupIds: spec.network.allowedClientSecurityGroupIds,
       networkLoadBalancer: spec.haproxy.networkLoadBalancer,
+      synchronousReadOnly: spec.haproxy.synchronousReadOnly,
       natGatewayPerZone: spec.tier === "prod",
     }, child);
     const certificates = new Map(nodeCertificateProfiles(spec, layout).map((p) => [p.name, p]));
@@ -189,6 +191,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       ...nodeGroup("haproxy"),
       vpcId: network.vpcId,
       networkLoadBalancer: spec.haproxy.networkLoadBalancer,
+      synchronousReadOnly: spec.haproxy.synchronousReadOnly,
       loadBalancerSecurityGroupId: network.securityGroupIds.loadBalancer,
     }, child);
     const dns = new Dns(name, {
@@ -215,6 +218,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     this.endpoints = {
       readWrite: { host: dns.readWriteName, port: PORTS.readWrite },
       readOnly: { host: dns.readOnlyName, port: PORTS.readOnly },
+      ...(spec.haproxy.synchronousReadOnly ? { synchronousReadOnly: { host: dns.readOnlyName, port: PORTS.synchronousReadOnly } } : {}),
     };
     this.kmsKeyArn = secrets.kmsKeyArn;
     this.clusterSecretArn = secrets.clusterSecretArn;

@@ -29,6 +29,8 @@ export interface HaproxyNodesArgs extends NodeGroupArgs {
   networkLoadBalancer?: boolean;
   /** The NLB's security group (Network.securityGroupIds.loadBalancer). Required with `networkLoadBalancer`, else ignored. */
   loadBalancerSecurityGroupId?: pulumi.Input<string>;
+  /** The NLB also listens on the synchronous read endpoint's port, 5002 (postgres-ha:haproxy.synchronousReadOnly). Default false. */
+  synchronousReadOnly?: boolean;
 }
 
 /** Every problem of HaproxyNodes' arguments (empty when it can be built). */
@@ -60,6 +62,7 @@ export class HaproxyNodes extends pulumi.ComponentResource {
         securityGroupId: args.loadBalancerSecurityGroupId!,
         vpcId: args.vpcId,
         instances: group.instances.map(({ node, instance }) => ({ node: node.name, instance })),
+        synchronousReadOnly: args.synchronousReadOnly ?? false,
       });
     }
     this.registerOutputs({
@@ -76,6 +79,7 @@ interface NlbInputs {
   securityGroupId: pulumi.Input<string>;
   vpcId: pulumi.Input<string>;
   instances: { node: string; instance: aws.ec2.Instance }[];
+  synchronousReadOnly: boolean;
 }
 
 function createInternalNlb(parent: pulumi.Resource, name: string, base: TaggedArgs, i: NlbInputs): LoadBalancerEndpoint {
@@ -92,6 +96,7 @@ function createInternalNlb(parent: pulumi.Resource, name: string, base: TaggedAr
   const endpoints = [
     { label: "rw", port: PORTS.readWrite },
     { label: "ro", port: PORTS.readOnly },
+    ...(i.synchronousReadOnly ? [{ label: "sync", port: PORTS.synchronousReadOnly }] : []),
   ];
   for (const e of endpoints) {
     const targetGroup = new aws.lb.TargetGroup(`${name}-${e.label}`, {

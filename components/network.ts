@@ -40,7 +40,7 @@ export const INTERNET_EGRESS = [
  *   nlb   ← clients         5000/5001 (prod: the client allowlist is enforced at the NLB)
  * plus the matching egress rules, and 443/80 to the internet for every node (NAT).
  */
-export function securityRules(args: Pick<NetworkArgs, "allowedClientCidrs" | "allowedClientSecurityGroupIds" | "networkLoadBalancer">): SecurityRule[] {
+export function securityRules(args: Pick<NetworkArgs, "allowedClientCidrs" | "allowedClientSecurityGroupIds" | "networkLoadBalancer" | "synchronousReadOnly">): SecurityRule[] {
   const rules: SecurityRule[] = [];
   const both = (group: SecurityGroupRole, port: number, to: SecurityGroupRole, what: string) => {
     rules.push({ group: to, direction: "ingress", port, peer: { kind: "group", role: group }, description: `${what} from ${GROUP_LABEL[group]} nodes` });
@@ -62,8 +62,9 @@ export function securityRules(args: Pick<NetworkArgs, "allowedClientCidrs" | "al
     ...args.allowedClientSecurityGroupIds.map((id): RulePeer => ({ kind: "externalGroup", securityGroupId: id })),
   ];
   const serviceTarget: SecurityGroupRole = args.networkLoadBalancer ? "loadBalancer" : "haproxy";
-  for (const port of [PORTS.readWrite, PORTS.readOnly]) {
-    const what = port === PORTS.readWrite ? "read-write endpoint" : "read-only endpoint";
+  const endpointPorts: number[] = [PORTS.readWrite, PORTS.readOnly, ...(args.synchronousReadOnly ? [PORTS.synchronousReadOnly] : [])];
+  for (const port of endpointPorts) {
+    const what = port === PORTS.readWrite ? "read-write endpoint" : port === PORTS.readOnly ? "read-only endpoint" : "synchronous read endpoint";
     for (const peer of clients) rules.push({ group: serviceTarget, direction: "ingress", port, peer, description: `${what} from allowed clients` });
     // The NLB forwards to HAProxy from its own addresses (client IP preservation off).
     if (serviceTarget === "loadBalancer") both("loadBalancer", port, "haproxy", `${what} via the NLB`);
@@ -126,6 +127,8 @@ export interface NetworkArgs extends TaggedArgs {
    * NLB's security group, which then takes the clients' rw/ro traffic. Default false; prod: true.
    */
   networkLoadBalancer?: boolean;
+  /** Open the synchronous read endpoint (5002) to the clients too (postgres-ha:haproxy.synchronousReadOnly). Default false. */
+  synchronousReadOnly?: boolean;
   /** One NAT gateway per subnet's AZ instead of one for all. Default false; prod: true. Ignored with `vpcId`. */
   natGatewayPerZone?: boolean;
 }

@@ -17,6 +17,8 @@ export const PORTS = {
   etcdPeer: 2380,
   readWrite: 5000,
   readOnly: 5001,
+  /** haproxy.synchronousReadOnly: the standbys every commit waited for (on the ro name). */
+  synchronousReadOnly: 5002,
   haproxyStats: 7000,
 } as const;
 
@@ -180,6 +182,9 @@ export function derivedParameters(cfg: StackConfig, memoryMiB: number, maxConnec
     shared_preload_libraries: "pg_stat_statements",
     track_io_timing: "on",
   };
+  // The synchronous read endpoint (haproxy.synchronousReadOnly): a commit returns once its
+  // synchronous standbys replayed it, so a read there sees it.
+  if (cfg.haproxy.synchronousReadOnly) base.synchronous_commit = "remote_apply";
   for (const [k, v] of Object.entries(cfg.postgres.parameters)) {
     if (v === null) delete base[k];
     else base[k] = toPgValue(v);

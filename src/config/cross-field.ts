@@ -116,9 +116,15 @@ export function crossFieldProblems(c: ConfigView, failed: (path: PathSegment[]) 
     const eligible = memberNames!.filter((m) => !members[m]?.nosync && !members[m]?.replicatefrom).length - 1;
     if (pg.nodes >= 2 && isNum(pg.syncNodeCount) && pg.syncNodeCount > Math.max(eligible, 0))
       add(["postgres", "syncNodeCount"], pg.syncNodeCount, `only ${Math.max(eligible, 0)} member(s) can be synchronous standbys (nodes − 1, minus nosync and cascading members)`, `an integer 1–${Math.max(eligible, 1)}`);
+    // The synchronous read endpoint promises read-your-writes: every standby it routes to must
+    // be one the commit waited for. FIRST n lists exactly those; ANY k of m only when k = m.
+    if (c.haproxy?.synchronousReadOnly === true && pg.syncMode === "quorum" && isNum(pg.syncNodeCount) && pg.syncNodeCount < eligible)
+      add(["haproxy", "synchronousReadOnly"], true, `with postgres.syncMode quorum (ANY ${pg.syncNodeCount} of ${eligible} standbys) a read could reach a standby the commit did not wait for`, `false; or postgres.syncMode on or strict; or postgres.syncNodeCount = ${eligible}`);
     if (pg.syncMode === "quorum" && pg.nodes === 2)
       add(["postgres", "syncMode"], pg.syncMode, "quorum commit with 2 nodes blocks writes whenever the single standby is down; use strict, or 3+ nodes", "quorum with postgres.nodes ≥ 3");
   }
+  if (c.haproxy?.synchronousReadOnly === true && pg.syncMode === "off")
+    add(["haproxy", "synchronousReadOnly"], true, "needs synchronous replication: with postgres.syncMode off no standby is waited for", "false, or postgres.syncMode on, strict or quorum");
   for (const [name, value] of Object.entries(isObj(pg.parameters) ? pg.parameters : {})) {
     const managed = MANAGED_PARAMETERS[name];
     if (!managed) continue;

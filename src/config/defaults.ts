@@ -58,6 +58,8 @@ export interface StackConfig {
     rise: number;
     /** The ro endpoint admits a replica only within this many bytes of the leader (null: any lag). */
     readOnlyMaxLagBytes: number | null;
+    /** A read endpoint (:5002) over the synchronous standbys that confirmed every commit (remote_apply). */
+    synchronousReadOnly: boolean;
   };
   backup: {
     bucketName?: string;
@@ -155,7 +157,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     // Patroni's own defaults (PATRONI_DEFAULTS), with failsafe mode on.
     patroni: { ...PATRONI_FAILSAFE_DEFAULTS },
     etcd: { nodes: 1, instanceType: "t4g.small" },
-    haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2, readOnlyMaxLagBytes: READ_ONLY_MAX_LAG_BYTES },
+    haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2, readOnlyMaxLagBytes: READ_ONLY_MAX_LAG_BYTES, synchronousReadOnly: false },
     backup: { ...common.backup, diffSchedule: null, noncurrentVersionRetentionDays: 7, archiveTimeoutSeconds: 300, repoEncryption: false },
     objectives: { failoverRpoSeconds: 300, pitrRpoSeconds: 300, rtoSeconds: 3600, monthlyBudgetUsd: null },
     maintenance: { window: null },
@@ -177,7 +179,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     },
     patroni: { ...PATRONI_FAILSAFE_DEFAULTS },
     etcd: { nodes: 3, instanceType: "t4g.small" },
-    haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2, readOnlyMaxLagBytes: READ_ONLY_MAX_LAG_BYTES },
+    haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2, readOnlyMaxLagBytes: READ_ONLY_MAX_LAG_BYTES, synchronousReadOnly: false },
     backup: { ...common.backup, diffSchedule: null, noncurrentVersionRetentionDays: 14, archiveTimeoutSeconds: 120, repoEncryption: false },
     objectives: { failoverRpoSeconds: 60, pitrRpoSeconds: 120, rtoSeconds: 120, monthlyBudgetUsd: null },
     maintenance: { window: null },
@@ -203,7 +205,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     // 18 s) before its 20 s lease can go to a replica (with 8 it took up to 25.7 s in CI).
     patroni: { ttl: 20, loopWait: 4, retryTimeout: 5, maximumLagOnFailover: 1_048_576, primaryStartTimeout: 30, failsafeMode: true },
     etcd: { nodes: 3, instanceType: "m7g.medium" },
-    haproxy: { nodes: 2, instanceType: "c7g.medium", networkLoadBalancer: true, checkIntervalMs: 1000, fall: 3, rise: 2, readOnlyMaxLagBytes: READ_ONLY_MAX_LAG_BYTES },
+    haproxy: { nodes: 2, instanceType: "c7g.medium", networkLoadBalancer: true, checkIntervalMs: 1000, fall: 3, rise: 2, readOnlyMaxLagBytes: READ_ONLY_MAX_LAG_BYTES, synchronousReadOnly: false },
     backup: { ...common.backup, diffSchedule: "0 8,14,20 * * *", noncurrentVersionRetentionDays: 30, archiveTimeoutSeconds: 60, repoEncryption: true },
     objectives: { failoverRpoSeconds: 0, pitrRpoSeconds: 60, rtoSeconds: 45, monthlyBudgetUsd: null },
     maintenance: { window: null },

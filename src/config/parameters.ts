@@ -26,7 +26,7 @@ export const MANAGED_PARAMETERS: Record<string, ManagedParameter> = {
   },
   restore_command: { why: "pgBackRest's archive-get, rendered by this program" },
   synchronous_standby_names: { why: "Patroni manages it from postgres.syncMode and postgres.syncNodeCount", instead: "postgres.syncMode" },
-  synchronous_commit: { why: "follows postgres.syncMode", instead: "postgres.syncMode" },
+  synchronous_commit: { why: "follows postgres.syncMode (remote_apply with haproxy.synchronousReadOnly)", instead: "postgres.syncMode" },
   hot_standby: { why: "must stay on for read replicas" },
   cluster_name: { why: "the Patroni scope, from clusterName", instead: "clusterName" },
   primary_conninfo: { why: "Patroni manages it" },

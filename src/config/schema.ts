@@ -158,6 +158,7 @@ export const configSchema = z.strictObject({
       fall: int(1, 10).optional(),
       rise: int(1, 10).optional(),
       readOnlyMaxLagBytes: int(0, 1_099_511_627_776).nullable().optional(),
+      synchronousReadOnly: bool.optional(),
     })
     .optional(),
   backup: z

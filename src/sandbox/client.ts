@@ -154,14 +154,15 @@ export class SandboxClient {
     return servicefile;
   }
 
-  /** Host name (for certificate verification), address and port of rw, ro or a member. */
+  /** Host name (for certificate verification), address and port of rw, ro, sync (haproxy.synchronousReadOnly) or a member. */
   endpoint(target: string): { host: string; hostaddr: string; port: number } {
     const lb = nodesOf(this.spec, "haproxy")[0];
-    if (target === "rw" || target === "ro") {
+    if (target === "rw" || target === "ro" || target === "sync") {
+      if (target === "sync" && !this.spec.haproxy.synchronousReadOnly) throw new Error("the synchronous read endpoint is off (haproxy.synchronousReadOnly)");
       return {
         host: target === "rw" ? this.spec.serviceNames.readWrite : this.spec.serviceNames.readOnly,
         hostaddr: this.address(lb.name),
-        port: target === "rw" ? PORTS.readWrite : PORTS.readOnly,
+        port: target === "rw" ? PORTS.readWrite : target === "ro" ? PORTS.readOnly : PORTS.synchronousReadOnly,
       };
     }
     if (!this.layout.addresses[target]) throw new Error(`no member ${target}; members: ${nodesOf(this.spec, "postgres").map((n) => n.name).join(", ")}`);

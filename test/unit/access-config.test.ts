@@ -28,6 +28,24 @@ const good = {
   },
 };
 
+describe("haproxy.synchronousReadOnly", () => {
+  const gate = (postgres: Record<string, unknown>) => {
+    try {
+      loadAndValidate({ "aws:region": "eu-west-1", "postgres-ha:tier": "prod", "postgres-ha:postgres": JSON.stringify(postgres), "postgres-ha:haproxy": JSON.stringify({ synchronousReadOnly: true }) }, { stack: "prod" });
+      return "accepted";
+    } catch (e) {
+      return (e as ConfigError).problems.map((p) => `${p.key}: ${p.reason} | ${p.allowed}`).join("\n");
+    }
+  };
+  it("promises read-your-writes, so every standby behind it must be one each commit waits for", () => {
+    expect(gate({})).toBe("haproxy.synchronousReadOnly: with postgres.syncMode quorum (ANY 1 of 2 standbys) a read could reach a standby the commit did not wait for | false; or postgres.syncMode on or strict; or postgres.syncNodeCount = 2");
+    expect(gate({ syncMode: "off" })).toMatch(/^haproxy.synchronousReadOnly: needs synchronous replication/);
+    expect(gate({ syncMode: "on" })).toBe("accepted");
+    expect(gate({ syncMode: "quorum", syncNodeCount: 2 })).toBe("accepted");
+    expect(gate({ syncMode: "strict", parameters: { synchronous_commit: "on" } })).toMatch(/^postgres.parameters.synchronous_commit: is managed by this program: follows postgres.syncMode \(remote_apply with haproxy.synchronousReadOnly\)/);
+  });
+});
+
 describe("postgres.databases and postgres.roles", () => {
   it("a good declaration is kept as written, and the default is none", () => {
     const { config } = load(good);

@@ -130,6 +130,27 @@ describe.each(TIERS)("%s bundles", (tier) => {
       expect(check({ readOnlyMaxLagBytes: null })).toBe("http-check send meth OPTIONS uri /replica");
     });
 
+    it("haproxy.synchronousReadOnly: 5002 over /synchronous (on, strict) or /quorum (quorum ANY n of n), leader fallback, commits wait for replay", () => {
+      const render = (postgres: Record<string, unknown>, synchronousReadOnly: boolean) => {
+        const s = specFor("prod", { postgres, haproxy: { synchronousReadOnly } });
+        const lb = renderAll(s, sandboxLayout(s)).find((b) => b.role === "haproxy")!;
+        return { spec: s, lb, sections: parseHaproxy(fileOf(lb, NODE_PATHS.haproxyConfig)) };
+      };
+      const on = render({ syncMode: "on" }, true);
+      const front = on.sections.find((x) => x.kind === "frontend" && x.name === "synchronous")!;
+      expect(front.lines).toEqual([`bind ${sandboxLayout(on.spec).addresses[on.lb.node]}:5002`, "use_backend synchronous if { nbsrv(synchronous) gt 0 }", "default_backend replicas_fallback_leader"]);
+      const back = on.sections.find((x) => x.kind === "backend" && x.name === "synchronous")!;
+      expect(back.lines).toContain("http-check send meth OPTIONS uri /synchronous");
+      expect(back.lines.filter((l) => l.startsWith("server ")).map((l) => l.split(/\s+/)[1])).toEqual(["db1", "db2", "db3"]);
+      expect(dynamicConfig(on.spec, sandboxLayout(on.spec)).postgresql.parameters.synchronous_commit).toBe("remote_apply");
+      const quorum = render({ syncMode: "quorum", syncNodeCount: 2 }, true);
+      expect(quorum.sections.find((x) => x.kind === "backend" && x.name === "synchronous")!.lines).toContain("http-check send meth OPTIONS uri /quorum");
+      // Off (the default): no third endpoint, commits return at flush as before.
+      const off = render({}, false);
+      expect(off.sections.map((x) => x.name)).not.toContain("synchronous");
+      expect(dynamicConfig(off.spec, sandboxLayout(off.spec)).postgresql.parameters.synchronous_commit).toBeUndefined();
+    });
+
     it("haproxy: 5000 → /primary, 5001 → /replica with fallback to the leader, stats on the private address", () => {
       for (const b of lbs) {
         const sections = parseHaproxy(fileOf(b, NODE_PATHS.haproxyConfig));

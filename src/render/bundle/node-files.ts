@@ -204,6 +204,10 @@ function haproxyFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundle
         fall: h.fall,
         rise: h.rise,
         replicaCheckUri: h.readOnlyMaxLagBytes === null ? "/replica" : `/replica?lag=${h.readOnlyMaxLagBytes}`,
+        // Patroni answers 200 on a synchronous standby at /synchronous (on, strict) and on a
+        // quorum standby at /quorum (quorum); the config gate allows the endpoint only where
+        // every such standby is one each commit waits for.
+        synchronousCheckUri: h.synchronousReadOnly ? (spec.postgres.syncMode === "quorum" ? "/quorum" : "/synchronous") : "",
       }),
       ["haproxy-reload"],
     ),

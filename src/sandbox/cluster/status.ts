@@ -39,7 +39,8 @@ export interface SandboxStatus {
   healthy: boolean;
   problems: string[];
   members: MemberStatus[];
-  endpoints: { readWrite: { host: string; address: string; port: number }; readOnly: { host: string; address: string; port: number } };
+  /** synchronousReadOnly: only with haproxy.synchronousReadOnly. */
+  endpoints: { readWrite: { host: string; address: string; port: number }; readOnly: { host: string; address: string; port: number }; synchronousReadOnly?: { host: string; address: string; port: number } };
   /** superuser/readOnly carry the password (for programs); people use serviceFile (pgpass, 0600). */
   /** roles: each declared login role (postgres.roles) → a verify-full URI through rw to its database. */
   connection: { superuser: string; readOnly: string; caFile: string; sslmode: string; serviceFile: string; roles: Record<string, string> };
@@ -155,7 +156,11 @@ export async function status(sb: Sandbox): Promise<SandboxStatus> {
     healthy: health.healthy,
     problems: health.reasons,
     members,
-    endpoints: { readWrite: { host: rw.host, address: rw.hostaddr, port: rw.port }, readOnly: { host: ro.host, address: ro.hostaddr, port: ro.port } },
+    endpoints: {
+      readWrite: { host: rw.host, address: rw.hostaddr, port: rw.port },
+      readOnly: { host: ro.host, address: ro.hostaddr, port: ro.port },
+      ...(spec.haproxy.synchronousReadOnly ? (({ host, hostaddr, port }) => ({ synchronousReadOnly: { host, address: hostaddr, port } }))(client.endpoint("sync")) : {}),
+    },
     connection: {
       superuser: client.uri("rw"),
       readOnly: client.uri("ro"),
@@ -220,6 +225,7 @@ export function formatStatus(s: SandboxStatus): string {
     "",
     `read-write  ${s.endpoints.readWrite.host}:${s.endpoints.readWrite.port} (HAProxy ${s.endpoints.readWrite.address})`,
     `read-only   ${s.endpoints.readOnly.host}:${s.endpoints.readOnly.port} (HAProxy ${s.endpoints.readOnly.address})`,
+    ...(s.endpoints.synchronousReadOnly ? [`synchronous ${s.endpoints.synchronousReadOnly.host}:${s.endpoints.synchronousReadOnly.port} (HAProxy ${s.endpoints.synchronousReadOnly.address}; sees every acknowledged commit)`] : []),
     `psql: PGSERVICEFILE=${s.connection.serviceFile} psql service=pgha-rw   (or service=pgha-ro; the password is in a 0600 pgpass beside it)`,
     `   or: npx pgha sandbox psql rw`,
     ...(Object.keys(s.connection.roles).length ? [`roles: ${Object.keys(s.connection.roles).join(", ")} (their URIs, with the password: status --json, connection.roles)`] : []),
