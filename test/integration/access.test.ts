@@ -210,6 +210,67 @@ describe("password rotation (postgres.roles.<name>.passwordVersion)", () => {
   }, T(10));
 });
 
+describe("changing and removing a declared role", () => {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-roles-"));
+  let original: string;
+
+  /** Applies the shipped stack with the given roles added; returns the rollout's access reports. */
+  async function applyWithRoles(roles: Record<string, unknown>): Promise<void> {
+    original ??= sb.state.stackFile;
+    const doc = YAML.parse(fs.readFileSync(original, "utf8")) as { config: Record<string, any> };
+    const pg = doc.config["postgres-ha:postgres"];
+    doc.config["postgres-ha:postgres"] = { ...pg, roles: { ...pg.roles, ...roles } };
+    const file = path.join(fs.mkdtempSync(path.join(tmp, "stack-")), path.basename(original));
+    fs.writeFileSync(file, YAML.stringify(doc));
+    const r = await apply(await openSandbox(), { stack: file, log: (line) => process.stderr.write(`[roles] ${line}\n`) });
+    expect(r.rollout.ok).toBe(true);
+    sb = await openSandbox();
+  }
+
+  afterAll(async () => {
+    if (original) await apply(await openSandbox(), { stack: original });
+  }, T(10));
+
+  it("a grant lowered from readWrite to readOnly is taken back; absent: true drops the role and its secret", async () => {
+    await applyWithRoles({ batch_job: { grants: { orders: "readWrite" } } });
+    const l = await leader();
+    await localSql(l, "drop table if exists jobs; set role orders_owner; create table jobs (id int)", "orders");
+    const job = await connectAs("batch_job", "orders");
+    await job.query("insert into jobs values (1)");
+    await job.end();
+    const secretName = sb.spec.names.roleSecret.batch_job;
+    expect(secretName).toBe("postgres-ha/prod/orders/role/batch_job");
+
+    await applyWithRoles({ batch_job: { grants: { orders: "readOnly" } } });
+    const ro = await connectAs("batch_job", "orders");
+    try {
+      expect((await ro.query("select count(*)::int as c from jobs")).rows).toEqual([{ c: 1 }]);
+      expect(await sqlstate(ro.query("insert into jobs values (2)"))).toBe("42501");
+    } finally {
+      await ro.end();
+    }
+    // Tables the owner creates later follow the lowered grant too (default privileges).
+    await localSql(await leader(), "drop table if exists later; set role orders_owner; create table later (id int)", "orders");
+    expect(await localSql(await leader(), "select has_table_privilege('batch_job', 'later', 'SELECT'), has_table_privilege('batch_job', 'later', 'INSERT')", "orders")).toBe("t|f");
+
+    await applyWithRoles({ batch_job: { absent: true } });
+    expect(await localSql(await leader(), "select count(*) from pg_roles where rolname = 'batch_job'")).toBe("0");
+    expect(sb.material.roles.batch_job).toBeUndefined();
+    const gone = await hostExec(postgresMembers(sb)[0], ["bash", "-c", 'set -a; . /etc/pgha/aws.env; set +a; aws secretsmanager describe-secret --secret-id "$1" 2>&1; echo "exit=$?"', "x", secretName]);
+    expect(gone.stdout).toMatch(/ResourceNotFoundException[\s\S]*exit=254/);
+  }, T(10));
+
+  it("a role absent in the config but not created by postgres-ha is kept, with a warning", async () => {
+    const l = await leader();
+    await localSql(l, "drop role if exists handmade; create role handmade login");
+    await applyWithRoles({ handmade: { absent: true } });
+    expect(await localSql(await leader(), "select count(*) from pg_roles where rolname = 'handmade'")).toBe("1");
+    const run = await pgaccess(await leader(), ["apply"]);
+    expect(run.report.warnings).toEqual(["role handmade is marked absent but was not created by postgres-ha: it is kept (DROP ROLE it by hand)"]);
+    await localSql(await leader(), "drop role handmade");
+  }, T(10));
+});
+
 describe("the synchronous read endpoint (haproxy.synchronousReadOnly)", () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-sync-"));
   let original: string;
