@@ -24,10 +24,14 @@ let originalStackFile: string;
 const T = (minutes: number) => minutes * 60_000;
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-day2-"));
 
-/** The sandbox's stack file with some config keys replaced (a copy: the repository's file stays). */
+/**
+ * The sandbox's stack file with some config keys changed (a copy: the repository's file stays).
+ * An object value is merged into the key's own (`postgres-ha:postgres` keeps the declared roles).
+ */
 function stackFileWith(changes: Record<string, unknown>, name = "Pulumi.prod.yaml"): string {
   const doc = YAML.parse(fs.readFileSync(originalStackFile, "utf8")) as { config: Record<string, unknown> };
-  for (const [k, v] of Object.entries(changes)) doc.config[k] = v;
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  for (const [k, v] of Object.entries(changes)) doc.config[k] = isObject(v) && isObject(doc.config[k]) ? { ...doc.config[k], ...v } : v;
   const dir = fs.mkdtempSync(path.join(tmp, "stack-"));
   const file = path.join(dir, name);
   fs.writeFileSync(file, YAML.stringify(doc));
