@@ -257,6 +257,9 @@ class Applier:
 
 
 def main():
+    if len(sys.argv) == 2 and sys.argv[1] in ("-h", "--help", "help"):
+        print(__doc__.strip())
+        return 0
     if len(sys.argv) != 4:
         print("usage: access.py DECLARATION SOCKET_DIR PORT  (passwords as JSON on stdin)", file=sys.stderr)
         return 2
