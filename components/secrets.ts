@@ -186,18 +186,8 @@ export class Secrets extends pulumi.ComponentResource {
     this.roleSecretArns = {};
     this.roleSecretVersions = {};
     for (const role of args.roles ?? []) {
-      const generated = new random.RandomPassword(`${name}-role-${role.name}`, {
-        length: PASSWORD_LENGTH,
-        special: false,
-        upper: true,
-        lower: true,
-        numeric: true,
-        minUpper: 1,
-        minLower: 1,
-        minNumeric: 1,
-        keepers: { passwordVersion: String(role.passwordVersion) },
-      }, { parent: this });
-      const value = pulumi.secret(generated.result).apply((password) =>
+      const generated = randomPassword(this, `${name}-role-${role.name}`, { keepers: { passwordVersion: String(role.passwordVersion) } });
+      const value = generated.apply((password) =>
         JSON.stringify({ engine: "postgres", username: role.name, password, host: role.host, port: role.port, ...(role.dbname ? { dbname: role.dbname } : {}), passwordVersion: role.passwordVersion } satisfies RoleSecret),
       );
       const s = secret(role.secretName, `${name}-role-${role.name}`, `postgres-ha login role ${role.name}: password (version ${role.passwordVersion})`, value);
@@ -225,21 +215,28 @@ interface Passwords {
   repoCipher?: pulumi.Output<string>;
 }
 
+/**
+ * A generated password (a secret Output): letters and digits only (src/secrets.ts), so no quoting
+ * trouble in env files or conninfo. `keepers`: a new value generates a new password.
+ */
+function randomPassword(parent: pulumi.Resource, resourceName: string, opts: { length?: number; protect?: boolean; keepers?: Record<string, string> } = {}): pulumi.Output<string> {
+  return pulumi.secret(
+    new random.RandomPassword(resourceName, {
+      length: opts.length ?? PASSWORD_LENGTH,
+      special: false,
+      upper: true,
+      lower: true,
+      numeric: true,
+      minUpper: 1,
+      minLower: 1,
+      minNumeric: 1,
+      ...(opts.keepers ? { keepers: opts.keepers } : {}),
+    }, { parent, protect: opts.protect ?? false }).result,
+  );
+}
+
 function generatePasswords(parent: pulumi.Resource, name: string, repoEncryption: boolean, keep: boolean): Passwords {
-  const password = (purpose: PasswordPurpose, length = PASSWORD_LENGTH, protect = false) =>
-    pulumi.secret(
-      new random.RandomPassword(`${name}-${purpose}`, {
-        length,
-        // Letters and digits only (src/secrets.ts): no quoting trouble in env files or conninfo.
-        special: false,
-        upper: true,
-        lower: true,
-        numeric: true,
-        minUpper: 1,
-        minLower: 1,
-        minNumeric: 1,
-      }, { parent, protect }).result,
-    );
+  const password = (purpose: PasswordPurpose, length = PASSWORD_LENGTH, protect = false) => randomPassword(parent, `${name}-${purpose}`, { length, protect });
   return {
     superuser: password("superuser"),
     replication: password("replication"),

@@ -62,8 +62,9 @@ describe("pgha-access apply", () => {
     const n = db1(false);
     const refused = n.run("pgha-access", ["apply"], env(n));
     expect([refused.status, refused.stderr]).toEqual([4, expect.stringContaining("db1 is not the leader (GET /primary: 503): run it on the leader, or with --if-leader")]);
-    const skipped = n.run("pgha-access", ["apply", "--if-leader"], env(n));
-    expect([skipped.status, skipped.stdout]).toEqual([0, expect.stringContaining("db1 is not the leader (GET /primary: 503): nothing to do here")]);
+    // --if-leader on a replica: success with the reason, and (below) no secret read, no applier run.
+    const idle = n.run("pgha-access", ["apply", "--if-leader"], env(n));
+    expect([idle.status, idle.stdout]).toEqual([0, expect.stringContaining("db1 is not the leader (GET /primary: 503): nothing to do here")]);
     expect(n.calls("aws")).toEqual([]);
     expect(fs.existsSync(path.join(n.dir, "applier.stdin"))).toBe(false);
   });
