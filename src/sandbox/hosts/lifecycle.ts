@@ -10,7 +10,7 @@ import { removeHost } from "./cleanup";
 import { hostExec } from "./exec";
 import { cgroupDirectories, hostPaths, hostsDirectory, type HostPaths, type HostRecord } from "./layout";
 import { mountOverlay } from "./mounts";
-import { guestInitOf, hostIsUp, nspawnPid } from "./procfs";
+import { guestInitOf, hostIsUp, nspawnPid, startedGuestInitOf } from "./procfs";
 import { knownHost, readRecord, register, registeredDirectory } from "./registry";
 import { writeSeed } from "./seed";
 import { guestPid, requireGuestPid, waitForBoot } from "./state";
@@ -115,16 +115,34 @@ export async function attachVolume(name: string, volume: SandboxVolume): Promise
   writeFileSync(paths.record, `${JSON.stringify(record, null, 2)}\n`);
   writeVolumesList(record, paths);
   const device = await loopDeviceFor(volume.file);
-  const pid = guestPid(name);
+  // A host that is off (or between a reboot's stop and start) gets the volume from its
+  // supervisor at the next boot (volumes.list). A running one gets it hot-plugged — once its
+  // init has started: a host still being set up by nspawn may already have read volumes.list
+  // without this volume, and a node made before nspawn mounts the guest's /dev would vanish.
+  const pid = hostIsUp(paths, name) ? await startedGuestInit(name, paths) : undefined;
   if (pid !== undefined) {
     const [major, minor] = (await runOrThrow(["stat", "-c", "%t %T", device])).trim().split(" ").map((h) => parseInt(h, 16));
     const byId = `/dev/disk/by-id/${ebsByIdName(volume.id)}`;
     await runOrThrow([
       "nsenter", "-t", String(pid), "-m", "--", "sh", "-c",
-      `[ -b ${device} ] || mknod -m 0660 ${device} b ${major} ${minor}; mkdir -p /dev/disk/by-id; ln -sfn ../../${path.basename(device)} ${byId}`,
+      // Either the supervisor's binds (boot after volumes.list was written) or a hot plug: both
+      // leave the same two names; an existing (bind-mounted) name is left as it is.
+      `[ -b ${device} ] || mknod -m 0660 ${device} b ${major} ${minor}; mkdir -p /dev/disk/by-id; [ -e ${byId} ] || ln -sfn ../../${path.basename(device)} ${byId}`,
     ]);
   }
   return device;
+}
+
+/** The guest's started init, waiting while nspawn sets the host up; undefined if the host went down meanwhile. */
+async function startedGuestInit(name: string, paths: HostPaths, timeoutMs = 60_000): Promise<number | undefined> {
+  return pollUntil<number | null>(
+    () => {
+      if (!hostIsUp(paths, name)) return null;
+      const nspawn = nspawnPid(paths, name);
+      return nspawn === undefined ? undefined : startedGuestInitOf(nspawn);
+    },
+    { timeoutMs, intervalMs: 50, onTimeout: () => new Error(`sandbox host ${name}: its init did not start within ${timeoutMs} ms, so its data volume could not be attached; see ${paths.consoleLog}`) },
+  ).then((pid) => pid ?? undefined);
 }
 
 async function waitUntilDown(paths: HostPaths, host: string, timeoutMs: number): Promise<boolean> {

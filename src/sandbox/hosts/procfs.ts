@@ -84,6 +84,18 @@ export function guestInitOf(nspawn: number): number | undefined {
   return undefined;
 }
 
+/**
+ * The guest's init once it has exec'd (systemd): before that, PID 1 of the new namespace is
+ * still nspawn's child setting up the guest's /dev and mounts, and anything created there
+ * (a hot-plugged device node) is lost under the tmpfs nspawn mounts on /dev.
+ */
+export function startedGuestInitOf(nspawn: number): number | undefined {
+  const pid = guestInitOf(nspawn);
+  if (pid === undefined) return undefined;
+  const argv0 = commandLineOf(pid)[0];
+  return argv0 !== undefined && !path.basename(argv0).startsWith("systemd-nspawn") ? pid : undefined;
+}
+
 export function pidNamespaceOf(pid: number): string | undefined {
   try {
     return readlinkSync(`/proc/${pid}/ns/pid`);
