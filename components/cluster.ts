@@ -54,7 +54,8 @@ export interface PostgresHaClusterArgs {
 export class PostgresHaCluster extends pulumi.ComponentResource {
   readonly spec: ClusterSpec;
   /** synchronousReadOnly: only with haproxy.synchronousReadOnly (the ro name, port 5002). */
-  readonly endpoints: { readWrite: Endpoint; readOnly: Endpoint; synchronousReadOnly?: Endpoint };
+  /** pooledReadWrite/pooledReadOnly: only with pooler.enabled (the rw and ro names, ports 6432 and 6433). */
+  readonly endpoints: { readWrite: Endpoint; readOnly: Endpoint; synchronousReadOnly?: Endpoint; pooledReadWrite?: Endpoint; pooledReadOnly?: Endpoint };
   readonly kmsKeyArn: pulumi.Output<string>;
   readonly clusterSecretArn: pulumi.Output<string>;
   readonly nodeSecretArns: Record<string, pulumi.Output<string>>;
@@ -102,6 +103,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       allowedClientSecurityGroupIds: spec.network.allowedClientSecurityGroupIds,
       networkLoadBalancer: spec.haproxy.networkLoadBalancer,
       synchronousReadOnly: spec.haproxy.synchronousReadOnly,
+      pooler: spec.pooler.enabled,
       natGatewayPerZone: spec.tier === "prod",
     }, child);
     const certificates = new Map(nodeCertificateProfiles(spec, layout).map((p) => [p.name, p]));
@@ -192,6 +194,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       vpcId: network.vpcId,
       networkLoadBalancer: spec.haproxy.networkLoadBalancer,
       synchronousReadOnly: spec.haproxy.synchronousReadOnly,
+      pooler: spec.pooler.enabled,
       loadBalancerSecurityGroupId: network.securityGroupIds.loadBalancer,
     }, child);
     const dns = new Dns(name, {
@@ -219,6 +222,9 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       readWrite: { host: dns.readWriteName, port: PORTS.readWrite },
       readOnly: { host: dns.readOnlyName, port: PORTS.readOnly },
       ...(spec.haproxy.synchronousReadOnly ? { synchronousReadOnly: { host: dns.readOnlyName, port: PORTS.synchronousReadOnly } } : {}),
+      ...(spec.pooler.enabled
+        ? { pooledReadWrite: { host: dns.readWriteName, port: PORTS.pooledReadWrite }, pooledReadOnly: { host: dns.readOnlyName, port: PORTS.pooledReadOnly } }
+        : {}),
     };
     this.kmsKeyArn = secrets.kmsKeyArn;
     this.clusterSecretArn = secrets.clusterSecretArn;

@@ -31,6 +31,8 @@ export interface HaproxyNodesArgs extends NodeGroupArgs {
   loadBalancerSecurityGroupId?: pulumi.Input<string>;
   /** The NLB also listens on the synchronous read endpoint's port, 5002 (postgres-ha:haproxy.synchronousReadOnly). Default false. */
   synchronousReadOnly?: boolean;
+  /** The NLB also listens on the pooled endpoints' ports, 6432 and 6433 (postgres-ha:pooler.enabled). Default false. */
+  pooler?: boolean;
 }
 
 /** Every problem of HaproxyNodes' arguments (empty when it can be built). */
@@ -63,6 +65,7 @@ export class HaproxyNodes extends pulumi.ComponentResource {
         vpcId: args.vpcId,
         instances: group.instances.map(({ node, instance }) => ({ node: node.name, instance })),
         synchronousReadOnly: args.synchronousReadOnly ?? false,
+        pooler: args.pooler ?? false,
       });
     }
     this.registerOutputs({
@@ -80,6 +83,7 @@ interface NlbInputs {
   vpcId: pulumi.Input<string>;
   instances: { node: string; instance: aws.ec2.Instance }[];
   synchronousReadOnly: boolean;
+  pooler: boolean;
 }
 
 function createInternalNlb(parent: pulumi.Resource, name: string, base: TaggedArgs, i: NlbInputs): LoadBalancerEndpoint {
@@ -97,6 +101,7 @@ function createInternalNlb(parent: pulumi.Resource, name: string, base: TaggedAr
     { label: "rw", port: PORTS.readWrite },
     { label: "ro", port: PORTS.readOnly },
     ...(i.synchronousReadOnly ? [{ label: "sync", port: PORTS.synchronousReadOnly }] : []),
+    ...(i.pooler ? [{ label: "pooled-rw", port: PORTS.pooledReadWrite }, { label: "pooled-ro", port: PORTS.pooledReadOnly }] : []),
   ];
   for (const e of endpoints) {
     const targetGroup = new aws.lb.TargetGroup(`${name}-${e.label}`, {

@@ -34,13 +34,14 @@ export const INTERNET_EGRESS = [
 
 /**
  * Every security-group rule of the cluster, as data (least privilege; tested rule by rule):
- *   db    ← db, lb          5432 (PostgreSQL), 8008 (Patroni REST API)
+ *   db    ← db, lb          5432 (PostgreSQL), 8008 (Patroni REST API);  ← lb 6432 (PgBouncer, with the pooler)
  *   etcd  ← etcd            2379 (client), 2380 (peer);  ← db  2379
  *   lb    ← clients         5000/5001 (rw/ro), 7000 (stats);  in NLB mode 5000/5001 only ← nlb
  *   nlb   ← clients         5000/5001 (prod: the client allowlist is enforced at the NLB)
+ *   (5002 like 5001 with the synchronous read endpoint; 6432/6433 like 5000/5001 with the pooler)
  * plus the matching egress rules, and 443/80 to the internet for every node (NAT).
  */
-export function securityRules(args: Pick<NetworkArgs, "allowedClientCidrs" | "allowedClientSecurityGroupIds" | "networkLoadBalancer" | "synchronousReadOnly">): SecurityRule[] {
+export function securityRules(args: Pick<NetworkArgs, "allowedClientCidrs" | "allowedClientSecurityGroupIds" | "networkLoadBalancer" | "synchronousReadOnly" | "pooler">): SecurityRule[] {
   const rules: SecurityRule[] = [];
   const both = (group: SecurityGroupRole, port: number, to: SecurityGroupRole, what: string) => {
     rules.push({ group: to, direction: "ingress", port, peer: { kind: "group", role: group }, description: `${what} from ${GROUP_LABEL[group]} nodes` });
@@ -52,6 +53,8 @@ export function securityRules(args: Pick<NetworkArgs, "allowedClientCidrs" | "al
   // HAProxy proxies to PostgreSQL and health-checks Patroni (GET /primary, /replica).
   both("haproxy", PORTS.postgres, "postgres", "PostgreSQL via HAProxy");
   both("haproxy", PORTS.patroniRestApi, "postgres", "Patroni health checks");
+  // With the pooler, HAProxy's pooled endpoints proxy to PgBouncer on the members.
+  if (args.pooler) both("haproxy", PORTS.pgbouncer, "postgres", "PgBouncer via HAProxy");
   // etcd peers, and Patroni as an etcd client.
   both("etcd", PORTS.etcdClient, "etcd", "etcd client");
   both("etcd", PORTS.etcdPeer, "etcd", "etcd peer");
@@ -62,9 +65,13 @@ export function securityRules(args: Pick<NetworkArgs, "allowedClientCidrs" | "al
     ...args.allowedClientSecurityGroupIds.map((id): RulePeer => ({ kind: "externalGroup", securityGroupId: id })),
   ];
   const serviceTarget: SecurityGroupRole = args.networkLoadBalancer ? "loadBalancer" : "haproxy";
-  const endpointPorts: number[] = [PORTS.readWrite, PORTS.readOnly, ...(args.synchronousReadOnly ? [PORTS.synchronousReadOnly] : [])];
-  for (const port of endpointPorts) {
-    const what = port === PORTS.readWrite ? "read-write endpoint" : port === PORTS.readOnly ? "read-only endpoint" : "synchronous read endpoint";
+  const endpoints: [number, string][] = [
+    [PORTS.readWrite, "read-write endpoint"],
+    [PORTS.readOnly, "read-only endpoint"],
+    ...(args.synchronousReadOnly ? [[PORTS.synchronousReadOnly, "synchronous read endpoint"] as [number, string]] : []),
+    ...(args.pooler ? ([[PORTS.pooledReadWrite, "pooled read-write endpoint"], [PORTS.pooledReadOnly, "pooled read-only endpoint"]] as [number, string][]) : []),
+  ];
+  for (const [port, what] of endpoints) {
     for (const peer of clients) rules.push({ group: serviceTarget, direction: "ingress", port, peer, description: `${what} from allowed clients` });
     // The NLB forwards to HAProxy from its own addresses (client IP preservation off).
     if (serviceTarget === "loadBalancer") both("loadBalancer", port, "haproxy", `${what} via the NLB`);
@@ -129,6 +136,8 @@ export interface NetworkArgs extends TaggedArgs {
   networkLoadBalancer?: boolean;
   /** Open the synchronous read endpoint (5002) to the clients too (postgres-ha:haproxy.synchronousReadOnly). Default false. */
   synchronousReadOnly?: boolean;
+  /** Open the pooled endpoints (6432/6433) to the clients and PgBouncer (6432) to HAProxy (postgres-ha:pooler.enabled). Default false. */
+  pooler?: boolean;
   /** One NAT gateway per subnet's AZ instead of one for all. Default false; prod: true. Ignored with `vpcId`. */
   natGatewayPerZone?: boolean;
 }

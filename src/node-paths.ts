@@ -29,6 +29,9 @@ export const NODE_PATHS = {
   extraHosts: "/etc/pgha/hosts",
   /** The databases and roles pgha-access applies on the leader (no passwords: secret names). */
   accessFile: "/etc/pgha/access.json",
+  /** PgBouncer's configuration (pooler.enabled); Debian's unit runs it through a drop-in. */
+  pgbouncerConfig: "/etc/pgbouncer/pgha.ini",
+  pgbouncerDropIn: "/etc/systemd/system/pgbouncer.service.d/pgha.conf",
   awsEnv: "/etc/pgha/aws.env",
   bootstrapEnv: "/etc/pgha/bootstrap.env",
   // The node software (node-software/ in this repository, installed from its own artifact).

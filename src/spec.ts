@@ -20,6 +20,11 @@ export const PORTS = {
   /** haproxy.synchronousReadOnly: the standbys every commit waited for (on the ro name). */
   synchronousReadOnly: 5002,
   haproxyStats: 7000,
+  /** pooler.enabled: HAProxy's pooled endpoints (rw name → the leader's PgBouncer, ro name → the replicas'). */
+  pooledReadWrite: 6432,
+  pooledReadOnly: 6433,
+  /** PgBouncer on each PostgreSQL node (its private address). */
+  pgbouncer: 6432,
 } as const;
 
 /** Database roles Patroni creates; passwords are generated secrets, never in the spec. */
@@ -86,6 +91,7 @@ export interface ClusterSpec {
   patroni: StackConfig["patroni"];
   etcd: { nodes: number; instanceType: string; initialClusterToken: string };
   haproxy: StackConfig["haproxy"];
+  pooler: StackConfig["pooler"];
   backup: StackConfig["backup"] & {
     bucketName: string;
     /** pgBackRest repository path in the bucket. */
@@ -260,6 +266,7 @@ export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
     patroni: { ...cfg.patroni },
     etcd: { nodes: cfg.etcd.nodes, instanceType: cfg.etcd.instanceType, initialClusterToken: `${prefix}-etcd` },
     haproxy: { ...cfg.haproxy },
+    pooler: { ...cfg.pooler },
     backup: {
       ...cfg.backup,
       bucketName: cfg.backup.bucketName ?? `pgha-${stack}-${cfg.clusterName}-${cfg.region}`.slice(0, 63),

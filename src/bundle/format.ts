@@ -19,6 +19,7 @@ export const CHANGE_ACTIONS = [
   "haproxy-restart", // pending: the unit's environment changed
   "patroni-reload", // SIGHUP: Patroni re-reads config.yml (tags, local settings) and reloads PostgreSQL
   "patroni-dynamic", // pgha-dynamic apply: PUT the cluster-wide configuration into the DCS
+  "pooler", // pgha-setup pooler: PgBouncer enabled and reloaded with its configuration, or stopped without it
   "access", // pgha-access apply --if-leader: the declared databases and roles, on the leader
   "etcd-members", // pgha-etcd reconcile: remove the etcd members the list no longer names
   "patroni-restart", // pending: Patroni's unit changed (restarting Patroni restarts PostgreSQL)

@@ -5,7 +5,7 @@
 //   staging  primary + two asynchronous standbys, etcd trio, one HAProxy
 //   prod     three nodes with quorum synchronous replication (ANY 1), etcd trio, two HAProxy
 //            behind an internal NLB, everything spread over three AZs
-import type { DatabaseDecl, MemberTags, ParameterValue, RoleDecl, SyncMode, Tier } from "./schema";
+import type { DatabaseDecl, MemberTags, ParameterValue, PoolMode, RoleDecl, SyncMode, Tier } from "./schema";
 
 export interface SubnetRef {
   id: string;
@@ -60,6 +60,15 @@ export interface StackConfig {
     readOnlyMaxLagBytes: number | null;
     /** A read endpoint (:5002) over the synchronous standbys that confirmed every commit (remote_apply). */
     synchronousReadOnly: boolean;
+  };
+  /** PgBouncer on every PostgreSQL node, behind HAProxy's pooled endpoints (6432 rw, 6433 ro). */
+  pooler: {
+    enabled: boolean;
+    mode: PoolMode;
+    /** Server connections per database and user (default_pool_size). */
+    poolSize: number;
+    /** Client connections each PgBouncer accepts (max_client_conn). */
+    maxClientConnections: number;
   };
   backup: {
     bucketName?: string;
@@ -140,6 +149,9 @@ const common = {
   tls: { enabled: true, certValidityDays: 365, renewBeforeDays: 30 },
 };
 
+/** Off unless a stack turns it on; transaction pooling, 20 server connections per database and user. */
+export const POOLER_DEFAULTS = { enabled: false, mode: "transaction", poolSize: 20, maxClientConnections: 2000 } as const satisfies TierDefaults["pooler"];
+
 export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
   dev: {
     network: { ...common.network, availabilityZones: 1, allowedClientCidrs: ["10.20.0.0/16"] },
@@ -158,6 +170,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     patroni: { ...PATRONI_FAILSAFE_DEFAULTS },
     etcd: { nodes: 1, instanceType: "t4g.small" },
     haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2, readOnlyMaxLagBytes: READ_ONLY_MAX_LAG_BYTES, synchronousReadOnly: false },
+    pooler: { ...POOLER_DEFAULTS },
     backup: { ...common.backup, diffSchedule: null, noncurrentVersionRetentionDays: 7, archiveTimeoutSeconds: 300, repoEncryption: false },
     objectives: { failoverRpoSeconds: 300, pitrRpoSeconds: 300, rtoSeconds: 3600, monthlyBudgetUsd: null },
     maintenance: { window: null },
@@ -180,6 +193,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     patroni: { ...PATRONI_FAILSAFE_DEFAULTS },
     etcd: { nodes: 3, instanceType: "t4g.small" },
     haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2, readOnlyMaxLagBytes: READ_ONLY_MAX_LAG_BYTES, synchronousReadOnly: false },
+    pooler: { ...POOLER_DEFAULTS },
     backup: { ...common.backup, diffSchedule: null, noncurrentVersionRetentionDays: 14, archiveTimeoutSeconds: 120, repoEncryption: false },
     objectives: { failoverRpoSeconds: 60, pitrRpoSeconds: 120, rtoSeconds: 120, monthlyBudgetUsd: null },
     maintenance: { window: null },
@@ -206,6 +220,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     patroni: { ttl: 20, loopWait: 4, retryTimeout: 5, maximumLagOnFailover: 1_048_576, primaryStartTimeout: 30, failsafeMode: true },
     etcd: { nodes: 3, instanceType: "m7g.medium" },
     haproxy: { nodes: 2, instanceType: "c7g.medium", networkLoadBalancer: true, checkIntervalMs: 1000, fall: 3, rise: 2, readOnlyMaxLagBytes: READ_ONLY_MAX_LAG_BYTES, synchronousReadOnly: false },
+    pooler: { ...POOLER_DEFAULTS },
     backup: { ...common.backup, diffSchedule: "0 8,14,20 * * *", noncurrentVersionRetentionDays: 30, archiveTimeoutSeconds: 60, repoEncryption: true },
     objectives: { failoverRpoSeconds: 0, pitrRpoSeconds: 60, rtoSeconds: 45, monthlyBudgetUsd: null },
     maintenance: { window: null },

@@ -10,6 +10,10 @@ import { windowProblem } from "./maintenance-window";
 export const TIERS = ["dev", "staging", "prod"] as const;
 export type Tier = (typeof TIERS)[number];
 
+/** PgBouncer pool modes (pooler.mode). */
+export const POOL_MODES = ["session", "transaction", "statement"] as const;
+export type PoolMode = (typeof POOL_MODES)[number];
+
 export const SYNC_MODES = ["off", "on", "strict", "quorum"] as const;
 export type SyncMode = (typeof SYNC_MODES)[number];
 
@@ -159,6 +163,14 @@ export const configSchema = z.strictObject({
       rise: int(1, 10).optional(),
       readOnlyMaxLagBytes: int(0, 1_099_511_627_776).nullable().optional(),
       synchronousReadOnly: bool.optional(),
+    })
+    .optional(),
+  pooler: z
+    .strictObject({
+      enabled: bool.optional(),
+      mode: z.enum(POOL_MODES).optional(),
+      poolSize: int(1, 1000).optional(),
+      maxClientConnections: int(10, 100_000).optional(),
     })
     .optional(),
   backup: z

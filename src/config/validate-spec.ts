@@ -22,6 +22,11 @@ export function validateSpec(spec: ClusterSpec): ConfigProblem[] {
 
   for (const p of parameterProblems(spec.postgres.parameters, postgres)) out.push(problem(p.path, p.value, p.reason, p.allowed));
 
+  // The pooler's server connections share max_connections with Patroni, the replicas, the
+  // backups and the superuser's reserved slots: one pool alone must leave room for them.
+  if (spec.pooler.enabled && spec.pooler.poolSize > spec.postgres.maxConnections - 10)
+    out.push(problem(["pooler", "poolSize"], spec.pooler.poolSize, `one pool alone would take ${spec.pooler.poolSize} of max_connections = ${spec.postgres.maxConnections}, leaving less than 10 for Patroni, replication, backups and the superuser`, `an integer 1–${Math.max(1, spec.postgres.maxConnections - 10)}, or a higher postgres.parameters.max_connections`));
+
   // archive_timeout is what bounds the PITR RPO: check the value the cluster will run with.
   const seconds = spec.backup.archiveTimeoutSeconds;
   const derived = spec.postgres.parameters.archive_timeout;

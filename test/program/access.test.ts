@@ -87,8 +87,8 @@ describe("the synchronous read endpoint on AWS (haproxy.synchronousReadOnly)", (
   test("port 5002: an NLB listener and target group, the clients' ingress at the NLB, the NLB's to HAProxy; the endpoints output names it", () => {
     expect(run.ofType(TYPES.listener).map((l) => l.inputs.port)).not.toContain(5002); // off by default (staging above)
     const listeners = sync.ofType(TYPES.listener).map((l) => l.inputs.port).sort();
-    expect(listeners).toEqual([5000, 5001, 5002]);
-    expect(sync.ofType(TYPES.targetGroup).map((t) => t.inputs.port).sort()).toEqual([5000, 5001, 5002]);
+    expect(listeners).toEqual([5000, 5001, 5002, 6432, 6433]); // the prod example also runs the pooler
+    expect(sync.ofType(TYPES.targetGroup).map((t) => t.inputs.port).sort()).toEqual([5000, 5001, 5002, 6432, 6433]);
     const role = new Map(sync.ofType(TYPES.securityGroup).map((g) => [g.id, g.inputs.tags["pgha:role"]]));
     const rules = sync.ofType(TYPES.ingress).filter((r) => r.inputs.fromPort === 5002).map((r) => `${role.get(r.inputs.securityGroupId)} ← ${r.inputs.cidrIpv4 ?? role.get(r.inputs.referencedSecurityGroupId)}`);
     // The same sources as the ro endpoint's, at the NLB; HAProxy takes 5002 only from the NLB.

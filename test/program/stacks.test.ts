@@ -28,7 +28,7 @@ const EXPECTED: Record<string, Expected> = {
 const LABEL: Record<string, string> = { postgres: "db", etcd: "etcd", haproxy: "lb", loadBalancer: "nlb" };
 
 /** Every security-group rule a stack must have, written out by hand (client CIDR 10.20.0.0/16). */
-function expectedRules(nlb: boolean): string[] {
+function expectedRules(nlb: boolean, pooler: boolean): string[] {
   const c = "10.20.0.0/16";
   const common = [
     "db in 5432 from db", "db in 8008 from db", "db in 5432 from lb", "db in 8008 from lb",
@@ -41,7 +41,14 @@ function expectedRules(nlb: boolean): string[] {
   const endpoints = nlb
     ? [`nlb in 5000 from ${c}`, `nlb in 5001 from ${c}`, "lb in 5000 from nlb", "lb in 5001 from nlb", "nlb out 5000 to lb", "nlb out 5001 to lb"]
     : [`lb in 5000 from ${c}`, `lb in 5001 from ${c}`];
-  return [...common, ...endpoints].sort();
+  // pooler.enabled: 6432/6433 like 5000/5001, and HAProxy → PgBouncer (6432) on the members.
+  const pooled = !pooler ? [] : [
+    "db in 6432 from lb", "lb out 6432 to db",
+    ...(nlb
+      ? [`nlb in 6432 from ${c}`, `nlb in 6433 from ${c}`, "lb in 6432 from nlb", "lb in 6433 from nlb", "nlb out 6432 to lb", "nlb out 6433 to lb"]
+      : [`lb in 6432 from ${c}`, `lb in 6433 from ${c}`]),
+  ];
+  return [...common, ...endpoints, ...pooled].sort();
 }
 
 describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
@@ -115,7 +122,7 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
     const ingress = run.ofType(TYPES.ingress);
     const egress = run.ofType(TYPES.egress);
     const rules = [...ingress.map((r) => describe(r, "in")), ...egress.map((r) => describe(r, "out"))].sort();
-    expect(rules).toEqual(expectedRules(expected.nlb));
+    expect(rules).toEqual(expectedRules(expected.nlb, spec.pooler.enabled));
     // Nothing open to the world inbound, no SSH anywhere.
     for (const r of ingress) expect(r.inputs.cidrIpv4).not.toBe("0.0.0.0/0");
     for (const r of [...ingress, ...egress]) {
@@ -483,7 +490,8 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
     expect(lbs[0].inputs.securityGroups).toEqual([nlbGroup.id]);
     expect(lbs[0].inputs.subnets).toHaveLength(3);
     const listeners = run.ofType(TYPES.listener);
-    expect(listeners.map((l) => [l.inputs.port, l.inputs.protocol]).sort()).toEqual([[5000, "TCP"], [5001, "TCP"]]);
+    const pooled = spec.pooler.enabled ? [[6432, "TCP"], [6433, "TCP"]] : [];
+    expect(listeners.map((l) => [l.inputs.port, l.inputs.protocol]).sort()).toEqual([[5000, "TCP"], [5001, "TCP"], ...pooled]);
     for (const l of listeners) {
       const tg = run.ofType(TYPES.targetGroup).find((t) => t.state.arn === l.inputs.defaultActions[0].targetGroupArn)!;
       expect(tg.inputs).toMatchObject({ port: l.inputs.port, protocol: "TCP", targetType: "instance", healthCheck: { protocol: "TCP" } });
@@ -531,7 +539,11 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
 
   test("outputs: endpoints, secret ARNs, bucket, key, addresses, NLB, patronictl, bundle hashes", () => {
     const o = run.outputs;
-    expect(o.endpoints).toEqual({ readWrite: { host: spec.serviceNames.readWrite, port: 5000 }, readOnly: { host: spec.serviceNames.readOnly, port: 5001 } });
+    expect(o.endpoints).toEqual({
+      readWrite: { host: spec.serviceNames.readWrite, port: 5000 },
+      readOnly: { host: spec.serviceNames.readOnly, port: 5001 },
+      ...(spec.pooler.enabled ? { pooledReadWrite: { host: spec.serviceNames.readWrite, port: 6432 }, pooledReadOnly: { host: spec.serviceNames.readOnly, port: 6433 } } : {}),
+    });
     const secrets = run.ofType(TYPES.secret);
     expect(o.secretArns.cluster).toBe(secrets.find((s) => s.inputs.name === spec.names.clusterSecret)!.state.arn);
     expect(Object.keys(o.secretArns.nodes).sort()).toEqual(spec.nodes.map((n) => n.name).sort());

@@ -46,6 +46,29 @@ describe("haproxy.synchronousReadOnly", () => {
   });
 });
 
+describe("pooler.*", () => {
+  const gate = (pooler: Record<string, unknown>, postgres: Record<string, unknown> = {}) => {
+    try {
+      const { spec } = loadAndValidate({ "aws:region": "eu-west-1", "postgres-ha:tier": "prod", "postgres-ha:postgres": JSON.stringify(postgres), "postgres-ha:pooler": JSON.stringify(pooler) }, { stack: "prod" });
+      return spec.pooler;
+    } catch (e) {
+      return (e as ConfigError).problems.map((p) => `${p.key} = ${JSON.stringify(p.value)}: ${p.reason} | ${p.allowed}`).join("\n");
+    }
+  };
+  it("off by default; on, the defaults are transaction pooling, 20 server connections per pool, 2000 clients", () => {
+    expect(gate({})).toEqual({ enabled: false, mode: "transaction", poolSize: 20, maxClientConnections: 2000 });
+    expect(gate({ enabled: true, mode: "session", poolSize: 50 })).toEqual({ enabled: true, mode: "session", poolSize: 50, maxClientConnections: 2000 });
+  });
+  it("a pool must leave room in max_connections; a mode PgBouncer does not have is refused with the ones it has", () => {
+    expect(gate({ enabled: true, poolSize: 95 }, { parameters: { max_connections: 100 } })).toBe(
+      "pooler.poolSize = 95: one pool alone would take 95 of max_connections = 100, leaving less than 10 for Patroni, replication, backups and the superuser | an integer 1–90, or a higher postgres.parameters.max_connections",
+    );
+    expect(gate({ enabled: true, poolSize: 90 }, { parameters: { max_connections: 100 } })).toMatchObject({ poolSize: 90 });
+    expect(gate({ enabled: true, mode: "pipelined" })).toMatch(/^pooler\.mode = "pipelined": .*\| one of session, transaction, statement$/);
+    expect(gate({ enabled: true, maxClientConnections: 5 })).toMatch(/^pooler\.maxClientConnections = 5: /);
+  });
+});
+
 describe("postgres.databases and postgres.roles", () => {
   it("a good declaration is kept as written, and the default is none", () => {
     const { config } = load(good);

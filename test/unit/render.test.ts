@@ -151,6 +151,43 @@ describe.each(TIERS)("%s bundles", (tier) => {
       expect(dynamicConfig(off.spec, sandboxLayout(off.spec)).postgresql.parameters.synchronous_commit).toBeUndefined();
     });
 
+    it("pooler: PgBouncer on each PostgreSQL node (TLS with the node certificate, auth_query, no user list) and HAProxy's 6432/6433 tracking the direct checks", () => {
+      const s = specFor("prod", { pooler: { enabled: true, mode: "transaction", poolSize: 25, maxClientConnections: 3000 } });
+      const layout = sandboxLayout(s);
+      const bundles = renderAll(s, layout);
+      for (const b of bundles.filter((x) => x.role === "postgres")) {
+        const ini = parseIni(fileOf(b, NODE_PATHS.pgbouncerConfig));
+        expect(ini.databases).toEqual({ "*": "host=/var/run/postgresql port=5432 auth_dbname=postgres" });
+        const pg = ini.pgbouncer;
+        expect(pg).toMatchObject({
+          listen_addr: layout.addresses[b.node], listen_port: "6432", auth_type: "scram-sha-256", auth_user: "postgres",
+          pool_mode: "transaction", default_pool_size: "25", max_client_conn: "3000",
+          client_tls_sslmode: "require", client_tls_cert_file: "/etc/pgha/tls/node.crt", client_tls_key_file: "/etc/pgha/tls/node.key",
+        });
+        // SCRAM verifiers from the server, never for superusers or replication roles; no user list.
+        expect(pg.auth_query).toMatch(/FROM pg_catalog\.pg_authid WHERE rolname = \$1 AND rolcanlogin AND NOT rolsuper AND NOT rolreplication$/);
+        expect(Object.keys(pg)).not.toContain("auth_file");
+        const dropIn = fileOf(b, NODE_PATHS.pgbouncerDropIn);
+        expect(dropIn).toMatch(/^ExecStart=\n^ExecStart=\/usr\/sbin\/pgbouncer \/etc\/pgbouncer\/pgha\.ini$/m);
+        expect(b.files.find((f) => f.path === NODE_PATHS.pgbouncerConfig)!.onChange).toEqual(["pooler"]);
+      }
+      const lb = bundles.find((b) => b.role === "haproxy")!;
+      const sections = parseHaproxy(fileOf(lb, NODE_PATHS.haproxyConfig));
+      const byName = (n: string) => sections.find((x) => x.name === n)!;
+      const servers = (n: string) => byName(n).lines.filter((l) => l.startsWith("server "));
+      expect(byName("pooled_primary").lines[0]).toBe(`bind ${layout.addresses[lb.node]}:6432`);
+      expect(servers("pooled_primary")).toEqual(["db1", "db2", "db3"].map((m) => `server ${m} ${layout.addresses[m]}:6432 track primary/${m}`));
+      expect(byName("pooled_replicas").lines).toEqual(expect.arrayContaining([`bind ${layout.addresses[lb.node]}:6433`, "default_backend pooled_replicas_fallback_leader"]));
+      const pooledReplicas = sections.find((x) => x.kind === "backend" && x.name === "pooled_replicas")!;
+      expect(pooledReplicas.lines.filter((l) => l.startsWith("server ")).map((l) => l.split(" ").pop())).toEqual(["replicas/db1", "replicas/db2", "replicas/db3"]);
+      expect(servers("pooled_replicas_fallback_leader").map((l) => l.split(" ").pop())).toEqual(["replicas_fallback_leader/db1", "replicas_fallback_leader/db2", "replicas_fallback_leader/db3"]);
+      // Off (the default): no pooler files, no pooled endpoints.
+      const off = specFor("prod");
+      const offBundles = renderAll(off, sandboxLayout(off));
+      expect(offBundles.flatMap((b) => b.files.map((f) => f.path)).filter((p) => p.includes("pgbouncer"))).toEqual([]);
+      expect(parseHaproxy(fileOf(offBundles.find((b) => b.role === "haproxy")!, NODE_PATHS.haproxyConfig)).map((x) => x.name).filter((n) => n.startsWith("pooled"))).toEqual([]);
+    });
+
     it("haproxy: 5000 → /primary, 5001 → /replica with fallback to the leader, stats on the private address", () => {
       for (const b of lbs) {
         const sections = parseHaproxy(fileOf(b, NODE_PATHS.haproxyConfig));

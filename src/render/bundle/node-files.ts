@@ -158,6 +158,16 @@ function postgresFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundl
     file(NODE_PATHS.cron, renderTemplate("pgha-backup.cron", { ...view, jobs }), ["cron"]),
     file("/etc/systemd/system/patroni.service.d/pgha.conf", renderTemplate("systemd/patroni.conf", view), ["systemd", "patroni-restart"]),
     file("/etc/systemd/system/pgha-data-volume.service", renderTemplate("systemd/pgha-data-volume.service", view), ["systemd"]),
+    ...poolerFiles(spec, view),
+  ];
+}
+
+/** PgBouncer's configuration and unit drop-in (pooler.enabled): added, changed or removed, pgha-setup pooler follows. */
+function poolerFiles(spec: ClusterSpec, view: ReturnType<typeof commonView>): BundleFile[] {
+  if (!spec.pooler.enabled) return [];
+  return [
+    file(NODE_PATHS.pgbouncerConfig, renderTemplate("pgbouncer.ini", { ...view, pooler: spec.pooler }), ["pooler"]),
+    file(NODE_PATHS.pgbouncerDropIn, renderTemplate("systemd/pgbouncer.conf", { ...view, pgbouncerConfig: NODE_PATHS.pgbouncerConfig }), ["systemd", "pooler"]),
   ];
 }
 
@@ -208,6 +218,7 @@ function haproxyFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundle
         // quorum standby at /quorum (quorum); the config gate allows the endpoint only where
         // every such standby is one each commit waits for.
         synchronousCheckUri: h.synchronousReadOnly ? (spec.postgres.syncMode === "quorum" ? "/quorum" : "/synchronous") : "",
+        pooler: spec.pooler.enabled,
       }),
       ["haproxy-reload"],
     ),

@@ -237,7 +237,11 @@ describe("pgha-secrets rotate", () => {
     expect(r.stderr).toContain("certificate material changed: reloading");
     expect(n.callLines("runuser")).toEqual(["runuser -u postgres -- psql -h /var/run/postgresql -qAtc select pg_reload_conf()"]);
     expect(n.calls("psql")).toHaveLength(1);
-    expect(n.callLines("systemctl")).toEqual(["systemctl reload patroni.service"]);
+    // PgBouncer (pooler.enabled) too, when it runs: it re-reads its TLS files on SIGHUP.
+    expect(n.callLines("systemctl")).toEqual(["systemctl reload patroni.service", "systemctl is-active -q pgbouncer.service"]);
+    n.secret(names().nodeSecret.db1, nodeSecret("db1", { nodeCert: "-----BEGIN CERTIFICATE-----\nre-issued again\n-----END CERTIFICATE-----" })).clearCalls().unitActive("pgbouncer.service");
+    expect(n.run("pgha-secrets", ["rotate"]).status).toBe(0);
+    expect(n.callLines("systemctl")).toEqual(["systemctl reload patroni.service", "systemctl is-active -q pgbouncer.service", "systemctl reload pgbouncer.service"]);
 
     const lb = devSecrets(asDevNode(node(), "lb1"), "lb1");
     expect(lb.run("pgha-secrets", ["fetch"]).status).toBe(0);

@@ -217,6 +217,26 @@ describe("pgha-setup converge", () => {
     expect(n.callLines("systemctl")).not.toContain("systemctl restart haproxy.service");
   });
 
+  it("pooler: with PgBouncer's configuration in the bundle it is enabled and (re)started; without, Debian's instance is stopped and disabled", () => {
+    const n = ready("db1");
+    n.write("/etc/pgbouncer/pgha.ini", "[pgbouncer]\n");
+    expect(n.run("pgha-setup", ["pooler"]).status).toBe(0);
+    // Debian started its own instance at install: replaced by ours (a restart, not a reload).
+    n.clearCalls().unitActive("pgbouncer.service");
+    expect(n.run("pgha-setup", ["pooler"]).status).toBe(0);
+    expect(n.callLines("systemctl")).toEqual(["systemctl enable pgbouncer.service", "systemctl show -p MainPID --value pgbouncer.service", "systemctl is-active -q pgbouncer.service", "systemctl restart pgbouncer.service"]);
+
+    const off = ready("db1");
+    off.write("/usr/lib/systemd/system/pgbouncer.service", "[Service]\n");
+    off.unitActive("pgbouncer.service");
+    expect(off.run("pgha-setup", ["pooler"]).status).toBe(0);
+    expect(off.callLines("systemctl")).toEqual(["systemctl is-active -q pgbouncer.service", "systemctl disable --now pgbouncer.service"]);
+    // Converged: nothing to do the second time.
+    off.clearCalls();
+    expect(off.run("pgha-setup", ["pooler"]).status).toBe(0);
+    expect(off.callLines("systemctl").filter((c) => /disable|stop|start/.test(c))).toEqual([]);
+  });
+
   it("an HAProxy configuration that does not pass haproxy -c fails setup before any (re)start", () => {
     const n = ready("lb1");
     n.write("/etc/haproxy/pgha.cfg", "global\n");
