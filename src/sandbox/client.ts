@@ -154,9 +154,20 @@ export class SandboxClient {
     return servicefile;
   }
 
-  /** Host name (for certificate verification), address and port of rw, ro, sync (haproxy.synchronousReadOnly) or a member. */
+  /**
+   * Host name (for certificate verification), address and port of rw, ro, sync
+   * (haproxy.synchronousReadOnly), pooled-rw, pooled-ro (pooler.enabled) or a member.
+   */
   endpoint(target: string): { host: string; hostaddr: string; port: number } {
     const lb = nodesOf(this.spec, "haproxy")[0];
+    if (target === "pooled-rw" || target === "pooled-ro") {
+      if (!this.spec.pooler.enabled) throw new Error("the pooled endpoints are off (pooler.enabled)");
+      return {
+        host: target === "pooled-rw" ? this.spec.serviceNames.readWrite : this.spec.serviceNames.readOnly,
+        hostaddr: this.address(lb.name),
+        port: target === "pooled-rw" ? PORTS.pooledReadWrite : PORTS.pooledReadOnly,
+      };
+    }
     if (target === "rw" || target === "ro" || target === "sync") {
       if (target === "sync" && !this.spec.haproxy.synchronousReadOnly) throw new Error("the synchronous read endpoint is off (haproxy.synchronousReadOnly)");
       return {

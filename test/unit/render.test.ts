@@ -175,7 +175,9 @@ describe.each(TIERS)("%s bundles", (tier) => {
       const sections = parseHaproxy(fileOf(lb, NODE_PATHS.haproxyConfig));
       const byName = (n: string) => sections.find((x) => x.name === n)!;
       const servers = (n: string) => byName(n).lines.filter((l) => l.startsWith("server "));
-      expect(byName("pooled_primary").lines[0]).toBe(`bind ${layout.addresses[lb.node]}:6432`);
+      expect(byName("pooled_primary").lines.slice(0, 2)).toEqual([`bind ${layout.addresses[lb.node]}:6432`, "maxconn 3000"]);
+      expect(byName("pooled_replicas").lines).toContain("maxconn 3000");
+      expect(sections.find((x) => x.kind === "global")!.lines).toContain("maxconn 10096"); // 4096 for the direct endpoints + 2 × 3000
       expect(servers("pooled_primary")).toEqual(["db1", "db2", "db3"].map((m) => `server ${m} ${layout.addresses[m]}:6432 track primary/${m}`));
       expect(byName("pooled_replicas").lines).toEqual(expect.arrayContaining([`bind ${layout.addresses[lb.node]}:6433`, "default_backend pooled_replicas_fallback_leader"]));
       const pooledReplicas = sections.find((x) => x.kind === "backend" && x.name === "pooled_replicas")!;

@@ -219,6 +219,10 @@ function haproxyFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundle
         // every such standby is one each commit waits for.
         synchronousCheckUri: h.synchronousReadOnly ? (spec.postgres.syncMode === "quorum" ? "/quorum" : "/synchronous") : "",
         pooler: spec.pooler.enabled,
+        // Each pooled frontend takes as many clients as one PgBouncer accepts; the direct
+        // endpoints keep the 4096 they always had.
+        pooledMaxconn: spec.pooler.maxClientConnections,
+        globalMaxconn: 4096 + (spec.pooler.enabled ? 2 * spec.pooler.maxClientConnections : 0),
       }),
       ["haproxy-reload"],
     ),

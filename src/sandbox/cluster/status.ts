@@ -34,13 +34,27 @@ export interface MemberStatus {
   pids: { init: number | null; patroni: number | null; postgres: number | null };
 }
 
+/** An endpoint as status reports it: the name clients verify, the HAProxy address, the port. */
+export interface StatusEndpoint {
+  host: string;
+  address: string;
+  port: number;
+}
+
 export interface SandboxStatus {
   stack: string;
   healthy: boolean;
   problems: string[];
   members: MemberStatus[];
   /** synchronousReadOnly: only with haproxy.synchronousReadOnly. */
-  endpoints: { readWrite: { host: string; address: string; port: number }; readOnly: { host: string; address: string; port: number }; synchronousReadOnly?: { host: string; address: string; port: number } };
+  endpoints: {
+    readWrite: StatusEndpoint;
+    readOnly: StatusEndpoint;
+    synchronousReadOnly?: StatusEndpoint;
+    /** pooledReadWrite, pooledReadOnly: only with pooler.enabled (PgBouncer behind HAProxy). */
+    pooledReadWrite?: StatusEndpoint;
+    pooledReadOnly?: StatusEndpoint;
+  };
   /** superuser/readOnly carry the password (for programs); people use serviceFile (pgpass, 0600). */
   /** roles: each declared login role (postgres.roles) → a verify-full URI through rw to its database. */
   connection: { superuser: string; readOnly: string; caFile: string; sslmode: string; serviceFile: string; roles: Record<string, string> };
@@ -150,6 +164,7 @@ export async function status(sb: Sandbox): Promise<SandboxStatus> {
   const archiving = await archiverStatus(sb).catch(() => null);
   const rw = client.endpoint("rw");
   const ro = client.endpoint("ro");
+  const endpointOf = (target: string) => (({ host, hostaddr, port }) => ({ host, address: hostaddr, port }))(client.endpoint(target));
   const files = OPERATOR_FILES(sb.stateDir);
   return {
     stack: spec.stack,
@@ -159,7 +174,8 @@ export async function status(sb: Sandbox): Promise<SandboxStatus> {
     endpoints: {
       readWrite: { host: rw.host, address: rw.hostaddr, port: rw.port },
       readOnly: { host: ro.host, address: ro.hostaddr, port: ro.port },
-      ...(spec.haproxy.synchronousReadOnly ? (({ host, hostaddr, port }) => ({ synchronousReadOnly: { host, address: hostaddr, port } }))(client.endpoint("sync")) : {}),
+      ...(spec.haproxy.synchronousReadOnly ? { synchronousReadOnly: endpointOf("sync") } : {}),
+      ...(spec.pooler.enabled ? { pooledReadWrite: endpointOf("pooled-rw"), pooledReadOnly: endpointOf("pooled-ro") } : {}),
     },
     connection: {
       superuser: client.uri("rw"),
@@ -225,6 +241,9 @@ export function formatStatus(s: SandboxStatus): string {
     "",
     `read-write  ${s.endpoints.readWrite.host}:${s.endpoints.readWrite.port} (HAProxy ${s.endpoints.readWrite.address})`,
     `read-only   ${s.endpoints.readOnly.host}:${s.endpoints.readOnly.port} (HAProxy ${s.endpoints.readOnly.address})`,
+    ...(s.endpoints.pooledReadWrite && s.endpoints.pooledReadOnly
+      ? [`pooled rw   ${s.endpoints.pooledReadWrite.host}:${s.endpoints.pooledReadWrite.port}, pooled ro ${s.endpoints.pooledReadOnly.host}:${s.endpoints.pooledReadOnly.port} (PgBouncer on the members, HAProxy ${s.endpoints.pooledReadWrite.address})`]
+      : []),
     ...(s.endpoints.synchronousReadOnly ? [`synchronous ${s.endpoints.synchronousReadOnly.host}:${s.endpoints.synchronousReadOnly.port} (HAProxy ${s.endpoints.synchronousReadOnly.address}; sees every acknowledged commit)`] : []),
     `psql: PGSERVICEFILE=${s.connection.serviceFile} psql service=pgha-rw   (or service=pgha-ro; the password is in a 0600 pgpass beside it)`,
     `   or: npx pgha sandbox psql rw`,
