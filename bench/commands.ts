@@ -8,6 +8,7 @@ import { openSandbox } from "../src/sandbox/cluster";
 import { FAILOVER_DEFAULT_RUNS, runFailoverBench, writeResults, profilesFor, SCENARIOS, type FailoverRun, type Scenario } from "./failover";
 import { runBackupBench, writeBackupResults } from "./backup";
 import { runDay2Bench, writeDay2Results } from "./day2";
+import { runPoolingBench, writePoolingResults } from "./pooling";
 import { failoverSvgFromResults, readmeWithBenchTables } from "./readme";
 import { MIN_P95_SAMPLES } from "./stats";
 import { CLI_CASES, CLI_RUNTIMES, readmeWithCliTable, runCliBench, writeCliResults, type CliRuntime } from "./cli";
@@ -16,7 +17,7 @@ import { PROJECT_ROOT } from "../src/config/stack-file";
 const log = (l: string) => process.stderr.write(`[bench] ${l}\n`);
 
 export function registerBenchCommands(program: Command): void {
-  const bench = program.command("bench").description("benchmarks: failover, backup and day2 on the running sandbox (npm run sandbox first), cli offline");
+  const bench = program.command("bench").description("benchmarks: failover, backup, day2 and pooling on the running sandbox (npm run sandbox first), cli offline");
 
   bench
     .command("failover")
@@ -68,6 +69,27 @@ export function registerBenchCommands(program: Command): void {
       const loadBefore = os.loadavg();
       const result = await runDay2Bench({ scale: Number(opts.scale), runs: Number(opts.runs), log });
       const r = writeDay2Results(opts.out, result, loadBefore);
+      process.stdout.write(`${r.table}\n\nJSON: ${path.relative(process.cwd(), r.json)}\n`);
+    });
+
+  bench
+    .command("pooling")
+    .description("direct (:5000) against pooled (:6432, PgBouncer) as the stack's application role: a new connection per transaction (pgbench -C), and the most concurrent clients each path sustains")
+    .option("--runs <n>", "repetitions of the pgbench -C comparison", "3")
+    .option("--seconds <n>", "duration of each pgbench -C run", "15")
+    .option("--clients <n>", "pgbench -C clients", "8")
+    .option("--ceiling <counts>", "client counts tried for the ceiling, comma-separated", "50,100,200,500,1000,2000")
+    .option("--out <dir>", "where pooling.json goes", path.join(PROJECT_ROOT, "bench/results"))
+    .action(async (opts: { runs: string; seconds: string; clients: string; ceiling: string; out: string }) => {
+      const whole = (name: string, v: string) => {
+        if (!(Number.isInteger(Number(v)) && Number(v) >= 1)) throw new Error(`--${name} takes a whole number ≥ 1, not ${v}`);
+        return Number(v);
+      };
+      const counts = opts.ceiling.split(",").map((c) => whole("ceiling", c.trim()));
+      const loadBefore = os.loadavg();
+      const sb = await openSandbox();
+      const result = await runPoolingBench(sb, { runs: whole("runs", opts.runs), connectSeconds: whole("seconds", opts.seconds), connectClients: whole("clients", opts.clients), clientCounts: counts, log });
+      const r = writePoolingResults(opts.out, result, loadBefore);
       process.stdout.write(`${r.table}\n\nJSON: ${path.relative(process.cwd(), r.json)}\n`);
     });
 
