@@ -16,6 +16,7 @@ import { hostExec } from "../src/sandbox/hosts";
 import { loginRoles, roleDatabase } from "../src/access/declaration";
 import { TLS_DIR } from "../src/layout";
 import { nodesOf } from "../src/spec";
+import { replaceBetween } from "../src/config/reference";
 import { describeMachine, machineInfo, type MachineInfo } from "./machine";
 
 export const POOLING_PATHS = ["direct", "pooled"] as const;
@@ -182,4 +183,15 @@ export function writePoolingResults(outDir: string, result: Omit<PoolingResults,
   const json = path.join(outDir, "pooling.json");
   fs.writeFileSync(json, `${JSON.stringify(full, null, 2)}\n`);
   return { json, table: poolingTable(full) };
+}
+
+export const POOLING_BEGIN = "<!-- BEGIN pooling table -->";
+export const POOLING_END = "<!-- END pooling table -->";
+
+/** The README's pooling figures, regenerated from bench/results/pooling.json (none without it). */
+export function readmeWithPoolingTable(readme: string, resultsDir: string): string {
+  const file = path.join(resultsDir, "pooling.json");
+  if (!fs.existsSync(file) || !readme.includes(POOLING_BEGIN)) return readme;
+  const r = JSON.parse(fs.readFileSync(file, "utf8")) as PoolingResults;
+  return replaceBetween(readme, POOLING_BEGIN, POOLING_END, `${poolingTable(r).split("\n").slice(3).join("\n")}\n\n_measured ${r.measuredAt} on stack ${r.stack}, ${describeMachine(r.machine)}; ${r.pgbouncerVersion}, role ${r.role}, max_connections ${r.maxConnections}, role connection limit ${r.roleConnectionLimit ?? "none"}, pool_mode ${r.poolMode}, pool size ${r.poolSize}, max_client_conn ${r.maxClientConnections}_`);
 }

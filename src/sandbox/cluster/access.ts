@@ -41,10 +41,10 @@ export async function applyAccess(sb: Sandbox, log: (l: string) => void = () => 
 }
 
 /** Each declared login role: a verify-full URI through the rw endpoint to its database (sandbox only: the password is local). */
-export function roleUris(sb: Pick<Sandbox, "spec" | "material" | "client">): Record<string, string> {
+export function roleUris(sb: Pick<Sandbox, "spec" | "material" | "client">, target: "rw" | "pooled-rw" = "rw"): Record<string, string> {
   return Object.fromEntries(
     loginRoles(sb.spec.access)
       .filter((r) => sb.material.roles[r.name])
-      .map((r) => [r.name, sb.client.uri("rw", roleDatabase(sb.spec.access, r) ?? "postgres", { user: r.name, password: sb.material.roles[r.name].password })]),
+      .map((r) => [r.name, sb.client.uri(target, roleDatabase(sb.spec.access, r) ?? "postgres", { user: r.name, password: sb.material.roles[r.name].password })]),
   );
 }

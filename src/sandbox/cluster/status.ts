@@ -57,7 +57,7 @@ export interface SandboxStatus {
   };
   /** superuser/readOnly carry the password (for programs); people use serviceFile (pgpass, 0600). */
   /** roles: each declared login role (postgres.roles) → a verify-full URI through rw to its database. */
-  connection: { superuser: string; readOnly: string; caFile: string; sslmode: string; serviceFile: string; roles: Record<string, string> };
+  connection: { superuser: string; readOnly: string; caFile: string; sslmode: string; serviceFile: string; roles: Record<string, string>; pooledRoles?: Record<string, string> };
   /** memberId: etcd's member id (hex, as `etcdctl member list` prints it); null when no healthy member answered. */
   etcd: { name: string; clientUrl: string; healthy: boolean; memberId: string | null }[];
   hosts: {
@@ -184,6 +184,7 @@ export async function status(sb: Sandbox): Promise<SandboxStatus> {
       sslmode: spec.tls.enabled ? "verify-full" : "disable",
       serviceFile: client.writeServiceFiles(path.dirname(files.caFile)),
       roles: roleUris(sb),
+      ...(spec.pooler.enabled ? { pooledRoles: roleUris(sb, "pooled-rw") } : {}),
     },
     etcd,
     hosts,
