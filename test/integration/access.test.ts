@@ -204,6 +204,14 @@ describe("password rotation (postgres.roles.<name>.passwordVersion)", () => {
     const fresh = await connectAs("orders_app", "orders", after.password);
     expect((await fresh.query("select current_user")).rows).toEqual([{ current_user: "orders_app" }]);
     await fresh.end();
+    // The pooler checks logins against the server's verifier (auth_query): the new password works
+    // through it at once, the old one no longer does (PgBouncer's SQLSTATE for it is 08P01).
+    if (sb.spec.pooler.enabled) {
+      const pooled = await sb.client.connect("pooled-rw", { user: "orders_app", password: after.password, database: "orders", connectTimeoutMs: 10_000 });
+      expect((await pooled.query("select current_user")).rows).toEqual([{ current_user: "orders_app" }]);
+      await pooled.end();
+      expect(await sqlstate(sb.client.connect("pooled-rw", { user: "orders_app", password: before.password, database: "orders", connectTimeoutMs: 10_000 }))).toBe("08P01");
+    }
     // The other role was not touched.
     const reader = await connectAs("orders_reader", "orders");
     await reader.end();
