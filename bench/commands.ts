@@ -78,9 +78,10 @@ export function registerBenchCommands(program: Command): void {
     .option("--runs <n>", "repetitions of the pgbench -C comparison", "3")
     .option("--seconds <n>", "duration of each pgbench -C run", "15")
     .option("--clients <n>", "pgbench -C clients", "8")
-    .option("--ceiling <counts>", "client counts tried for the ceiling, comma-separated", "50,100,200,500,1000,2000")
+    .option("--ceiling <counts>", "client counts tried for the ceiling, comma-separated", "50,80,100,200,500,1000,2000")
+    .option("--ceiling-seconds <n>", "duration of each ceiling step", "20")
     .option("--out <dir>", "where pooling.json goes", path.join(PROJECT_ROOT, "bench/results"))
-    .action(async (opts: { runs: string; seconds: string; clients: string; ceiling: string; out: string }) => {
+    .action(async (opts: { runs: string; seconds: string; clients: string; ceiling: string; ceilingSeconds: string; out: string }) => {
       const whole = (name: string, v: string) => {
         if (!(Number.isInteger(Number(v)) && Number(v) >= 1)) throw new Error(`--${name} takes a whole number ≥ 1, not ${v}`);
         return Number(v);
@@ -88,7 +89,7 @@ export function registerBenchCommands(program: Command): void {
       const counts = opts.ceiling.split(",").map((c) => whole("ceiling", c.trim()));
       const loadBefore = os.loadavg();
       const sb = await openSandbox();
-      const result = await runPoolingBench(sb, { runs: whole("runs", opts.runs), connectSeconds: whole("seconds", opts.seconds), connectClients: whole("clients", opts.clients), clientCounts: counts, log });
+      const result = await runPoolingBench(sb, { runs: whole("runs", opts.runs), connectSeconds: whole("seconds", opts.seconds), connectClients: whole("clients", opts.clients), clientCounts: counts, ceilingSeconds: whole("ceiling-seconds", opts.ceilingSeconds), log });
       const r = writePoolingResults(opts.out, result, loadBefore);
       process.stdout.write(`${r.table}\n\nJSON: ${path.relative(process.cwd(), r.json)}\n`);
     });

@@ -54,6 +54,8 @@ export interface PoolingResults {
   roleConnectionLimit: number | null;
   poolMode: string;
   poolSize: number;
+  /** How long each ceiling step ran (s). */
+  ceilingSeconds: number;
   maxClientConnections: number;
   connectRuns: ConnectRun[];
   clientSteps: ClientsStep[];
@@ -65,6 +67,8 @@ export interface PoolingOptions {
   connectClients: number;
   /** Client counts tried for the ceiling, in order; a path stops at its first failure. */
   clientCounts: number[];
+  /** How long each ceiling step runs once its clients are connected (s). */
+  ceilingSeconds: number;
   log: (line: string) => void;
 }
 
@@ -79,7 +83,7 @@ function pgbenchTarget(sb: Sandbox, path: PoolingPath): string {
 /** pgbench on the client host; the password travels on stdin into PGPASSWORD, never in argv. */
 async function pgbench(sb: Sandbox, client: string, role: string, database: string, path: PoolingPath, args: string[], timeoutMs: number) {
   const conninfo = `${pgbenchTarget(sb, path)} dbname=${database} user=${role}`;
-  const script = `read -r PGPASSWORD; export PGPASSWORD; ulimit -n 65536; exec pgbench "$@" "${conninfo}"`;
+  const script = `read -r PGPASSWORD; export PGPASSWORD; ulimit -n "$(ulimit -Hn)"; exec pgbench "$@" "${conninfo}"`;
   return hostExec(client, ["bash", "-c", script, "pgbench", ...args], { input: `${sb.material.roles[role].password}\n`, timeoutMs });
 }
 
@@ -127,10 +131,14 @@ export async function runPoolingBench(sb: Sandbox, opts: PoolingOptions): Promis
   const clientSteps: ClientsStep[] = [];
   for (const p of POOLING_PATHS) {
     for (const n of opts.clientCounts) {
-      const r = await pgbench(sb, client, role.name, database, p, ["-n", "-f", SCRIPT, "-c", String(n), "-j", "2", "-T", "5"], 300_000);
+      const r = await pgbench(sb, client, role.name, database, p, ["-n", "-f", SCRIPT, "-c", String(n), "-j", "2", "-T", String(opts.ceilingSeconds)], 600_000);
       const out = `${r.stdout}\n${r.stderr}`;
-      const ok = r.code === 0 && !/error/i.test(r.stderr);
-      const step: ClientsStep = { path: p, clients: n, ok, tps: ok ? num(out, /tps = ([\d.]+)/) : null, ...(ok ? {} : { error: out.trim().split("\n").filter((l) => /error|FATAL|fail/i.test(l)).pop()?.slice(0, 200) ?? `exit ${r.code}` }) };
+      // Sustained: every client connected and transactions went through (pgbench's clock runs
+      // while the clients connect: with too short a run, none may be processed at all).
+      const processed = num(out, /number of transactions actually processed: (\d+)/);
+      const ok = r.code === 0 && !/error/i.test(r.stderr) && processed > 0;
+      const why = out.split("\n").filter((l) => /FATAL|error/i.test(l)).map((l) => l.replace(/^pgbench: error: /, "").trim()).slice(-2).join("; ");
+      const step: ClientsStep = { path: p, clients: n, ok, tps: ok ? num(out, /tps = ([\d.]+)/) : null, ...(ok ? {} : { error: (why || (processed === 0 ? `no transaction in ${opts.ceilingSeconds} s` : `exit ${r.code}`)).slice(0, 200) }) };
       clientSteps.push(step);
       opts.log(`${n} clients over ${p}: ${ok ? `${step.tps!.toFixed(0)} tps` : `failed: ${step.error}`}`);
       if (!ok) break;
@@ -145,6 +153,7 @@ export async function runPoolingBench(sb: Sandbox, opts: PoolingOptions): Promis
     roleConnectionLimit: role.connectionLimit >= 0 ? role.connectionLimit : null,
     poolMode: sb.spec.pooler.mode,
     poolSize: sb.spec.pooler.poolSize,
+    ceilingSeconds: opts.ceilingSeconds,
     maxClientConnections: sb.spec.pooler.maxClientConnections,
     connectRuns,
     clientSteps,
@@ -167,7 +176,7 @@ export function poolingTable(r: PoolingResults): string {
     if (!runs.length) continue;
     lines.push(`| ${p} | ${runs.length} | ${runs[0].clients} | ${mean(runs.map((x) => x.tps)).toFixed(0)} | ${mean(runs.map((x) => x.connectMs)).toFixed(2)} | ${mean(runs.map((x) => x.latencyMs)).toFixed(2)} | ${runs.reduce((a, x) => a + x.failed, 0)} |`);
   }
-  lines.push("", "concurrent persistent clients (5 s each, doubling until one fails)", "| path | most clients sustained | tps there | first failure |", "|---|---|---|---|");
+  lines.push("", `concurrent persistent clients (${r.ceilingSeconds ?? 5} s each, more until one fails)`, "| path | most clients sustained | tps there | first failure |", "|---|---|---|---|");
   for (const p of POOLING_PATHS) {
     const steps = r.clientSteps.filter((x) => x.path === p);
     const best = steps.filter((x) => x.ok).pop();
