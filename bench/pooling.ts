@@ -6,9 +6,9 @@
 //
 //  1. a new connection per transaction (pgbench -C): transactions per second and the average
 //     connection time — what an application without its own pool pays;
-//  2. the most concurrent clients each path sustains: pgbench with N persistent clients for a
-//     few seconds, N doubling until it fails (direct stops at the role's connection limit or
-//     max_connections; pooled at PgBouncer's max_client_conn).
+//  2. the most concurrent clients each path sustains: pgbench with N persistent clients, 20 s a
+//     step (--ceiling-seconds), N raised through the --ceiling counts until it fails (direct
+//     stops at the role's connection limit or max_connections; pooled at max_client_conn).
 import * as fs from "fs";
 import * as path from "path";
 import type { Sandbox } from "../src/sandbox/cluster";
