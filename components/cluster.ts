@@ -117,6 +117,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, secretName: spec.names.nodeSecret[n.name], certificate: certificates.get(n.name)! })),
       renewBeforeDays: spec.tls.renewBeforeDays,
       repoEncryption: spec.backup.repoEncryption,
+      credentialsVersion: spec.postgres.credentialsVersion,
       keepData: keepsData(spec),
       roles: loginRoles(spec.access).map((r) => ({
         name: r.name,
@@ -212,8 +213,8 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     const rollout = new Rollout(name, {
       region: spec.region,
       nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, hash: bundles.bundleHashes[n.name], instanceId: nodes.instanceIds[n.name] })),
-      // A rotated role password is in its secret before the leader is asked to set it.
-      dependsOn: [...nodes.resources, ...Object.values(bundles.pointers), ...Object.values(secrets.roleSecretVersions)],
+      // A rotated password (a role's, or the cluster's own) is in its secret before the nodes are asked to use it.
+      dependsOn: [...nodes.resources, ...Object.values(bundles.pointers), ...Object.values(secrets.roleSecretVersions), secrets.clusterSecretVersion],
       maintenanceWindow: spec.maintenance.window,
     }, child);
 

@@ -76,6 +76,13 @@ export interface SecretsArgs extends TaggedArgs {
   renewBeforeDays: number;
   /** Declared login roles (postgres.roles): one password secret each. Default none. */
   roles?: SecretsRoleArgs[];
+  /**
+   * Generation of the cluster's own passwords (postgres-ha:postgres.credentialsVersion): another
+   * value generates new superuser, replication, rewind and REST API passwords (the rollout
+   * then rotates them on the running members). Default 1 (the passwords carry no keeper, so a
+   * stack from before the key keeps its passwords).
+   */
+  credentialsVersion?: number;
   /** Generate pgBackRest's repository passphrase (postgres-ha:backup.repoEncryption; in the cluster secret). Default false. */
   repoEncryption?: boolean;
   /**
@@ -93,6 +100,7 @@ export function validateSecretsArgs(args: SecretsArgs): string[] {
   const roleNames = (args.roles ?? []).map((r) => r.name);
   for (const r of new Set(roleNames.filter((n, i) => roleNames.indexOf(n) !== i))) problems.push(`roles: ${r} is listed twice`);
   for (const r of args.roles ?? []) if (!Number.isInteger(r.passwordVersion) || r.passwordVersion < 1) problems.push(`roles.${r.name}.passwordVersion: ${r.passwordVersion} is not an integer ≥ 1`);
+  if (args.credentialsVersion !== undefined && (!Number.isInteger(args.credentialsVersion) || args.credentialsVersion < 1)) problems.push(`credentialsVersion: ${args.credentialsVersion} is not an integer ≥ 1`);
   for (const n of args.nodes) {
     if (n.certificate.name !== n.name) problems.push(`nodes.${n.name}.certificate: is the profile of ${n.certificate.name}`);
     if (args.renewBeforeDays >= n.certificate.validityDays) problems.push(`renewBeforeDays: ${args.renewBeforeDays} is not below ${n.name}'s certificate validity (${n.certificate.validityDays} days): it would be re-issued on every update`);
@@ -133,7 +141,8 @@ export class Secrets extends pulumi.ComponentResource {
     this.kmsKeyId = key.keyId;
     this.kmsAliasName = args.kmsAliasName;
 
-    const passwords = generatePasswords(this, name, args.repoEncryption ?? false, keep);
+    const credentialsVersion = args.credentialsVersion ?? 1;
+    const passwords = generatePasswords(this, name, args.repoEncryption ?? false, keep, credentialsVersion);
     const ca = createCertificateAuthority(this, name, args.caCommonName);
     const certificates = args.nodes.map((node) => ({ node, ...issueNodeCertificate(this, name, args.renewBeforeDays, node.certificate, ca) }));
 
@@ -154,7 +163,7 @@ export class Secrets extends pulumi.ComponentResource {
     const clusterValue = pulumi
       .all([passwords.superuser, passwords.replication, passwords.rewind, passwords.restApi, passwords.repoCipher ?? pulumi.output(undefined)])
       .apply(([superuserPassword, replicationPassword, rewindPassword, restApiPassword, repoCipherPass]) => {
-        const value: ClusterSecret = { superuserPassword, replicationPassword, rewindPassword, restApiPassword };
+        const value: ClusterSecret = { superuserPassword, replicationPassword, rewindPassword, restApiPassword, credentialsVersion };
         if (repoCipherPass) value.repoCipherPass = repoCipherPass;
         return JSON.stringify(value);
       });
@@ -235,13 +244,16 @@ function randomPassword(parent: pulumi.Resource, resourceName: string, opts: { l
   );
 }
 
-function generatePasswords(parent: pulumi.Resource, name: string, repoEncryption: boolean, keep: boolean): Passwords {
-  const password = (purpose: PasswordPurpose, length = PASSWORD_LENGTH, protect = false) => randomPassword(parent, `${name}-${purpose}`, { length, protect });
+function generatePasswords(parent: pulumi.Resource, name: string, repoEncryption: boolean, keep: boolean, credentialsVersion: number): Passwords {
+  const password = (purpose: PasswordPurpose, length = PASSWORD_LENGTH, protect = false, keepers?: Record<string, string>) => randomPassword(parent, `${name}-${purpose}`, { length, protect, keepers });
+  // The cluster's own passwords are replaced when postgres.credentialsVersion changes; version 1
+  // adds no keeper, so a stack created before the key keeps the passwords it has.
+  const rotated = credentialsVersion === 1 ? undefined : { credentialsVersion: String(credentialsVersion) };
   return {
-    superuser: password("superuser"),
-    replication: password("replication"),
-    rewind: password("rewind"),
-    restApi: password("restApi"),
+    superuser: password("superuser", PASSWORD_LENGTH, false, rotated),
+    replication: password("replication", PASSWORD_LENGTH, false, rotated),
+    rewind: password("rewind", PASSWORD_LENGTH, false, rotated),
+    restApi: password("restApi", PASSWORD_LENGTH, false, rotated),
     haproxyStats: password("haproxyStats"),
     // A new passphrase would make every existing backup unreadable: protected in prod.
     repoCipher: repoEncryption ? password("repoCipher", REPO_PASSPHRASE_LENGTH, keep) : undefined,

@@ -12,11 +12,14 @@ export const NODE_PATHS = {
   binDir: `/usr/lib/postgresql/${POSTGRES_MAJOR}/bin`,
   socketDir: "/var/run/postgresql",
   pgpass: "/var/lib/postgresql/.pgpass_patroni",
-  patroniConfig: "/etc/patroni/config.yml",
+  /** Patroni reads this directory (config.yml, then secrets.yml): a reload picks up a rotated password. */
+  patroniConfigDir: "/etc/patroni/config.d",
+  patroniConfig: "/etc/patroni/config.d/config.yml",
+  /** The cluster's passwords for Patroni (0600 postgres), written by pgha-secrets — never by the bundle. */
+  patroniSecrets: "/etc/patroni/config.d/secrets.yml",
   dynamicFile: "/etc/patroni/dynamic.json",
   baseConf: "/etc/patroni/postgresql.base.conf",
   pgHbaReference: "/etc/patroni/pg_hba.conf",
-  patroniSecretsEnv: "/etc/patroni/secrets.env",
   pgbackrestConf: "/etc/pgbackrest/pgbackrest.conf",
   pgbackrestSecrets: "/etc/pgbackrest/conf.d/secrets.conf",
   etcdConfig: "/etc/etcd/pgha-etcd.yml",
@@ -29,6 +32,8 @@ export const NODE_PATHS = {
   extraHosts: "/etc/pgha/hosts",
   /** The databases and roles pgha-access applies on the leader (no passwords: secret names). */
   accessFile: "/etc/pgha/access.json",
+  /** postgres.credentialsVersion: a change runs `pgha-secrets rotate` (the cluster's own passwords). */
+  credentialsVersion: "/etc/pgha/credentials.version",
   /** PgBouncer's configuration (pooler.enabled); Debian's unit runs it through a drop-in. */
   pgbouncerConfig: "/etc/pgbouncer/pgha.ini",
   pgbouncerDropIn: "/etc/systemd/system/pgbouncer.service.d/pgha.conf",

@@ -7,6 +7,8 @@ export interface ClusterSecret {
   replicationPassword: string;
   rewindPassword: string;
   restApiPassword: string;
+  /** postgres.credentialsVersion these four passwords belong to (absent: 1). */
+  credentialsVersion?: number;
   /** pgBackRest repository passphrase (backup.repoEncryption). */
   repoCipherPass?: string;
   /** Sandbox only: access keys of the local S3 endpoint (EC2 uses the instance role). */

@@ -87,6 +87,8 @@ export interface ClusterSpec {
     syncNodeCount: number;
     dataVolume: { sizeGiB: number; iops: number; throughputMiBps: number };
     instanceType: string;
+    /** postgres.credentialsVersion: the generation of the cluster's own passwords. */
+    credentialsVersion: number;
   };
   patroni: StackConfig["patroni"];
   etcd: { nodes: number; instanceType: string; initialClusterToken: string };
@@ -262,6 +264,7 @@ export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
       syncNodeCount: cfg.postgres.syncNodeCount,
       dataVolume: { ...cfg.postgres.dataVolume },
       instanceType: cfg.postgres.instanceType,
+      credentialsVersion: cfg.postgres.credentialsVersion,
     },
     patroni: { ...cfg.patroni },
     etcd: { nodes: cfg.etcd.nodes, instanceType: cfg.etcd.instanceType, initialClusterToken: `${prefix}-etcd` },

@@ -21,6 +21,7 @@ export const CHANGE_ACTIONS = [
   "patroni-dynamic", // pgha-dynamic apply: PUT the cluster-wide configuration into the DCS
   "pooler", // pgha-setup pooler: PgBouncer enabled and reloaded with its configuration, or stopped without it
   "access", // pgha-access apply --if-leader: the declared databases and roles, on the leader
+  "credentials", // pgha-secrets rotate: the cluster's own passwords (set on the leader, then adopted with a reload)
   "etcd-members", // pgha-etcd reconcile: remove the etcd members the list no longer names
   "patroni-restart", // pending: Patroni's unit changed (restarting Patroni restarts PostgreSQL)
   "etcd-restart", // pending: etcd reads its configuration only at start

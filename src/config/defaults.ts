@@ -39,6 +39,8 @@ export interface StackConfig {
     databases: Record<string, DatabaseDecl>;
     /** Application roles (name → login, limits, memberships, grants); login roles get a generated password. */
     roles: Record<string, RoleDecl>;
+    /** Generation of the cluster's own passwords (superuser, replication, rewind, REST API): raise it to rotate them. */
+    credentialsVersion: number;
   };
   patroni: {
     ttl: number;
@@ -165,6 +167,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
       members: {},
       databases: {},
       roles: {},
+      credentialsVersion: 1,
     },
     // Patroni's own defaults (PATRONI_DEFAULTS), with failsafe mode on.
     patroni: { ...PATRONI_FAILSAFE_DEFAULTS },
@@ -189,6 +192,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
       members: {},
       databases: {},
       roles: {},
+      credentialsVersion: 1,
     },
     patroni: { ...PATRONI_FAILSAFE_DEFAULTS },
     etcd: { nodes: 3, instanceType: "t4g.small" },
@@ -212,6 +216,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
       members: {},
       databases: {},
       roles: {},
+      credentialsVersion: 1,
     },
     // Tuned profile (bench/failover): detection within ttl, HAProxy reroutes within
     // inter·fall; a crashed postmaster is restarted in place for up to 30 s before failover.

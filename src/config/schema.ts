@@ -135,6 +135,7 @@ export const configSchema = z.strictObject({
       members: z.record(nodeName, memberTags).optional(),
       databases: z.record(sqlName, databaseDecl).optional(),
       roles: z.record(sqlName, roleDecl).optional(),
+      credentialsVersion: int(1, 1_000_000).optional(),
     })
     .optional(),
   patroni: z

@@ -66,8 +66,13 @@ export interface RolloutReport {
   nodes: NodeApplyResult[];
   /** The leader the stack no longer lists, and the member it handed over to before anything changed. */
   handedOver?: { from: string; to: string; seconds: number };
+  /**
+   * The replicas that adopted the cluster's rotated passwords after the leader had set them
+   * (postgres.credentialsVersion: in the first pass they keep the ones in use, reported pending).
+   */
+  credentialsAdopted?: string[];
   /** Set when the rollout stopped: what failed, and what to do next. */
-  failure?: { node: string; step: "handover" | "apply" | "check"; message: string; next: string };
+  failure?: { node: string; step: "handover" | "apply" | "check" | "credentials"; message: string; next: string };
   seconds: number;
 }
 
@@ -231,8 +236,41 @@ export async function runRollout(opts: RolloutOptions): Promise<RolloutReport> {
     }
     log(`${summary} (${seconds.toFixed(1)} s)`);
   }
+  if (report.ok) await adoptRotatedCredentials(t, report, leader, log);
   report.seconds = (Date.now() - started) / 1000;
   return report;
+}
+
+/** How long a replica waits for the leader's new verifiers to replay before its second pass fails. */
+export const CREDENTIALS_WAIT_SECONDS = 60;
+
+/**
+ * The cluster's own passwords rotate leader first: the replicas' `credentials` action ran before
+ * the leader's (which set the new verifiers), so they kept the passwords in use. Now each runs
+ * `pgha-secrets rotate --wait`: it adopts them once the verifiers have replayed there, and
+ * reloads Patroni. A stream that is up stays up throughout.
+ */
+async function adoptRotatedCredentials(t: Transport, report: RolloutReport, leader: string | undefined, log: (l: string) => void): Promise<void> {
+  const ran = report.nodes.filter((n) => n.role === "postgres" && n.actions.includes("credentials"));
+  if (!ran.length) return;
+  const replicas = ran.map((n) => n.node).filter((n) => n !== leader);
+  report.credentialsAdopted = [];
+  for (const node of replicas) {
+    const out = await t.run(node, ["pgha-secrets", "rotate", "--wait", String(CREDENTIALS_WAIT_SECONDS)], (CREDENTIALS_WAIT_SECONDS + 60) * 1000);
+    if (out.code !== 0) {
+      report.ok = false;
+      report.failure = {
+        node,
+        step: "credentials",
+        message: (out.stderr.trim() || out.stdout.trim()).split("\n").slice(-3).join(" | ") || `exit status ${out.code}`,
+        next: `${node} keeps the passwords in use (the leader has the new ones): ${t.howToReach(node)}, then \`pgha-secrets rotate --wait 60\` once it replays from the leader again; its stream stays up until it reconnects`,
+      };
+      log(`${node}: could not adopt the rotated passwords — ${report.failure.message}`);
+      return;
+    }
+    report.credentialsAdopted.push(node);
+  }
+  log(`the cluster's rotated passwords: set on ${leader ?? "the leader"}, adopted by ${replicas.join(", ") || "no replica"} (Patroni reloaded, no restart)`);
 }
 
 /** A report as a table a person reads at a glance. */

@@ -97,12 +97,19 @@ export async function ensureMaterial(spec: ClusterSpec, layout: Layout, stateDir
   };
   const existing = readJson<Stored>(store);
   const ca = existing?.ca ?? (await createCertificateAuthority(caCommonName(spec), CA_VALIDITY_DAYS));
-  const cluster: ClusterSecret = existing?.cluster ?? {
-    superuserPassword: generatePassword(),
-    replicationPassword: generatePassword(),
-    rewindPassword: generatePassword(),
-    restApiPassword: generatePassword(),
-  };
+  // The cluster's own passwords are kept until postgres.credentialsVersion changes (rotation), as
+  // the RandomPassword keepers do on AWS.
+  const rotated = existing?.cluster && (existing.cluster.credentialsVersion ?? 1) !== spec.postgres.credentialsVersion;
+  const cluster: ClusterSecret = existing?.cluster && !rotated
+    ? existing.cluster
+    : {
+        ...existing?.cluster,
+        superuserPassword: generatePassword(),
+        replicationPassword: generatePassword(),
+        rewindPassword: generatePassword(),
+        restApiPassword: generatePassword(),
+      };
+  cluster.credentialsVersion = spec.postgres.credentialsVersion;
   if (spec.backup.repoEncryption && !cluster.repoCipherPass) cluster.repoCipherPass = generatePassword(64);
   if (!spec.backup.repoEncryption) delete cluster.repoCipherPass;
   cluster.s3AccessKeyId = SANDBOX_S3_KEYS.accessKeyId;

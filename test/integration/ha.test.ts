@@ -107,7 +107,7 @@ describe("the cluster forms", () => {
     // Patroni's validator needs etcd reachable; it wrongly flags synchronous_mode quorum
     // (its schema lags its runtime, notes/cluster-facts.md) — that is the only complaint allowed.
     for (const db of postgresMembers(sb)) {
-      const r = await hostExec(db, ["bash", "-c", "set -a; . /etc/patroni/secrets.env; patroni --validate-config --ignore-listen-port /etc/patroni/config.yml"], { user: "root" });
+      const r = await hostExec(db, ["bash", "-c", "patroni --validate-config --ignore-listen-port /etc/patroni/config.d"], { user: "root" });
       const complaints = `${r.stdout}${r.stderr}`.split("\n").map((l) => l.trim()).filter(Boolean).filter((l) => !/synchronous_mode quorum is not a boolean/.test(l));
       expect(`${db}: ${complaints.join(" | ")}`).toBe(`${db}: `);
     }

@@ -70,12 +70,12 @@ test("pgha diff --base HEAD shows exactly the parameter change", () => {
   expect(diff.stdout).toMatch(/\nmonthly cost: \$([\d,]+\.\d\d) → \$\1 \(\+\$0\.00 per month, on-demand list prices as of \d{4}-\d{2}-\d{2}\)\n/);
   expect(diff.stdout).toContain("Resources: 0 to add, 7 to change, 0 to delete, 168 unchanged (of 175)");
   expect(diff.stdout).toMatch(/~ command:local:Command {2}main-staging-rollout {2}\[replace; runs again: its trigger changed\]/);
-  expect(diff.stdout).toMatch(/~ aws:s3\/bucketObjectv2:BucketObjectv2 {2}main-staging-db2-bundle\n(.*\n)*? {6}bundle files: \/etc\/patroni\/config\.yml, \/etc\/patroni\/dynamic\.json\n/);
+  expect(diff.stdout).toMatch(/~ aws:s3\/bucketObjectv2:BucketObjectv2 {2}main-staging-db2-bundle\n(.*\n)*? {6}bundle files: \/etc\/patroni\/config\.d\/config\.yml, \/etc\/patroni\/dynamic\.json\n/);
   expect(diff.stdout).toMatch(/Nodes: 3 converge when `pulumi up` runs the rollout/);
-  expect(diff.stdout).toMatch(/ {2}db3 {2}bundle [0-9a-f]{12} → [0-9a-f]{12}\n {6}live: patroni-reload \(\/etc\/patroni\/config\.yml\); patroni-dynamic \(\/etc\/patroni\/dynamic\.json\)\n {6}needs a restart: nothing\n/);
+  expect(diff.stdout).toMatch(/ {2}db3 {2}bundle [0-9a-f]{12} → [0-9a-f]{12}\n {6}live: patroni-reload \(\/etc\/patroni\/config\.d\/config\.yml\); patroni-dynamic \(\/etc\/patroni\/dynamic\.json\)\n {6}needs a restart: nothing\n/);
   expect(diff.stdout).toContain("Node files (bundles and user-data, ec2 layout): 6 changed on 3 nodes");
   const patches = diff.stdout.split("\n").filter((l) => l.startsWith("+++ "));
-  expect(patches).toEqual(["db1", "db2", "db3"].flatMap((n) => [`+++ b/${n}/etc/patroni/config.yml`, `+++ b/${n}/etc/patroni/dynamic.json`]));
+  expect(patches).toEqual(["db1", "db2", "db3"].flatMap((n) => [`+++ b/${n}/etc/patroni/config.d/config.yml`, `+++ b/${n}/etc/patroni/dynamic.json`]));
   const changedLines = diff.stdout.split("\n").filter((l) => /^[-+](?![-+]{2} )/.test(l));
   expect(changedLines).toHaveLength(12);
   for (const l of changedLines) expect(l).toMatch(/max_connections/);

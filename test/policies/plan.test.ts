@@ -92,7 +92,7 @@ describe("pgha diff: postgres.parameters.max_connections 200 → 300 on staging"
     const summary = Object.fromEntries(
       plans.changed.map((c) => [c.name, { inputs: c.inputs.map((i) => i.path), bundleFiles: c.bundleFiles.map((f) => f.path), pointer: c.pointer.map((p) => p.path), rollout: c.rollout.map((r) => r.path), runs: c.runs }]),
     );
-    const bundle = { inputs: ["key", "tags.Name"], bundleFiles: ["/etc/patroni/config.yml", "/etc/patroni/dynamic.json"], pointer: [], rollout: [], runs: false };
+    const bundle = { inputs: ["key", "tags.Name"], bundleFiles: ["/etc/patroni/config.d/config.yml", "/etc/patroni/dynamic.json"], pointer: [], rollout: [], runs: false };
     const pointer = { inputs: [], bundleFiles: [], pointer: ["bundle"], rollout: [], runs: false };
     expect(summary).toEqual({
       "main-staging-db1-bundle": bundle,
@@ -117,7 +117,7 @@ describe("pgha diff: postgres.parameters.max_connections 200 → 300 on staging"
       ["db1", "db2", "db3"].map((node) => ({
         node,
         live: [
-          { action: "patroni-reload", paths: ["/etc/patroni/config.yml"] },
+          { action: "patroni-reload", paths: ["/etc/patroni/config.d/config.yml"] },
           { action: "patroni-dynamic", paths: ["/etc/patroni/dynamic.json"] },
         ],
         restart: [],
@@ -127,7 +127,7 @@ describe("pgha diff: postgres.parameters.max_connections 200 → 300 on staging"
     );
     for (const n of report.nodes) expect(n.bundle.before).not.toBe(n.bundle.after);
     const text = formatDiff(report);
-    expect(text).toContain("      live: patroni-reload (/etc/patroni/config.yml); patroni-dynamic (/etc/patroni/dynamic.json)\n      needs a restart: nothing");
+    expect(text).toContain("      live: patroni-reload (/etc/patroni/config.d/config.yml); patroni-dynamic (/etc/patroni/dynamic.json)\n      needs a restart: nothing");
     expect(text).toContain("pending restart in Patroni");
     // staging sets no maintenance.window: a pending restart is an operator's.
     expect(report.maintenanceWindow).toBeNull();
@@ -143,9 +143,9 @@ describe("pgha diff: postgres.parameters.max_connections 200 → 300 on staging"
 
   test("node files: exactly the max_connections line of patroni.yml and dynamic.json in each member's bundle", () => {
     expect(report.files.map((f) => `${f.node}:${f.path}:${f.source}:${f.onChange.join(",")}`)).toEqual([
-      "db1:/etc/patroni/config.yml:bundle:patroni-reload", "db1:/etc/patroni/dynamic.json:bundle:patroni-dynamic",
-      "db2:/etc/patroni/config.yml:bundle:patroni-reload", "db2:/etc/patroni/dynamic.json:bundle:patroni-dynamic",
-      "db3:/etc/patroni/config.yml:bundle:patroni-reload", "db3:/etc/patroni/dynamic.json:bundle:patroni-dynamic",
+      "db1:/etc/patroni/config.d/config.yml:bundle:patroni-reload", "db1:/etc/patroni/dynamic.json:bundle:patroni-dynamic",
+      "db2:/etc/patroni/config.d/config.yml:bundle:patroni-reload", "db2:/etc/patroni/dynamic.json:bundle:patroni-dynamic",
+      "db3:/etc/patroni/config.d/config.yml:bundle:patroni-reload", "db3:/etc/patroni/dynamic.json:bundle:patroni-dynamic",
     ]);
     for (const f of report.files) {
       expect(changedLines(f.patch)).toEqual([expect.stringMatching(/^-\s+"?max_connections"?: "200",?$/), expect.stringMatching(/^\+\s+"?max_connections"?: "300",?$/)]);

@@ -217,7 +217,7 @@ const CASES: Record<string, RuleCases> = {
       // no role tag, and the bootstrap user-data does not tell: held to the rule all the same
       [run(rules.noPublicIpOnDataNodes, [withInputs(prod.instance("db1"), { tags: {}, associatePublicIpAddress: true })]), /unidentified node orders-prod-db1: associatePublicIpAddress is true/],
       // no role tag, files in user-data (a program that still ships them there): the files tell
-      [run(rules.noPublicIpOnDataNodes, [withUserData(instance("db9", { associatePublicIpAddress: true, tags: {} }), "#cloud-config\nwrite_files:\n  - path: /etc/patroni/config.yml\n    content: 'scope: x'\n")]), /postgres node db9/],
+      [run(rules.noPublicIpOnDataNodes, [withUserData(instance("db9", { associatePublicIpAddress: true, tags: {} }), "#cloud-config\nwrite_files:\n  - path: /etc/patroni/config.d/config.yml\n    content: 'scope: x'\n")]), /postgres node db9/],
     ],
     unknown: [run(rules.noPublicIpOnDataNodes, [instance("db", { associatePublicIpAddress: UNKNOWN })])],
     notApplicable: [run(rules.noPublicIpOnDataNodes, [instance("lb", { associatePublicIpAddress: true }, "haproxy")])],
@@ -531,7 +531,7 @@ const CASES: Record<string, RuleCases> = {
       fail: [
         [cluster(rules.pgHbaHostsslOnly, noTls), /plain `host` line "host replication replicator 10\.20\.0\.10\/32 scram-sha-256" admits connections without TLS/],
         // every place a member gets pg_hba from, named once per member
-        [cluster(rules.pgHbaHostsslOnly, noTls), /db1: plain `host` line .* \(in \/etc\/patroni\/dynamic\.json; \/etc\/patroni\/config\.yml bootstrap\.dcs; \/etc\/patroni\/pg_hba\.conf\)/],
+        [cluster(rules.pgHbaHostsslOnly, noTls), /db1: plain `host` line .* \(in \/etc\/patroni\/dynamic\.json; \/etc\/patroni\/config\.d\/config\.yml bootstrap\.dcs; \/etc\/patroni\/pg_hba\.conf\)/],
         // one `host` line in one member's bundle (the DCS configuration pgha-node applies)
         [
           cluster(rules.pgHbaHostsslOnly, prod, withEditedBundle(prod.resources, "db2", (files) =>
@@ -617,7 +617,7 @@ describe("reading what the program delivers", () => {
     }
     const db1 = facts.nodes.find((n) => n.name === "db1")!;
     expect(JSON.parse(db1.files.get("/etc/patroni/dynamic.json")!.content).synchronous_mode).toBe("quorum");
-    expect(facts.dynamicConfigs.filter((d) => d.owner === "db1").map((d) => d.place)).toEqual(["/etc/patroni/dynamic.json", "/etc/patroni/config.yml bootstrap.dcs"]);
+    expect(facts.dynamicConfigs.filter((d) => d.owner === "db1").map((d) => d.place)).toEqual(["/etc/patroni/dynamic.json", "/etc/patroni/config.d/config.yml bootstrap.dcs"]);
   });
 
   test("a bundle that is not what its name says is not read; every rule that needs its files says why", async () => {

@@ -62,7 +62,7 @@ const CASES: Day2Case[] = [
     stack: "staging",
     overrides: { postgres: { parameters: { work_mem: "64MB", log_min_duration_statement: 500 } } },
     role: "postgres",
-    files: ["/etc/patroni/config.yml", "/etc/patroni/dynamic.json"],
+    files: ["/etc/patroni/config.d/config.yml", "/etc/patroni/dynamic.json"],
     check: (f) => expect(dynamicJson(f).postgresql.parameters).toMatchObject({ work_mem: "64MB", log_min_duration_statement: "500" }),
   },
   {
@@ -70,7 +70,7 @@ const CASES: Day2Case[] = [
     stack: "prod",
     overrides: { patroni: { ttl: 40, loopWait: 10, retryTimeout: 10 } },
     role: "postgres",
-    files: ["/etc/patroni/config.yml", "/etc/patroni/dynamic.json"],
+    files: ["/etc/patroni/config.d/config.yml", "/etc/patroni/dynamic.json"],
     check: (f) => expect(dynamicJson(f)).toMatchObject({ ttl: 40, loop_wait: 10, retry_timeout: 10 }),
   },
   {
@@ -78,7 +78,7 @@ const CASES: Day2Case[] = [
     stack: "prod",
     overrides: { postgres: { syncMode: "on" } },
     role: "postgres",
-    files: ["/etc/patroni/config.yml", "/etc/patroni/dynamic.json"],
+    files: ["/etc/patroni/config.d/config.yml", "/etc/patroni/dynamic.json"],
     check: (f) => expect(dynamicJson(f).synchronous_mode).toBe(true),
   },
   {

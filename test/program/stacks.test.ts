@@ -290,6 +290,7 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
           replicationPassword: p("replication"),
           rewindPassword: p("rewind"),
           restApiPassword: p("restApi"),
+          credentialsVersion: 1,
           ...(spec.backup.repoEncryption ? { repoCipherPass: p("repoCipher") } : {}),
         });
       } else if (secret.inputs.name.includes("/role/")) {

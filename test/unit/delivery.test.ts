@@ -52,7 +52,7 @@ describe("what a change converges on a running node", () => {
       bundle: H1,
       software: H1,
       files: {
-        "/etc/patroni/config.yml": file("tags: {}\n", ["patroni-reload"]),
+        "/etc/patroni/config.d/config.yml": file("tags: {}\n", ["patroni-reload"]),
         "/etc/systemd/system/patroni.service.d/pgha.conf": file("[Service]\n", ["systemd", "patroni-restart"]),
         "/etc/pgbackrest/pgbackrest.conf": file("[global]\n", []),
         "/etc/pgha/bootstrap.env": file("PGHA_NODE=db1\n", [], "user-data"),
@@ -66,7 +66,7 @@ describe("what a change converges on a running node", () => {
   test("restart actions are reported as needing a restart, everything else is live; user-data is first boot only", () => {
     const head: DeliveredNodes = structuredClone(base);
     head.db1.bundle = H2;
-    head.db1.files["/etc/patroni/config.yml"].content = "tags: {nofailover: true}\n";
+    head.db1.files["/etc/patroni/config.d/config.yml"].content = "tags: {nofailover: true}\n";
     head.db1.files["/etc/systemd/system/patroni.service.d/pgha.conf"].content = "[Service]\nTimeoutStopSec=60\n";
     head.db1.files["/etc/pgbackrest/pgbackrest.conf"].content = "[global]\nrepo1-retention-full=14\n";
     head.db1.files["/etc/pgha/bootstrap.env"].content = "PGHA_NODE=db1\nPGHA_X=1\n";
@@ -74,7 +74,7 @@ describe("what a change converges on a running node", () => {
     head.etcd1.files["/etc/etcd/pgha-etcd.yml"].content = "name: etcd1\nheartbeat-interval: 200\n";
     const files = diffDeliveredFiles(base, head);
     expect(files.map((f) => `${f.node}:${f.path}:${f.change}`)).toEqual([
-      "db1:/etc/patroni/config.yml:changed",
+      "db1:/etc/patroni/config.d/config.yml:changed",
       "db1:/etc/pgbackrest/pgbackrest.conf:changed",
       "db1:/etc/pgha/bootstrap.env:changed",
       "db1:/etc/systemd/system/patroni.service.d/pgha.conf:changed",
@@ -86,7 +86,7 @@ describe("what a change converges on a running node", () => {
         bundle: { before: H1, after: H2 },
         software: { before: H1, after: H1 },
         live: [
-          { action: "patroni-reload", paths: ["/etc/patroni/config.yml"] },
+          { action: "patroni-reload", paths: ["/etc/patroni/config.d/config.yml"] },
           { action: "installed (read at next use)", paths: ["/etc/pgbackrest/pgbackrest.conf"] },
           { action: "systemd", paths: ["/etc/systemd/system/patroni.service.d/pgha.conf"] },
         ],

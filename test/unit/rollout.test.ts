@@ -87,6 +87,42 @@ describe("runRollout", () => {
   });
 });
 
+describe("rotated cluster passwords (the credentials action)", () => {
+  const cluster = JSON.stringify({ members: [{ name: "db1", role: "replica" }, { name: "db10", role: "leader" }, { name: "db2", role: "replica" }] });
+  const answer = (failOn?: string) => (node: string, argv: string[]): CommandOutcome => {
+    if (argv[1] === "cluster") return { code: 0, stdout: cluster, stderr: "" };
+    if (argv[1] === "apply") return { code: 0, stdout: applyJson(node, argv[2], { role: node.startsWith("db") ? "postgres" : "x", actions: node.startsWith("db") ? ["credentials"] : [] }), stderr: "" };
+    if (argv[0] === "pgha-secrets" && node === failOn) return { code: 1, stdout: "", stderr: "[pgha-secrets] the leader's new password of replicator has not reached this member in 60 s: kept the one in use" };
+    return { code: 0, stdout: "", stderr: "" };
+  };
+
+  it("after the leader set them, each replica adopts them in a second pass (waiting for replay), the leader is not asked again", async () => {
+    const t = fakeTransport(answer());
+    const r = await runRollout({ transport: t, nodes, healthWaitSeconds: 5 });
+    expect(r.ok).toBe(true);
+    const rotations = t.calls.filter((c) => c.includes("pgha-secrets"));
+    expect(rotations).toEqual(["db1: pgha-secrets rotate --wait 60", "db2: pgha-secrets rotate --wait 60"]);
+    // The second pass comes after the leader's apply.
+    expect(t.calls.indexOf(rotations[0])).toBeGreaterThan(t.calls.indexOf(`db10: pgha-node apply ${H("4")} --json`));
+    expect(r.credentialsAdopted).toEqual(["db1", "db2"]);
+  });
+
+  it("a replica that cannot adopt them stops the rollout naming it and what to run", async () => {
+    const t = fakeTransport(answer("db1"));
+    const r = await runRollout({ transport: t, nodes, healthWaitSeconds: 5 });
+    expect(r.ok).toBe(false);
+    expect(r.failure).toMatchObject({ node: "db1", step: "credentials", message: expect.stringContaining("has not reached this member in 60 s") });
+    expect(r.failure!.next).toContain("pgha-secrets rotate --wait 60");
+    expect(t.calls.some((c) => c.startsWith("db2: pgha-secrets"))).toBe(false);
+  });
+
+  it("no credentials action, no second pass", async () => {
+    const t = fakeTransport((node, argv) => (argv[1] === "cluster" ? { code: 0, stdout: cluster, stderr: "" } : argv[1] === "apply" ? { code: 0, stdout: applyJson(node, argv[2]), stderr: "" } : { code: 0, stdout: "", stderr: "" }));
+    const r = await runRollout({ transport: t, nodes, healthWaitSeconds: 5 });
+    expect([r.ok, r.credentialsAdopted, t.calls.filter((c) => c.includes("pgha-secrets"))]).toEqual([true, undefined, []]);
+  });
+});
+
 describe("a leader the stack no longer lists (scale-in)", () => {
   // db3 leads and is being removed; db1 is a quorum standby that streams, db2 streams asynchronously.
   const view = JSON.stringify({ members: [

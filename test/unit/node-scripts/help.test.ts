@@ -33,19 +33,18 @@ describe.each(SCRIPTS)("%s --help", (script) => {
 });
 
 describe("pgha-patronictl", () => {
-  it("runs patronictl with the node's config and the credentials of secrets.env, as root (sudo when needed)", () => {
+  it("runs patronictl on Patroni's config directory (its REST API credentials in secrets.yml), as root (sudo when needed)", () => {
     const n = node();
-    n.write("/etc/patroni/secrets.env", "PATRONI_RESTAPI_USERNAME=patroni\nPATRONI_RESTAPI_PASSWORD=Rest0000\n", 0o600);
-    n.answer("patronictl", '[ "$PATRONI_RESTAPI_PASSWORD" = Rest0000 ] && [ "$(id -u)" = 0 ] && echo "+ Cluster: main"');
+    n.answer("patronictl", '[ "$(id -u)" = 0 ] && echo "+ Cluster: main"');
     const asRoot = n.run("pgha-patronictl", ["list"]);
     expect([asRoot.status, asRoot.stdout]).toEqual([0, "+ Cluster: main\n"]);
-    expect(n.calls("patronictl")).toEqual([["-c", n.path("/etc/patroni/config.yml"), "list"]]);
+    expect(n.calls("patronictl")).toEqual([["-c", n.path("/etc/patroni/config.d"), "list"]]);
     expect(n.calls("sudo")).toEqual([]);
 
     n.clearCalls();
     const asUser = n.run("pgha-patronictl", ["switchover", "--candidate", "db2", "--force"], { env: { PGHA_TEST_USER: "admin" } });
     expect(asUser.status).toBe(0);
     expect(n.calls("sudo")).toEqual([[n.path("/usr/local/bin/pgha-patronictl"), "switchover", "--candidate", "db2", "--force"]]);
-    expect(n.calls("patronictl")).toEqual([["-c", n.path("/etc/patroni/config.yml"), "switchover", "--candidate", "db2", "--force"]]);
+    expect(n.calls("patronictl")).toEqual([["-c", n.path("/etc/patroni/config.d"), "switchover", "--candidate", "db2", "--force"]]);
   });
 });

@@ -27,7 +27,7 @@ function everyAction(version = "1"): PackedFile[] {
     packed("/etc/systemd/system/pgha-secrets-rotate.timer", `[Timer]\n# v${version}\n`, ["systemd", "timers"]),
     packed("/etc/cron.d/pgha-backup", `0 1 * * * postgres /usr/local/sbin/pgha-backup full # v${version}\n`, ["cron"]),
     packed("/etc/haproxy/pgha.cfg", `global # v${version}\n`, ["haproxy-reload"]),
-    packed("/etc/patroni/config.yml", `scope: main # v${version}\n`, ["patroni-reload"], "0640", "postgres:postgres"),
+    packed("/etc/patroni/config.d/config.yml", `scope: main # v${version}\n`, ["patroni-reload"], "0640", "postgres:postgres"),
     packed("/etc/patroni/dynamic.json", JSON.stringify({ loop_wait: 10, version }) + "\n", ["patroni-dynamic"]),
     packed("/etc/pgha/access.json", JSON.stringify({ marker: "managed by postgres-ha", databases: [], roles: [], absentRoles: [], version }) + "\n", ["access"]),
     packed("/etc/systemd/system/patroni.service.d/pgha.conf", `[Service]\n# v${version}\n`, ["systemd", "patroni-restart"]),
@@ -123,7 +123,7 @@ describe("pgha-node apply: converge", () => {
     for (const f of b.manifest.files) {
       expect(`${f.path} ${n.read(f.path).length > 0} ${n.mode(f.path)} ${n.owner(f.path)}`).toBe(`${f.path} true ${f.mode} ${f.owner}`);
     }
-    expect(n.read("/etc/patroni/config.yml")).toBe("scope: main # v1\n");
+    expect(n.read("/etc/patroni/config.d/config.yml")).toBe("scope: main # v1\n");
     expect(r.report).toMatchObject({
       node: "db1",
       role: "postgres",
@@ -166,7 +166,7 @@ describe("pgha-node apply: converge", () => {
     const a = db1Bundle(everyAction());
     publish(n, "db1", a);
     expect(apply(n, a).status).toBe(0);
-    const untouched = n.inode("/etc/patroni/config.yml");
+    const untouched = n.inode("/etc/patroni/config.d/config.yml");
 
     const files = everyAction().filter((f) => f.path !== "/etc/etcd/pgha-etcd.yml").map((f) => (f.path === "/etc/cron.d/pgha-backup" ? { ...f, content: "0 2 * * * postgres /usr/local/sbin/pgha-backup full\n" } : f));
     const b = db1Bundle(files);
@@ -177,7 +177,7 @@ describe("pgha-node apply: converge", () => {
     expect(r.report).toMatchObject({ oldHash: a.hash, newHash: b.hash, changed: ["/etc/cron.d/pgha-backup"], removed: ["/etc/etcd/pgha-etcd.yml"], actions: ["cron"] });
     expect(n.exists("/etc/etcd/pgha-etcd.yml")).toBe(false);
     expect(n.read("/etc/cron.d/pgha-backup")).toContain("0 2 * * *");
-    expect(n.inode("/etc/patroni/config.yml")).toBe(untouched);
+    expect(n.inode("/etc/patroni/config.d/config.yml")).toBe(untouched);
     expect(n.calls("systemctl").filter((c) => c[0] !== "show" && c[0] !== "is-active")).toEqual([]);
     expect(n.calls("aws").map((c) => c[3])).toEqual([`${devBundlesUri()}/nodes/db1/${b.hash}.tar`]); // the installed software is not fetched
 
@@ -193,13 +193,13 @@ describe("pgha-node apply: converge", () => {
     const a = db1Bundle(everyAction());
     publish(n, "db1", a);
     expect(apply(n, a).status).toBe(0);
-    fs.chmodSync(n.path("/etc/patroni/config.yml"), 0o644);
+    fs.chmodSync(n.path("/etc/patroni/config.d/config.yml"), 0o644);
     const b = db1Bundle([...everyAction(), packed("/etc/pgha/extra", "x\n")]);
     publish(n, "db1", b);
     const r = apply(n, b);
-    expect(r.report.changed).toEqual(["/etc/patroni/config.yml", "/etc/pgha/extra"]);
+    expect(r.report.changed).toEqual(["/etc/patroni/config.d/config.yml", "/etc/pgha/extra"]);
     expect(r.report.actions).toEqual(["patroni-reload"]);
-    expect(n.mode("/etc/patroni/config.yml")).toBe("0640");
+    expect(n.mode("/etc/patroni/config.d/config.yml")).toBe("0640");
   });
 
   it("reloads are skipped for services that are not running (they read the new files when they start)", () => {

@@ -14,7 +14,15 @@ function db1(): FakeNode {
   return devSecrets(asDevNode(node(), "db1"), "db1");
 }
 
-const POSTGRES_FILES = ["/etc/pgha/tls/ca.crt", "/etc/pgha/tls/node.crt", "/etc/pgha/tls/node.key", "/etc/patroni/secrets.env", "/etc/pgbackrest/conf.d/secrets.conf", "/etc/pgha/restapi.curlrc"];
+/** What secrets.yml holds for these passwords (Patroni deep-merges it over config.yml). */
+function patroniSecrets(p: { superuserPassword: string; replicationPassword: string; rewindPassword: string; restApiPassword: string }) {
+  return {
+    restapi: { authentication: { username: "patroni", password: p.restApiPassword } },
+    postgresql: { authentication: { superuser: { password: p.superuserPassword }, replication: { password: p.replicationPassword }, rewind: { password: p.rewindPassword } } },
+  };
+}
+
+const POSTGRES_FILES = ["/etc/pgha/tls/ca.crt", "/etc/pgha/tls/node.crt", "/etc/pgha/tls/node.key", "/etc/patroni/config.d/secrets.yml", "/etc/pgbackrest/conf.d/secrets.conf", "/etc/pgha/restapi.curlrc"];
 
 describe("pgha-secrets fetch", () => {
   it("writes a PostgreSQL node's secrets, each file 0600 (certificates 0644) and owned by the one user that reads it", () => {
@@ -22,15 +30,8 @@ describe("pgha-secrets fetch", () => {
     const r = n.run("pgha-secrets", ["fetch"]);
     expect(r.stderr).toContain("secrets in place for db1 (postgres)");
     expect(r.status).toBe(0);
-    expect(n.read("/etc/patroni/secrets.env")).toBe(
-      [
-        `PATRONI_SUPERUSER_PASSWORD=${CLUSTER_SECRET.superuserPassword}`,
-        `PATRONI_REPLICATION_PASSWORD=${CLUSTER_SECRET.replicationPassword}`,
-        `PATRONI_REWIND_PASSWORD=${CLUSTER_SECRET.rewindPassword}`,
-        "PATRONI_RESTAPI_USERNAME=patroni",
-        `PATRONI_RESTAPI_PASSWORD=${CLUSTER_SECRET.restApiPassword}`,
-      ].join("\n") + "\n",
-    );
+    // Patroni reads its config directory: this file adds the passwords to the bundle's config.yml.
+    expect(JSON.parse(n.read("/etc/patroni/config.d/secrets.yml"))).toEqual(patroniSecrets(CLUSTER_SECRET));
     expect(n.read("/etc/pgbackrest/conf.d/secrets.conf")).toBe(`[global]\nrepo1-cipher-pass=${CLUSTER_SECRET.repoCipherPass}\n`);
     expect(n.read("/etc/pgha/restapi.curlrc")).toBe(`user = "patroni:${CLUSTER_SECRET.restApiPassword}"\n`);
     expect(n.read("/etc/pgha/tls/node.key")).toBe(nodeSecret("db1").nodeKey + "\n");
@@ -39,7 +40,7 @@ describe("pgha-secrets fetch", () => {
       "/etc/pgha/tls/ca.crt": "0644 root:root",
       "/etc/pgha/tls/node.crt": "0644 root:root",
       "/etc/pgha/tls/node.key": "0600 postgres:postgres",
-      "/etc/patroni/secrets.env": "0600 root:root",
+      "/etc/patroni/config.d/secrets.yml": "0600 postgres:postgres",
       "/etc/pgbackrest/conf.d/secrets.conf": "0600 postgres:postgres",
       "/etc/pgha/restapi.curlrc": "0600 postgres:postgres",
     });
@@ -58,7 +59,7 @@ describe("pgha-secrets fetch", () => {
     expect(lb.read("/etc/haproxy/secrets.env")).toBe("PGHA_STATS_USER=pgha-stats\nPGHA_STATS_PASSWORD=Stats0000000000000000000000000000\n");
     expect(`${lb.mode("/etc/haproxy/secrets.env")} ${lb.owner("/etc/haproxy/secrets.env")}`).toBe("0600 root:root");
     expect(lb.read("/etc/pgha/tls/node.pem")).toBe(`${nodeSecret("lb1").nodeCert}\n${nodeSecret("lb1").nodeKey}\n`);
-    expect(lb.exists("/etc/patroni/secrets.env")).toBe(false);
+    expect(lb.exists("/etc/patroni/config.d/secrets.yml")).toBe(false);
     expect(lb.calls("aws").map((c) => c[3])).toEqual([names().nodeSecret.lb1]); // no cluster secret
 
     const etcd = devSecrets(asDevNode(node(), "etcd1"), "etcd1");
@@ -113,7 +114,7 @@ describe("pgha-secrets fetch", () => {
     n.secret(names().clusterSecret, { ...CLUSTER_SECRET, restApiPassword: "Changed00000000000000000000000000" });
     expect(n.run("pgha-secrets", ["fetch"]).status).toBe(0);
     const changed = POSTGRES_FILES.filter((f) => n.inode(f) !== before[f]);
-    expect(changed).toEqual(["/etc/patroni/secrets.env", "/etc/pgha/restapi.curlrc"]);
+    expect(changed).toEqual(["/etc/patroni/config.d/secrets.yml", "/etc/pgha/restapi.curlrc"]);
     expect(n.read("/etc/pgha/restapi.curlrc")).toBe('user = "patroni:Changed00000000000000000000000000"\n');
     expect(`${n.mode("/etc/pgha/restapi.curlrc")} ${n.owner("/etc/pgha/restapi.curlrc")}`).toBe("0600 postgres:postgres");
     // A file whose owner drifted is rewritten even though its content is the same.
@@ -121,7 +122,7 @@ describe("pgha-secrets fetch", () => {
     expect(n.run("pgha-secrets", ["fetch"]).status).toBe(0);
     expect(n.mode("/etc/pgha/tls/ca.crt")).toBe("0644");
     expect(n.leftInTmp()).toEqual([]);
-    expect(n.list("/etc/patroni")).toEqual(["secrets.env"]); // no temporary file left beside it
+    expect(n.list("/etc/patroni/config.d")).toEqual(["secrets.yml"]); // no temporary file left beside it
   });
 
   it("a file that cannot be written fails loudly, naming it — never reported as unchanged", () => {
@@ -146,7 +147,7 @@ describe("pgha-secrets retries at first boot", () => {
     expect(r.status).toBe(0);
     expect(sleeps(n)).toEqual([2, 4]);
     expect(r.stderr.match(/cannot read secret .*Could not connect to the endpoint URL/g)).toHaveLength(2);
-    expect(n.exists("/etc/patroni/secrets.env")).toBe(true);
+    expect(n.exists("/etc/patroni/config.d/secrets.yml")).toBe(true);
   });
 
   it("gives up once it has waited PGHA_SECRETS_RETRY_SECONDS in all, backing off up to 30 s", () => {
@@ -217,17 +218,14 @@ describe("pgha-secrets lock", () => {
 });
 
 describe("pgha-secrets rotate", () => {
-  it("reloads nothing when no certificate file changed, even if a password did", () => {
+  it("reloads nothing when nothing changed", () => {
     const n = db1();
     expect(n.run("pgha-secrets", ["fetch"]).status).toBe(0);
-    n.secret(names().clusterSecret, { ...CLUSTER_SECRET, superuserPassword: "Other000000000000000000000000000" }).clearCalls();
-    const r = n.run("pgha-secrets", ["rotate"]);
-    expect(r.status).toBe(0);
-    expect(n.read("/etc/patroni/secrets.env")).toContain("PATRONI_SUPERUSER_PASSWORD=Other000000000000000000000000000");
+    n.clearCalls();
+    expect(n.run("pgha-secrets", ["rotate"]).status).toBe(0);
     expect(n.calls("systemctl")).toEqual([]);
     expect(n.calls("runuser")).toEqual([]);
   });
-
   it("a re-issued certificate reloads PostgreSQL and Patroni on a PostgreSQL node, HAProxy on a load balancer", () => {
     const n = db1();
     expect(n.run("pgha-secrets", ["fetch"]).status).toBe(0);
@@ -272,5 +270,103 @@ describe("pgha-secrets check and usage", () => {
     const r = node().run("pgha-secrets", ["fetch"]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/etc\/pgha\/node.env is missing: this node has no postgres-ha bundle installed \(run pgha-node apply\)/);
+  });
+});
+
+describe("pgha-secrets rotate: the cluster's own passwords (postgres.credentialsVersion)", () => {
+  const ROTATED = {
+    ...CLUSTER_SECRET,
+    superuserPassword: "NewSuper000000000000000000000000",
+    replicationPassword: "NewRepl0000000000000000000000000",
+    rewindPassword: "NewRewind00000000000000000000000",
+    restApiPassword: "NewRest0000000000000000000000000",
+    credentialsVersion: 2,
+  };
+  const ROLES = ["postgres", "replicator", "rewind_user"];
+  const helperRuns = (n: FakeNode) => (n.exists("/helper.argv") ? n.read("/helper.argv").trim().split("\n") : []);
+  const helperStdin = (n: FakeNode, mode: string) => JSON.parse(n.read(`/helper.${mode}.stdin`));
+  const env = (n: FakeNode, extra: Record<string, string> = {}) => ({ env: { PGHA_CREDENTIALS_HELPER: n.path("/opt/fake-credentials"), ...extra } });
+
+  /**
+   * db1 running the generation-1 passwords, Patroni up, the secret already at generation 2 and
+   * the bundle asking for it. `leader`: GET /primary answers 200 (else /replica does).
+   * `verified`: the roles whose new verifier the local pg_authid holds.
+   */
+  function rotating(leader: boolean, verified: string[]): FakeNode {
+    const n = db1();
+    expect(n.run("pgha-secrets", ["fetch"]).status).toBe(0);
+    n.write("/etc/pgha/credentials.version", "2\n")
+      .secret(names().clusterSecret, ROTATED)
+      .unitActive("patroni.service")
+      .http("GET", "/primary", "", leader ? 200 : 503)
+      .http("GET", "/replica", "", leader ? 503 : 200)
+      .write("/helper.set.answer", JSON.stringify({ ok: true, changes: ROLES.map((r) => `set the password of ${r} (SCRAM-SHA-256 verifier from the cluster secret)`), unchanged: 0 }))
+      .write("/helper.verify.answer", JSON.stringify({ ok: true, verified: Object.fromEntries(ROLES.map((r) => [r, verified.includes(r)])) }))
+      .clearCalls();
+    const at = (f: string) => JSON.stringify(n.path(`/${f}`));
+    n.write("/opt/fake-credentials", `#!/bin/bash\necho "$1 $2 $3" >> ${at("helper.argv")}\ncat > ${at("helper.")}"$1.stdin"\ncat ${at("helper.")}"$1.answer"\n`, 0o755);
+    return n;
+  }
+
+  it("on the leader: sets the new verifiers first, then Patroni reloads with them — passwords on stdin only, never in arguments", () => {
+    const n = rotating(true, ROLES);
+    const r = n.run("pgha-secrets", ["rotate"], env(n));
+    expect([r.status, r.stderr]).toEqual([0, expect.any(String)]);
+    expect(helperRuns(n)).toEqual(["set /var/run/postgresql 5432", "verify /var/run/postgresql 5432"]);
+    const wanted = { postgres: ROTATED.superuserPassword, replicator: ROTATED.replicationPassword, rewind_user: ROTATED.rewindPassword };
+    expect(helperStdin(n, "set")).toEqual(wanted);
+    expect(helperStdin(n, "verify")).toEqual(wanted);
+    expect(n.calls("runuser").map((c) => c.slice(0, 3))).toEqual([["-u", "postgres", "--"], ["-u", "postgres", "--"]]);
+    expect(r.stderr).toContain("set the password of replicator (SCRAM-SHA-256 verifier from the cluster secret)");
+    expect(JSON.parse(n.read("/etc/patroni/config.d/secrets.yml"))).toEqual(patroniSecrets(ROTATED));
+    expect(n.read("/etc/pgha/restapi.curlrc")).toBe(`user = "patroni:${ROTATED.restApiPassword}"\n`);
+    expect(r.stderr).toContain("the cluster's passwords changed: reloading Patroni");
+    expect(n.callLines("systemctl")).toEqual(["systemctl is-active -q patroni.service", "systemctl reload patroni.service"]);
+    expect(JSON.stringify(n.calls())).not.toContain(ROTATED.replicationPassword);
+  });
+
+  it("on a replica before the leader has them: keeps the database passwords in use (pending), adopts the REST API one", () => {
+    const n = rotating(false, []);
+    const r = n.run("pgha-secrets", ["rotate"], env(n));
+    expect(r.status).toBe(0);
+    expect(helperRuns(n)).toEqual(["verify /var/run/postgresql 5432"]); // never "set" on a replica
+    expect(r.stderr).toContain("pending: the new password of postgres, replicator, rewind_user is not on the leader yet");
+    expect(JSON.parse(n.read("/etc/patroni/config.d/secrets.yml"))).toEqual(patroniSecrets({ ...CLUSTER_SECRET, restApiPassword: ROTATED.restApiPassword }));
+    expect(n.callLines("systemctl")).toEqual(["systemctl is-active -q patroni.service", "systemctl reload patroni.service"]);
+  });
+
+  it("on a replica once the verifiers replayed: adopts what verifies; --wait fails naming what did not arrive in time", () => {
+    const n = rotating(false, ["postgres", "replicator", "rewind_user"]);
+    expect(n.run("pgha-secrets", ["rotate", "--wait", "60"], env(n)).status).toBe(0);
+    expect(JSON.parse(n.read("/etc/patroni/config.d/secrets.yml"))).toEqual(patroniSecrets(ROTATED));
+    expect(n.calls("sleep")).toEqual([]);
+
+    const late = rotating(false, ["postgres"]);
+    const r = late.run("pgha-secrets", ["rotate", "--wait", "5"], env(late));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("the leader's new password of replicator, rewind_user has not reached this member in 5 s: kept the one in use");
+    expect(late.calls("sleep").length).toBeGreaterThanOrEqual(1); // it polled before giving up
+    expect(JSON.parse(late.read("/etc/patroni/config.d/secrets.yml"))).toEqual(patroniSecrets(CLUSTER_SECRET)); // nothing written
+  });
+
+  it("with no running PostgreSQL (stopped, rebuilding): adopts the secret's passwords, Patroni starts with them", () => {
+    const n = rotating(false, []).http("GET", "/replica", "", 503);
+    expect(n.run("pgha-secrets", ["rotate"], env(n)).status).toBe(0);
+    expect(helperRuns(n)).toEqual([]);
+    expect(JSON.parse(n.read("/etc/patroni/config.d/secrets.yml"))).toEqual(patroniSecrets(ROTATED));
+  });
+
+  it("a secret still at an older generation than the bundle asks for fails and writes nothing", () => {
+    const n = rotating(true, ROLES).write("/etc/pgha/credentials.version", "3\n");
+    const r = n.run("pgha-secrets", ["rotate"], env(n));
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("holds credentials version 2, this node's bundle wants 3: run again once it holds it");
+    expect(helperRuns(n)).toEqual([]);
+    expect(JSON.parse(n.read("/etc/patroni/config.d/secrets.yml"))).toEqual(patroniSecrets(CLUSTER_SECRET));
+  });
+
+  it("--wait takes a number of seconds, and only with rotate", () => {
+    const n = db1();
+    for (const args of [["rotate", "--wait"], ["rotate", "--wait", "soon"], ["fetch", "--wait", "5"]]) expect([args, n.run("pgha-secrets", args).status]).toEqual([args, 2]);
   });
 });

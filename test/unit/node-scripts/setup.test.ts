@@ -146,7 +146,7 @@ describe("pgha-setup converge", () => {
     expect(n.callLines("dpkg")).toEqual([expect.stringMatching(/^dpkg -i .*\.deb$/)]);
     expect(n.read("/etc/hosts")).toBe("127.0.0.1 localhost\n# BEGIN postgres-ha\n10.20.0.10 db1\n# END postgres-ha\n");
     expect(n.mounts()).toEqual([MOUNT]);
-    expect(n.exists("/etc/patroni/secrets.env")).toBe(true);
+    expect(n.exists("/etc/patroni/config.d/secrets.yml")).toBe(true);
     const systemctl = n.callLines("systemctl");
     expect(systemctl.filter((c) => c === "systemctl daemon-reload")).toHaveLength(1);
     const firstUnitCall = systemctl.findIndex((c) => / (enable|start|restart|reload) /.test(c) && !c.includes("amazon-ssm-agent"));
