@@ -37,6 +37,8 @@ export const NODE_PATHS = {
   /** PgBouncer's configuration (pooler.enabled); Debian's unit runs it through a drop-in. */
   pgbouncerConfig: "/etc/pgbouncer/pgha.ini",
   pgbouncerDropIn: "/etc/systemd/system/pgbouncer.service.d/pgha.conf",
+  /** patroni.watchdog on EC2: systemd-modules-load loads softdog at boot (pgha-setup watchdog also does). */
+  watchdogModules: "/etc/modules-load.d/pgha-watchdog.conf",
   awsEnv: "/etc/pgha/aws.env",
   bootstrapEnv: "/etc/pgha/bootstrap.env",
   // The node software (node-software/ in this repository, installed from its own artifact).

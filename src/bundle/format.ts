@@ -17,6 +17,7 @@ export const CHANGE_ACTIONS = [
   "cron", // nothing to run: cron re-reads /etc/cron.d (the directory's mtime is bumped)
   "haproxy-reload", // haproxy -c, then a hitless reload (master-worker: same master process)
   "haproxy-restart", // pending: the unit's environment changed
+  "watchdog", // pgha-setup watchdog: softdog loaded, /dev/watchdog handed to postgres (before Patroni reloads)
   "patroni-reload", // SIGHUP: Patroni re-reads config.yml (tags, local settings) and reloads PostgreSQL
   "patroni-dynamic", // pgha-dynamic apply: PUT the cluster-wide configuration into the DCS
   "pooler", // pgha-setup pooler: PgBouncer enabled and reloaded with its configuration, or stopped without it

@@ -5,7 +5,7 @@
 //   staging  primary + two asynchronous standbys, etcd trio, one HAProxy
 //   prod     three nodes with quorum synchronous replication (ANY 1), etcd trio, two HAProxy
 //            behind an internal NLB, everything spread over three AZs
-import type { DatabaseDecl, MemberTags, ParameterValue, PoolMode, RoleDecl, SyncMode, Tier } from "./schema";
+import type { DatabaseDecl, MemberTags, ParameterValue, PoolMode, RoleDecl, SyncMode, Tier, WatchdogMode } from "./schema";
 
 export interface SubnetRef {
   id: string;
@@ -49,6 +49,8 @@ export interface StackConfig {
     maximumLagOnFailover: number;
     primaryStartTimeout: number;
     failsafeMode: boolean;
+    /** Patroni's watchdog on EC2 (softdog): off, automatic (use it when it works) or required (no leader without it). */
+    watchdog: WatchdogMode;
   };
   etcd: { nodes: number; instanceType: string };
   haproxy: {
@@ -131,6 +133,9 @@ export const FAILSAFE_CHECK_SECONDS = 4;
  */
 const PATRONI_FAILSAFE_DEFAULTS = { ...PATRONI_DEFAULTS, retryTimeout: 8, failsafeMode: true } as const;
 
+/** Patroni's default safety_margin: the watchdog fires this many seconds before the leader lock expires. */
+export const WATCHDOG_SAFETY_MARGIN_SECONDS = 5;
+
 const common = {
   network: {
     vpcCidr: "10.20.0.0/16",
@@ -170,7 +175,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
       credentialsVersion: 1,
     },
     // Patroni's own defaults (PATRONI_DEFAULTS), with failsafe mode on.
-    patroni: { ...PATRONI_FAILSAFE_DEFAULTS },
+    patroni: { ...PATRONI_FAILSAFE_DEFAULTS, watchdog: "off" },
     etcd: { nodes: 1, instanceType: "t4g.small" },
     haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2, readOnlyMaxLagBytes: READ_ONLY_MAX_LAG_BYTES, synchronousReadOnly: false },
     pooler: { ...POOLER_DEFAULTS },
@@ -194,7 +199,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
       roles: {},
       credentialsVersion: 1,
     },
-    patroni: { ...PATRONI_FAILSAFE_DEFAULTS },
+    patroni: { ...PATRONI_FAILSAFE_DEFAULTS, watchdog: "automatic" },
     etcd: { nodes: 3, instanceType: "t4g.small" },
     haproxy: { nodes: 1, instanceType: "t4g.small", networkLoadBalancer: false, checkIntervalMs: 2000, fall: 3, rise: 2, readOnlyMaxLagBytes: READ_ONLY_MAX_LAG_BYTES, synchronousReadOnly: false },
     pooler: { ...POOLER_DEFAULTS },
@@ -222,7 +227,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     // inter·fall; a crashed postmaster is restarted in place for up to 30 s before failover.
     // retry_timeout 5: an isolated leader gives up on etcd and on its members (4 + 2·5 + 4 =
     // 18 s) before its 20 s lease can go to a replica (with 8 it took up to 25.7 s in CI).
-    patroni: { ttl: 20, loopWait: 4, retryTimeout: 5, maximumLagOnFailover: 1_048_576, primaryStartTimeout: 30, failsafeMode: true },
+    patroni: { ttl: 20, loopWait: 4, retryTimeout: 5, maximumLagOnFailover: 1_048_576, primaryStartTimeout: 30, failsafeMode: true, watchdog: "required" },
     etcd: { nodes: 3, instanceType: "m7g.medium" },
     haproxy: { nodes: 2, instanceType: "c7g.medium", networkLoadBalancer: true, checkIntervalMs: 1000, fall: 3, rise: 2, readOnlyMaxLagBytes: READ_ONLY_MAX_LAG_BYTES, synchronousReadOnly: false },
     pooler: { ...POOLER_DEFAULTS },

@@ -61,6 +61,7 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   "patroni.retryTimeout": { description: "Seconds of DCS/PostgreSQL trouble tolerated before the leader demotes itself.", allowed: "an integer 3–600 (Patroni 4 raises smaller values)" },
   "patroni.maximumLagOnFailover": { description: "Bytes a replica may lag and still be promoted (Patroni's default: 1 MiB).", allowed: "an integer 0–1099511627776 (bytes, up to 1 TiB)" },
   "patroni.primaryStartTimeout": { description: "Seconds Patroni tries to restart a crashed primary in place before failing over.", allowed: "an integer 0–3600" },
+  "patroni.watchdog": { description: "Fencing by the kernel on EC2: Patroni arms the softdog watchdog while it leads and feeds it every loop; a leader whose Patroni stalls or dies is reset by the kernel 5 s before its lock expires, before a replica can take over. required: a member without a working watchdog never becomes leader; automatic: used when it works; off: not used. The sandbox has no watchdog (one cannot be loaded per host): there it is always off.", allowed: "one of off, automatic, required" },
   "patroni.failsafeMode": { description: "Keep the primary writable while etcd is lost, as long as it sees every member.", allowed: "true or false" },
   "etcd.nodes": { description: "etcd members (etcd1…etcdN).", allowed: "an odd integer 1–7: 1 (dev only), 3, 5 or 7" },
   "etcd.instanceType": { description: "EC2 instance type of the etcd members.", allowed: "an EC2 instance type like t4g.small" },

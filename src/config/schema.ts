@@ -16,6 +16,9 @@ export type PoolMode = (typeof POOL_MODES)[number];
 
 export const SYNC_MODES = ["off", "on", "strict", "quorum"] as const;
 export type SyncMode = (typeof SYNC_MODES)[number];
+/** patroni.watchdog: how Patroni uses the kernel watchdog (softdog) on EC2; the sandbox has none. */
+export const WATCHDOG_MODES = ["off", "automatic", "required"] as const;
+export type WatchdogMode = (typeof WATCHDOG_MODES)[number];
 
 /**
  * Integer that also accepts an integer-looking string. `below`/`above` replace zod's wording when
@@ -146,6 +149,7 @@ export const configSchema = z.strictObject({
       maximumLagOnFailover: int(0, 1_099_511_627_776).optional(),
       primaryStartTimeout: int(0, 3600).optional(),
       failsafeMode: bool.optional(),
+      watchdog: z.enum(WATCHDOG_MODES).optional(),
     })
     .optional(),
   etcd: z

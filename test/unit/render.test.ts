@@ -24,6 +24,42 @@ function fileOf(b: NodeBundle, path: string): string {
 const TIERS = ["dev", "staging", "prod"] as const;
 const layouts = (spec: ClusterSpec): [string, Layout][] => [["ec2", ec2Layout(spec)], ["sandbox", sandboxLayout(spec)]];
 
+describe("Patroni's watchdog (patroni.watchdog): on EC2 as configured, off in the sandbox", () => {
+  const patroniOf = (b: NodeBundle) => parseYaml(fileOf(b, NODE_PATHS.patroniConfig));
+
+  it.each([["dev", "off"], ["staging", "automatic"], ["prod", "required"]] as const)("%s on EC2: %s, with softdog's device and Patroni's safety margin; the module in the bundle when on", (tier, mode) => {
+    const spec = specFor(tier);
+    for (const b of renderAll(spec, ec2Layout(spec))) {
+      const modules = b.files.find((f) => f.path === NODE_PATHS.watchdogModules);
+      if (b.role !== "postgres") {
+        expect([b.node, modules]).toEqual([b.node, undefined]);
+        continue;
+      }
+      const w = patroniOf(b).watchdog;
+      expect([b.node, w]).toEqual([b.node, mode === "off" ? { mode: "off" } : { mode, device: "/dev/watchdog", safety_margin: 5 }]);
+      if (mode === "off") expect(modules).toBeUndefined();
+      else expect([modules?.content, modules?.onChange]).toEqual([expect.stringMatching(/^softdog$/m), ["watchdog"]]);
+      // The unit prepares the device as root before every start, and may not fail Patroni's start.
+      expect(fileOf(b, "/etc/systemd/system/patroni.service.d/pgha.conf")).toContain("ExecStartPre=-+/usr/local/sbin/pgha-setup watchdog\n");
+    }
+  });
+
+  it("the watchdog fires before the lock expires and leaves Patroni a whole loop: ttl − safety margin ≥ loop_wait on every tier", () => {
+    for (const tier of TIERS) {
+      const { ttl, loopWait } = specFor(tier).patroni;
+      expect([tier, ttl - 5 - loopWait >= 0]).toEqual([tier, true]);
+    }
+  });
+
+  it("the sandbox renders it off and without the module (the layout comparison below checks nothing else differs)", () => {
+    const spec = specFor("prod");
+    for (const b of renderAll(spec, sandboxLayout(spec)).filter((x) => x.role === "postgres")) {
+      expect([b.node, patroniOf(b).watchdog]).toEqual([b.node, { mode: "off" }]);
+      expect(b.files.some((f) => f.path === NODE_PATHS.watchdogModules)).toBe(false);
+    }
+  });
+});
+
 describe.each(TIERS)("%s bundles", (tier) => {
   const spec = specFor(tier);
   describe.each(layouts(spec))("%s layout", (_kind, layout) => {
@@ -60,9 +96,9 @@ describe.each(TIERS)("%s bundles", (tier) => {
         expect(p.postgresql.authentication.replication.username).toBe("replicator");
         expect(p.postgresql.authentication.superuser.username).toBe("postgres");
         expect(p.postgresql.authentication.rewind.username).toBe("rewind_user");
-        // No password anywhere in the file: Patroni gets them from its environment file.
+        // No password anywhere in the file: pgha-secrets writes them beside it (config.d/secrets.yml).
         expect(JSON.stringify(p)).not.toMatch(/"password"\s*:/i);
-        expect(p.watchdog.mode).toBe("off");
+        expect(p.watchdog.mode).toBe(layout.kind === "ec2" ? spec.patroni.watchdog : "off");
         expect(p.postgresql.create_replica_methods).toEqual(["pgbackrest", "basebackup"]);
         expect(p.postgresql.pgbackrest.command).toContain(`--stanza=${spec.scope}`);
         expect(p.postgresql.recovery_conf.restore_command).toContain("archive-get");
@@ -328,6 +364,9 @@ describe.each(TIERS)("%s bundles", (tier) => {
       /^repo1-(s3-key-type|s3-uri-style|storage-ca-file|s3-kms-key-id)=/,
       // pgbackrest.conf's comment on where its secrets come from (instance role vs. keys).
       /^# (Secrets \(|written at boot from the secret store|No secret is needed: S3 access comes from the instance role)/,
+      // Patroni's watchdog: softdog on EC2, none in the sandbox (one kernel for every host).
+      /^  mode: "(off|automatic|required)"$/,
+      /^  (device: \/dev\/watchdog|safety_margin: \d+)$/,
     ];
     const normalise = (text: string, l: Layout) => {
       let t = text;
@@ -347,8 +386,9 @@ describe.each(TIERS)("%s bundles", (tier) => {
     };
     for (const [i, b] of ec2.entries()) {
       const other = sbx[i];
-      const ePaths = b.files.map((f) => f.path).filter((p) => p !== NODE_PATHS.extraHosts);
-      const sPaths = other.files.map((f) => f.path).filter((p) => p !== NODE_PATHS.extraHosts);
+      const layoutOnly = (p: string) => p === NODE_PATHS.extraHosts || p === NODE_PATHS.watchdogModules;
+      const ePaths = b.files.map((f) => f.path).filter((p) => !layoutOnly(p));
+      const sPaths = other.files.map((f) => f.path).filter((p) => !layoutOnly(p));
       expect(sPaths).toEqual(ePaths);
       for (const p of ePaths) {
         expect(`${b.node}:${p}\n${normalise(fileOf(other, p), s)}`).toBe(`${b.node}:${p}\n${normalise(fileOf(b, p), e)}`);

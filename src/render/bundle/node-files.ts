@@ -6,7 +6,8 @@ import { NODE_PATHS, POSTGRES_MAJOR } from "../../node-paths";
 import { DATA_VOLUME_DEVICE, TLS_DIR, type Layout } from "../../layout";
 import { renderTemplate } from "../templates";
 import { dynamicConfig, renderPgHba } from "../dynamic";
-import { architectureOf } from "../../config/defaults";
+import { architectureOf, WATCHDOG_SAFETY_MARGIN_SECONDS } from "../../config/defaults";
+import type { WatchdogMode } from "../../config/schema";
 import type { ChangeAction } from "../../bundle/format";
 import type { BundleFile } from "./types";
 
@@ -122,8 +123,10 @@ function postgresFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundl
   const etcdHosts = nodesOf(spec, "etcd")
     .map((n) => `${layout.addresses[n.name]}:${PORTS.etcdClient}`)
     .join(",");
+  const watchdog = watchdogOf(spec, layout);
   const patroni = renderTemplate("patroni.yml", {
     ...view,
+    watchdog: { mode: watchdog, on: watchdog !== "off", device: WATCHDOG_DEVICE, safetyMargin: WATCHDOG_SAFETY_MARGIN_SECONDS },
     etcdHosts,
     secretsFile: NODE_PATHS.patroniSecrets,
     pgpassFile: NODE_PATHS.pgpass,
@@ -162,7 +165,19 @@ function postgresFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundl
     file("/etc/systemd/system/patroni.service.d/pgha.conf", renderTemplate("systemd/patroni.conf", view), ["systemd", "patroni-restart"]),
     file("/etc/systemd/system/pgha-data-volume.service", renderTemplate("systemd/pgha-data-volume.service", view), ["systemd"]),
     ...poolerFiles(spec, view),
+    ...(watchdog === "off" ? [] : [file(NODE_PATHS.watchdogModules, "# Rendered by postgres-ha: Patroni's watchdog (patroni.watchdog).\nsoftdog\n", ["watchdog"])]),
   ];
+}
+
+/** The kernel watchdog device Patroni opens (softdog creates it). */
+export const WATCHDOG_DEVICE = "/dev/watchdog";
+
+/**
+ * Patroni's watchdog mode on this layout: the stack's on EC2; off in the sandbox, whose hosts
+ * share one kernel (a softdog there would reset the whole machine) — the layouts' only difference.
+ */
+export function watchdogOf(spec: ClusterSpec, layout: Layout): WatchdogMode {
+  return layout.kind === "ec2" ? spec.patroni.watchdog : "off";
 }
 
 /** PgBouncer's configuration and unit drop-in (pooler.enabled): added, changed or removed, pgha-setup pooler follows. */

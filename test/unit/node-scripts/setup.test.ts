@@ -128,6 +128,40 @@ describe("pgha-setup data-volume", () => {
   });
 });
 
+describe("pgha-setup watchdog (Patroni's unit runs it before every start)", () => {
+  const CONF = "/etc/modules-load.d/pgha-watchdog.conf";
+
+  it("where the bundle asks for a watchdog: loads softdog, hands /dev/watchdog to postgres (0600)", () => {
+    const n = asDevNode(node(), "db1").write(CONF, "softdog\n");
+    n.answer("modprobe", 'mkdir -p "$PGHA_INSTALL_ROOT/dev"; : > "$PGHA_INSTALL_ROOT/dev/watchdog"');
+    const r = n.run("pgha-setup", ["watchdog"]);
+    expect([r.status, r.stderr]).toEqual([0, expect.stringContaining("watchdog /dev/watchdog ready for Patroni (softdog)")]);
+    expect(n.callLines("modprobe")).toEqual(["modprobe softdog"]);
+    expect(`${n.mode("/dev/watchdog")} ${n.owner("/dev/watchdog")}`).toBe("0600 postgres:postgres");
+    // Already there (the module loaded at boot by systemd-modules-load): no modprobe, same owner.
+    n.clearCalls();
+    expect(n.run("pgha-setup", ["watchdog"]).status).toBe(0);
+    expect(n.calls("modprobe")).toEqual([]);
+    expect(n.owner("/dev/watchdog")).toBe("postgres:postgres");
+  });
+
+  it("a module that does not load is named, and fails (Patroni starts anyway: its unit ignores the failure)", () => {
+    const n = asDevNode(node(), "db1").write(CONF, "softdog\n");
+    n.answer("modprobe", 'echo "modprobe: FATAL: Module softdog not found" >&2; exit 1');
+    const r = n.run("pgha-setup", ["watchdog"]);
+    expect([r.status, r.stderr]).toEqual([1, expect.stringContaining("cannot load the softdog module: Patroni runs without a watchdog")]);
+    expect(n.exists("/dev/watchdog")).toBe(false);
+  });
+
+  it("no watchdog in the bundle (the sandbox, patroni.watchdog off), or not a PostgreSQL node: nothing", () => {
+    const n = asDevNode(node(), "db1");
+    expect(n.run("pgha-setup", ["watchdog"]).status).toBe(0);
+    const lb = asDevNode(node(), "lb1").write(CONF, "softdog\n");
+    expect(lb.run("pgha-setup", ["watchdog"]).status).toBe(0);
+    expect([n.calls("modprobe"), lb.calls("modprobe")]).toEqual([[], []]);
+  });
+});
+
 describe("pgha-setup converge", () => {
   const SSM_AGENT_PATH = new URL(nodeEnvValue("db1", "PGHA_SSM_AGENT_URL")).pathname;
 
