@@ -3,8 +3,8 @@
 // from a client that records every acknowledged commit.
 import { hostExec, hostState, powerCut, rebootHost, startHost, waitForBoot, shutdownHost, cloudInitStatus } from "../../src/sandbox/hosts";
 import { heal, isolate } from "../../src/sandbox/network";
-import { formatStatus, status, switchover, type Sandbox, type SandboxStatus } from "../../src/sandbox/cluster";
-import { spawnSync } from "child_process";
+import { formatStatus, status, switchover, waitFailsafeInactive, type Sandbox, type SandboxStatus } from "../../src/sandbox/cluster";
+import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { renderBundle, NODE_PATHS } from "../../src/render/bundle";
@@ -43,6 +43,20 @@ afterEach(async () => {
     await waitForBoot(n.name);
   }
 }, 300_000);
+
+/**
+ * How a member that led rejoined after its host came back, read from Patroni's log since the
+ * fault: "rewind" (pg_rewind ran and exited 0), "rewind failed", "reclone" (its data directory was
+ * removed and a replica created again), or "none" (it could follow the new timeline as it was).
+ */
+async function rejoinPath(member: string, sinceMs: number): Promise<"rewind" | "rewind failed" | "reclone" | "none"> {
+  const since = `@${Math.floor(sinceMs / 1000)}`;
+  const log = (await hostExec(member, ["journalctl", "--since", since, "-u", "patroni", "--no-pager", "-o", "cat"], { user: "root" })).stdout;
+  if (/Removing data directory|replica has been created using/.test(log)) return "reclone";
+  if (/pg_rewind exit code=0\b/.test(log)) return "rewind";
+  if (/running pg_rewind from/.test(log)) return "rewind failed";
+  return "none";
+}
 
 async function leaderName(): Promise<string> {
   return waitFor("a leader", () => sb.client.leader(), 120_000);
@@ -308,6 +322,11 @@ describe("faults", () => {
     await startHost(oldLeader);
     await waitForBoot(oldLeader);
     await waitStreaming(sb, oldLeader);
+    // How it came back, from Patroni's log since the cut: pg_rewind onto the new timeline, or no
+    // rewind needed — never a new copy of the data (its volume survived the power cut).
+    const rejoin = await rejoinPath(oldLeader, cutAt);
+    process.stderr.write(`[ha] ${oldLeader} rejoined by: ${rejoin}\n`);
+    expect([oldLeader, rejoin]).toEqual([oldLeader, expect.stringMatching(/^(rewind|none)$/)]);
     await waitHealthy(sb);
   }, T(6));
 
@@ -459,6 +478,78 @@ describe("faults", () => {
     await waitForBoot(leader);
     await waitStreaming(sb, leader);
   }, T(4));
+});
+
+describe("operator commands: patronictl through the wrapper, manual failover", () => {
+  /** `pgha-patronictl list --format json` on a member, as root: member → {role, state, timeline}. */
+  async function listOn(host: string): Promise<Record<string, { role: string; state: string; tl: number | undefined }>> {
+    const r = await hostExec(host, ["pgha-patronictl", "list", "--format", "json"], { user: "root", timeoutMs: 60_000 });
+    expect([host, r.code, r.stderr.trim()]).toEqual([host, 0, ""]);
+    const rows = JSON.parse(r.stdout) as { Member: string; Role: string; State: string; TL?: number }[];
+    return Object.fromEntries(rows.map((m) => [m.Member, { role: m.Role, state: m.State, tl: m.TL }]));
+  }
+  /** The pgha CLI, without blocking the event loop (the write load keeps running meanwhile). */
+  function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const p = spawn(process.execPath, [path.resolve(__dirname, "../../bin/pgha"), ...args], { stdio: ["ignore", "pipe", "pipe"] });
+      let stdout = "";
+      let stderr = "";
+      p.stdout.on("data", (d) => (stdout += d));
+      p.stderr.on("data", (d) => (stderr += d));
+      p.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    });
+  }
+
+  it("list, switchover and failover with pgha-patronictl on a member, then `sandbox failover --to`: the leader goes where asked each time, one timeline each, no acknowledged write lost", async () => {
+    await waitHealthy(sb);
+    await waitFailsafeInactive(sb);
+    const load = new WriteLoad(sb, "ha_operator");
+    await load.prepare();
+    load.start();
+    await waitFor("writes flowing", async () => load.ackedCount > 50, 30_000);
+    const first = await leaderName();
+    const [a, b] = (await replicas()).sort();
+
+    // list, run on a replica: every member, the leader named, the others streaming on its timeline.
+    const before = await listOn(a);
+    expect(Object.keys(before).sort()).toEqual(postgresMembers(sb).sort());
+    expect(before[first].role).toBe("Leader");
+    const tl = before[first].tl!;
+    for (const m of [a, b]) expect([m, before[m].state, before[m].tl]).toEqual([m, "streaming", tl]);
+
+    // Moves the leader with `how`, then waits for `to` to lead and every other member to stream.
+    // Patroni refuses a candidate that is not yet eligible (a member just demoted is not in the
+    // synchronous set until a loop has passed): ask again for up to 60 s, as an operator would.
+    const move = async (what: string, to: string, how: () => Promise<{ code: number; stdout: string; stderr: string }>) => {
+      let r = await how();
+      for (const deadline = Date.now() + 60_000; r.code !== 0 && Date.now() < deadline; ) {
+        if ((await sb.client.leader().catch(() => undefined)) === to) break; // it did move
+        await sleep(2000);
+        r = await how();
+      }
+      if (r.code !== 0 && (await sb.client.leader().catch(() => undefined)) === to) r = { ...r, code: 0 };
+      expect([what, r.code, `${r.stdout}${r.stderr}`.trim().split("\n").slice(-2).join(" | ")]).toEqual([what, 0, expect.any(String)]);
+      await waitFor(`${to} leading after ${what}`, async () => (await sb.client.leader().catch(() => undefined)) === to || undefined, 90_000, 250);
+      for (const m of postgresMembers(sb).filter((x) => x !== to)) await waitStreaming(sb, m);
+      return r;
+    };
+    await move("pgha-patronictl switchover", a, () => hostExec(b, ["pgha-patronictl", "switchover", "--leader", first, "--candidate", a, "--force"], { user: "root", timeoutMs: 120_000 }));
+    await move("pgha-patronictl failover", b, () => hostExec(first, ["pgha-patronictl", "failover", "--candidate", b, "--force"], { user: "root", timeoutMs: 120_000 }));
+    const viaCli = await move("npx pgha sandbox failover --to", first, () => cli(["sandbox", "failover", "--to", first]));
+    expect(viaCli.stdout).toContain(`failover: ${b} → ${first}`);
+
+    await sleep(1000);
+    const result = await load.stop();
+    const lost = await load.lost(result.acked);
+    process.stderr.write(`[ha] operator commands ${first} → ${a} → ${b} → ${first}: longest write gap ${(result.longestGapMs / 1000).toFixed(1)} s, ${result.acked.length} acked, ${lost.length} lost\n`);
+    if (sb.spec.postgres.syncMode !== "off") expect(lost).toEqual([]);
+    // Three promotions, three new timelines; every member on the newest, seen from the new leader.
+    const after = await waitFor("every member streaming on the newest timeline", async () => {
+      const l = await listOn(first);
+      return Object.entries(l).every(([m, x]) => x.tl === tl + 3 && (m === first ? x.role === "Leader" : x.state === "streaming")) ? l : undefined;
+    }, 120_000, 1000);
+    expect(Object.keys(after).sort()).toEqual(postgresMembers(sb).sort());
+  }, T(6));
 });
 
 describe("cascading standby", () => {
