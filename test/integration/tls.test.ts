@@ -149,7 +149,7 @@ describe("certificate rotation", () => {
 describe("secrets audit", () => {
   const allowed = new Map<string, string>([
     // path inside a host → who may own it (mode must be 0600)
-    ["/etc/patroni/secrets.env", "root"],
+    ["/etc/patroni/config.d/secrets.yml", "postgres"],
     ["/etc/pgbackrest/conf.d/secrets.conf", "postgres"],
     ["/etc/pgha/restapi.curlrc", "postgres"],
     ["/etc/haproxy/secrets.env", "root"],
@@ -210,7 +210,7 @@ describe("secrets audit", () => {
     expect(problems).toEqual([]);
     // The search does find secrets where they belong (it is not vacuous).
     for (const db of postgresMembers(sb)) {
-      expect(found).toEqual(expect.arrayContaining([`${db}:/etc/patroni/secrets.env`, `${db}:/etc/pgha/tls/node.key`, `${db}:/etc/pgbackrest/conf.d/secrets.conf`]));
+      expect(found).toEqual(expect.arrayContaining([`${db}:/etc/patroni/config.d/secrets.yml`, `${db}:/etc/pgha/tls/node.key`, `${db}:/etc/pgbackrest/conf.d/secrets.conf`]));
     }
     for (const lb of nodesOf(sb.spec, "haproxy")) expect(found).toContain(`${lb.name}:/etc/haproxy/secrets.env`);
   }, T(4));
