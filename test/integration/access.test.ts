@@ -11,7 +11,7 @@ import { apply, openSandbox, type Sandbox } from "../../src/sandbox/cluster";
 import { AVAILABLE_EXTENSIONS, GRANTABLE_PREDEFINED_ROLES } from "../../src/access/names";
 import { loginRoles } from "../../src/access/declaration";
 import { hostExec } from "../../src/sandbox/hosts";
-import { localSql, postgresMembers, sandbox, sleep, waitFor, waitHealthy } from "./support";
+import { localSql, postgresMembers, sandbox, sessionWrites, sleep, waitFor, waitHealthy } from "./support";
 
 let sb: Sandbox;
 const T = (minutes: number) => minutes * 60_000;
@@ -157,20 +157,7 @@ describe("password rotation (postgres.roles.<name>.passwordVersion)", () => {
     await localSql(l, "alter role postgres set log_statement = 'ddl'");
     // A session opened before the rotation, writing every 20 ms through rw until told to stop.
     const session = await connectAs("orders_app", "orders");
-    let stop = false;
-    let errors = 0;
-    const acked: number[] = [];
-    const load = (async () => {
-      for (let id = 1; !stop; id++) {
-        try {
-          await session.query("insert into rotation_load (id) values ($1)", [id]);
-          acked.push(id);
-        } catch {
-          errors += 1;
-        }
-        await sleep(20);
-      }
-    })();
+    const writes = sessionWrites(session, "rotation_load");
 
     const doc = YAML.parse(fs.readFileSync(original, "utf8")) as { config: Record<string, any> };
     doc.config["postgres-ha:postgres"].roles.orders_app.passwordVersion = before.version + 1;
@@ -191,8 +178,7 @@ describe("password rotation (postgres.roles.<name>.passwordVersion)", () => {
     expect(after.password).not.toBe(before.password);
 
     await sleep(1000);
-    stop = true;
-    await load;
+    const { acked, errors } = await writes.stop();
     // The session opened before kept working through the rotation: every write acknowledged.
     expect(errors).toBe(0);
     expect((await session.query("select 1 as one")).rows).toEqual([{ one: 1 }]);

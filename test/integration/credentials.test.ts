@@ -10,7 +10,7 @@ import type { Client } from "pg";
 import { apply, openSandbox, type Sandbox } from "../../src/sandbox/cluster";
 import { hostExec } from "../../src/sandbox/hosts";
 import { PORTS } from "../../src/spec";
-import { localSql, postgresMembers, sandbox, sleep, waitFor, waitHealthy } from "./support";
+import { localSql, postgresMembers, sandbox, sessionWrites, sleep, waitFor, waitHealthy } from "./support";
 
 let sb: Sandbox;
 const T = (minutes: number) => minutes * 60_000;
@@ -80,20 +80,7 @@ describe("rotating the cluster's own passwords (postgres.credentialsVersion)", (
     await localSql(l, "drop table if exists credentials_load; create table credentials_load (id bigint primary key)");
     // A superuser session opened with the old password, writing every 20 ms through rw.
     const session = await sb.client.connect("rw", { connectTimeoutMs: 5000 });
-    let stop = false;
-    let errors = 0;
-    const acked: number[] = [];
-    const load = (async () => {
-      for (let id = 1; !stop; id++) {
-        try {
-          await session.query("insert into credentials_load (id) values ($1)", [id]);
-          acked.push(id);
-        } catch {
-          errors++;
-        }
-        await sleep(20);
-      }
-    })();
+    const writes = sessionWrites(session, "credentials_load");
 
     const doc = YAML.parse(fs.readFileSync(original, "utf8")) as { config: Record<string, any> };
     const pg = doc.config["postgres-ha:postgres"];
@@ -103,8 +90,7 @@ describe("rotating the cluster's own passwords (postgres.credentialsVersion)", (
     fs.writeFileSync(file, YAML.stringify(doc));
     const r = await apply(await openSandbox(), { stack: file, log: (line) => process.stderr.write(`[credentials] ${line}\n`) });
     await sleep(1000);
-    stop = true;
-    await load;
+    const { acked, errors } = await writes.stop();
 
     // The rollout: every member ran the credentials action, the leader (last) set the verifiers,
     // then each replica adopted them in the second pass. Nothing is left to restart.

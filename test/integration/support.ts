@@ -1,5 +1,6 @@
 // Shared by the integration tests: the sandbox they run against, a write load that records
 // every acknowledged commit, and waits with deadlines that say what they were waiting for.
+import type { Client } from "pg";
 import { checkHealth, openSandbox, type Sandbox } from "../../src/sandbox/cluster";
 import { hostExec } from "../../src/sandbox/hosts";
 import { nodesOf } from "../../src/spec";
@@ -95,4 +96,33 @@ export async function waitStreaming(sb: Sandbox, member: string, timeoutMs = 180
     const m = c?.members.find((x) => x.name === member);
     return m && m.role !== "leader" && m.state === "streaming";
   }, timeoutMs, 500);
+}
+
+/**
+ * One session that keeps writing: inserts ids 1, 2, … into `table` (a column `id`) every 20 ms
+ * until stopped, counting what was acknowledged and what failed — for "a session opened before
+ * the change keeps working" checks (the session is the caller's: end it after `stop`).
+ */
+export function sessionWrites(session: Client, table: string): { stop(): Promise<{ acked: number[]; errors: number }> } {
+  let stopped = false;
+  let errors = 0;
+  const acked: number[] = [];
+  const done = (async () => {
+    for (let id = 1; !stopped; id++) {
+      try {
+        await session.query(`insert into ${table} (id) values ($1)`, [id]);
+        acked.push(id);
+      } catch {
+        errors++;
+      }
+      await sleep(20);
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await done;
+      return { acked, errors };
+    },
+  };
 }
