@@ -53,6 +53,12 @@ describe("pgha-secrets fetch", () => {
     expect(n.leftInTmp()).toEqual([]);
   });
 
+  it("a node from before the config directory loses its old environment file of passwords", () => {
+    const n = db1().write("/etc/patroni/secrets.env", "PATRONI_SUPERUSER_PASSWORD=old\n", 0o600);
+    expect(n.run("pgha-secrets", ["fetch"]).status).toBe(0);
+    expect([n.exists("/etc/patroni/secrets.env"), n.exists("/etc/patroni/config.d/secrets.yml")]).toEqual([false, true]);
+  });
+
   it("an HAProxy node gets the stats credentials and the PEM HAProxy reads; an etcd node's key belongs to etcd", () => {
     const lb = devSecrets(asDevNode(node(), "lb1"), "lb1");
     expect(lb.run("pgha-secrets", ["fetch"]).status).toBe(0);
