@@ -5,6 +5,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { fakeNodes, type FakeNode } from "./harness";
 import { asDevNode, CLUSTER_SECRET, dev, devSecrets, nodeSecret } from "./fixtures";
+import { NODE_PATHS } from "../../../src/node-paths";
+import { DB_USERS } from "../../../src/spec";
 
 jest.setTimeout(120_000); // real processes: seconds each on a busy machine
 const node = fakeNodes();
@@ -374,5 +376,13 @@ describe("pgha-secrets rotate: the cluster's own passwords (postgres.credentials
   it("--wait takes a number of seconds, and only with rotate", () => {
     const n = db1();
     for (const args of [["rotate", "--wait"], ["rotate", "--wait", "soon"], ["fetch", "--wait", "5"]]) expect([args, n.run("pgha-secrets", args).status]).toEqual([args, 2]);
+  });
+});
+
+describe("pgha-secrets names what the render path names", () => {
+  it("Patroni's config directory and the cluster's database roles are the ones src/ defines", () => {
+    const script = fs.readFileSync(path.join(__dirname, "../../../node-software/usr/local/sbin/pgha-secrets"), "utf8");
+    expect(script).toContain(`PATRONI_CONFIG_DIR=${NODE_PATHS.patroniConfigDir} `);
+    expect(script).toContain(`DB_SUPERUSER=${DB_USERS.superuser} DB_REPLICATION=${DB_USERS.replication} DB_REWIND=${DB_USERS.rewind}\n`);
   });
 });
