@@ -13,6 +13,10 @@ import { failoverSvgFromResults, readmeWithBenchTables } from "./readme";
 import { MIN_P95_SAMPLES } from "./stats";
 import { CLI_CASES, CLI_RUNTIMES, readmeWithCliTable, runCliBench, writeCliResults, type CliRuntime } from "./cli";
 import { PROJECT_ROOT } from "../src/config/stack-file";
+import { CHAOS_MODES, FAULT_KINDS, scheduleProblems, type ChaosMode, type FaultKind } from "./chaos/schedule";
+import { runChaos } from "./chaos/soak";
+import { chaosSvgFromResults, readmeWithChaosTable, writeChaosResults } from "./chaos/report";
+import { CHAOS_WRITERS, CHAOS_WRITE_PAUSE_MS } from "./chaos/checker";
 
 const log = (l: string) => process.stderr.write(`[bench] ${l}\n`);
 
@@ -114,21 +118,48 @@ export function registerBenchCommands(program: Command): void {
     });
 
   bench
+    .command("chaos")
+    .description("a reproducible random schedule of faults under 8+ concurrent writers, readers and member probes: acknowledged writes lost, split-brain windows, stale reads, and per fault the write outage, time to a new primary, time until every member streams again, and how the old leader came back")
+    .option("--faults <n>", "how many faults", "20")
+    .option("--seed <n>", "the schedule's seed (the same seed gives the same faults)", "1")
+    .option("--mode <mode>", `${CHAOS_MODES.join(", ")} or both (both: the first half quorum, the second async)`, "quorum")
+    .option("--fault <kinds...>", `draw only from these: ${FAULT_KINDS.join(", ")}`)
+    .option("--writers <n>", "concurrent writers through HAProxy", String(CHAOS_WRITERS))
+    .option("--pause <ms>", "each writer's pause after a write", String(CHAOS_WRITE_PAUSE_MS))
+    .option("--fail-fast", "stop at the first fault the cluster does not recover from (default: repair, record, go on)")
+    .option("--json", "print the results as JSON instead of the table")
+    .option("--out <dir>", "where chaos.json and chaos.svg go", path.join(PROJECT_ROOT, "bench/results"))
+    .action(async (opts: { faults: string; seed: string; mode: string; fault?: string[]; writers: string; pause: string; failFast?: boolean; json?: boolean; out: string }) => {
+      const o = { faults: Number(opts.faults), seed: Number(opts.seed), mode: opts.mode as ChaosMode | "both", kinds: opts.fault as FaultKind[] | undefined };
+      const problems = scheduleProblems(o);
+      for (const [name, v] of [["writers", opts.writers], ["pause", opts.pause]] as const) {
+        if (!(Number.isInteger(Number(v)) && Number(v) >= (name === "pause" ? 0 : 1))) problems.push(`--${name} takes a whole number ≥ ${name === "pause" ? 0 : 1}, not ${v}`);
+      }
+      if (problems.length) throw new Error(problems.join("\n"));
+      const loadBefore = os.loadavg();
+      const sb = await openSandbox();
+      const run = await runChaos(sb, { ...o, failFast: opts.failFast, checker: { writers: Number(opts.writers), pauseMs: Number(opts.pause) }, log });
+      const r = writeChaosResults(opts.out, run, loadBefore);
+      process.stdout.write(opts.json ? fs.readFileSync(r.json, "utf8") : `${r.table}\n\nJSON: ${path.relative(process.cwd(), r.json)}\nSVG:  ${path.relative(process.cwd(), r.svg)}\n`);
+      if (run.totals.lost.quorum > 0 || run.totals.splitBrainFaults > 0 || run.totals.staleReads > 0) process.exitCode = 1;
+    });
+
+  bench
     .command("readme")
-    .description("rewrite the README's benchmark tables and failover.svg from bench/results/*.json")
+    .description("rewrite the README's benchmark tables, failover.svg and chaos.svg from bench/results/*.json")
     .option("--results <dir>", "where the JSON results are", path.join(PROJECT_ROOT, "bench/results"))
     .action((opts: { results: string }) => {
       const file = path.join(PROJECT_ROOT, "README.md");
       const before = fs.readFileSync(file, "utf8");
-      const after = readmeWithCliTable(readmeWithBenchTables(before, opts.results), opts.results);
+      const after = readmeWithChaosTable(readmeWithCliTable(readmeWithBenchTables(before, opts.results), opts.results), opts.results);
       fs.writeFileSync(file, after);
       process.stdout.write(before === after ? "README.md already current\n" : "README.md benchmark tables updated\n");
-      const svg = failoverSvgFromResults(opts.results);
-      const svgFile = path.join(opts.results, "failover.svg");
-      if (svg !== undefined) {
+      for (const [name, svg] of [["failover.svg", failoverSvgFromResults(opts.results)], ["chaos.svg", chaosSvgFromResults(opts.results)]] as const) {
+        if (svg === undefined) continue;
+        const svgFile = path.join(opts.results, name);
         const old = fs.existsSync(svgFile) ? fs.readFileSync(svgFile, "utf8") : undefined;
         fs.writeFileSync(svgFile, svg);
-        process.stdout.write(old === svg ? "failover.svg already current\n" : "failover.svg redrawn\n");
+        process.stdout.write(old === svg ? `${name} already current\n` : `${name} redrawn\n`);
       }
     });
 }

@@ -3,7 +3,7 @@
 // from a client that records every acknowledged commit.
 import { hostExec, hostState, powerCut, rebootHost, startHost, waitForBoot, shutdownHost, cloudInitStatus } from "../../src/sandbox/hosts";
 import { heal, isolate } from "../../src/sandbox/network";
-import { formatStatus, status, switchover, waitFailsafeInactive, type Sandbox, type SandboxStatus } from "../../src/sandbox/cluster";
+import { formatStatus, rejoinPath, status, switchover, waitFailsafeInactive, type Sandbox, type SandboxStatus } from "../../src/sandbox/cluster";
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
@@ -43,20 +43,6 @@ afterEach(async () => {
     await waitForBoot(n.name);
   }
 }, 300_000);
-
-/**
- * How a member that led rejoined after its host came back, read from Patroni's log since the
- * fault: "rewind" (pg_rewind ran and exited 0), "rewind failed", "reclone" (its data directory was
- * removed and a replica created again), or "none" (it could follow the new timeline as it was).
- */
-async function rejoinPath(member: string, sinceMs: number): Promise<"rewind" | "rewind failed" | "reclone" | "none"> {
-  const since = `@${Math.floor(sinceMs / 1000)}`;
-  const log = (await hostExec(member, ["journalctl", "--since", since, "-u", "patroni", "--no-pager", "-o", "cat"], { user: "root" })).stdout;
-  if (/Removing data directory|replica has been created using/.test(log)) return "reclone";
-  if (/pg_rewind exit code=0\b/.test(log)) return "rewind";
-  if (/running pg_rewind from/.test(log)) return "rewind failed";
-  return "none";
-}
 
 async function leaderName(): Promise<string> {
   return waitFor("a leader", () => sb.client.leader(), 120_000);

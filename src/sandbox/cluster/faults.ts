@@ -105,3 +105,24 @@ export async function failover(sb: Sandbox, to?: string): Promise<{ from?: strin
     await sleep(250);
   }
 }
+
+export type RejoinPath = "rewind" | "rewind failed" | "reclone" | "none";
+
+/**
+ * How a member that led rejoined after a fault, read from its Patroni log since `sinceMs`:
+ * "rewind" (pg_rewind ran and exited 0), "rewind failed", "reclone" (its data directory was
+ * removed and a replica created again), or "none" (it could follow the new timeline as it was).
+ */
+export async function rejoinPath(member: string, sinceMs: number): Promise<RejoinPath> {
+  const since = `@${Math.floor(sinceMs / 1000)}`;
+  const log = (await hostExec(member, ["journalctl", "--since", since, "-u", "patroni", "--no-pager", "-o", "cat"], { user: "root" })).stdout;
+  return rejoinPathOf(log);
+}
+
+/** The rejoin path a Patroni log shows (the newest evidence wins: a failed rewind, then a re-clone, is a re-clone). */
+export function rejoinPathOf(log: string): RejoinPath {
+  if (/Removing data directory|replica has been created using/.test(log)) return "reclone";
+  if (/pg_rewind exit code=0\b/.test(log)) return "rewind";
+  if (/running pg_rewind from/.test(log)) return "rewind failed";
+  return "none";
+}

@@ -22,7 +22,8 @@ export { down, ensureImage, resume, up, type UpOptions } from "./lifecycle";
 export { apply, describeDrift, drift, type ApplyResult, type Drift } from "./converge";
 export { archiverStatus, formatStatus, mainPid, status, type MemberStatus, type SandboxStatus } from "./status";
 export {
-  failover, healNetwork, killMember, partitionMembers, patronictl, rebootMember, startMember, switchover, waitFailsafeInactive,
+  failover, healNetwork, killMember, partitionMembers, patronictl, rebootMember, rejoinPath, rejoinPathOf, startMember, switchover, waitFailsafeInactive,
+  type RejoinPath,
 } from "./faults";
 export { checkHealth, etcdHealth, waitHealthy, probeMembers, type Health, type MemberReach } from "../health";
 export { formatRollout } from "../../rollout/rollout";

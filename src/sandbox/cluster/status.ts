@@ -3,6 +3,7 @@
 import * as path from "path";
 import { SANDBOX_NETWORK } from "../../layout";
 import { PORTS, nodesOf } from "../../spec";
+import { NODE_PATHS } from "../../node-paths";
 import { OPERATOR_FILES } from "../material";
 import { guestPid, hostExec, hostProcesses, hostState, type HostState } from "../hosts";
 import { AWS_HOST } from "../aws";
@@ -98,7 +99,11 @@ function lagOf(m: PatroniMember): number | null {
  */
 export function mainPid(host: string, command: "postgres" | "patroni"): number | null {
   const procs = hostProcesses(host).filter((p) => p.command === command || (command === "patroni" && p.commandLine.some((a) => a.endsWith("/patroni"))));
-  const main = command === "postgres" ? procs.find((p) => p.commandLine.includes("-D")) : procs.find((p) => p.commandLine.some((a) => a.endsWith("config.yml")));
+  // Patroni runs on its configuration directory (NODE_PATHS.patroniConfigDir); a node from before
+  // that change still names the single file.
+  const main = command === "postgres"
+    ? procs.find((p) => p.commandLine.includes("-D"))
+    : procs.find((p) => p.commandLine.some((a) => a === NODE_PATHS.patroniConfigDir || a.endsWith("config.yml")));
   return main?.pid ?? null;
 }
 
