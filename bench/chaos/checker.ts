@@ -291,6 +291,13 @@ export function longestGapMs(acks: Ack[], from: number, to: number): number {
   return Math.max(worst, to - prev);
 }
 
+/** The longest gap one client saw between two of its acknowledgements from `from` to `to`, ms (a client on a dead HAProxy waits although others write). */
+export function longestClientGapMs(acks: Ack[], from: number, to: number, clients: number): number {
+  let worst = 0;
+  for (let c = 0; c < clients; c++) worst = Math.max(worst, longestGapMs(acks.filter((a) => a.client === c), from, to));
+  return worst;
+}
+
 /** From the probes: the first member other than `oldLeader` seen writable after `from` (and when). */
 export function firstNewPrimary(probes: ProbeSample[], oldLeader: string, from: number): { member: string; at: number } | undefined {
   for (const p of probes) {

@@ -25,6 +25,8 @@ export interface ChaosSummary {
   outageP50: number;
   outageP95: number | null;
   outageMax: number;
+  /** The longest gap any one client saw in the row's faults. */
+  clientOutageMax: number;
   /** Faults of the row where another member took over, and the p50 of the time it took. */
   takeovers: number;
   primaryP50: number | null;
@@ -54,6 +56,7 @@ export function summarizeChaos(faults: ChaosFault[]): ChaosSummary[] {
       outageP50: quantile(outages, 0.5),
       outageP95: p95OrNull(outages),
       outageMax: Math.max(...outages),
+      clientOutageMax: Math.max(...fs_.map((f) => f.clientOutageSeconds ?? f.outageSeconds)),
       takeovers: primaries.length,
       primaryP50: primaries.length ? quantile(primaries, 0.5) : null,
       recoveredP50: quantile(rec, 0.5),
@@ -77,12 +80,12 @@ function rejoinCell(r: ChaosSummary["rejoin"]): string {
 
 export function formatChaosTable(run: ChaosRun): string {
   const rows = summarizeChaos(run.faults);
-  const head = "| replication | fault | n | write outage p50 / p95 / max (s) | other member took over (n) · p50 (s) | all streaming again p50 / max (s) | old leader came back by | acked writes lost | split-brain windows | stale reads on rw |";
-  const sep = "|---|---|---|---|---|---|---|---|---|---|";
+  const head = "| replication | fault | n | write outage p50 / p95 / max (s) | one client's longest gap, max (s) | other member took over (n) · p50 (s) | all streaming again p50 / max (s) | old leader came back by | acked writes lost | split-brain windows | stale reads on rw |";
+  const sep = "|---|---|---|---|---|---|---|---|---|---|---|";
   const lines = rows.map((x) => {
     const p95 = x.outageP95 === null ? TOO_FEW_FOR_P95 : s1(x.outageP95);
     const took = x.takeovers ? `${x.takeovers} · ${s1(x.primaryP50)}` : "0";
-    return `| ${x.mode} | ${x.kind}${x.errors ? ` (${x.errors} not as planned)` : ""} | ${x.n} | ${s1(x.outageP50)} / ${p95} / ${s1(x.outageMax)} | ${took} | ${s1(x.recoveredP50)} / ${s1(x.recoveredMax)} | ${rejoinCell(x.rejoin)} | ${x.lost} of ${x.acked} | ${x.splitBrain} | ${x.staleReads} |`;
+    return `| ${x.mode} | ${x.kind}${x.errors ? ` (${x.errors} not as planned)` : ""} | ${x.n} | ${s1(x.outageP50)} / ${p95} / ${s1(x.outageMax)} | ${s1(x.clientOutageMax)} | ${took} | ${s1(x.recoveredP50)} / ${s1(x.recoveredMax)} | ${rejoinCell(x.rejoin)} | ${x.lost} of ${x.acked} | ${x.splitBrain} | ${x.staleReads} |`;
   });
   const t = run.totals;
   const totals =
@@ -91,7 +94,7 @@ export function formatChaosTable(run: ChaosRun): string {
     `**${t.splitBrainFaults} split-brain windows**; ${t.staleReads} stale reads on rw, ${t.phantomReads} reads of unwritten values; ` +
     `${t.reads.rw} reads on rw, ${t.reads.ro} on ro; ${t.indeterminate} writes failed after being sent (not counted as acknowledged)` +
     (t.errors ? `; ${t.errors} faults not carried out as planned (see the JSON's \`error\`)` : "") + ".";
-  return [[head, sep, ...lines].join("\n"), totals, `n: faults of the row; ${PERCENTILE_RULE}`].join("\n\n");
+  return [[head, sep, ...lines].join("\n"), totals, `n: faults of the row. Write outage: the longest time in which no client had a write acknowledged, from the fault until every member streams again; one client's longest gap: the same for each client alone (a client whose HAProxy died waits while others write). ${PERCENTILE_RULE}`].join("\n\n");
 }
 
 /** The legend of the fault names, for the README (generated, so it cannot drift from the code). */
@@ -100,7 +103,7 @@ export function faultLegend(): string {
 }
 
 export function chaosReadmeBlock(r: ChaosResults): string {
-  return `${formatChaosTable(r)}\n\n_measured ${r.measuredAt}, ${describeMachine(r.machine)}; Patroni ttl ${r.patroni.ttl} / loop_wait ${r.patroni.loopWait} / retry_timeout ${r.patroni.retryTimeout}; ${r.writers} writers through HAProxy, ${r.writePauseMs} ms pause after each write_`;
+  return `${formatChaosTable(r)}\n\nThe faults:\n\n${faultLegend()}\n\n_measured ${r.measuredAt}, ${describeMachine(r.machine)}; Patroni ttl ${r.patroni.ttl} / loop_wait ${r.patroni.loopWait} / retry_timeout ${r.patroni.retryTimeout}; ${r.writers} writers through HAProxy, ${r.writePauseMs} ms pause after each write_`;
 }
 
 const KIND_COLORS: Record<FaultKind, string> = {

@@ -9,7 +9,7 @@ import { hostExec, hostState, startHost, waitForBoot } from "../../src/sandbox/h
 import { heal } from "../../src/sandbox/network";
 import { s3Pid, startS3 } from "../../src/sandbox/s3";
 import { sleep } from "../../src/sandbox/shell";
-import { ChaosChecker, firstNewPrimary, longestGapMs, splitBrainMs, twoPrimariesSeenMs, type CheckerOptions } from "./checker";
+import { ChaosChecker, firstNewPrimary, longestClientGapMs, longestGapMs, splitBrainMs, twoPrimariesSeenMs, type CheckerOptions } from "./checker";
 import { DISK_FILLER, injectFault } from "./faults";
 import { chaosSchedule, NEEDS_ETCD_QUORUM, seededRandom, FAULT_KINDS, type ChaosMode, type FaultKind, type ScheduleOptions } from "./schedule";
 
@@ -28,6 +28,8 @@ export interface ChaosFault {
   primarySeconds: number | null;
   /** The longest time without any acknowledged write, from the fault until recovery, s. */
   outageSeconds: number;
+  /** The longest gap one client saw between its own acknowledgements, s. */
+  clientOutageSeconds: number;
   /** Fault → every member streaming on the newest timeline again (after the fault's own undo), s. */
   recoveredSeconds: number;
   /** How the old leader came back when another member took over (Patroni's log); null otherwise. */
@@ -231,6 +233,7 @@ export async function runChaos(sb: Sandbox, o: ChaosOptions): Promise<ChaosRun> 
         newPrimary: np?.member ?? null,
         primarySeconds: np ? (np.at - t0) / 1000 : null,
         outageSeconds: longestGapMs(acks, t0, t1) / 1000,
+        clientOutageSeconds: longestClientGapMs(acks, t0, t1, checker.writers) / 1000,
         recoveredSeconds: (t1 - t0) / 1000,
         rejoin: changed ? await rejoinPath(before.leader, t0).catch(() => null) : null,
         acked: acks.length,
@@ -244,7 +247,7 @@ export async function runChaos(sb: Sandbox, o: ChaosOptions): Promise<ChaosRun> 
       checker.probes.splice(0, checker.probes.length - 8);
       faults.push(rec);
       const s = (x: number | null) => (x === null ? "-" : `${x.toFixed(1)} s`);
-      log(`  ${String(f.index).padStart(3)} ${f.mode.padEnd(6)} ${f.kind.padEnd(24)} ${rec.target.padEnd(12)} outage ${s(rec.outageSeconds)}, new primary ${rec.newPrimary ?? "-"} ${s(rec.primarySeconds)}, recovered ${s(rec.recoveredSeconds)}, rejoin ${rec.rejoin ?? "-"}, TL ${rec.timeline}, lost ${rec.ackedLost}/${rec.acked}${rec.splitBrainMs ? `, SPLIT BRAIN ${rec.splitBrainMs} ms` : ""}${rec.staleReads ? `, ${rec.staleReads} stale reads` : ""}${error ? ` [${error}]` : ""}`);
+      log(`  ${String(f.index).padStart(3)} ${f.mode.padEnd(6)} ${f.kind.padEnd(24)} ${rec.target.padEnd(12)} outage ${s(rec.outageSeconds)} (one client ${s(rec.clientOutageSeconds)}), new primary ${rec.newPrimary ?? "-"} ${s(rec.primarySeconds)}, recovered ${s(rec.recoveredSeconds)}, rejoin ${rec.rejoin ?? "-"}, TL ${rec.timeline}, lost ${rec.ackedLost}/${rec.acked}${rec.splitBrainMs ? `, SPLIT BRAIN ${rec.splitBrainMs} ms` : ""}${rec.staleReads ? `, ${rec.staleReads} stale reads` : ""}${error ? ` [${error}]` : ""}`);
     }
   } finally {
     await checker.stop();

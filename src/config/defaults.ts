@@ -136,6 +136,14 @@ const PATRONI_FAILSAFE_DEFAULTS = { ...PATRONI_DEFAULTS, retryTimeout: 8, failsa
 /** Patroni's default safety_margin: the watchdog fires this many seconds before the leader lock expires. */
 export const WATCHDOG_SAFETY_MARGIN_SECONDS = 5;
 
+/**
+ * libpq's connect timeout (PGCONNECT_TIMEOUT in Patroni's unit, inherited by PostgreSQL): Patroni's
+ * primary_conninfo sets none, so a standby whose primary's packets vanish (a partition that drops,
+ * not refuses) waited out TCP's SYN retries (≈ 130 s) on each streaming attempt before reading
+ * the WAL archive. With it, each attempt gives up after this many seconds (docs/facts.md).
+ */
+export const LIBPQ_CONNECT_TIMEOUT_SECONDS = 5;
+
 const common = {
   network: {
     vpcCidr: "10.20.0.0/16",

@@ -2,7 +2,8 @@
 // broken the way production breaks — power cuts, partitions, lost etcd members — and measured
 // from a client that records every acknowledged commit.
 import { hostExec, hostState, powerCut, rebootHost, startHost, waitForBoot, shutdownHost, cloudInitStatus } from "../../src/sandbox/hosts";
-import { heal, isolate } from "../../src/sandbox/network";
+import { heal, isolate, partition } from "../../src/sandbox/network";
+import { applyMode } from "../../bench/chaos/soak";
 import { formatStatus, rejoinPath, status, switchover, waitFailsafeInactive, type Sandbox, type SandboxStatus } from "../../src/sandbox/cluster";
 import { spawn, spawnSync } from "child_process";
 import * as fs from "fs";
@@ -464,6 +465,120 @@ describe("faults", () => {
     await waitForBoot(leader);
     await waitStreaming(sb, leader);
   }, T(4));
+});
+
+describe("a partition of the leader under write load, by replication mode", () => {
+  afterAll(async () => {
+    await heal();
+    await applyMode(sb, "stack");
+    await waitHealthy(sb);
+  }, T(4));
+
+  // A session straight to the leader's PostgreSQL (the machine still reaches an isolated host) keeps
+  // committing through the cut: what the isolated leader acknowledges after it is the question.
+  for (const mode of ["quorum", "async"] as const) {
+    it(`${mode}: ${mode === "quorum" ? "the isolated leader acknowledges nothing after the cut and every write it acknowledged before is on the new leader" : "the writes the isolated leader acknowledges until it demotes are counted; those missing afterwards are among them (the async RPO)"}`, async () => {
+      await applyMode(sb, mode);
+      await waitHealthy(sb);
+      await waitFailsafeInactive(sb);
+      const leader = await leaderName();
+      const table = `ha_partition_${mode}`;
+      await sb.client.query("rw", `drop table if exists ${table}; create table ${table} (id bigint primary key)`);
+      const session = await sb.client.connect(leader, { connectTimeoutMs: 2000 });
+      const acks: { id: number; at: number }[] = [];
+      let stop = false;
+      let failedAt: number | undefined;
+      const writer = (async () => {
+        for (let id = 1; !stop; id++) {
+          try {
+            await session.query(`insert into ${table} (id) values ($1)`, [id]);
+            acks.push({ id, at: Date.now() });
+          } catch {
+            failedAt ??= Date.now();
+            return;
+          }
+          await sleep(20);
+        }
+      })();
+      await waitFor("writes flowing", async () => acks.length > 50, 30_000);
+      const cutAt = Date.now();
+      await isolate(leader);
+      const newLeader = await waitFor("a new leader on the majority side", async () => {
+        for (const m of postgresMembers(sb).filter((x) => x !== leader)) {
+          const r = await sb.client.rest(m, "GET", "/primary", undefined, { timeoutMs: 1000 }).catch(() => undefined);
+          if (r?.status === 200) return m;
+        }
+        return undefined;
+      }, 120_000, 250);
+      // The direct session ends when the old leader demotes (its PostgreSQL restarts as a replica).
+      await waitFor(`${leader} to end the session (demoted)`, async () => failedAt !== undefined, 120_000, 250);
+      stop = true;
+      await writer;
+      await session.end().catch(() => undefined);
+      // Asked of the new leader itself: HAProxy may not have marked it up yet.
+      const present = new Set((await sb.client.query<{ id: string }>(newLeader, `select id from ${table}`)).map((r) => Number(r.id)));
+      // A commit confirmed by a standby just before the cut may reach the client a moment after it.
+      const afterCut = acks.filter((a) => a.at > cutAt + 200);
+      const lost = acks.filter((a) => !present.has(a.id));
+      process.stderr.write(`[ha] ${mode}: ${leader} isolated; ${newLeader} leads after ${((Date.now() - cutAt) / 1000).toFixed(1)} s; the old leader acknowledged ${afterCut.length} writes after the cut, the session ended ${(((failedAt ?? cutAt) - cutAt) / 1000).toFixed(1)} s after it; ${lost.length} of ${acks.length} acknowledged writes missing on ${newLeader}\n`);
+      if (mode === "quorum") {
+        expect(afterCut).toEqual([]);
+        expect(lost).toEqual([]);
+      } else {
+        // Async: the isolated leader goes on acknowledging until it demotes — writes no standby has.
+        expect(afterCut.length).toBeGreaterThan(0);
+        for (const l of lost) expect(l.at).toBeGreaterThan(cutAt - 1000);
+      }
+      await heal();
+      await waitStreaming(sb, leader);
+      expect(await rejoinPath(leader, cutAt)).toMatch(mode === "async" ? /^rewind$/ : /^(rewind|none)$/);
+    }, T(6));
+  }
+});
+
+describe("streaming cut, the archive still flows", () => {
+  it("a replica cut from the leader keeps replaying from the WAL archive (its walreceiver gets nothing) and streams again after the cut heals; no write lost", async () => {
+    await waitHealthy(sb);
+    const leader = await leaderName();
+    const [replica] = (await replicas()).sort();
+    const load = new WriteLoad(sb, "ha_archive_fallback");
+    await load.prepare();
+    load.start();
+    await waitFor("writes flowing", async () => load.ackedCount > 50, 30_000);
+    const cutAt = Date.now();
+    await partition([sb.layout.addresses[replica]], [sb.layout.addresses[leader]]);
+    try {
+      await sleep(2000);
+      // WAL written after the cut, switched so that it is archived now rather than at
+      // archive_timeout; then more, to show the replica keeps coming back to the archive: between
+      // two archive passes it retries streaming, and each try gives up after PGCONNECT_TIMEOUT
+      // (without it, TCP's SYN retries held the replica ≈ 130 s per try).
+      const replayFromArchive = async (what: string, timeoutMs: number) => {
+        const target = await localSql(leader, "select pg_current_wal_lsn()");
+        const since = Date.now();
+        const seen = await waitFor(`${replica} to replay ${target} (${what}) from the archive`, async () => {
+          await localSql(leader, "select pg_switch_wal() from (select pg_logical_emit_message(false, 'pgha', 'archive fallback test')) as r");
+          const [row] = (await localSql(replica, `select pg_last_wal_replay_lsn() >= '${target}'::pg_lsn, coalesce(pg_last_wal_receive_lsn() < '${target}'::pg_lsn, true), coalesce((select status from pg_stat_wal_receiver), 'none')`)).split("\n").map((l) => l.split("|"));
+          return row[0] === "t" ? { notStreamed: row[1] === "t", receiver: row[2] } : undefined;
+        }, timeoutMs, 2000);
+        process.stderr.write(`[ha] ${replica} cut from ${leader}: replayed ${target} (${what}) from the archive ${((Date.now() - since) / 1000).toFixed(1)} s after it was written, ${((Date.now() - cutAt) / 1000).toFixed(1)} s after the cut (walreceiver: ${seen.receiver})\n`);
+        // The walreceiver did not bring it: what was streamed ends before the target.
+        expect([what, seen.notStreamed, seen.receiver]).toEqual([what, true, expect.not.stringMatching(/^streaming$/)]);
+      };
+      await sleep(2000);
+      await replayFromArchive("the first WAL after the cut", 240_000);
+      await sleep(5000);
+      await replayFromArchive("WAL written once the replica had turned to the archive", 90_000);
+    } finally {
+      await heal();
+    }
+    await waitFor(`${replica} streaming from ${leader} again`, async () => (await localSql(replica, "select coalesce((select status from pg_stat_wal_receiver), 'none')")) === "streaming", 180_000, 1000);
+    const result = await load.stop();
+    expect(await load.lost(result.acked)).toEqual([]);
+    const count = await localSql(leader, "select count(*) from ha_archive_fallback");
+    await waitFor(`${replica} to have every row`, async () => (await localSql(replica, "select count(*) from ha_archive_fallback")) === count, 60_000, 1000);
+    await waitHealthy(sb);
+  }, T(7));
 });
 
 describe("operator commands: patronictl through the wrapper, manual failover", () => {

@@ -3,7 +3,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { chaosSchedule, FAULT_DESCRIPTIONS, FAULT_KINDS, scheduleProblems, seededRandom, pick } from "../../bench/chaos/schedule";
-import { firstNewPrimary, longestGapMs, splitBrainMs, twoPrimariesSeenMs, type Ack } from "../../bench/chaos/checker";
+import { firstNewPrimary, longestClientGapMs, longestGapMs, splitBrainMs, twoPrimariesSeenMs, type Ack } from "../../bench/chaos/checker";
 import { chaosSvg, chaosSvgFromResults, formatChaosTable, readmeWithChaosTable, summarizeChaos, CHAOS_BEGIN, CHAOS_END, faultLegend } from "../../bench/chaos/report";
 import { kindsFor, type ChaosFault, type ChaosRun } from "../../bench/chaos/soak";
 import { rejoinPathOf } from "../../src/sandbox/cluster";
@@ -85,6 +85,10 @@ describe("the checker's judgements (bench/chaos/checker.ts)", () => {
     expect(longestGapMs(acks, 150, 6000)).toBe(5000);
     expect(longestGapMs(acks, 0, 20_000)).toBe(14_700);
     expect(longestGapMs([], 0, 3000)).toBe(3000);
+    // Client 1 waits 3 s while client 0 keeps writing.
+    const two = [ack({ client: 0, serverAt: 0 }), ack({ client: 0, serverAt: 1000 }), ack({ client: 0, serverAt: 2000 }), ack({ client: 1, serverAt: 0 }), ack({ client: 1, serverAt: 3000 })];
+    expect(longestGapMs(two, 0, 3100)).toBe(1000);
+    expect(longestClientGapMs(two, 0, 3100, 2)).toBe(3000);
   });
 
   it("the probes: the first other member seen writable after the fault, and how long two were", () => {
@@ -111,7 +115,7 @@ describe("the checker's judgements (bench/chaos/checker.ts)", () => {
 function fault(o: Partial<ChaosFault>): ChaosFault {
   return {
     index: 1, kind: "leader-power-cut", mode: "quorum", target: "db1", startedAt: "2026-12-03T00:00:00Z", oldLeader: "db1", leaderAfter: "db2",
-    newPrimary: "db2", primarySeconds: 20, outageSeconds: 22, recoveredSeconds: 40, rejoin: "rewind", acked: 1000, ackedLost: 0, splitBrainMs: 0,
+    newPrimary: "db2", primarySeconds: 20, outageSeconds: 22, clientOutageSeconds: 23, recoveredSeconds: 40, rejoin: "rewind", acked: 1000, ackedLost: 0, splitBrainMs: 0,
     twoPrimariesSeenMs: 0, staleReads: 0, timeline: 2, ...o,
   };
 }
@@ -136,9 +140,9 @@ describe("the chaos table and timeline (bench/chaos/report.ts)", () => {
     expect(rows.map((r) => [r.mode, r.kind, r.n])).toEqual([["quorum", "leader-power-cut", 2], ["quorum", "switchover", 1], ["async", "leader-power-cut", 1], ["async", "s3-outage", 1]]);
     expect(rows[0]).toMatchObject({ outageP50: 18, outageP95: null, outageMax: 22, takeovers: 2, primaryP50: 20, rejoin: { rewind: 1, none: 1, reclone: 0, failed: 0 } });
     const table = formatChaosTable(chaosRun(faults));
-    expect(table).toContain(`| quorum | leader-power-cut | 2 | 18.0 / ${TOO_FEW_FOR_P95} / 22.0 | 2 · 20.0 | 40.0 / 40.0 | rewind 1, as it was 1 | 0 of 2000 | 0 | 0 |`);
-    expect(table).toContain("| async | leader-power-cut | 1 | 21.0 / n<20 / 21.0 | 1 · 20.0 | 40.0 / 40.0 | re-clone 1 | 12 of 1000 | 0 | 0 |");
-    expect(table).toContain("| async | s3-outage | 1 | 0.1 / n<20 / 0.1 | 0 | 40.0 / 40.0 | - | 0 of 1000 | 0 | 0 |");
+    expect(table).toContain(`| quorum | leader-power-cut | 2 | 18.0 / ${TOO_FEW_FOR_P95} / 22.0 | 23.0 | 2 · 20.0 | 40.0 / 40.0 | rewind 1, as it was 1 | 0 of 2000 | 0 | 0 |`);
+    expect(table).toContain("| async | leader-power-cut | 1 | 21.0 / n<20 / 21.0 | 23.0 | 1 · 20.0 | 40.0 / 40.0 | re-clone 1 | 12 of 1000 | 0 | 0 |");
+    expect(table).toContain("| async | s3-outage | 1 | 0.1 / n<20 / 0.1 | 23.0 | 0 | 40.0 / 40.0 | - | 0 of 1000 | 0 | 0 |");
     expect(table).toContain("lost: **0 in quorum mode**, 12 in async mode");
     expect(table).toContain("p95 is shown only from n ≥ 20");
   });

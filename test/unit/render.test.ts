@@ -7,6 +7,7 @@ import { renderAll, renderBundle, NODE_PATHS, type NodeBundle } from "../../src/
 import { nodeSoftware, nodeSoftwareFile } from "../../src/render/software";
 import { CHANGE_ACTIONS, sha256, unpackNodeBundle } from "../../src/bundle/format";
 import { dynamicConfig } from "../../src/render/dynamic";
+import { LIBPQ_CONNECT_TIMEOUT_SECONDS } from "../../src/config/defaults";
 import { cronFieldsValid, inCidr, parseCronD, parseHaproxy, parseHba, parseIni, parseYaml } from "../helpers/parsers";
 
 function specFor(tier: string, extra: Record<string, unknown> = {}, stack = tier): ClusterSpec {
@@ -23,6 +24,23 @@ function fileOf(b: NodeBundle, path: string): string {
 
 const TIERS = ["dev", "staging", "prod"] as const;
 const layouts = (spec: ClusterSpec): [string, Layout][] => [["ec2", ec2Layout(spec)], ["sandbox", sandboxLayout(spec)]];
+
+describe("libpq's connect timeout for PostgreSQL and Patroni (LIBPQ_CONNECT_TIMEOUT_SECONDS)", () => {
+  it("Patroni's unit sets PGCONNECT_TIMEOUT on every PostgreSQL member of every tier and layout, and Patroni does not pass its own: a standby cut from its primary turns to the archive", () => {
+    for (const tier of TIERS) {
+      const spec = specFor(tier);
+      for (const [kind, layout] of layouts(spec)) {
+        for (const b of renderAll(spec, layout).filter((x) => x.role === "postgres")) {
+          const unit = fileOf(b, "/etc/systemd/system/patroni.service.d/pgha.conf");
+          expect([tier, kind, b.node, unit.match(/^Environment=PGCONNECT_TIMEOUT=(\d+)$/m)?.[1]]).toEqual([tier, kind, b.node, String(LIBPQ_CONNECT_TIMEOUT_SECONDS)]);
+          // Set in the unit's [Service] section, where systemd reads Environment=.
+          expect(unit.indexOf("Environment=PGCONNECT_TIMEOUT")).toBeGreaterThan(unit.indexOf("[Service]"));
+        }
+      }
+    }
+    expect(LIBPQ_CONNECT_TIMEOUT_SECONDS).toBeGreaterThanOrEqual(2);
+  });
+});
 
 describe("Patroni's watchdog (patroni.watchdog): on EC2 as configured, off in the sandbox", () => {
   const patroniOf = (b: NodeBundle) => parseYaml(fileOf(b, NODE_PATHS.patroniConfig));

@@ -6,7 +6,7 @@ import { NODE_PATHS, POSTGRES_MAJOR } from "../../node-paths";
 import { DATA_VOLUME_DEVICE, TLS_DIR, type Layout } from "../../layout";
 import { renderTemplate } from "../templates";
 import { dynamicConfig, renderPgHba } from "../dynamic";
-import { architectureOf, WATCHDOG_SAFETY_MARGIN_SECONDS } from "../../config/defaults";
+import { architectureOf, LIBPQ_CONNECT_TIMEOUT_SECONDS, WATCHDOG_SAFETY_MARGIN_SECONDS } from "../../config/defaults";
 import type { WatchdogMode } from "../../config/schema";
 import type { ChangeAction } from "../../bundle/format";
 import type { BundleFile } from "./types";
@@ -55,6 +55,7 @@ export function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
     dynamicFile: NODE_PATHS.dynamicFile,
     patroniConfig: NODE_PATHS.patroniConfig,
     patroniConfigDir: NODE_PATHS.patroniConfigDir,
+    libpqConnectTimeout: LIBPQ_CONNECT_TIMEOUT_SECONDS,
     pgMajor: POSTGRES_MAJOR,
     pgPort: PORTS.postgres,
     etcdDataDir: NODE_PATHS.etcdDataDir,
