@@ -122,15 +122,15 @@ export function chaosSvg(run: ChaosRun): string {
   const left = 300;
   const width = 1000;
   const maxS = Math.max(30, ...run.faults.map((f) => f.recoveredSeconds));
-  const x = (sec: number) => left + ((width - left - 20) * sec) / maxS;
+  const x = (sec: number) => Math.round((left + ((width - left - 20) * sec) / maxS) * 10) / 10;
   const rows = run.faults.map((f, i) => {
     const y = 40 + i * rowH;
     const c = KIND_COLORS[f.kind];
     const bad = f.ackedLost > 0 || f.splitBrainMs > 0;
     return [
       `<text x="${left - 6}" y="${y + 10}" text-anchor="end" font-size="10">${f.index}. ${f.mode} · ${f.kind}${bad ? ` ✗ ${f.ackedLost} lost${f.splitBrainMs ? ", split brain" : ""}` : ""}</text>`,
-      `<rect x="${left}" y="${y + 2}" width="${Math.max(1, x(f.recoveredSeconds) - left)}" height="${rowH - 4}" fill="${c}" opacity="0.3"/>`,
-      `<rect x="${left}" y="${y + 2}" width="${Math.max(1, x(f.outageSeconds) - left)}" height="${rowH - 4}" fill="${c}"/>`,
+      `<rect x="${left}" y="${y + 2}" width="${Math.max(1, Math.round((x(f.recoveredSeconds) - left) * 10) / 10)}" height="${rowH - 4}" fill="${c}" opacity="0.3"/>`,
+      `<rect x="${left}" y="${y + 2}" width="${Math.max(1, Math.round((x(f.outageSeconds) - left) * 10) / 10)}" height="${rowH - 4}" fill="${c}"/>`,
       f.primarySeconds === null ? "" : `<line x1="${x(f.primarySeconds)}" x2="${x(f.primarySeconds)}" y1="${y}" y2="${y + rowH}" stroke="#000" stroke-width="2"/>`,
     ].join("");
   });

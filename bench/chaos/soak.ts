@@ -9,6 +9,7 @@ import { hostExec, hostState, startHost, waitForBoot } from "../../src/sandbox/h
 import { heal } from "../../src/sandbox/network";
 import { s3Pid, startS3 } from "../../src/sandbox/s3";
 import { sleep } from "../../src/sandbox/shell";
+import { NODE_PATHS } from "../../src/node-paths";
 import { ChaosChecker, firstNewPrimary, longestClientGapMs, longestGapMs, splitBrainMs, twoPrimariesSeenMs, type CheckerOptions } from "./checker";
 import { DISK_FILLER, injectFault } from "./faults";
 import { chaosSchedule, NEEDS_ETCD_QUORUM, seededRandom, FAULT_KINDS, type ChaosMode, type FaultKind, type ScheduleOptions } from "./schedule";
@@ -110,7 +111,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | false
 }
 
 async function sql(host: string, q: string): Promise<string> {
-  const r = await hostExec(host, ["psql", "-h", "/var/run/postgresql", "-XAtq", "-c", q], { user: "postgres", timeoutMs: 20_000 });
+  const r = await hostExec(host, ["psql", "-h", NODE_PATHS.socketDir, "-XAtq", "-c", q], { user: "postgres", timeoutMs: 20_000 });
   if (r.code !== 0) throw new Error(`${host}: ${r.stderr.trim()}`);
   return r.stdout.trim();
 }
