@@ -6,7 +6,8 @@ import { chaosSchedule, FAULT_DESCRIPTIONS, FAULT_KINDS, scheduleProblems, seede
 import { firstNewPrimary, longestClientGapMs, longestGapMs, splitBrainMs, twoPrimariesSeenMs, type Ack } from "../../bench/chaos/checker";
 import { chaosSvg, chaosSvgFromResults, formatChaosTable, readmeWithChaosTable, summarizeChaos, CHAOS_BEGIN, CHAOS_END, faultLegend } from "../../bench/chaos/report";
 import { kindsFor, type ChaosFault, type ChaosRun } from "../../bench/chaos/soak";
-import { rejoinPathOf } from "../../src/sandbox/cluster";
+import { mainProcessOf, rejoinPathOf } from "../../src/sandbox/cluster";
+import { NODE_PATHS } from "../../src/node-paths";
 import { loadStack } from "../../src/config/stack-file";
 import { TOO_FEW_FOR_P95 } from "../../bench/stats";
 
@@ -102,6 +103,20 @@ describe("the checker's judgements (bench/chaos/checker.ts)", () => {
     expect(firstNewPrimary(probes, "db1", 100)).toEqual({ member: "db2", at: 750 });
     expect(firstNewPrimary(probes, "db1", 1100)).toBeUndefined();
     expect(twoPrimariesSeenMs(probes, 0, 2000)).toBe(250);
+  });
+
+  it("the processes the faults kill: the postmaster (not a child), and Patroni on its config directory or, on an older node, its file", () => {
+    const proc = (pid: number, command: string, commandLine: string[]) => ({ pid, guestPid: pid, command, commandLine });
+    const procs = [
+      proc(900, "postgres", ["postgres: orders: checkpointer"]),
+      proc(901, "postgres", ["/usr/lib/postgresql/17/bin/postgres", "-D", "/data", "--config-file=/data/postgresql.conf"]),
+      proc(700, "patroni", ["/usr/bin/python3", "/usr/bin/patroni", NODE_PATHS.patroniConfigDir]),
+      proc(710, "pgha-patronictl", ["/usr/bin/python3", "/usr/bin/patronictl", "-c", NODE_PATHS.patroniConfigDir, "list"]),
+    ];
+    expect(mainProcessOf(procs, "postgres")).toBe(901);
+    expect(mainProcessOf(procs, "patroni")).toBe(700);
+    expect(mainProcessOf([proc(5, "patroni", ["/usr/bin/python3", "/usr/bin/patroni", "/etc/patroni/config.yml"])], "patroni")).toBe(5);
+    expect(mainProcessOf([], "patroni")).toBeNull();
   });
 
   it("the old leader's way back, read from Patroni's log", () => {

@@ -20,7 +20,7 @@ export { changeMembership, membershipRefusal, type MembershipChange } from "./me
 export { replaceNode, ReplaceRefused, type ReplaceResult } from "./replace";
 export { down, ensureImage, resume, up, type UpOptions } from "./lifecycle";
 export { apply, describeDrift, drift, type ApplyResult, type Drift } from "./converge";
-export { archiverStatus, formatStatus, mainPid, status, type MemberStatus, type SandboxStatus } from "./status";
+export { archiverStatus, formatStatus, mainPid, mainProcessOf, status, type MemberStatus, type SandboxStatus } from "./status";
 export {
   failover, healNetwork, killMember, partitionMembers, patronictl, rebootMember, rejoinPath, rejoinPathOf, startMember, switchover, waitFailsafeInactive,
   type RejoinPath,

@@ -5,7 +5,7 @@ import { SANDBOX_NETWORK } from "../../layout";
 import { PORTS, nodesOf } from "../../spec";
 import { NODE_PATHS } from "../../node-paths";
 import { OPERATOR_FILES } from "../material";
-import { guestPid, hostExec, hostProcesses, hostState, type HostState } from "../hosts";
+import { guestPid, hostExec, hostProcesses, hostState, type GuestProcess, type HostState } from "../hosts";
 import { AWS_HOST } from "../aws";
 import { s3Pid } from "../s3";
 import type { PatroniMember } from "../client";
@@ -98,7 +98,12 @@ function lagOf(m: PatroniMember): number | null {
  * wrap around (pid_max is 32768 on this machine kind).
  */
 export function mainPid(host: string, command: "postgres" | "patroni"): number | null {
-  const procs = hostProcesses(host).filter((p) => p.command === command || (command === "patroni" && p.commandLine.some((a) => a.endsWith("/patroni"))));
+  return mainProcessOf(hostProcesses(host), command);
+}
+
+/** The main process of `command` among a host's processes (mainPid without the host). */
+export function mainProcessOf(processes: GuestProcess[], command: "postgres" | "patroni"): number | null {
+  const procs = processes.filter((p) => p.command === command || (command === "patroni" && p.commandLine.some((a) => a.endsWith("/patroni"))));
   // Patroni runs on its configuration directory (NODE_PATHS.patroniConfigDir); a node from before
   // that change still names the single file.
   const main = command === "postgres"
