@@ -235,10 +235,19 @@ export class ChaosChecker {
   async missing(acks: { client: number; seq: number }[]): Promise<{ client: number; seq: number }[]> {
     const out: { client: number; seq: number }[] = [];
     const byClient = new Map<number, number[]>();
-    for (const a of acks) byClient.set(a.client, [...(byClient.get(a.client) ?? []), a.seq]);
+    for (const a of acks) {
+      const seqs = byClient.get(a.client);
+      if (seqs) seqs.push(a.seq);
+      else byClient.set(a.client, [a.seq]);
+    }
     for (const [client, seqs] of byClient) {
-      const lo = Math.min(...seqs);
-      const hi = Math.max(...seqs);
+      // A loop, not Math.min(...seqs): a long soak's final check has more seqs than arguments allowed.
+      let lo = Infinity;
+      let hi = -Infinity;
+      for (const x of seqs) {
+        if (x < lo) lo = x;
+        if (x > hi) hi = x;
+      }
       const rows = await this.sb.client.query<{ seq: string }>("rw", `select seq from ${this.table} where client = $1 and seq between $2 and $3`, [client, lo, hi]);
       const present = new Set(rows.map((r) => Number(r.seq)));
       for (const s of seqs) if (!present.has(s)) out.push({ client, seq: s });
