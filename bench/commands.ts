@@ -119,7 +119,7 @@ export function registerBenchCommands(program: Command): void {
 
   bench
     .command("chaos")
-    .description("a reproducible random schedule of faults under 8+ concurrent writers, readers and member probes: acknowledged writes lost, split-brain windows, stale reads, and per fault the write outage, time to a new primary, time until every member streams again, and how the old leader came back")
+    .description("a reproducible random schedule of faults under concurrent writers (8 by default), readers and member probes: acknowledged writes lost, split-brain windows, stale reads, and per fault the write outage, time to a new primary, time until every member streams again, and how the old leader came back")
     .option("--faults <n>", "how many faults", "20")
     .option("--seed <n>", "the schedule's seed (the same seed gives the same faults)", "1")
     .option("--mode <mode>", `${CHAOS_MODES.join(", ")} or both (both: the first half quorum, the second async)`, "quorum")
