@@ -17,6 +17,7 @@ import { hostExec, powerCut, startHost, waitForBoot } from "../src/sandbox/hosts
 import { heal, isolate } from "../src/sandbox/network";
 import { WriteLoad } from "../src/sandbox/workload";
 import { sleep } from "../src/sandbox/shell";
+import { primaryAmong, waitUntil } from "./wait";
 import { machineInfo, describeMachine, type MachineInfo } from "./machine";
 import { PERCENTILE_RULE, TOO_FEW_FOR_P95, p95OrNull, quantile } from "./stats";
 
@@ -69,29 +70,19 @@ export function profilesFor(spec: ClusterSpec): Profile[] {
   ];
 }
 
-async function waitUntil<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v) return v as T;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
 async function applyProfile(sb: Sandbox, p: Profile, sync: "async" | "quorum"): Promise<void> {
   const spec: ClusterSpec = {
     ...sb.spec,
     patroni: { ...sb.spec.patroni, ttl: p.ttl, loopWait: p.loopWait, retryTimeout: p.retryTimeout, primaryStartTimeout: p.primaryStartTimeout },
     postgres: { ...sb.spec.postgres, syncMode: sync === "async" ? "off" : "quorum", syncNodeCount: 1 },
   };
-  const leader = await waitUntil("a leader", () => sb.client.leader(), 120_000);
+  const leader = await waitUntil("a leader", () => sb.client.leader(), 120_000, 100);
   const r = await hostExec(leader, ["pgha-dynamic", "apply", "-"], { input: JSON.stringify(dynamicConfig(spec, sb.layout)) });
   if (r.code !== 0) throw new Error(`pgha-dynamic apply: ${r.stderr}`);
   await waitUntil("the new timing on every member", async () => {
     const c = await sb.client.rest(leader, "GET", "/config");
     return c.body?.ttl === p.ttl && c.body?.loop_wait === p.loopWait;
-  }, 60_000);
+  }, 60_000, 100);
   // Patroni picks up ttl/loop_wait on its next cycle.
   await sleep(p.loopWait * 1000 + 1000);
 }
@@ -102,14 +93,6 @@ async function healthy(sb: Sandbox): Promise<string> {
     return x.healthy ? x : undefined;
   }, 300_000, 500);
   return h.leader!;
-}
-
-async function primaryAmong(sb: Sandbox, members: string[]): Promise<string | undefined> {
-  for (const m of members) {
-    const r = await sb.client.rest(m, "GET", "/primary", undefined, { timeoutMs: 800 }).catch(() => undefined);
-    if (r?.status === 200) return m;
-  }
-  return undefined;
 }
 
 async function streaming(sb: Sandbox, member: string): Promise<boolean> {
@@ -123,7 +106,7 @@ async function oneRun(sb: Sandbox, profile: Profile, sync: "async" | "quorum", s
   const load = new WriteLoad(sb, "bench_failover", WRITE_PAUSE_MS);
   await load.prepare();
   load.start();
-  await waitUntil("writes flowing", async () => load.ackedCount > 30, 30_000);
+  await waitUntil("writes flowing", async () => load.ackedCount > 30, 30_000, 100);
   await sleep(1000);
   const others = members.filter((m) => m !== oldLeader);
   const t0 = Date.now();
@@ -132,7 +115,7 @@ async function oneRun(sb: Sandbox, profile: Profile, sync: "async" | "quorum", s
   switch (scenario) {
     case "power-cut":
       await powerCut(oldLeader);
-      newLeader = await waitUntil("a new leader", () => primaryAmong(sb, others), 180_000);
+      newLeader = await waitUntil("a new leader", () => primaryAmong(sb, others), 180_000, 100);
       break;
     case "postmaster-crash": {
       const postmaster = mainPid(oldLeader, "postgres");
@@ -145,12 +128,12 @@ async function oneRun(sb: Sandbox, profile: Profile, sync: "async" | "quorum", s
         if (p && p !== oldLeader) return p;
         const now = mainPid(oldLeader, "postgres");
         return now && now !== postmaster && p === oldLeader ? p : undefined;
-      }, 180_000);
+      }, 180_000, 100);
       break;
     }
     case "partition":
       await isolate(oldLeader);
-      newLeader = await waitUntil("a new leader on the majority side", () => primaryAmong(sb, others), 180_000);
+      newLeader = await waitUntil("a new leader on the majority side", () => primaryAmong(sb, others), 180_000, 100);
       break;
     case "switchover":
       newLeader = (await switchover(sb)).to;
@@ -158,7 +141,7 @@ async function oneRun(sb: Sandbox, profile: Profile, sync: "async" | "quorum", s
   }
   const promotionMs = Date.now() - t0;
   const promotedAt = Date.now();
-  await waitUntil("writes resuming after the promotion", async () => (load.lastAckAt() ?? 0) > promotedAt, 180_000);
+  await waitUntil("writes resuming after the promotion", async () => (load.lastAckAt() ?? 0) > promotedAt, 180_000, 100);
   await sleep(2000);
   const result = await load.stop();
   const lost = await load.lost(result.acked);

@@ -4,10 +4,12 @@
 import { failover, mainPid, switchover, waitFailsafeInactive, type Sandbox } from "../../src/sandbox/cluster";
 import { hostExec, hostState, powerCut, startHost, waitForBoot } from "../../src/sandbox/hosts";
 import { heal, isolate, partition } from "../../src/sandbox/network";
+import { etcdctlTlsArgs } from "../../src/sandbox/health";
 import { startS3, stopS3 } from "../../src/sandbox/s3";
 import { sleep } from "../../src/sandbox/shell";
 import { NODE_PATHS } from "../../src/node-paths";
 import { PORTS, nodesOf } from "../../src/spec";
+import { primaryAmong, waitUntil } from "../wait";
 import type { ChaosChecker } from "./checker";
 import { pick, type FaultKind } from "./schedule";
 
@@ -33,31 +35,12 @@ export const DISK_FILLER = `${NODE_PATHS.dataMount}/pgha-chaos-filler`;
 const members = (sb: Sandbox) => nodesOf(sb.spec, "postgres").map((n) => n.name);
 const addr = (sb: Sandbox, n: string) => sb.layout.addresses[n];
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 200): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v) return v as T;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-/** A member among `candidates` that Patroni reports as the running primary. */
-async function primaryAmong(sb: Sandbox, candidates: string[]): Promise<string | undefined> {
-  for (const m of candidates) {
-    const r = await sb.client.rest(m, "GET", "/primary", undefined, { timeoutMs: 800 }).catch(() => undefined);
-    if (r?.status === 200) return m;
-  }
-  return undefined;
-}
-
 /** Waits for another member to lead and for writes to be acknowledged after that (≤ 3 min). */
 async function newPrimaryWriting(ctx: FaultContext): Promise<string> {
   const others = members(ctx.sb).filter((m) => m !== ctx.leader);
-  const p = await until("a new primary", () => primaryAmong(ctx.sb, others), 180_000);
+  const p = await waitUntil("a new primary", () => primaryAmong(ctx.sb, others), 180_000);
   const at = Date.now();
-  await until(`writes acknowledged by ${p}`, async () => ctx.checker.lastAckAt() > at, 90_000);
+  await waitUntil(`writes acknowledged by ${p}`, async () => ctx.checker.lastAckAt() > at, 90_000);
   return p;
 }
 
@@ -77,8 +60,7 @@ async function hostOutage(host: string, holdMs: number): Promise<Injected> {
 export async function etcdLeader(sb: Sandbox): Promise<string | undefined> {
   for (const n of nodesOf(sb.spec, "etcd")) {
     const url = `${sb.spec.tls.enabled ? "https" : "http"}://${addr(sb, n.name)}:${PORTS.etcdClient}`;
-    const tls = sb.spec.tls.enabled ? ["--cacert=/etc/pgha/tls/ca.crt", "--cert=/etc/pgha/tls/node.crt", "--key=/etc/pgha/tls/node.key"] : [];
-    const r = await hostExec(n.name, ["etcdctl", `--endpoints=${url}`, ...tls, "--command-timeout=2s", "endpoint", "status", "-w", "simple"], { timeoutMs: 5000 }).catch(() => undefined);
+    const r = await hostExec(n.name, ["etcdctl", `--endpoints=${url}`, ...etcdctlTlsArgs(sb), "--command-timeout=2s", "endpoint", "status", "-w", "simple"], { timeoutMs: 5000 }).catch(() => undefined);
     if (r?.code === 0 && r.stdout.split(", ")[4] === "true") return n.name;
   }
   return undefined;
@@ -119,14 +101,14 @@ export async function injectFault(kind: FaultKind, ctx: FaultContext): Promise<I
       process.kill(pid, "SIGKILL");
       // Patroni starts it again in place, or a replica takes over: either way a primary writes.
       const at = Date.now();
-      await until("a primary writing again", async () => ctx.checker.lastAckAt() > at + 500, 180_000);
+      await waitUntil("a primary writing again", async () => ctx.checker.lastAckAt() > at + 500, 180_000);
       return { target: leader, recover: async () => undefined };
     }
     case "patroni-kill": {
       const pid = mainPid(leader, "patroni");
       if (!pid) throw new Error(`no Patroni process found on ${leader}`);
       process.kill(pid, "SIGKILL");
-      await until(`Patroni on ${leader} answering again (systemd starts it)`, async () => {
+      await waitUntil(`Patroni on ${leader} answering again (systemd starts it)`, async () => {
         const now = mainPid(leader, "patroni");
         if (!now || now === pid) return false;
         const r = await sb.client.rest(leader, "GET", "/liveness", undefined, { timeoutMs: 800 });

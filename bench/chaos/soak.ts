@@ -12,6 +12,7 @@ import { sleep } from "../../src/sandbox/shell";
 import { NODE_PATHS } from "../../src/node-paths";
 import { ChaosChecker, firstNewPrimary, longestClientGapMs, longestGapMs, splitBrainMs, twoPrimariesSeenMs, type CheckerOptions } from "./checker";
 import { DISK_FILLER, injectFault } from "./faults";
+import { waitUntil } from "../wait";
 import { chaosSchedule, NEEDS_ETCD_QUORUM, seededRandom, FAULT_KINDS, type ChaosMode, type FaultKind, type ScheduleOptions } from "./schedule";
 
 export interface ChaosFault {
@@ -95,21 +96,6 @@ export function kindsFor(spec: ClusterSpec, wanted?: FaultKind[]): { kinds: Faul
   return { kinds, problems };
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs: number, everyMs = 500): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v as T;
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (${last})` : ""}`);
-    await sleep(everyMs);
-  }
-}
-
 async function sql(host: string, q: string): Promise<string> {
   const r = await hostExec(host, ["psql", "-h", NODE_PATHS.socketDir, "-XAtq", "-c", q], { user: "postgres", timeoutMs: 20_000 });
   if (r.code !== 0) throw new Error(`${host}: ${r.stderr.trim()}`);
@@ -120,21 +106,21 @@ async function sql(host: string, q: string): Promise<string> {
 export async function waitRecovered(sb: Sandbox, timeoutMs = 300_000): Promise<{ leader: string; timeline: number }> {
   const deadline = Date.now() + timeoutMs;
   const left = () => Math.max(1000, deadline - Date.now());
-  const leader = await until("a healthy cluster", async () => {
+  const leader = await waitUntil("a healthy cluster", async () => {
     const h = await checkHealth(sb);
     if (!h.healthy) throw new Error(h.reasons.join("; "));
     return h.leader;
-  }, left());
+  }, left(), 500);
   const timeline = parseInt(await sql(leader, "select substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)"), 16);
   for (const m of nodesOf(sb.spec, "postgres").map((n) => n.name).filter((x) => x !== leader)) {
-    await until(`${m} streaming timeline ${timeline}`, async () => (await sql(m, "select status || ' ' || received_tli from pg_stat_wal_receiver")) === `streaming ${timeline}`, left());
+    await waitUntil(`${m} streaming timeline ${timeline}`, async () => (await sql(m, "select status || ' ' || received_tli from pg_stat_wal_receiver")) === `streaming ${timeline}`, left(), 500);
   }
-  await until("every etcd member healthy", async () => {
+  await waitUntil("every etcd member healthy", async () => {
     const bad = (await etcdHealth(sb)).filter((e) => !e.healthy).map((e) => e.name);
     if (bad.length) throw new Error(`etcd ${bad.join(", ")} not healthy`);
     return true;
-  }, left());
-  for (const h of nodesOf(sb.spec, "haproxy")) await until(`${h} running`, async () => (await hostState(h.name)) === "running", left());
+  }, left(), 500);
+  for (const h of nodesOf(sb.spec, "haproxy")) await waitUntil(`${h} running`, async () => (await hostState(h.name)) === "running", left(), 500);
   await waitFailsafeInactive(sb, left());
   return { leader, timeline };
 }
@@ -157,16 +143,16 @@ export async function applyMode(sb: Sandbox, mode: ChaosMode | "stack"): Promise
     ...sb.spec,
     postgres: { ...sb.spec.postgres, syncMode: mode === "async" ? "off" : "quorum", syncNodeCount: Math.max(1, sb.spec.postgres.syncNodeCount) },
   };
-  const leader = await until("a leader", () => sb.client.leader(), 120_000);
+  const leader = await waitUntil("a leader", () => sb.client.leader(), 120_000, 500);
   const r = await hostExec(leader, ["pgha-dynamic", "apply", "-"], { input: JSON.stringify(dynamicConfig(spec, sb.layout)), timeoutMs: 60_000 });
   if (r.code !== 0) throw new Error(`pgha-dynamic apply: ${r.stderr}`);
   const want = mode === "async" ? "off" : mode === "quorum" ? "quorum" : undefined;
-  await until(`synchronous_mode ${want ?? "of the stack"}`, async () => {
+  await waitUntil(`synchronous_mode ${want ?? "of the stack"}`, async () => {
     const c = await sb.client.rest(leader, "GET", "/config");
     const sm = c.body?.synchronous_mode;
     const now = sm === "quorum" ? "quorum" : sm === true || sm === "on" ? "on" : "off";
     return want ? now === want : true;
-  }, 60_000);
+  }, 60_000, 500);
   await sleep((sb.spec.patroni.loopWait + 1) * 1000);
 }
 
@@ -196,7 +182,7 @@ export async function runChaos(sb: Sandbox, o: ChaosOptions): Promise<ChaosRun> 
       }
       const before = await waitRecovered(sb);
       const flowing = Date.now();
-      await until("writes flowing", async () => checker.lastAckAt() > flowing, 60_000, 100);
+      await waitUntil("writes flowing", async () => checker.lastAckAt() > flowing, 60_000, 100);
       const t0 = Date.now();
       let target = "";
       let error: string | undefined;

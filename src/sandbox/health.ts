@@ -43,6 +43,11 @@ export async function probeMembers(sb: Sandbox): Promise<Map<string, MemberReach
   return new Map(probes.map((p) => [p.name, p]));
 }
 
+/** etcdctl's TLS flags as the nodes use them (none when the stack runs without TLS). */
+export function etcdctlTlsArgs(sb: Sandbox): string[] {
+  return sb.spec.tls.enabled ? ["--cacert=/etc/pgha/tls/ca.crt", "--cert=/etc/pgha/tls/node.crt", "--key=/etc/pgha/tls/node.key"] : [];
+}
+
 /** etcd members that answer `endpoint health` (asked on each etcd host, TLS as the nodes use it). */
 export async function etcdHealth(sb: Sandbox): Promise<{ name: string; clientUrl: string; healthy: boolean; memberId: string | null }[]> {
   const { spec, layout } = sb;
@@ -53,7 +58,7 @@ export async function etcdHealth(sb: Sandbox): Promise<{ name: string; clientUrl
       if ((await hostState(n.name).catch(() => "stopped")) === "running") {
         const r = await hostExec(n.name, [
           "etcdctl", `--endpoints=${url}`,
-          ...(spec.tls.enabled ? ["--cacert=/etc/pgha/tls/ca.crt", "--cert=/etc/pgha/tls/node.crt", "--key=/etc/pgha/tls/node.key"] : []),
+          ...etcdctlTlsArgs(sb),
           "--command-timeout=2s", "endpoint", "health",
         ], { timeoutMs: 5000 }).catch(() => undefined);
         healthy = r?.code === 0;
