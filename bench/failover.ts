@@ -12,12 +12,15 @@ import * as path from "path";
 import { dynamicConfig } from "../src/render/dynamic";
 import type { ClusterSpec } from "../src/spec";
 import { PATRONI_DEFAULTS } from "../src/config/defaults";
+import { haproxyCheckTiming } from "../src/render/bundle/node-files";
+import { nodesOf } from "../src/spec";
 import { checkHealth, mainPid, switchover, type Sandbox } from "../src/sandbox/cluster";
 import { hostExec, powerCut, startHost, waitForBoot } from "../src/sandbox/hosts";
 import { heal, isolate } from "../src/sandbox/network";
 import { WriteLoad } from "../src/sandbox/workload";
 import { sleep } from "../src/sandbox/shell";
 import { primaryAmong, waitUntil } from "./wait";
+import { PhaseProbe, formatPhaseTable, formatPhases, type FailoverPhases } from "./failover-phases";
 import { machineInfo, describeMachine, type MachineInfo } from "./machine";
 import { PERCENTILE_RULE, TOO_FEW_FOR_P95, p95OrNull, quantile } from "./stats";
 
@@ -35,6 +38,10 @@ export interface Profile {
   loopWait: number;
   retryTimeout: number;
   primaryStartTimeout: number;
+  /** HAProxy's downinter during the runs (absent in results before 2026-12-04: it was inter). */
+  haproxyDownInterMs?: number;
+  /** Run only when asked for by name (--profile): a "before" to compare a change with. */
+  onRequest?: boolean;
 }
 
 export interface FailoverRun {
@@ -52,6 +59,10 @@ export interface FailoverRun {
   ackedLost: number;
   /** Fault healed / host started → the old leader streams again, ms. */
   rejoinMs: number | null;
+  /** HAProxy's downinter during the run, ms (absent before 2026-12-04, when it was inter). */
+  haproxyDownInterMs?: number;
+  /** Where the outage went: promoted, routed by HAProxy, a standby to commit with, first ack (failover-phases.ts); absent in runs before 2026-12-04 and for a postmaster crash. */
+  phases?: FailoverPhases;
 }
 
 export interface FailoverBenchOptions {
@@ -63,11 +74,27 @@ export interface FailoverBenchOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * Patroni's default timing, the stack's own, and — on request — the stack's with HAProxy's
+ * downinter as it was before 2026-12-04 (= inter): the "before" of the rise-time change,
+ * measured in the same run as the "after".
+ */
 export function profilesFor(spec: ClusterSpec): Profile[] {
+  const hap = haproxyCheckTiming(spec.haproxy);
+  const own = { ttl: spec.patroni.ttl, loopWait: spec.patroni.loopWait, retryTimeout: spec.patroni.retryTimeout, primaryStartTimeout: spec.patroni.primaryStartTimeout };
   return [
-    { name: "patroni-defaults", ttl: PATRONI_DEFAULTS.ttl, loopWait: PATRONI_DEFAULTS.loopWait, retryTimeout: PATRONI_DEFAULTS.retryTimeout, primaryStartTimeout: PATRONI_DEFAULTS.primaryStartTimeout },
-    { name: `${spec.stack}-profile`, ttl: spec.patroni.ttl, loopWait: spec.patroni.loopWait, retryTimeout: spec.patroni.retryTimeout, primaryStartTimeout: spec.patroni.primaryStartTimeout },
+    { name: "patroni-defaults", ttl: PATRONI_DEFAULTS.ttl, loopWait: PATRONI_DEFAULTS.loopWait, retryTimeout: PATRONI_DEFAULTS.retryTimeout, primaryStartTimeout: PATRONI_DEFAULTS.primaryStartTimeout, haproxyDownInterMs: hap.downInterMs },
+    { name: `${spec.stack}-profile`, ...own, haproxyDownInterMs: hap.downInterMs },
+    { name: `${spec.stack}-profile-downinter-${hap.interMs}ms`, ...own, haproxyDownInterMs: hap.interMs, onRequest: true },
   ];
+}
+
+/** Sets downinter on every HAProxy node (a bench-only edit of the rendered file, undone at the end) and reloads. */
+async function setHaproxyDownInter(sb: Sandbox, ms: number): Promise<void> {
+  for (const lb of nodesOf(sb.spec, "haproxy")) {
+    const r = await hostExec(lb.name, ["sh", "-c", `sed -i -E 's/ downinter [0-9]+ms / downinter ${ms}ms /' /etc/haproxy/pgha.cfg && grep -q ' downinter ${ms}ms ' /etc/haproxy/pgha.cfg && systemctl reload haproxy`]);
+    if (r.code !== 0) throw new Error(`setting downinter ${ms}ms on ${lb.name}: ${r.stderr}`);
+  }
 }
 
 async function applyProfile(sb: Sandbox, p: Profile, sync: "async" | "quorum"): Promise<void> {
@@ -83,6 +110,7 @@ async function applyProfile(sb: Sandbox, p: Profile, sync: "async" | "quorum"): 
     const c = await sb.client.rest(leader, "GET", "/config");
     return c.body?.ttl === p.ttl && c.body?.loop_wait === p.loopWait;
   }, 60_000, 100);
+  await setHaproxyDownInter(sb, p.haproxyDownInterMs ?? haproxyCheckTiming(sb.spec.haproxy).downInterMs);
   // Patroni picks up ttl/loop_wait on its next cycle.
   await sleep(p.loopWait * 1000 + 1000);
 }
@@ -110,6 +138,7 @@ async function oneRun(sb: Sandbox, profile: Profile, sync: "async" | "quorum", s
   await sleep(1000);
   const others = members.filter((m) => m !== oldLeader);
   const t0 = Date.now();
+  const probe = scenario === "postmaster-crash" ? undefined : new PhaseProbe(sb, load, t0, others, sync === "quorum");
   let newLeader = oldLeader;
   let rejoinFrom = 0;
   switch (scenario) {
@@ -144,6 +173,7 @@ async function oneRun(sb: Sandbox, profile: Profile, sync: "async" | "quorum", s
   await waitUntil("writes resuming after the promotion", async () => (load.lastAckAt() ?? 0) > promotedAt, 180_000, 100);
   await sleep(2000);
   const result = await load.stop();
+  const phases = await probe?.stop(result);
   const lost = await load.lost(result.acked);
   let rejoinMs: number | null = null;
   if (scenario === "power-cut") {
@@ -158,7 +188,7 @@ async function oneRun(sb: Sandbox, profile: Profile, sync: "async" | "quorum", s
     await waitUntil(`${oldLeader} streaming again`, () => streaming(sb, oldLeader), 300_000, 250);
     rejoinMs = Date.now() - rejoinFrom;
   }
-  return { profile: profile.name, sync, scenario, run, oldLeader, newLeader, promotionMs, outageMs: result.longestGapMs, acked: result.acked.length, ackedLost: lost.length, rejoinMs };
+  return { profile: profile.name, sync, scenario, run, oldLeader, newLeader, promotionMs, outageMs: result.longestGapMs, acked: result.acked.length, ackedLost: lost.length, rejoinMs, haproxyDownInterMs: profile.haproxyDownInterMs, ...(phases ? { phases } : {}) };
 }
 
 export async function runFailoverBench(sb: Sandbox, opts: FailoverBenchOptions): Promise<FailoverRun[]> {
@@ -167,26 +197,30 @@ export async function runFailoverBench(sb: Sandbox, opts: FailoverBenchOptions):
   if (!(Number.isInteger(n) && n >= 1)) throw new Error(`runs takes a whole number ≥ 1, not ${opts.runs}`);
   const members = sb.spec.nodes.filter((n) => n.role === "postgres").map((n) => n.name);
   if (members.length < 3) throw new Error(`the failover benchmark needs 3 PostgreSQL members (stack ${sb.spec.stack} has ${members.length}); use --stack prod`);
-  const profiles = profilesFor(sb.spec).filter((p) => !opts.profiles || opts.profiles.includes(p.name));
+  const known = profilesFor(sb.spec);
+  const unknown = (opts.profiles ?? []).filter((n) => !known.some((p) => p.name === n));
+  if (unknown.length) throw new Error(`--profile ${unknown.join(", ")}: no such profile; profiles are ${known.map((p) => p.name).join(", ")}`);
+  const profiles = known.filter((p) => (opts.profiles ? opts.profiles.includes(p.name) : !p.onRequest));
   const runs: FailoverRun[] = [];
   try {
     for (const p of profiles) {
       for (const sync of opts.syncModes ?? (["async", "quorum"] as const)) {
-        log(`profile ${p.name} (ttl ${p.ttl}, loop_wait ${p.loopWait}, retry_timeout ${p.retryTimeout}, primary_start_timeout ${p.primaryStartTimeout}), ${sync}`);
+        log(`profile ${p.name} (ttl ${p.ttl}, loop_wait ${p.loopWait}, retry_timeout ${p.retryTimeout}, primary_start_timeout ${p.primaryStartTimeout}, HAProxy downinter ${p.haproxyDownInterMs} ms), ${sync}`);
         await healthy(sb);
         await applyProfile(sb, p, sync);
         for (const scenario of opts.scenarios ?? SCENARIOS) {
           for (let i = 1; i <= n; i++) {
             const r = await oneRun(sb, p, sync, scenario, i, members);
             runs.push(r);
-            log(`  ${scenario.padEnd(16)} #${i}/${n}: ${r.oldLeader}→${r.newLeader} promoted ${(r.promotionMs / 1000).toFixed(1)} s, outage ${(r.outageMs / 1000).toFixed(1)} s, lost ${r.ackedLost}/${r.acked}, rejoin ${r.rejoinMs === null ? "-" : (r.rejoinMs / 1000).toFixed(1) + " s"}`);
+            log(`  ${scenario.padEnd(16)} #${i}/${n}: ${r.oldLeader}→${r.newLeader} promoted ${(r.promotionMs / 1000).toFixed(1)} s, outage ${(r.outageMs / 1000).toFixed(1)} s, lost ${r.ackedLost}/${r.acked}, rejoin ${r.rejoinMs === null ? "-" : (r.rejoinMs / 1000).toFixed(1) + " s"}${r.phases ? `; phases ${formatPhases(r.phases)}` : ""}`);
           }
         }
       }
     }
   } finally {
     await heal().catch(() => undefined);
-    // Back to the stack's own dynamic configuration.
+    // Back to the rendered HAProxy timing and the stack's own dynamic configuration.
+    await setHaproxyDownInter(sb, haproxyCheckTiming(sb.spec.haproxy).downInterMs).catch((e) => log(`restoring downinter: ${e.message}`));
     const leader = await sb.client.leader().catch(() => undefined);
     if (leader) await hostExec(leader, ["pgha-dynamic", "apply", "-"], { input: JSON.stringify(dynamicConfig(sb.spec, sb.layout)) });
   }
@@ -314,14 +348,22 @@ export function readFailoverResults(file: string): FailoverResults {
   return r;
 }
 
+/** The downinter a profile's runs had: "500 ms", "= inter" (runs before it was recorded), or both. */
+export function downInterOf(runs: FailoverRun[]): string {
+  const seen = [...new Set(runs.map((x) => (x.haproxyDownInterMs === undefined ? "= inter" : `${x.haproxyDownInterMs} ms`)))];
+  return seen.length === 1 ? seen[0] : `${seen.join(" or ")} (runs of different dates)`;
+}
+
 /** The block the README shows between its failover markers: profiles, table, rule, when and where. */
 export function failoverReadmeBlock(r: FailoverResults): string {
   const profiles = r.profiles
-    .map((p) => `**${p.name}** (ttl ${p.ttl}, loop_wait ${p.loopWait}, retry_timeout ${p.retryTimeout}, primary_start_timeout ${p.primaryStartTimeout})`)
+    .filter((p) => r.runs.some((x) => x.profile === p.name))
+    .map((p) => `**${p.name}** (ttl ${p.ttl}, loop_wait ${p.loopWait}, retry_timeout ${p.retryTimeout}, primary_start_timeout ${p.primaryStartTimeout}, HAProxy downinter ${downInterOf(r.runs.filter((x) => x.profile === p.name))})`)
     .join("; ");
   const load = r.writePauseMs === undefined ? "" : `; write load: one insert at a time through the rw endpoint (HAProxy :5000), ${r.writePauseMs} ms pause after each`;
   const where = r.machine ? `, ${describeMachine(r.machine)}` : "";
-  return `Profiles: ${profiles}.\n\n${formatTable(summarize(r.runs))}\n\n_measured ${r.measuredAt}${where}${load}_`;
+  const phases = formatPhaseTable(r.runs);
+  return `Profiles: ${profiles}.\n\n${formatTable(summarize(r.runs))}${phases ? `\n\n${phases}` : ""}\n\n_measured ${r.measuredAt}${where}${load}_`;
 }
 
 /** bench/results/failover.svg as the results draw it. */

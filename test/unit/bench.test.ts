@@ -4,7 +4,9 @@
 import * as fs from "fs";
 import * as path from "path";
 import { MIN_P95_SAMPLES, PERCENTILE_RULE, TOO_FEW_FOR_P95, p95OrNull, quantile } from "../../bench/stats";
-import { FAILOVER_DEFAULT_RUNS, failoverReadmeBlock, formatTable, readFailoverResults, summarize, type FailoverRun, type FailoverResults } from "../../bench/failover";
+import { FAILOVER_DEFAULT_RUNS, downInterOf, failoverReadmeBlock, formatTable, profilesFor, readFailoverResults, summarize, type FailoverRun, type FailoverResults } from "../../bench/failover";
+import { formatPhaseTable, formatPhases } from "../../bench/failover-phases";
+import { haproxyCheckTiming } from "../../src/render/bundle/node-files";
 import { backupReadmeBlock, iniSection, pgBasebackupLabel, pgbackrestLabel, pgbackrestSettings, type BackupResults, type BackupTools } from "../../bench/backup";
 import { formatDay2Table, type Day2Step } from "../../bench/day2";
 import { formatCliTable, summarizeCli } from "../../bench/cli";
@@ -78,6 +80,39 @@ describe("the failover table", () => {
     }
     expect(block).toMatch(/rows have fewer runs \(n = 2\)/);
     for (const p of r.profiles) expect(block).toContain(`**${p.name}** (ttl ${p.ttl}, loop_wait ${p.loopWait}`);
+  });
+
+  it("where the outage goes: p50 of each step per row, the standby step for quorum only, n from the runs that recorded steps", () => {
+    const phased = (stop: number, promoted: number, routed: number, standby: number, acked: number) => ({ stoppedMs: stop, promotedMs: promoted, routedMs: routed, standbyMs: standby, ackedMs: acked });
+    const rs = [
+      run({ scenario: "switchover", outageMs: 5000, phases: phased(500, 2500, 3500, 4700, 5000) }),
+      run({ scenario: "switchover", outageMs: 7000, phases: phased(700, 2400, 4900, 6900, 7000) }),
+      run({ scenario: "switchover", outageMs: 6000, phases: phased(600, 2600, 3400, 5000, 6000) }),
+      run({ scenario: "switchover", outageMs: 6000 }), // before phases were recorded: not counted
+      run({ sync: "async", scenario: "switchover", outageMs: 3000, phases: phased(500, 2000, 2900, 2100, 3000) }),
+    ];
+    const table = formatPhaseTable(rs);
+    const cells = (sync: string) => table.split("\n").find((l) => l.startsWith(`| prod-profile | ${sync} | switchover |`))!.split("|").map((c) => c.trim()).slice(1, -1);
+    // n 3; stop p50 0.6; promoted p50 2.5; routed − promoted: 1.0, 2.5, 0.8 → 1.0; standby − promoted: 2.2, 4.5, 2.4 → 2.4; outage 6.0.
+    expect(cells("quorum")).toEqual(["prod-profile", "quorum", "switchover", "3", "0.6", "2.5", "1.0", "2.4", "6.0"]);
+    expect(cells("async")).toEqual(["prod-profile", "async", "switchover", "1", "0.5", "2.0", "0.9", "n/a", "3.0"]);
+    expect(formatPhaseTable(runs(3))).toBe("");
+    expect(formatPhases(phased(500, 2500, 3500, 4700, 5000))).toBe("stopped 0.5 after the fault, then promoted 2.5 · routed 3.5 · standby 4.7 · acked 5.0 s");
+  });
+
+  it("HAProxy's downinter: the stack's profiles run with the rendered one, a 'before' profile with inter on request; the README says which each profile's runs had", () => {
+    const { spec } = loadStack("prod");
+    const t = haproxyCheckTiming(spec.haproxy);
+    const ps = profilesFor(spec);
+    expect(ps.map((p) => [p.name, p.haproxyDownInterMs, Boolean(p.onRequest)])).toEqual([
+      ["patroni-defaults", t.downInterMs, false],
+      ["prod-profile", t.downInterMs, false],
+      [`prod-profile-downinter-${t.interMs}ms`, t.interMs, true],
+    ]);
+    expect(t.downInterMs).toBeLessThan(t.interMs);
+    expect(downInterOf(runs(2, { haproxyDownInterMs: 500 }))).toBe("500 ms");
+    expect(downInterOf(runs(2))).toBe("= inter");
+    expect(downInterOf([...runs(1), ...runs(1, { haproxyDownInterMs: 500 })])).toBe("= inter or 500 ms (runs of different dates)");
   });
 
   it("format 2 states the machine and the write load it recorded", () => {

@@ -244,6 +244,20 @@ describe.each(TIERS)("%s bundles", (tier) => {
       expect(parseHaproxy(fileOf(offBundles.find((b) => b.role === "haproxy")!, NODE_PATHS.haproxyConfig)).map((x) => x.name).filter((n) => n.startsWith("pooled"))).toEqual([]);
     });
 
+    it("haproxy check timing: a DOWN server (a replica just promoted) is checked every fastinter, not every inter", () => {
+      for (const [stack, inter, fast] of [["prod", 1000, 500], ["staging", 2000, 1000]] as const) {
+        const s = specFor(stack);
+        expect(s.haproxy.checkIntervalMs).toBe(inter);
+        const lb = renderAll(s, sandboxLayout(s)).find((b) => b.role === "haproxy")!;
+        const defaults = parseHaproxy(fileOf(lb, NODE_PATHS.haproxyConfig)).find((x) => x.kind === "defaults")!;
+        expect(defaults.lines).toContain(`default-server inter ${inter}ms fastinter ${fast}ms downinter ${fast}ms fall ${s.haproxy.fall} rise ${s.haproxy.rise} on-marked-down shutdown-sessions`);
+      }
+      // Never below 200 ms, however short inter is.
+      const quick = specFor("staging", { haproxy: { checkIntervalMs: 200 } });
+      const lb = renderAll(quick, sandboxLayout(quick)).find((b) => b.role === "haproxy")!;
+      expect(fileOf(lb, NODE_PATHS.haproxyConfig)).toContain("default-server inter 200ms fastinter 200ms downinter 200ms");
+    });
+
     it("haproxy: 5000 → /primary, 5001 → /replica with fallback to the leader, stats on the private address", () => {
       for (const b of lbs) {
         const sections = parseHaproxy(fileOf(b, NODE_PATHS.haproxyConfig));

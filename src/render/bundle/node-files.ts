@@ -210,6 +210,19 @@ function etcdFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): BundleFil
   ];
 }
 
+/**
+ * HAProxy's check timing (ms). `inter` while a server is steady UP; `fastinter` after a check
+ * that changes its state, until `rise`/`fall` settle it; `downinter` while it is DOWN. A replica
+ * that has just been promoted is DOWN in the rw backend: `downinter` bounds how long HAProxy
+ * takes to see its first 200, then `rise − 1` checks follow at `fastinter`. It used to be `inter`
+ * (1 s in prod: 0.5–1.5 s after the promotion); it is `fastinter` now, so the new leader is routed
+ * 0.5–1 s after it (bench/failover-phases.ts measures it, docs/facts.md has the breakdown).
+ */
+export function haproxyCheckTiming(h: ClusterSpec["haproxy"]): { interMs: number; fastInterMs: number; downInterMs: number; fall: number; rise: number } {
+  const fastInterMs = Math.max(200, Math.floor(h.checkIntervalMs / 2));
+  return { interMs: h.checkIntervalMs, fastInterMs, downInterMs: fastInterMs, fall: h.fall, rise: h.rise };
+}
+
 function haproxyFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): BundleFile[] {
   const view = commonView(spec, node, layout);
   const members = nodesOf(spec, "postgres").map((n) => ({
@@ -228,10 +241,7 @@ function haproxyFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundle
       renderTemplate("haproxy.cfg", {
         ...view,
         members,
-        checkIntervalMs: h.checkIntervalMs,
-        fastInterMs: Math.max(200, Math.floor(h.checkIntervalMs / 2)),
-        fall: h.fall,
-        rise: h.rise,
+        ...haproxyCheckTiming(h),
         replicaCheckUri: h.readOnlyMaxLagBytes === null ? "/replica" : `/replica?lag=${h.readOnlyMaxLagBytes}`,
         // Patroni answers 200 on a synchronous standby at /synchronous (on, strict) and on a
         // quorum standby at /quorum (quorum); the config gate allows the endpoint only where
