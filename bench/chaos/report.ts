@@ -102,8 +102,26 @@ export function faultLegend(): string {
   return FAULT_KINDS.map((k) => `- \`${k}\`: ${FAULT_DESCRIPTIONS[k]}`).join("\n");
 }
 
-export function chaosReadmeBlock(r: ChaosResults): string {
-  return `${formatChaosTable(r)}\n\nThe faults:\n\n${faultLegend()}\n\n_measured ${r.measuredAt}, ${describeMachine(r.machine)}; Patroni ttl ${r.patroni.ttl} / loop_wait ${r.patroni.loopWait} / retry_timeout ${r.patroni.retryTimeout}; ${r.writers} writers through HAProxy, ${r.writePauseMs} ms pause after each write_`;
+/** One soak's table, totals and measurement line. */
+export function chaosRunBlock(r: ChaosResults): string {
+  return `${formatChaosTable(r)}\n\n_measured ${r.measuredAt}, ${describeMachine(r.machine)}; Patroni ttl ${r.patroni.ttl} / loop_wait ${r.patroni.loopWait} / retry_timeout ${r.patroni.retryTimeout}; ${r.writers} writers through HAProxy, ${r.writePauseMs} ms pause after each write_`;
+}
+
+/** Every soak on record (chaos.json first: the one chaos.svg draws), then the legend once. */
+export function chaosReadmeBlock(runs: ChaosResults | ChaosResults[]): string {
+  const rs = Array.isArray(runs) ? runs : [runs];
+  const title = (r: ChaosResults, i: number) => `**${i === 0 ? "The soak drawn in chaos.svg" : "An earlier soak"}: ${r.totals.faults} faults, seed ${r.seed}, ${r.mode === "both" ? "the first half in quorum mode, the second async" : `${r.mode} mode`}.**`;
+  return `${rs.map((r, i) => `${title(r, i)}\n\n${chaosRunBlock(r)}`).join("\n\n")}\n\nThe faults:\n\n${faultLegend()}`;
+}
+
+/**
+ * The soaks on record in a results directory: chaos.json (the newest, drawn in chaos.svg), then
+ * chaos-<name>.json (earlier soaks kept for their other modes or seeds), by name.
+ */
+export function chaosResultFiles(resultsDir: string): string[] {
+  if (!fs.existsSync(resultsDir)) return [];
+  const names = fs.readdirSync(resultsDir).filter((f) => /^chaos-[a-z0-9-]+\.json$/.test(f)).sort();
+  return [...(fs.existsSync(path.join(resultsDir, "chaos.json")) ? ["chaos.json"] : []), ...names].map((f) => path.join(resultsDir, f));
 }
 
 const KIND_COLORS: Record<FaultKind, string> = {
@@ -164,9 +182,9 @@ export function writeChaosResults(dir: string, run: ChaosRun, loadAverageBefore:
 }
 
 export function readmeWithChaosTable(readme: string, resultsDir: string): string {
-  const file = path.join(resultsDir, "chaos.json");
-  if (!fs.existsSync(file) || !readme.includes(CHAOS_BEGIN)) return readme;
-  return replaceBetween(readme, CHAOS_BEGIN, CHAOS_END, chaosReadmeBlock(readChaosResults(file)));
+  const files = chaosResultFiles(resultsDir);
+  if (!files.length || !readme.includes(CHAOS_BEGIN)) return readme;
+  return replaceBetween(readme, CHAOS_BEGIN, CHAOS_END, chaosReadmeBlock(files.map(readChaosResults)));
 }
 
 /** bench/results/chaos.svg as chaos.json draws it (undefined without results). */

@@ -1,10 +1,11 @@
 // The chaos soak's arithmetic, without the sandbox: a seeded schedule that is reproducible, the
 // checker's judgements (split brain, outage, new primary), and what the table and SVG say.
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { chaosSchedule, FAULT_DESCRIPTIONS, FAULT_KINDS, scheduleProblems, seededRandom, pick } from "../../bench/chaos/schedule";
 import { firstNewPrimary, longestClientGapMs, longestGapMs, splitBrainMs, twoPrimariesSeenMs, type Ack } from "../../bench/chaos/checker";
-import { chaosSvg, chaosSvgFromResults, formatChaosTable, readmeWithChaosTable, summarizeChaos, CHAOS_BEGIN, CHAOS_END, faultLegend } from "../../bench/chaos/report";
+import { chaosReadmeBlock, chaosResultFiles, chaosSvg, chaosSvgFromResults, formatChaosTable, readmeWithChaosTable, summarizeChaos, CHAOS_BEGIN, CHAOS_END, faultLegend, type ChaosResults } from "../../bench/chaos/report";
 import { kindsFor, type ChaosFault, type ChaosRun } from "../../bench/chaos/soak";
 import { mainProcessOf, rejoinPathOf } from "../../src/sandbox/cluster";
 import { NODE_PATHS } from "../../src/node-paths";
@@ -176,6 +177,29 @@ describe("the chaos table and timeline (bench/chaos/report.ts)", () => {
 
   it("the legend names every fault", () => {
     expect(faultLegend().split("\n")).toHaveLength(FAULT_KINDS.length);
+  });
+
+  it("every soak on record goes into the README: chaos.json first (the one chaos.svg draws), then chaos-<name>.json by name, the legend once", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-chaos-"));
+    const machine = { node: "v20.0.0", cpus: 2, kernel: "6.12.0", loadAverageBefore: [1, 1, 1], loadAverageAfter: [1, 1, 1] };
+    const save = (name: string, seed: number, mode: "quorum" | "both") => {
+      const r: ChaosResults = { format: 1, measuredAt: "2027-01-01T00:00:00.000Z", machine, ...chaosRun(faults), seed, mode };
+      fs.writeFileSync(path.join(dir, name), JSON.stringify(r));
+    };
+    save("chaos-seed2-both.json", 2, "both");
+    save("chaos.json", 1, "quorum");
+    save("chaos-notes.txt", 3, "quorum"); // not a result file
+    expect(chaosResultFiles(dir).map((f) => path.basename(f))).toEqual(["chaos.json", "chaos-seed2-both.json"]);
+    const readme = `x\n${CHAOS_BEGIN}\nold\n${CHAOS_END}\ny\n`;
+    const block = readmeWithChaosTable(readme, dir);
+    const first = block.indexOf(`seed 1, quorum mode`);
+    const second = block.indexOf(`seed 2, the first half in quorum mode, the second async`);
+    expect(first).toBeGreaterThan(0);
+    expect(second).toBeGreaterThan(first);
+    expect(block.split("The faults:")).toHaveLength(2);
+    expect(block.match(/_measured 2027-01-01/g)).toHaveLength(2);
+    expect(block).not.toContain("\nold\n");
+    expect(chaosReadmeBlock([])).toContain("The faults:");
   });
 
   it("README's chaos table and bench/results/chaos.svg are the ones chaos.json gives (npx pgha bench readme)", () => {
