@@ -27,7 +27,7 @@ export function registerBenchCommands(program: Command): void {
     .command("failover")
     .description("power cut, postmaster crash, partition and switchover under write load, per timing profile and replication mode")
     .option("--runs <n>", `repetitions of each scenario (tables print n; a p95 needs n ≥ ${MIN_P95_SAMPLES})`, String(FAILOVER_DEFAULT_RUNS))
-    .option("--profile <names...>", "patroni-defaults and/or <stack>-profile (default both)")
+    .option("--profile <names...>", "patroni-defaults, <stack>-profile (the default: both) and/or <stack>-profile-downinter-<inter>ms (HAProxy's downinter as before 2026-12-04, for a before/after)")
     .option("--sync <modes...>", "async and/or quorum (default both)")
     .option("--scenario <names...>", `a subset of ${SCENARIOS.join(", ")}`)
     .option("--out <dir>", "where failover.json and failover.svg go", path.join(PROJECT_ROOT, "bench/results"))
