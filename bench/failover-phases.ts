@@ -135,7 +135,8 @@ export function formatPhaseTable(runs: PhasedRun[]): string {
     const v = xs.filter((x): x is number => x !== null).sort((a, b) => a - b);
     return v.length ? v[Math.ceil(v.length / 2) - 1] : null;
   };
-  const s = (ms: number | null) => (ms === null ? "-" : (ms / 1000).toFixed(1));
+  // A last ack a few ms before the fault was stamped reads as −0.0: it is 0.
+  const s = (ms: number | null) => (ms === null ? "-" : (Math.max(0, ms) / 1000).toFixed(1));
   const rows = keys.map((k) => {
     const rs = phased.filter((r) => `${r.profile}|${r.sync}|${r.scenario}` === k);
     const ph = rs.map((r) => r.phases);
