@@ -100,7 +100,7 @@ const CASES: Day2Case[] = [
     overrides: { haproxy: { checkIntervalMs: 1500 } },
     role: "haproxy",
     files: ["/etc/haproxy/pgha.cfg"],
-    check: (f) => expect(f.get("/etc/haproxy/pgha.cfg")).toMatch(/^\s*default-server inter 1500ms fastinter 750ms downinter 1500ms /m),
+    check: (f) => expect(f.get("/etc/haproxy/pgha.cfg")).toMatch(/^\s*default-server inter 1500ms fastinter 750ms downinter 750ms /m),
   },
 ];
 
