@@ -28,6 +28,8 @@ export const endpoints = cluster.endpoints;
 /** Secrets Manager ARNs (the values never leave Secrets Manager). */
 export const secretArns = { cluster: cluster.clusterSecretArn, nodes: cluster.nodeSecretArns, roles: cluster.roleSecretArns };
 export const backupBucket = cluster.bucketName;
+/** backup.secondRepository: pgBackRest's repo2 (its region and bucket), or null. */
+export const secondBackupRepository = cluster.secondRepository ?? null;
 export const kmsKeyArn = cluster.kmsKeyArn;
 /** The cluster CA (public): clients verify the nodes with it (sslmode=verify-full). */
 export const caCertPem = cluster.caCertPem;

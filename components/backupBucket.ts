@@ -128,6 +128,7 @@ export function validateBackupBucketArgs(args: BackupBucketArgs): string[] {
 
 export class BackupBucket extends pulumi.ComponentResource {
   readonly bucketName: pulumi.Output<string>;
+  readonly bucketId: pulumi.Output<string>;
   readonly bucketArn: pulumi.Output<string>;
   readonly repoPrefix: string;
   readonly logicalPrefix: string;
@@ -170,6 +171,7 @@ export class BackupBucket extends pulumi.ComponentResource {
     const lifecycle = new aws.s3.BucketLifecycleConfiguration(`${name}-backups`, { bucket: bucket.id, rules: lifecycleRules(args) }, { ...child, dependsOn: [versioning] });
 
     this.bucketName = bucket.bucket;
+    this.bucketId = bucket.id;
     this.bucketArn = bucket.arn;
     this.repoPrefix = repoPathKeyPrefix(args.repoPath);
     this.logicalPrefix = args.logicalPrefix;

@@ -8,6 +8,7 @@ import { formatProblems, validateSpec } from "../src/config/load";
 import { ec2Layout, type Layout } from "../src/layout";
 import { PORTS, nodesOf, type ClusterSpec, type NodeSpec, type Role } from "../src/spec";
 import { BackupBucket } from "./backupBucket";
+import { SecondRegionRepository } from "./secondRegionRepository";
 import { componentType, keepsData } from "./common";
 import { Dns } from "./dns";
 import { renderAll } from "../src/render/bundle";
@@ -63,6 +64,8 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
   readonly roleSecretArns: Record<string, pulumi.Output<string>>;
   readonly caCertPem: pulumi.Output<string>;
   readonly bucketName: pulumi.Output<string>;
+  /** backup.secondRepository: repo2's region and bucket (undefined: one repository). */
+  readonly secondRepository?: { region: string; bucketName: pulumi.Output<string> };
   readonly privateIps: Record<string, string>;
   readonly instanceIds: Record<string, pulumi.Output<string>>;
   readonly bundleHashes: Record<string, string>;
@@ -139,6 +142,28 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       noncurrentVersionRetentionDays: spec.backup.noncurrentVersionRetentionDays,
       keepData: keepsData(spec),
     }, child);
+    // backup.secondRepository: a copy of the repository in another region (S3 Replication).
+    const secondRepo = spec.backup.repositories.find((r) => r.index === 2);
+    const second = secondRepo
+      ? new SecondRegionRepository(name, {
+          tags: spec.tags,
+          clusterName: spec.clusterName,
+          stack: spec.stack,
+          primaryRegion: spec.region,
+          region: secondRepo.region,
+          kmsAliasName: spec.names.kmsAlias,
+          bucket: {
+            bucketName: secondRepo.bucketName,
+            repoPath: spec.backup.repoPath,
+            logicalPrefix: spec.backup.logicalPrefix,
+            logicalRetentionWeeks: spec.backup.logicalRetentionWeeks,
+            logicalInfrequentAccessAfterDays: spec.backup.logicalInfrequentAccessAfterDays,
+            noncurrentVersionRetentionDays: spec.backup.noncurrentVersionRetentionDays,
+          },
+          keepData: keepsData(spec),
+          source: { bucketId: bucket.bucketId, bucketArn: bucket.bucketArn, kmsKeyArn: secrets.kmsKeyArn, repoPrefix: bucket.repoPrefix, ready: bucket.ready },
+        }, child)
+      : undefined;
     const roles = new NodeRoles(name, {
       tags: spec.tags,
       clusterName: spec.clusterName,
@@ -153,6 +178,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       repoPrefix: bucket.repoPrefix,
       logicalPrefix: bucket.logicalPrefix,
       catalogPrefix: spec.backup.catalogPrefix,
+      secondRepository: second ? { region: second.region, bucketArn: second.bucketArn, kmsKeyArn: second.kmsKeyArn, repoPrefix: second.repoPrefix } : undefined,
     }, child);
 
     const bundles = new NodeBundles(name, {
@@ -182,7 +208,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
         ...roles.ready[node.name],
         bundles.pointers[node.name],
         secrets.nodeSecretVersions[node.name],
-        ...(node.role === "postgres" ? [secrets.clusterSecretVersion, ...bucket.ready] : []),
+        ...(node.role === "postgres" ? [secrets.clusterSecretVersion, ...bucket.ready, ...(second?.ready ?? [])] : []),
         ...network.egressReady,
       ],
       detailedMonitoring: spec.tier === "prod",
@@ -233,6 +259,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     this.roleSecretArns = secrets.roleSecretArns;
     this.caCertPem = secrets.caCertPem;
     this.bucketName = bucket.bucketName;
+    this.secondRepository = second ? { region: second.region, bucketName: second.bucketName } : undefined;
     this.privateIps = nodes.privateIps;
     this.instanceIds = nodes.instanceIds;
     this.bundleHashes = { ...bundles.bundleHashes };
@@ -250,6 +277,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       nodeSecretArns: this.nodeSecretArns,
       roleSecretArns: this.roleSecretArns,
       bucketName: this.bucketName,
+      secondRepository: this.secondRepository,
       privateIps: this.privateIps,
       instanceIds: this.instanceIds,
       bundleHashes: this.bundleHashes,

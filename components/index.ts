@@ -11,4 +11,5 @@ export * from "./instance";
 export * from "./network";
 export * from "./nodeRoles";
 export * from "./postgresNodes";
+export * from "./secondRegionRepository";
 export * from "./secrets";

@@ -36,6 +36,16 @@ export interface NodePolicyInputs {
   bucket: { arn: string; repoPrefix: string; logicalPrefix: string; catalogPrefix?: string };
   /** Where this node's bundles and the node software are (prefixes in the bucket, ending in '/'). */
   bundles: { nodePrefix: string; softwarePrefix: string };
+  /** PostgreSQL nodes, with backup.secondRepository: repo2's bucket and key in the other region. */
+  secondRepository?: SecondRepositoryAccess;
+}
+
+/** What a PostgreSQL node may do in the second region: read the repository's copy (restores, drills). */
+export interface SecondRepositoryAccess {
+  region: string;
+  bucketArn: string;
+  kmsKeyArn: string;
+  repoPrefix: string;
 }
 
 /** Object actions pgBackRest and the logical-dump job need (multipart included). */
@@ -78,6 +88,28 @@ export function nodePolicyDocument(i: NodePolicyInputs): PolicyDocument {
       },
       { Sid: "BackupObjects", Effect: "Allow", Action: BACKUP_OBJECT_ACTIONS, Resource: prefixes.map((p) => `${arn}/${p}*`) },
     );
+    const second = i.secondRepository;
+    if (second) {
+      const p = second.repoPrefix.endsWith("/") ? second.repoPrefix : `${second.repoPrefix}/`;
+      statements.push(
+        {
+          Sid: "UseSecondRegionKey",
+          Effect: "Allow",
+          Action: ["kms:Decrypt", "kms:DescribeKey"],
+          Resource: second.kmsKeyArn,
+          Condition: { StringEquals: { "kms:ViaService": [`s3.${second.region}.amazonaws.com`] } },
+        },
+        {
+          Sid: "ListSecondRepository",
+          Effect: "Allow",
+          Action: ["s3:ListBucket"],
+          Resource: second.bucketArn,
+          Condition: { StringLike: { "s3:prefix": [p.slice(0, -1), `${p}*`] } },
+        },
+        // Read-only: S3 Replication writes the copy; nodes restore and drill from it.
+        { Sid: "SecondRepositoryObjects", Effect: "Allow", Action: ["s3:GetObject"], Resource: [`${second.bucketArn}/${p}*`] },
+      );
+    }
   }
   return { Version: "2012-10-17", Statement: statements };
 }
@@ -115,6 +147,8 @@ export interface NodeRolesArgs extends TaggedArgs {
   logicalPrefix: string;
   /** The restore-point catalogue's prefix (PostgreSQL nodes read and write it). Default: none. */
   catalogPrefix?: string;
+  /** backup.secondRepository: repo2's region, bucket and key (SecondRegionRepository); PostgreSQL nodes may use them. Default: none. */
+  secondRepository?: { region: string; bucketArn: pulumi.Input<string>; kmsKeyArn: pulumi.Input<string>; repoPrefix: string };
 }
 
 /** Every problem of NodeRoles' arguments (empty when it can be built). */
@@ -153,8 +187,13 @@ export class NodeRoles extends pulumi.ComponentResource {
       const prefix = bundlePrefix(args.clusterName);
       const bundles = { nodePrefix: bundleKeys.nodePrefix(prefix, node.name), softwarePrefix: bundleKeys.softwarePrefix(prefix) };
       const document = pulumi
-        .all([args.kmsKeyArn, args.nodeSecretArns[node.name], node.role === "postgres" ? args.clusterSecretArn : "", args.bucketArn, pulumi.all(node.role === "postgres" ? (args.roleSecretArns ?? []) : [])])
-        .apply(([kmsKeyArn, nodeSecretArn, clusterSecretArn, bucketArn, roleSecretArns]) =>
+        .all([
+          args.kmsKeyArn, args.nodeSecretArns[node.name], node.role === "postgres" ? args.clusterSecretArn : "", args.bucketArn,
+          pulumi.all(node.role === "postgres" ? (args.roleSecretArns ?? []) : []),
+          node.role === "postgres" && args.secondRepository ? args.secondRepository.bucketArn : "",
+          node.role === "postgres" && args.secondRepository ? args.secondRepository.kmsKeyArn : "",
+        ])
+        .apply(([kmsKeyArn, nodeSecretArn, clusterSecretArn, bucketArn, roleSecretArns, secondBucketArn, secondKeyArn]) =>
           nodePolicyDocument({
             node,
             region: args.region,
@@ -164,6 +203,9 @@ export class NodeRoles extends pulumi.ComponentResource {
             roleSecretArns,
             bucket: { arn: bucketArn, repoPrefix: args.repoPrefix, logicalPrefix: args.logicalPrefix, catalogPrefix: args.catalogPrefix },
             bundles,
+            secondRepository: secondBucketArn && args.secondRepository
+              ? { region: args.secondRepository.region, bucketArn: secondBucketArn, kmsKeyArn: secondKeyArn, repoPrefix: args.secondRepository.repoPrefix }
+              : undefined,
           }),
         );
       const policy = new aws.iam.RolePolicy(`${resourceName}-node`, {

@@ -5,7 +5,7 @@
 // APIs are reached (endpoints, CA, credentials: AWS itself is absent in the sandbox), and whether
 // packages are installed at boot. Secrets come from Secrets Manager and PostgreSQL's data lives
 // on a separate block device in both.
-import { PORTS, nodesOf, type ClusterSpec } from "./spec";
+import { PORTS, nodesOf, type ClusterSpec, type RepositorySpec } from "./spec";
 
 /**
  * How a node reaches the AWS APIs it calls (S3 for its bundles and dumps, Secrets Manager for
@@ -56,8 +56,13 @@ export interface Layout {
   clientCidrs: string[];
   /** How nodes call AWS APIs (awscli: bundles, secrets, logical dumps). */
   aws: AwsApiAccess;
-  /** How pgBackRest reaches the repository. */
+  /** How pgBackRest reaches repo1 (the stack's region). */
   s3: S3Access;
+  /**
+   * How pgBackRest reaches each repository in another region, by region (backup.secondRepository):
+   * the region's own S3 endpoint on EC2; a second S3 endpoint of the sandbox, on its own address.
+   */
+  s3ByRegion: Record<string, S3Access>;
   /** Install the image packages at first boot (EC2) or find them already there (sandbox). */
   installPackages: boolean;
   /** Extra /etc/hosts entries (sandbox: service names and S3; EC2 uses the private DNS zone). */
@@ -73,6 +78,18 @@ export interface Layout {
 export const DATA_VOLUME_DEVICE = "/dev/sdf";
 export const TLS_DIR = "/etc/pgha/tls";
 
+function ec2S3Access(region: string): S3Access {
+  return { endpoint: `s3.${region}.amazonaws.com`, port: 443, region, uriStyle: "host", credentials: "instance-role", sseKms: true };
+}
+
+/** How pgBackRest reaches one repository: repo1 through layout.s3, the others through their region's endpoint. */
+export function repositoryS3Access(layout: Layout, repo: Pick<RepositorySpec, "index" | "region">): S3Access {
+  if (repo.index === 1) return layout.s3;
+  const s3 = layout.s3ByRegion[repo.region];
+  if (!s3) throw new Error(`the layout has no S3 endpoint for repo${repo.index}'s region ${repo.region}`);
+  return s3;
+}
+
 export function ec2Layout(spec: ClusterSpec): Layout {
   return {
     kind: "ec2",
@@ -81,14 +98,8 @@ export function ec2Layout(spec: ClusterSpec): Layout {
     // the HAProxy nodes and the members), so pg_hba admits no client network directly.
     clientCidrs: [],
     aws: { region: spec.region, endpoints: {}, hosts: [], requestChecksums: "when_supported" },
-    s3: {
-      endpoint: `s3.${spec.region}.amazonaws.com`,
-      port: 443,
-      region: spec.region,
-      uriStyle: "host",
-      credentials: "instance-role",
-      sseKms: true,
-    },
+    s3: ec2S3Access(spec.region),
+    s3ByRegion: Object.fromEntries(spec.backup.repositories.filter((r) => r.index > 1).map((r) => [r.region, ec2S3Access(r.region)])),
     installPackages: true,
     extraHosts: [],
     ssmAgentUrl: `https://s3.${spec.region}.amazonaws.com/amazon-ssm-${spec.region}/latest/debian_{arch}/amazon-ssm-agent.deb`,
@@ -114,6 +125,9 @@ export const SANDBOX_NETWORK = {
   s3Host: "s3.sandbox.internal",
   s3Address: sandboxHostAddress(250),
   s3Port: 443,
+  /** The second region's S3 endpoint (backup.secondRepository), a separate server on its own address. */
+  s3SecondHost: "s3-region2.sandbox.internal",
+  s3SecondAddress: sandboxHostAddress(248),
   /** The sandbox's AWS API host (moto: Secrets Manager), and the machine's upload client. */
   awsHost: "aws.sandbox.internal",
   awsAddress: sandboxHostAddress(249),
@@ -128,7 +142,12 @@ export function sandboxAddress(spec: ClusterSpec, name: string): string {
   return sandboxHostAddress(base + node.index);
 }
 
+function sandboxS3Access(endpoint: string, region: string): S3Access {
+  return { endpoint, port: SANDBOX_NETWORK.s3Port, region, uriStyle: "path", credentials: "secret", caFile: `${SANDBOX_NETWORK.awsDir}/ca.pem`, sseKms: false };
+}
+
 export function sandboxLayout(spec: ClusterSpec): Layout {
+  const second = spec.backup.repositories.filter((r) => r.index > 1);
   const addresses = Object.fromEntries(spec.nodes.map((n) => [n.name, sandboxAddress(spec, n.name)]));
   const lbs = nodesOf(spec, "haproxy");
   // Service names resolve to the first HAProxy node (on AWS: the NLB or the HAProxy nodes).
@@ -149,21 +168,15 @@ export function sandboxLayout(spec: ClusterSpec): Layout {
       ],
       requestChecksums: "when_required",
     },
-    s3: {
-      endpoint: SANDBOX_NETWORK.s3Host,
-      port: SANDBOX_NETWORK.s3Port,
-      region: spec.region,
-      uriStyle: "path",
-      credentials: "secret",
-      caFile: `${SANDBOX_NETWORK.awsDir}/ca.pem`,
-      sseKms: false,
-    },
+    s3: sandboxS3Access(SANDBOX_NETWORK.s3Host, spec.region),
+    s3ByRegion: Object.fromEntries(second.map((r) => [r.region, sandboxS3Access(SANDBOX_NETWORK.s3SecondHost, r.region)])),
     installPackages: false,
     extraHosts: [
       { name: spec.serviceNames.readWrite, address: lbAddress },
       { name: spec.serviceNames.readOnly, address: lbAddress },
       { name: SANDBOX_NETWORK.s3Host, address: SANDBOX_NETWORK.s3Address },
       { name: SANDBOX_NETWORK.awsHost, address: SANDBOX_NETWORK.awsAddress },
+      ...(second.length ? [{ name: SANDBOX_NETWORK.s3SecondHost, address: SANDBOX_NETWORK.s3SecondAddress }] : []),
       ...spec.nodes.map((n) => ({ name: `${n.name}.${spec.clusterName}.${spec.network.domain}`, address: addresses[n.name] })),
     ],
   };

@@ -103,6 +103,12 @@ export interface ClusterSpec {
     /** Prefix of the restore-point and timeline catalogue the tooling keeps beside the repository. */
     catalogPrefix: string;
     stanza: string;
+    /**
+     * The pgBackRest repositories, repo1 first: repo1 in the stack's region (bucketName), where
+     * WAL is archived and backups are taken; repo2 in backup.secondRepository.region when one is
+     * declared, a copy S3 Replication keeps (read with /etc/pgbackrest/second-region.conf).
+     */
+    repositories: RepositorySpec[];
   };
   objectives: StackConfig["objectives"];
   maintenance: StackConfig["maintenance"];
@@ -121,6 +127,20 @@ export interface ClusterSpec {
     /** Each declared login role's password secret (its value: {username, password, …}). */
     roleSecret: Record<string, string>;
   };
+}
+
+/** One pgBackRest repository (repo<index> in pgbackrest.conf): an S3 bucket in one region. */
+export interface RepositorySpec {
+  /** The repository's number: 1 in the stack's region, 2 the replicated copy in the second region. */
+  index: 1 | 2;
+  region: string;
+  bucketName: string;
+  fullRetentionDays: number;
+}
+
+/** The default bucket name of a repository in a region: pgha-<stack>-<cluster>-<region>, at most 63 characters. */
+export function defaultBucketName(stack: string, clusterName: string, region: string): string {
+  return `pgha-${stack}-${clusterName}-${region}`.slice(0, 63);
 }
 
 function ipToInt(ip: string): number {
@@ -202,6 +222,8 @@ export function derivedParameters(cfg: StackConfig, memoryMiB: number, maxConnec
 
 export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
   const net = cfg.network;
+  const bucketName = cfg.backup.bucketName ?? defaultBucketName(stack, cfg.clusterName, cfg.region);
+  const second = cfg.backup.secondRepository;
   const createVpc = !net.vpcId;
   const subnets: SubnetSpec[] = createVpc
     ? Array.from({ length: net.availabilityZones }, (_, i) => ({ index: i, cidr: subnetSlice(net.vpcCidr, 3, i) }))
@@ -272,7 +294,19 @@ export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
     pooler: { ...cfg.pooler },
     backup: {
       ...cfg.backup,
-      bucketName: cfg.backup.bucketName ?? `pgha-${stack}-${cfg.clusterName}-${cfg.region}`.slice(0, 63),
+      bucketName,
+      repositories: [
+        { index: 1, region: cfg.region, bucketName, fullRetentionDays: cfg.backup.fullRetentionDays },
+        ...(second
+          ? [{
+              index: 2 as const,
+              region: second.region,
+              bucketName: second.bucketName ?? defaultBucketName(stack, cfg.clusterName, second.region),
+              // A replica of repo1 (S3 Replication, deletions included): repo1's retention.
+              fullRetentionDays: cfg.backup.fullRetentionDays,
+            }]
+          : []),
+      ],
       repoPath: `/pgbackrest/${cfg.clusterName}`,
       logicalPrefix: `logical/${cfg.clusterName}/`,
       catalogPrefix: `restore-points/${cfg.clusterName}/`,

@@ -7,7 +7,7 @@ import { nodesOf } from "../../src/spec";
 import { checkHealth, etcdHealth, rejoinPath, waitFailsafeInactive, type RejoinPath, type Sandbox } from "../../src/sandbox/cluster";
 import { hostExec, hostState, startHost, waitForBoot } from "../../src/sandbox/hosts";
 import { heal } from "../../src/sandbox/network";
-import { s3Pid, startS3 } from "../../src/sandbox/s3";
+import { startRepositoryS3 } from "../../src/sandbox/s3";
 import { sleep } from "../../src/sandbox/shell";
 import { NODE_PATHS } from "../../src/node-paths";
 import { ChaosChecker, firstNewPrimary, longestClientGapMs, longestGapMs, splitBrainMs, twoPrimariesSeenMs, type CheckerOptions } from "./checker";
@@ -133,7 +133,7 @@ export async function repairAll(sb: Sandbox): Promise<void> {
     await startHost(n.name);
     await waitForBoot(n.name);
   }
-  if (!s3Pid(sb.stateDir)) await startS3(sb.stateDir, sb.spec.backup.bucketName);
+  await startRepositoryS3(sb.stateDir, sb.spec);
   for (const m of nodesOf(sb.spec, "postgres")) await hostExec(m.name, ["rm", "-f", DISK_FILLER, `${DISK_FILLER}.tail`], { user: "root", timeoutMs: 30_000 }).catch(() => undefined);
 }
 

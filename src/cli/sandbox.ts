@@ -298,11 +298,12 @@ export function registerSandboxCommands(program: Command): void {
 
   sandbox
     .command("backups")
-    .description("backups in the repository and the restorable window (oldest … newest restorable point)")
+    .description("backups in every repository and the restorable window (oldest … newest restorable point), per repository")
     .option("--json", "print JSON")
-    .action(async (opts: { json?: boolean }) => {
+    .option("--repo <n>", "one repository only: 1, or 2 (the second region's copy, backup.secondRepository), which answers while the first region's S3 is gone")
+    .action(async (opts: { json?: boolean; repo?: string }) => {
       const sb = await openSandbox();
-      const c = await backups(sb);
+      const c = await backups(sb, repoOption(sb, opts.repo));
       const logical = await logicalSets(sb);
       if (opts.json) return out(JSON.stringify({ ...c, logical }, null, 2));
       out(
@@ -310,9 +311,10 @@ export function registerSandboxCommands(program: Command): void {
           `stanza ${c.stanza}: ${c.status}`,
           `restorable window: ${c.oldest ?? "none"} … ${c.newest ?? "none"}`,
           `oldest backup proven by a restore drill: ${c.oldestVerified ?? "none yet (npx pgha sandbox backup drill)"}`,
+          ...c.repositories.map((r) => `repo${r.repo} (${sb.spec.backup.repositories.find((x) => x.index === r.repo)?.bucketName ?? "?"}): ${r.status}; ${r.backups} backup(s), oldest ${r.oldest ?? "none"}, newest ${r.newestBackup ?? "none"}, newest WAL ${r.archiveMax ?? "none"}`),
           "",
-          `${"label".padEnd(34)} ${"type".padEnd(5)} ${"start".padEnd(21)} ${"stop".padEnd(21)} ${"size".padStart(9)} ${"in repo".padStart(9)}  restored by a drill`,
-          ...c.backups.map((b) => `${b.label.padEnd(34)} ${b.type.padEnd(5)} ${b.start.padEnd(21)} ${b.stop.padEnd(21)} ${humanBytes(b.sizeBytes).padStart(9)} ${humanBytes(b.repoSizeBytes).padStart(9)}  ${b.verified ?? "no"}`),
+          `${"repo".padEnd(5)} ${"label".padEnd(34)} ${"type".padEnd(5)} ${"start".padEnd(21)} ${"stop".padEnd(21)} ${"size".padStart(9)} ${"in repo".padStart(9)}  restored by a drill`,
+          ...c.backups.map((b) => `${`repo${b.repo}`.padEnd(5)} ${b.label.padEnd(34)} ${b.type.padEnd(5)} ${b.start.padEnd(21)} ${b.stop.padEnd(21)} ${humanBytes(b.sizeBytes).padStart(9)} ${humanBytes(b.repoSizeBytes).padStart(9)}  ${b.verified ?? "no"}`),
           "(restored by a drill: pgha-backup drill restored that set, started PostgreSQL on it and queried it; pgBackRest verify checks every set's checksums after the backup)",
           "",
           logical.length ? "logical dumps (pgha-backup logical; npx pgha sandbox logical restore …):" : "logical dumps: none yet (npx pgha sandbox backup logical)",
@@ -373,6 +375,7 @@ export function registerSandboxCommands(program: Command): void {
     .option("--action <action>", "at the target: promote, pause or shutdown (in place: promote only)", "promote")
     .option("--set <label>", "restore this backup set")
     .option("--timeline <id>", "follow this timeline (a target on a timeline an earlier in-place restore abandoned)")
+    .option("--repo <n>", "new cluster: restore from this repository: 2 is the second region's copy (backup.secondRepository), for when the first region's S3 is gone")
     .option("--in-place", "restore the live cluster itself: shows the plan, asks (or --yes), keeps the old data until the restored cluster is healthy")
     .option("--new-cluster", "restore on a scratch host beside the live cluster, which is not touched")
     .option("--name <name>", "new cluster: the scratch cluster's name (default: the first free pitr<n>); earlier ones stay")
@@ -380,11 +383,12 @@ export function registerSandboxCommands(program: Command): void {
     .option("--yes", "in place: go ahead without asking")
     .option("--dry-run", "in place: print the plan and stop")
     .option("--json", "print the result as JSON")
-    .action(async (opts: { type: string; target?: string; action: string; set?: string; timeline?: string; inPlace?: boolean; newCluster?: boolean; name?: string; replace?: boolean; yes?: boolean; dryRun?: boolean; json?: boolean }) => {
+    .action(async (opts: { type: string; target?: string; action: string; set?: string; timeline?: string; repo?: string; inPlace?: boolean; newCluster?: boolean; name?: string; replace?: boolean; yes?: boolean; dryRun?: boolean; json?: boolean }) => {
       if (Boolean(opts.inPlace) === Boolean(opts.newCluster)) throw Object.assign(new Error("say where to restore: --in-place or --new-cluster"), { exitCode: 2 });
       if (opts.timeline !== undefined && !/^[1-9]\d*$/.test(opts.timeline)) throw Object.assign(new Error(`--timeline must be a timeline id (a positive integer), not ${opts.timeline}`), { exitCode: 2 });
       const sb = await openSandbox();
-      const req = { type: opts.type as any, target: opts.target, action: opts.action as any, set: opts.set, timeline: opts.timeline ? Number(opts.timeline) : undefined };
+      if (opts.repo !== undefined && opts.inPlace) throw Object.assign(new Error("--repo goes with --new-cluster (an in-place restore reads the stack's own repository)"), { exitCode: 2 });
+      const req = { type: opts.type as any, target: opts.target, action: opts.action as any, set: opts.set, timeline: opts.timeline ? Number(opts.timeline) : undefined, repo: repoOption(sb, opts.repo) };
       const log = (l: string) => process.stderr.write(`[restore] ${l}\n`);
       if (opts.newCluster) {
         const r = await restoreNewCluster(sb, req, log, { name: opts.name, replace: opts.replace });
@@ -442,4 +446,14 @@ export function registerSandboxCommands(program: Command): void {
     process.exitCode = h.healthy ? 0 : 1;
   });
 
+}
+
+/** --repo <n>: a repository number of the stack (1, or 2 with backup.secondRepository). */
+function repoOption(sb: { spec: { backup: { repositories: { index: number }[] } } }, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const have = sb.spec.backup.repositories.map((r) => r.index);
+  if (!/^\d+$/.test(value) || !have.includes(Number(value))) {
+    throw Object.assign(new Error(`--repo ${value}: this stack's repositories are ${have.join(", ")} (2 exists with backup.secondRepository)`), { exitCode: 2 });
+  }
+  return Number(value);
 }

@@ -179,6 +179,13 @@ export function crossFieldProblems(c: ConfigView, failed: (path: PathSegment[]) 
     if (b.logicalInfrequentAccessAfterDays >= logicalDays)
       add(["backup", "logicalInfrequentAccessAfterDays"], b.logicalInfrequentAccessAfterDays, `must be less than the logical dumps' lifetime (backup.logicalRetentionWeeks·7 = ${logicalDays} days): S3 rejects a transition at or after the expiration`, `an integer 30–${logicalDays - 1}, or null`);
   }
+  const second = b.secondRepository;
+  if (second && typeof second === "object") {
+    if (typeof second.region === "string" && second.region === c.region)
+      add(["backup", "secondRepository", "region"], second.region, `is the stack's own region (aws:region): a second repository protects the backups only from another region`, "an AWS region other than " + c.region);
+    if (typeof second.bucketName === "string" && second.bucketName === b.bucketName)
+      add(["backup", "secondRepository", "bucketName"], second.bucketName, "is backup.bucketName: the second repository needs its own bucket in its own region");
+  }
   const tls = c.tls ?? {};
   if (isNum(tls.renewBeforeDays) && isNum(tls.certValidityDays) && tls.renewBeforeDays >= tls.certValidityDays)
     add(["tls", "renewBeforeDays"], tls.renewBeforeDays, `must be less than tls.certValidityDays (${tls.certValidityDays}), or certificates would be renewed forever`);

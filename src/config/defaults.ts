@@ -87,6 +87,8 @@ export interface StackConfig {
     noncurrentVersionRetentionDays: number;
     archiveTimeoutSeconds: number;
     repoEncryption: boolean;
+    /** A second repository in another region (null: one repository). */
+    secondRepository: { region: string; bucketName?: string } | null;
   };
   objectives: {
     failoverRpoSeconds: number;
@@ -160,6 +162,7 @@ const common = {
     fullRetentionDays: 7,
     logicalRetentionWeeks: 12,
     logicalInfrequentAccessAfterDays: 30,
+    secondRepository: null,
   },
   tls: { enabled: true, certValidityDays: 365, renewBeforeDays: 30 },
 };

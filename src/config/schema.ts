@@ -40,6 +40,8 @@ export const bool = z.preprocess(
 export const CIDR_RE =
   /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\/(3[0-2]|[12]?\d)$/;
 export const cidr = z.string().regex(CIDR_RE);
+/** An AWS region name (eu-west-1, us-gov-west-1). */
+export const AWS_REGION_RE = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
 /** An IPv4 CIDR whose host bits are zero (10.0.0.0/16, not 10.0.0.1/16). */
 export function cidrIsNetworkAddress(c: string): boolean {
   const [ip, bitsText] = c.split("/");
@@ -192,6 +194,13 @@ export const configSchema = z.strictObject({
       noncurrentVersionRetentionDays: int(1, 365).optional(),
       archiveTimeoutSeconds: int(1, 86_400, { below: "0 disables archive_timeout: an idle cluster could keep committed data out of the archive indefinitely" }).optional(),
       repoEncryption: bool.optional(),
+      secondRepository: z
+        .strictObject({
+          region: z.string().regex(AWS_REGION_RE),
+          bucketName: z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/).optional(),
+        })
+        .nullable()
+        .optional(),
     })
     .optional(),
   objectives: z

@@ -30,6 +30,8 @@ export interface ResourceOptionsSeen {
   additionalSecretOutputs: string[];
   /** URNs of explicit and implicit dependencies. */
   dependencies: string[];
+  /** The explicit provider reference (`<provider urn>::<id>`), "" for the default provider. */
+  provider?: string;
   /** Named resource hooks bound to it, by kind (beforeDelete …); empty kinds left out. */
   hooks?: Record<string, string[]>;
   /**
@@ -286,6 +288,7 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
               deleteBeforeReplace: !!req?.getDeletebeforereplace?.(),
               additionalSecretOutputs: req?.getAdditionalsecretoutputsList?.() ?? [],
               dependencies: req?.getDependenciesList?.() ?? [],
+              provider: req?.getProvider?.() ?? "",
               hooks: hooksOf(req),
               aliases: aliasUrnsOf(req, { type: args.type, name: args.name, parent: req?.getParent?.() ?? "", stack: opts.stack }),
             },

@@ -132,8 +132,9 @@ export async function ensureMaterial(spec: ClusterSpec, layout: Layout, stateDir
   const s3Profile: CertificateProfile = {
     name: "s3",
     commonName: SANDBOX_NETWORK.s3Host,
-    dnsNames: [SANDBOX_NETWORK.s3Host],
-    ipAddresses: [SANDBOX_NETWORK.s3Address],
+    // Both regions' endpoints serve this one certificate.
+    dnsNames: [SANDBOX_NETWORK.s3Host, SANDBOX_NETWORK.s3SecondHost],
+    ipAddresses: [SANDBOX_NETWORK.s3Address, SANDBOX_NETWORK.s3SecondAddress],
     extendedKeyUsages: ["serverAuth"],
     validityDays: spec.tls.certValidityDays,
   };

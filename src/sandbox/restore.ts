@@ -23,6 +23,8 @@ export interface RestoreRequest {
   set?: string;
   /** Follow this timeline (a target on a timeline an earlier in-place restore abandoned). */
   timeline?: number;
+  /** Restore from this repository: 2 is the second region's copy (backup.secondRepository); default 1. */
+  repo?: number;
 }
 
 export class RestoreRefused extends Error {
@@ -57,6 +59,7 @@ function restoreArgs(req: RestoreRequest): string[] {
   if (req.target !== undefined) a.push("--target", req.target);
   if (req.set) a.push("--set", req.set);
   if (req.timeline !== undefined) a.push("--timeline", String(req.timeline));
+  if (req.repo !== undefined) a.push("--repo", String(req.repo));
   return a;
 }
 
@@ -103,16 +106,39 @@ export async function deleteBackupSet(sb: Sandbox, label: string, force = false)
 export interface BackupCatalogue {
   stanza: string;
   status: string;
-  backups: { label: string; type: string; start: string; stop: string; lsnStart: string; lsnStop: string; sizeBytes: number; repoSizeBytes: number; verified: string | null }[];
+  /** Every backup of every repository (repo: its pgBackRest repository number), oldest first. */
+  backups: { label: string; type: string; start: string; stop: string; lsnStart: string; lsnStop: string; sizeBytes: number; repoSizeBytes: number; verified: string | null; repo: number }[];
   oldest: string | null;
   oldestVerified: string | null;
   newest: string | null;
   archiveMax: string | null;
+  /** Each repository's own window: its backups and the newest WAL segment it holds. */
+  repositories: RepositoryWindow[];
 }
 
-export async function backups(sb: Sandbox): Promise<BackupCatalogue> {
+export interface RepositoryWindow {
+  repo: number;
+  status: string;
+  backups: number;
+  oldest: string | null;
+  newestBackup: string | null;
+  oldestVerified: string | null;
+  /** The newest WAL segment archived there (a file name; null: none yet). */
+  archiveMax: string | null;
+}
+
+/**
+ * The backup catalogue (pgha-restore window on the leader): repo1's backups and window, and
+ * `repositories` with the second region's copy too (backup.secondRepository). `repo` reads one
+ * repository only — the way to list the copy while the first region's S3 is gone.
+ */
+export async function backups(sb: Sandbox, repo?: number): Promise<BackupCatalogue> {
   const node = await leaderOrFirst(sb);
-  return JSON.parse(await must(node, ["pgha-restore", "window", "--json"], "reading the backup catalogue", 60_000)) as BackupCatalogue;
+  const read = async (r: number) =>
+    JSON.parse(await must(node, ["pgha-restore", "window", "--json", "--repo", String(r)], `reading the backup catalogue of repo${r}`, 120_000)) as BackupCatalogue;
+  if (repo !== undefined) return read(repo);
+  const [first, ...others] = await Promise.all(sb.spec.backup.repositories.map((r) => read(r.index)));
+  return { ...first, repositories: [...first.repositories, ...others.flatMap((o) => o.repositories)] };
 }
 
 export interface RestoreResult {

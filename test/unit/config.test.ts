@@ -1,4 +1,4 @@
-import { ConfigError, loadStackConfig } from "../../src/config/load";
+import { ConfigError, loadAndValidate, loadStackConfig } from "../../src/config/load";
 import { FAILSAFE_CHECK_SECONDS, TIER_DEFAULTS } from "../../src/config/defaults";
 import { KEY_DOCS } from "../../src/config/keys";
 
@@ -142,7 +142,28 @@ const BAD: [string, Raw, string, string | null][] = [
   ["haproxy nodes 0", raw("prod", { haproxy: { nodes: 0 } }), "haproxy.nodes", "0"],
   ["STANDARD_IA transition after the logical dumps expire", raw("dev", { backup: { logicalRetentionWeeks: 4, logicalInfrequentAccessAfterDays: 30 } }), "backup.logicalInfrequentAccessAfterDays", "30"],
   ["check interval too small", raw("prod", { haproxy: { checkIntervalMs: 10 } }), "haproxy.checkIntervalMs", "10"],
+  ["second repository in the stack's own region", raw("prod", { backup: { secondRepository: { region: "eu-west-1" } } }), "backup.secondRepository.region", '"eu-west-1"'],
+  ["second repository region not a region", raw("prod", { backup: { secondRepository: { region: "frankfurt" } } }), "backup.secondRepository.region", '"frankfurt"'],
+  ["second repository without a region", raw("prod", { backup: { secondRepository: { bucketName: "dr-bucket" } } }), "backup.secondRepository.region", null],
+  ["second repository in the first bucket", raw("prod", { backup: { bucketName: "orders-backups", secondRepository: { region: "eu-central-1", bucketName: "orders-backups" } } }), "backup.secondRepository.bucketName", '"orders-backups"'],
+  ["second repository with a retention of its own", raw("prod", { backup: { secondRepository: { region: "eu-central-1", fullRetentionDays: 30 } } }), "backup.secondRepository.fullRetentionDays", null],
 ];
+
+describe("backup.secondRepository", () => {
+  it("derives repo2 with its region's bucket name and repo1's retention by default", () => {
+    const c = loadAndValidate(raw("prod", { backup: { fullRetentionDays: 9, secondRepository: { region: "eu-central-1" } } }), { stack: "prod" });
+    expect(c.spec.backup.repositories).toEqual([
+      { index: 1, region: "eu-west-1", bucketName: "pgha-prod-main-eu-west-1", fullRetentionDays: 9 },
+      { index: 2, region: "eu-central-1", bucketName: "pgha-prod-main-eu-central-1", fullRetentionDays: 9 },
+    ]);
+  });
+  it("takes its own bucket (the retention is repo1's: a replica); null (the default) means one repository", () => {
+    const c = loadAndValidate(raw("prod", { backup: { fullRetentionDays: 30, secondRepository: { region: "us-east-2", bucketName: "dr-orders" } } }), { stack: "prod" });
+    expect(c.spec.backup.repositories[1]).toEqual({ index: 2, region: "us-east-2", bucketName: "dr-orders", fullRetentionDays: 30 });
+    expect(loadAndValidate(raw("staging"), { stack: "staging" }).spec.backup.repositories.map((r) => r.index)).toEqual([1]);
+    expect(loadAndValidate(raw("prod", { backup: { secondRepository: null } }), { stack: "prod" }).spec.backup.repositories).toHaveLength(1);
+  });
+});
 
 describe("bad config is refused before anything is created", () => {
   it(`covers at least 30 cases (has ${BAD.length})`, () => {

@@ -1,7 +1,7 @@
 // The config gate itself: the schema, the rules between keys and the rules on the derived cluster,
 // run in one round; one ConfigError lists every problem, in the config reference's order.
 import type { z } from "zod";
-import { configSchema, type Tier } from "../schema";
+import { AWS_REGION_RE, configSchema, type Tier } from "../schema";
 import { TIER_DEFAULTS, type StackConfig } from "../defaults";
 import { docKeyOf, KEY_DOCS } from "../keys";
 import { crossFieldProblems, type ConfigView } from "../cross-field";
@@ -53,7 +53,7 @@ function validateInput(input: Record<string, unknown>, opts: LoadOptions): { con
   const problems: ConfigProblem[] = [];
   const region = opts.region;
   if (!region) problems.push(problem(["aws:region"], undefined, "is required", "an AWS region like eu-west-1"));
-  else if (!/^[a-z]{2}(-gov)?-[a-z]+-\d$/.test(region)) problems.push(problem(["aws:region"], region, "is not an AWS region name", "an AWS region like eu-west-1"));
+  else if (!AWS_REGION_RE.test(region)) problems.push(problem(["aws:region"], region, "is not an AWS region name", "an AWS region like eu-west-1"));
 
   // 1. The schema: every problem, and which values it refused.
   const parsed = configSchema.safeParse(input);

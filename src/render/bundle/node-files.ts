@@ -1,9 +1,9 @@
 // Node bundles: every configuration file a node gets, rendered from templates/ with the view of
 // the node and cluster (`commonView`) — the files of every host, and those of each role.
 import YAML from "yaml";
-import { DB_USERS, PORTS, nodeByName, nodesOf, type ClusterSpec, type NodeSpec } from "../../spec";
+import { DB_USERS, PORTS, nodeByName, nodesOf, type ClusterSpec, type NodeSpec, type RepositorySpec } from "../../spec";
 import { NODE_PATHS, POSTGRES_MAJOR } from "../../node-paths";
-import { DATA_VOLUME_DEVICE, TLS_DIR, type Layout } from "../../layout";
+import { DATA_VOLUME_DEVICE, TLS_DIR, repositoryS3Access, type Layout } from "../../layout";
 import { renderTemplate } from "../templates";
 import { dynamicConfig, renderPgHba } from "../dynamic";
 import { architectureOf, LIBPQ_CONNECT_TIMEOUT_SECONDS, WATCHDOG_SAFETY_MARGIN_SECONDS } from "../../config/defaults";
@@ -47,6 +47,10 @@ export function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
     scheme,
     stanza: spec.backup.stanza,
     bucket: spec.backup.bucketName,
+    /** pgBackRest repository numbers, space-separated ("1", or "1 2" with backup.secondRepository). */
+    repoIndexes: spec.backup.repositories.map((r) => r.index).join(" "),
+    /** The second region's read-only configuration (empty without backup.secondRepository). */
+    secondRegionConf: spec.backup.repositories.length > 1 ? NODE_PATHS.pgbackrestSecondRegionConf : "",
     logicalPrefix: spec.backup.logicalPrefix,
     catalogPrefix: spec.backup.catalogPrefix,
     dataDir: node.role === "etcd" ? NODE_PATHS.etcdDataDir : NODE_PATHS.dataDir,
@@ -99,23 +103,48 @@ export function baseConfFile(spec: ClusterSpec, view: object): BundleFile {
   return file(NODE_PATHS.baseConf, renderTemplate("postgresql.base.conf", { ...view, ssl: spec.tls.enabled ? "on" : "off" }), ["patroni-reload"]);
 }
 
-/** pgbackrest.conf: the S3 repository; its secrets go to conf.d/secrets.conf at boot. */
-export function pgbackrestFile(spec: ClusterSpec, layout: Layout, view: object, archivePushQueueMax: string): BundleFile {
-  return file(
-    NODE_PATHS.pgbackrestConf,
-    renderTemplate("pgbackrest.conf", {
+/**
+ * pgbackrest.conf: repo1, the stack's own bucket — the only repository anything writes to
+ * (archive-push, backup, expire, annotate); its secrets go to conf.d/secrets.conf at boot.
+ * With backup.secondRepository also second-region.conf: the same stanza read from the second
+ * region's bucket, which S3 Replication fills from the first (components/secondRegionRepository.ts).
+ * Only reads use it (`pgha-restore --repo 2`, drills, `window --repo 2`), with --config.
+ *
+ * Why not pgBackRest's own second repository (repo2 in this file)? pgBackRest 2.55 pushes every
+ * WAL file to all repositories in one async process, and a repository it cannot reach stalls
+ * that process for every repository: with the second region's S3 unreachable, the first region
+ * received no WAL either (measured: docs/facts.md, "A second repository"). Replication keeps the
+ * first region's archive independent of the second.
+ */
+export function pgbackrestFiles(spec: ClusterSpec, layout: Layout, view: object, archivePushQueueMax: string): BundleFile[] {
+  const render = (r: RepositorySpec, replica: boolean) => {
+    const s3 = repositoryS3Access(layout, r);
+    return renderTemplate("pgbackrest.conf", {
       ...view,
+      repos: [{
+        bucket: r.bucketName,
+        s3,
+        kmsKeyId: s3.sseKms ? spec.names.kmsAlias : "",
+        cipher: spec.backup.repoEncryption,
+        fullRetentionDays: r.fullRetentionDays,
+      }],
+      replica,
+      replicaOf: spec.backup.repositories[0].bucketName,
       repoPath: spec.backup.repoPath,
       s3KeyType: layout.s3.credentials === "instance-role" ? "auto" : "shared",
-      cipher: spec.backup.repoEncryption,
       secretNames: [
         ...(spec.backup.repoEncryption ? ["repo1-cipher-pass"] : []),
         ...(layout.s3.credentials === "secret" ? ["repo1-s3-key", "repo1-s3-key-secret"] : []),
       ].join(", "),
       secretsConf: NODE_PATHS.pgbackrestSecrets,
       archivePushQueueMax,
-    }),
-  );
+    });
+  };
+  const [first, second] = spec.backup.repositories;
+  return [
+    file(NODE_PATHS.pgbackrestConf, render(first, false)),
+    ...(second ? [file(NODE_PATHS.pgbackrestSecondRegionConf, render(second, true))] : []),
+  ];
 }
 
 function postgresFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): BundleFile[] {
@@ -160,7 +189,7 @@ function postgresFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundl
     file("/etc/systemd/system/pgha-access.service", renderTemplate("systemd/pgha-access.service", view), ["systemd"]),
     file("/etc/systemd/system/pgha-access.timer", renderTemplate("systemd/pgha-access.timer", view), ["systemd", "timers"]),
     file(NODE_PATHS.pgHbaReference, renderPgHba(spec, layout)),
-    pgbackrestFile(spec, layout, view, `${queueMaxGiB}GiB`),
+    ...pgbackrestFiles(spec, layout, view, `${queueMaxGiB}GiB`),
     baseConfFile(spec, view),
     file(NODE_PATHS.cron, renderTemplate("pgha-backup.cron", { ...view, jobs }), ["cron"]),
     file("/etc/systemd/system/patroni.service.d/pgha.conf", renderTemplate("systemd/patroni.conf", view), ["systemd", "patroni-restart"]),

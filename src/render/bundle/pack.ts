@@ -5,7 +5,7 @@ import { nodeByName, type ClusterSpec, type NodeSpec } from "../../spec";
 import type { Layout } from "../../layout";
 import { nodeSoftware } from "../software";
 import { manifestOf, packNodeBundle, sha256 } from "../../bundle/format";
-import { baseConfFile, commonFiles, commonView, pgbackrestFile, renderNodeFiles } from "./node-files";
+import { baseConfFile, commonFiles, commonView, pgbackrestFiles, renderNodeFiles } from "./node-files";
 import { renderCloudConfig } from "./user-data";
 import type { BundleFile, NodeBundle } from "./types";
 
@@ -61,7 +61,7 @@ export function renderRestoreHostBundle(spec: ClusterSpec, layout: Layout, name:
     ...commonFiles(view, hostLayout),
     // The restored postgresql.conf (written by Patroni) includes the base configuration.
     baseConfFile(spec, view),
-    pgbackrestFile(spec, layout, view, "1GiB"),
+    ...pgbackrestFiles(spec, layout, view, "1GiB"),
   ];
   files.sort((a, b) => a.path.localeCompare(b.path));
   return packBundle(spec, { name, role: "restore" }, hostLayout, files);

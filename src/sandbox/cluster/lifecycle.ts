@@ -12,7 +12,7 @@ import { bootHost, cleanupAll, listHosts, shutdownHost, startHost, waitForBoot }
 import { AWS_HOST, publishSecrets, startAwsApis } from "../aws";
 import { detachAllUnder, volumesDirectory } from "../volumes";
 import { ensureSandboxNetwork } from "../network";
-import { removeS3, startS3 } from "../s3";
+import { removeS3, repositoryEndpoints, startRepositoryS3 } from "../s3";
 import { SandboxClient } from "../client";
 import { waitHealthy } from "../health";
 import { apply, describeDrift, drift } from "./converge";
@@ -81,8 +81,8 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
   writeState(state, stateDir);
 
   await ensureSandboxNetwork();
-  log(`S3 endpoint https://${layout.s3.endpoint} (s3rver at ${path.basename(stateDir)}/s3)`);
-  await startS3(stateDir, spec.backup.bucketName);
+  for (const r of repositoryEndpoints(spec)) log(`S3 endpoint https://${r.endpoint.name} for repo${r.repo} (s3rver at ${path.basename(stateDir)}/${r.endpoint.dir}, bucket ${r.bucket})`);
+  await startRepositoryS3(stateDir, spec);
   log(`AWS APIs https://${SANDBOX_NETWORK.awsHost} (moto on host ${AWS_HOST}, ${SANDBOX_NETWORK.awsAddress})`);
   await startAwsApis(stateDir, image, layout);
   log("publishing secrets (Secrets Manager) and bundles (S3), as `pulumi up` does");
@@ -140,7 +140,7 @@ export async function down(opts: { stateDir?: string; keepData?: boolean; log?: 
 /** `up` after `down --keep-data`: boot the stopped hosts again. */
 export async function resume(sb: Sandbox, log: (l: string) => void = () => undefined): Promise<void> {
   await ensureSandboxNetwork();
-  await startS3(sb.stateDir, sb.spec.backup.bucketName);
+  await startRepositoryS3(sb.stateDir, sb.spec);
   // moto keeps its state in memory: after a stop the secrets are published again before the
   // nodes boot (they fetch them with retries at boot, as EC2 nodes wait for IAM).
   await startAwsApis(sb.stateDir, sb.state.image, sb.layout);

@@ -7,7 +7,7 @@ import { NODE_PATHS } from "../../node-paths";
 import { OPERATOR_FILES } from "../material";
 import { guestPid, hostExec, hostProcesses, hostState, type GuestProcess, type HostState } from "../hosts";
 import { AWS_HOST } from "../aws";
-import { s3Pid } from "../s3";
+import { repositoryEndpoints, s3Pid } from "../s3";
 import type { PatroniMember } from "../client";
 import { checkHealth, etcdHealth, probeMembers } from "../health";
 import { scratchStatus } from "../scratch";
@@ -73,6 +73,8 @@ export interface SandboxStatus {
     pendingRestart: { service: string; reason: string }[];
   }[];
   s3: { endpoint: string; address: string; running: boolean; bucket: string };
+  /** Every pgBackRest repository: repo1 in the stack's region, repo2 with backup.secondRepository, and its region's S3 endpoint. */
+  repositories: { name: string; region: string; endpoint: string; address: string; bucket: string; running: boolean }[];
   /** The sandbox's AWS API host (moto: Secrets Manager). */
   aws: { endpoint: string; address: string; state: HostState | "missing" };
   /** How the stack file differs from what the sandbox runs (null: it does not). */
@@ -199,6 +201,15 @@ export async function status(sb: Sandbox): Promise<SandboxStatus> {
     etcd,
     hosts,
     s3: { endpoint: `https://${layout.s3.endpoint}:${layout.s3.port}`, address: SANDBOX_NETWORK.s3Address, running: Boolean(s3Pid(sb.stateDir)), bucket: spec.backup.bucketName },
+    // Every pgBackRest repository and the S3 endpoint of its region (repo2: backup.secondRepository).
+    repositories: repositoryEndpoints(spec).map((r) => ({
+      name: `repo${r.repo}`,
+      region: spec.backup.repositories.find((x) => x.index === r.repo)!.region,
+      endpoint: `https://${r.endpoint.name}:${SANDBOX_NETWORK.s3Port}`,
+      address: r.endpoint.address,
+      bucket: r.bucket,
+      running: Boolean(s3Pid(sb.stateDir, r.endpoint)),
+    })),
     aws: { endpoint: `https://${SANDBOX_NETWORK.awsHost}`, address: SANDBOX_NETWORK.awsAddress, state: await hostState(AWS_HOST).catch(() => "missing" as const) },
     drift: (() => {
       try {
@@ -241,7 +252,7 @@ export function formatStatus(s: SandboxStatus): string {
     ...s.members.filter((m) => m.state === "unreachable").map((m) => `  ${m.name} does not answer (${m.unreachableBecause ?? "?"})${m.lastRole ? `; the DCS still lists it as ${m.lastRole} until its key expires` : ""}`),
     "",
     `etcd: ${s.etcd.map((e) => `${e.name}${e.memberId ? ` (${e.memberId})` : ""} ${e.healthy ? "healthy" : "UNHEALTHY"}`).join(", ")}`,
-    `hosts: ${s.hosts.map((h) => `${h.name}=${h.state}`).join(" ")}   s3: ${s.s3.running ? "running" : "DOWN"} (${s.s3.endpoint})   aws: ${s.aws.state} (${s.aws.endpoint})`,
+    `hosts: ${s.hosts.map((h) => `${h.name}=${h.state}`).join(" ")}   s3: ${s.repositories.map((r) => `${r.name} ${r.region} ${r.running ? "running" : "DOWN"} (${r.endpoint})`).join(", ")}   aws: ${s.aws.state} (${s.aws.endpoint})`,
     `bundles: ${s.hosts.every((h) => h.bundleHash && h.bundleHash === h.desiredBundleHash) ? "every node runs its desired bundle" : s.hosts.filter((h) => h.bundleHash !== h.desiredBundleHash).map((h) => `${h.name} runs ${h.bundleHash?.slice(0, 12) ?? "?"}, wants ${h.desiredBundleHash?.slice(0, 12) ?? "?"}`).join("; ")}`,
     ...s.hosts.flatMap((h) => h.pendingRestart.map((p) => `pending restart on ${h.name}: ${p.service} (${p.reason})`)),
     ...(s.drift ? [`drift: ${describeDrift(s.drift)}`] : []),

@@ -103,6 +103,29 @@ pgha_repo_info() {
   timeout --kill-after=5 "${PGHA_REPO_TIMEOUT_SECONDS:-90}" pgbackrest --stanza="$PGHA_STANZA" "$@" --output=json info
 }
 
+# pgha_repo_args <repo>: the pgBackRest options that select a repository. 1: the stack's own
+# (pgbackrest.conf, the default); 2: the second region's copy (backup.secondRepository), read
+# with its own configuration file — the secrets in conf.d apply to it too.
+pgha_repo_args() {
+  case "$1" in
+    1) ;;
+    2)
+      [ -n "${PGHA_SECOND_REGION_CONF:-}" ] || { echo "repository 2 needs backup.secondRepository (this cluster has one region)" >&2; return 2; }
+      echo "--config=$ROOT$PGHA_SECOND_REGION_CONF"
+      echo "--config-include-path=$ROOT/etc/pgbackrest/conf.d" ;;
+    *) echo "no repository $1 (1, or 2 with backup.secondRepository)" >&2; return 2 ;;
+  esac
+}
+
+# pgha_repo_reachable <repo>: 0 when repository <repo> answers a listing within
+# PGHA_REPO_PROBE_SECONDS (default 30). pgBackRest 2.55 retries a refused connection without end,
+# so a command against a repository whose region's S3 is gone would hang: callers probe first.
+pgha_repo_reachable() {
+  local args
+  mapfile -t args < <(pgha_repo_args "$1") || return 2
+  timeout --kill-after=5 "${PGHA_REPO_PROBE_SECONDS:-30}" pgbackrest "${args[@]}" --stanza="$PGHA_STANZA" repo-ls >/dev/null 2>&1
+}
+
 # pgha_s3_put_args: extra arguments for uploads (SSE-KMS under the cluster key on EC2).
 pgha_s3_put_args() {
   PGHA_S3_PUT_ARGS=(--only-show-errors)
