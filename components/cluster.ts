@@ -162,6 +162,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
           },
           keepData: keepsData(spec),
           source: { bucketId: bucket.bucketId, bucketArn: bucket.bucketArn, kmsKeyArn: secrets.kmsKeyArn, repoPrefix: bucket.repoPrefix, ready: bucket.ready },
+          catalogPrefix: spec.backup.catalogPrefix,
         }, child)
       : undefined;
     const roles = new NodeRoles(name, {
@@ -178,7 +179,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       repoPrefix: bucket.repoPrefix,
       logicalPrefix: bucket.logicalPrefix,
       catalogPrefix: spec.backup.catalogPrefix,
-      secondRepository: second ? { region: second.region, bucketArn: second.bucketArn, kmsKeyArn: second.kmsKeyArn, repoPrefix: second.repoPrefix } : undefined,
+      secondRepository: second ? { region: second.region, bucketArn: second.bucketArn, kmsKeyArn: second.kmsKeyArn, prefixes: second.prefixes } : undefined,
     }, child);
 
     const bundles = new NodeBundles(name, {

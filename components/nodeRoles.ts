@@ -45,7 +45,8 @@ export interface SecondRepositoryAccess {
   region: string;
   bucketArn: string;
   kmsKeyArn: string;
-  repoPrefix: string;
+  /** The replicated prefixes (repository, restore catalogue). */
+  prefixes: string[];
 }
 
 /** Object actions pgBackRest and the logical-dump job need (multipart included). */
@@ -90,7 +91,7 @@ export function nodePolicyDocument(i: NodePolicyInputs): PolicyDocument {
     );
     const second = i.secondRepository;
     if (second) {
-      const p = second.repoPrefix.endsWith("/") ? second.repoPrefix : `${second.repoPrefix}/`;
+      const prefixes = second.prefixes.map((p) => (p.endsWith("/") ? p : `${p}/`));
       statements.push(
         {
           Sid: "UseSecondRegionKey",
@@ -104,10 +105,10 @@ export function nodePolicyDocument(i: NodePolicyInputs): PolicyDocument {
           Effect: "Allow",
           Action: ["s3:ListBucket"],
           Resource: second.bucketArn,
-          Condition: { StringLike: { "s3:prefix": [p.slice(0, -1), `${p}*`] } },
+          Condition: { StringLike: { "s3:prefix": prefixes.flatMap((p) => [p.slice(0, -1), `${p}*`]) } },
         },
         // Read-only: S3 Replication writes the copy; nodes restore and drill from it.
-        { Sid: "SecondRepositoryObjects", Effect: "Allow", Action: ["s3:GetObject"], Resource: [`${second.bucketArn}/${p}*`] },
+        { Sid: "SecondRepositoryObjects", Effect: "Allow", Action: ["s3:GetObject"], Resource: prefixes.map((p) => `${second.bucketArn}/${p}*`) },
       );
     }
   }
@@ -148,7 +149,7 @@ export interface NodeRolesArgs extends TaggedArgs {
   /** The restore-point catalogue's prefix (PostgreSQL nodes read and write it). Default: none. */
   catalogPrefix?: string;
   /** backup.secondRepository: repo2's region, bucket and key (SecondRegionRepository); PostgreSQL nodes may use them. Default: none. */
-  secondRepository?: { region: string; bucketArn: pulumi.Input<string>; kmsKeyArn: pulumi.Input<string>; repoPrefix: string };
+  secondRepository?: { region: string; bucketArn: pulumi.Input<string>; kmsKeyArn: pulumi.Input<string>; prefixes: string[] };
 }
 
 /** Every problem of NodeRoles' arguments (empty when it can be built). */
@@ -204,7 +205,7 @@ export class NodeRoles extends pulumi.ComponentResource {
             bucket: { arn: bucketArn, repoPrefix: args.repoPrefix, logicalPrefix: args.logicalPrefix, catalogPrefix: args.catalogPrefix },
             bundles,
             secondRepository: secondBucketArn && args.secondRepository
-              ? { region: args.secondRepository.region, bucketArn: secondBucketArn, kmsKeyArn: secondKeyArn, repoPrefix: args.secondRepository.repoPrefix }
+              ? { region: args.secondRepository.region, bucketArn: secondBucketArn, kmsKeyArn: secondKeyArn, prefixes: args.secondRepository.prefixes }
               : undefined,
           }),
         );

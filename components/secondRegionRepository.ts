@@ -31,6 +31,8 @@ export interface SecondRegionRepositoryArgs extends TaggedArgs {
   keepData?: boolean;
   /** The first repository (BackupBucket in the stack's region): what is replicated from. */
   source: { bucketId: pulumi.Input<string>; bucketArn: pulumi.Input<string>; kmsKeyArn: pulumi.Input<string>; repoPrefix: string; ready: pulumi.Resource[] };
+  /** The restore-point and timeline catalogue's prefix beside the repository: replicated too (restores from the copy read it). */
+  catalogPrefix: string;
 }
 
 /** Every problem of SecondRegionRepository's arguments (empty when it can be built). */
@@ -47,10 +49,10 @@ export const REPLICATION_TIME_MINUTES = 15;
 
 /** What S3 Replication may do: read the repository prefix's versions, write replicas, use both keys through S3. */
 export function replicationPolicyDocument(i: {
-  sourceBucketArn: string; sourceKmsKeyArn: string; sourceRegion: string; repoPrefix: string;
+  sourceBucketArn: string; sourceKmsKeyArn: string; sourceRegion: string; prefixes: string[];
   destinationBucketArn: string; destinationKmsKeyArn: string; destinationRegion: string;
 }) {
-  const prefix = i.repoPrefix.endsWith("/") ? i.repoPrefix : `${i.repoPrefix}/`;
+  const prefixes = i.prefixes.map((p) => (p.endsWith("/") ? p : `${p}/`));
   return {
     Version: "2012-10-17",
     Statement: [
@@ -59,13 +61,18 @@ export function replicationPolicyDocument(i: {
         Sid: "ReadRepositoryVersions",
         Effect: "Allow",
         Action: ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"],
-        Resource: `${i.sourceBucketArn}/${prefix}*`,
+        Resource: prefixes.map((p) => `${i.sourceBucketArn}/${p}*`),
       },
-      { Sid: "WriteReplicas", Effect: "Allow", Action: ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"], Resource: `${i.destinationBucketArn}/${prefix}*` },
+      { Sid: "WriteReplicas", Effect: "Allow", Action: ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"], Resource: prefixes.map((p) => `${i.destinationBucketArn}/${p}*`) },
       { Sid: "DecryptSource", Effect: "Allow", Action: ["kms:Decrypt"], Resource: i.sourceKmsKeyArn, Condition: { StringLike: { "kms:ViaService": `s3.${i.sourceRegion}.amazonaws.com` } } },
       { Sid: "EncryptReplica", Effect: "Allow", Action: ["kms:Encrypt", "kms:GenerateDataKey"], Resource: i.destinationKmsKeyArn, Condition: { StringLike: { "kms:ViaService": `s3.${i.destinationRegion}.amazonaws.com` } } },
     ],
   };
+}
+
+/** What is replicated: the pgBackRest repository, then the restore catalogue beside it. */
+export function replicatedPrefixes(args: Pick<SecondRegionRepositoryArgs, "source" | "catalogPrefix">): string[] {
+  return [args.source.repoPrefix, args.catalogPrefix].map((p) => p.replace(/^\/+/, "").replace(/\/*$/, "/"));
 }
 
 export class SecondRegionRepository extends pulumi.ComponentResource {
@@ -74,6 +81,8 @@ export class SecondRegionRepository extends pulumi.ComponentResource {
   readonly bucketArn: pulumi.Output<string>;
   readonly kmsKeyArn: pulumi.Output<string>;
   readonly repoPrefix: string;
+  /** Every replicated prefix (repository, restore catalogue): what nodes may read in the copy. */
+  readonly prefixes: string[];
   /** The bucket and its configuration, and the key: what a PostgreSQL node waits for. */
   readonly ready: pulumi.Resource[];
 
@@ -108,18 +117,18 @@ export class SecondRegionRepository extends pulumi.ComponentResource {
       policy: pulumi
         .all([args.source.bucketArn, args.source.kmsKeyArn, bucket.bucketArn, key.arn])
         .apply(([sourceArn, sourceKey, destinationArn, destinationKey]) => JSON.stringify(replicationPolicyDocument({
-          sourceBucketArn: sourceArn, sourceKmsKeyArn: sourceKey, sourceRegion: args.primaryRegion, repoPrefix: args.source.repoPrefix,
+          sourceBucketArn: sourceArn, sourceKmsKeyArn: sourceKey, sourceRegion: args.primaryRegion, prefixes: replicatedPrefixes(args),
           destinationBucketArn: destinationArn, destinationKmsKeyArn: destinationKey, destinationRegion: args.region,
         }))),
     }, { parent: replicationRole });
     const replication = new aws.s3.BucketReplicationConfig(`${name}-replication`, {
       bucket: args.source.bucketId,
       role: replicationRole.arn,
-      rules: [{
-        id: `pgbackrest-to-${args.region}`,
+      rules: replicatedPrefixes(args).map((prefix, i) => ({
+        id: `${i === 0 ? "pgbackrest" : "restore-catalogue"}-to-${args.region}`,
         status: "Enabled",
-        priority: 1,
-        filter: { prefix: args.source.repoPrefix },
+        priority: i + 1,
+        filter: { prefix },
         deleteMarkerReplication: { status: "Enabled" },
         sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: "Enabled" } },
         destination: {
@@ -129,7 +138,7 @@ export class SecondRegionRepository extends pulumi.ComponentResource {
           replicationTime: { status: "Enabled", time: { minutes: REPLICATION_TIME_MINUTES } },
           metrics: { status: "Enabled", eventThreshold: { minutes: REPLICATION_TIME_MINUTES } },
         },
-      }],
+      })),
     }, { parent: this, dependsOn: [...args.source.ready, ...bucket.ready, replicationPolicy] });
 
     this.region = args.region;
@@ -137,6 +146,7 @@ export class SecondRegionRepository extends pulumi.ComponentResource {
     this.bucketArn = bucket.bucketArn;
     this.kmsKeyArn = key.arn;
     this.repoPrefix = bucket.repoPrefix;
+    this.prefixes = replicatedPrefixes(args);
     this.ready = [key, alias, ...bucket.ready, replication];
     this.registerOutputs({ region: this.region, bucketName: this.bucketName, bucketArn: this.bucketArn, kmsKeyArn: this.kmsKeyArn });
   }

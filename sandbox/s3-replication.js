@@ -7,7 +7,7 @@
 // endpoint is down, catching up when it returns. The nodes never call it: they see two buckets.
 //
 //   node s3-replication.js <source bucket dir> <source pid file> <dest bucket dir> <dest pid file>
-//                          <prefix> <interval ms> <status file>
+//                          <prefix>[,<prefix>…] <interval ms> <status file>
 //
 // s3rver stores an object as <key>._S3rver_object plus <key>._S3rver_object.md5 and
 // <key>._S3rver_metadata.json, and reads them from disk on every request: the metadata and the
@@ -17,12 +17,13 @@
 const fs = require("fs");
 const path = require("path");
 
-const [srcDir, srcPidFile, dstDir, dstPidFile, prefix, intervalText, statusFile] = process.argv.slice(2);
+const [srcDir, srcPidFile, dstDir, dstPidFile, prefixList, intervalText, statusFile] = process.argv.slice(2);
 if (!statusFile) {
   process.stderr.write("usage: s3-replication.js <src dir> <src pid file> <dst dir> <dst pid file> <prefix> <interval ms> <status file>\n");
   process.exit(2);
 }
 const intervalMs = Number(intervalText);
+const prefixes = (prefixList || "").split(",").filter(Boolean);
 const OBJECT = "._S3rver_object";
 const SIDE_FILES = [`${OBJECT}.md5`, "._S3rver_metadata.json"];
 const tmpDir = path.join(path.dirname(statusFile), "replication-tmp");
@@ -38,7 +39,7 @@ function running(pidFile) {
   }
 }
 
-/** Every object key under the prefix, with its md5 (as s3rver recorded it). */
+/** Every object key under the replicated prefixes, with its md5 (as s3rver recorded it). */
 function objects(bucketDir) {
   const out = new Map();
   const walk = (dir, rel) => {
@@ -64,7 +65,7 @@ function objects(bucketDir) {
       }
     }
   };
-  walk(path.join(bucketDir, prefix), prefix.replace(/\/+$/, ""));
+  for (const prefix of prefixes) walk(path.join(bucketDir, prefix), prefix.replace(/\/+$/, ""));
   return out;
 }
 

@@ -187,7 +187,8 @@ export async function startReplication(stateDir: string, spec: Pick<ClusterSpec,
     path.join(repoRoot(), "sandbox", "s3-replication.js"),
     path.join(s3DataDir(stateDir, first.endpoint), first.bucket), pidFile(stateDir, first.endpoint),
     path.join(s3DataDir(stateDir, second.endpoint), second.bucket), pidFile(stateDir, second.endpoint),
-    spec.backup.repoPath.replace(/^\/+/, "").replace(/\/*$/, "/"),
+    // What the stack's BucketReplicationConfig replicates: the repository and the restore catalogue.
+    [spec.backup.repoPath, spec.backup.catalogPrefix].map((p) => p.replace(/^\/+/, "").replace(/\/*$/, "/")).join(","),
     String(REPLICATION_INTERVAL_MS), f.status,
   ], { detached: true, stdio: ["ignore", log, log] });
   child.unref();

@@ -89,7 +89,7 @@ describe("prod: a second repository in eu-central-1", () => {
         continue;
       }
       const objects = doc.Statement.find((s: any) => s.Sid === "SecondRepositoryObjects");
-      expect(objects.Resource).toEqual([`${bucket.state.arn}/pgbackrest/orders/*`]);
+      expect(objects.Resource).toEqual([`${bucket.state.arn}/pgbackrest/orders/*`, `${bucket.state.arn}/restore-points/orders/*`]);
       expect(objects.Action).toEqual(["s3:GetObject"]);
       const kms = doc.Statement.find((s: any) => s.Sid === "UseSecondRegionKey");
       expect(kms.Resource).toBe(key.state.arn);
@@ -102,7 +102,7 @@ describe("prod: a second repository in eu-central-1", () => {
     expect(checked.sort()).toEqual(["db1", "db2", "db3"]);
   });
 
-  test("S3 Replication of the repository prefix only, re-encrypted under the second key, deletions too, with RTC; registered in the first region", () => {
+  test("S3 Replication of the repository and the restore catalogue only, re-encrypted under the second key, deletions too, with RTC; registered in the first region", () => {
     const rules = prod.ofType("aws:s3/bucketReplicationConfig:BucketReplicationConfig");
     expect(rules).toHaveLength(1);
     const r = rules[0];
@@ -111,11 +111,9 @@ describe("prod: a second repository in eu-central-1", () => {
     const bucket = regional.find((x) => x.type === TYPES.bucket)!;
     const key = regional.find((x) => x.type === "aws:kms/key:Key")!;
     expect(r.inputs.bucket).toBe(source.id);
-    expect(r.inputs.rules).toHaveLength(1);
-    const rule = r.inputs.rules[0];
-    expect(rule).toMatchObject({
+    expect(r.inputs.rules.map((x: any) => [x.priority, x.filter.prefix])).toEqual([[1, "pgbackrest/orders/"], [2, "restore-points/orders/"]]);
+    for (const rule of r.inputs.rules) expect(rule).toMatchObject({
       status: "Enabled",
-      filter: { prefix: "pgbackrest/orders/" },
       deleteMarkerReplication: { status: "Enabled" },
       sourceSelectionCriteria: { sseKmsEncryptedObjects: { status: "Enabled" } },
       destination: {
@@ -136,8 +134,9 @@ describe("prod: a second repository in eu-central-1", () => {
     const doc = policyOf(prod.ofType(TYPES.rolePolicy).find((p) => p.inputs.role === role.id)!.inputs.policy);
     const bySid = Object.fromEntries(doc.Statement.map((s: any) => [s.Sid, s]));
     const bucket = regional.find((x) => x.type === TYPES.bucket)!;
-    expect(bySid.WriteReplicas.Resource).toBe(`${bucket.state.arn}/pgbackrest/orders/*`);
-    expect(bySid.ReadRepositoryVersions.Resource).toMatch(/\/pgbackrest\/orders\/\*$/);
+    expect(bySid.WriteReplicas.Resource).toEqual([`${bucket.state.arn}/pgbackrest/orders/*`, `${bucket.state.arn}/restore-points/orders/*`]);
+    expect(bySid.ReadRepositoryVersions.Resource).toHaveLength(2);
+    expect(bySid.ReadRepositoryVersions.Resource[0]).toMatch(/\/pgbackrest\/orders\/\*$/);
     expect(bySid.DecryptSource.Condition).toEqual({ StringLike: { "kms:ViaService": "s3.eu-west-1.amazonaws.com" } });
     expect(bySid.EncryptReplica.Condition).toEqual({ StringLike: { "kms:ViaService": `s3.${SECOND}.amazonaws.com` } });
     expect(JSON.stringify(doc)).not.toContain('"s3:*"');

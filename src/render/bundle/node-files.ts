@@ -51,6 +51,10 @@ export function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
     repoIndexes: spec.backup.repositories.map((r) => r.index).join(" "),
     /** The second region's read-only configuration (empty without backup.secondRepository). */
     secondRegionConf: spec.backup.repositories.length > 1 ? NODE_PATHS.pgbackrestSecondRegionConf : "",
+    // The second region's bucket, for awscli (the restore-point and timeline catalogue's copy).
+    secondBucket: spec.backup.repositories[1]?.bucketName ?? "",
+    secondRegion: spec.backup.repositories[1]?.region ?? "",
+    secondS3Endpoint: secondS3Endpoint(spec, layout),
     logicalPrefix: spec.backup.logicalPrefix,
     catalogPrefix: spec.backup.catalogPrefix,
     dataDir: node.role === "etcd" ? NODE_PATHS.etcdDataDir : NODE_PATHS.dataDir,
@@ -83,6 +87,13 @@ export function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
     archiveTimeoutSeconds: spec.backup.archiveTimeoutSeconds,
     logicalRetentionWeeks: spec.backup.logicalRetentionWeeks,
   };
+}
+
+/** awscli's endpoint for the second region's bucket: the region's own on EC2 (empty: awscli's default), the sandbox's second S3 server. */
+function secondS3Endpoint(spec: ClusterSpec, layout: Layout): string {
+  const second = spec.backup.repositories[1];
+  if (!second || layout.kind === "ec2") return "";
+  return `https://${repositoryS3Access(layout, second).endpoint}`;
 }
 
 /** What every host gets: its facts and the secret fetch/rotation units. */
