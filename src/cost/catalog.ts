@@ -104,6 +104,8 @@ export const PRICED: Record<string, Rule> = {
 
 /** Types AWS (or nobody) charges nothing for, with the reason. */
 export const FREE: Record<string, string> = {
+  "aws:s3/bucketReplicationConfig:BucketReplicationConfig": "the rule itself is free; what it replicates is priced by the estimate (the copy's storage, inter-region transfer and RTC)",
+  "pulumi:providers:aws": "a Pulumi provider is not an AWS resource",
   "aws:ec2/vpc:Vpc": "VPCs are free",
   "aws:ec2/subnet:Subnet": "subnets are free",
   "aws:ec2/internetGateway:InternetGateway": "internet gateways are free (their traffic is not priced)",

@@ -6,7 +6,7 @@
 import type { StackConfig } from "../config/defaults";
 import { ASSUMPTION_TEXT, DEFAULT_ASSUMPTIONS, NOT_PRICED, type AssumptionValues } from "./assumptions";
 import { itemsOf, type CostItem, type CostResource } from "./catalog";
-import { PRICE_DATE, PRICE_NOTE, regionPrices } from "./prices";
+import { PRICE_DATE, PRICE_NOTE, S3_REPLICATION_PRICES, regionPrices } from "./prices";
 import { repositoryEstimate, type BackupSettings, type RepositoryEstimate } from "./repository";
 
 export interface CostLine {
@@ -98,6 +98,19 @@ export function estimateCost(input: EstimateInput): CostEstimate {
     const type = bucket.type;
     if (repository.standardGiB > 0) items.push({ key: "s3-standard", resource: "S3 Standard (backup repository)", type, unit: "GB-month", unitPrice: prices.s3.standardGbMonth, quantity: repository.standardGiB, assumption: repository.basis });
     if (repository.standardIaGiB > 0) items.push({ key: "s3-standard-ia", resource: "S3 Standard-IA (logical dumps)", type, unit: "GB-month", unitPrice: prices.s3.standardIaGbMonth, quantity: repository.standardIaGiB, assumption: "logical dumps after backup.logicalInfrequentAccessAfterDays (see the S3 Standard line)" });
+  }
+
+  // backup.secondRepository: the repository's copy in another region, and S3 Replication's
+  // per-GB charges for what is written to it (priced at the stack's region's S3 rates).
+  const replication = input.resources.find((r) => r.type === "aws:s3/bucketReplicationConfig:BucketReplicationConfig");
+  if (replication && repository.physicalGiB > 0) {
+    items.push({ key: "s3-standard-copy", resource: "S3 Standard (the repository's copy in the second region)", type: replication.type, unit: "GB-month", unitPrice: prices.s3.standardGbMonth, quantity: repository.physicalGiB, assumption: "the pgBackRest repository's backups and WAL (see the S3 Standard line), at this region's S3 price" });
+    const perMonth = repository.physicalWrittenPerDayGiB * (a.hoursPerMonth / 24);
+    items.push({
+      key: "s3-replication", resource: "S3 Replication to the second region (inter-region transfer + Replication Time Control)", type: replication.type, unit: "GB",
+      unitPrice: S3_REPLICATION_PRICES.interRegionTransferPerGb + S3_REPLICATION_PRICES.replicationTimeControlPerGb, quantity: perMonth,
+      assumption: `${round2(perMonth)} GB of new backups and WAL per month`,
+    });
   }
 
   // Streaming replication: every standby receives the WAL from the primary in another AZ

@@ -160,6 +160,13 @@ export class MissingPriceError extends Error {
   }
 }
 
+/**
+ * S3 Replication to another region, per GB replicated (https://aws.amazon.com/s3/pricing/,
+ * "Replication" and "Data transfer"): inter-region data transfer out of the source region (US and
+ * EU regions to each other) and Replication Time Control's per-GB fee.
+ */
+export const S3_REPLICATION_PRICES = { interRegionTransferPerGb: 0.02, replicationTimeControlPerGb: 0.015 } as const;
+
 export function regionPrices(region: string): RegionPrices {
   const p = PRICES[region];
   if (!p) throw new MissingPriceError(`no prices for region ${region} in src/cost/prices.ts (priced: ${Object.keys(PRICES).join(", ")})`);

@@ -19,6 +19,10 @@ export interface RepositoryEstimate {
   parts: RepositoryPart[];
   standardGiB: number;
   standardIaGiB: number;
+  /** The pgBackRest repository alone (backups, WAL, their noncurrent versions): what backup.secondRepository copies. */
+  physicalGiB: number;
+  /** New backup and WAL bytes a day: what S3 Replication transfers to the second region. */
+  physicalWrittenPerDayGiB: number;
   /** How the figures were reached, in words (printed beside the S3 lines). */
   basis: string;
 }
@@ -69,5 +73,6 @@ export function repositoryEstimate(dataVolumeGiB: number, backup: BackupSettings
     `database ${round(db)} GiB (${a.databaseFillRatio * 100}% of the ${dataVolumeGiB} GiB data volume); full backup ${round(full)} GiB ` +
     `(compressed to ${a.backupCompressionRatio * 100}%); WAL ${round(walPerDay, 2)} GiB/day compressed (change rate ${a.dailyChangeRatio * 100}%/day); ` +
     parts.map((p) => `${p.what} ${round(p.gib)} GiB${p.storageClass === "STANDARD_IA" ? " (IA)" : ""}`).join(", ");
-  return { databaseGiB: db, parts, standardGiB: sum("STANDARD"), standardIaGiB: sum("STANDARD_IA"), basis };
+  const physicalGiB = parts.filter((p) => !p.what.includes("logical")).reduce((s, p) => s + p.gib, 0);
+  return { databaseGiB: db, parts, standardGiB: sum("STANDARD"), standardIaGiB: sum("STANDARD_IA"), physicalGiB, physicalWrittenPerDayGiB: physicalExpiredPerDay, basis };
 }

@@ -111,12 +111,14 @@ describe("breaks the config cannot express, made at the resource level", () => {
       expect(violationsOf(report, "etcd-quorum").map((d) => d.message).join("\n")).toMatch(/2 etcd members \(etcd1, etcd2\)/);
     });
 
-    test("the bucket and the data volumes unprotected", async () => {
+    test("the buckets (both regions') and the data volumes unprotected", async () => {
       const report = await check((rs) =>
         rs.map((r) => (r.type === "aws:s3/bucket:Bucket" || r.type === "aws:ebs/volume:Volume" ? { ...r, options: { ...r.options, protect: false, retainOnDelete: false } } : r)),
       );
       expect(blockingRules(report)).toEqual(["prod-data-protected"]);
-      expect(violationsOf(report, "prod-data-protected")).toHaveLength(8); // 4 resources × (protect, retainOnDelete)
+      // 5 resources (the bucket, its second region's copy, 3 data volumes) × (protect, retainOnDelete)
+      expect(violationsOf(report, "prod-data-protected")).toHaveLength(10);
+      expect(violationsOf(report, "prod-data-protected").map((d) => d.resourceName)).toContain("orders-prod-eu-central-1-backups");
     });
 
     test("a password in a node's user-data (the bootstrap)", async () => {

@@ -47,7 +47,11 @@ beforeAll(async () => {
   fs.appendFileSync(path.join(repo, "Pulumi.staging.yaml"), "  postgres-ha:postgres:\n    parameters:\n      max_connections: 300\n");
   // A broken prod stack, outside the repository.
   const broken = path.join(repo, "..", `${path.basename(repo)}-Pulumi.prod-broken.yaml`);
-  fs.writeFileSync(broken, fs.readFileSync(path.join(ROOT, "Pulumi.prod.yaml"), "utf8") + "  postgres-ha:backup:\n    fullRetentionDays: 1\n");
+  const prod = fs.readFileSync(path.join(ROOT, "Pulumi.prod.yaml"), "utf8");
+  // One retention day, under the backup key prod has (or a new one): a YAML key appears once.
+  fs.writeFileSync(broken, prod.includes("  postgres-ha:backup:\n")
+    ? prod.replace("  postgres-ha:backup:\n", "  postgres-ha:backup:\n    fullRetentionDays: 1\n")
+    : `${prod}  postgres-ha:backup:\n    fullRetentionDays: 1\n`);
   [diff, check, cost] = await Promise.all([
     pgha(repo, ["diff", "--stack", "staging", "--base", "HEAD"]),
     pgha(repo, ["check", "--stack", "dev", "--stack", broken]),

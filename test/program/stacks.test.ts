@@ -58,14 +58,18 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
   let instances: RecordedResource[];
   let kmsKeyArn: string;
   const roleOf = (r: RecordedResource) => r.inputs.tags["pgha:role"] as Role;
+  // The stack's own region: what backup.secondRepository adds in its region (and the replication
+  // between them) is test/program/second-repository.test.ts's.
+  const home = (type: string) => run.ofType(type).filter((r) => !r.urn.includes("postgres-ha:index:SecondRegionRepository"));
   const nodeOf = (r: RecordedResource) => r.inputs.tags["pgha:node"] as string;
 
   beforeAll(async () => {
     run = await runProgram({ stack });
     if (run.error) throw run.error;
     spec = specOf(run);
-    instances = run.ofType(TYPES.instance);
-    const keys = run.ofType(TYPES.kmsKey);
+    instances = home(TYPES.instance);
+    // The cluster's key, in the stack's region (backup.secondRepository adds one in its region).
+    const keys = home(TYPES.kmsKey).filter((k) => !k.options.provider);
     expect(keys).toHaveLength(1);
     kmsKeyArn = keys[0].state.arn;
   });
@@ -78,7 +82,7 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
   });
 
   test("nodes spread over the AZs: one private subnet per AZ, node → subnet as the spec says", () => {
-    const privateSubnets = run.ofType(TYPES.subnet).filter((s) => s.inputs.tags["pgha:tier"] === "private");
+    const privateSubnets = home(TYPES.subnet).filter((s) => s.inputs.tags["pgha:tier"] === "private");
     expect(privateSubnets).toHaveLength(expected.subnets);
     expect(new Set(privateSubnets.map((s) => s.inputs.availabilityZone)).size).toBe(expected.subnets);
     expect(privateSubnets.map((s) => s.inputs.cidrBlock)).toEqual(spec.network.subnets.map((s) => s.cidr));
@@ -101,15 +105,15 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
   });
 
   test("NAT gateways: one per AZ in prod, one otherwise; an S3 gateway endpoint on the private routes", () => {
-    expect(run.ofType(TYPES.natGateway)).toHaveLength(expected.natGateways);
-    const endpoints = run.ofType(TYPES.vpcEndpoint);
+    expect(home(TYPES.natGateway)).toHaveLength(expected.natGateways);
+    const endpoints = home(TYPES.vpcEndpoint);
     expect(endpoints).toHaveLength(1);
     expect(endpoints[0].inputs).toMatchObject({ vpcEndpointType: "Gateway", serviceName: `com.amazonaws.${spec.region}.s3` });
     expect(endpoints[0].inputs.routeTableIds).toHaveLength(expected.natGateways);
   });
 
   test("every security-group rule: ports and sources, least privilege", () => {
-    const groups = run.ofType(TYPES.securityGroup);
+    const groups = home(TYPES.securityGroup);
     const groupById = new Map(groups.map((g) => [g.id, LABEL[g.inputs.tags["pgha:role"]]]));
     expect([...groupById.values()].sort()).toEqual(expected.nlb ? ["db", "etcd", "lb", "nlb"] : ["db", "etcd", "lb"]);
     const describe = (r: RecordedResource, dir: "in" | "out") => {
@@ -119,8 +123,8 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
       const peer = i.cidrIpv4 ?? groupById.get(i.referencedSecurityGroupId) ?? i.referencedSecurityGroupId;
       return `${groupById.get(i.securityGroupId)} ${dir} ${i.fromPort} ${dir === "in" ? "from" : "to"} ${peer}`;
     };
-    const ingress = run.ofType(TYPES.ingress);
-    const egress = run.ofType(TYPES.egress);
+    const ingress = home(TYPES.ingress);
+    const egress = home(TYPES.egress);
     const rules = [...ingress.map((r) => describe(r, "in")), ...egress.map((r) => describe(r, "out"))].sort();
     expect(rules).toEqual(expectedRules(expected.nlb, spec.pooler.enabled));
     // Nothing open to the world inbound, no SSH anywhere.
@@ -150,11 +154,11 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
   });
 
   test("PostgreSQL data volumes: encrypted gp3 with the spec's size, IOPS, throughput, in the node's AZ, at /dev/sdf", () => {
-    const volumes = run.ofType(TYPES.volume);
-    const attachments = run.ofType(TYPES.volumeAttachment);
+    const volumes = home(TYPES.volume);
+    const attachments = home(TYPES.volumeAttachment);
     expect(volumes).toHaveLength(expected.counts.postgres);
     expect(attachments).toHaveLength(expected.counts.postgres);
-    const subnetAz = new Map(run.ofType(TYPES.subnet).map((s) => [s.id, s.inputs.availabilityZone]));
+    const subnetAz = new Map(home(TYPES.subnet).map((s) => [s.id, s.inputs.availabilityZone]));
     for (const v of volumes) {
       expect(v.inputs).toMatchObject({
         type: "gp3",
@@ -223,9 +227,9 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
   });
 
   test("bundle objects: per node its bundle and desired pointer, one node-software object; SSE-KMS with the cluster key; content is what the node gets", () => {
-    const objects = run.ofType(TYPES.bucketObject);
+    const objects = home(TYPES.bucketObject);
     expect(objects).toHaveLength(2 * spec.nodes.length + 1);
-    const bucket = run.ofType(TYPES.bucket)[0];
+    const bucket = home(TYPES.bucket)[0];
     const cluster = spec.clusterName;
     const software = nodeSoftware();
     const softwareObjects = objects.filter((o) => o.inputs.key.startsWith(`bundles/${cluster}/software/`));
@@ -233,7 +237,7 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
     const softwareBytes = Buffer.from(softwareObjects[0].inputs.contentBase64, "base64");
     expect(sha256(softwareBytes)).toBe(software.sha256);
     expect(readTar(softwareBytes).map((e) => `/${e.path}`)).toEqual(expect.arrayContaining(["/usr/local/sbin/pgha-node", "/usr/local/sbin/pgha-bootstrap", "/usr/local/lib/pgha/common.sh"]));
-    const bucketSse = run.ofType(TYPES.bucketSse)[0];
+    const bucketSse = home(TYPES.bucketSse)[0];
     for (const o of objects) {
       expect(o.inputs).toMatchObject({ bucket: bucket.id, serverSideEncryption: "aws:kms", kmsKeyId: kmsKeyArn, bucketKeyEnabled: true });
       expect(o.inputs.tags).toMatchObject({ "pgha:cluster": cluster, "pgha:stack": stack });
@@ -267,18 +271,18 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
   });
 
   test("the KMS key rotates and has the spec's alias", () => {
-    expect(run.ofType(TYPES.kmsKey)[0].inputs.enableKeyRotation).toBe(true);
-    const aliases = run.ofType(TYPES.kmsAlias);
+    expect(home(TYPES.kmsKey)[0].inputs.enableKeyRotation).toBe(true);
+    const aliases = home(TYPES.kmsAlias);
     expect(aliases.map((a) => a.inputs.name)).toEqual([spec.names.kmsAlias]);
   });
 
   test("Secrets Manager: exact names, KMS-encrypted, values are secrets in the shapes nodes expect", () => {
-    const secrets = run.ofType(TYPES.secret);
+    const secrets = home(TYPES.secret);
     expect(secrets.map((s) => s.inputs.name).sort()).toEqual([spec.names.clusterSecret, ...Object.values(spec.names.nodeSecret), ...Object.values(spec.names.roleSecret)].sort());
     for (const s of secrets) expect(s.inputs.kmsKeyId).toBe(kmsKeyArn);
-    const versions = run.ofType(TYPES.secretVersion);
+    const versions = home(TYPES.secretVersion);
     expect(versions).toHaveLength(secrets.length);
-    const passwords = new Map(run.ofType(TYPES.randomPassword).map((p) => [p.name, p.state.result]));
+    const passwords = new Map(home(TYPES.randomPassword).map((p) => [p.name, p.state.result]));
     for (const v of versions) {
       expect(v.secretPaths).toContain("secretString");
       const secret = secrets.find((s) => s.id === v.inputs.secretId)!;
@@ -309,23 +313,23 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
   });
 
   test("passwords: letters and digits, 32 long; the pgBackRest passphrase only with repoEncryption", () => {
-    const purposes = run.ofType(TYPES.randomPassword).map((p) => p.name.slice(spec.names.prefix.length + 1)).sort();
+    const purposes = home(TYPES.randomPassword).map((p) => p.name.slice(spec.names.prefix.length + 1)).sort();
     expect(purposes).toEqual(["haproxyStats", "replication", "restApi", "rewind", "superuser", ...(spec.backup.repoEncryption ? ["repoCipher"] : []), ...Object.keys(spec.names.roleSecret).map((r) => `role-${r}`)].sort());
-    for (const p of run.ofType(TYPES.randomPassword)) {
+    for (const p of home(TYPES.randomPassword)) {
       expect(p.inputs.special).toBe(false);
       expect(p.inputs.length).toBeGreaterThanOrEqual(32);
     }
   });
 
   test("TLS: an ECDSA P-256 CA and one server+client certificate per node with the profile's SANs and early renewal", () => {
-    const keys = run.ofType(TYPES.privateKey);
+    const keys = home(TYPES.privateKey);
     expect(keys).toHaveLength(spec.nodes.length + 1);
     for (const k of keys) expect(k.inputs).toMatchObject({ algorithm: "ECDSA", ecdsaCurve: "P256" });
-    const ca = run.ofType("tls:index/selfSignedCert:SelfSignedCert");
+    const ca = home("tls:index/selfSignedCert:SelfSignedCert");
     expect(ca).toHaveLength(1);
     expect(ca[0].inputs.isCaCertificate).toBe(true);
-    const requests = run.ofType("tls:index/certRequest:CertRequest");
-    const certs = run.ofType("tls:index/locallySignedCert:LocallySignedCert");
+    const requests = home("tls:index/certRequest:CertRequest");
+    const certs = home("tls:index/locallySignedCert:LocallySignedCert");
     for (const profile of nodeCertificateProfiles(spec, ec2Layout(spec))) {
       const req = run.get("tls:index/certRequest:CertRequest", `${spec.names.prefix}-${profile.name}`);
       expect(req.inputs.dnsNames).toEqual(profile.dnsNames);
@@ -341,7 +345,7 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
   });
 
   test("backup bucket: name, versioning, SSE-KMS with bucket key, public access blocked, owner enforced, TLS only", () => {
-    const buckets = run.ofType(TYPES.bucket);
+    const buckets = home(TYPES.bucket);
     expect(buckets).toHaveLength(1);
     const bucket = buckets[0];
     expect(bucket.inputs.bucket).toBe(spec.backup.bucketName);
@@ -349,7 +353,7 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
     expect(bucket.options.retainOnDelete).toBe(expected.keepsData);
     expect(bucket.inputs.forceDestroy).toBe(!expected.keepsData);
     const only = (type: string) => {
-      const found = run.ofType(type);
+      const found = home(type);
       expect(found).toHaveLength(1);
       expect(found[0].inputs.bucket).toBe(bucket.id);
       return found[0].inputs;
@@ -366,7 +370,7 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
   });
 
   test("one lifecycle configuration: logical dumps expire after 84 days, IA after 30, nothing expires the pgBackRest repository", () => {
-    const configs = run.ofType(TYPES.bucketLifecycle);
+    const configs = home(TYPES.bucketLifecycle);
     expect(configs).toHaveLength(1);
     const rules: any[] = configs[0].inputs.rules;
     const repoPrefix = `${spec.backup.repoPath.replace(/^\//, "")}/`;
@@ -390,19 +394,19 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
   });
 
   test("IAM: one role and profile per node; policies scoped to its secrets, the cluster key and the bucket prefixes", () => {
-    const roles = run.ofType(TYPES.role);
+    const roles = home(TYPES.role);
     expect(roles).toHaveLength(spec.nodes.length);
-    const bucketArn = run.ofType(TYPES.bucket)[0].state.arn;
-    const secretArn = new Map(run.ofType(TYPES.secret).map((s) => [s.inputs.name, s.state.arn]));
-    const profiles = run.ofType(TYPES.instanceProfile);
+    const bucketArn = home(TYPES.bucket)[0].state.arn;
+    const secretArn = new Map(home(TYPES.secret).map((s) => [s.inputs.name, s.state.arn]));
+    const profiles = home(TYPES.instanceProfile);
     for (const role of roles) {
       const node = role.inputs.tags["pgha:node"];
       const isPostgres = role.inputs.tags["pgha:role"] === "postgres";
       const assume = policyOf(role.inputs.assumeRolePolicy);
       expect(assume.Statement).toEqual([{ Effect: "Allow", Principal: { Service: "ec2.amazonaws.com" }, Action: "sts:AssumeRole" }]);
-      const attachments = run.ofType(TYPES.rolePolicyAttachment).filter((a) => a.parent === role.urn);
+      const attachments = home(TYPES.rolePolicyAttachment).filter((a) => a.parent === role.urn);
       expect(attachments.map((a) => a.inputs.policyArn)).toEqual(["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]);
-      const policies = run.ofType(TYPES.rolePolicy).filter((p) => p.parent === role.urn);
+      const policies = home(TYPES.rolePolicy).filter((p) => p.parent === role.urn);
       expect(policies).toHaveLength(1);
       const doc = policyOf(policies[0].inputs.policy);
       for (const s of doc.Statement) {
@@ -433,7 +437,12 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
         const prefixes: string[] = list.Condition.StringLike["s3:prefix"];
         for (const p of prefixes) expect(p.startsWith(`pgbackrest/${spec.clusterName}`) || p.startsWith(`logical/${spec.clusterName}`) || p.startsWith(`restore-points/${spec.clusterName}`)).toBe(true);
         expect(statement("BackupObjects").Resource).toEqual([`${bucketArn}/pgbackrest/${spec.clusterName}/*`, `${bucketArn}/${spec.backup.logicalPrefix}*`, `${bucketArn}/${spec.backup.catalogPrefix}*`]);
-        for (const s of s3) for (const r of [s.Resource].flat()) expect(r.startsWith(bucketArn)).toBe(true);
+        // Only the stack's bucket — and, with backup.secondRepository, reads of its copy (second-repository.test.ts).
+        const secondBucketArn = run.ofType(TYPES.bucket).find((b) => b.urn.includes("SecondRegionRepository"))?.state.arn;
+        for (const s of s3) for (const r of [s.Resource].flat()) {
+          if (secondBucketArn && r.startsWith(secondBucketArn)) expect(s.Sid).toMatch(/^(ListSecondRepository|SecondRepositoryObjects)$/);
+          else expect(r.startsWith(bucketArn)).toBe(true);
+        }
       }
       const profile = profiles.find((p) => p.parent === role.urn)!;
       expect(profile.inputs.role).toBe(role.state.name);
@@ -453,10 +462,10 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
       expect(deps).toContain(urn(TYPES.rolePolicyAttachment, `${p}-${node}-ssm`));
       expect(deps).toContain(urn(TYPES.secretVersion, `${p}-${node}`));
       expect(deps).toContain(urn(TYPES.bucketObject, `${p}-${node}-desired`));
-      for (const route of run.ofType("aws:ec2/route:Route").filter((r) => r.inputs.natGatewayId)) expect(deps).toContain(route.urn);
+      for (const route of home("aws:ec2/route:Route").filter((r) => r.inputs.natGatewayId)) expect(deps).toContain(route.urn);
       if (roleOf(i) === "postgres") {
         expect(deps).toContain(urn(TYPES.secretVersion, `${p}-cluster`));
-        for (const t of bucketParts) expect(deps).toContain(run.ofType(t)[0].urn);
+        for (const t of bucketParts) expect(deps).toContain(home(t)[0].urn);
       } else {
         expect(deps).not.toContain(urn(TYPES.secretVersion, `${p}-cluster`));
       }
@@ -464,13 +473,13 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
   });
 
   test("service endpoints: NLB in prod, HAProxy nodes otherwise; DNS names for services and nodes", () => {
-    const zones = run.ofType(TYPES.zone);
+    const zones = home(TYPES.zone);
     expect(zones).toHaveLength(1);
     expect(zones[0].inputs.name).toBe(spec.network.domain);
-    expect(zones[0].inputs.vpcs).toEqual([{ vpcId: run.ofType(TYPES.vpc)[0].id, vpcRegion: spec.region }]);
-    const records = run.ofType(TYPES.record);
+    expect(zones[0].inputs.vpcs).toEqual([{ vpcId: home(TYPES.vpc)[0].id, vpcRegion: spec.region }]);
+    const records = home(TYPES.record);
     const record = (name: string) => records.find((r) => r.inputs.name === name)!;
-    const lbs = run.ofType(TYPES.loadBalancer);
+    const lbs = home(TYPES.loadBalancer);
     const haproxyIds = instances.filter((i) => roleOf(i) === "haproxy").map((i) => i.id).sort();
     for (const service of [spec.serviceNames.readWrite, spec.serviceNames.readOnly]) {
       const r = record(service);
@@ -487,23 +496,23 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
     }
     expect(lbs).toHaveLength(1);
     expect(lbs[0].inputs).toMatchObject({ internal: true, loadBalancerType: "network", enableCrossZoneLoadBalancing: true });
-    const nlbGroup = run.ofType(TYPES.securityGroup).find((g) => g.inputs.tags["pgha:role"] === "loadBalancer")!;
+    const nlbGroup = home(TYPES.securityGroup).find((g) => g.inputs.tags["pgha:role"] === "loadBalancer")!;
     expect(lbs[0].inputs.securityGroups).toEqual([nlbGroup.id]);
     expect(lbs[0].inputs.subnets).toHaveLength(3);
-    const listeners = run.ofType(TYPES.listener);
+    const listeners = home(TYPES.listener);
     const pooled = spec.pooler.enabled ? [[6432, "TCP"], [6433, "TCP"]] : [];
     expect(listeners.map((l) => [l.inputs.port, l.inputs.protocol]).sort()).toEqual([[5000, "TCP"], [5001, "TCP"], ...pooled]);
     for (const l of listeners) {
-      const tg = run.ofType(TYPES.targetGroup).find((t) => t.state.arn === l.inputs.defaultActions[0].targetGroupArn)!;
+      const tg = home(TYPES.targetGroup).find((t) => t.state.arn === l.inputs.defaultActions[0].targetGroupArn)!;
       expect(tg.inputs).toMatchObject({ port: l.inputs.port, protocol: "TCP", targetType: "instance", healthCheck: { protocol: "TCP" } });
-      const targets = run.ofType(TYPES.targetGroupAttachment).filter((a) => a.inputs.targetGroupArn === tg.state.arn);
+      const targets = home(TYPES.targetGroupAttachment).filter((a) => a.inputs.targetGroupArn === tg.state.arn);
       expect(targets.map((t) => t.inputs.targetId).sort()).toEqual(haproxyIds);
       for (const t of targets) expect(t.inputs.port).toBe(l.inputs.port);
     }
   });
 
   test("the rollout command: triggered by the sha256 over every bundle hash, its plan lists every node, it runs after the instances and pointers", () => {
-    const commands = run.ofType(TYPES.localCommand);
+    const commands = home(TYPES.localCommand);
     expect(commands.map((c) => c.name)).toEqual([`${spec.names.prefix}-rollout`]);
     const c = commands[0];
     expect(c.inputs.create).toBe(ROLLOUT_COMMAND);
@@ -516,7 +525,7 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
       spec.nodes.map((n) => ({ name: n.name, role: n.role, hash: hashes.find((h) => h.name === n.name)!.hash, instanceId: instances.find((i) => nodeOf(i) === n.name)!.id })),
     );
     for (const i of instances) expect(c.options.dependencies).toContain(i.urn);
-    for (const o of run.ofType(TYPES.bucketObject).filter((o) => o.inputs.key.endsWith("/desired.json"))) expect(c.options.dependencies).toContain(o.urn);
+    for (const o of home(TYPES.bucketObject).filter((o) => o.inputs.key.endsWith("/desired.json"))) expect(c.options.dependencies).toContain(o.urn);
     // It replaces the old day-2 command: no payload of Patroni's dynamic configuration travels over SSM any more.
     for (const r of run.resources) {
       expect(r.name.endsWith("-apply")).toBe(false);
@@ -534,7 +543,10 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
       expect(run.ancestors(r).map((a) => a.type)).toContain("postgres-ha:index:PostgresHaCluster");
     }
     expect(new Set(components.map((c) => c.type))).toEqual(
-      new Set(["PostgresHaCluster", "Network", "Secrets", "BackupBucket", "NodeRoles", "NodeBundles", "EtcdMembers", "PostgresNodes", "HaproxyNodes", "Dns", "Rollout"].map((n) => `postgres-ha:index:${n}`)),
+      new Set([
+        "PostgresHaCluster", "Network", "Secrets", "BackupBucket", "NodeRoles", "NodeBundles", "EtcdMembers", "PostgresNodes", "HaproxyNodes", "Dns", "Rollout",
+        ...(spec.backup.repositories.length > 1 ? ["SecondRegionRepository"] : []),
+      ].map((n) => `postgres-ha:index:${n}`)),
     );
   });
 
@@ -545,13 +557,13 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
       readOnly: { host: spec.serviceNames.readOnly, port: 5001 },
       ...(spec.pooler.enabled ? { pooledReadWrite: { host: spec.serviceNames.readWrite, port: 6432 }, pooledReadOnly: { host: spec.serviceNames.readOnly, port: 6433 } } : {}),
     });
-    const secrets = run.ofType(TYPES.secret);
+    const secrets = home(TYPES.secret);
     expect(o.secretArns.cluster).toBe(secrets.find((s) => s.inputs.name === spec.names.clusterSecret)!.state.arn);
     expect(Object.keys(o.secretArns.nodes).sort()).toEqual(spec.nodes.map((n) => n.name).sort());
     expect(o.backupBucket).toBe(spec.backup.bucketName);
     expect(o.kmsKeyArn).toBe(kmsKeyArn);
     expect(o.nodePrivateIps).toEqual(Object.fromEntries(spec.nodes.map((n) => [n.name, n.privateIp])));
-    expect(o.nlbDnsName).toBe(expected.nlb ? run.ofType(TYPES.loadBalancer)[0].state.dnsName : null);
+    expect(o.nlbDnsName).toBe(expected.nlb ? home(TYPES.loadBalancer)[0].state.dnsName : null);
     for (const n of nodesOf(spec, "postgres")) {
       const id = o.instanceIds[n.name];
       expect(o.patronictl[n.name].session).toBe(`aws ssm start-session --region ${spec.region} --target ${id}`);

@@ -6,6 +6,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { fakeNodes, type FakeNode } from "./harness";
 import { asDevNode, nodeEnvValue } from "./fixtures";
+import { NODE_PATHS } from "../../../src/node-paths";
 
 jest.setTimeout(120_000); // real processes: seconds each on a busy machine
 const node = fakeNodes();
@@ -68,6 +69,7 @@ describe("pgha-backup full|diff|incr", () => {
     const r = n.run("pgha-backup", ["diff"], asPostgres);
     expect(r.status).toBe(0);
     expect(n.calls("pgbackrest").map((c) => c.join(" "))).toEqual([
+      "--stanza=main repo-ls",
       "--stanza=main --output=json info",
       "--stanza=main --type=diff --annotation=pgha-node=db1 backup",
       "--stanza=main --output=json info",
@@ -85,12 +87,20 @@ describe("pgha-backup full|diff|incr", () => {
       *" backup") : > "$PGHA_TEST_DIR/taken" ;;
     esac`);
     expect(n.run("pgha-backup", ["full"], asPostgres).status).toBe(0);
-    expect(n.calls("pgbackrest").map((c) => c.find((a) => !a.startsWith("--")))).toEqual(["info", "stanza-create", "backup", "info", "check", "verify"]);
+    expect(n.calls("pgbackrest").map((c) => c.find((a) => !a.startsWith("--")))).toEqual(["repo-ls", "info", "stanza-create", "backup", "info", "check", "verify"]);
 
     const f = db1().http("GET", "/primary", "", 200);
     f.answer("pgbackrest", 'case "$*" in *" info") echo \'[{"status":{"code":0},"backup":[{"label":"L"}]}]\' ;; *" verify"*) exit 1 ;; esac');
     const r = f.run("pgha-backup", ["full"], asPostgres);
     expect([r.status, r.stderr]).toEqual([1, expect.stringContaining("FAILED: pgbackrest verify of L")]);
+  });
+
+  it("a repository that does not answer a listing fails the job before pgBackRest could hang on it", () => {
+    const n = db1().http("GET", "/primary", "", 200);
+    n.answer("pgbackrest", 'case "$*" in *" repo-ls") exit 124 ;; esac');
+    const r = n.run("pgha-backup", ["full"], { env: { ...asPostgres.env, PGHA_REPO_PROBE_SECONDS: "2" } });
+    expect([r.status, r.stderr]).toEqual([1, expect.stringContaining("full backup: the repository does not answer (its S3 endpoint is unreachable for 2 s)")]);
+    expect(n.calls("pgbackrest").map((c) => c.at(-1))).toEqual(["repo-ls"]);
   });
 
   it("a second run while one holds the lock exits 3 without starting", async () => {
@@ -129,14 +139,29 @@ describe("pgha-backup drill", () => {
     n.answer("pg_ctl", '[ "$3" != status ] || exit 3');
     const r = n.run("pgha-backup", ["drill"], asPostgres);
     expect(r.status).toBe(0);
-    expect(r.stderr).toContain("drill of 20261202-010000F: restored, started, 3 database(s) answer; annotated verified");
+    expect(r.stderr).toContain("drill of 20261202-010000F (repo1): restored, started, 3 database(s) answer; annotated verified");
     const drillDir = n.path("/var/lib/postgresql/17/drill");
     expect(n.calls("pgbackrest").find((c) => c.at(-1) === "restore")).toEqual([
       "--stanza=main", "--set=20261202-010000F", `--pg1-path=${drillDir}`, "--type=immediate", "--target-action=promote", "--archive-mode=off", "restore",
     ]);
     expect(n.calls("pgbackrest").find((c) => c.at(-1) === "annotate")).toEqual(["--stanza=main", "--set=20261202-010000F", expect.stringMatching(/^--annotation=pgha-restore-verified=\d{4}-\d\d-\d\dT/), "annotate"]);
-    expect(n.calls("pg_ctl").map((c) => c.find((a) => ["start", "stop", "status"].includes(a)))).toEqual(["status", "start", "stop", "stop"]);
+    expect(n.calls("pg_ctl").map((c) => c.find((a) => ["start", "stop", "status"].includes(a)))).toEqual(["status", "start", "stop"]);
     expect(n.exists("/var/lib/postgresql/17/drill")).toBe(false);
+  });
+
+  it("with backup.secondRepository: the second region's copy is drilled too, read with its own config, and not annotated", () => {
+    const n = db1().http("GET", "/cluster", leaderIsDb2);
+    n.write(NODE_PATHS.nodeEnv, `${n.read(NODE_PATHS.nodeEnv)}PGHA_REPOS="1 2"\nPGHA_SECOND_REGION_CONF=/etc/pgbackrest/second-region.conf\n`);
+    n.answer("psql", 'case "$*" in *pg_is_in_recovery*) echo f ;; *"count(*)"*) echo 3 ;; esac');
+    n.answer("pg_ctl", '[ "$3" != status ] || exit 3');
+    const r = n.run("pgha-backup", ["drill"], asPostgres);
+    expect([r.status, r.stderr]).toEqual([0, expect.stringContaining("drill of 20261202-010000F (repo2): restored, started, 3 database(s) answer in")]);
+    const second = [`--config=${n.path("/etc/pgbackrest/second-region.conf")}`, `--config-include-path=${n.path("/etc/pgbackrest/conf.d")}`];
+    const restores = n.calls("pgbackrest").filter((c) => c.at(-1) === "restore");
+    expect(restores.map((c) => c.slice(0, 2))).toEqual([["--stanza=main", "--set=20261202-010000F"], second]);
+    // Each copy is probed before it is read; only repo1 is annotated (the copy is read-only).
+    expect(n.calls("pgbackrest").filter((c) => c.at(-1) === "repo-ls").map((c) => c.slice(0, 2))).toEqual([["--stanza=main", "repo-ls"], second]);
+    expect(n.calls("pgbackrest").filter((c) => c.at(-1) === "annotate")).toHaveLength(1);
   });
 
   it("a restored copy that does not start fails the drill, is not annotated, and is removed", () => {
