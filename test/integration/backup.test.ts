@@ -95,7 +95,7 @@ describe("physical backups", () => {
 
   it("a restore drill restores the newest backup, starts it, and only then marks it verified", async () => {
     const r = await backup(sb, "drill");
-    expect(r.log).toMatch(/drill of \S+: restored, started, \d+ database\(s\) answer/);
+    expect(r.log).toMatch(/drill of \S+ \(repo1\): restored, started, \d+ database\(s\) answer; annotated verified/);
     const cat = await backups(sb);
     expect(cat.backups[cat.backups.length - 1].verified).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(cat.oldestVerified).toBeTruthy();

@@ -7,7 +7,7 @@ import { partition, heal } from "../../src/sandbox/network";
 import { REGION_S3, SECOND_REGION_S3, replicationStatus, startS3, stopS3 } from "../../src/sandbox/s3";
 import { allocateScratch, removeScratch } from "../../src/sandbox/scratch";
 import { archiverStatus, type Sandbox } from "../../src/sandbox/cluster";
-import { backup, backups, ensureRestoreHost, queryRestored, restoreNewCluster } from "../../src/sandbox/restore";
+import { backup, backups, ensureRestoreHost, queryRestored, restoreNewCluster, validateRestore } from "../../src/sandbox/restore";
 import { SANDBOX_NETWORK } from "../../src/layout";
 import { localSql, sandbox, sh, sleep, waitFor, waitHealthy, WriteLoad } from "./support";
 
@@ -152,4 +152,31 @@ describe("the second region's copy of the repository", () => {
     expect(drill.log).toMatch(/drill of \S+ \(repo1\): restored, started, \d+ database\(s\) answer; annotated verified/);
     expect(drill.log).toMatch(/drill of \S+ \(repo2\): restored, started, \d+ database\(s\) answer/);
   }, T(8));
+
+  it("retention: the restorable window starts at the oldest full backup kept, WAL before it goes with it, and the copy follows", async () => {
+    const { node } = await backup(sb, "full");
+    const older = (await backups(sb, 1)).backups.slice(-1)[0];
+    const l = await leader();
+    const between = (await sb.client.query(l, "select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD HH24:MI:SS') || '+00' as t"))[0].t as string;
+    await sleep(1100);
+    await sb.client.query("rw", "create table if not exists retention_probe(x int); insert into retention_probe values (1)");
+    await archiveNow();
+    await backup(sb, "full");
+    const newest = (await backups(sb, 1)).backups.slice(-1)[0];
+    // Before expiry a time between the two backups is restorable.
+    await validateRestore(sb, { type: "time", target: between, action: "promote" });
+    // Time passing, compressed: the expire that runs after every backup, with a retention that has
+    // elapsed for every backup but the newest full one (count 1 instead of days).
+    await sh(node, `runuser -u postgres -- pgbackrest --stanza=${sb.spec.backup.stanza} --repo1-retention-full-type=count --repo1-retention-full=1 expire`);
+    const after = await backups(sb, 1);
+    expect(after.backups.map((b) => b.label)).toEqual([newest.label]);
+    expect(after.oldest).toBe(newest.stop);
+    // The WAL before that backup went with the older ones: a time before it is refused (no base backup to replay from).
+    await expect(validateRestore(sb, { type: "time", target: between, action: "promote" })).rejects.toThrow(/before the oldest restorable point/);
+    // S3 Replication carries the deletions: the copy's window starts at the same backup.
+    await waitFor(`backup ${older.label} gone from the copy`, async () => {
+      const copy = await backups(sb, 2);
+      return copy.backups.length > 0 && copy.backups.every((b) => b.label !== older.label) && copy.oldest === newest.stop;
+    }, 120_000, 1000);
+  }, T(5));
 });
