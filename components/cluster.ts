@@ -131,15 +131,19 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
         dbname: roleDatabase(spec.access, r),
       })),
     }, child);
-    const bucket = new BackupBucket(name, {
-      tags: spec.tags,
-      bucketName: spec.backup.bucketName,
-      kmsKeyArn: secrets.kmsKeyArn,
+    // What both regions' buckets share: the repository's path and the lifecycle settings.
+    const bucketLayout = {
       repoPath: spec.backup.repoPath,
       logicalPrefix: spec.backup.logicalPrefix,
       logicalRetentionWeeks: spec.backup.logicalRetentionWeeks,
       logicalInfrequentAccessAfterDays: spec.backup.logicalInfrequentAccessAfterDays,
       noncurrentVersionRetentionDays: spec.backup.noncurrentVersionRetentionDays,
+    };
+    const bucket = new BackupBucket(name, {
+      tags: spec.tags,
+      bucketName: spec.backup.bucketName,
+      kmsKeyArn: secrets.kmsKeyArn,
+      ...bucketLayout,
       keepData: keepsData(spec),
     }, child);
     // backup.secondRepository: a copy of the repository in another region (S3 Replication).
@@ -152,14 +156,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
           primaryRegion: spec.region,
           region: secondRepo.region,
           kmsAliasName: spec.names.kmsAlias,
-          bucket: {
-            bucketName: secondRepo.bucketName,
-            repoPath: spec.backup.repoPath,
-            logicalPrefix: spec.backup.logicalPrefix,
-            logicalRetentionWeeks: spec.backup.logicalRetentionWeeks,
-            logicalInfrequentAccessAfterDays: spec.backup.logicalInfrequentAccessAfterDays,
-            noncurrentVersionRetentionDays: spec.backup.noncurrentVersionRetentionDays,
-          },
+          bucket: { bucketName: secondRepo.bucketName, ...bucketLayout },
           keepData: keepsData(spec),
           source: { bucketId: bucket.bucketId, bucketArn: bucket.bucketArn, kmsKeyArn: secrets.kmsKeyArn, repoPrefix: bucket.repoPrefix, ready: bucket.ready },
           catalogPrefix: spec.backup.catalogPrefix,
