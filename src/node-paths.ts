@@ -18,6 +18,8 @@ export const NODE_PATHS = {
   /** The cluster's passwords for Patroni (0600 postgres), written by pgha-secrets — never by the bundle. */
   patroniSecrets: "/etc/patroni/config.d/secrets.yml",
   dynamicFile: "/etc/patroni/dynamic.json",
+  /** libpq's service file for Patroni and the PostgreSQL it starts (PGSERVICEFILE/PGSERVICE in Patroni's unit). */
+  libpqServiceFile: "/etc/patroni/pg_service.conf",
   baseConf: "/etc/patroni/postgresql.base.conf",
   pgHbaReference: "/etc/patroni/pg_hba.conf",
   pgbackrestConf: "/etc/pgbackrest/pgbackrest.conf",

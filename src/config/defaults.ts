@@ -139,10 +139,14 @@ const PATRONI_FAILSAFE_DEFAULTS = { ...PATRONI_DEFAULTS, retryTimeout: 8, failsa
 export const WATCHDOG_SAFETY_MARGIN_SECONDS = 5;
 
 /**
- * libpq's connect timeout (PGCONNECT_TIMEOUT in Patroni's unit, inherited by PostgreSQL): Patroni's
- * primary_conninfo sets none, so a standby whose primary's packets vanish (a partition that drops,
- * not refuses) waited out TCP's SYN retries (≈ 130 s) on each streaming attempt before reading
- * the WAL archive. With it, each attempt gives up after this many seconds (docs/facts.md).
+ * libpq's timeouts for Patroni and the PostgreSQL it starts, from the service file Patroni's unit
+ * names (PGSERVICEFILE, PGSERVICE): connect_timeout for blocking clients (Patroni's, pg_rewind,
+ * pg_basebackup), and tcp_user_timeout (this × 1000 ms) for the walreceiver, which connects
+ * asynchronously and ignores connect_timeout. Patroni's primary_conninfo sets neither (and passes
+ * on no other keyword), so a standby whose primary's packets vanish (a partition that drops, not
+ * refuses) waited out TCP's SYN retries (≈ 130 s) on each streaming attempt before reading the
+ * WAL archive. With TCP_USER_TIMEOUT, an attempt gives up after this many seconds, and an
+ * established stream whose data goes unacknowledged this long is dropped (docs/facts.md).
  */
 export const LIBPQ_CONNECT_TIMEOUT_SECONDS = 5;
 

@@ -551,7 +551,7 @@ describe("streaming cut, the archive still flows", () => {
       await sleep(2000);
       // WAL written after the cut, switched so that it is archived now rather than at
       // archive_timeout; then more, to show the replica keeps coming back to the archive: between
-      // two archive passes it retries streaming, and each try gives up after PGCONNECT_TIMEOUT
+      // two archive passes it retries streaming, and each try gives up after tcp_user_timeout
       // (without it, TCP's SYN retries held the replica ≈ 130 s per try).
       const replayFromArchive = async (what: string, timeoutMs: number) => {
         const target = await localSql(leader, "select pg_current_wal_lsn()");

@@ -25,17 +25,22 @@ function fileOf(b: NodeBundle, path: string): string {
 const TIERS = ["dev", "staging", "prod"] as const;
 const layouts = (spec: ClusterSpec): [string, Layout][] => [["ec2", ec2Layout(spec)], ["sandbox", sandboxLayout(spec)]];
 
-describe("libpq's connect timeout for PostgreSQL and Patroni (LIBPQ_CONNECT_TIMEOUT_SECONDS)", () => {
-  it("Patroni's unit sets PGCONNECT_TIMEOUT on every PostgreSQL member of every tier and layout, and Patroni does not pass its own: a standby cut from its primary turns to the archive", () => {
+describe("libpq's timeouts for PostgreSQL and Patroni (LIBPQ_CONNECT_TIMEOUT_SECONDS)", () => {
+  it("Patroni's unit names the service file on every PostgreSQL member of every tier and layout, and the file bounds both connects: the walreceiver's (tcp_user_timeout) and blocking clients' (connect_timeout)", () => {
     for (const tier of TIERS) {
       const spec = specFor(tier);
       for (const [kind, layout] of layouts(spec)) {
         for (const b of renderAll(spec, layout).filter((x) => x.role === "postgres")) {
           const unit = fileOf(b, "/etc/systemd/system/patroni.service.d/pgha.conf");
-          expect([tier, kind, b.node, unit.match(/^Environment=PGCONNECT_TIMEOUT=(\d+)$/m)?.[1]]).toEqual([tier, kind, b.node, String(LIBPQ_CONNECT_TIMEOUT_SECONDS)]);
+          const env = unit.match(/^Environment=(.*)$/m)?.[1] ?? "";
+          expect([tier, kind, b.node, env.split(" ").sort()]).toEqual([tier, kind, b.node, [`PGSERVICE=pgha`, `PGSERVICEFILE=${NODE_PATHS.libpqServiceFile}`]]);
           // Set in the unit's [Service] section, where systemd reads Environment=.
-          expect(unit.indexOf("Environment=PGCONNECT_TIMEOUT")).toBeGreaterThan(unit.indexOf("[Service]"));
+          expect(unit.indexOf("Environment=PGSERVICE")).toBeGreaterThan(unit.indexOf("[Service]"));
+          const service = fileOf(b, NODE_PATHS.libpqServiceFile).split("\n").filter((l) => l && !l.startsWith("#"));
+          expect([tier, kind, b.node, service]).toEqual([tier, kind, b.node, ["[pgha]", `connect_timeout=${LIBPQ_CONNECT_TIMEOUT_SECONDS}`, `tcp_user_timeout=${LIBPQ_CONNECT_TIMEOUT_SECONDS * 1000}`]]);
         }
+        // Only PostgreSQL members run libpq clients under Patroni.
+        for (const b of renderAll(spec, layout).filter((x) => x.role !== "postgres")) expect(b.files.map((f) => f.path)).not.toContain(NODE_PATHS.libpqServiceFile);
       }
     }
     expect(LIBPQ_CONNECT_TIMEOUT_SECONDS).toBeGreaterThanOrEqual(2);

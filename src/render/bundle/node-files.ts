@@ -64,6 +64,8 @@ export function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
     patroniConfig: NODE_PATHS.patroniConfig,
     patroniConfigDir: NODE_PATHS.patroniConfigDir,
     libpqConnectTimeout: LIBPQ_CONNECT_TIMEOUT_SECONDS,
+    libpqTcpUserTimeoutMs: LIBPQ_CONNECT_TIMEOUT_SECONDS * 1000,
+    libpqServiceFile: NODE_PATHS.libpqServiceFile,
     pgMajor: POSTGRES_MAJOR,
     pgPort: PORTS.postgres,
     etcdDataDir: NODE_PATHS.etcdDataDir,
@@ -204,6 +206,8 @@ function postgresFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundl
     baseConfFile(spec, view),
     file(NODE_PATHS.cron, renderTemplate("pgha-backup.cron", { ...view, jobs }), ["cron"]),
     file("/etc/systemd/system/patroni.service.d/pgha.conf", renderTemplate("systemd/patroni.conf", view), ["systemd", "patroni-restart"]),
+    // Read by libpq at every connection: a changed value needs no restart.
+    file(NODE_PATHS.libpqServiceFile, renderTemplate("pg_service.conf", view)),
     file("/etc/systemd/system/pgha-data-volume.service", renderTemplate("systemd/pgha-data-volume.service", view), ["systemd"]),
     ...poolerFiles(spec, view),
     ...(watchdog === "off" ? [] : [file(NODE_PATHS.watchdogModules, "# Rendered by postgres-ha: Patroni's watchdog (patroni.watchdog).\nsoftdog\n", ["watchdog"])]),
