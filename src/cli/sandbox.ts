@@ -145,7 +145,8 @@ export function registerSandboxCommands(program: Command): void {
       process.once("SIGINT", () => (stop = true));
       while (!stop) {
         const started = Date.now();
-        const s = await status(sb);
+        // The backup catalogues are not read: each is a pgBackRest call on the leader, too slow to redraw.
+        const s = await status(sb, { catalogue: false });
         const stamp = new Date().toISOString();
         if (opts.json) out(JSON.stringify({ at: stamp, ...s }));
         else process.stdout.write(`${process.stdout.isTTY ? "\x1b[2J\x1b[H" : "\n"}${stamp}  (every ${every} s, Ctrl-C stops)\n${formatStatus(s)}\n`);

@@ -132,10 +132,10 @@ export interface RepositoryWindow {
  * `repositories` with the second region's copy too (backup.secondRepository). `repo` reads one
  * repository only — the way to list the copy while the first region's S3 is gone.
  */
-export async function backups(sb: Sandbox, repo?: number): Promise<BackupCatalogue> {
+export async function backups(sb: Sandbox, repo?: number, timeoutMs = 120_000): Promise<BackupCatalogue> {
   const node = await leaderOrFirst(sb);
   const read = async (r: number) =>
-    JSON.parse(await must(node, ["pgha-restore", "window", "--json", "--repo", String(r)], `reading the backup catalogue of repo${r}`, 120_000)) as BackupCatalogue;
+    JSON.parse(await must(node, ["pgha-restore", "window", "--json", "--repo", String(r)], `reading the backup catalogue of repo${r}`, timeoutMs)) as BackupCatalogue;
   if (repo !== undefined) return read(repo);
   const [first, ...others] = await Promise.all(sb.spec.backup.repositories.map((r) => read(r.index)));
   return { ...first, repositories: [...first.repositories, ...others.flatMap((o) => o.repositories)] };

@@ -279,7 +279,7 @@ describe("faults", () => {
     const seen: SandboxStatus[] = [];
     let watching = true;
     const watcher = (async () => {
-      while (watching) seen.push(await status(sb));
+      while (watching) seen.push(await status(sb, { catalogue: false }));
     })();
     const newLeader = await waitFor("a new leader", async () => {
       const l = await sb.client.leader().catch(() => undefined);

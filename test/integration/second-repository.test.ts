@@ -6,7 +6,7 @@
 import { partition, heal } from "../../src/sandbox/network";
 import { REGION_S3, SECOND_REGION_S3, replicationStatus, startS3, stopS3 } from "../../src/sandbox/s3";
 import { allocateScratch, removeScratch } from "../../src/sandbox/scratch";
-import { archiverStatus, type Sandbox } from "../../src/sandbox/cluster";
+import { archiverStatus, formatStatus, status, type Sandbox } from "../../src/sandbox/cluster";
 import { backup, backups, ensureRestoreHost, queryRestored, restoreNewCluster, validateRestore } from "../../src/sandbox/restore";
 import { SANDBOX_NETWORK } from "../../src/layout";
 import { localSql, sandbox, sh, sleep, waitFor, waitHealthy, WriteLoad } from "./support";
@@ -65,6 +65,14 @@ describe("the second region's copy of the repository", () => {
     const pick = (c: typeof copy) => c.backups.filter((b) => b.label === label).map((b) => [b.label, b.type, b.lsnStop]);
     expect(pick(copy)).toEqual(pick(all));
     expect(replicationStatus(sb.stateDir)).toMatchObject({ source: true, destination: true });
+    // status lists what each repository holds: the same newest backup and WAL as its catalogue.
+    const st = await status(sb);
+    const catalogue = await Promise.all([1, 2].map((r) => backups(sb, r)));
+    expect(st.repositories.map((r) => [r.name, r.running, r.catalogueError, r.newestBackup?.label, r.newestWal, r.backups])).toEqual(
+      catalogue.map((c, i) => [`repo${i + 1}`, true, null, label, c.archiveMax, c.backups.length]),
+    );
+    expect(st.repositories[1].newestWal!.slice(0, 24) >= wal).toBe(true);
+    expect(formatStatus(st)).toContain(`repo2 (${sb.spec.backup.repositories[1].region}, ${sb.spec.backup.repositories[1].bucketName}): ${catalogue[1].backups.length} backup(s), newest ${label} (full`);
   }, T(4));
 
   it("the second region's S3 down: the first region's archive and backups go on as before; the copy catches up when it returns", async () => {
@@ -87,6 +95,16 @@ describe("the second region's copy of the repository", () => {
       label = (await backups(sb, 1)).backups.slice(-1)[0].label;
       await sleep(2000);
       expect(replicationStatus(sb.stateDir)).toMatchObject({ source: true, destination: false });
+      // status: the copy's endpoint is down and says so at once; the first region's is read.
+      const statusStart = Date.now();
+      const st = await status(sb);
+      const statusSeconds = (Date.now() - statusStart) / 1000;
+      expect(st.repositories.map((r) => [r.name, r.running, r.catalogueError, r.newestBackup?.label ?? null])).toEqual([
+        ["repo1", true, null, label],
+        ["repo2", false, "its S3 endpoint is stopped", null],
+      ]);
+      expect(formatStatus(st)).toContain("repo2 (" + sb.spec.backup.repositories[1].region + ", " + sb.spec.backup.repositories[1].bucketName + "): catalogue not read: its S3 endpoint is stopped");
+      process.stderr.write(`[second-repository] status with the second region's S3 down answered in ${statusSeconds.toFixed(1)} s\n`);
       process.stderr.write(`[second-repository] second region down: WAL ${wal} archived in ${seconds.toFixed(1)} s, backup ${label} verified on ${r.node} (leader ${l})\n`);
     } finally {
       await startS3(sb.stateDir, sb.spec.backup.repositories[1].bucketName, SECOND_REGION_S3);

@@ -11,6 +11,7 @@ import { repositoryEndpoints, s3Pid } from "../s3";
 import type { PatroniMember } from "../client";
 import { checkHealth, etcdHealth, probeMembers } from "../health";
 import { scratchStatus } from "../scratch";
+import { backups } from "../restore";
 import { describeDrift, drift, type Drift } from "./converge";
 import type { Sandbox } from "./types";
 import { roleUris } from "./access";
@@ -74,7 +75,7 @@ export interface SandboxStatus {
   }[];
   s3: { endpoint: string; address: string; running: boolean; bucket: string };
   /** Every pgBackRest repository: repo1 in the stack's region, repo2 with backup.secondRepository, and its region's S3 endpoint. */
-  repositories: { name: string; region: string; endpoint: string; address: string; bucket: string; running: boolean }[];
+  repositories: RepositoryStatus[];
   /** The sandbox's AWS API host (moto: Secrets Manager). */
   aws: { endpoint: string; address: string; state: HostState | "missing" };
   /** How the stack file differs from what the sandbox runs (null: it does not). */
@@ -86,6 +87,53 @@ export interface SandboxStatus {
   image: string;
   stateDir: string;
   dataPaths: Record<string, string>;
+}
+
+/** A pgBackRest repository, its region's S3 endpoint and what it holds (pgha-restore window on the leader). */
+export interface RepositoryStatus {
+  name: string;
+  region: string;
+  endpoint: string;
+  address: string;
+  bucket: string;
+  running: boolean;
+  /** The newest WAL segment archived there (file name); null: none, or not read (catalogueError). */
+  newestWal: string | null;
+  /** The newest backup there: its label, type and stop time; null: none, or not read. */
+  newestBackup: { label: string; type: string; stop: string } | null;
+  /** Backups kept there. */
+  backups: number | null;
+  /** Why newestWal/newestBackup are null when they could not be read (endpoint stopped, timeout); null when read. */
+  catalogueError: string | null;
+}
+
+/** catalogueError of a status that was asked not to read the catalogues (--watch, sampling loops). */
+export const CATALOGUE_SKIPPED = "not read (a status without the catalogues: --watch)";
+
+/** How long status waits for one repository's catalogue before reporting it unread. */
+export const STATUS_CATALOGUE_TIMEOUT_MS = 20_000;
+
+async function repositoryStatus(sb: Sandbox, r: ReturnType<typeof repositoryEndpoints>[number], readCatalogue: boolean): Promise<RepositoryStatus> {
+  const running = Boolean(s3Pid(sb.stateDir, r.endpoint));
+  const base = {
+    name: `repo${r.repo}`,
+    region: sb.spec.backup.repositories.find((x) => x.index === r.repo)!.region,
+    endpoint: `https://${r.endpoint.name}:${SANDBOX_NETWORK.s3Port}`,
+    address: r.endpoint.address,
+    bucket: r.bucket,
+    running,
+  };
+  const unread = (why: string): RepositoryStatus => ({ ...base, newestWal: null, newestBackup: null, backups: null, catalogueError: why });
+  if (!readCatalogue) return unread(CATALOGUE_SKIPPED);
+  if (!running) return unread("its S3 endpoint is stopped");
+  try {
+    const c = await backups(sb, r.repo, STATUS_CATALOGUE_TIMEOUT_MS);
+    const mine = c.backups.filter((b) => b.repo === r.repo);
+    const newest = mine[mine.length - 1];
+    return { ...base, newestWal: c.archiveMax, newestBackup: newest ? { label: newest.label, type: newest.type, stop: newest.stop } : null, backups: mine.length, catalogueError: null };
+  } catch (e) {
+    return unread((e as Error).message.split("\n")[0]);
+  }
 }
 
 function lagOf(m: PatroniMember): number | null {
@@ -123,7 +171,12 @@ function firstPid(host: string, command: "postgres" | "patroni", running: boolea
   }
 }
 
-export async function status(sb: Sandbox): Promise<SandboxStatus> {
+/**
+ * Everything `sandbox status` shows. `catalogue: false` skips reading each repository's backup
+ * catalogue (one pgha-restore on the leader per repository, up to STATUS_CATALOGUE_TIMEOUT_MS):
+ * for callers that sample status in a loop.
+ */
+export async function status(sb: Sandbox, opts: { catalogue?: boolean } = {}): Promise<SandboxStatus> {
   const { spec, layout, client } = sb;
   const hosts = await Promise.all(
     spec.nodes.map(async (n) => {
@@ -201,15 +254,9 @@ export async function status(sb: Sandbox): Promise<SandboxStatus> {
     etcd,
     hosts,
     s3: { endpoint: `https://${layout.s3.endpoint}:${layout.s3.port}`, address: SANDBOX_NETWORK.s3Address, running: Boolean(s3Pid(sb.stateDir)), bucket: spec.backup.bucketName },
-    // Every pgBackRest repository and the S3 endpoint of its region (repo2: backup.secondRepository).
-    repositories: repositoryEndpoints(spec).map((r) => ({
-      name: `repo${r.repo}`,
-      region: spec.backup.repositories.find((x) => x.index === r.repo)!.region,
-      endpoint: `https://${r.endpoint.name}:${SANDBOX_NETWORK.s3Port}`,
-      address: r.endpoint.address,
-      bucket: r.bucket,
-      running: Boolean(s3Pid(sb.stateDir, r.endpoint)),
-    })),
+    // Every pgBackRest repository, the S3 endpoint of its region (repo2: backup.secondRepository)
+    // and what it holds.
+    repositories: await Promise.all(repositoryEndpoints(spec).map((r) => repositoryStatus(sb, r, opts.catalogue !== false))),
     aws: { endpoint: `https://${SANDBOX_NETWORK.awsHost}`, address: SANDBOX_NETWORK.awsAddress, state: await hostState(AWS_HOST).catch(() => "missing" as const) },
     drift: (() => {
       try {
@@ -257,6 +304,7 @@ export function formatStatus(s: SandboxStatus): string {
     ...s.hosts.flatMap((h) => h.pendingRestart.map((p) => `pending restart on ${h.name}: ${p.service} (${p.reason})`)),
     ...(s.drift ? [`drift: ${describeDrift(s.drift)}`] : []),
     ...(s.restoreClusters.length ? [`scratch clusters: ${s.restoreClusters.map((r) => `${r.name} (${r.address}, ${r.state}, ${r.target})`).join("; ")} — npx pgha sandbox scratch remove <name>`] : []),
+    ...s.repositories.filter((r) => r.catalogueError !== CATALOGUE_SKIPPED).map((r) => `${r.name} (${r.region}, ${r.bucket}): ${r.catalogueError ? `catalogue not read: ${r.catalogueError}` : `${r.backups} backup(s), newest ${r.newestBackup ? `${r.newestBackup.label} (${r.newestBackup.type}, ended ${r.newestBackup.stop})` : "none"}, newest WAL ${r.newestWal ?? "none"}`}`),
     s.archiving
       ? `archiving: last ${s.archiving.lastArchivedWal ?? "-"} at ${s.archiving.lastArchivedTime ?? "-"}, ${s.archiving.pendingWalFiles} WAL file(s) waiting, ${s.archiving.failedCount} failure(s)${s.archiving.pendingWalFiles > 2 ? "  ← WAL is not reaching the archive" : ""}`
       : "archiving: no leader",
