@@ -547,6 +547,8 @@ describe("streaming cut, the archive still flows", () => {
     await waitFor("writes flowing", async () => load.ackedCount > 50, 30_000);
     const cutAt = Date.now();
     await partition([sb.layout.addresses[replica]], [sb.layout.addresses[leader]]);
+    // Nothing the leader writes from here on reaches the replica by streaming.
+    const cutLsn = await localSql(leader, "select pg_current_wal_lsn()");
     try {
       await sleep(2000);
       // WAL written after the cut, switched so that it is archived now rather than at
@@ -569,10 +571,22 @@ describe("streaming cut, the archive still flows", () => {
       await replayFromArchive("the first WAL after the cut", 240_000);
       await sleep(5000);
       await replayFromArchive("WAL written once the replica had turned to the archive", 90_000);
+      // The leader keeps the WAL for the cut replica's slot (status: replicationSlots), at least
+      // everything written since the cut (measured first: the write load goes on meanwhile).
+      const sinceCut = Number(await localSql(leader, `select pg_wal_lsn_diff(pg_current_wal_lsn(), '${cutLsn}')::bigint`));
+      const slot = (await status(sb, { catalogue: false })).replicationSlots?.find((x) => x.name === replica);
+      process.stderr.write(`[ha] ${replica}'s slot during the cut: ${JSON.stringify(slot)}; ${sinceCut} bytes written since the cut\n`);
+      expect(sinceCut).toBeGreaterThan(16 * 1048576);
+      expect(slot?.retainedBytes).toBeGreaterThanOrEqual(sinceCut);
     } finally {
       await heal();
     }
     await waitFor(`${replica} streaming from ${leader} again`, async () => (await localSql(replica, "select coalesce((select status from pg_stat_wal_receiver), 'none')")) === "streaming", 180_000, 1000);
+    // Streaming again, the replica's slot releases what it held: less than one WAL segment behind.
+    await waitFor(`${replica}'s slot active and released`, async () => {
+      const slot = (await status(sb, { catalogue: false })).replicationSlots?.find((x) => x.name === replica);
+      return slot?.active && slot.retainedBytes !== null && slot.retainedBytes < 16 * 1048576;
+    }, 60_000, 1000);
     const result = await load.stop();
     expect(await load.lost(result.acked)).toEqual([]);
     const count = await localSql(leader, "select count(*) from ha_archive_fallback");

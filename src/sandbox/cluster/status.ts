@@ -83,6 +83,12 @@ export interface SandboxStatus {
   /** Scratch clusters of new-cluster restores (src/sandbox/scratch.ts). */
   restoreClusters: Awaited<ReturnType<typeof scratchStatus>>;
   /** The leader's WAL archiver: a growing `pendingWalFiles` or old `lastArchivedTime` means S3 trouble. */
+  /**
+   * The leader's replication slots (Patroni keeps one per member): whether a walsender uses it now,
+   * and the WAL the leader keeps for it (bytes from the slot's restart_lsn to the current LSN);
+   * walStatus is PostgreSQL's (reserved, extended, unreserved, lost). null: no leader answered.
+   */
+  replicationSlots: { name: string; active: boolean; retainedBytes: number | null; walStatus: string | null }[] | null;
   archiving: { lastArchivedWal: string | null; lastArchivedTime: string | null; failedCount: number; lastFailedTime: string | null; pendingWalFiles: number } | null;
   image: string;
   stateDir: string;
@@ -227,6 +233,7 @@ export async function status(sb: Sandbox, opts: { catalogue?: boolean } = {}): P
   const etcd = await etcdHealth(sb);
   const health = await checkHealth(sb, probes).catch((e) => ({ healthy: false, reasons: [(e as Error).message] }));
   const archiving = await archiverStatus(sb).catch(() => null);
+  const replicationSlots = await slotStatus(sb).catch(() => null);
   const rw = client.endpoint("rw");
   const ro = client.endpoint("ro");
   const endpointOf = (target: string) => (({ host, hostaddr, port }) => ({ host, address: hostaddr, port }))(client.endpoint(target));
@@ -266,6 +273,7 @@ export async function status(sb: Sandbox, opts: { catalogue?: boolean } = {}): P
       }
     })(),
     archiving,
+    replicationSlots,
     restoreClusters: await scratchStatus(sb.stateDir),
     image: sb.state.image,
     stateDir: sb.stateDir,
@@ -287,6 +295,20 @@ export async function archiverStatus(sb: Sandbox): Promise<SandboxStatus["archiv
   return { lastArchivedWal: r.last_archived_wal, lastArchivedTime: r.t, failedCount: Number(r.failed_count), lastFailedTime: r.f, pendingWalFiles: Number(r.pending) };
 }
 
+/** pg_replication_slots on the leader, with the WAL each slot holds back. */
+export async function slotStatus(sb: Sandbox): Promise<SandboxStatus["replicationSlots"]> {
+  const leader = await sb.client.leader();
+  if (!leader) return null;
+  const rows = await sb.client.query<{ slot_name: string; active: boolean; retained: string | null; wal_status: string | null }>(
+    leader,
+    `select slot_name, active, pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint as retained, wal_status
+       from pg_replication_slots order by slot_name`,
+  );
+  return rows.map((r) => ({ name: r.slot_name, active: r.active, retainedBytes: r.retained === null ? null : Number(r.retained), walStatus: r.wal_status }));
+}
+
+const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
+
 export function formatStatus(s: SandboxStatus): string {
   const pad = (v: unknown, n: number) => String(v ?? "").padEnd(n);
   const lines = [
@@ -305,6 +327,9 @@ export function formatStatus(s: SandboxStatus): string {
     ...(s.drift ? [`drift: ${describeDrift(s.drift)}`] : []),
     ...(s.restoreClusters.length ? [`scratch clusters: ${s.restoreClusters.map((r) => `${r.name} (${r.address}, ${r.state}, ${r.target})`).join("; ")} — npx pgha sandbox scratch remove <name>`] : []),
     ...s.repositories.filter((r) => r.catalogueError !== CATALOGUE_SKIPPED).map((r) => `${r.name} (${r.region}, ${r.bucket}): ${r.catalogueError ? `catalogue not read: ${r.catalogueError}` : `${r.backups} backup(s), newest ${r.newestBackup ? `${r.newestBackup.label} (${r.newestBackup.type}, ended ${r.newestBackup.stop})` : "none"}, newest WAL ${r.newestWal ?? "none"}`}`),
+    ...(s.replicationSlots?.length
+      ? [`slots on the leader: ${s.replicationSlots.map((r) => `${r.name} ${r.active ? "active" : "INACTIVE"} ${r.retainedBytes === null ? "-" : mib(r.retainedBytes)} retained${r.walStatus && r.walStatus !== "reserved" ? ` (${r.walStatus})` : ""}`).join(", ")}`]
+      : []),
     s.archiving
       ? `archiving: last ${s.archiving.lastArchivedWal ?? "-"} at ${s.archiving.lastArchivedTime ?? "-"}, ${s.archiving.pendingWalFiles} WAL file(s) waiting, ${s.archiving.failedCount} failure(s)${s.archiving.pendingWalFiles > 2 ? "  ← WAL is not reaching the archive" : ""}`
       : "archiving: no leader",
