@@ -43,9 +43,14 @@ describe("sandbox status, human form", () => {
   });
 
   it("a status that skipped the catalogues (--watch) prints no repository catalogue line", () => {
+    const catalogueLines = (st: SandboxStatus) => formatStatus(st).split("\n").filter((l) => /^repo\d \(/.test(l)).map((l) => l.slice(0, 5));
+    // The same filter finds both lines when the catalogues were read (it is not blind)...
+    expect(catalogueLines(statusWith({}))).toEqual(["repo1", "repo2"]);
+    // ...and none, not even a "not read" one, when they were skipped; the endpoints' line still names both.
     const s = statusWith({});
     s.repositories = s.repositories.map((r) => ({ ...r, newestWal: null, newestBackup: null, backups: null, catalogueError: CATALOGUE_SKIPPED }));
-    expect(formatStatus(s).split("\n").filter((l) => /^repo\d \(/.test(l))).toEqual([]);
+    expect(catalogueLines(s)).toEqual([]);
+    expect(formatStatus(s)).toContain("s3: repo1 eu-west-1 running (https://s3.sandbox.internal:443), repo2 eu-central-1 DOWN");
   });
 
   it("the leader's slots: active or INACTIVE, the WAL each retains, and a wal_status other than reserved", () => {
