@@ -82,13 +82,13 @@ export interface SandboxStatus {
   drift: Drift | null;
   /** Scratch clusters of new-cluster restores (src/sandbox/scratch.ts). */
   restoreClusters: Awaited<ReturnType<typeof scratchStatus>>;
-  /** The leader's WAL archiver: a growing `pendingWalFiles` or old `lastArchivedTime` means S3 trouble. */
   /**
    * The leader's replication slots (Patroni keeps one per member): whether a walsender uses it now,
    * and the WAL the leader keeps for it (bytes from the slot's restart_lsn to the current LSN);
    * walStatus is PostgreSQL's (reserved, extended, unreserved, lost). null: no leader answered.
    */
   replicationSlots: { name: string; active: boolean; retainedBytes: number | null; walStatus: string | null }[] | null;
+  /** The leader's WAL archiver: a growing `pendingWalFiles` or old `lastArchivedTime` means S3 trouble. */
   archiving: { lastArchivedWal: string | null; lastArchivedTime: string | null; failedCount: number; lastFailedTime: string | null; pendingWalFiles: number } | null;
   image: string;
   stateDir: string;
