@@ -288,6 +288,29 @@ export function splitBrainMs(acks: Ack[]): number {
   return worst;
 }
 
+/**
+ * Splits reads on rw that returned less than an acknowledged write into the two things they can
+ * mean. A read that misses only writes counted as lost (async mode: acknowledged by a primary that
+ * was then replaced before they streamed) shows that loss again and is not counted twice; a read
+ * that misses a write which is there now is a stale read, a bug in any mode.
+ * `ackedSeqs[c]` holds client c's acknowledged seqs, ascending.
+ */
+export function judgeStaleReads(
+  reads: readonly StaleRead[],
+  ackedSeqs: readonly (readonly number[])[],
+  lost: readonly { client: number; seq: number }[],
+): { stale: StaleRead[]; ofLostWrites: StaleRead[] } {
+  const lostKeys = new Set(lost.map((l) => `${l.client}:${l.seq}`));
+  const stale: StaleRead[] = [];
+  const ofLostWrites: StaleRead[] = [];
+  for (const r of reads) {
+    const missed = (ackedSeqs[r.client] ?? []).filter((s) => s > r.got && s <= r.expectedAtLeast);
+    const onlyLost = missed.length > 0 && missed.every((s) => lostKeys.has(`${r.client}:${s}`));
+    (onlyLost ? ofLostWrites : stale).push(r);
+  }
+  return { stale, ofLostWrites };
+}
+
 /** The longest time without an acknowledgement from `from` to `to` (client-side times), ms. */
 export function longestGapMs(acks: Ack[], from: number, to: number): number {
   const times = acks.map((a) => a.at).filter((t) => t >= from && t <= to).sort((a, b) => a - b);

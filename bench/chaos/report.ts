@@ -91,7 +91,7 @@ export function formatChaosTable(run: ChaosRun): string {
   const totals =
     `**${t.faults} faults** (seed ${run.seed}, ${run.mode}): ${t.acked} acknowledged writes from ${run.writers} clients; ` +
     `lost: **${t.lost.quorum} in quorum mode**, ${t.lost.async} in async mode (${t.lostAtEnd} missing in the final check of the whole run); ` +
-    `**${t.splitBrainFaults} split-brain windows**; ${t.staleReads} stale reads on rw, ${t.phantomReads} reads of unwritten values; ` +
+    `**${t.splitBrainFaults} split-brain windows**; ${t.staleReads} stale reads on rw${t.readsOfLostWrites ? ` (and ${t.readsOfLostWrites} reads that missed only writes counted as lost)` : ""}, ${t.phantomReads} reads of unwritten values; ` +
     `${t.reads.rw} reads on rw, ${t.reads.ro} on ro; ${t.indeterminate} writes failed after being sent (not counted as acknowledged)` +
     (t.errors ? `; ${t.errors} faults not carried out as planned (see the JSON's \`error\`)` : "") + ".";
   return [[head, sep, ...lines].join("\n"), totals, `n: faults of the row. Write outage: the longest time in which no client had a write acknowledged, from the fault until every member streams again; one client's longest gap: the same for each client alone (a client whose HAProxy died waits while others write). ${PERCENTILE_RULE}`].join("\n\n");

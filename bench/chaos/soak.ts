@@ -10,7 +10,7 @@ import { heal } from "../../src/sandbox/network";
 import { startRepositoryS3 } from "../../src/sandbox/s3";
 import { sleep } from "../../src/sandbox/shell";
 import { NODE_PATHS } from "../../src/node-paths";
-import { ChaosChecker, firstNewPrimary, longestClientGapMs, longestGapMs, splitBrainMs, twoPrimariesSeenMs, type CheckerOptions } from "./checker";
+import { ChaosChecker, firstNewPrimary, judgeStaleReads, longestClientGapMs, longestGapMs, splitBrainMs, twoPrimariesSeenMs, type CheckerOptions } from "./checker";
 import { DISK_FILLER, injectFault } from "./faults";
 import { waitUntil } from "../wait";
 import { chaosSchedule, NEEDS_ETCD_QUORUM, seededRandom, FAULT_KINDS, type ChaosMode, type FaultKind, type ScheduleOptions } from "./schedule";
@@ -42,7 +42,10 @@ export interface ChaosFault {
   splitBrainMs: number;
   /** Probes that saw two writable primaries at once (ms): a demoting primary may answer so briefly without acknowledging anything. */
   twoPrimariesSeenMs: number;
+  /** Reads on rw that missed an acknowledged write which is there (a bug in any mode). */
   staleReads: number;
+  /** Reads on rw that missed only acknowledged writes counted as lost (the loss seen again, not counted twice). */
+  readsOfLostWrites: number;
   /** The timeline every member streams on after recovery. */
   timeline: number;
   /** The fault could not be carried out as planned (the soak repaired and went on). */
@@ -57,7 +60,10 @@ export interface ChaosTotals {
   /** Acknowledged writes missing at the end (the whole run checked once more). */
   lostAtEnd: number;
   splitBrainFaults: number;
+  /** Reads on rw older than an acknowledged write that is there at the end. */
   staleReads: number;
+  /** Reads on rw that missed only acknowledged writes counted as lost. */
+  readsOfLostWrites: number;
   phantomReads: number;
   indeterminate: number;
   reads: { rw: number; ro: number; rwFailed: number; roFailed: number };
@@ -172,6 +178,8 @@ export async function runChaos(sb: Sandbox, o: ChaosOptions): Promise<ChaosRun> 
   await checker.prepare();
   checker.start();
   let mode: ChaosMode | undefined;
+  /** Every acknowledged write found missing so far (a stale read that misses only these is the loss again). */
+  const lostSoFar: { client: number; seq: number }[] = [];
   try {
     for (const f of schedule) {
       if (f.mode !== mode) {
@@ -207,6 +215,8 @@ export async function runChaos(sb: Sandbox, o: ChaosOptions): Promise<ChaosRun> 
       const t1 = Date.now();
       const acks = checker.takeAcks();
       const lost = await checker.missing(acks);
+      lostSoFar.push(...lost);
+      const reads = judgeStaleReads(checker.staleReads.filter((x) => x.at >= t0 && x.at <= t1), checker.ackedSeqs, lostSoFar);
       const np = firstNewPrimary(checker.probes, before.leader, t0);
       const changed = Boolean(np) || after.leader !== before.leader;
       const rec: ChaosFault = {
@@ -227,21 +237,24 @@ export async function runChaos(sb: Sandbox, o: ChaosOptions): Promise<ChaosRun> 
         ackedLost: lost.length,
         splitBrainMs: splitBrainMs(acks),
         twoPrimariesSeenMs: twoPrimariesSeenMs(checker.probes, t0, t1),
-        staleReads: checker.staleReads.filter((s) => s.at >= t0 && s.at <= t1).length,
+        staleReads: reads.stale.length,
+        readsOfLostWrites: reads.ofLostWrites.length,
         timeline: after.timeline,
         ...(error ? { error } : {}),
       };
       checker.probes.splice(0, checker.probes.length - 8);
       faults.push(rec);
       const s = (x: number | null) => (x === null ? "-" : `${x.toFixed(1)} s`);
-      log(`  ${String(f.index).padStart(3)} ${f.mode.padEnd(6)} ${f.kind.padEnd(24)} ${rec.target.padEnd(12)} outage ${s(rec.outageSeconds)} (one client ${s(rec.clientOutageSeconds)}), new primary ${rec.newPrimary ?? "-"} ${s(rec.primarySeconds)}, recovered ${s(rec.recoveredSeconds)}, rejoin ${rec.rejoin ?? "-"}, TL ${rec.timeline}, lost ${rec.ackedLost}/${rec.acked}${rec.splitBrainMs ? `, SPLIT BRAIN ${rec.splitBrainMs} ms` : ""}${rec.staleReads ? `, ${rec.staleReads} stale reads` : ""}${error ? ` [${error}]` : ""}`);
+      log(`  ${String(f.index).padStart(3)} ${f.mode.padEnd(6)} ${f.kind.padEnd(24)} ${rec.target.padEnd(12)} outage ${s(rec.outageSeconds)} (one client ${s(rec.clientOutageSeconds)}), new primary ${rec.newPrimary ?? "-"} ${s(rec.primarySeconds)}, recovered ${s(rec.recoveredSeconds)}, rejoin ${rec.rejoin ?? "-"}, TL ${rec.timeline}, lost ${rec.ackedLost}/${rec.acked}${rec.splitBrainMs ? `, SPLIT BRAIN ${rec.splitBrainMs} ms` : ""}${rec.staleReads ? `, ${rec.staleReads} STALE READS` : ""}${rec.readsOfLostWrites ? `, ${rec.readsOfLostWrites} reads missing only lost writes` : ""}${error ? ` [${error}]` : ""}`);
     }
   } finally {
     await checker.stop();
     await repairAll(sb).catch(() => undefined);
     await applyMode(sb, "stack").catch((e) => log(`could not restore the stack's dynamic configuration: ${(e as Error).message}`));
   }
-  const lostAtEnd = (await checker.missingOfAll()).length;
+  const missingAtEnd = await checker.missingOfAll();
+  const lostAtEnd = missingAtEnd.length;
+  const allReads = judgeStaleReads(checker.staleReads, checker.ackedSeqs, missingAtEnd);
   const byMode = (m: ChaosMode) => faults.filter((f) => f.mode === m).reduce((a, f) => a + f.ackedLost, 0);
   return {
     seed: o.seed,
@@ -256,7 +269,8 @@ export async function runChaos(sb: Sandbox, o: ChaosOptions): Promise<ChaosRun> 
       lost: { quorum: byMode("quorum"), async: byMode("async") },
       lostAtEnd,
       splitBrainFaults: faults.filter((f) => f.splitBrainMs > 0).length,
-      staleReads: checker.staleReads.length,
+      staleReads: allReads.stale.length,
+      readsOfLostWrites: allReads.ofLostWrites.length,
       phantomReads: checker.phantomReads,
       indeterminate: checker.indeterminate,
       reads: { ...checker.reads },

@@ -4,7 +4,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { chaosSchedule, FAULT_DESCRIPTIONS, FAULT_KINDS, scheduleProblems, seededRandom, pick } from "../../bench/chaos/schedule";
-import { firstNewPrimary, longestClientGapMs, longestGapMs, splitBrainMs, twoPrimariesSeenMs, type Ack } from "../../bench/chaos/checker";
+import { firstNewPrimary, judgeStaleReads, longestClientGapMs, longestGapMs, splitBrainMs, twoPrimariesSeenMs, type Ack } from "../../bench/chaos/checker";
 import { chaosReadmeBlock, chaosResultFiles, chaosSvg, chaosSvgFromResults, formatChaosTable, readmeWithChaosTable, summarizeChaos, CHAOS_BEGIN, CHAOS_END, faultLegend, type ChaosResults } from "../../bench/chaos/report";
 import { kindsFor, type ChaosFault, type ChaosRun } from "../../bench/chaos/soak";
 import { mainProcessOf, rejoinPathOf } from "../../src/sandbox/cluster";
@@ -126,19 +126,38 @@ describe("the checker's judgements (bench/chaos/checker.ts)", () => {
     expect(rejoinPathOf("INFO: running pg_rewind from db2\nINFO: Removing data directory: /x\nINFO: replica has been created using basebackup")).toBe("reclone");
     expect(rejoinPathOf("INFO: no action. I am (db1), a secondary, and following a leader (db2)")).toBe("none");
   });
+
+  it("a read on rw that misses only writes counted as lost is the loss seen again; one that misses a write still there is stale", () => {
+    // Client 0 had 1..5 acknowledged; 4 and 5 were lost (async takeover). Client 1 had 1..3, none lost.
+    const acked = [[1, 2, 3, 4, 5], [1, 2, 3]];
+    const lost = [{ client: 0, seq: 4 }, { client: 0, seq: 5 }];
+    const reads = [
+      { client: 0, expectedAtLeast: 5, got: 3, at: 1 }, // misses 4 and 5, both lost
+      { client: 0, expectedAtLeast: 5, got: 2, at: 2 }, // misses 3 as well, which is there: stale
+      { client: 1, expectedAtLeast: 3, got: 2, at: 3 }, // misses 3, not lost: stale
+      { client: 0, expectedAtLeast: 4, got: 3, at: 4 }, // misses 4 only, lost
+    ];
+    const j = judgeStaleReads(reads, acked, lost);
+    expect(j.ofLostWrites.map((r) => r.at)).toEqual([1, 4]);
+    expect(j.stale.map((r) => r.at)).toEqual([2, 3]);
+    // With nothing lost, every one of them is stale.
+    expect(judgeStaleReads(reads, acked, []).stale).toHaveLength(4);
+    // A loss of another client explains nothing.
+    expect(judgeStaleReads([reads[2]], acked, [{ client: 0, seq: 3 }]).stale).toHaveLength(1);
+  });
 });
 
 function fault(o: Partial<ChaosFault>): ChaosFault {
   return {
     index: 1, kind: "leader-power-cut", mode: "quorum", target: "db1", startedAt: "2026-12-03T00:00:00Z", oldLeader: "db1", leaderAfter: "db2",
     newPrimary: "db2", primarySeconds: 20, outageSeconds: 22, clientOutageSeconds: 23, recoveredSeconds: 40, rejoin: "rewind", acked: 1000, ackedLost: 0, splitBrainMs: 0,
-    twoPrimariesSeenMs: 0, staleReads: 0, timeline: 2, ...o,
+    twoPrimariesSeenMs: 0, staleReads: 0, readsOfLostWrites: 0, timeline: 2, ...o,
   };
 }
 function chaosRun(faults: ChaosFault[]): ChaosRun {
   return {
     seed: 3, mode: "both", writers: 8, writePauseMs: 50, patroni: { ttl: 20, loopWait: 4, retryTimeout: 5 }, faults,
-    totals: { faults: faults.length, acked: 5000, lost: { quorum: 0, async: 12 }, lostAtEnd: 12, splitBrainFaults: 0, staleReads: 0, phantomReads: 0, indeterminate: 30, reads: { rw: 900, ro: 950, rwFailed: 3, roFailed: 4 }, errors: 0 },
+    totals: { faults: faults.length, acked: 5000, lost: { quorum: 0, async: 12 }, lostAtEnd: 12, splitBrainFaults: 0, staleReads: 0, readsOfLostWrites: 0, phantomReads: 0, indeterminate: 30, reads: { rw: 900, ro: 950, rwFailed: 3, roFailed: 4 }, errors: 0 },
   };
 }
 
@@ -161,6 +180,10 @@ describe("the chaos table and timeline (bench/chaos/report.ts)", () => {
     expect(table).toContain("| async | s3-outage | 1 | 0.1 / n<20 / 0.1 | 23.0 | 0 | 40.0 / 40.0 | - | 0 of 1000 | 0 | 0 |");
     expect(table).toContain("lost: **0 in quorum mode**, 12 in async mode");
     expect(table).toContain("p95 is shown only from n ≥ 20");
+    expect(table).toContain("0 stale reads on rw, 0 reads of unwritten values");
+    const withLossSeen = chaosRun(faults);
+    withLossSeen.totals.readsOfLostWrites = 7;
+    expect(formatChaosTable(withLossSeen)).toContain("0 stale reads on rw (and 7 reads that missed only writes counted as lost), 0 reads of unwritten values");
   });
 
   it("a p95 from 20 faults of a kind", () => {
