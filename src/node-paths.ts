@@ -43,6 +43,16 @@ export const NODE_PATHS = {
   pgbouncerDropIn: "/etc/systemd/system/pgbouncer.service.d/pgha.conf",
   /** patroni.watchdog on EC2: systemd-modules-load loads softdog at boot (pgha-setup watchdog also does). */
   watchdogModules: "/etc/modules-load.d/pgha-watchdog.conf",
+  /** Metrics: the exporters' TLS server settings (exporter-toolkit web config, re-read at every handshake). */
+  exporterWebConfig: "/etc/pgha/exporter-web.yml",
+  /** The exporters' copy of the node key (0600 prometheus), written by pgha-secrets. */
+  exporterKey: "/etc/pgha/tls/exporter.key",
+  nodeExporterDropIn: "/etc/systemd/system/prometheus-node-exporter.service.d/pgha.conf",
+  postgresExporterDropIn: "/etc/systemd/system/prometheus-postgres-exporter.service.d/pgha.conf",
+  /** The postgres exporter's own queries (archiver, per-standby lag). */
+  postgresExporterQueries: "/etc/pgha/postgres-exporter-queries.yml",
+  /** node-exporter's textfile collector reads *.prom here: the node jobs' results (pgha_job_*). */
+  metricsDir: "/var/lib/prometheus/node-exporter",
   awsEnv: "/etc/pgha/aws.env",
   bootstrapEnv: "/etc/pgha/bootstrap.env",
   // The node software (node-software/ in this repository, installed from its own artifact).

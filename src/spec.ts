@@ -25,6 +25,13 @@ export const PORTS = {
   pooledReadOnly: 6433,
   /** PgBouncer on each PostgreSQL node (its private address). */
   pgbouncer: 6432,
+  /** Metrics (issue 12), each on the node's private address, TLS with client certificates of the cluster CA: */
+  /** prometheus-node-exporter on every node (machine, systemd, and the node jobs' results). */
+  nodeExporter: 9100,
+  /** prometheus-postgres-exporter on each PostgreSQL node. */
+  postgresExporter: 9187,
+  /** HAProxy's built-in Prometheus exporter on each HAProxy node. */
+  haproxyMetrics: 8405,
 } as const;
 
 /** Database roles Patroni creates; passwords are generated secrets, never in the spec. */
@@ -32,6 +39,11 @@ export const DB_USERS = {
   superuser: "postgres",
   replication: "replicator",
   rewind: "rewind_user",
+  /**
+   * The metrics role: LOGIN, member of pg_monitor, no password. prometheus-postgres-exporter runs
+   * as the OS user of the same name and logs in over the local socket with peer authentication.
+   */
+  monitor: "prometheus",
 } as const;
 
 export interface SubnetSpec {

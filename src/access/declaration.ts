@@ -1,6 +1,7 @@
 // postgres.databases / postgres.roles → the access declaration every PostgreSQL node gets
 // (/etc/pgha/access.json) and pgha-access applies on the leader. Plain data: names, owners,
 // grants and the name of each login role's secret, never a password.
+import { DB_USERS } from "../spec";
 import type { DatabaseDecl, GrantLevel, RoleDecl } from "../config/schema";
 
 export interface AccessDatabase {
@@ -31,6 +32,8 @@ export interface AccessDeclaration {
   roles: AccessRole[];
   /** Roles to drop (absent: true): only if they carry the marker and own nothing. */
   absentRoles: string[];
+  /** The metrics role pgha-access keeps: LOGIN, member of pg_monitor, no password (peer authentication only). */
+  monitorRole: string;
 }
 
 export const ACCESS_MARKER = "managed by postgres-ha";
@@ -66,6 +69,7 @@ export function accessDeclaration(
       })
       .sort(byName),
     absentRoles: Object.entries(roles).filter(([, r]) => r.absent === true).map(([name]) => name).sort(),
+    monitorRole: DB_USERS.monitor,
   };
 }
 

@@ -8,6 +8,7 @@ export const RESERVED_ROLES: Record<string, string> = {
   [DB_USERS.superuser]: "is Patroni's superuser (its password is the cluster secret's, rotated with the cluster)",
   [DB_USERS.replication]: "is Patroni's replication user",
   [DB_USERS.rewind]: "is Patroni's pg_rewind user",
+  [DB_USERS.monitor]: "is the metrics exporter's role (pg_monitor, peer authentication on the local socket)",
   public: "is PostgreSQL's PUBLIC pseudo-role",
 };
 /** PostgreSQL reserves role names that begin with pg_. */

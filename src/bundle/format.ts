@@ -20,6 +20,7 @@ export const CHANGE_ACTIONS = [
   "watchdog", // pgha-setup watchdog: softdog loaded, /dev/watchdog handed to postgres (before Patroni reloads)
   "patroni-reload", // SIGHUP: Patroni re-reads config.yml (tags, local settings) and reloads PostgreSQL
   "patroni-dynamic", // pgha-dynamic apply: PUT the cluster-wide configuration into the DCS
+  "exporters", // pgha-setup exporters: the metrics exporters (re)started with their configuration
   "pooler", // pgha-setup pooler: PgBouncer enabled and reloaded with its configuration, or stopped without it
   "access", // pgha-access apply --if-leader: the declared databases and roles, on the leader
   "credentials", // pgha-secrets rotate: the cluster's own passwords (set on the leader, then adopted with a reload)

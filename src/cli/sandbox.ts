@@ -1,4 +1,6 @@
 // `pgha sandbox …`: the stack on local hosts (see src/sandbox/cluster/).
+import { sandboxTargets, scrape } from "../sandbox/metrics";
+import type { MetricsJob } from "../metrics/targets";
 import * as fs from "fs";
 import { spawnSync } from "child_process";
 import { Command } from "commander";
@@ -185,6 +187,41 @@ export function registerSandboxCommands(program: Command): void {
       const sb = await openSandbox();
       await partitionMembers(sb, members, opts.from);
       out(`partitioned ${members.join(", ")}${opts.from ? ` from ${opts.from.join(", ")}` : " from every other host"}; \`npx pgha sandbox heal\` undoes it`);
+    });
+
+  sandbox
+    .command("metrics [node]")
+    .description("scrape the metrics endpoints (every node's, or one node's) over TLS with the operator certificate, as the monitoring node will; prints the samples, or a summary with --targets")
+    .option("--job <job>", "only this exporter: node, postgres, patroni, etcd or haproxy")
+    .option("--grep <text>", "only samples whose line contains this text")
+    .option("--targets", "one line per endpoint: up or why not, and how many samples")
+    .option("--json", "JSON: one object per endpoint with its samples (or its error)")
+    .action(async (node: string | undefined, opts: { job?: string; grep?: string; targets?: boolean; json?: boolean }) => {
+      const sb = await openSandbox();
+      const all = sandboxTargets(sb);
+      const jobs = [...new Set(all.map((t) => t.job))];
+      if (opts.job && !jobs.includes(opts.job as MetricsJob)) throw Object.assign(new Error(`--job ${opts.job}: the exporters are ${jobs.join(", ")}`), { exitCode: 2 });
+      if (node && !all.some((t) => t.node === node)) throw Object.assign(new Error(`no node ${node} in the sandbox: its nodes are ${[...new Set(all.map((t) => t.node))].join(", ")}`), { exitCode: 2 });
+      const chosen = all.filter((t) => (!node || t.node === node) && (!opts.job || t.job === opts.job));
+      const results = await Promise.all(chosen.map((t) => scrape(sb, t).then((r) => ({ t, r, error: r.status === 200 ? undefined : `HTTP ${r.status}` }), (e: Error) => ({ t, r: undefined, error: e.message }))));
+      const line = (x: { name: string; labels: Record<string, string>; value: number }) => `${x.name}${Object.keys(x.labels).length ? `{${Object.entries(x.labels).map(([k, v]) => `${k}="${v}"`).join(",")}}` : ""} ${x.value}`;
+      if (opts.json) {
+        out(JSON.stringify(results.map(({ t, r, error }) => ({ ...t, up: !error, ...(error ? { error } : { samples: r!.samples.filter((x) => !opts.grep || line(x).includes(opts.grep)) }) })), null, 2));
+      } else if (opts.targets) {
+        for (const { t, r, error } of results) out(`${t.node.padEnd(8)} ${t.job.padEnd(9)} ${t.scheme}://${t.address}:${t.port}${t.path}  ${error ? `DOWN: ${error}` : `up, ${r!.samples.length} samples`}`);
+      } else {
+        for (const { t, r, error } of results) {
+          if (error) {
+            out(`# ${t.node} ${t.job}: DOWN: ${error}`);
+            continue;
+          }
+          for (const x of r!.samples) {
+            const l = line(x);
+            if (!opts.grep || l.includes(opts.grep)) out(`${t.node} ${t.job} ${l}`);
+          }
+        }
+      }
+      if (results.some((x) => x.error)) process.exitCode = 1;
     });
 
   sandbox.command("heal").description("remove every network fault").action(async () => {

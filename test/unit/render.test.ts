@@ -1,7 +1,7 @@
 import { gunzipSync } from "zlib";
 import fc from "fast-check";
 import { loadStackConfig } from "../../src/config/load";
-import { buildSpec, nodesOf, type ClusterSpec } from "../../src/spec";
+import { buildSpec, DB_USERS, nodesOf, PORTS, type ClusterSpec } from "../../src/spec";
 import { ec2Layout, sandboxLayout, type Layout } from "../../src/layout";
 import { renderAll, renderBundle, NODE_PATHS, type NodeBundle } from "../../src/render/bundle";
 import { nodeSoftware, nodeSoftwareFile } from "../../src/render/software";
@@ -44,6 +44,71 @@ describe("libpq's timeouts for PostgreSQL and Patroni (LIBPQ_CONNECT_TIMEOUT_SEC
       }
     }
     expect(LIBPQ_CONNECT_TIMEOUT_SECONDS).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe("metrics exporters (issue 12): on the private address, TLS with client certificates, restarted on change", () => {
+  it("every node runs node-exporter, PostgreSQL members also the postgres exporter, HAProxy nodes its own /metrics; each on its address and port", () => {
+    for (const tier of TIERS) {
+      const spec = specFor(tier);
+      for (const [kind, layout] of layouts(spec)) {
+        for (const b of renderAll(spec, layout)) {
+          const address = layout.addresses[b.node];
+          const node = fileOf(b, NODE_PATHS.nodeExporterDropIn);
+          const start = node.split("\n").filter((l) => l.startsWith("ExecStart="));
+          // The package's ExecStart is reset, then ours: one command, on the private address.
+          expect([tier, kind, b.node, start[0], start.length]).toEqual([tier, kind, b.node, "ExecStart=", 2]);
+          expect(start[1]).toContain(`--web.listen-address=${address}:${PORTS.nodeExporter} `);
+          expect(start[1]).toContain(`--web.config.file=${NODE_PATHS.exporterWebConfig} `);
+          expect(start[1]).toContain(`--collector.textfile.directory=${NODE_PATHS.metricsDir} `);
+          // Debian's /etc/default file (ARGS, DATA_SOURCE_NAME) is not read.
+          expect(node).toMatch(/^EnvironmentFile=$/m);
+          const pg = b.files.find((f) => f.path === NODE_PATHS.postgresExporterDropIn);
+          if (b.role === "postgres") {
+            expect(pg!.content).toContain(`--web.listen-address=${address}:${PORTS.postgresExporter} `);
+            expect(pg!.content).toContain(`--extend.query-path=${NODE_PATHS.postgresExporterQueries} `);
+            // Peer authentication over the socket: no password anywhere.
+            expect(pg!.content).toMatch(new RegExp(`^Environment="DATA_SOURCE_NAME=host=${NODE_PATHS.socketDir} port=${PORTS.postgres} user=${DB_USERS.monitor} dbname=postgres sslmode=disable application_name=postgres_exporter"$`, "m"));
+            const queries = parseYaml(fileOf(b, NODE_PATHS.postgresExporterQueries)) as Record<string, { query: string; metrics: Record<string, { usage: string }>[] }>;
+            expect(Object.keys(queries).sort()).toEqual(["pgha_archiver", "pgha_standby"]);
+            for (const q of Object.values(queries)) for (const m of q.metrics) for (const v of Object.values(m)) expect(["LABEL", "GAUGE", "COUNTER"]).toContain(v.usage);
+          } else {
+            expect([b.node, pg]).toEqual([b.node, undefined]);
+          }
+          for (const path of [NODE_PATHS.nodeExporterDropIn, NODE_PATHS.exporterWebConfig, NODE_PATHS.postgresExporterDropIn, NODE_PATHS.postgresExporterQueries]) {
+            const f = b.files.find((x) => x.path === path);
+            if (f) expect([b.node, path, f.onChange.includes("exporters")]).toEqual([b.node, path, true]);
+          }
+          if (b.role === "haproxy") {
+            const cfg = fileOf(b, NODE_PATHS.haproxyConfig);
+            const tls = spec.tls.enabled ? ` ssl crt /etc/pgha/tls/node.pem ca-file /etc/pgha/tls/ca.crt verify required` : "";
+            expect(cfg).toContain(`bind ${address}:${PORTS.haproxyMetrics}${tls}\n`);
+            expect(cfg).toContain("http-request use-service prometheus-exporter if { path /metrics }");
+          }
+        }
+      }
+    }
+  });
+
+  it("the web config asks for a client certificate of the cluster CA when tls.enabled, and is plain HTTP without", () => {
+    for (const tier of TIERS) {
+      for (const tls of [true, false]) {
+        const spec = specFor(tier, { "tls": { enabled: tls } });
+        const web = parseYaml(fileOf(renderAll(spec, sandboxLayout(spec))[0], NODE_PATHS.exporterWebConfig)) as Record<string, Record<string, string>>;
+        if (tls) expect(web.tls_server_config).toEqual({ cert_file: "/etc/pgha/tls/node.crt", key_file: NODE_PATHS.exporterKey, client_auth_type: "RequireAndVerifyClientCert", client_ca_file: "/etc/pgha/tls/ca.crt", min_version: "TLS12" });
+        else expect(web).toEqual({});
+      }
+    }
+  });
+
+  it("the metrics role logs in over the socket by peer authentication, before the catch-all password rule; it is reserved and kept by pgha-access", () => {
+    const spec = specFor("prod");
+    const hba = parseHba(renderAll(spec, sandboxLayout(spec)).find((b) => b.role === "postgres")!.files.find((f) => f.path === NODE_PATHS.pgHbaReference)!.content);
+    const peer = hba.findIndex((r) => r.type === "local" && r.user === DB_USERS.monitor && r.method === "peer");
+    const catchAll = hba.findIndex((r) => r.type === "local" && r.user === "all");
+    expect(peer).toBeGreaterThanOrEqual(0);
+    expect(peer).toBeLessThan(catchAll);
+    expect(spec.access.monitorRole).toBe(DB_USERS.monitor);
   });
 });
 

@@ -66,6 +66,10 @@ export function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
     libpqConnectTimeout: LIBPQ_CONNECT_TIMEOUT_SECONDS,
     libpqTcpUserTimeoutMs: LIBPQ_CONNECT_TIMEOUT_SECONDS * 1000,
     libpqServiceFile: NODE_PATHS.libpqServiceFile,
+    exporterWebConfig: NODE_PATHS.exporterWebConfig,
+    exporterKey: NODE_PATHS.exporterKey,
+    metricsDir: NODE_PATHS.metricsDir,
+    postgresExporterQueries: NODE_PATHS.postgresExporterQueries,
     pgMajor: POSTGRES_MAJOR,
     pgPort: PORTS.postgres,
     etcdDataDir: NODE_PATHS.etcdDataDir,
@@ -96,6 +100,25 @@ function secondS3Endpoint(spec: ClusterSpec, layout: Layout): string {
   const second = spec.backup.repositories[1];
   if (!second || layout.kind === "ec2") return "";
   return `https://${repositoryS3Access(layout, second).endpoint}`;
+}
+
+/**
+ * The metrics exporters of a node (issue 12): node-exporter on every node (with the node jobs'
+ * results from its textfile collector), the postgres exporter on PostgreSQL members. Patroni,
+ * etcd and HAProxy serve their own /metrics. A change restarts the exporters (`exporters`): they
+ * hold no state, and a scrape that misses one interval is all it costs.
+ */
+export function exporterFiles(view: ReturnType<typeof commonView>): BundleFile[] {
+  return [
+    file(NODE_PATHS.exporterWebConfig, renderTemplate("exporter-web.yml", view), ["exporters"]),
+    file(NODE_PATHS.nodeExporterDropIn, renderTemplate("systemd/prometheus-node-exporter.conf", view), ["systemd", "exporters"]),
+    ...(view.postgresNode
+      ? [
+          file(NODE_PATHS.postgresExporterDropIn, renderTemplate("systemd/prometheus-postgres-exporter.conf", view), ["systemd", "exporters"]),
+          file(NODE_PATHS.postgresExporterQueries, renderTemplate("postgres-exporter-queries.yml", view), ["exporters"]),
+        ]
+      : []),
+  ];
 }
 
 /** What every host gets: its facts and the secret fetch/rotation units. */
@@ -307,7 +330,8 @@ function haproxyFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundle
 export function renderNodeFiles(spec: ClusterSpec, nodeName: string, layout: Layout): BundleFile[] {
   const node = nodeByName(spec, nodeName);
   const view = commonView(spec, node, layout);
-  const files: BundleFile[] = commonFiles(view, layout);
+  // A cluster node also runs the metrics exporters; a scratch restore host (pack.ts) does not.
+  const files: BundleFile[] = [...commonFiles(view, layout), ...exporterFiles(view)];
   if (node.role === "postgres") files.push(...postgresFiles(spec, node, layout));
   if (node.role === "etcd") files.push(...etcdFiles(spec, node, layout));
   if (node.role === "haproxy") files.push(...haproxyFiles(spec, node, layout));

@@ -95,6 +95,37 @@ describe("pgha-backup full|diff|incr", () => {
     expect([r.status, r.stderr]).toEqual([1, expect.stringContaining("FAILED: pgbackrest verify of L")]);
   });
 
+  it("each run that is this node's leaves its outcome for node-exporter: exit status, duration, and the last success kept while it fails", () => {
+    const n = db1().write(`${NODE_PATHS.metricsDir}/.keep`, "").http("GET", "/primary", "", 200);
+    const prom = `${NODE_PATHS.metricsDir}/pgha_job_full.prom`;
+    const value = (name: string) => {
+      const line = n.read(prom).split("\n").find((l) => l.startsWith(`${name}{job="full"} `));
+      return line === undefined ? undefined : Number(line.split(" ")[1]);
+    };
+    const t0 = Math.floor(Date.now() / 1000);
+    expect(n.run("pgha-backup", ["full"], asPostgres).status).toBe(0);
+    expect(value("pgha_job_last_exit_status")).toBe(0);
+    const success = value("pgha_job_last_success_timestamp_seconds")!;
+    expect(success).toBeGreaterThanOrEqual(t0);
+    expect(value("pgha_job_last_run_timestamp_seconds")).toBe(success);
+    expect(value("pgha_job_last_duration_seconds")).toBeGreaterThanOrEqual(0);
+    // Every family is declared once per file, as the textfile collector wants.
+    expect(n.read(prom).split("\n").filter((l) => l.startsWith("# TYPE ")).length).toBe(4);
+
+    n.answer("pgbackrest", 'case "$*" in *" info") echo \'[{"status":{"code":0},"backup":[{"label":"L"}]}]\' ;; *" verify"*) exit 1 ;; esac');
+    expect(n.run("pgha-backup", ["full"], asPostgres).status).toBe(1);
+    expect(value("pgha_job_last_exit_status")).toBe(1);
+    expect(value("pgha_job_last_success_timestamp_seconds")).toBe(success);
+    expect(value("pgha_job_last_run_timestamp_seconds")).toBeGreaterThanOrEqual(success);
+
+    // Not this node's job (a replica): nothing recorded.
+    const before = n.read(prom);
+    n.http("GET", "/primary", "", 503).http("GET", "/cluster", leaderIsDb2);
+    expect(n.run("pgha-backup", ["full"], asPostgres).status).toBe(0);
+    expect(n.read(prom)).toBe(before);
+    expect(n.exists(`${NODE_PATHS.metricsDir}/pgha_job_logical.prom`)).toBe(false);
+  });
+
   it("a repository that does not answer a listing fails the job before pgBackRest could hang on it", () => {
     const n = db1().http("GET", "/primary", "", 200);
     n.answer("pgbackrest", 'case "$*" in *" repo-ls") exit 124 ;; esac');

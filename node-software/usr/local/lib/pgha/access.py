@@ -113,6 +113,26 @@ class Applier:
                 else:
                     self.run(cur, sql.SQL("GRANT {} TO {}").format(sql.Identifier(group), sql.Identifier(r["name"])))
 
+    # --- the metrics role
+    def monitor(self, cur):
+        name = self.d.get("monitorRole")
+        if not name:
+            return
+        ident = sql.Identifier(name)
+        attrs = sql.SQL("LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT CONNECTION LIMIT 3 PASSWORD NULL")
+        row = self.one(cur, "select rolcanlogin, rolpassword is null, not (rolsuper or rolcreaterole or rolcreatedb or rolreplication or rolbypassrls), rolconnlimit from pg_authid where rolname = %s", (name,))
+        if row is None:
+            self.run(cur, sql.SQL("CREATE ROLE {} WITH {}").format(ident, attrs))
+            self.run(cur, sql.SQL("COMMENT ON ROLE {} IS {}").format(ident, sql.Literal(self.d["marker"])))
+        elif row != (True, True, True, 3):
+            self.run(cur, sql.SQL("ALTER ROLE {} WITH {}").format(ident, attrs))
+        else:
+            self.unchanged += 1
+        if self.one(cur, "select 1 from pg_auth_members m join pg_roles g on g.oid = m.roleid join pg_roles u on u.oid = m.member where g.rolname = 'pg_monitor' and u.rolname = %s", (name,)):
+            self.unchanged += 1
+        else:
+            self.run(cur, sql.SQL("GRANT pg_monitor TO {}").format(ident))
+
     # --- databases
     def databases(self, cur):
         marker = self.d["marker"]
@@ -248,6 +268,7 @@ class Applier:
             if self.one(cur, "select pg_is_in_recovery()")[0]:
                 raise RuntimeError("this server is a standby: the declaration is applied on the leader")
             self.roles(cur)
+            self.monitor(cur)
             self.databases(cur)
             for db in self.d["databases"]:
                 self.in_database(db)

@@ -172,6 +172,40 @@ pgha_write_file() {
   return 0
 }
 
+# pgha_job_result <job> <exit status> <started, epoch s>: the outcome of a node job (a backup, a
+# logical dump, a drill) for node-exporter's textfile collector, in
+# $PGHA_METRICS_DIR/pgha_job_<job>.prom: when it last ended, its exit status and duration, and
+# when it last succeeded (kept from the previous file while it fails). A cron job's exit status
+# is otherwise lost; this is what the job-failed and backup-age alerts read. Never fails the job.
+pgha_job_result() {
+  # Written by the job's own user (postgres for backups) into a temporary file renamed over the
+  # old one, so the collector never reads half a file.
+  local job=$1 status=$2 started=$3 dir="${ROOT:-}${PGHA_METRICS_DIR:-}" f now success=""
+  [ -n "${PGHA_METRICS_DIR:-}" ] && [ -d "$dir" ] && [ -w "$dir" ] || return 0
+  f="$dir/pgha_job_${job//-/_}.prom"
+  now=$(date +%s)
+  success=$(awk '$1 ~ /^pgha_job_last_success_timestamp_seconds/ {print $2}' "$f" 2>/dev/null || true)
+  [ "$status" != 0 ] || success=$now
+  {
+    echo "# HELP pgha_job_last_run_timestamp_seconds When a postgres-ha node job last ended (epoch seconds)."
+    echo "# TYPE pgha_job_last_run_timestamp_seconds gauge"
+    echo "pgha_job_last_run_timestamp_seconds{job=\"$job\"} $now"
+    echo "# HELP pgha_job_last_exit_status The exit status of a postgres-ha node job's last run (0 succeeded)."
+    echo "# TYPE pgha_job_last_exit_status gauge"
+    echo "pgha_job_last_exit_status{job=\"$job\"} $status"
+    echo "# HELP pgha_job_last_duration_seconds How long a postgres-ha node job's last run took."
+    echo "# TYPE pgha_job_last_duration_seconds gauge"
+    echo "pgha_job_last_duration_seconds{job=\"$job\"} $((now - started))"
+    if [ -n "$success" ]; then
+      echo "# HELP pgha_job_last_success_timestamp_seconds When a postgres-ha node job last succeeded on this node (epoch seconds)."
+      echo "# TYPE pgha_job_last_success_timestamp_seconds gauge"
+      echo "pgha_job_last_success_timestamp_seconds{job=\"$job\"} $success"
+    fi
+  } > "$f.$$.tmp" 2>/dev/null || { rm -f "$f.$$.tmp"; return 0; }
+  if ! { chmod 0644 "$f.$$.tmp" && mv -f "$f.$$.tmp" "$f"; }; then rm -f "$f.$$.tmp"; fi
+  return 0
+}
+
 # pgha_apply_extra_hosts: replace our marked block in /etc/hosts with /etc/pgha/hosts (names
 # the layout adds: in the sandbox, node and service names; EC2 uses the private DNS zone).
 pgha_apply_extra_hosts() {
