@@ -67,7 +67,12 @@ describe("metrics endpoints of every node", () => {
       expect([m, samplesOf(s, "pg_replication_is_replica")[0]?.value]).toEqual([m, m === leader ? 0 : 1]);
       expect([m, samplesOf(s, "pgha_archiver_archiving")[0]?.value]).toEqual([m, m === leader ? 1 : 0]);
     }
-    const s = await scrapeOk(target("postgres", leader));
+    // Every standby streaming in the leader's view (a replica that just rejoined passes through catchup).
+    const s = await waitFor("every standby streaming in the leader's pg_stat_replication", async () => {
+      const x = await scrapeOk(target("postgres", leader));
+      const rows = samplesOf(x, "pgha_standby_replay_lag_bytes");
+      return rows.length === members.length - 1 && rows.every((r) => r.labels.state === "streaming") ? x : undefined;
+    }, 60_000, 1000);
     expect(samplesOf(s, "pgha_archiver_archived_count")[0].value).toBeGreaterThan(0);
     expect(samplesOf(s, "pgha_archiver_last_archived_time_seconds")[0].value).toBeGreaterThan(Date.now() / 1000 - 3600);
     // One row per standby, labelled with its member name and states, lag in bytes and seconds.
@@ -101,10 +106,16 @@ describe("metrics endpoints of every node", () => {
     const leader = (await sb.client.leader())!;
     for (const m of postgresMembers(sb)) expect([m, samplesOf(await scrapeOk(target("patroni", m)), "patroni_primary")[0]?.value]).toEqual([m, m === leader ? 1 : 0]);
     for (const t of targets.filter((x) => x.job === "etcd")) expect([t.node, samplesOf(await scrapeOk(t), "etcd_server_has_leader")[0]?.value]).toEqual([t.node, 1]);
+    // HAProxy marks a server up after `rise` checks: a replica that streamed again moments ago
+    // (an earlier test's fault) may still be on its way in.
     for (const t of targets.filter((x) => x.job === "haproxy")) {
-      const s = await scrapeOk(t);
-      expect([t.node, samplesOf(s, "haproxy_backend_active_servers", { proxy: "primary" })[0]?.value]).toEqual([t.node, 1]);
-      expect([t.node, samplesOf(s, "haproxy_backend_active_servers", { proxy: "replicas" })[0]?.value]).toEqual([t.node, postgresMembers(sb).length - 1]);
+      const want = [1, postgresMembers(sb).length - 1];
+      const got = await waitFor(`HAProxy ${t.node}: the leader in primary, every replica in replicas`, async () => {
+        const s = await scrapeOk(t);
+        const v = ["primary", "replicas"].map((proxy) => samplesOf(s, "haproxy_backend_active_servers", { proxy })[0]?.value);
+        return v[0] === want[0] && v[1] === want[1] ? v : undefined;
+      }, 30_000, 1000);
+      expect([t.node, got]).toEqual([t.node, want]);
     }
   }, T(2));
 });
