@@ -28,7 +28,8 @@ debootstrap --variant=minbase trixie "$tmp" "$mirror" >&2
 printf '#!/bin/sh\nexit 101\n' > "$tmp/usr/sbin/policy-rc.d"; chmod 755 "$tmp/usr/sbin/policy-rc.d"
 mount -t proc proc "$tmp/proc"; mount --bind /dev "$tmp/dev"
 # The node packages (what EC2 installs at first boot), plus what the sandbox runs in place of AWS.
-pkgs=$(cat "$here/image-packages.txt" "$here/image-sandbox-packages.txt" | grep -vE '^\s*(#|$)' | tr '\n' ' ')
+# Every package, whatever role it is for (`name @role` in image-packages.txt).
+pkgs=$(cat "$here/image-packages.txt" "$here/image-sandbox-packages.txt" | sed -e 's/#.*//' -e 's/@[a-z-]*//g' | tr -s ' \n' '  ')
 echo "[image] apt-get install $pkgs" >&2
 chroot "$tmp" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
 # shellcheck disable=SC2086
@@ -39,11 +40,11 @@ rm -f "$tmp/usr/sbin/policy-rc.d"
 # Nothing is enabled by packages: each host's cloud-init decides what runs, as on EC2.
 # Nothing of ours starts before pgha-setup configured it (the exporters would listen on every
 # address without TLS with Debian's defaults).
-for unit in etcd patroni haproxy postgresql pgbackrest prometheus-node-exporter prometheus-postgres-exporter; do
+for unit in etcd patroni haproxy postgresql pgbackrest prometheus-node-exporter prometheus-postgres-exporter prometheus prometheus-alertmanager; do
   chroot "$tmp" systemctl disable "$unit" >/dev/null 2>&1 || true
   chroot "$tmp" systemctl mask "$unit" >/dev/null 2>&1 || true
 done
-chroot "$tmp" systemctl unmask etcd patroni haproxy prometheus-node-exporter prometheus-postgres-exporter >/dev/null 2>&1 || true
+chroot "$tmp" systemctl unmask etcd patroni haproxy prometheus-node-exporter prometheus-postgres-exporter prometheus prometheus-alertmanager >/dev/null 2>&1 || true
 # A machine-id is written at first boot; hostname comes from cloud-init.
 : > "$tmp/etc/machine-id"; rm -f "$tmp/etc/hostname"
 # dbus's postinst wrote its own machine-id, and systemd copies /var/lib/dbus/machine-id into an

@@ -49,3 +49,5 @@ mkdir -p "${PGHA_ROOT:-/var/lib/pgha}/images"
 log "Debian 13 image"
 image=$(sandbox/build-image.sh "${PGHA_ROOT:-/var/lib/pgha}/images")
 log "image ready: $image"
+# The current image by a stable name: the unit tests run its promtool on the rendered alert rules.
+ln -sfn "$image" "${PGHA_ROOT:-/var/lib/pgha}/images/current"

@@ -10,6 +10,7 @@ import { registerSandboxCommands } from "./sandbox";
 import { registerBenchCommands } from "../../bench/commands";
 import { registerPlanCommands } from "./plan";
 import { registerCostCommand } from "./cost";
+import { registerAlertsCommand } from "./alerts";
 import { registerRolloutCommand } from "./rollout";
 import { registerRestoreCommand } from "./restore";
 import { registerRestartCommand } from "./restart";
@@ -90,6 +91,7 @@ export function buildProgram(): Command {
   registerBenchCommands(program);
   registerPlanCommands(program);
   registerCostCommand(program);
+  registerAlertsCommand(program);
   registerRolloutCommand(program);
   registerRestoreCommand(program);
   registerRestartCommand(program);

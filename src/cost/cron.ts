@@ -44,3 +44,36 @@ export function runsPerDay(cron: string): number {
   }
   return (days * perMatchingDay) / 365;
 }
+
+/**
+ * The longest time between two consecutive runs of `cron`, in seconds (over 400 days from
+ * 2025-01-01, UTC): how old the newest result of a job may be while its schedule is kept.
+ */
+export function longestGapSeconds(cron: string): number {
+  const f = cron.trim().split(/\s+/);
+  if (f.length !== 5) throw new Error(`cron ${JSON.stringify(cron)}: five fields expected`);
+  const [minutes, hours, dom, months, dow] = FIELDS.map((d, i) => values(f[i], d.min, d.max, `${d.name} in ${JSON.stringify(cron)}`));
+  if (dow.has(7)) dow.add(0);
+  const domRestricted = f[2] !== "*";
+  const dowRestricted = f[4] !== "*";
+  const mins = [...minutes].sort((a, b) => a - b);
+  const hrs = [...hours].sort((a, b) => a - b);
+  let prev: number | undefined;
+  let worst = 0;
+  const day = new Date(Date.UTC(2025, 0, 1));
+  for (let i = 0; i < 400; i++, day.setUTCDate(day.getUTCDate() + 1)) {
+    if (!months.has(day.getUTCMonth() + 1)) continue;
+    const domOk = dom.has(day.getUTCDate());
+    const dowOk = dow.has(day.getUTCDay());
+    if (!(domRestricted && dowRestricted ? domOk || dowOk : domOk && dowOk)) continue;
+    for (const h of hrs) {
+      for (const m of mins) {
+        const t = day.getTime() / 1000 + h * 3600 + m * 60;
+        if (prev !== undefined) worst = Math.max(worst, t - prev);
+        prev = t;
+      }
+    }
+  }
+  if (prev === undefined) throw new Error(`cron ${JSON.stringify(cron)} never runs`);
+  return worst;
+}

@@ -59,6 +59,9 @@ describe("metrics endpoints of every node", () => {
   it("the postgres exporter logs in as the metrics role and sees the leader's archiver and each standby's lag; replicas report as replicas", async () => {
     const leader = (await sb.client.leader())!;
     const members = postgresMembers(sb);
+    // A freshly booted cluster may not have archived anything yet: one WAL file, archived.
+    const wal = await localSql(leader, "select pg_walfile_name(pg_switch_wal()) from (select pg_logical_emit_message(false, 'pgha', 'archive now')) as wal_record");
+    await waitFor(`WAL ${wal} archived`, async () => (await localSql(leader, "select coalesce(last_archived_wal, '') from pg_stat_archiver")) >= wal, 120_000, 500);
     // The role pgha-access keeps: login, pg_monitor, no password.
     expect(await localSql(leader, `select rolcanlogin, rolpassword is null, pg_has_role(rolname, 'pg_monitor', 'member') from pg_authid where rolname = '${DB_USERS.monitor}'`)).toBe("t|t|t");
     for (const m of members) {
@@ -146,13 +149,15 @@ describe("a node job's outcome reaches the metrics (the exit status cron would s
     const f = line.trim().split(/\s+/);
     return { user: f[5], command: f.slice(6).join(" ") };
   }
-  const jobSample = async (node: string, name: string, job: string) => samplesOf(await scrapeOk(target("node", node)), name, { job })[0]?.value;
+  const jobSample = async (node: string, name: string, job: string) => samplesOf(await scrapeOk(target("node", node)), name, { kind: job })[0]?.value;
 
   it("the cron command of a differential/incremental backup on the leader: exit status 0 and its success time; with S3 stopped: its failure, the last success kept", async () => {
     const leader = (await sb.client.leader())!;
     const kind = sb.spec.backup.diffSchedule ? "diff" : "incr";
     const { user, command } = await cronCommand(leader, kind);
     expect(user).toBe("postgres");
+    // The first full backup (post_bootstrap, in the background) may still hold the lock on a new cluster.
+    await waitFor("no physical backup running on the leader", async () => (await hostExec(leader, ["runuser", "-u", "postgres", "--", "flock", "-n", "/run/lock/pgha-backup-physical.lock", "true"])).code === 0, T(5), 2000);
     const t0 = Math.floor(Date.now() / 1000);
     await sh(leader, `runuser -u ${user} -- bash -c '${command.replace(/>.*$/, "")}'`, T(5));
     expect(await jobSample(leader, "pgha_job_last_exit_status", kind)).toBe(0);

@@ -46,3 +46,14 @@ describe("parseMetrics", () => {
     expect(samplesOf(s, "pg_up", { x: "y" })).toEqual([]);
   });
 });
+
+describe("imagePackages (sandbox/image-packages.txt)", () => {
+  it("the image has every package; a node of a role gets the untagged ones and its role's", () => {
+    const { imagePackages } = require("../../src/render/packages") as typeof import("../../src/render/packages");
+    const all = imagePackages();
+    expect(all).toEqual(expect.arrayContaining(["prometheus", "prometheus-alertmanager", "prometheus-node-exporter", "postgresql-17"]));
+    expect(imagePackages("postgres")).not.toContain("prometheus");
+    expect(imagePackages("monitor")).toEqual(expect.arrayContaining(["prometheus", "prometheus-alertmanager", "postgresql-17"]));
+    expect(imagePackages("postgres").length).toBe(all.length - 2);
+  });
+});

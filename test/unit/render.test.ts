@@ -408,7 +408,11 @@ describe.each(TIERS)("%s bundles", (tier) => {
         // A few KiB whatever the stack holds (EC2 allows 16 KiB): the files travel in the bundle.
         expect(b.userDataGzip.length).toBeLessThan(4 * 1024);
         expect(Boolean(cc.packages)).toBe(layout.kind === "ec2");
-        if (layout.kind === "ec2") expect(cc.packages).toEqual(expect.arrayContaining(["postgresql-17", "patroni", "python3-etcd", "etcd-server", "haproxy", "pgbackrest", "e2fsprogs"]));
+        if (layout.kind === "ec2") {
+          expect(cc.packages).toEqual(expect.arrayContaining(["postgresql-17", "patroni", "python3-etcd", "etcd-server", "haproxy", "pgbackrest", "e2fsprogs", "prometheus-node-exporter"]));
+          // The monitoring node's packages (`@monitor` in the list) only on a monitor node.
+          expect([b.node, cc.packages.filter((p: string) => p === "prometheus" || p === "prometheus-alertmanager")]).toEqual([b.node, []]);
+        }
       }
     });
 

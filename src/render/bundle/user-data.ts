@@ -52,7 +52,7 @@ export function renderCloudConfig(spec: ClusterSpec, node: { name: string; role:
   };
   if (layout.installPackages) {
     doc.package_update = true;
-    doc.packages = imagePackages();
+    doc.packages = imagePackages(node.role);
   }
   const bootstrapEnv = envFile([
     ["PGHA_NODE", node.name],

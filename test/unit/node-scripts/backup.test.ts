@@ -99,7 +99,7 @@ describe("pgha-backup full|diff|incr", () => {
     const n = db1().write(`${NODE_PATHS.metricsDir}/.keep`, "").http("GET", "/primary", "", 200);
     const prom = `${NODE_PATHS.metricsDir}/pgha_job_full.prom`;
     const value = (name: string) => {
-      const line = n.read(prom).split("\n").find((l) => l.startsWith(`${name}{job="full"} `));
+      const line = n.read(prom).split("\n").find((l) => l.startsWith(`${name}{kind="full"} `));
       return line === undefined ? undefined : Number(line.split(" ")[1]);
     };
     const t0 = Math.floor(Date.now() / 1000);

@@ -189,17 +189,17 @@ pgha_job_result() {
   {
     echo "# HELP pgha_job_last_run_timestamp_seconds When a postgres-ha node job last ended (epoch seconds)."
     echo "# TYPE pgha_job_last_run_timestamp_seconds gauge"
-    echo "pgha_job_last_run_timestamp_seconds{job=\"$job\"} $now"
+    echo "pgha_job_last_run_timestamp_seconds{kind=\"$job\"} $now"
     echo "# HELP pgha_job_last_exit_status The exit status of a postgres-ha node job's last run (0 succeeded)."
     echo "# TYPE pgha_job_last_exit_status gauge"
-    echo "pgha_job_last_exit_status{job=\"$job\"} $status"
+    echo "pgha_job_last_exit_status{kind=\"$job\"} $status"
     echo "# HELP pgha_job_last_duration_seconds How long a postgres-ha node job's last run took."
     echo "# TYPE pgha_job_last_duration_seconds gauge"
-    echo "pgha_job_last_duration_seconds{job=\"$job\"} $((now - started))"
+    echo "pgha_job_last_duration_seconds{kind=\"$job\"} $((now - started))"
     if [ -n "$success" ]; then
       echo "# HELP pgha_job_last_success_timestamp_seconds When a postgres-ha node job last succeeded on this node (epoch seconds)."
       echo "# TYPE pgha_job_last_success_timestamp_seconds gauge"
-      echo "pgha_job_last_success_timestamp_seconds{job=\"$job\"} $success"
+      echo "pgha_job_last_success_timestamp_seconds{kind=\"$job\"} $success"
     fi
   } > "$f.$$.tmp" 2>/dev/null || { rm -f "$f.$$.tmp"; return 0; }
   if ! { chmod 0644 "$f.$$.tmp" && mv -f "$f.$$.tmp" "$f"; }; then rm -f "$f.$$.tmp"; fi

@@ -1,0 +1,238 @@
+// The alert rules of a stack (issue 12), derived from its own promises: the RTO and RPOs of
+// `objectives`, the synchronous mode, Patroni's failover lag bound, the backup schedules, the
+// certificate renewal window. Rendered as a Prometheus rule file for the monitoring node;
+// `promtool test rules` checks every rule fires on the fault it describes and stays quiet
+// otherwise (test/unit/alerts.test.ts), and the README's catalogue is generated from this list.
+//
+// The series come from the exporters of src/metrics/targets.ts. Prometheus scrapes each target
+// with `job` = its MetricsJob and a `node` label = the node's name.
+import YAML from "yaml";
+import type { ClusterSpec } from "../spec";
+import { nodesOf } from "../spec";
+import { NODE_PATHS } from "../node-paths";
+import { longestGapSeconds } from "../cost/cron";
+
+/** page: someone acts now (a promise is broken or about to be); ticket: within working hours. */
+export type Severity = "page" | "ticket";
+
+export interface AlertRule {
+  name: string;
+  severity: Severity;
+  /** How long the condition must hold, seconds (0: at once). */
+  forSeconds: number;
+  expr: string;
+  /** One line for the notification ({{ $labels.x }} allowed). */
+  summary: string;
+  /** What to do first, for the catalogue and the notification. */
+  firstStep: string;
+  /** The promise of the stack the rule watches, in words (with its value). */
+  promise: string;
+}
+
+/** Restore drills: older than this is stale whatever the schedule (the issue's "two weeks"). */
+export const DRILL_MAX_AGE_SECONDS = 14 * 86400;
+/** The data volume: used above this fraction pages before PostgreSQL stops on a full disk. */
+export const DATA_VOLUME_USED_FRACTION = 0.85;
+/** A pending restart older than this: a change is half applied. */
+export const PENDING_RESTART_SECONDS = 86400;
+
+const duration = (s: number) => (s % 86400 === 0 && s >= 86400 ? `${s / 86400}d` : s % 3600 === 0 && s >= 3600 ? `${s / 3600}h` : s % 60 === 0 && s >= 60 ? `${s / 60}m` : `${s}s`);
+const hours = (s: number) => (s >= 2 * 86400 ? `${+(s / 86400).toFixed(1)} days` : s >= 3600 ? `${+(s / 3600).toFixed(1)} h` : `${s} s`);
+
+/** How stale a job's newest success may be: its longest gap between runs, plus a quarter (at least an hour). */
+export function staleAfterSeconds(cron: string): number {
+  const gap = longestGapSeconds(cron);
+  return gap + Math.max(3600, Math.round(gap / 4));
+}
+
+export function alertRules(spec: ClusterSpec): AlertRule[] {
+  const members = nodesOf(spec, "postgres").length;
+  const p = spec.patroni;
+  const o = spec.objectives;
+  const rules: AlertRule[] = [
+    {
+      name: "PghaTargetDown",
+      severity: "ticket",
+      forSeconds: 120,
+      expr: "up == 0",
+      summary: "{{ $labels.job }} metrics on {{ $labels.node }} do not answer",
+      firstStep: "`systemctl status` of the exporter on the node (journal); a node that is down raises its own alerts too",
+      promise: "every node is watched",
+    },
+    {
+      name: "PghaLeaderMissing",
+      severity: "page",
+      forSeconds: p.ttl + 2 * p.loopWait,
+      expr: `(sum(patroni_primary{job="patroni"}) or vector(0)) < 1`,
+      summary: "no member of the cluster is the leader",
+      firstStep: "`status`: which members run, is etcd healthy (quorum)? Patroni's journal on the members says why none leads",
+      promise: `RTO ${o.rtoSeconds} s: a leader within Patroni's ttl (${p.ttl} s) plus two loops`,
+    },
+    {
+      name: "PghaMembersMissing",
+      severity: members > 2 ? "ticket" : "page",
+      forSeconds: 120,
+      expr: `(count(patroni_postgres_running{job="patroni"} == 1) or vector(0)) < ${members}`,
+      summary: `fewer than the ${members} declared PostgreSQL members run PostgreSQL`,
+      firstStep: "`status`: which member is missing; its journal (patroni), its data volume; `sandbox replace`/`pulumi up` rebuilds a lost one",
+      promise: `${members} members (postgres.nodes)`,
+    },
+    {
+      name: "PghaReplicaLagAboveFailoverBound",
+      severity: "ticket",
+      forSeconds: 120,
+      expr: `max by (member) (pgha_standby_replay_lag_bytes{job="postgres"}) > ${p.maximumLagOnFailover}`,
+      summary: `replica {{ $labels.member }} is more than ${p.maximumLagOnFailover} bytes behind: Patroni will not fail over to it`,
+      firstStep: "its disk and network (node metrics), long queries on it (replay conflicts), `status` lag",
+      promise: `a failover target within patroni.maximumLagOnFailover (${p.maximumLagOnFailover} bytes)`,
+    },
+    {
+      name: "PghaArchiveBehindRpo",
+      severity: "page",
+      forSeconds: 0,
+      expr:
+        `(max(pgha_archiver_pending_files{job="postgres"} and on(node) pgha_archiver_archiving{job="postgres"} == 1) > 0)` +
+        ` and on() (time() - max(pgha_archiver_last_archived_time_seconds{job="postgres"} and on(node) pgha_archiver_archiving{job="postgres"} == 1) > ${o.pitrRpoSeconds})`,
+      summary: `WAL is waiting for the archive and the newest archived file is older than the PITR RPO (${o.pitrRpoSeconds} s)`,
+      firstStep: "the leader's `/var/log/pgbackrest` and `pgbackrest check`; is the S3 endpoint reachable (network, credentials, KMS)?",
+      promise: `PITR RPO ${o.pitrRpoSeconds} s (objectives.pitrRpoSeconds)`,
+    },
+    {
+      name: "PghaArchiveFailing",
+      severity: "ticket",
+      forSeconds: 0,
+      expr: `increase(pgha_archiver_failed_count{job="postgres"}[10m]) > 0`,
+      summary: "archive_command failed on {{ $labels.node }} in the last 10 minutes",
+      firstStep: "the leader's `/var/log/pgbackrest/*archive-push*`; failures that repeat become PghaArchiveBehindRpo",
+      promise: `PITR RPO ${o.pitrRpoSeconds} s`,
+    },
+    {
+      name: "PghaNodeJobFailed",
+      severity: "ticket",
+      forSeconds: 0,
+      // A failed run newer than every success of the same job on any node (a job moves with the
+      // leader: an old failure on a former leader is not one).
+      expr:
+        `(pgha_job_last_run_timestamp_seconds{job="node"} and on(node, kind) (pgha_job_last_exit_status{job="node"} != 0))` +
+        ` > on(kind) group_left() max by (kind) (pgha_job_last_success_timestamp_seconds{job="node"} or pgha_job_last_run_timestamp_seconds{job="node"} * 0)`,
+      summary: "the {{ $labels.kind }} job failed on {{ $labels.node }} and has not succeeded since",
+      firstStep: "`/var/log/pgha/backup.log` on the node (`pgha-backup {{ $labels.kind }}` runs it again)",
+      promise: "every scheduled backup, dump and drill succeeds",
+    },
+    {
+      name: "PghaFullBackupStale",
+      severity: "page",
+      forSeconds: 0,
+      expr: `time() - max(pgha_job_last_success_timestamp_seconds{job="node", kind="full"}) > ${staleAfterSeconds(spec.backup.fullSchedule)}`,
+      summary: `the newest full backup is older than its schedule allows (${hours(staleAfterSeconds(spec.backup.fullSchedule))})`,
+      firstStep: "PghaNodeJobFailed says why; `pgha-backup full` on the leader takes one now",
+      promise: `a full backup per backup.fullSchedule (\`${spec.backup.fullSchedule}\`)`,
+    },
+    {
+      name: "PghaEtcdNoLeader",
+      severity: "page",
+      forSeconds: 30,
+      expr: `etcd_server_has_leader{job="etcd"} == 0`,
+      summary: "etcd member {{ $labels.node }} sees no leader",
+      firstStep: "`etcdctl endpoint status` from a member; with a quorum lost Patroni keeps the primary only in failsafe mode",
+      promise: `a DCS quorum (${spec.etcd.nodes} members)`,
+    },
+    {
+      name: "PghaEtcdMemberDown",
+      severity: "ticket",
+      forSeconds: 60,
+      expr: `up{job="etcd"} == 0`,
+      summary: "etcd member {{ $labels.node }} does not answer",
+      firstStep: "its journal (`etcd`); a member that lost its data rejoins with `sandbox replace`/a new instance",
+      promise: `a DCS quorum (${spec.etcd.nodes} members)`,
+    },
+    {
+      name: "PghaReadWriteEndpointEmpty",
+      severity: "page",
+      forSeconds: 30,
+      expr: `haproxy_backend_active_servers{job="haproxy", proxy="primary"} < 1`,
+      summary: "HAProxy {{ $labels.node }} routes the read-write endpoint to no server",
+      firstStep: "is there a leader (PghaLeaderMissing)? Can the HAProxy node reach Patroni's REST API (TLS, :8008)?",
+      promise: `writes through rw within RTO ${o.rtoSeconds} s`,
+    },
+    {
+      name: "PghaDataVolumeFilling",
+      severity: "page",
+      forSeconds: 300,
+      expr:
+        `1 - node_filesystem_avail_bytes{job="node", mountpoint="${NODE_PATHS.dataMount}"} / node_filesystem_size_bytes{job="node", mountpoint="${NODE_PATHS.dataMount}"} > ${DATA_VOLUME_USED_FRACTION}`,
+      summary: `the data volume of {{ $labels.node }} is more than ${DATA_VOLUME_USED_FRACTION * 100} % used`,
+      firstStep: "WAL held for a slot or the archive (PghaArchiveBehindRpo, `status` slots)? Else grow postgres.dataVolume.sizeGiB",
+      promise: `PostgreSQL never stops on a full disk (${spec.postgres.dataVolume.sizeGiB} GiB)`,
+    },
+    {
+      name: "PghaRestartPending",
+      severity: "ticket",
+      forSeconds: PENDING_RESTART_SECONDS,
+      expr: `patroni_pending_restart{job="patroni"} == 1`,
+      summary: "{{ $labels.node }} has waited more than a day for a restart a change asked for",
+      firstStep: "`restart --pending` (one switchover at most)",
+      promise: "a change is applied in full",
+    },
+    {
+      name: "PghaUnitFailed",
+      severity: "ticket",
+      forSeconds: 300,
+      expr: `node_systemd_unit_state{job="node", state="failed"} == 1`,
+      summary: "unit {{ $labels.name }} failed on {{ $labels.node }}",
+      firstStep: "`journalctl -u {{ $labels.name }}` on the node (a secrets rotation, an access run, an exporter)",
+      promise: "the node's own jobs run",
+    },
+  ];
+  if (spec.postgres.syncMode !== "off") {
+    rules.push({
+      name: "PghaSynchronousStandbyMissing",
+      severity: "page",
+      forSeconds: 60,
+      expr: `(count(pgha_standby_replay_lag_bytes{job="postgres", state="streaming", sync_state=~"sync|quorum"}) or vector(0)) < ${spec.postgres.syncNodeCount}`,
+      summary: `fewer synchronous standbys stream than the ${spec.postgres.syncNodeCount} every commit waits for`,
+      firstStep: spec.postgres.syncMode === "strict" ? "writes are blocked (strict): bring a replica back first" : "commits are not protected by a standby now: bring a replica back (`status`)",
+      promise: `failover RPO ${o.failoverRpoSeconds} s (postgres.syncMode ${spec.postgres.syncMode}, ${spec.postgres.syncNodeCount} standby)`,
+    });
+  }
+  if (spec.backup.restoreDrillSchedule) {
+    const stale = Math.max(DRILL_MAX_AGE_SECONDS, staleAfterSeconds(spec.backup.restoreDrillSchedule));
+    rules.push({
+      name: "PghaRestoreDrillStale",
+      severity: "ticket",
+      forSeconds: 0,
+      expr: `time() - max(pgha_job_last_success_timestamp_seconds{job="node", kind="drill"}) > ${stale}`,
+      summary: `no restore drill has succeeded for ${hours(stale)}: the newest backups are unproven`,
+      firstStep: "`pgha-backup drill` on the offload replica; its log says which step failed",
+      promise: "a backup counts once a restore from it was proven",
+    });
+  }
+  return rules;
+}
+
+/** The Prometheus rule file (one group), labels `severity`, `stack` and `cluster` on every alert. */
+export function renderAlertRules(spec: ClusterSpec): string {
+  const doc = {
+    groups: [
+      {
+        name: `pgha-${spec.stack}`,
+        rules: alertRules(spec).map((r) => ({
+          alert: r.name,
+          expr: r.expr,
+          ...(r.forSeconds ? { for: duration(r.forSeconds) } : {}),
+          labels: { severity: r.severity, stack: spec.stack, cluster: spec.scope },
+          annotations: { summary: r.summary, first_step: r.firstStep, promise: r.promise },
+        })),
+      },
+    ],
+  };
+  return `# Alert rules of stack ${spec.stack} (cluster ${spec.scope}). Rendered by postgres-ha from the stack's promises.\n${YAML.stringify(doc, { lineWidth: 0 })}`;
+}
+
+/** The README's alert catalogue: each rule, its severity, what it watches and what to do first. */
+export function alertCatalogue(spec: ClusterSpec): string {
+  // {{ $labels.node }} reads ‹node› in the table (an HTML-looking <node> would vanish in Markdown).
+  const words = (t: string) => t.replace(/\{\{ \$labels\.(\w+) \}\}/g, "‹$1›");
+  const rows = alertRules(spec).map((r) => `| \`${r.name}\` | ${r.severity} | ${r.forSeconds ? duration(r.forSeconds) : "at once"} | ${r.promise} | ${words(r.summary)} | ${words(r.firstStep)} |`);
+  return ["| alert | severity | for | the promise it watches | says | first step |", "|---|---|---|---|---|---|", ...rows].join("\n");
+}

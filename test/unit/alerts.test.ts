@@ -1,0 +1,253 @@
+// The alert rules (src/monitoring/alerts.ts) under `promtool test rules`: each rule fires on the
+// series of the fault it describes, after its `for`, with its labels — and stays quiet on the
+// healthy series. Rendered for every tier, since thresholds come from each tier's promises.
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import YAML from "yaml";
+import { loadStackConfig } from "../../src/config/load";
+import { buildSpec, nodesOf, type ClusterSpec } from "../../src/spec";
+import { alertRules, renderAlertRules, staleAfterSeconds, DATA_VOLUME_USED_FRACTION, type AlertRule } from "../../src/monitoring/alerts";
+import { longestGapSeconds } from "../../src/cost/cron";
+import { PGHA_ROOT } from "../../src/sandbox/cluster/state";
+
+/** promtool from the sandbox image (Debian 13's, a dependency of the monitoring node's prometheus package). */
+const PROMTOOL = process.env.PGHA_PROMTOOL ?? path.join(PGHA_ROOT, "images", "current", "usr", "bin", "promtool");
+
+function specFor(tier: string): ClusterSpec {
+  return buildSpec(loadStackConfig({ "aws:region": "eu-west-1", "postgres-ha:tier": tier }, { stack: tier }), tier);
+}
+
+interface Scenario {
+  /** What the series show. */
+  title: string;
+  series: { series: string; values: string }[];
+  /** Evaluation time (promtool's clock starts at 0), and the alerts of `rule` expected then (label subsets beyond severity/stack/cluster). */
+  at: string;
+  rule: string;
+  fires: Record<string, string>[];
+}
+
+const INTERVAL = 15; // seconds between samples in the scenarios
+
+/** n samples of `v` (promtool's "a+0x(n-1)" expanding notation). */
+const flat = (v: number | string, minutes: number) => `${v}+0x${Math.ceil((minutes * 60) / INTERVAL)}`;
+
+function scenarios(spec: ClusterSpec): Scenario[] {
+  const members = nodesOf(spec, "postgres").map((n) => n.name);
+  // A single-member tier (dev) still gets every rule: its replica scenarios name a member it would have.
+  const leader = members[0];
+  const r1 = members[1] ?? "db2";
+  const p = spec.patroni;
+  const out: Scenario[] = [];
+  const patroni = (primaryOf: (m: string) => number, minutes: number) =>
+    members.map((m) => ({ series: `patroni_primary{job="patroni", node="${m}"}`, values: flat(primaryOf(m), minutes) }));
+  const running = (runs: (m: string) => number, minutes: number) =>
+    members.map((m) => ({ series: `patroni_postgres_running{job="patroni", node="${m}"}`, values: flat(runs(m), minutes) }));
+  const ttlMinutes = Math.ceil((p.ttl + 2 * p.loopWait) / 60) + 1;
+
+  out.push({ title: "an exporter stops answering", rule: "PghaTargetDown", at: "5m", series: [{ series: `up{job="node", node="etcd1"}`, values: "1 1 0+0x40" }], fires: [{ job: "node", node: "etcd1" }] });
+  out.push({ title: "every exporter answers", rule: "PghaTargetDown", at: "5m", series: [{ series: `up{job="node", node="etcd1"}`, values: flat(1, 10) }], fires: [] });
+
+  out.push({ title: "no member leads", rule: "PghaLeaderMissing", at: `${ttlMinutes}m`, series: patroni(() => 0, ttlMinutes + 2), fires: [{}] });
+  out.push({ title: "a leader", rule: "PghaLeaderMissing", at: `${ttlMinutes}m`, series: patroni((m) => (m === leader ? 1 : 0), ttlMinutes + 2), fires: [] });
+  // A failover shorter than the rule's `for`: the leader is gone for ttl s, then another leads.
+  const gapSamples = Math.floor(p.ttl / INTERVAL);
+  out.push({
+    title: "a failover within ttl",
+    rule: "PghaLeaderMissing",
+    at: `${ttlMinutes}m`,
+    series: [
+      { series: `patroni_primary{job="patroni", node="${leader}"}`, values: `1 0+0x${Math.ceil((ttlMinutes * 60) / INTERVAL) + 4}` },
+      { series: `patroni_primary{job="patroni", node="${r1}"}`, values: `0 0+0x${gapSamples} 1+0x${Math.ceil((ttlMinutes * 60) / INTERVAL)}` },
+    ],
+    fires: [],
+  });
+
+  const down = members[members.length - 1];
+  out.push({ title: "one member down", rule: "PghaMembersMissing", at: "5m", series: running((m) => (m === down ? 0 : 1), 6), fires: [{}] });
+  out.push({ title: "all members run", rule: "PghaMembersMissing", at: "5m", series: running(() => 1, 6), fires: [] });
+
+  const lagOver = p.maximumLagOnFailover + 1;
+  out.push({ title: "a replica past the failover bound", rule: "PghaReplicaLagAboveFailoverBound", at: "5m", series: [{ series: `pgha_standby_replay_lag_bytes{job="postgres", node="${leader}", member="${r1}", state="streaming", sync_state="async"}`, values: flat(lagOver, 6) }], fires: [{ member: r1 }] });
+  out.push({ title: "a replica within the bound", rule: "PghaReplicaLagAboveFailoverBound", at: "5m", series: [{ series: `pgha_standby_replay_lag_bytes{job="postgres", node="${leader}", member="${r1}", state="streaming", sync_state="async"}`, values: flat(p.maximumLagOnFailover, 6) }], fires: [] });
+
+  // Archive: at t = RPO + 2 minutes the newest archived file is from t = 0.
+  const rpo = spec.objectives.pitrRpoSeconds;
+  const m = Math.ceil(rpo / 60) + 2;
+  const archiver = (pending: number, lastArchived: string) => [
+    { series: `pgha_archiver_archiving{job="postgres", node="${leader}"}`, values: flat(1, m + 1) },
+    { series: `pgha_archiver_archiving{job="postgres", node="${r1}"}`, values: flat(0, m + 1) },
+    { series: `pgha_archiver_pending_files{job="postgres", node="${leader}"}`, values: flat(pending, m + 1) },
+    { series: `pgha_archiver_pending_files{job="postgres", node="${r1}"}`, values: flat(0, m + 1) },
+    { series: `pgha_archiver_last_archived_time_seconds{job="postgres", node="${leader}"}`, values: lastArchived },
+    // A replica's archiver never archived: 0 must not count as "the newest archived file".
+    { series: `pgha_archiver_last_archived_time_seconds{job="postgres", node="${r1}"}`, values: flat(0, m + 1) },
+  ];
+  out.push({ title: "WAL waiting, the archive stuck for longer than the RPO", rule: "PghaArchiveBehindRpo", at: `${m}m`, series: archiver(3, flat(0, m + 1)), fires: [{}] });
+  out.push({ title: "an idle cluster: nothing waiting, the newest archived file old", rule: "PghaArchiveBehindRpo", at: `${m}m`, series: archiver(0, flat(0, m + 1)), fires: [] });
+  // Archiving keeps up: last archived time advances with the clock (15 s per sample).
+  out.push({ title: "WAL waiting but archiving keeps up", rule: "PghaArchiveBehindRpo", at: `${m}m`, series: archiver(1, `0+${INTERVAL}x${Math.ceil(((m + 1) * 60) / INTERVAL)}`), fires: [] });
+
+  out.push({ title: "archive_command failed", rule: "PghaArchiveFailing", at: "5m", series: [{ series: `pgha_archiver_failed_count{job="postgres", node="${leader}"}`, values: `0+0x12 1+0x8` }], fires: [{ job: "postgres", node: leader }] });
+  out.push({ title: "no archive failure", rule: "PghaArchiveFailing", at: "5m", series: [{ series: `pgha_archiver_failed_count{job="postgres", node="${leader}"}`, values: flat(4, 6) }], fires: [] });
+
+  // The jobs' own label is `kind`: `job` is Prometheus's (the textfile's exporter, node).
+  const jobSeries = (node: string, kind: string, run: number, exit: number, success?: number) => [
+    { series: `pgha_job_last_run_timestamp_seconds{job="node", kind="${kind}", node="${node}"}`, values: flat(run, 3) },
+    { series: `pgha_job_last_exit_status{job="node", kind="${kind}", node="${node}"}`, values: flat(exit, 3) },
+    ...(success === undefined ? [] : [{ series: `pgha_job_last_success_timestamp_seconds{job="node", kind="${kind}", node="${node}"}`, values: flat(success, 3) }]),
+  ];
+  out.push({ title: "a backup failed after its last success", rule: "PghaNodeJobFailed", at: "1m", series: jobSeries(leader, "diff", 2000, 1, 1000), fires: [{ job: "node", node: leader, kind: "diff" }] });
+  out.push({ title: "a job that never succeeded", rule: "PghaNodeJobFailed", at: "1m", series: jobSeries(leader, "logical", 2000, 1), fires: [{ job: "node", node: leader, kind: "logical" }] });
+  // The job moved with the leader: the old leader's failure is older than the new leader's success.
+  out.push({ title: "an old failure on a former leader, a success since on the new one", rule: "PghaNodeJobFailed", at: "1m", series: [...jobSeries(r1, "diff", 1000, 1, 500), ...jobSeries(leader, "diff", 2000, 0, 2000)], fires: [] });
+  out.push({ title: "the job succeeded", rule: "PghaNodeJobFailed", at: "1m", series: jobSeries(leader, "full", 2000, 0, 2000), fires: [] });
+
+  // Full backups: promtool's clock starts at 0, so a success at t = 0 is `stale` old at t = stale.
+  const stale = staleAfterSeconds(spec.backup.fullSchedule);
+  // Long scenarios are evaluated every hour: the firing check lands on a step after the threshold.
+  const staleMin = (Math.floor(stale / 3600) + 1) * 60;
+  const successAt0 = [{ series: `pgha_job_last_success_timestamp_seconds{job="node", kind="full", node="${leader}"}`, values: `0+0x${Math.ceil((staleMin * 60) / 300)}` }];
+  out.push({ title: "the newest full backup older than its schedule allows", rule: "PghaFullBackupStale", at: `${staleMin}m`, series: successAt0.map((s) => ({ ...s, values: s.values })), fires: [{}] });
+  out.push({ title: "a full backup within its schedule", rule: "PghaFullBackupStale", at: `${Math.floor(stale / 60) - 1}m`, series: successAt0, fires: [] });
+
+  out.push({ title: "an etcd member without a leader", rule: "PghaEtcdNoLeader", at: "2m", series: [{ series: `etcd_server_has_leader{job="etcd", node="etcd2"}`, values: flat(0, 3) }], fires: [{ job: "etcd", node: "etcd2" }] });
+  out.push({ title: "etcd has a leader", rule: "PghaEtcdNoLeader", at: "2m", series: [{ series: `etcd_server_has_leader{job="etcd", node="etcd2"}`, values: flat(1, 3) }], fires: [] });
+  out.push({ title: "an etcd member down", rule: "PghaEtcdMemberDown", at: "2m", series: [{ series: `up{job="etcd", node="etcd3"}`, values: flat(0, 3) }], fires: [{ job: "etcd", node: "etcd3" }] });
+  out.push({ title: "etcd members up", rule: "PghaEtcdMemberDown", at: "2m", series: [{ series: `up{job="etcd", node="etcd3"}`, values: flat(1, 3) }], fires: [] });
+
+  out.push({ title: "HAProxy's rw backend empty", rule: "PghaReadWriteEndpointEmpty", at: "2m", series: [{ series: `haproxy_backend_active_servers{job="haproxy", node="lb1", proxy="primary"}`, values: flat(0, 3) }], fires: [{ job: "haproxy", node: "lb1", proxy: "primary" }] });
+  out.push({ title: "HAProxy's rw backend has the leader", rule: "PghaReadWriteEndpointEmpty", at: "2m", series: [{ series: `haproxy_backend_active_servers{job="haproxy", node="lb1", proxy="primary"}`, values: flat(1, 3) }, { series: `haproxy_backend_active_servers{job="haproxy", node="lb1", proxy="replicas"}`, values: flat(0, 3) }], fires: [] });
+
+  const volume = (usedFraction: number) => {
+    const size = 100 * 2 ** 30;
+    return [
+      { series: `node_filesystem_size_bytes{job="node", node="${leader}", mountpoint="/var/lib/postgresql"}`, values: flat(size, 10) },
+      { series: `node_filesystem_avail_bytes{job="node", node="${leader}", mountpoint="/var/lib/postgresql"}`, values: flat(Math.round(size * (1 - usedFraction)), 10) },
+    ];
+  };
+  out.push({ title: "the data volume above the threshold", rule: "PghaDataVolumeFilling", at: "8m", series: volume(DATA_VOLUME_USED_FRACTION + 0.05), fires: [{ job: "node", node: leader, mountpoint: "/var/lib/postgresql" }] });
+  out.push({ title: "the data volume below the threshold", rule: "PghaDataVolumeFilling", at: "8m", series: volume(DATA_VOLUME_USED_FRACTION - 0.05), fires: [] });
+
+  out.push({ title: "a restart pending for more than a day", rule: "PghaRestartPending", at: "25h", series: [{ series: `patroni_pending_restart{job="patroni", node="${r1}"}`, values: "1+0x310" }], fires: [{ job: "patroni", node: r1 }] });
+  out.push({ title: "a restart pending for an hour", rule: "PghaRestartPending", at: "1h", series: [{ series: `patroni_pending_restart{job="patroni", node="${r1}"}`, values: "1+0x310" }], fires: [] });
+  out.push({ title: "a failed unit", rule: "PghaUnitFailed", at: "8m", series: [{ series: `node_systemd_unit_state{job="node", node="db2", name="pgha-secrets-rotate.service", state="failed"}`, values: flat(1, 10) }], fires: [{ job: "node", node: "db2", name: "pgha-secrets-rotate.service", state: "failed" }] });
+  out.push({ title: "no failed unit", rule: "PghaUnitFailed", at: "8m", series: [{ series: `node_systemd_unit_state{job="node", node="db2", name="pgha-secrets-rotate.service", state="failed"}`, values: flat(0, 10) }], fires: [] });
+
+  if (spec.postgres.syncMode !== "off") {
+    const standby = (state: string, syncState: string) => [{ series: `pgha_standby_replay_lag_bytes{job="postgres", node="${leader}", member="${r1}", state="${state}", sync_state="${syncState}"}`, values: flat(0, 4) }];
+    const syncLabel = spec.postgres.syncMode === "quorum" ? "quorum" : "sync";
+    out.push({ title: "no synchronous standby streams", rule: "PghaSynchronousStandbyMissing", at: "3m", series: standby("streaming", "async"), fires: [{}] });
+    out.push({ title: "a synchronous standby streams", rule: "PghaSynchronousStandbyMissing", at: "3m", series: standby("streaming", syncLabel), fires: [] });
+  }
+  if (spec.backup.restoreDrillSchedule) {
+    const drillStale = Math.max(14 * 86400, staleAfterSeconds(spec.backup.restoreDrillSchedule));
+    const days = Math.ceil(drillStale / 86400) + 1;
+    const series = [{ series: `pgha_job_last_success_timestamp_seconds{job="node", kind="drill", node="${r1}"}`, values: `0+0x${days * 24 * 12}` }];
+    out.push({ title: "no drill for longer than two weeks", rule: "PghaRestoreDrillStale", at: `${days * 24}h`, series, fires: [{}] });
+    out.push({ title: "a drill within two weeks", rule: "PghaRestoreDrillStale", at: `${Math.floor(drillStale / 3600) - 1}h`, series, fires: [] });
+  }
+  return out;
+}
+
+/** Rules whose scenarios span hours or days: evaluated every hour, not every 15 s (promtool evaluates every rule at every step up to eval_time). */
+const LONG = new Set(["PghaFullBackupStale", "PghaRestartPending", "PghaRestoreDrillStale"]);
+
+/** promtool's test file: one test group per scenario (each its own interval and series); `long` picks the day-scale rules. */
+function promtoolTests(spec: ClusterSpec, rulesFile: string, long: boolean): string {
+  const rules = new Map(alertRules(spec).map((r) => [r.name, r]));
+  return YAML.stringify({
+    rule_files: [rulesFile],
+    evaluation_interval: long ? "1h" : "15s",
+    tests: scenarios(spec).filter((s) => LONG.has(s.rule) === long).map((s) => {
+      const r = rules.get(s.rule) as AlertRule;
+      if (!r) throw new Error(`scenario "${s.title}" names no rule of this tier: ${s.rule}`);
+      // The drill and backup scenarios span days: a sample every 5 min (full) or 1 h (drill).
+      // A sample every 5 minutes on the day-scale rules (PromQL looks back 5 minutes for a sample).
+      const interval = LONG.has(s.rule) ? "5m" : `${INTERVAL}s`;
+      return {
+        name: `${s.rule}: ${s.title}`,
+        interval,
+        input_series: s.series,
+        alert_rule_test: [{
+          eval_time: s.at,
+          alertname: s.rule,
+          exp_alerts: s.fires.map((labels) => {
+            const all = { severity: r.severity, stack: spec.stack, cluster: spec.scope, ...labels };
+            // The annotations as Prometheus renders them: {{ $labels.x }} filled in from the alert's labels.
+            const fill = (t: string) => t.replace(/\{\{ \$labels\.(\w+) \}\}/g, (_, k: string) => (all as Record<string, string>)[k] ?? "");
+            return { exp_labels: all, exp_annotations: { summary: fill(r.summary), first_step: fill(r.firstStep), promise: r.promise } };
+          }),
+        }],
+      };
+    }),
+  }, { lineWidth: 0 });
+}
+
+describe("alert rules under promtool (Debian 13's)", () => {
+  it("promtool is there (the sandbox image has it: scripts/setup-machine.sh)", () => {
+    const r = spawnSync(PROMTOOL, ["--version"], { encoding: "utf8" });
+    expect([PROMTOOL, r.error?.message ?? "", r.status]).toEqual([PROMTOOL, "", 0]);
+  });
+
+  it.each(["dev", "staging", "prod"])("%s: the rule file passes `promtool check rules`, and every rule fires on its fault and stays quiet otherwise", (tier) => {
+    const spec = specFor(tier);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-alerts-"));
+    try {
+      fs.writeFileSync(path.join(dir, "rules.yml"), renderAlertRules(spec));
+      const check = spawnSync(PROMTOOL, ["check", "rules", path.join(dir, "rules.yml")], { encoding: "utf8" });
+      expect([check.status, check.stderr]).toEqual([0, ""]);
+      expect(check.stdout).toContain(`SUCCESS: ${alertRules(spec).length} rules found`);
+      // Every rule has a firing scenario and a quiet one.
+      const sc = scenarios(spec);
+      for (const r of alertRules(spec)) {
+        expect([r.name, sc.some((s) => s.rule === r.name && s.fires.length > 0), sc.some((s) => s.rule === r.name && s.fires.length === 0)]).toEqual([r.name, true, true]);
+      }
+      for (const long of [false, true]) {
+        const file = path.join(dir, long ? "tests-long.yml" : "tests.yml");
+        fs.writeFileSync(file, promtoolTests(spec, "rules.yml", long));
+        const test = spawnSync(PROMTOOL, ["test", "rules", file], { encoding: "utf8", cwd: dir, timeout: 120_000 });
+        expect([long, test.status, `${test.stdout}${test.stderr}`]).toEqual([long, 0, expect.stringContaining("SUCCESS")]);
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("thresholds come from the tier's promises: the PITR RPO, the failover lag bound, the full-backup schedule, the member count", () => {
+    for (const tier of ["dev", "staging", "prod"]) {
+      const spec = specFor(tier);
+      const by = new Map(alertRules(spec).map((r) => [r.name, r]));
+      expect(by.get("PghaArchiveBehindRpo")!.expr).toContain(`> ${spec.objectives.pitrRpoSeconds})`);
+      expect(by.get("PghaReplicaLagAboveFailoverBound")!.expr).toContain(`> ${spec.patroni.maximumLagOnFailover}`);
+      expect(by.get("PghaMembersMissing")!.expr).toContain(`< ${nodesOf(spec, "postgres").length}`);
+      const gap = longestGapSeconds(spec.backup.fullSchedule);
+      expect(by.get("PghaFullBackupStale")!.expr).toContain(`> ${staleAfterSeconds(spec.backup.fullSchedule)}`);
+      expect(staleAfterSeconds(spec.backup.fullSchedule)).toBeGreaterThan(gap);
+      expect(by.has("PghaSynchronousStandbyMissing")).toBe(spec.postgres.syncMode !== "off");
+    }
+  });
+});
+
+describe("longestGapSeconds", () => {
+  it("daily, three times a day, weekly, and a schedule whose gaps differ", () => {
+    expect(longestGapSeconds("0 2 * * *")).toBe(86400);
+    expect(longestGapSeconds("0 8,14,20 * * *")).toBe(12 * 3600);
+    expect(longestGapSeconds("30 3 * * 0")).toBe(7 * 86400);
+    expect(longestGapSeconds("*/15 * * * *")).toBe(900);
+    expect(() => longestGapSeconds("0 0 31 2 *")).toThrow("never runs");
+  });
+});
+
+describe("the README's alert catalogue (npx pgha alerts --readme)", () => {
+  it("is the one the shipped prod stack renders, and names every rule", () => {
+    const { alertsReadmeBlock, ALERTS_BEGIN, ALERTS_END } = require("../../src/cli/alerts") as typeof import("../../src/cli/alerts");
+    const readme = fs.readFileSync(path.resolve(__dirname, "../../README.md"), "utf8");
+    const block = readme.slice(readme.indexOf(ALERTS_BEGIN) + ALERTS_BEGIN.length, readme.indexOf(ALERTS_END)).trim();
+    expect(block).toBe(alertsReadmeBlock().trim());
+    const { loadStack } = require("../../src/config/stack-file") as typeof import("../../src/config/stack-file");
+    for (const r of alertRules(loadStack("prod").spec)) expect(block).toContain(`| \`${r.name}\` |`);
+  });
+});
