@@ -195,6 +195,18 @@ export function alertRules(spec: ClusterSpec): AlertRule[] {
       promise: `failover RPO ${o.failoverRpoSeconds} s (postgres.syncMode ${spec.postgres.syncMode}, ${spec.postgres.syncNodeCount} standby)`,
     });
   }
+  if (spec.tls.enabled) {
+    const window = spec.tls.renewBeforeDays * 86400;
+    rules.push({
+      name: "PghaCertificateExpiring",
+      severity: "ticket",
+      forSeconds: 0,
+      expr: `min by (node, certificate) (pgha_tls_certificate_not_after_timestamp_seconds{job="node"}) - time() < ${window}`,
+      summary: `the {{ $labels.certificate }} certificate of {{ $labels.node }} expires within ${spec.tls.renewBeforeDays} days and was not renewed`,
+      firstStep: "`pulumi up` re-issues certificates inside the renewal window (the sandbox: `sandbox apply`); nodes pick them up with their next `pgha-secrets rotate`",
+      promise: `certificates renewed ${spec.tls.renewBeforeDays} days before they expire (tls.renewBeforeDays)`,
+    });
+  }
   if (spec.backup.restoreDrillSchedule) {
     const stale = Math.max(DRILL_MAX_AGE_SECONDS, staleAfterSeconds(spec.backup.restoreDrillSchedule));
     rules.push({

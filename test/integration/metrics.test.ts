@@ -91,12 +91,16 @@ describe("metrics endpoints of every node", () => {
     expect(samplesOf(s, "pg_replication_slot_slot_is_active").map((x) => x.labels.slot_name).sort()).toEqual(members.filter((m) => m !== leader).sort());
   }, T(2));
 
-  it("node-exporter: the data volume's filesystem on PostgreSQL members, the units' states, on every node", async () => {
+  it("node-exporter: the data volume's filesystem on PostgreSQL members, the units' states, the certificates' expiry, on every node", async () => {
     for (const t of targets.filter((x) => x.job === "node")) {
       const s = await scrapeOk(t);
       const role = sb.spec.nodes.find((n) => n.name === t.node)!.role;
       const unit = role === "postgres" ? "patroni.service" : role === "etcd" ? "etcd.service" : "haproxy.service";
       expect([t.node, unit, samplesOf(s, "node_systemd_unit_state", { name: unit, state: "active" })[0]?.value]).toEqual([t.node, unit, 1]);
+      // pgha-secrets left when this node's certificate and the CA expire: beyond the renewal window.
+      const certs = samplesOf(s, "pgha_tls_certificate_not_after_timestamp_seconds");
+      expect([t.node, certs.map((c) => c.labels.certificate).sort()]).toEqual([t.node, ["ca", "node"]]);
+      for (const c of certs) expect(c.value).toBeGreaterThan(Date.now() / 1000 + sb.spec.tls.renewBeforeDays * 86400);
       if (role === "postgres") {
         const data = samplesOf(s, "node_filesystem_avail_bytes", { mountpoint: NODE_PATHS.dataMount });
         expect([t.node, data.length]).toEqual([t.node, 1]);

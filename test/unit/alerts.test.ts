@@ -142,6 +142,12 @@ function scenarios(spec: ClusterSpec): Scenario[] {
     out.push({ title: "no synchronous standby streams", rule: "PghaSynchronousStandbyMissing", at: "3m", series: standby("streaming", "async"), fires: [{}] });
     out.push({ title: "a synchronous standby streams", rule: "PghaSynchronousStandbyMissing", at: "3m", series: standby("streaming", syncLabel), fires: [] });
   }
+  if (spec.tls.enabled) {
+    const day = 86400;
+    const cert = (daysLeft: number) => [{ series: `pgha_tls_certificate_not_after_timestamp_seconds{job="node", node="${leader}", certificate="node"}`, values: flat(daysLeft * day, 3) }];
+    out.push({ title: "a node certificate inside the renewal window", rule: "PghaCertificateExpiring", at: "1m", series: cert(spec.tls.renewBeforeDays - 1), fires: [{ node: leader, certificate: "node" }] });
+    out.push({ title: "a node certificate before the renewal window", rule: "PghaCertificateExpiring", at: "1m", series: cert(spec.tls.renewBeforeDays + 1), fires: [] });
+  }
   if (spec.backup.restoreDrillSchedule) {
     const drillStale = Math.max(14 * 86400, staleAfterSeconds(spec.backup.restoreDrillSchedule));
     const days = Math.ceil(drillStale / 86400) + 1;

@@ -33,7 +33,7 @@ const TOOLS = [
   "bash", "sh", "cat", "cp", "mv", "rm", "mkdir", "ln", "chmod", "touch", "ls", "head", "tail", "cut",
   "tr", "sort", "uniq", "comm", "wc", "sed", "awk", "grep", "jq", "diff", "cmp", "mktemp", "dirname",
   "basename", "readlink", "date", "seq", "flock", "tar", "sha256sum", "find", "stat", "install", "env",
-  "tee", "true", "false", "sleep", "timeout", "paste",
+  "tee", "true", "false", "sleep", "timeout", "paste", "openssl",
 ];
 
 let toolPaths: Map<string, string> | undefined;

@@ -55,6 +55,33 @@ describe("pgha-secrets fetch", () => {
     expect(n.leftInTmp()).toEqual([]);
   });
 
+  it("leaves when the CA and the node certificate expire for node-exporter (real certificates; placeholders write nothing)", () => {
+    const { execFileSync } = require("child_process") as typeof import("child_process");
+    const dir = fs.mkdtempSync(path.join(require("os").tmpdir(), "pgha-cert-"));
+    try {
+      const cert = (name: string, days: number) => {
+        execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${name}`, "-days", String(days), "-keyout", path.join(dir, `${name}.key`), "-out", path.join(dir, `${name}.crt`)], { stdio: "ignore" });
+        const pem = fs.readFileSync(path.join(dir, `${name}.crt`), "utf8").trim();
+        const end = execFileSync("openssl", ["x509", "-noout", "-enddate", "-in", path.join(dir, `${name}.crt`)], { encoding: "utf8" }).trim().replace(/^notAfter=/, "");
+        return { pem, at: Math.floor(Date.parse(end) / 1000) };
+      };
+      const ca = cert("ca", 3650);
+      const leaf = cert("db1", 30);
+      const n = asDevNode(node(), "db1").write(`${NODE_PATHS.metricsDir}/.keep`, "");
+      devSecrets(n, "db1");
+      n.secret(names().nodeSecret.db1, nodeSecret("db1", { caCert: ca.pem, nodeCert: leaf.pem }));
+      expect(n.run("pgha-secrets", ["fetch"]).status).toBe(0);
+      const lines = n.read(`${NODE_PATHS.metricsDir}/pgha_tls.prom`).split("\n").filter((l) => l && !l.startsWith("#"));
+      expect(lines).toEqual([`pgha_tls_certificate_not_after_timestamp_seconds{certificate="ca"} ${ca.at}`, `pgha_tls_certificate_not_after_timestamp_seconds{certificate="node"} ${leaf.at}`]);
+      // The fixtures' placeholder PEMs are no certificates: nothing is written, the fetch succeeds.
+      const p = db1().write(`${NODE_PATHS.metricsDir}/.keep`, "");
+      expect(p.run("pgha-secrets", ["fetch"]).status).toBe(0);
+      expect(p.exists(`${NODE_PATHS.metricsDir}/pgha_tls.prom`)).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("a node from before the config directory loses its old environment file of passwords", () => {
     const n = db1().write("/etc/patroni/secrets.env", "PATRONI_SUPERUSER_PASSWORD=old\n", 0o600);
     expect(n.run("pgha-secrets", ["fetch"]).status).toBe(0);

@@ -178,11 +178,8 @@ pgha_write_file() {
 # when it last succeeded (kept from the previous file while it fails). A cron job's exit status
 # is otherwise lost; this is what the job-failed and backup-age alerts read. Never fails the job.
 pgha_job_result() {
-  # Written by the job's own user (postgres for backups) into a temporary file renamed over the
-  # old one, so the collector never reads half a file.
-  local job=$1 status=$2 started=$3 dir="${ROOT:-}${PGHA_METRICS_DIR:-}" f now success=""
-  [ -n "${PGHA_METRICS_DIR:-}" ] && [ -d "$dir" ] && [ -w "$dir" ] || return 0
-  f="$dir/pgha_job_${job//-/_}.prom"
+  local job=$1 status=$2 started=$3 f now success=""
+  f="${ROOT:-}${PGHA_METRICS_DIR:-}/pgha_job_${job//-/_}.prom"
   now=$(date +%s)
   success=$(awk '$1 ~ /^pgha_job_last_success_timestamp_seconds/ {print $2}' "$f" 2>/dev/null || true)
   [ "$status" != 0 ] || success=$now
@@ -201,7 +198,17 @@ pgha_job_result() {
       echo "# TYPE pgha_job_last_success_timestamp_seconds gauge"
       echo "pgha_job_last_success_timestamp_seconds{kind=\"$job\"} $success"
     fi
-  } > "$f.$$.tmp" 2>/dev/null || { rm -f "$f.$$.tmp"; return 0; }
+  } | pgha_metric_file "pgha_job_${job//-/_}"
+}
+
+# pgha_metric_file <name>: stdin → $PGHA_METRICS_DIR/<name>.prom for node-exporter's textfile
+# collector, written by the caller's user into a temporary file renamed over the old one (a scrape
+# never reads half a file). Never fails its caller: metrics must not break a job.
+pgha_metric_file() {
+  local dir="${ROOT:-}${PGHA_METRICS_DIR:-}" f
+  if [ -z "${PGHA_METRICS_DIR:-}" ] || [ ! -d "$dir" ] || [ ! -w "$dir" ]; then cat >/dev/null; return 0; fi
+  f="$dir/$1.prom"
+  cat > "$f.$$.tmp" 2>/dev/null || { rm -f "$f.$$.tmp"; return 0; }
   if ! { chmod 0644 "$f.$$.tmp" && mv -f "$f.$$.tmp" "$f"; }; then rm -f "$f.$$.tmp"; fi
   return 0
 }
