@@ -23,26 +23,40 @@ function values(field: string, min: number, max: number, what: string): Set<numb
   return out;
 }
 
-/** Average number of runs per day of `cron` over a common (non-leap) year. */
-export function runsPerDay(cron: string): number {
+interface Schedule {
+  minutes: number[];
+  hours: number[];
+  /** Whether the schedule runs on this day (UTC). */
+  runsOn(day: Date): boolean;
+}
+
+function parseCron(cron: string): Schedule {
   const f = cron.trim().split(/\s+/);
   if (f.length !== 5) throw new Error(`cron ${JSON.stringify(cron)}: five fields expected`);
   const [minutes, hours, dom, months, dow] = FIELDS.map((d, i) => values(f[i], d.min, d.max, `${d.name} in ${JSON.stringify(cron)}`));
   if (dow.has(7)) dow.add(0);
   const domRestricted = f[2] !== "*";
   const dowRestricted = f[4] !== "*";
-  const perMatchingDay = minutes.size * hours.size;
+  return {
+    minutes: [...minutes].sort((a, b) => a - b),
+    hours: [...hours].sort((a, b) => a - b),
+    runsOn(day: Date) {
+      if (!months.has(day.getUTCMonth() + 1)) return false;
+      const domOk = dom.has(day.getUTCDate());
+      const dowOk = dow.has(day.getUTCDay());
+      // cron: with both day fields restricted, a day matches either of them.
+      return domRestricted && dowRestricted ? domOk || dowOk : domOk && dowOk;
+    },
+  };
+}
+
+/** Average number of runs per day of `cron` over a common (non-leap) year. */
+export function runsPerDay(cron: string): number {
+  const s = parseCron(cron);
   let days = 0;
   const day = new Date(Date.UTC(2025, 0, 1)); // 2025: a common year
-  for (let i = 0; i < 365; i++, day.setUTCDate(day.getUTCDate() + 1)) {
-    if (!months.has(day.getUTCMonth() + 1)) continue;
-    const domOk = dom.has(day.getUTCDate());
-    const dowOk = dow.has(day.getUTCDay());
-    // cron: with both day fields restricted, a day matches either of them.
-    const matches = domRestricted && dowRestricted ? domOk || dowOk : domOk && dowOk;
-    if (matches) days++;
-  }
-  return (days * perMatchingDay) / 365;
+  for (let i = 0; i < 365; i++, day.setUTCDate(day.getUTCDate() + 1)) if (s.runsOn(day)) days++;
+  return (days * s.minutes.length * s.hours.length) / 365;
 }
 
 /**
@@ -50,24 +64,14 @@ export function runsPerDay(cron: string): number {
  * 2025-01-01, UTC): how old the newest result of a job may be while its schedule is kept.
  */
 export function longestGapSeconds(cron: string): number {
-  const f = cron.trim().split(/\s+/);
-  if (f.length !== 5) throw new Error(`cron ${JSON.stringify(cron)}: five fields expected`);
-  const [minutes, hours, dom, months, dow] = FIELDS.map((d, i) => values(f[i], d.min, d.max, `${d.name} in ${JSON.stringify(cron)}`));
-  if (dow.has(7)) dow.add(0);
-  const domRestricted = f[2] !== "*";
-  const dowRestricted = f[4] !== "*";
-  const mins = [...minutes].sort((a, b) => a - b);
-  const hrs = [...hours].sort((a, b) => a - b);
+  const s = parseCron(cron);
   let prev: number | undefined;
   let worst = 0;
   const day = new Date(Date.UTC(2025, 0, 1));
   for (let i = 0; i < 400; i++, day.setUTCDate(day.getUTCDate() + 1)) {
-    if (!months.has(day.getUTCMonth() + 1)) continue;
-    const domOk = dom.has(day.getUTCDate());
-    const dowOk = dow.has(day.getUTCDay());
-    if (!(domRestricted && dowRestricted ? domOk || dowOk : domOk && dowOk)) continue;
-    for (const h of hrs) {
-      for (const m of mins) {
+    if (!s.runsOn(day)) continue;
+    for (const h of s.hours) {
+      for (const m of s.minutes) {
         const t = day.getTime() / 1000 + h * 3600 + m * 60;
         if (prev !== undefined) worst = Math.max(worst, t - prev);
         prev = t;
