@@ -257,3 +257,30 @@ describe("the README's alert catalogue (npx pgha alerts --readme)", () => {
     for (const r of alertRules(loadStack("prod").spec)) expect(block).toContain(`| \`${r.name}\` |`);
   });
 });
+
+describe("the monitoring node's Prometheus configuration (src/monitoring/prometheus.ts)", () => {
+  it("passes `promtool check config` with the rule file, one job per exporter, every target of the cluster labelled with its node", () => {
+    const { renderPrometheusConfig, prometheusConfig } = require("../../src/monitoring/prometheus") as typeof import("../../src/monitoring/prometheus");
+    const { metricsTargets } = require("../../src/metrics/targets") as typeof import("../../src/metrics/targets");
+    const { sandboxLayout } = require("../../src/layout") as typeof import("../../src/layout");
+    const spec = specFor("prod");
+    const layout = sandboxLayout(spec);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-prom-"));
+    try {
+      // promtool reads the TLS files it is given: a real CA and client certificate.
+      for (const name of ["ca", "monitor"]) {
+        spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${name}`, "-days", "1", "-keyout", path.join(dir, `${name}.key`), "-out", path.join(dir, `${name}.crt`)], { stdio: "ignore" });
+      }
+      fs.writeFileSync(path.join(dir, "rules.yml"), renderAlertRules(spec));
+      const o = { rulesFile: path.join(dir, "rules.yml"), tls: { caFile: path.join(dir, "ca.crt"), certFile: path.join(dir, "monitor.crt"), keyFile: path.join(dir, "monitor.key") }, alertmanager: "127.0.0.1:9093", scrapeIntervalSeconds: 15 };
+      fs.writeFileSync(path.join(dir, "prometheus.yml"), renderPrometheusConfig(spec, layout, o));
+      const check = spawnSync(PROMTOOL, ["check", "config", path.join(dir, "prometheus.yml")], { encoding: "utf8" });
+      expect([check.status, `${check.stdout}${check.stderr}`]).toEqual([0, expect.stringContaining(`SUCCESS: ${alertRules(spec).length} rules found`)]);
+      const cfg = prometheusConfig(spec, layout, o) as { scrape_configs: { job_name: string; scheme: string; static_configs: { targets: string[]; labels: { node: string } }[] }[] };
+      const scraped = cfg.scrape_configs.flatMap((j) => j.static_configs.map((s) => `${j.job_name} ${s.labels.node} ${j.scheme}://${s.targets[0]}`)).sort();
+      expect(scraped).toEqual(metricsTargets(spec, layout).map((t) => `${t.job} ${t.node} ${t.scheme}://${t.address}:${t.port}`).sort());
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
