@@ -325,7 +325,7 @@ export function registerSandboxCommands(program: Command): void {
 
   sandbox
     .command("backup <kind>")
-    .description("run a backup job now: full, diff, incr (pgBackRest), logical (pg_dump → S3), drill (restore proof), check")
+    .description("run a backup job now: full, diff, incr (pgBackRest), logical (pg_dump → S3), drill (restore proof), check; a run of the same kind in progress is waited for first")
     .action(async (kind: string) => {
       const kinds = ["full", "diff", "incr", "logical", "drill", "check"];
       if (!kinds.includes(kind)) throw Object.assign(new Error(`backup kind must be one of ${kinds.join(", ")}, not ${kind}`), { exitCode: 2 });

@@ -79,13 +79,26 @@ export async function restorePoint(sb: Sandbox, name: string): Promise<string> {
   return (await must(leader, ["pgha-restore", "restore-point", name], "pg_create_restore_point", 60_000)).trim();
 }
 
-/** Runs a backup job on the node whose turn it is (the script itself decides). */
+/** pgha-backup's exit status when another run of the same kind holds its lock. */
+const BACKUP_LOCKED = 3;
+/** How long a backup waits for a run in progress before it gives up. */
+const BACKUP_LOCK_WAIT_MS = 30 * 60_000;
+
+/**
+ * Runs a backup job on the node whose turn it is (the script itself decides). A run of the same
+ * kind in progress (on a new cluster: the first full backup, started by post_bootstrap in the
+ * background) is waited for, then this one runs.
+ */
 export async function backup(sb: Sandbox, kind: "full" | "diff" | "incr" | "logical" | "drill" | "check"): Promise<{ node: string; log: string }> {
   for (const m of members(sb)) {
     if ((await hostState(m).catch(() => "stopped")) !== "running") continue;
     const should = await run(m, ["pgha-backup", "should-run", kind], 30_000);
     if (should.code !== 0) continue;
-    const r = await run(m, ["pgha-backup", kind], 3_600_000);
+    let r = await run(m, ["pgha-backup", kind], 3_600_000);
+    for (const deadline = Date.now() + BACKUP_LOCK_WAIT_MS; r.code === BACKUP_LOCKED && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      r = await run(m, ["pgha-backup", kind], 3_600_000);
+    }
     if (r.code !== 0) throw new Error(`pgha-backup ${kind} failed on ${m} (exit ${r.code}):\n${r.stderr.trim().split("\n").slice(-10).join("\n")}`);
     return { node: m, log: r.stderr };
   }
