@@ -12,6 +12,8 @@ import { alertRules, renderAlertRules, staleAfterSeconds, DATA_VOLUME_USED_FRACT
 import { longestGapSeconds } from "../../src/cost/cron";
 import { PGHA_ROOT } from "../../src/sandbox/cluster/state";
 
+jest.setTimeout(120_000); // promtool runs: seconds each on a busy machine
+
 /** promtool from the sandbox image (Debian 13's, a dependency of the monitoring node's prometheus package). */
 const PROMTOOL = process.env.PGHA_PROMTOOL ?? path.join(PGHA_ROOT, "images", "current", "usr", "bin", "promtool");
 
