@@ -286,3 +286,30 @@ describe("the monitoring node's Prometheus configuration (src/monitoring/prometh
     }
   });
 });
+
+describe("the monitoring node's Alertmanager configuration (src/monitoring/alertmanager.ts)", () => {
+  /** amtool from the same image (prometheus-alertmanager). */
+  const AMTOOL = process.env.PGHA_AMTOOL ?? path.join(path.dirname(PROMTOOL), "amtool");
+
+  it("passes `amtool check-config`; pages and tickets reach the stack's SNS topic; the inhibitions name rules that exist", () => {
+    const { renderAlertmanagerConfig, alertmanagerConfig, PAGE_REPEAT } = require("../../src/monitoring/alertmanager") as typeof import("../../src/monitoring/alertmanager");
+    const spec = specFor("prod");
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-am-"));
+    try {
+      const o = { topicArn: "arn:aws:sns:eu-west-1:123456789012:pgha-prod-alerts", region: "eu-west-1", apiUrl: "https://aws.sandbox.internal" };
+      fs.writeFileSync(path.join(dir, "alertmanager.yml"), renderAlertmanagerConfig(spec, o));
+      const check = spawnSync(AMTOOL, ["check-config", path.join(dir, "alertmanager.yml")], { encoding: "utf8" });
+      expect([check.status, `${check.stdout}${check.stderr}`]).toEqual([0, expect.stringContaining("SUCCESS")]);
+      const cfg = alertmanagerConfig(spec, o) as { route: { receiver: string; routes: { matchers: string[]; repeat_interval: string }[] }; receivers: { name: string; sns_configs: { topic_arn: string; api_url?: string }[] }[]; inhibit_rules: { source_matchers: string[]; target_matchers: string[] }[] };
+      expect(cfg.receivers).toHaveLength(1);
+      expect(cfg.receivers[0].sns_configs[0]).toMatchObject({ topic_arn: o.topicArn, api_url: o.apiUrl });
+      expect(cfg.route.routes).toEqual([{ receiver: "sns", matchers: ['severity="page"'], repeat_interval: PAGE_REPEAT }]);
+      // On AWS no api_url: Alertmanager's SNS client uses the region's endpoint.
+      expect((alertmanagerConfig(spec, { ...o, apiUrl: undefined }) as typeof cfg).receivers[0].sns_configs[0].api_url).toBeUndefined();
+      const names = new Set(alertRules(spec).map((r) => r.name));
+      for (const i of cfg.inhibit_rules) for (const m of [...i.source_matchers, ...i.target_matchers]) for (const n of m.replace(/^alertname=~?"|"$/g, "").split("|")) expect([m, names.has(n)]).toEqual([m, true]);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
