@@ -155,6 +155,8 @@ describe("secrets audit", () => {
     ["/etc/haproxy/secrets.env", "root"],
     ["/etc/pgha/tls/node.key", "*"],
     ["/etc/pgha/tls/node.pem", "root"],
+    // The metrics exporters' copy of the node key (they run as prometheus).
+    ["/etc/pgha/tls/exporter.key", "prometheus"],
     ["/var/lib/postgresql/.pgpass_patroni", "postgres"],
   ]);
 
@@ -213,5 +215,6 @@ describe("secrets audit", () => {
       expect(found).toEqual(expect.arrayContaining([`${db}:/etc/patroni/config.d/secrets.yml`, `${db}:/etc/pgha/tls/node.key`, `${db}:/etc/pgbackrest/conf.d/secrets.conf`]));
     }
     for (const lb of nodesOf(sb.spec, "haproxy")) expect(found).toContain(`${lb.name}:/etc/haproxy/secrets.env`);
+    for (const n of sb.spec.nodes) expect(found).toContain(`${n.name}:/etc/pgha/tls/exporter.key`);
   }, T(4));
 });
