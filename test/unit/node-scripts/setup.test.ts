@@ -3,6 +3,7 @@
 // each role against a fake systemd.
 import { fakeNodes, type FakeNode } from "./harness";
 import { asDevNode, devSecrets, nodeEnvValue } from "./fixtures";
+import { NODE_PATHS } from "../../../src/node-paths";
 
 jest.setTimeout(120_000); // real processes: seconds each on a busy machine
 const node = fakeNodes();
@@ -269,6 +270,37 @@ describe("pgha-setup converge", () => {
     off.clearCalls();
     expect(off.run("pgha-setup", ["pooler"]).status).toBe(0);
     expect(off.callLines("systemctl").filter((c) => /disable|stop|start/.test(c))).toEqual([]);
+  });
+
+  it("exporters: restarted with the bundle's drop-ins; Debian's own instances (started at install on EC2) stopped where the bundle has none", () => {
+    const NODE = "prometheus-node-exporter.service";
+    const PG = "prometheus-postgres-exporter.service";
+    const dropIn = (u: string) => `/etc/systemd/system/${u}.d/pgha.conf`;
+    // A PostgreSQL member: both, enabled and restarted; the textfile directory writable by postgres's jobs.
+    const db = ready("db1").write(dropIn(NODE), "[Service]\n").write(dropIn(PG), "[Service]\n");
+    db.unitActive(NODE).unitActive(PG);
+    expect(db.run("pgha-setup", ["exporters"]).status).toBe(0);
+    expect(db.callLines("systemctl")).toEqual([`systemctl enable ${NODE} ${PG}`, `systemctl restart ${NODE} ${PG}`]);
+    expect(`${db.mode(NODE_PATHS.metricsDir)} ${db.owner(NODE_PATHS.metricsDir)}`).toBe("0775 root:postgres");
+    // An etcd node (EC2: both packages installed and started): node-exporter ours, the postgres exporter disabled.
+    const etcd = ready("etcd1").write(dropIn(NODE), "[Service]\n");
+    etcd.unitActive(NODE).unitActive(PG);
+    expect(etcd.run("pgha-setup", ["exporters"]).status).toBe(0);
+    expect(etcd.callLines("systemctl").filter((c) => !c.includes(" is-"))).toEqual([`systemctl disable --now ${PG}`, `systemctl enable ${NODE}`, `systemctl restart ${NODE}`]);
+    expect(`${etcd.mode(NODE_PATHS.metricsDir)} ${etcd.owner(NODE_PATHS.metricsDir)}`).toBe("0775 root:root");
+    // Converged: the second run disables nothing.
+    etcd.clearCalls();
+    expect(etcd.run("pgha-setup", ["exporters"]).status).toBe(0);
+    expect(etcd.callLines("systemctl").filter((c) => c.includes("disable"))).toEqual([]);
+    // A bundle without exporters (a scratch restore host): Debian's running instances stopped.
+    const bare = ready("db1");
+    bare.unitActive(NODE).unitActive(PG);
+    expect(bare.run("pgha-setup", ["exporters"]).status).toBe(0);
+    expect(bare.callLines("systemctl").filter((c) => c.includes("disable"))).toEqual([`systemctl disable --now ${NODE}`, `systemctl disable --now ${PG}`]);
+    // Without the packages' user the exporters cannot run: said, and a failure.
+    const none = ready("db1").write(dropIn(NODE), "[Service]\n");
+    const r = none.run("pgha-setup", ["exporters"], { env: { PGHA_TEST_USERS: "root postgres" } });
+    expect([r.status, r.stderr]).toEqual([1, expect.stringContaining("no prometheus user: the exporters' packages are not installed")]);
   });
 
   it("an HAProxy configuration that does not pass haproxy -c fails setup before any (re)start", () => {
