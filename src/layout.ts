@@ -17,7 +17,7 @@ import { PORTS, nodesOf, type ClusterSpec, type RepositorySpec } from "./spec";
 export interface AwsApiAccess {
   region: string;
   /** Endpoint URLs; empty = AWS's own endpoints for the region. */
-  endpoints: { s3?: string; secretsManager?: string };
+  endpoints: { s3?: string; secretsManager?: string; sns?: string; sts?: string; cloudwatch?: string };
   /** CA bundle that verifies the endpoints; undefined = the system store. */
   caBundle?: string;
   /** Static credentials (sandbox); undefined = the instance role through IMDSv2. */
@@ -135,10 +135,10 @@ export const SANDBOX_NETWORK = {
   awsDir: "/run/pgha-aws",
 } as const;
 
-/** Sandbox addresses: db 10.88.0.11+, etcd .21+, lb .31+ (stable per node name). */
+/** Sandbox addresses: db 10.88.0.11+, etcd .21+, lb .31+, mon1 .51 (stable per node name; .41–.49 are scratch hosts). */
 export function sandboxAddress(spec: ClusterSpec, name: string): string {
   const node = spec.nodes.find((n) => n.name === name)!;
-  const base = { postgres: 10, etcd: 20, haproxy: 30 }[node.role];
+  const base = { postgres: 10, etcd: 20, haproxy: 30, monitor: 50 }[node.role];
   return sandboxHostAddress(base + node.index);
 }
 
@@ -158,7 +158,15 @@ export function sandboxLayout(spec: ClusterSpec): Layout {
     clientCidrs: [SANDBOX_NETWORK.cidr],
     aws: {
       region: spec.region,
-      endpoints: { s3: `https://${SANDBOX_NETWORK.s3Host}`, secretsManager: `https://${SANDBOX_NETWORK.awsHost}` },
+      // moto serves every API but S3 on one endpoint: Secrets Manager, SNS (alerts), STS (the
+      // account of the alert topic's ARN), CloudWatch (the monitoring node's heartbeat).
+      endpoints: {
+        s3: `https://${SANDBOX_NETWORK.s3Host}`,
+        secretsManager: `https://${SANDBOX_NETWORK.awsHost}`,
+        sns: `https://${SANDBOX_NETWORK.awsHost}`,
+        sts: `https://${SANDBOX_NETWORK.awsHost}`,
+        cloudwatch: `https://${SANDBOX_NETWORK.awsHost}`,
+      },
       caBundle: `${SANDBOX_NETWORK.awsDir}/ca.pem`,
       credentialsFile: `${SANDBOX_NETWORK.awsDir}/credentials`,
       configFile: `${SANDBOX_NETWORK.awsDir}/config`,

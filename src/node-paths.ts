@@ -53,6 +53,19 @@ export const NODE_PATHS = {
   postgresExporterQueries: "/etc/pgha/postgres-exporter-queries.yml",
   /** node-exporter's textfile collector reads *.prom here: the node jobs' results (pgha_job_*). */
   metricsDir: "/var/lib/prometheus/node-exporter",
+  /** The monitoring node (role monitor): Prometheus's configuration and the stack's alert rules. */
+  prometheusConfig: "/etc/prometheus/pgha.yml",
+  prometheusRules: "/etc/prometheus/pgha-rules.yml",
+  prometheusDropIn: "/etc/systemd/system/prometheus.service.d/pgha.conf",
+  /** Alertmanager's configuration as the bundle carries it: the topic ARN's account is @AWS_ACCOUNT_ID@. */
+  alertmanagerTemplate: "/etc/pgha/alertmanager.yml.in",
+  /** …and as Alertmanager reads it, the account filled in by pgha-setup monitoring (from STS). */
+  alertmanagerConfig: "/etc/prometheus/alertmanager-pgha.yml",
+  alertmanagerDropIn: "/etc/systemd/system/prometheus-alertmanager.service.d/pgha.conf",
+  /** The dead man's switch: pgha-monitor heartbeat puts a CloudWatch metric every minute while the monitoring works. */
+  heartbeatService: "/etc/systemd/system/pgha-heartbeat.service",
+  heartbeatTimer: "/etc/systemd/system/pgha-heartbeat.timer",
+
   awsEnv: "/etc/pgha/aws.env",
   bootstrapEnv: "/etc/pgha/bootstrap.env",
   // The node software (node-software/ in this repository, installed from its own artifact).

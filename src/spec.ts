@@ -8,7 +8,8 @@ export const PROJECT = "postgres-ha";
 /** One definition, in the leaf module of node paths (the policies import it without the spec). */
 export { POSTGRES_MAJOR } from "./node-paths";
 
-export type Role = "postgres" | "etcd" | "haproxy";
+/** A node's role. `monitor`: the monitoring node (monitoring.enabled), Prometheus and Alertmanager. */
+export type Role = "postgres" | "etcd" | "haproxy" | "monitor";
 
 export const PORTS = {
   postgres: 5432,
@@ -32,6 +33,9 @@ export const PORTS = {
   postgresExporter: 9187,
   /** HAProxy's built-in Prometheus exporter on each HAProxy node. */
   haproxyMetrics: 8405,
+  /** The monitoring node's Prometheus (UI and API) and Alertmanager, on its private address, TLS. */
+  prometheus: 9090,
+  alertmanager: 9093,
 } as const;
 
 /** Database roles Patroni creates; passwords are generated secrets, never in the spec. */
@@ -106,6 +110,13 @@ export interface ClusterSpec {
   etcd: { nodes: number; instanceType: string; initialClusterToken: string };
   haproxy: StackConfig["haproxy"];
   pooler: StackConfig["pooler"];
+  /** monitoring.*, and the names of what it creates: the alert topic (SNS) and the heartbeat metric. */
+  monitoring: StackConfig["monitoring"] & {
+    /** The SNS topic every alert goes to (its ARN: arn:aws:sns:<region>:<account>:<topicName>). */
+    topicName: string;
+    /** The CloudWatch metric the monitoring node puts while Prometheus's Watchdog alert reaches Alertmanager (the dead man's switch). */
+    heartbeat: { namespace: string; metricName: string; dimensions: Record<string, string> };
+  };
   backup: StackConfig["backup"] & {
     bucketName: string;
     /** pgBackRest repository path in the bucket. */
@@ -175,8 +186,8 @@ export function hostAddress(cidr: string, offset: number): string {
 }
 
 /** Host offsets within a subnet, per role: stable when the counts of other roles change. */
-export const HOST_OFFSET: Record<Role, number> = { postgres: 10, etcd: 30, haproxy: 40 };
-const ROLE_PREFIX: Record<Role, string> = { postgres: "db", etcd: "etcd", haproxy: "lb" };
+export const HOST_OFFSET: Record<Role, number> = { postgres: 10, etcd: 30, haproxy: 40, monitor: 50 };
+const ROLE_PREFIX: Record<Role, string> = { postgres: "db", etcd: "etcd", haproxy: "lb", monitor: "mon" };
 
 function formatBytes(mib: number): string {
   if (mib >= 1024 && mib % 1024 === 0) return `${mib / 1024}GB`;
@@ -261,6 +272,7 @@ export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
   addRole("postgres", cfg.postgres.nodes, cfg.postgres.instanceType);
   addRole("etcd", cfg.etcd.nodes, cfg.etcd.instanceType);
   addRole("haproxy", cfg.haproxy.nodes, cfg.haproxy.instanceType);
+  addRole("monitor", cfg.monitoring.enabled ? 1 : 0, cfg.monitoring.instanceType);
 
   const memoryMiB = cfg.postgres.memoryMiB ?? INSTANCE_MEMORY_MIB[cfg.postgres.instanceType];
   const maxConnections = memoryMiB >= 16384 ? 400 : memoryMiB >= 8192 ? 200 : 100;
@@ -304,6 +316,13 @@ export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
     etcd: { nodes: cfg.etcd.nodes, instanceType: cfg.etcd.instanceType, initialClusterToken: `${prefix}-etcd` },
     haproxy: { ...cfg.haproxy },
     pooler: { ...cfg.pooler },
+    monitoring: {
+      ...cfg.monitoring,
+      alertEmails: [...cfg.monitoring.alertEmails],
+      alertHttpsEndpoints: [...cfg.monitoring.alertHttpsEndpoints],
+      topicName: `pgha-${prefix}-alerts`,
+      heartbeat: { namespace: "PostgresHa", metricName: "MonitoringHeartbeat", dimensions: { Stack: stack, Cluster: cfg.clusterName } },
+    },
     backup: {
       ...cfg.backup,
       bucketName,

@@ -1,5 +1,6 @@
 // `pgha sandbox …`: the stack on local hosts (see src/sandbox/cluster/).
 import { sandboxTargets, scrape } from "../sandbox/metrics";
+import { deliveredAlerts, firingAlerts, monitoringUrls, prometheusTargets } from "../sandbox/monitoring";
 import type { MetricsJob } from "../metrics/targets";
 import * as fs from "fs";
 import { spawnSync } from "child_process";
@@ -192,7 +193,7 @@ export function registerSandboxCommands(program: Command): void {
   sandbox
     .command("metrics [node]")
     .description("scrape the metrics endpoints (every node's, or one node's) over TLS with the operator certificate, as the monitoring node will; prints the samples, or a summary with --targets")
-    .option("--job <job>", "only this exporter: node, postgres, patroni, etcd or haproxy")
+    .option("--job <job>", "only this exporter: node, postgres, patroni, etcd, haproxy, prometheus or alertmanager")
     .option("--grep <text>", "only samples whose line contains this text")
     .option("--targets", "one line per endpoint: up or why not, and how many samples")
     .option("--json", "JSON: one object per endpoint with its samples (or its error)")
@@ -222,6 +223,27 @@ export function registerSandboxCommands(program: Command): void {
         }
       }
       if (results.some((x) => x.error)) process.exitCode = 1;
+    });
+
+  sandbox
+    .command("alerts")
+    .description("the monitoring node's view: alerts Alertmanager holds now (firing, or suppressed by an inhibition), Prometheus's scrape targets that are down, and with --delivered what the alert topic delivered (the sandbox's inbox queue; reading empties it)")
+    .option("--json", "JSON: {monitoring, alerts, targetsDown[, delivered]}")
+    .option("--delivered", "also the messages SNS delivered since the last read (each is read once)")
+    .action(async (opts: { json?: boolean; delivered?: boolean }) => {
+      const sb = await openSandbox();
+      const urls = monitoringUrls(sb);
+      if (!urls) throw Object.assign(new Error(`stack ${sb.spec.stack} has no monitoring node (monitoring.enabled is false)`), { exitCode: 2 });
+      const [alerts, targets, delivered] = await Promise.all([firingAlerts(sb), prometheusTargets(sb), opts.delivered ? deliveredAlerts(sb) : Promise.resolve(undefined)]);
+      const down = targets.filter((t) => t.health !== "up");
+      if (opts.json) {
+        out(JSON.stringify({ monitoring: urls, alerts, targetsDown: down, ...(delivered ? { delivered } : {}) }, null, 2));
+        return;
+      }
+      out(`Prometheus ${urls.prometheus}   Alertmanager ${urls.alertmanager}`);
+      out(alerts.length ? alerts.map((a) => `${a.state === "active" ? "FIRING" : a.state.toUpperCase()}  ${a.name} (${a.severity})${a.node ? ` on ${a.node}` : ""} since ${a.since}: ${a.summary}`).join("\n") : "no alert firing");
+      out(`${targets.length - down.length}/${targets.length} scrape targets up${down.length ? `; down: ${down.map((t) => `${t.job}@${t.node} (${t.lastError})`).join(", ")}` : ""}`);
+      if (delivered) out(delivered.length ? delivered.map((m) => `delivered ${m.timestamp}: ${m.subject}`).join("\n") : "nothing delivered since the last read");
     });
 
   sandbox.command("heal").description("remove every network fault").action(async () => {

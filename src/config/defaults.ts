@@ -100,6 +100,18 @@ export interface StackConfig {
   /** When the rollout may restart what a change left pending (src/config/maintenance-window.ts). */
   maintenance: { window: string | null };
   tls: { enabled: boolean; certValidityDays: number; renewBeforeDays: number };
+  /** The monitoring node (issue 12): Prometheus and Alertmanager, alerts to the stack's SNS topic. */
+  monitoring: {
+    enabled: boolean;
+    instanceType: string;
+    scrapeIntervalSeconds: number;
+    /** How long Prometheus keeps samples (days). */
+    retentionDays: number;
+    /** SNS email subscriptions of the alert topic (each confirms by mail). */
+    alertEmails: string[];
+    /** SNS HTTPS subscriptions of the alert topic (a pager's or chat's webhook). */
+    alertHttpsEndpoints: string[];
+  };
   tags: Record<string, string>;
 }
 
@@ -171,6 +183,9 @@ const common = {
   tls: { enabled: true, certValidityDays: 365, renewBeforeDays: 30 },
 };
 
+/** The monitoring node: off in dev (one node, nobody paged), on in staging and prod; 15 s scrapes kept 15 days. */
+export const MONITORING_DEFAULTS = { instanceType: "t4g.small", scrapeIntervalSeconds: 15, retentionDays: 15, alertEmails: [], alertHttpsEndpoints: [] } as const;
+
 /** Off unless a stack turns it on; transaction pooling, 20 server connections per database and user. */
 export const POOLER_DEFAULTS = { enabled: false, mode: "transaction", poolSize: 20, maxClientConnections: 2000 } as const satisfies TierDefaults["pooler"];
 
@@ -198,6 +213,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     objectives: { failoverRpoSeconds: 300, pitrRpoSeconds: 300, rtoSeconds: 3600, monthlyBudgetUsd: null },
     maintenance: { window: null },
     tls: { ...common.tls },
+    monitoring: { ...MONITORING_DEFAULTS, alertEmails: [], alertHttpsEndpoints: [], enabled: false },
     tags: {},
   },
   staging: {
@@ -222,6 +238,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     objectives: { failoverRpoSeconds: 60, pitrRpoSeconds: 120, rtoSeconds: 120, monthlyBudgetUsd: null },
     maintenance: { window: null },
     tls: { ...common.tls },
+    monitoring: { ...MONITORING_DEFAULTS, alertEmails: [], alertHttpsEndpoints: [], enabled: true },
     tags: {},
   },
   prod: {
@@ -250,6 +267,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     objectives: { failoverRpoSeconds: 0, pitrRpoSeconds: 60, rtoSeconds: 45, monthlyBudgetUsd: null },
     maintenance: { window: null },
     tls: { ...common.tls },
+    monitoring: { ...MONITORING_DEFAULTS, alertEmails: [], alertHttpsEndpoints: [], enabled: true },
     tags: {},
   },
 };

@@ -41,6 +41,10 @@ export const CIDR_RE =
   /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}\/(3[0-2]|[12]?\d)$/;
 export const cidr = z.string().regex(CIDR_RE);
 /** An AWS region name (eu-west-1, us-gov-west-1). */
+/** An address SNS can deliver to (email subscriptions of monitoring.alertEmails). */
+export const EMAIL_RE = /^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,}$/;
+/** An HTTPS URL SNS can POST alerts to (monitoring.alertHttpsEndpoints). */
+export const HTTPS_URL_RE = /^https:\/\/[A-Za-z0-9.-]+(:\d{1,5})?(\/[^\s]*)?$/;
 export const AWS_REGION_RE = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
 /** An IPv4 CIDR whose host bits are zero (10.0.0.0/16, not 10.0.0.1/16). */
 export function cidrIsNetworkAddress(c: string): boolean {
@@ -178,6 +182,16 @@ export const configSchema = z.strictObject({
       mode: z.enum(POOL_MODES).optional(),
       poolSize: int(1, 1000).optional(),
       maxClientConnections: int(10, 100_000).optional(),
+    })
+    .optional(),
+  monitoring: z
+    .strictObject({
+      enabled: bool.optional(),
+      instanceType: instanceType.optional(),
+      scrapeIntervalSeconds: int(5, 300).optional(),
+      retentionDays: int(1, 3650).optional(),
+      alertEmails: z.array(z.string().regex(EMAIL_RE)).max(20).optional(),
+      alertHttpsEndpoints: z.array(z.string().regex(HTTPS_URL_RE)).max(20).optional(),
     })
     .optional(),
   backup: z

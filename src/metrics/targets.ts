@@ -1,11 +1,12 @@
 // What can be scraped on a cluster (issue 12): every metrics endpoint of every node, from the spec
 // and layout alone. The sandbox's `metrics` command and tests scrape these; the monitoring node's
-// Prometheus configuration is to be rendered from the same list.
+// Prometheus configuration (src/monitoring/prometheus.ts) is rendered from the same list.
 import { PORTS, type ClusterSpec } from "../spec";
 import type { Layout } from "../layout";
 
 /** A scrape job: what serves the metrics. */
-export type MetricsJob = "node" | "postgres" | "patroni" | "etcd" | "haproxy";
+/** prometheus and alertmanager: the monitoring node's own, scraped by itself. */
+export type MetricsJob = "node" | "postgres" | "patroni" | "etcd" | "haproxy" | "prometheus" | "alertmanager";
 
 export interface MetricsTarget {
   job: MetricsJob;
@@ -24,6 +25,8 @@ export const JOB_PROBE_METRIC: Record<MetricsJob, string> = {
   patroni: "patroni_postgres_running",
   etcd: "etcd_server_has_leader",
   haproxy: "haproxy_process_start_time_seconds",
+  prometheus: "prometheus_build_info",
+  alertmanager: "alertmanager_build_info",
 };
 
 export function metricsTargets(spec: ClusterSpec, layout: Layout): MetricsTarget[] {
@@ -39,6 +42,10 @@ export function metricsTargets(spec: ClusterSpec, layout: Layout): MetricsTarget
     }
     if (n.role === "etcd") t("etcd", PORTS.etcdClient);
     if (n.role === "haproxy") t("haproxy", PORTS.haproxyMetrics);
+    if (n.role === "monitor") {
+      t("prometheus", PORTS.prometheus);
+      t("alertmanager", PORTS.alertmanager);
+    }
   }
   return out;
 }

@@ -1,8 +1,8 @@
 // The monitoring node's Alertmanager configuration (issue 12): every alert of the stack goes to
 // its SNS topic (Alertmanager's SNS receiver, signed with SigV4 by the node's instance role on
 // EC2; in the sandbox the same receiver publishes to moto's SNS API). Pages repeat hourly while
-// they fire, tickets twice a day; resolutions are sent too. Not deployed yet: no stack creates the
-// monitoring node or the topic.
+// they fire, tickets twice a day; resolutions are sent too. Credentials come from the SDK's chain:
+// the instance role on EC2, the sandbox's static credentials file (AWS_SHARED_CREDENTIALS_FILE).
 import YAML from "yaml";
 import type { ClusterSpec } from "../spec";
 
@@ -11,6 +11,16 @@ export interface AlertmanagerOptions {
   region: string;
   /** The SNS API's URL where it is not AWS's own (the sandbox's moto); undefined: AWS's endpoint for the region. */
   apiUrl?: string;
+  /** The CA that verifies apiUrl (the sandbox's); undefined: the system store. */
+  caFile?: string;
+}
+
+/** Where the account of the topic's ARN goes in the bundle's copy; pgha-setup monitoring fills it in from STS. */
+export const ACCOUNT_PLACEHOLDER = "@AWS_ACCOUNT_ID@";
+
+/** The alert topic's ARN in the bundle: the account is known on the node only (STS, the instance role). */
+export function topicArnTemplate(spec: ClusterSpec): string {
+  return `arn:aws:sns:${spec.region}:${ACCOUNT_PLACEHOLDER}:${spec.monitoring.topicName}`;
 }
 
 export const PAGE_REPEAT = "1h";
@@ -20,6 +30,7 @@ export function alertmanagerConfig(spec: ClusterSpec, o: AlertmanagerOptions): o
   const sns = {
     topic_arn: o.topicArn,
     ...(o.apiUrl ? { api_url: o.apiUrl } : {}),
+    ...(o.caFile ? { http_config: { tls_config: { ca_file: o.caFile } } } : {}),
     sigv4: { region: o.region },
     send_resolved: true,
     subject: `[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }} (${spec.stack}/${spec.scope}, {{ .CommonLabels.severity }})`,

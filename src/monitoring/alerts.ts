@@ -101,8 +101,10 @@ export function alertRules(spec: ClusterSpec): AlertRule[] {
       name: "PghaArchiveFailing",
       severity: "ticket",
       forSeconds: 0,
-      expr: `increase(pgha_archiver_failed_count{job="postgres"}[10m]) > 0`,
-      summary: "archive_command failed on {{ $labels.node }} in the last 10 minutes",
+      // Still failing: the newest attempt failed. A failure the next try recovered from (archive-push
+      // meeting the lock of the bootstrap's stanza-create, once, at every new cluster) is no ticket.
+      expr: `(increase(pgha_archiver_failed_count{job="postgres"}[10m]) > 0) and on(node) (pgha_archiver_last_failed_time_seconds{job="postgres"} > pgha_archiver_last_archived_time_seconds{job="postgres"})`,
+      summary: "archive_command keeps failing on {{ $labels.node }}: its newest attempt failed",
       firstStep: "the leader's `/var/log/pgbackrest/*archive-push*`; failures that repeat become PghaArchiveBehindRpo",
       promise: `PITR RPO ${o.pitrRpoSeconds} s`,
     },

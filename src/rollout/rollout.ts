@@ -8,7 +8,8 @@
 // A leader the stack no longer lists (scale-in) hands over to a streaming member that stays
 // before anything else changes: HAProxy and pg_hba must not drop it while it takes the writes.
 //
-// Order: etcd members one at a time (quorum is never at risk: each is healthy again before the
+// Order: the monitoring node first (it watches the rest of the rollout, and a change of its own
+// touches no data path), etcd members one at a time (quorum is never at risk: each is healthy again before the
 // next), then HAProxy nodes one at a time (clients always have one), then PostgreSQL replicas,
 // the leader last (a change that misbehaves shows on a replica first).
 import type { Role } from "../spec";
@@ -124,14 +125,14 @@ export function handOverCandidate(view: PatroniClusterView | undefined, staying:
 }
 
 /**
- * The order nodes are converged in: etcd, HAProxy, PostgreSQL replicas, the PostgreSQL leader.
+ * The order nodes are converged in: the monitoring node, etcd, HAProxy, PostgreSQL replicas, the PostgreSQL leader.
  * Within a role, by name; the leader is whatever the cluster says at the start of the rollout.
  */
 export function rolloutOrder(nodes: RolloutNode[], leader: string | undefined): RolloutNode[] {
   const byName = (a: RolloutNode, b: RolloutNode) => a.name.localeCompare(b.name, undefined, { numeric: true });
   const of = (role: Role) => nodes.filter((n) => n.role === role).sort(byName);
   const postgres = of("postgres");
-  return [...of("etcd"), ...of("haproxy"), ...postgres.filter((n) => n.name !== leader), ...postgres.filter((n) => n.name === leader)];
+  return [...of("monitor"), ...of("etcd"), ...of("haproxy"), ...postgres.filter((n) => n.name !== leader), ...postgres.filter((n) => n.name === leader)];
 }
 
 function parseApply(node: RolloutNode, out: CommandOutcome, seconds: number): NodeApplyResult | undefined {

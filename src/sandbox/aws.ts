@@ -1,8 +1,9 @@
 // The sandbox's AWS: what a node calls on EC2, served on the sandbox network by real
 // implementations of the same APIs, so the EC2 branch of every node script runs here too.
 //   - S3: s3rver on its own namespace (src/sandbox/s3.ts), the bucket of the stack;
-//   - Secrets Manager: moto's server (Debian 13's python3-moto) on the `aws` host, booted from
-//     the sandbox image like every host, over HTTPS with a certificate from the cluster CA.
+//   - Secrets Manager, SNS, STS, CloudWatch (and SQS, the alert inbox): moto's server (Debian 13's
+//     python3-moto) on the `aws` host, booted from the sandbox image like every host, over HTTPS
+//     with a certificate from the cluster CA.
 // The `aws` host also plays the deployer: what `pulumi up` does against AWS (put secret values,
 // upload the bundles) the sandbox does with awscli on that host, against the same endpoints.
 import * as fs from "fs";
@@ -44,7 +45,8 @@ WantedBy=multi-user.target
     timezone: "UTC",
     write_files: [
       { path: "/etc/systemd/system/pgha-aws-apis.service", permissions: "0644", content: unit },
-      { path: "/etc/pgha/aws.env", permissions: "0644", content: renderAwsEnv(layout) },
+      // The nodes' AWS environment, plus SQS: the alert topic's inbox queue (only the deployer reads it).
+      { path: "/etc/pgha/aws.env", permissions: "0644", content: `${renderAwsEnv(layout)}AWS_ENDPOINT_URL_SQS=https://${SANDBOX_NETWORK.awsHost}\n` },
       { path: "/etc/pgha/sandbox-hosts", permissions: "0644", content: `${hosts}\n` },
       { path: "/opt/pgha/deploy.py", permissions: "0755", content: fs.readFileSync(path.join(repoRoot(), "sandbox/aws-host/deploy.py"), "utf8") },
     ],
@@ -89,19 +91,44 @@ export interface DeployRequest {
   deleteSecrets?: string[];
   objects?: { bucket: string; key: string; body: Buffer | string }[];
   list?: { bucket: string; prefix: string };
+  /** SNS topics to create (idempotent), each with an SQS queue subscribed: the sandbox's stand-in for the people paged. */
+  topics?: { name: string; inbox: string }[];
+  /** Receive (and delete) every message of a queue, waiting up to waitSeconds for the first. */
+  readInbox?: { queue: string; waitSeconds: number };
+  /** CloudWatch datapoints (Sum per minute) of a metric over the last sinceSeconds. */
+  metric?: { namespace: string; name: string; dimensions: Record<string, string>; sinceSeconds: number };
+}
+
+/** What SNS delivered to an inbox queue (the SNS envelope's fields). */
+export interface InboxMessage {
+  subject: string | null;
+  message: string;
+  /** When SNS accepted the publish (ISO 8601). */
+  timestamp: string;
+  topicArn: string;
+}
+
+export interface DeployResult {
+  keys: string[] | null;
+  topics?: Record<string, string>;
+  messages?: InboxMessage[] | null;
+  datapoints?: { timestamp: string; sum: number }[] | null;
 }
 
 /**
  * One run of the sandbox's deployer (sandbox/aws-host/deploy.py, boto3 on the aws host): secrets
  * into Secrets Manager, objects into S3, in the order given. Secret values travel on stdin only.
  */
-export async function deploy(region: string, req: DeployRequest): Promise<{ keys: string[] | null }> {
+export async function deploy(region: string, req: DeployRequest): Promise<DeployResult> {
   const payload = JSON.stringify({
     region,
     secrets: req.secrets ?? [],
     deleteSecrets: req.deleteSecrets ?? [],
     objects: (req.objects ?? []).map((o) => ({ bucket: o.bucket, key: o.key, b64: Buffer.from(o.body).toString("base64") })),
     list: req.list ?? null,
+    topics: req.topics ?? [],
+    readInbox: req.readInbox ?? null,
+    metric: req.metric ?? null,
   });
   const r = await hostExec(AWS_HOST, ["bash", "-c", "set -a; . /etc/pgha/aws.env; set +a; exec python3 /opt/pgha/deploy.py"], { input: payload, timeoutMs: 300_000 });
   if (r.code !== 0) throw new Error(`the sandbox's deployer (aws host) failed: ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`);
@@ -116,6 +143,26 @@ export async function publishSecrets(docs: SecretDocument[], region = "eu-west-1
 /** Deletes a secret (tests of a missing secret; removing a scratch host). */
 export async function deleteSecret(name: string, region = "eu-west-1"): Promise<void> {
   await deploy(region, { deleteSecrets: [name] });
+}
+
+/** The SQS queue subscribed to a stack's alert topic in the sandbox. */
+export const alertInbox = (spec: ClusterSpec): string => `${spec.monitoring.topicName}-inbox`;
+
+/** What `pulumi up` creates for monitoring.enabled (components: the alert topic), the sandbox way: the topic in moto's SNS, with the inbox queue subscribed. */
+export async function createAlertTopic(spec: ClusterSpec): Promise<string> {
+  const r = await deploy(spec.region, { topics: [{ name: spec.monitoring.topicName, inbox: alertInbox(spec) }] });
+  return r.topics![spec.monitoring.topicName];
+}
+
+/** Every message SNS delivered to the stack's alert inbox since the last read (read messages are deleted). */
+export async function readAlertInbox(spec: ClusterSpec, waitSeconds = 0): Promise<InboxMessage[]> {
+  return (await deploy(spec.region, { readInbox: { queue: alertInbox(spec), waitSeconds } })).messages ?? [];
+}
+
+/** The monitoring node's heartbeat datapoints in the sandbox's CloudWatch (the dead man's switch). */
+export async function heartbeatDatapoints(spec: ClusterSpec, sinceSeconds: number): Promise<{ timestamp: string; sum: number }[]> {
+  const h = spec.monitoring.heartbeat;
+  return (await deploy(spec.region, { metric: { namespace: h.namespace, name: h.metricName, dimensions: h.dimensions, sinceSeconds } })).datapoints ?? [];
 }
 
 export async function listObjects(bucket: string, prefix: string, region = "eu-west-1"): Promise<string[]> {

@@ -37,8 +37,9 @@ const scrapeOk = async (t: MetricsTarget) => {
 describe("metrics endpoints of every node", () => {
   it("every target answers 200 over TLS with the client certificate and serves its job's metric", async () => {
     expect(sb.spec.tls.enabled).toBe(true);
-    // 8 nodes: node-exporter on each; postgres exporter and Patroni on 3; etcd on 3; HAProxy on 2.
-    expect(targets.map((t) => t.job).sort()).toEqual([...Array(8).fill("node"), ...Array(3).fill("postgres"), ...Array(3).fill("patroni"), ...Array(3).fill("etcd"), ...Array(2).fill("haproxy")].sort());
+    // 9 nodes: node-exporter on each; postgres exporter and Patroni on 3; etcd on 3; HAProxy on 2;
+    // Prometheus and Alertmanager on the monitoring node.
+    expect(targets.map((t) => t.job).sort()).toEqual([...Array(9).fill("node"), ...Array(3).fill("postgres"), ...Array(3).fill("patroni"), ...Array(3).fill("etcd"), ...Array(2).fill("haproxy"), "prometheus", "alertmanager"].sort());
     const seen: string[] = [];
     for (const t of targets) {
       // An exporter (re)started moments ago by pgha-setup may need a second.
@@ -49,8 +50,8 @@ describe("metrics endpoints of every node", () => {
     expect(seen).toHaveLength(targets.length);
   }, T(3));
 
-  it("a scraper without a client certificate is refused by every exporter the project configures (node, postgres, HAProxy)", async () => {
-    for (const t of targets.filter((x) => x.job === "node" || x.job === "postgres" || x.job === "haproxy")) {
+  it("a scraper without a client certificate is refused by every exporter the project configures (node, postgres, HAProxy, Prometheus, Alertmanager)", async () => {
+    for (const t of targets.filter((x) => x.job !== "patroni" && x.job !== "etcd")) {
       const outcome = await scrape(sb, t, { clientCert: false }).then((r) => `HTTP ${r.status}`, (e: Error) => `refused: ${e.message}`);
       expect([t.job, t.node, outcome]).toEqual([t.job, t.node, expect.stringMatching(/^refused: /)]);
     }

@@ -92,8 +92,15 @@ function scenarios(spec: ClusterSpec): Scenario[] {
   // Archiving keeps up: last archived time advances with the clock (15 s per sample).
   out.push({ title: "WAL waiting but archiving keeps up", rule: "PghaArchiveBehindRpo", at: `${m}m`, series: archiver(1, `0+${INTERVAL}x${Math.ceil(((m + 1) * 60) / INTERVAL)}`), fires: [] });
 
-  out.push({ title: "archive_command failed", rule: "PghaArchiveFailing", at: "5m", series: [{ series: `pgha_archiver_failed_count{job="postgres", node="${leader}"}`, values: `0+0x12 1+0x8` }], fires: [{ job: "postgres", node: leader }] });
-  out.push({ title: "no archive failure", rule: "PghaArchiveFailing", at: "5m", series: [{ series: `pgha_archiver_failed_count{job="postgres", node="${leader}"}`, values: flat(4, 6) }], fires: [] });
+  const failing = (failed: string, lastFailed: number, lastArchived: number) => [
+    { series: `pgha_archiver_failed_count{job="postgres", node="${leader}"}`, values: failed },
+    { series: `pgha_archiver_last_failed_time_seconds{job="postgres", node="${leader}"}`, values: flat(lastFailed, 21) },
+    { series: `pgha_archiver_last_archived_time_seconds{job="postgres", node="${leader}"}`, values: flat(lastArchived, 21) },
+  ];
+  out.push({ title: "archive_command keeps failing", rule: "PghaArchiveFailing", at: "5m", series: failing(`0+0x12 1+0x8`, 200, 100), fires: [{ job: "postgres", node: leader }] });
+  // One failure the next attempt recovered from (archive-push meeting stanza-create's lock at boot).
+  out.push({ title: "one failure, archived since", rule: "PghaArchiveFailing", at: "5m", series: failing(`0+0x12 1+0x8`, 200, 230), fires: [] });
+  out.push({ title: "no archive failure", rule: "PghaArchiveFailing", at: "5m", series: failing(flat(4, 6), 0, 100), fires: [] });
 
   // The jobs' own label is `kind`: `job` is Prometheus's (the textfile's exporter, node).
   const jobSeries = (node: string, kind: string, run: number, exit: number, success?: number) => [

@@ -17,7 +17,7 @@ describe("metricsTargets", () => {
     const t = metricsTargets(s, layout);
     for (const n of s.nodes) {
       const jobs = t.filter((x) => x.node === n.name).map((x) => `${x.job}:${x.port}`).sort();
-      const want = { postgres: [`node:${PORTS.nodeExporter}`, `patroni:${PORTS.patroniRestApi}`, `postgres:${PORTS.postgresExporter}`], etcd: [`etcd:${PORTS.etcdClient}`, `node:${PORTS.nodeExporter}`], haproxy: [`haproxy:${PORTS.haproxyMetrics}`, `node:${PORTS.nodeExporter}`] }[n.role];
+      const want = { postgres: [`node:${PORTS.nodeExporter}`, `patroni:${PORTS.patroniRestApi}`, `postgres:${PORTS.postgresExporter}`], etcd: [`etcd:${PORTS.etcdClient}`, `node:${PORTS.nodeExporter}`], haproxy: [`haproxy:${PORTS.haproxyMetrics}`, `node:${PORTS.nodeExporter}`], monitor: [`alertmanager:${PORTS.alertmanager}`, `node:${PORTS.nodeExporter}`, `prometheus:${PORTS.prometheus}`] }[n.role];
       expect([n.name, jobs]).toEqual([n.name, [...want!].sort()]);
     }
     expect(t.every((x) => x.address === layout.addresses[x.node] && x.path === "/metrics" && x.scheme === "https")).toBe(true);

@@ -10,6 +10,7 @@ import { architectureOf, LIBPQ_CONNECT_TIMEOUT_SECONDS, WATCHDOG_SAFETY_MARGIN_S
 import type { WatchdogMode } from "../../config/schema";
 import type { ChangeAction } from "../../bundle/format";
 import type { BundleFile } from "./types";
+import { monitorFiles, monitorView } from "./monitor-files";
 
 export const REST_API_USER = "patroni";
 
@@ -78,6 +79,8 @@ export function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
     // node.env carries only what the node's role uses, so a backup setting changes no etcd bundle.
     postgresNode: node.role === "postgres",
     etcdNode: node.role === "etcd",
+    monitorNode: node.role === "monitor",
+    monitor: node.role === "monitor" ? monitorView(spec, node, layout) : undefined,
     clusterSecret: node.role === "postgres" ? spec.names.clusterSecret : "",
     nodeSecret: spec.names.nodeSecret[node.name],
     // Every PostgreSQL member keeps its data on its own volume (EBS on EC2, a block device the
@@ -335,5 +338,6 @@ export function renderNodeFiles(spec: ClusterSpec, nodeName: string, layout: Lay
   if (node.role === "postgres") files.push(...postgresFiles(spec, node, layout));
   if (node.role === "etcd") files.push(...etcdFiles(spec, node, layout));
   if (node.role === "haproxy") files.push(...haproxyFiles(spec, node, layout));
+  if (node.role === "monitor") files.push(...monitorFiles(spec, node, layout, view));
   return files.sort((a, b) => a.path.localeCompare(b.path));
 }

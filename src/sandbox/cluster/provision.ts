@@ -8,7 +8,7 @@ import { awsAccessDir, secretDocuments, type SandboxMaterial } from "../material
 import { attachVolume, cloudInitStatus, hostExec, type HostDefinition } from "../hosts";
 import type { Transport } from "../../rollout/rollout";
 import { sleep } from "../shell";
-import { publishBundles } from "../aws";
+import { createAlertTopic, publishBundles } from "../aws";
 import { ensureVolumeFile } from "../volumes";
 
 /**
@@ -25,11 +25,13 @@ export async function attachDataVolumes(spec: ClusterSpec, stateDir: string, mem
 }
 
 /**
- * The sandbox's `pulumi up` against its local AWS: the secrets in Secrets Manager, the node
- * software and every node's bundle in the bucket, the desired pointers last.
+ * The sandbox's `pulumi up` against its local AWS: the alert topic (monitoring.enabled), the
+ * secrets in Secrets Manager, the node software and every node's bundle in the bucket, the
+ * desired pointers last.
  */
 export async function publishStack(spec: ClusterSpec, layout: Layout, material: SandboxMaterial): Promise<ReturnType<typeof renderAll>> {
   const bundles = renderAll(spec, layout);
+  if (spec.monitoring.enabled) await createAlertTopic(spec);
   await publishBundles(spec, bundles, secretDocuments(spec, material), material.retiredRoleSecrets);
   return bundles;
 }

@@ -1,6 +1,7 @@
 // The sandbox cluster: its status (members, endpoints, etcd, hosts, S3, drift, archiving) and
 // how `sandbox status` prints it.
 import * as path from "path";
+import { firingAlerts, monitoringUrls, type FiringAlert, type MonitoringUrls } from "../monitoring";
 import { SANDBOX_NETWORK } from "../../layout";
 import { PORTS, nodesOf } from "../../spec";
 import { NODE_PATHS } from "../../node-paths";
@@ -90,6 +91,14 @@ export interface SandboxStatus {
   replicationSlots: { name: string; active: boolean; retainedBytes: number | null; walStatus: string | null }[] | null;
   /** The leader's WAL archiver: a growing `pendingWalFiles` or old `lastArchivedTime` means S3 trouble. */
   archiving: { lastArchivedWal: string | null; lastArchivedTime: string | null; failedCount: number; lastFailedTime: string | null; pendingWalFiles: number } | null;
+  /** The monitoring node's URLs as reachable from the machine (null: monitoring.enabled is false). */
+  monitoring: MonitoringUrls | null;
+  /**
+   * The alerts Alertmanager holds now ({name, severity, since, summary, node, state}); null when
+   * there is no monitoring node or it did not answer (monitoringError says why).
+   */
+  alerts: FiringAlert[] | null;
+  monitoringError: string | null;
   image: string;
   stateDir: string;
   dataPaths: Record<string, string>;
@@ -234,6 +243,8 @@ export async function status(sb: Sandbox, opts: { catalogue?: boolean } = {}): P
   const health = await checkHealth(sb, probes).catch((e) => ({ healthy: false, reasons: [(e as Error).message] }));
   const archiving = await archiverStatus(sb).catch(() => null);
   const replicationSlots = await slotStatus(sb).catch(() => null);
+  const monitoring = monitoringUrls(sb);
+  const alerts = monitoring ? await firingAlerts(sb).then((a) => ({ a, e: null }), (e: Error) => ({ a: null, e: e.message })) : { a: null, e: null };
   const rw = client.endpoint("rw");
   const ro = client.endpoint("ro");
   const endpointOf = (target: string) => (({ host, hostaddr, port }) => ({ host, address: hostaddr, port }))(client.endpoint(target));
@@ -275,6 +286,9 @@ export async function status(sb: Sandbox, opts: { catalogue?: boolean } = {}): P
     archiving,
     replicationSlots,
     restoreClusters: await scratchStatus(sb.stateDir),
+    monitoring,
+    alerts: alerts.a,
+    monitoringError: alerts.e,
     image: sb.state.image,
     stateDir: sb.stateDir,
     dataPaths: Object.fromEntries(spec.nodes.map((n) => [n.name, path.join(sb.stateDir, "hosts", n.name)])),
@@ -329,6 +343,15 @@ export function formatStatus(s: SandboxStatus): string {
     ...s.repositories.filter((r) => r.catalogueError !== CATALOGUE_SKIPPED).map((r) => `${r.name} (${r.region}, ${r.bucket}): ${r.catalogueError ? `catalogue not read: ${r.catalogueError}` : `${r.backups} backup(s), newest ${r.newestBackup ? `${r.newestBackup.label} (${r.newestBackup.type}, ended ${r.newestBackup.stop})` : "none"}, newest WAL ${r.newestWal ?? "none"}`}`),
     ...(s.replicationSlots?.length
       ? [`slots on the leader: ${s.replicationSlots.map((r) => `${r.name} ${r.active ? "active" : "INACTIVE"} ${r.retainedBytes === null ? "-" : mib(r.retainedBytes)} retained${r.walStatus && r.walStatus !== "reserved" ? ` (${r.walStatus})` : ""}`).join(", ")}`]
+      : []),
+    ...(s.monitoring
+      ? [
+          s.alerts === null
+            ? `alerts: the monitoring node did not answer (${s.monitoringError})`
+            : s.alerts.length === 0
+              ? `alerts: none firing  (Prometheus ${s.monitoring.prometheus})`
+              : `alerts: ${s.alerts.map((a) => `${a.state === "active" ? "" : `(${a.state}) `}${a.name} [${a.severity}]${a.node ? ` on ${a.node}` : ""} since ${a.since}`).join("; ")}`,
+        ]
       : []),
     s.archiving
       ? `archiving: last ${s.archiving.lastArchivedWal ?? "-"} at ${s.archiving.lastArchivedTime ?? "-"}, ${s.archiving.pendingWalFiles} WAL file(s) waiting, ${s.archiving.failedCount} failure(s)${s.archiving.pendingWalFiles > 2 ? "  ← WAL is not reaching the archive" : ""}`

@@ -1,0 +1,160 @@
+// The monitoring node on the booted hosts (issue 12): Prometheus scrapes every exporter of the
+// cluster over TLS and holds the stack's rules; Alertmanager publishes to the stack's SNS topic
+// (moto's, the same configuration as on AWS), which delivers to the sandbox's inbox queue — the
+// stand-in for the people subscribed. Faults are injected on the running cluster; each alert must
+// be delivered within its `for` plus two scrape intervals (and Alertmanager's group wait) after
+// the moment its condition holds, and resolved after the repair. The dead man's switch puts a
+// CloudWatch datapoint only while Prometheus evaluates and Alertmanager is ready.
+import { alertRules } from "../../src/monitoring/alerts";
+import { metricsTargets } from "../../src/metrics/targets";
+import { NODE_PATHS } from "../../src/node-paths";
+import { nodesOf } from "../../src/spec";
+import { heartbeatDatapoints } from "../../src/sandbox/aws";
+import { hostExec } from "../../src/sandbox/hosts";
+import { killMember, startMember, type Sandbox } from "../../src/sandbox/cluster";
+import { deliveredAlerts, firingAlerts, monitoringGet, monitoringUrls, prometheusQuery, prometheusTargets, type DeliveredAlert } from "../../src/sandbox/monitoring";
+import { startS3, stopS3 } from "../../src/sandbox/s3";
+import { localSql, postgresMembers, sandbox, sh, waitFor, waitHealthy, waitStreaming } from "./support";
+
+let sb: Sandbox;
+const T = (minutes: number) => minutes * 60_000;
+/** Alertmanager's group_wait (src/monitoring/alertmanager.ts): a new group's first notification waits this long. */
+const GROUP_WAIT_SECONDS = 10;
+/** What the bound adds for the path after Alertmanager: SNS → SQS → the test's poll (every 2 s). */
+const DELIVERY_MARGIN_SECONDS = 10;
+
+beforeAll(async () => {
+  sb = await sandbox();
+  await waitHealthy(sb);
+}, T(4));
+
+const forOf = (name: string) => alertRules(sb.spec).find((r) => r.name === name)!.forSeconds;
+const interval = () => sb.spec.monitoring.scrapeIntervalSeconds;
+
+/** No alert firing: an earlier suite's fault (or the cluster's creation) has cleared. */
+async function quiet(timeoutMs: number): Promise<void> {
+  await waitFor("no alert firing on the monitoring node", async () => ((await firingAlerts(sb)).length === 0 ? true : undefined), timeoutMs, 5000).catch(async (e) => {
+    throw new Error(`${(e as Error).message}: ${JSON.stringify(await firingAlerts(sb))}`);
+  });
+}
+
+describe("the monitoring node", () => {
+  it("Prometheus scrapes every metrics target of the cluster, each up, and holds exactly the stack's rules", async () => {
+    const urls = monitoringUrls(sb)!;
+    expect(urls.prometheus).toBe(`https://${sb.layout.addresses[nodesOf(sb.spec, "monitor")[0].name]}:9090`);
+    const want = metricsTargets(sb.spec, sb.layout).map((t) => `${t.job}@${t.node}`).sort();
+    // A target restarted moments ago (an earlier suite's fault) is up again within a scrape or two.
+    const got = await waitFor("every scrape target up", async () => {
+      const t = await prometheusTargets(sb);
+      return t.every((x) => x.health === "up") ? t : undefined;
+    }, 90_000, 3000);
+    expect(got.map((t) => `${t.job}@${t.node}`).sort()).toEqual(want);
+    const rules = JSON.parse((await monitoringGet(sb, `${urls.prometheus}/api/v1/rules?type=alert`)).text) as { data: { groups: { rules: { name: string; health: string }[] }[] } };
+    const loaded = rules.data.groups.flatMap((g) => g.rules);
+    expect(loaded.map((r) => r.name).sort()).toEqual(alertRules(sb.spec).map((r) => r.name).sort());
+    expect(loaded.filter((r) => r.health !== "ok" && r.health !== "unknown")).toEqual([]);
+    // Every PostgreSQL member's exporter answers through Prometheus with the `node` label the rules group by.
+    const up = await prometheusQuery(sb, 'pg_up{job="postgres"}');
+    expect(up.map((s) => [s.labels.node, s.value]).sort()).toEqual(postgresMembers(sb).map((m) => [m, 1]).sort());
+  }, T(3));
+
+  it("the dead man's switch: pgha-monitor heartbeat puts a CloudWatch datapoint; with Alertmanager stopped it puts none and says why", async () => {
+    const mon = nodesOf(sb.spec, "monitor")[0].name;
+    const ok = await hostExec(mon, ["pgha-monitor", "heartbeat"]);
+    expect([ok.code, ok.stderr]).toEqual([0, ""]);
+    const points = await heartbeatDatapoints(sb.spec, 600);
+    expect(points.length).toBeGreaterThan(0);
+    expect(points[points.length - 1].sum).toBeGreaterThanOrEqual(1);
+    await hostExec(mon, ["systemctl", "stop", "prometheus-alertmanager.service"]);
+    try {
+      const before = (await heartbeatDatapoints(sb.spec, 600)).reduce((a, p) => a + p.sum, 0);
+      const refused = await hostExec(mon, ["pgha-monitor", "heartbeat"]);
+      expect([refused.code, refused.stderr]).toEqual([1, expect.stringContaining("no heartbeat: Alertmanager is not ready")]);
+      // The timer may have put one of its own in between (it runs every minute): none from this call.
+      const after = (await heartbeatDatapoints(sb.spec, 600)).reduce((a, p) => a + p.sum, 0);
+      expect(after - before).toBeLessThanOrEqual(1);
+    } finally {
+      await hostExec(mon, ["systemctl", "start", "prometheus-alertmanager.service"]);
+    }
+    await waitFor("Alertmanager ready again", async () => ((await hostExec(mon, ["pgha-monitor", "check"])).code === 0 ? true : undefined), 60_000, 1000);
+  }, T(3));
+});
+
+interface Fault {
+  alert: string;
+  node?: string;
+  /** When the alert's condition began to hold (ms). */
+  onsetMs: number;
+}
+
+describe("faults → alerts delivered through the stack's SNS topic, resolved after the repair", () => {
+  it("S3 stopped, a cron-run backup failing, a replica powered off, an etcd member stopped: each alert delivered within its for + two scrape intervals + the group wait; each resolved after the repair", async () => {
+    await quiet(T(5));
+    await deliveredAlerts(sb); // what earlier suites' faults sent
+    const leader = (await sb.client.leader())!;
+    const replica = postgresMembers(sb).find((m) => m !== leader)!;
+    const etcd = nodesOf(sb.spec, "etcd").map((n) => n.name).pop()!;
+    const inbox: DeliveredAlert[] = [];
+    const poll = async () => {
+      inbox.push(...(await deliveredAlerts(sb)));
+      return inbox;
+    };
+    const faults: Fault[] = [];
+    const kind = sb.spec.backup.diffSchedule ? "diff" : "incr";
+    const cronLine = (await sh(leader, `cat ${NODE_PATHS.cron}`)).split("\n").find((l) => !l.startsWith("#") && new RegExp(`[ /]pgha-backup ${kind}( |$)`).test(l))!;
+    const command = cronLine.trim().split(/\s+/).slice(6).join(" ");
+    const testCron = "/etc/cron.d/pgha-test-failing-backup";
+    try {
+      // 1. The S3 endpoint stops: WAL waits, and once the newest archived file is older than the
+      //    PITR RPO, the archive is behind its promise.
+      const lastArchived = Number(await localSql(leader, "select coalesce(extract(epoch from last_archived_time), 0)::bigint from pg_stat_archiver"));
+      await stopS3(sb.stateDir);
+      await localSql(leader, "select pg_switch_wal() from (select pg_logical_emit_message(false, 'pgha', 'monitoring test')) as w");
+      faults.push({ alert: "PghaArchiveBehindRpo", onsetMs: Math.max(Date.now(), (lastArchived + sb.spec.objectives.pitrRpoSeconds) * 1000) });
+      // 2. The leader's backup, run by cron (every minute here, as its own schedule would), fails
+      //    against the stopped endpoint: only its recorded exit status tells anyone.
+      await sh(leader, `printf '%s\\n' '* * * * * postgres env PGHA_REPO_PROBE_SECONDS=5 ${command.replace(/'/g, "'\\''")}' > ${testCron}; chmod 0644 ${testCron}; touch /etc/cron.d`);
+      // 3. A replica loses power; 4. an etcd member stops.
+      await killMember(replica, true);
+      faults.push({ alert: "PghaMembersMissing", onsetMs: Date.now() });
+      await sh(etcd, "systemctl stop etcd.service");
+      faults.push({ alert: "PghaEtcdMemberDown", node: etcd, onsetMs: Date.now() });
+      // The cron run: the next minute boundary, then the job's failure is recorded.
+      const failedAt = await waitFor("the cron-run backup failed on the leader", async () => {
+        const r = await hostExec(leader, ["bash", "-c", `grep -h '^pgha_job_last_exit_status{kind="${kind}"}' ${NODE_PATHS.metricsDir}/*.prom; grep -h '^pgha_job_last_run_timestamp_seconds{kind="${kind}"}' ${NODE_PATHS.metricsDir}/*.prom`]);
+        const [status, run] = r.stdout.trim().split("\n").map((l) => Number(l.split(" ").pop()));
+        return status === 1 && run * 1000 >= faults[0].onsetMs - 120_000 ? run * 1000 : undefined;
+      }, T(3), 2000);
+      await sh(leader, `rm -f ${testCron}; touch /etc/cron.d`);
+      faults.push({ alert: "PghaNodeJobFailed", node: leader, onsetMs: failedAt });
+
+      // Each fault's alert, delivered.
+      const delays: Record<string, number> = {};
+      for (const f of faults) {
+        const bound = forOf(f.alert) + 2 * interval() + GROUP_WAIT_SECONDS + DELIVERY_MARGIN_SECONDS;
+        const m = await waitFor(`${f.alert} delivered`, async () => (await poll()).find((x) => x.status === "FIRING" && x.alertname === f.alert && (!f.node || x.message.includes(f.node) || x.subject?.includes(f.node))), Math.max(0, f.onsetMs - Date.now()) + bound * 1000 + 60_000, 2000);
+        const delay = (Date.parse(m.timestamp) - f.onsetMs) / 1000;
+        delays[f.alert] = Math.round(delay * 10) / 10;
+        expect([f.alert, delay <= bound]).toEqual([f.alert, true]);
+      }
+      process.stderr.write(`[monitoring] fault → alert delivered (s): ${JSON.stringify(delays)}\n`);
+      // A delivered message says what to do first and which promise broke.
+      const page = inbox.find((x) => x.alertname === "PghaArchiveBehindRpo")!;
+      expect(page.subject).toContain("page");
+      expect(page.message).toMatch(/first step: .+\npromise: PITR RPO/);
+    } finally {
+      await sh(leader, `rm -f ${testCron}; touch /etc/cron.d`).catch(() => undefined);
+      await startS3(sb.stateDir, sb.spec.backup.bucketName);
+      await sh(etcd, "systemctl start etcd.service").catch(() => undefined);
+      await startMember(replica).catch(() => undefined);
+    }
+    // The repairs: S3 back (WAL archived), the backup run again and succeeding, the replica
+    // streaming, etcd up. Each alert resolves.
+    await waitStreaming(sb, replica, T(4));
+    await sh(leader, `runuser -u postgres -- bash -c '${command.replace(/>.*$/, "").replace(/'/g, "'\\''")}'`, T(6));
+    for (const f of faults) {
+      await waitFor(`${f.alert} resolved`, async () => (await poll()).find((x) => x.status === "RESOLVED" && x.alertname === f.alert), T(5), 2000);
+    }
+    await quiet(T(5));
+  }, T(30));
+});
