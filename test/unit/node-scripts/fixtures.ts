@@ -24,8 +24,19 @@ export function dev(): { spec: ClusterSpec; bundles: NodeBundle[] } {
   return cached;
 }
 
+let cachedMonitored: { spec: ClusterSpec; bundles: NodeBundle[] } | undefined;
+
+/** The dev stack with monitoring.enabled: db1, etcd1, lb1 and the monitoring node mon1. */
+export function devMonitored(): { spec: ClusterSpec; bundles: NodeBundle[] } {
+  if (!cachedMonitored) {
+    const spec = buildSpec(loadStackConfig({ "aws:region": "eu-west-1", "postgres-ha:tier": "dev", "postgres-ha:monitoring": JSON.stringify({ enabled: true }) }, { stack: "dev" }), "dev");
+    cachedMonitored = { spec, bundles: renderAll(spec, ec2Layout(spec)) };
+  }
+  return cachedMonitored;
+}
+
 export function renderedBundle(node: string): NodeBundle {
-  const b = dev().bundles.find((x) => x.node === node);
+  const b = (node === "mon1" ? devMonitored() : dev()).bundles.find((x) => x.node === node);
   if (!b) throw new Error(`no node ${node} in the dev stack`);
   return b;
 }

@@ -26,7 +26,7 @@ const OWN_STUBS = [
 /** Commands faked by stubs/_answer: recorded, silent success unless the test answers them. */
 const ANSWERED = [
   "logger", "psql", "pgbackrest", "haproxy", "etcdctl", "patronictl", "dpkg", "pg_lsclusters",
-  "pg_dropcluster", "pg_dump", "pg_dumpall", "pg_restore", "setsid", "nohup", "modprobe",
+  "pg_dropcluster", "pg_dump", "pg_dumpall", "pg_restore", "setsid", "nohup", "modprobe", "promtool", "amtool",
 ];
 /** The real tools on PATH (install, stat and sleep are reached through their stubs; tests use the real sleep). */
 const TOOLS = [
@@ -177,6 +177,23 @@ export class FakeNode {
     fs.mkdirSync(path.dirname(p), { recursive: true });
     fs.writeFileSync(p, typeof value === "string" ? value : JSON.stringify(value));
     return this;
+  }
+
+  /** The account the fake STS names (sts get-caller-identity); undefined: no credentials. */
+  awsAccount(id: string | undefined): this {
+    const p = path.join(this.dir, "aws/account");
+    if (id === undefined) fs.rmSync(p, { force: true });
+    else {
+      fs.mkdirSync(path.dirname(p), { recursive: true });
+      fs.writeFileSync(p, `${id}\n`);
+    }
+    return this;
+  }
+
+  /** What the fake CloudWatch received: one line of put-metric-data arguments per call. */
+  metricData(): string[] {
+    const p = path.join(this.dir, "aws/metrics");
+    return fs.existsSync(p) ? fs.readFileSync(p, "utf8").trim().split("\n").filter(Boolean) : [];
   }
 
   /** An object in the fake S3 ("s3://bucket/key"). */
