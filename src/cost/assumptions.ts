@@ -37,7 +37,7 @@ export const ASSUMPTION_TEXT: Record<keyof AssumptionValues, string> = {
 
 /** Charges the estimate leaves out, said out loud. */
 export const NOT_PRICED = [
-  "API requests (S3 PUT/GET, KMS, Secrets Manager), DNS queries and CloudWatch Logs",
+  "API requests (S3 PUT/GET, KMS, Secrets Manager, the monitoring heartbeat's CloudWatch PutMetricData), DNS queries and CloudWatch Logs",
   "data transfer to clients and out to the internet",
   "taxes, support plans and any discount (Savings Plans, Reserved Instances, free tier, credits)",
 ];

@@ -97,6 +97,14 @@ export const PRICED: Record<string, Rule> = {
     if (r.inputs.vpcEndpointType !== "Gateway") throw new UnpricedResourceError(`${r.name} (${r.type}): no price for a ${String(r.inputs.vpcEndpointType ?? "Interface")} VPC endpoint in src/cost/prices.ts (Gateway endpoints are free)`);
     return [];
   },
+  // One metric per alarm; an alarm on a custom namespace (the monitoring heartbeat) also pays for its metric.
+  "aws:cloudwatch/metricAlarm:MetricAlarm": (r, ctx) => {
+    const p = ctx.prices.cloudwatch;
+    const items: CostItem[] = [{ key: "cloudwatch-alarm", resource: "CloudWatch metric alarm (standard resolution)", type: r.type, unit: "alarm-month", unitPrice: p.alarmMonth, quantity: 1 }];
+    const namespace = String(r.inputs.namespace ?? "");
+    if (!namespace.startsWith("AWS/")) items.push({ key: "cloudwatch-custom-metric", resource: "CloudWatch custom metric (the monitoring heartbeat)", type: r.type, unit: "metric-month", unitPrice: p.customMetricMonth, quantity: 1 });
+    return items;
+  },
   // The bucket's storage is estimated once for the stack (repository.ts), not per resource.
   "aws:s3/bucket:Bucket": () => [],
   "aws:s3/bucketV2:BucketV2": () => [],
@@ -122,6 +130,9 @@ export const FREE: Record<string, string> = {
   "aws:iam/rolePolicyAttachment:RolePolicyAttachment": "IAM is free",
   "aws:iam/instanceProfile:InstanceProfile": "IAM is free",
   "aws:kms/alias:Alias": "KMS aliases are free (the key is priced)",
+  "aws:sns/topic:Topic": "alerts are a few publishes and deliveries a month: SNS charges $0.50 per million publishes and $2 per 100,000 emails, the first million publishes and 1,000 emails free",
+  "aws:sns/topicPolicy:TopicPolicy": "topic settings are free",
+  "aws:sns/topicSubscription:TopicSubscription": "subscriptions are free (deliveries are in the topic's reason)",
   "aws:secretsmanager/secretVersion:SecretVersion": "a secret's versions are included in the secret's price",
   "aws:route53/record:Record": "records are included in the hosted zone's price (queries are not priced)",
   "aws:lb/targetGroup:TargetGroup": "target groups are included in the load balancer's price",

@@ -77,6 +77,12 @@ export interface RegionPrices {
   route53ZoneMonth: number;
   /** EC2 detailed monitoring: 7 metrics at the first-tier custom-metric rate, per instance-month. */
   detailedMonitoringInstanceMonth: number;
+  cloudwatch: {
+    /** A standard-resolution metric alarm (one metric), per alarm-month. */
+    alarmMonth: number;
+    /** A custom metric (first 10,000 metrics), per metric-month (PutMetricData requests not included). */
+    customMetricMonth: number;
+  };
   s3: { standardGbMonth: number; standardIaGbMonth: number };
   /** Data transfer between AZs of the region, per GB, charged out of one AZ and again into the other. */
   interAzPerGbEachWay: number;
@@ -103,6 +109,7 @@ export const PRICES: Record<string, RegionPrices> = {
     secretMonth: 0.4,
     route53ZoneMonth: 0.5,
     detailedMonitoringInstanceMonth: 2.1,
+    cloudwatch: { alarmMonth: 0.1, customMetricMonth: 0.3 },
     s3: { standardGbMonth: 0.023, standardIaGbMonth: 0.0125 },
     interAzPerGbEachWay: 0.01,
     rds: {
@@ -136,6 +143,7 @@ export const PRICES: Record<string, RegionPrices> = {
     secretMonth: 0.4,
     route53ZoneMonth: 0.5,
     detailedMonitoringInstanceMonth: 2.1,
+    cloudwatch: { alarmMonth: 0.1, customMetricMonth: 0.3 },
     s3: { standardGbMonth: 0.023, standardIaGbMonth: 0.0125 },
     interAzPerGbEachWay: 0.01,
     rds: {
