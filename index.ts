@@ -1,7 +1,8 @@
 // postgres-ha: one stack's config → a production PostgreSQL service on AWS.
 //
 //   Pulumi.<stack>.yaml ──► loadAndValidate (tier defaults, validated, derived: ClusterSpec) ──►
-//   PostgresHaCluster (network, secrets, backups, IAM, etcd, PostgreSQL, HAProxy, DNS, day-2)
+//   PostgresHaCluster (network, secrets, backups, IAM, etcd, PostgreSQL, HAProxy, DNS, day-2,
+//   and with monitoring.enabled the monitoring node, its alert topic and CloudWatch alarms)
 //
 // A bad config stops here, before any resource is registered, with one message naming every
 // bad key, its value, what is allowed and how to fix it (a RunError: no stack trace).
@@ -52,5 +53,9 @@ export const patronictl = Object.fromEntries(
 export const bundleHashes = cluster.bundleHashes;
 /** sha256 of the Patroni dynamic configuration the day-2 command applied. */
 export const dynamicConfigHash = cluster.dynamicConfigHash;
+/** monitoring.enabled: the SNS topic every alert goes to (subscribe more endpoints to it), or null. */
+export const alertTopicArn = cluster.alertTopicArn ?? null;
+/** monitoring.enabled: Prometheus's and Alertmanager's URLs on the monitoring node (reachable from the allowed clients), or null. */
+export const monitoring = cluster.monitoring ?? null;
 /** The node this update replaces with a newer Debian image (one per pulumi up, in maintenance.window), and those still on an older one. */
 export const images = cluster.images;

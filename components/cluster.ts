@@ -1,6 +1,7 @@
 // PostgresHaCluster: the whole service from one ClusterSpec, composed in dependency order:
-// network → secrets → backup bucket → node roles → node bundles (objects in the bucket) → etcd →
-// PostgreSQL → HAProxy (+ NLB) → DNS → rollout (converges running nodes to changed bundles).
+// network → secrets → backup bucket → alert topic (monitoring) → node roles → node bundles
+// (objects in the bucket) → etcd → PostgreSQL → HAProxy (+ NLB) → monitoring node → alarms
+// (monitoring) → DNS → rollout (converges running nodes to changed bundles).
 // The class is thin; each part is its own component with narrow, documented arguments (XxxArgs):
 // this is the one component that reads the ClusterSpec, and it maps the spec to those arguments.
 import * as pulumi from "@pulumi/pulumi";
@@ -26,6 +27,8 @@ import { NodeRoles } from "./nodeRoles";
 import { caCommonName, nodeCertificateProfiles } from "../src/tls/profile";
 import { PostgresNodes } from "./postgresNodes";
 import { Secrets } from "./secrets";
+import { AlertTopic, Alarms } from "./alerting";
+import { MonitoringNode, monitorRootVolumeGiB } from "./monitoringNode";
 import { loginRoles, roleDatabase } from "../src/access/declaration";
 
 /** How to reach a node and look at the cluster: SSM Session Manager, no SSH. */
@@ -45,7 +48,8 @@ export interface Endpoint {
 /**
  * The whole service from one spec. Only this component takes the ClusterSpec: it maps it to each
  * part's narrow, documented arguments (NetworkArgs, SecretsArgs, BackupBucketArgs, NodeRolesArgs,
- * NodeBundlesArgs, EtcdMembersArgs, PostgresNodesArgs, HaproxyNodesArgs, DnsArgs, RolloutArgs).
+ * NodeBundlesArgs, EtcdMembersArgs, PostgresNodesArgs, HaproxyNodesArgs, DnsArgs, RolloutArgs, and with
+ * monitoring AlertTopicArgs, MonitoringNodeArgs, AlarmsArgs).
  */
 export interface PostgresHaClusterArgs {
   /** The validated, derived cluster (loadAndValidate(...).spec); validated again here (validateSpec). */
@@ -75,6 +79,10 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
   /** sha256 over every node's bundle hash: changes exactly when a rollout runs. */
   readonly rolloutTrigger: string;
   readonly vpcId: pulumi.Output<string>;
+  /** monitoring.enabled: the SNS topic every alert goes to (Alertmanager's, the status-check alarms', the dead man's switch's). */
+  readonly alertTopicArn?: pulumi.Output<string>;
+  /** monitoring.enabled: where Prometheus and Alertmanager answer (the monitoring node's private address; from the allowed clients). */
+  readonly monitoring?: { prometheusUrl: string; alertmanagerUrl: string };
   /**
    * The nodes' images: the node this update replaces with the stack's image (null: none), those
    * still on an older one (roll order), each node's AMI, and why — one node per `pulumi up`,
@@ -108,6 +116,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       synchronousReadOnly: spec.haproxy.synchronousReadOnly,
       pooler: spec.pooler.enabled,
       natGatewayPerZone: spec.tier === "prod",
+      monitoring: spec.monitoring.enabled,
     }, child);
     const certificates = new Map(nodeCertificateProfiles(spec, layout).map((p) => [p.name, p]));
     const secrets = new Secrets(name, {
@@ -162,6 +171,19 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
           catalogPrefix: spec.backup.catalogPrefix,
         }, child)
       : undefined;
+    // monitoring.enabled: the topic first (the monitoring node's role names it), the alarms after the instances.
+    const alertTopic = spec.monitoring.enabled
+      ? new AlertTopic(name, {
+          tags: spec.tags,
+          clusterName: spec.clusterName,
+          stack: spec.stack,
+          topicName: spec.monitoring.topicName,
+          kmsAliasName: `alias/${spec.monitoring.topicName}`,
+          alertEmails: spec.monitoring.alertEmails,
+          alertHttpsEndpoints: spec.monitoring.alertHttpsEndpoints,
+          keepData: keepsData(spec),
+        }, child)
+      : undefined;
     const roles = new NodeRoles(name, {
       tags: spec.tags,
       clusterName: spec.clusterName,
@@ -177,6 +199,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       logicalPrefix: bucket.logicalPrefix,
       catalogPrefix: spec.backup.catalogPrefix,
       secondRepository: second ? { region: second.region, bucketArn: second.bucketArn, kmsKeyArn: second.kmsKeyArn, prefixes: second.prefixes } : undefined,
+      alerting: alertTopic ? { topicArn: alertTopic.topicArn, topicKeyArn: alertTopic.kmsKeyArn, heartbeatNamespace: spec.monitoring.heartbeat.namespace } : undefined,
     }, child);
 
     const bundles = new NodeBundles(name, {
@@ -222,6 +245,12 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       pooler: spec.pooler.enabled,
       loadBalancerSecurityGroupId: network.securityGroupIds.loadBalancer,
     }, child);
+    const monitor = nodesOf(spec, "monitor").length
+      ? new MonitoringNode(name, {
+          ...nodeGroup("monitor"),
+          rootVolumeGiB: monitorRootVolumeGiB({ nodes: spec.nodes.length, scrapeIntervalSeconds: spec.monitoring.scrapeIntervalSeconds, retentionDays: spec.monitoring.retentionDays }),
+        }, child)
+      : undefined;
     const dns = new Dns(name, {
       tags: spec.tags,
       domain: spec.network.domain,
@@ -233,7 +262,16 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       nodes: spec.nodes,
       loadBalancer: haproxy.loadBalancer,
     }, child);
-    const nodes = mergeNodeGroups(postgres, etcd, haproxy);
+    const nodes = mergeNodeGroups(postgres, etcd, haproxy, ...(monitor ? [monitor] : []));
+    if (alertTopic) {
+      new Alarms(name, {
+        tags: spec.tags,
+        topicArn: alertTopic.topicArn,
+        instances: spec.nodes.map((n) => ({ node: n.name, instanceId: nodes.instanceIds[n.name] })),
+        heartbeat: spec.monitoring.heartbeat,
+        heartbeatAfter: monitor?.resources ?? [],
+      }, child);
+    }
     const rollout = new Rollout(name, {
       region: spec.region,
       nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, hash: bundles.bundleHashes[n.name], instanceId: nodes.instanceIds[n.name] })),
@@ -266,6 +304,14 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     this.zoneId = dns.zoneId;
     this.dynamicConfigHash = sha256(JSON.stringify(dynamicConfig(spec, layout)));
     this.vpcId = network.vpcId;
+    this.alertTopicArn = alertTopic?.topicArn;
+    if (monitor) {
+      const scheme = spec.tls.enabled ? "https" : "http";
+      this.monitoring = {
+        prometheusUrl: `${scheme}://${monitor.node.privateIp}:${PORTS.prometheus}`,
+        alertmanagerUrl: `${scheme}://${monitor.node.privateIp}:${PORTS.alertmanager}`,
+      };
+    }
     this.images = images.apply((p) => ({ rolling: p.roll ?? null, olderImage: p.stale, amis: p.amis, reason: p.reason }));
     this.registerOutputs({
       images: this.images,
@@ -283,6 +329,8 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       zoneId: this.zoneId,
       dynamicConfigHash: this.dynamicConfigHash,
       rolloutTrigger: this.rolloutTrigger,
+      alertTopicArn: this.alertTopicArn,
+      monitoring: this.monitoring,
     });
   }
 }

@@ -1,4 +1,5 @@
 // Components of the postgres-ha program (one ComponentResource per part of the service).
+export * from "./alerting";
 export * from "./backupBucket";
 export * from "./cluster";
 export * from "./common";
@@ -8,6 +9,7 @@ export * from "./rollout";
 export * from "./etcdMembers";
 export * from "./haproxyNodes";
 export * from "./instance";
+export * from "./monitoringNode";
 export * from "./network";
 export * from "./nodeRoles";
 export * from "./postgresNodes";

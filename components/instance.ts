@@ -1,5 +1,5 @@
 // The EC2 instance of one node and the per-node loop of a node group (createNodeGroup), shared
-// by PostgresNodes, EtcdMembers and HaproxyNodes, with the arguments they all take (NodeGroupArgs).
+// by PostgresNodes, EtcdMembers, HaproxyNodes and MonitoringNode, with the arguments they all take (NodeGroupArgs).
 // Everything a node runs comes from its bundle in the bucket, fetched by the bootstrap in its
 // user-data; this file only decides how the VM is shaped: AMI, subnet, fixed address, instance
 // role, IMDSv2, encrypted disks.
@@ -10,7 +10,7 @@ import type { NodeSpec, Role } from "../src/spec";
 import { debianAmiId, debianArchitecture, nodeTags, type TaggedArgs } from "./common";
 import type { NodeSubnet } from "./network";
 
-/** Root disk of every node: the OS, packages, logs (and etcd's data on etcd members). */
+/** Root disk of every node: the OS, packages, logs (and etcd's data on etcd members); the monitoring node's is larger (monitoringNode.ts). */
 export const ROOT_VOLUME_GIB = 20;
 /**
  * Instance inputs the program never updates in place:
@@ -36,8 +36,8 @@ export interface NodeGroupArgs extends TaggedArgs {
   nodes: NodeSpec[];
   /** The node subnets (Network.subnets): a node goes into `subnets[node.subnetIndex]`. */
   subnets: NodeSubnet[];
-  /** The security group of each role (Network.securityGroupIds): a node joins its role's. */
-  securityGroupIds: Record<Role, pulumi.Input<string>>;
+  /** The security group of each role (Network.securityGroupIds): a node joins its role's, which must be given. */
+  securityGroupIds: Partial<Record<Role, pulumi.Input<string>>>;
   /** The cluster's KMS key: encrypts the root volume (and a PostgreSQL node's data volume). */
   kmsKeyArn: pulumi.Input<string>;
   /** Per node: its instance profile (NodeRoles.instanceProfileNames). Required for every node. */
@@ -60,12 +60,16 @@ export interface NodeGroupArgs extends TaggedArgs {
    * Default: the newest official Debian 13 AMI of the node's architecture.
    */
   amis?: pulumi.Input<Record<string, string>>;
+  /** Size of each node's root volume (GiB, gp3). Default ROOT_VOLUME_GIB (20); the monitoring node keeps Prometheus's TSDB there. */
+  rootVolumeGiB?: number;
 }
 
 /** Every problem of a node group's arguments (empty when it can be built): one line each. */
 export function validateNodeGroupArgs(role: Role, args: NodeGroupArgs): string[] {
   const problems: string[] = [];
   if (args.nodes.length === 0) problems.push(`nodes: the group has no ${role} node`);
+  if (!args.securityGroupIds[role]) problems.push(`securityGroupIds.${role}: no security group for ${role} nodes`);
+  if (args.rootVolumeGiB !== undefined && (!Number.isInteger(args.rootVolumeGiB) || args.rootVolumeGiB < ROOT_VOLUME_GIB)) problems.push(`rootVolumeGiB: ${args.rootVolumeGiB} is not an integer ≥ ${ROOT_VOLUME_GIB} (the OS and packages need that much)`);
   for (const node of args.nodes) {
     if (node.role !== role) problems.push(`nodes: ${node.name} is a ${node.role} node, not ${role}`);
     if (!args.bundles[node.name]) problems.push(`bundles.${node.name}: no rendered bundle for node ${node.name}`);
@@ -94,7 +98,7 @@ export function createNodeInstance(parent: pulumi.Resource, name: string, node: 
     subnetId: subnet.id,
     privateIp: node.privateIp,
     associatePublicIpAddress: false,
-    vpcSecurityGroupIds: [ctx.securityGroupIds[node.role]],
+    vpcSecurityGroupIds: [ctx.securityGroupIds[node.role]!],
     iamInstanceProfile: ctx.instanceProfileNames[node.name],
     userDataBase64: bundle.userDataGzip.toString("base64"),
     metadataOptions: {
@@ -106,7 +110,7 @@ export function createNodeInstance(parent: pulumi.Resource, name: string, node: 
     },
     rootBlockDevice: {
       volumeType: "gp3",
-      volumeSize: ROOT_VOLUME_GIB,
+      volumeSize: ctx.rootVolumeGiB ?? ROOT_VOLUME_GIB,
       encrypted: true,
       kmsKeyId: ctx.kmsKeyArn,
       deleteOnTermination: true,

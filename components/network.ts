@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { PORTS, subnetSlice, type Role, type SubnetSpec } from "../src/spec";
 import { componentType, tagsFor, throwIfInvalid, type TaggedArgs } from "./common";
 
-/** A security group of the cluster: one per node role, plus the NLB's in prod. */
+/** A security group of the cluster: one per node role (the monitoring node's only with monitoring), plus the NLB's in prod. */
 export type SecurityGroupRole = Role | "loadBalancer";
 
 /** Where a rule's traffic comes from (ingress) or goes to (egress). */
@@ -24,7 +24,7 @@ export interface SecurityRule {
 }
 
 /** Short names used in resource names and descriptions. */
-const GROUP_LABEL: Record<SecurityGroupRole, string> = { postgres: "db", etcd: "etcd", haproxy: "lb", loadBalancer: "nlb" };
+const GROUP_LABEL: Record<SecurityGroupRole, string> = { postgres: "db", etcd: "etcd", haproxy: "lb", monitor: "mon", loadBalancer: "nlb" };
 
 /** Outbound to the internet through the NAT gateway: AWS APIs (HTTPS) and Debian's archive (HTTP, signed). */
 export const INTERNET_EGRESS = [
@@ -39,9 +39,15 @@ export const INTERNET_EGRESS = [
  *   lb    ← clients         5000/5001 (rw/ro), 7000 (stats);  in NLB mode 5000/5001 only ← nlb
  *   nlb   ← clients         5000/5001 (prod: the client allowlist is enforced at the NLB)
  *   (5002 like 5001 with the synchronous read endpoint; 6432/6433 like 5000/5001 with the pooler)
+ * with monitoring (the monitoring node mon1, Prometheus and Alertmanager):
+ *   db    ← mon             9100 (node exporter), 9187 (PostgreSQL exporter), 8008 (Patroni /metrics)
+ *   etcd  ← mon             9100 (node exporter), 2379 (etcd /metrics)
+ *   lb    ← mon             9100 (node exporter), 8405 (HAProxy's Prometheus exporter)
+ *   mon   ← clients         9090 (Prometheus UI/API), 9093 (Alertmanager UI/API)
+ *   (no other group admits a metrics port: only mon scrapes, only the clients read mon)
  * plus the matching egress rules, and 443/80 to the internet for every node (NAT).
  */
-export function securityRules(args: Pick<NetworkArgs, "allowedClientCidrs" | "allowedClientSecurityGroupIds" | "networkLoadBalancer" | "synchronousReadOnly" | "pooler">): SecurityRule[] {
+export function securityRules(args: Pick<NetworkArgs, "allowedClientCidrs" | "allowedClientSecurityGroupIds" | "networkLoadBalancer" | "synchronousReadOnly" | "pooler" | "monitoring">): SecurityRule[] {
   const rules: SecurityRule[] = [];
   const both = (group: SecurityGroupRole, port: number, to: SecurityGroupRole, what: string) => {
     rules.push({ group: to, direction: "ingress", port, peer: { kind: "group", role: group }, description: `${what} from ${GROUP_LABEL[group]} nodes` });
@@ -78,7 +84,23 @@ export function securityRules(args: Pick<NetworkArgs, "allowedClientCidrs" | "al
   }
   for (const peer of clients) rules.push({ group: "haproxy", direction: "ingress", port: PORTS.haproxyStats, peer, description: "HAProxy stats page from allowed clients" });
 
-  for (const group of ["postgres", "etcd", "haproxy"] as const) {
+  // The monitoring node scrapes every node's exporters (src/metrics/targets.ts: the same ports);
+  // people and tools reach its Prometheus and Alertmanager from the client networks.
+  if (args.monitoring) {
+    both("monitor", PORTS.nodeExporter, "postgres", "node exporter scrape");
+    both("monitor", PORTS.postgresExporter, "postgres", "PostgreSQL exporter scrape");
+    both("monitor", PORTS.patroniRestApi, "postgres", "Patroni metrics scrape");
+    both("monitor", PORTS.nodeExporter, "etcd", "node exporter scrape");
+    both("monitor", PORTS.etcdClient, "etcd", "etcd metrics scrape");
+    both("monitor", PORTS.nodeExporter, "haproxy", "node exporter scrape");
+    both("monitor", PORTS.haproxyMetrics, "haproxy", "HAProxy metrics scrape");
+    for (const peer of clients) {
+      rules.push({ group: "monitor", direction: "ingress", port: PORTS.prometheus, peer, description: "Prometheus UI and API from allowed clients" });
+      rules.push({ group: "monitor", direction: "ingress", port: PORTS.alertmanager, peer, description: "Alertmanager UI and API from allowed clients" });
+    }
+  }
+
+  for (const group of ["postgres", "etcd", "haproxy", ...(args.monitoring ? (["monitor"] as const) : [])] as const) {
     for (const e of INTERNET_EGRESS) {
       rules.push({ group, direction: "egress", port: e.port, peer: { kind: "cidr", cidr: "0.0.0.0/0", label: "internet" }, description: e.why });
     }
@@ -140,6 +162,13 @@ export interface NetworkArgs extends TaggedArgs {
   pooler?: boolean;
   /** One NAT gateway per subnet's AZ instead of one for all. Default false; prod: true. Ignored with `vpcId`. */
   natGatewayPerZone?: boolean;
+  /**
+   * A monitoring node (postgres-ha:monitoring.enabled): adds its security group (`mon`), which
+   * may scrape the nodes' metrics ports (9100 everywhere, 9187 and 8008 on PostgreSQL, 2379 on
+   * etcd, 8405 on HAProxy) and admits the allowed clients to Prometheus (9090) and Alertmanager
+   * (9093). Default false (dev); staging, prod: true.
+   */
+  monitoring?: boolean;
 }
 
 /** Every problem of Network's arguments (empty when it can be built). */
@@ -157,7 +186,8 @@ export class Network extends pulumi.ComponentResource {
   readonly vpcId: pulumi.Output<string>;
   /** The node subnets, in the args' order (node.subnetIndex indexes this). */
   readonly subnets: NodeSubnet[];
-  readonly securityGroupIds: Record<SecurityGroupRole, pulumi.Output<string> | undefined> & Record<Role, pulumi.Output<string>>;
+  /** Per role: its security group (`monitor` only with `monitoring`, `loadBalancer` only with `networkLoadBalancer`). */
+  readonly securityGroupIds: Record<SecurityGroupRole, pulumi.Output<string> | undefined> & Record<Exclude<Role, "monitor">, pulumi.Output<string>>;
   readonly natGatewayIds: pulumi.Output<string>[];
   /** What must exist before a node boots (its route to the internet for apt and AWS APIs). */
   readonly egressReady: pulumi.Resource[];
@@ -310,11 +340,16 @@ function peerLabel(peer: RulePeer): string {
 }
 
 function createSecurityGroups(parent: pulumi.Resource, name: string, args: NetworkArgs, vpcId: pulumi.Output<string>): Network["securityGroupIds"] {
-  const roles: SecurityGroupRole[] = ["postgres", "etcd", "haproxy", ...(args.networkLoadBalancer ? (["loadBalancer"] as const) : [])];
+  const roles: SecurityGroupRole[] = [
+    "postgres", "etcd", "haproxy",
+    ...(args.monitoring ? (["monitor"] as const) : []),
+    ...(args.networkLoadBalancer ? (["loadBalancer"] as const) : []),
+  ];
   const purpose: Record<SecurityGroupRole, string> = {
     postgres: "PostgreSQL/Patroni members",
     etcd: "etcd members",
     haproxy: "HAProxy nodes",
+    monitor: "monitoring node (Prometheus, Alertmanager)",
     loadBalancer: "internal NLB of the rw/ro endpoints",
   };
   const groups = {} as Record<SecurityGroupRole, aws.ec2.SecurityGroup>;
@@ -353,6 +388,7 @@ function createSecurityGroups(parent: pulumi.Resource, name: string, args: Netwo
     postgres: groups.postgres.id,
     etcd: groups.etcd.id,
     haproxy: groups.haproxy.id,
+    monitor: groups.monitor?.id,
     loadBalancer: groups.loadBalancer?.id,
   };
 }

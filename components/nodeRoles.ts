@@ -5,6 +5,9 @@
 //   PostgreSQL   also the cluster secret, and S3 on the backup bucket limited to the
 //                pgBackRest repository and the logical-dump prefixes (SSE-KMS through S3 only)
 //   etcd/HAProxy no S3 at all
+//   monitoring   no S3 beyond its bundles either; publishes alerts to the stack's SNS topic
+//                (sns:Publish on that topic, its KMS key through SNS only) and puts the
+//                dead man's switch heartbeat (cloudwatch:PutMetricData in its namespace only)
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../src/spec";
@@ -38,6 +41,21 @@ export interface NodePolicyInputs {
   bundles: { nodePrefix: string; softwarePrefix: string };
   /** PostgreSQL nodes, with backup.secondRepository: repo2's bucket and key in the other region. */
   secondRepository?: SecondRepositoryAccess;
+  /**
+   * The monitoring node only: where its alerts and heartbeat go (no statement without it;
+   * NodeRoles refuses a monitoring node without it, validateNodeRolesArgs).
+   */
+  alerting?: AlertingAccess;
+}
+
+/** What the monitoring node may do beyond every node's grants: publish alerts, put its heartbeat. */
+export interface AlertingAccess {
+  /** The alert topic (AlertTopic.topicArn): Alertmanager publishes to it (SigV4, the instance role). */
+  topicArn: string;
+  /** The topic's KMS key (AlertTopic.kmsKeyArn): SNS encrypts each published message with it on the publisher's behalf. */
+  topicKeyArn: string;
+  /** The heartbeat metric's CloudWatch namespace (ClusterSpec.monitoring.heartbeat.namespace): the only one it may put to. */
+  heartbeatNamespace: string;
 }
 
 /** What a PostgreSQL node may do in the second region: read the repository's copy (restores, drills). */
@@ -112,6 +130,30 @@ export function nodePolicyDocument(i: NodePolicyInputs): PolicyDocument {
       );
     }
   }
+  if (i.node.role === "monitor" && i.alerting) {
+    const a = i.alerting;
+    statements.push(
+      // Alertmanager's SNS receiver: every alert to the one topic.
+      { Sid: "PublishAlerts", Effect: "Allow", Action: ["sns:Publish"], Resource: a.topicArn },
+      {
+        // The topic is encrypted: SNS asks KMS for a data key as the publisher, and only SNS may.
+        Sid: "UseAlertTopicKey",
+        Effect: "Allow",
+        Action: ["kms:GenerateDataKey*", "kms:Decrypt"],
+        Resource: a.topicKeyArn,
+        Condition: { StringEquals: { "kms:ViaService": [`sns.${i.region}.amazonaws.com`] } },
+      },
+      {
+        // The dead man's switch. PutMetricData has no resource-level permissions (Resource "*"):
+        // the namespace condition confines it to the heartbeat's namespace.
+        Sid: "PutHeartbeat",
+        Effect: "Allow",
+        Action: ["cloudwatch:PutMetricData"],
+        Resource: "*",
+        Condition: { StringEquals: { "cloudwatch:namespace": a.heartbeatNamespace } },
+      },
+    );
+  }
   return { Version: "2012-10-17", Statement: statements };
 }
 
@@ -150,6 +192,11 @@ export interface NodeRolesArgs extends TaggedArgs {
   catalogPrefix?: string;
   /** backup.secondRepository: repo2's region, bucket and key (SecondRegionRepository); PostgreSQL nodes may use them. Default: none. */
   secondRepository?: { region: string; bucketArn: pulumi.Input<string>; kmsKeyArn: pulumi.Input<string>; prefixes: string[] };
+  /**
+   * The alert topic, its key and the heartbeat namespace (AlertTopic, ClusterSpec.monitoring):
+   * only the monitoring node may use them. Required when `nodes` lists a `monitor` node.
+   */
+  alerting?: { topicArn: pulumi.Input<string>; topicKeyArn: pulumi.Input<string>; heartbeatNamespace: string };
 }
 
 /** Every problem of NodeRoles' arguments (empty when it can be built). */
@@ -157,6 +204,9 @@ export function validateNodeRolesArgs(args: NodeRolesArgs): string[] {
   const problems = args.nodes.filter((n) => !args.nodeSecretArns[n.name]).map((n) => `nodeSecretArns.${n.name}: no node secret ARN for ${n.name}`);
   // Checked here, before any child, rather than by nodePolicyDocument inside an apply.
   if (!args.clusterSecretArn && args.nodes.some((n) => n.role === "postgres")) problems.push("clusterSecretArn: PostgreSQL nodes' policies need the cluster secret");
+  const monitors = args.nodes.filter((n) => n.role === "monitor");
+  if (monitors.length && !args.alerting) problems.push(`alerting: the monitoring node ${monitors.map((n) => n.name).join(", ")} needs the alert topic, its key and the heartbeat namespace`);
+  if (args.alerting && !args.alerting.heartbeatNamespace) problems.push("alerting.heartbeatNamespace: empty (PutMetricData would not be confined to a namespace)");
   return problems;
 }
 
@@ -193,8 +243,9 @@ export class NodeRoles extends pulumi.ComponentResource {
           pulumi.all(node.role === "postgres" ? (args.roleSecretArns ?? []) : []),
           node.role === "postgres" && args.secondRepository ? args.secondRepository.bucketArn : "",
           node.role === "postgres" && args.secondRepository ? args.secondRepository.kmsKeyArn : "",
+          node.role === "monitor" && args.alerting ? pulumi.all([args.alerting.topicArn, args.alerting.topicKeyArn]) : ["", ""],
         ])
-        .apply(([kmsKeyArn, nodeSecretArn, clusterSecretArn, bucketArn, roleSecretArns, secondBucketArn, secondKeyArn]) =>
+        .apply(([kmsKeyArn, nodeSecretArn, clusterSecretArn, bucketArn, roleSecretArns, secondBucketArn, secondKeyArn, [topicArn, topicKeyArn]]) =>
           nodePolicyDocument({
             node,
             region: args.region,
@@ -207,6 +258,7 @@ export class NodeRoles extends pulumi.ComponentResource {
             secondRepository: secondBucketArn && args.secondRepository
               ? { region: args.secondRepository.region, bucketArn: secondBucketArn, kmsKeyArn: secondKeyArn, prefixes: args.secondRepository.prefixes }
               : undefined,
+            alerting: topicArn && args.alerting ? { topicArn, topicKeyArn, heartbeatNamespace: args.alerting.heartbeatNamespace } : undefined,
           }),
         );
       const policy = new aws.iam.RolePolicy(`${resourceName}-node`, {

@@ -72,7 +72,7 @@ describe("what a change costs", () => {
     expect(after.comparison!.rdsMultiAzCluster.class).toBe("db.r7g.xlarge");
   });
 
-  it("postgres.nodes changes the total by exactly what a member costs: instance, volumes, monitoring, its secret, WAL to it", async () => {
+  it("postgres.nodes changes the total by exactly what a member costs: instance, volumes, monitoring, its secret, its status-check alarm, WAL to it", async () => {
     const after = await cost("prod", { postgres: { nodes: 5 } });
     const a = DEFAULT_ASSUMPTIONS;
     const walGbPerStandby = 200 * a.databaseFillRatio * a.dailyChangeRatio * (730 / 24);
@@ -82,9 +82,27 @@ describe("what a change costs", () => {
       200 * p.ebsGp3.gbMonth + 3000 * p.ebsGp3.iopsMonth + 125 * p.ebsGp3.mibpsMonth + // its data volume above the gp3 baseline
       p.detailedMonitoringInstanceMonth + // prod monitors every instance in detail
       p.secretMonth + // its node secret
+      p.cloudwatch.alarmMonth + // its status-check alarm (monitoring.enabled)
       walGbPerStandby * 2 * p.interAzPerGbEachWay; // the WAL it receives from another AZ
     expect(after.monthly.total - costs.prod.monthly.total).toBeCloseTo(2 * member, 6);
     expect(line(after, "EC2 r7g.large")?.quantity).toBe(5);
+  });
+
+  it("monitoring (on in prod) costs the monitoring node, its 30 GiB root volume, the alert topic's key and one alarm per instance plus the dead man's switch and its metric", async () => {
+    const without = await cost("prod", { monitoring: { enabled: false } });
+    const instances = 3 + 3 + 2 + 1;
+    const monitoring =
+      p.ec2Hourly["t4g.small"] * 730 + // mon1
+      30 * p.ebsGp3.gbMonth + // its root volume (Prometheus's TSDB)
+      p.detailedMonitoringInstanceMonth + // prod monitors every instance in detail
+      p.secretMonth + // its node secret
+      p.kmsKeyMonth + // the alert topic's key
+      (instances + 1) * p.cloudwatch.alarmMonth + // a status-check alarm per instance, the heartbeat alarm
+      p.cloudwatch.customMetricMonth; // the heartbeat metric
+    expect(costs.prod.monthly.total - without.monthly.total).toBeCloseTo(monitoring, 6);
+    expect(line(costs.prod, "CloudWatch metric alarm (standard resolution)")?.quantity).toBe(instances + 1);
+    expect(line(costs.prod, "CloudWatch custom metric (the monitoring heartbeat)")?.quantity).toBe(1);
+    expect(line(costs.dev, "CloudWatch metric alarm (standard resolution)")).toBeUndefined();
   });
 
   it("an instance type without a price is an error that names it", async () => {

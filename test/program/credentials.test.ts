@@ -41,7 +41,7 @@ describe("postgres.credentialsVersion (the cluster's own passwords)", () => {
       new Map(run.ofType(TYPES.bucketObject).filter((o) => o.name.endsWith("-bundle")).map((o) => [/-(\w+)-bundle$/.exec(o.name)![1], { base64: o.inputs.contentBase64 as string, ...unpackNodeBundle(Buffer.from(o.inputs.contentBase64, "base64")) }]));
     const b1 = bundles(v1);
     const b2 = bundles(v2);
-    expect([...b2.keys()].sort()).toEqual(["db1", "db2", "db3", "etcd1", "etcd2", "etcd3", "lb1"]);
+    expect([...b2.keys()].sort()).toEqual(["db1", "db2", "db3", "etcd1", "etcd2", "etcd3", "lb1", "mon1"]);
     for (const [node, bundle] of b2) {
       const file = bundle.files.get("/etc/pgha/credentials.version");
       if (node.startsWith("db")) {

@@ -50,6 +50,13 @@ interface Day2Case {
   role: "postgres" | "haproxy";
   /** The files that change in each of their bundles. */
   files: string[];
+  /**
+   * With monitoring (staging, prod): files of the monitoring node's bundle that change too — its
+   * alert rules follow the objectives, Patroni's timing and the schedules. Whatever else changes
+   * there stays in Prometheus's configuration (/etc/prometheus/). Default: none (the monitoring
+   * node's bundle does not change).
+   */
+  monitorFiles?: string[];
   /** What the new files say (parsed). */
   check: (files: Map<string, string>) => void;
 }
@@ -71,6 +78,7 @@ const CASES: Day2Case[] = [
     overrides: { patroni: { ttl: 40, loopWait: 10, retryTimeout: 10 } },
     role: "postgres",
     files: ["/etc/patroni/config.d/config.yml", "/etc/patroni/dynamic.json"],
+    monitorFiles: ["/etc/prometheus/pgha-rules.yml"],
     check: (f) => expect(dynamicJson(f)).toMatchObject({ ttl: 40, loop_wait: 10, retry_timeout: 10 }),
   },
   {
@@ -79,6 +87,7 @@ const CASES: Day2Case[] = [
     overrides: { postgres: { syncMode: "on" } },
     role: "postgres",
     files: ["/etc/patroni/config.d/config.yml", "/etc/patroni/dynamic.json"],
+    monitorFiles: ["/etc/prometheus/pgha-rules.yml"],
     check: (f) => expect(dynamicJson(f).synchronous_mode).toBe(true),
   },
   {
@@ -87,6 +96,7 @@ const CASES: Day2Case[] = [
     overrides: { backup: { fullSchedule: "30 1 * * *" } },
     role: "postgres",
     files: ["/etc/cron.d/pgha-backup"],
+    monitorFiles: ["/etc/prometheus/pgha-rules.yml"],
     check: (f) => {
       const jobs = parseCronD(f.get("/etc/cron.d/pgha-backup")!);
       for (const j of jobs) expect(cronFieldsValid(j)).toBe(true);
@@ -108,6 +118,8 @@ describe.each(CASES.map((c) => [c.what, c.stack, c] as const))("changing %s (%s)
   let before: ProgramRun;
   let after: ProgramRun;
   let changes: Map<string, string[]>;
+  /** The nodes of the case's role, and with them the monitoring node when its alert rules change. */
+  let roleNodes: string[];
   let affected: string[];
 
   beforeAll(async () => {
@@ -115,8 +127,11 @@ describe.each(CASES.map((c) => [c.what, c.stack, c] as const))("changing %s (%s)
     after = await runProgram({ stack, overrides: c.overrides });
     if (before.error || after.error) throw before.error ?? after.error;
     changes = changedInputs(before, after);
-    affected = before.ofType(TYPES.instance).filter((i) => role(i) === c.role).map(nodeOf).sort();
-    expect(affected.length).toBeGreaterThan(0);
+    roleNodes = before.ofType(TYPES.instance).filter((i) => role(i) === c.role).map(nodeOf).sort();
+    expect(roleNodes.length).toBeGreaterThan(0);
+    const monitors = c.monitorFiles ? before.ofType(TYPES.instance).filter((i) => role(i) === "monitor").map(nodeOf) : [];
+    if (c.monitorFiles) expect(monitors).toHaveLength(1);
+    affected = [...roleNodes, ...monitors].sort();
   });
 
   test("the same resources; no instance changes at all (nothing replaced, nothing updated in place)", () => {
@@ -139,13 +154,19 @@ describe.each(CASES.map((c) => [c.what, c.stack, c] as const))("changing %s (%s)
     expect(describe(changes)).toEqual(describe(expected));
   });
 
-  test(`each affected node's new bundle holds new ${c.files.join(", ")} — and nothing else new`, () => {
+  test(`each affected node's new bundle holds new ${c.files.join(", ")}${c.monitorFiles ? ` (the monitoring node's: ${c.monitorFiles.join(", ")}, Prometheus's only)` : ""} — and nothing else new`, () => {
     for (const n of affected) {
       const old = filesOf(before, n);
       const now = filesOf(after, n);
       expect([...now.keys()].sort()).toEqual([...old.keys()].sort());
-      expect([...now.keys()].filter((p) => now.get(p) !== old.get(p)).sort()).toEqual([...c.files].sort());
-      c.check(now);
+      const changed = [...now.keys()].filter((p) => now.get(p) !== old.get(p)).sort();
+      if (roleNodes.includes(n)) {
+        expect(changed).toEqual([...c.files].sort());
+        c.check(now);
+      } else {
+        expect(changed).toEqual(expect.arrayContaining(c.monitorFiles!));
+        for (const p of changed) expect(p).toMatch(/^\/etc\/prometheus\//);
+      }
       // the pointer names the new object, and the same node software
       const [was, is] = [JSON.parse(pointer(before, n).inputs.content), JSON.parse(pointer(after, n).inputs.content)];
       expect(bundleObject(after, n).inputs.key).toBe(`bundles/${specOf(after).clusterName}/nodes/${n}/${is.bundle}.tar`);
@@ -172,7 +193,7 @@ describe.each(CASES.map((c) => [c.what, c.stack, c] as const))("changing %s (%s)
   if (c.files.includes("/etc/patroni/dynamic.json")) {
     test("the dynamicConfigHash output is the hash of the dynamic.json every member's bundle carries", () => {
       expect(after.outputs.dynamicConfigHash).not.toBe(before.outputs.dynamicConfigHash);
-      for (const n of affected) expect(sha256(JSON.stringify(dynamicJson(filesOf(after, n))))).toBe(after.outputs.dynamicConfigHash);
+      for (const n of roleNodes) expect(sha256(JSON.stringify(dynamicJson(filesOf(after, n))))).toBe(after.outputs.dynamicConfigHash);
     });
   }
 });

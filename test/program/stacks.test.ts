@@ -13,6 +13,7 @@ import { nodeCertificateProfiles } from "../../src/tls/profile";
 import { TYPES, decodeUserData, policyOf, runProgram, specOf, type ProgramRun, type RecordedResource } from "../helpers/mocks";
 
 interface Expected {
+  /** monitor: the monitoring node (monitoring.enabled: staging and prod). */
   counts: Record<Role, number>;
   subnets: number;
   natGateways: number;
@@ -20,15 +21,15 @@ interface Expected {
   keepsData: boolean;
 }
 const EXPECTED: Record<string, Expected> = {
-  dev: { counts: { postgres: 1, etcd: 1, haproxy: 1 }, subnets: 1, natGateways: 1, nlb: false, keepsData: false },
-  staging: { counts: { postgres: 3, etcd: 3, haproxy: 1 }, subnets: 3, natGateways: 1, nlb: false, keepsData: false },
-  prod: { counts: { postgres: 3, etcd: 3, haproxy: 2 }, subnets: 3, natGateways: 3, nlb: true, keepsData: true },
+  dev: { counts: { postgres: 1, etcd: 1, haproxy: 1, monitor: 0 }, subnets: 1, natGateways: 1, nlb: false, keepsData: false },
+  staging: { counts: { postgres: 3, etcd: 3, haproxy: 1, monitor: 1 }, subnets: 3, natGateways: 1, nlb: false, keepsData: false },
+  prod: { counts: { postgres: 3, etcd: 3, haproxy: 2, monitor: 1 }, subnets: 3, natGateways: 3, nlb: true, keepsData: true },
 };
 
-const LABEL: Record<string, string> = { postgres: "db", etcd: "etcd", haproxy: "lb", loadBalancer: "nlb" };
+const LABEL: Record<string, string> = { postgres: "db", etcd: "etcd", haproxy: "lb", monitor: "mon", loadBalancer: "nlb" };
 
 /** Every security-group rule a stack must have, written out by hand (client CIDR 10.20.0.0/16). */
-function expectedRules(nlb: boolean, pooler: boolean): string[] {
+function expectedRules(nlb: boolean, pooler: boolean, monitoring: boolean): string[] {
   const c = "10.20.0.0/16";
   const common = [
     "db in 5432 from db", "db in 8008 from db", "db in 5432 from lb", "db in 8008 from lb",
@@ -48,7 +49,13 @@ function expectedRules(nlb: boolean, pooler: boolean): string[] {
       ? [`nlb in 6432 from ${c}`, `nlb in 6433 from ${c}`, "lb in 6432 from nlb", "lb in 6433 from nlb", "nlb out 6432 to lb", "nlb out 6433 to lb"]
       : [`lb in 6432 from ${c}`, `lb in 6433 from ${c}`]),
   ];
-  return [...common, ...endpoints, ...pooled].sort();
+  // monitoring.enabled: mon scrapes every node's exporters; the clients reach Prometheus and Alertmanager.
+  const monitored = !monitoring ? [] : [
+    "db in 9100 from mon", "db in 9187 from mon", "db in 8008 from mon", "etcd in 9100 from mon", "etcd in 2379 from mon", "lb in 9100 from mon", "lb in 8405 from mon",
+    "mon out 9100 to db", "mon out 9187 to db", "mon out 8008 to db", "mon out 9100 to etcd", "mon out 2379 to etcd", "mon out 9100 to lb", "mon out 8405 to lb",
+    `mon in 9090 from ${c}`, `mon in 9093 from ${c}`, "mon out 443 to 0.0.0.0/0", "mon out 80 to 0.0.0.0/0",
+  ];
+  return [...common, ...endpoints, ...pooled, ...monitored].sort();
 }
 
 describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
@@ -61,6 +68,8 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
   // The stack's own region: what backup.secondRepository adds in its region (and the replication
   // between them) is test/program/second-repository.test.ts's.
   const home = (type: string) => run.ofType(type).filter((r) => !r.urn.includes("postgres-ha:index:SecondRegionRepository"));
+  // The cluster's own (the alert topic's KMS key and alias are test/program/monitoring.test.ts's).
+  const cluster = (type: string) => home(type).filter((r) => !r.urn.includes("postgres-ha:index:AlertTopic"));
   const nodeOf = (r: RecordedResource) => r.inputs.tags["pgha:node"] as string;
 
   beforeAll(async () => {
@@ -69,13 +78,13 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
     spec = specOf(run);
     instances = home(TYPES.instance);
     // The cluster's key, in the stack's region (backup.secondRepository adds one in its region).
-    const keys = home(TYPES.kmsKey).filter((k) => !k.options.provider);
+    const keys = cluster(TYPES.kmsKey).filter((k) => !k.options.provider);
     expect(keys).toHaveLength(1);
     kmsKeyArn = keys[0].state.arn;
   });
 
   test("instance counts by role", () => {
-    const counts = { postgres: 0, etcd: 0, haproxy: 0 };
+    const counts = { postgres: 0, etcd: 0, haproxy: 0, monitor: 0 };
     for (const i of instances) counts[roleOf(i)]++;
     expect(counts).toEqual(expected.counts);
     expect(instances.map(nodeOf).sort()).toEqual(spec.nodes.map((n) => n.name).sort());
@@ -115,7 +124,7 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
   test("every security-group rule: ports and sources, least privilege", () => {
     const groups = home(TYPES.securityGroup);
     const groupById = new Map(groups.map((g) => [g.id, LABEL[g.inputs.tags["pgha:role"]]]));
-    expect([...groupById.values()].sort()).toEqual(expected.nlb ? ["db", "etcd", "lb", "nlb"] : ["db", "etcd", "lb"]);
+    expect([...groupById.values()].sort()).toEqual(["db", "etcd", "lb", ...(expected.counts.monitor ? ["mon"] : []), ...(expected.nlb ? ["nlb"] : [])].sort());
     const describe = (r: RecordedResource, dir: "in" | "out") => {
       const i = r.inputs;
       expect(i.ipProtocol).toBe("tcp");
@@ -126,7 +135,7 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
     const ingress = home(TYPES.ingress);
     const egress = home(TYPES.egress);
     const rules = [...ingress.map((r) => describe(r, "in")), ...egress.map((r) => describe(r, "out"))].sort();
-    expect(rules).toEqual(expectedRules(expected.nlb, spec.pooler.enabled));
+    expect(rules).toEqual(expectedRules(expected.nlb, spec.pooler.enabled, spec.monitoring.enabled));
     // Nothing open to the world inbound, no SSH anywhere.
     for (const r of ingress) expect(r.inputs.cidrIpv4).not.toBe("0.0.0.0/0");
     for (const r of [...ingress, ...egress]) {
@@ -143,11 +152,11 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
     }
   });
 
-  test("IMDSv2 required, no public IP, encrypted gp3 root volume with the cluster key", () => {
+  test("IMDSv2 required, no public IP, encrypted gp3 root volume with the cluster key (20 GiB; the monitoring node's 30, its TSDB's)", () => {
     for (const i of instances) {
       expect(i.inputs.metadataOptions).toMatchObject({ httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 });
       expect(i.inputs.associatePublicIpAddress).toBe(false);
-      expect(i.inputs.rootBlockDevice).toMatchObject({ encrypted: true, kmsKeyId: kmsKeyArn, volumeType: "gp3", deleteOnTermination: true });
+      expect(i.inputs.rootBlockDevice).toMatchObject({ encrypted: true, kmsKeyId: kmsKeyArn, volumeType: "gp3", deleteOnTermination: true, volumeSize: roleOf(i) === "monitor" ? 30 : 20 });
       expect(i.inputs.keyName).toBeUndefined();
       expect(i.inputs.monitoring).toBe(stack === "prod");
     }
@@ -214,8 +223,14 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
       for (const f of rendered.files) expect(written.map((w) => w.path)).not.toContain(f.path);
       const env = Object.fromEntries(written[0].content.trim().split("\n").map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
       expect(env).toMatchObject({ PGHA_NODE: node, PGHA_BUNDLES_URI: `s3://${spec.backup.bucketName}/bundles/${spec.clusterName}` });
-      // The same shape on every node: only the node's name differs.
-      shapes.add(text.replaceAll(node, "<node>").replace(/\(\w+\); layout/, "(<role>); layout"));
+      // The same shape on every node: only the node's name differs — and the monitoring node also
+      // installs Prometheus and Alertmanager (its packages: the two lines more).
+      const shape = text.replaceAll(node, "<node>").replace(/\(\w+\); layout/, "(<role>); layout");
+      if (roleOf(i) === "monitor") {
+        const extra = ["  - prometheus", "  - prometheus-alertmanager"];
+        for (const l of extra) expect(shape.split("\n")).toContain(l);
+        shapes.add(shape.split("\n").filter((l) => !extra.includes(l)).join("\n"));
+      } else shapes.add(shape);
       for (const secret of run.generatedSecrets) {
         expect(text).not.toContain(secret);
         // Also no fragment of a key body (a PEM line).
@@ -271,8 +286,8 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
   });
 
   test("the KMS key rotates and has the spec's alias", () => {
-    expect(home(TYPES.kmsKey)[0].inputs.enableKeyRotation).toBe(true);
-    const aliases = home(TYPES.kmsAlias);
+    expect(cluster(TYPES.kmsKey)[0].inputs.enableKeyRotation).toBe(true);
+    const aliases = cluster(TYPES.kmsAlias);
     expect(aliases.map((a) => a.inputs.name)).toEqual([spec.names.kmsAlias]);
   });
 
@@ -409,8 +424,11 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
       const policies = home(TYPES.rolePolicy).filter((p) => p.parent === role.urn);
       expect(policies).toHaveLength(1);
       const doc = policyOf(policies[0].inputs.policy);
+      // No wildcard — but on the monitoring node's two statements whose service needs one (monitoring.test.ts checks them exactly).
+      const wildcardAllowed = new Set(role.inputs.tags["pgha:role"] === "monitor" ? ["UseAlertTopicKey", "PutHeartbeat"] : []);
       for (const s of doc.Statement) {
         expect(s.Effect).toBe("Allow");
+        if (wildcardAllowed.has(s.Sid)) continue;
         for (const a of [s.Action].flat()) expect(a).not.toContain("*");
         for (const r of [s.Resource].flat()) expect(r).not.toBe("*");
       }
@@ -546,11 +564,12 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
       new Set([
         "PostgresHaCluster", "Network", "Secrets", "BackupBucket", "NodeRoles", "NodeBundles", "EtcdMembers", "PostgresNodes", "HaproxyNodes", "Dns", "Rollout",
         ...(spec.backup.repositories.length > 1 ? ["SecondRegionRepository"] : []),
+        ...(spec.monitoring.enabled ? ["AlertTopic", "MonitoringNode", "Alarms"] : []),
       ].map((n) => `postgres-ha:index:${n}`)),
     );
   });
 
-  test("outputs: endpoints, secret ARNs, bucket, key, addresses, NLB, patronictl, bundle hashes", () => {
+  test("outputs: endpoints, secret ARNs, bucket, key, addresses, NLB, patronictl, bundle hashes, alert topic and monitoring URLs", () => {
     const o = run.outputs;
     expect(o.endpoints).toEqual({
       readWrite: { host: spec.serviceNames.readWrite, port: 5000 },
@@ -573,5 +592,13 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
     const layout = ec2Layout(spec);
     for (const n of spec.nodes) expect(o.bundleHashes[n.name]).toBe(renderBundle(spec, n.name, layout).hash);
     expect(o.dynamicConfigHash).toBe(sha256(JSON.stringify(dynamicConfig(spec, layout))));
+    if (spec.monitoring.enabled) {
+      const mon1 = nodesOf(spec, "monitor")[0];
+      expect(o.alertTopicArn).toBe(home("aws:sns/topic:Topic")[0].state.arn);
+      expect(o.monitoring).toEqual({ prometheusUrl: `https://${mon1.privateIp}:9090`, alertmanagerUrl: `https://${mon1.privateIp}:9093` });
+    } else {
+      expect(o.alertTopicArn).toBeNull();
+      expect(o.monitoring).toBeNull();
+    }
   });
 });
