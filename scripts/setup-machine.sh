@@ -12,9 +12,10 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 # Host tools: debootstrap builds the image, systemd-nspawn boots hosts, nftables injects
-# network faults, shellcheck validates the rendered scripts, psql talks to the cluster.
+# network faults, shellcheck validates the rendered scripts, psql talks to the cluster, headless
+# Chromium renders the monitoring node's page (its test and `sandbox page --screenshot`).
 packages=(debootstrap systemd-container nftables iptables iproute2 util-linux procps shellcheck
-          postgresql-client openssl jq curl ca-certificates)
+          postgresql-client openssl jq curl ca-certificates chromium fonts-dejavu-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

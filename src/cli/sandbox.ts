@@ -1,6 +1,7 @@
 // `pgha sandbox …`: the stack on local hosts (see src/sandbox/cluster/).
 import { sandboxTargets, scrape } from "../sandbox/metrics";
 import { deliveredAlerts, firingAlerts, monitoringUrls, prometheusTargets } from "../sandbox/monitoring";
+import { renderPage } from "../sandbox/page";
 import type { MetricsJob } from "../metrics/targets";
 import * as fs from "fs";
 import { spawnSync } from "child_process";
@@ -244,6 +245,18 @@ export function registerSandboxCommands(program: Command): void {
       out(alerts.length ? alerts.map((a) => `${a.state === "active" ? "FIRING" : a.state.toUpperCase()}  ${a.name} (${a.severity})${a.node ? ` on ${a.node}` : ""} since ${a.since}: ${a.summary}`).join("\n") : "no alert firing");
       out(`${targets.length - down.length}/${targets.length} scrape targets up${down.length ? `; down: ${down.map((t) => `${t.job}@${t.node} (${t.lastError})`).join(", ")}` : ""}`);
       if (delivered) out(delivered.length ? delivered.map((m) => `delivered ${m.timestamp}: ${m.subject}`).join("\n") : "nothing delivered since the last read");
+    });
+
+  sandbox
+    .command("page")
+    .description("the monitoring page (Prometheus's console of the cluster: members, lag, write rate, archive and backup age against the promises, firing alerts): its URL, and with --screenshot a PNG of it rendered by headless Chromium")
+    .option("--screenshot <file.png>", "render the page in headless Chromium and save a screenshot")
+    .option("--html <file>", "save the page's HTML (it carries its own style)")
+    .action(async (opts: { screenshot?: string; html?: string }) => {
+      const sb = await openSandbox();
+      const page = await renderPage(sb, { screenshot: opts.screenshot });
+      if (opts.html) fs.writeFileSync(opts.html, page.html);
+      out(`${page.url}  (TLS: the operator certificate of \`status\`'s connection files)${page.screenshot ? `\nscreenshot: ${page.screenshot}` : ""}${opts.html ? `\nhtml: ${opts.html}` : ""}`);
     });
 
   sandbox.command("heal").description("remove every network fault").action(async () => {

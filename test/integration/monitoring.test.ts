@@ -14,6 +14,10 @@ import { hostExec } from "../../src/sandbox/hosts";
 import { killMember, startMember, type Sandbox } from "../../src/sandbox/cluster";
 import { deliveredAlerts, firingAlerts, monitoringGet, monitoringUrls, prometheusQuery, prometheusTargets, type DeliveredAlert } from "../../src/sandbox/monitoring";
 import { startS3, stopS3 } from "../../src/sandbox/s3";
+import { renderPage } from "../../src/sandbox/page";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { localSql, postgresMembers, sandbox, sh, waitFor, waitHealthy, waitStreaming } from "./support";
 
 let sb: Sandbox;
@@ -138,10 +142,21 @@ describe("faults → alerts delivered through the stack's SNS topic, resolved af
         expect([f.alert, delay <= bound]).toEqual([f.alert, true]);
       }
       process.stderr.write(`[monitoring] fault → alert delivered (s): ${JSON.stringify(delays)}\n`);
+      // The page, rendered by headless Chromium while the faults last: every member (the one
+      // powered off as not answering) and the alerts firing.
+      const png = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "pgha-page-")), "page.png");
+      const page = await renderPage(sb, { screenshot: png });
+      const rows = [...page.dom.matchAll(/<tr class="member"><td>(\w+)<\/td>/g)].map((m) => m[1]);
+      expect(rows.sort()).toEqual(postgresMembers(sb).sort());
+      expect(page.dom).toMatch(new RegExp(`<td>${replica}</td>\\s*<td colspan="4" class="bad">not answering</td>`));
+      const shown = [...page.dom.matchAll(/<tr class="alert"><td class="\w+">(\w+)<\/td>/g)].map((m) => m[1]);
+      expect(shown).toEqual(expect.arrayContaining(["PghaArchiveBehindRpo", "PghaMembersMissing", "PghaEtcdMemberDown"]));
+      expect(fs.statSync(png).size).toBeGreaterThan(10_000);
+      fs.rmSync(path.dirname(png), { recursive: true, force: true });
       // A delivered message says what to do first and which promise broke.
-      const page = inbox.find((x) => x.alertname === "PghaArchiveBehindRpo")!;
-      expect(page.subject).toContain("page");
-      expect(page.message).toMatch(/first step: .+\npromise: PITR RPO/);
+      const archivePage = inbox.find((x) => x.alertname === "PghaArchiveBehindRpo")!;
+      expect(archivePage.subject).toContain("page");
+      expect(archivePage.message).toMatch(/first step: .+\npromise: PITR RPO/);
     } finally {
       await sh(leader, `rm -f ${testCron}; touch /etc/cron.d`).catch(() => undefined);
       await startS3(sb.stateDir, sb.spec.backup.bucketName);

@@ -1,7 +1,7 @@
 // The monitoring node's files (role monitor, monitoring.enabled): Prometheus's configuration (every
 // exporter of src/metrics/targets.ts), the stack's alert rules (src/monitoring/alerts.ts),
 // Alertmanager's configuration to the stack's SNS topic, the two units' drop-ins, and the heartbeat
-// timer (the dead man's switch). A change runs `pgha-setup monitoring`: checked with promtool and
+// timer (the dead man's switch), and the page to look at (a console template). A change runs `pgha-setup monitoring`: checked with promtool and
 // amtool before either daemon reloads, so a broken file never replaces a working one.
 import { PORTS, type ClusterSpec, type NodeSpec } from "../../spec";
 import { NODE_PATHS } from "../../node-paths";
@@ -9,6 +9,7 @@ import { TLS_DIR, type Layout } from "../../layout";
 import { renderTemplate } from "../templates";
 import { renderPrometheusConfig } from "../../monitoring/prometheus";
 import { renderAlertRules } from "../../monitoring/alerts";
+import { CONSOLE_DIR, CONSOLE_FILE, renderConsole } from "../../monitoring/console";
 import { renderAlertmanagerConfig, topicArnTemplate } from "../../monitoring/alertmanager";
 import type { ChangeAction } from "../../bundle/format";
 import type { BundleFile } from "./types";
@@ -60,6 +61,8 @@ export function monitorFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout, 
     file(NODE_PATHS.alertmanagerTemplate, alertmanager, ["monitoring"]),
     file(NODE_PATHS.prometheusDropIn, renderTemplate("systemd/prometheus.conf", v), ["systemd", "monitoring"]),
     file(NODE_PATHS.alertmanagerDropIn, renderTemplate("systemd/prometheus-alertmanager.conf", v), ["systemd", "monitoring"]),
+    // Read by Prometheus at every request of /consoles/pgha.html: nothing to reload.
+    file(`${CONSOLE_DIR}/${CONSOLE_FILE}`, renderConsole(spec), []),
     file(NODE_PATHS.heartbeatService, renderTemplate("systemd/pgha-heartbeat.service", v), ["systemd"]),
     file(NODE_PATHS.heartbeatTimer, renderTemplate("systemd/pgha-heartbeat.timer", v), ["systemd", "timers"]),
   ];
