@@ -86,6 +86,7 @@ export function roleFromFiles(files: Map<string, { content: string }>): Role | u
   if (files.has(NODE_PATHS.patroniConfig)) return "postgres";
   if (files.has(NODE_PATHS.etcdConfig)) return "etcd";
   if (files.has(NODE_PATHS.haproxyConfig)) return "haproxy";
+  if (files.has(NODE_PATHS.prometheusConfig)) return "monitor";
   return undefined;
 }
 
@@ -98,7 +99,7 @@ export function instanceFiles(props: Record<string, any>): Map<string, NodeFile>
 /** The role of an instance from its own inputs: the pgha:role tag, else the files its user-data writes. */
 export function roleOf(props: Record<string, any>, files?: Map<string, { content: string }>): Role | undefined {
   const tag = tagsOf(props)[TAG.role];
-  if (tag === "postgres" || tag === "etcd" || tag === "haproxy") return tag;
+  if (tag === "postgres" || tag === "etcd" || tag === "haproxy" || tag === "monitor") return tag;
   return roleFromFiles(files ?? instanceFiles(props));
 }
 

@@ -9,7 +9,7 @@ import type { EnforcementLevel, PolicyResource, ReportViolation, ResourceValidat
 
 export type Tier = "dev" | "staging" | "prod";
 export const TIERS: readonly Tier[] = ["dev", "staging", "prod"];
-export type Role = "postgres" | "etcd" | "haproxy";
+export type Role = "postgres" | "etcd" | "haproxy" | "monitor";
 
 export const T = {
   stack: "pulumi:pulumi:Stack",

@@ -33,7 +33,8 @@ export interface ImageRollPlan {
   reason: string;
 }
 
-const ROLE_ORDER: Role[] = ["etcd", "haproxy", "postgres"];
+// The monitoring node first: it holds no data of the cluster (its replacement starts Prometheus's history afresh).
+const ROLE_ORDER: Role[] = ["monitor", "etcd", "haproxy", "postgres"];
 
 export function planImageRoll(nodes: ImageRollNode[], window: string | null, now: Date): ImageRollPlan {
   const byName = (a: ImageRollNode, b: ImageRollNode) => a.name.localeCompare(b.name, undefined, { numeric: true });

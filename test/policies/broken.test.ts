@@ -76,7 +76,7 @@ describe("breaks the config cannot express, made at the resource level", () => {
     const report = await prodCheck(run);
     expect(blockingRules(report)).toEqual(["node-role-own-bundle-only"]);
     expect(violationsOf(report, "node-role-own-bundle-only").map((d) => d.message)).toEqual([
-      expect.stringMatching(/^lb1's role orders-prod-lb1 \(aws:iam\/role:Role\) can read the bundles of db1, db2, db3, etcd1, etcd2, etcd3, lb2 \(inline policy orders-prod-lb1-node statement ReadOwnBundles/),
+      expect.stringMatching(/^lb1's role orders-prod-lb1 \(aws:iam\/role:Role\) can read the bundles of db1, db2, db3, etcd1, etcd2, etcd3, lb2, mon1 \(inline policy orders-prod-lb1-node statement ReadOwnBundles/),
     ]);
   });
 

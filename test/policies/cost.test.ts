@@ -18,7 +18,7 @@ describe("a stack over its budget", () => {
     const ds = budgetDiagnostics(report);
     expect(ds).toHaveLength(1);
     expect(ds[0]).toMatchObject({ kind: "violation", enforcementLevel: "mandatory" });
-    expect(ds[0].message).toMatch(/estimated \$893\.\d\d per month \(on-demand list prices, eu-west-1\) exceeds the budget of \$500\.00 \(objectives\.monthlyBudgetUsd in the stack config\); largest: EC2 r7g\.large \$262\.36/);
+    expect(ds[0].message).toMatch(/estimated \$914\.\d\d per month \(on-demand list prices, eu-west-1\) exceeds the budget of \$500\.00 \(objectives\.monthlyBudgetUsd in the stack config\); largest: EC2 r7g\.large \$262\.36/);
     expect(report.result!.blocking.map((d) => d.policyName)).toContain("monthly-budget");
   });
 

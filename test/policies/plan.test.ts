@@ -47,9 +47,9 @@ describe("pgha plan", () => {
     const rollout = a.resources.find((r) => r.type === "command:local:Command")!.rollout!;
     expect(rollout.nodesFrom).toBe("desired pointers"); // PGHA_ROLLOUT_PLAN holds instance ids: unknown at preview
     expect(rollout.triggerMatchesBundles).toBe(true);
-    expect(rollout.nodes.map((n) => `${n.name}:${n.role}`)).toEqual(["db1:postgres", "db2:postgres", "db3:postgres", "etcd1:etcd", "etcd2:etcd", "etcd3:etcd", "lb1:haproxy", "lb2:haproxy"]);
+    expect(rollout.nodes.map((n) => `${n.name}:${n.role}`)).toEqual(["db1:postgres", "db2:postgres", "db3:postgres", "etcd1:etcd", "etcd2:etcd", "etcd3:etcd", "lb1:haproxy", "lb2:haproxy", "mon1:monitor"]);
     expect(rollout.nodes.find((n) => n.name === "db1")!.hash).toBe(rendered.hash);
-    expect(rollout.order).toBe("etcd1 → etcd2 → etcd3 → lb1 → lb2 → PostgreSQL replicas of db1, db2, db3, the leader last (found when it runs)");
+    expect(rollout.order).toBe("mon1 → etcd1 → etcd2 → etcd3 → lb1 → lb2 → PostgreSQL replicas of db1, db2, db3, the leader last (found when it runs)");
     expect(formatPlanText(a)).toContain(`node bundle of db1 (postgres), ${rendered.archive.length} B, sha256 ${rendered.hash.slice(0, 12)}`);
   });
 

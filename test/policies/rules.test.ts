@@ -462,7 +462,7 @@ const CASES: Record<string, RuleCases> = {
         cluster(p, prod, [...prod.resources, attach("arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore")]),
       ],
       fail: [
-        [cluster(p, prod, editPolicy("db1", (doc) => (ownBundles(doc).Resource = [`${arn}/bundles/orders/nodes/*`, `${arn}/bundles/orders/software/*`]))), /^db1's role orders-prod-db1 \(aws:iam\/role:Role\) can read the bundles of db2, db3, etcd1, etcd2, etcd3, lb1, lb2 \(inline policy orders-prod-db1-node statement ReadOwnBundles: s3:GetObject on arn:aws:s3:::[^ ]+\/bundles\/orders\/nodes\/\*\)/],
+        [cluster(p, prod, editPolicy("db1", (doc) => (ownBundles(doc).Resource = [`${arn}/bundles/orders/nodes/*`, `${arn}/bundles/orders/software/*`]))), /^db1's role orders-prod-db1 \(aws:iam\/role:Role\) can read the bundles of db2, db3, etcd1, etcd2, etcd3, lb1, lb2, mon1 \(inline policy orders-prod-db1-node statement ReadOwnBundles: s3:GetObject on arn:aws:s3:::[^ ]+\/bundles\/orders\/nodes\/\*\)/],
         [cluster(p, prod, editPolicy("lb2", (doc) => doc.Statement.push({ Effect: "Allow", Action: "s3:Get*", Resource: "*" }))), /lb2's role .* can read the bundles of db1, .* s3:GetObject on \*/],
         // a single other node, with a `?` wildcard
         [cluster(p, prod, editPolicy("etcd1", (doc) => ownBundles(doc).Resource.push(`${arn}/bundles/orders/nodes/etcd?/desired.json`))), /etcd1's role .* can read the bundles of etcd2, etcd3 /],

@@ -85,23 +85,23 @@ describe("a newer Debian image reaches a deployed stack one node per pulumi up",
   const deployed = () => Object.fromEntries(prod.ofType(TYPES.instance).map((i) => [nodeOf(i), { id: `i-${nodeOf(i)}`, ami: "ami-0old" }]));
   const amiOf = (run: ProgramRun) => Object.fromEntries(run.ofType(TYPES.instance).map((i) => [nodeOf(i), i.inputs.ami]));
 
-  it("inside the window: only etcd1's instance gets the new image (a replacement); every other keeps its AMI", async () => {
-    const target = amiOf(prod).etcd1;
+  it("inside the window: only mon1's instance gets the new image (a replacement: it holds no data of the cluster, so it goes first); every other keeps its AMI", async () => {
+    const target = amiOf(prod).mon1;
     expect(target).toMatch(/^ami-/);
     const run = await runProgram({ stack: "prod", overrides: { maintenance: { window: "always" } }, runningInstances: deployed() });
     if (run.error) throw run.error;
     const amis = amiOf(run);
-    expect(Object.entries(amis).filter(([, a]) => a !== "ami-0old")).toEqual([["etcd1", target]]);
+    expect(Object.entries(amis).filter(([, a]) => a !== "ami-0old")).toEqual([["mon1", target]]);
     expect(run.ofType(TYPES.instance).every((i) => !i.options.ignoreChanges.includes("ami"))).toBe(true);
-    expect(run.stackOutputs.images).toMatchObject({ rolling: "etcd1", olderImage: ["etcd1", "etcd2", "etcd3", "lb1", "lb2", "db1", "db2", "db3"] });
+    expect(run.stackOutputs.images).toMatchObject({ rolling: "mon1", olderImage: ["mon1", "etcd1", "etcd2", "etcd3", "lb1", "lb2", "db1", "db2", "db3"] });
   });
 
   it("outside the window (prod's default: none) nothing is replaced, and the output names the nodes that wait", async () => {
     const run = await runProgram({ stack: "prod", runningInstances: deployed() });
     if (run.error) throw run.error;
     expect(Object.values(amiOf(run)).every((a) => a === "ami-0old")).toBe(true);
-    expect(run.stackOutputs.images).toMatchObject({ rolling: null, olderImage: expect.arrayContaining(["db1", "etcd1", "lb1"]) });
-    expect(run.stackOutputs.images.reason).toMatch(/8 node\(s\) run an older image/);
+    expect(run.stackOutputs.images).toMatchObject({ rolling: null, olderImage: expect.arrayContaining(["db1", "etcd1", "lb1", "mon1"]) });
+    expect(run.stackOutputs.images.reason).toMatch(/9 node\(s\) run an older image/);
   });
 });
 
