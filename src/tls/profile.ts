@@ -22,13 +22,13 @@ export function caCommonName(spec: ClusterSpec): string {
 
 /**
  * One certificate per node. Subject alternative names cover the node's name, its FQDN, its
- * address and loopback; PostgreSQL and HAProxy nodes also carry the rw/ro service names, because
+ * address and loopback; PostgreSQL and HAProxy nodes (only they) also carry the rw/ro service names, because
  * a client dialling rw.<cluster>.<domain> through HAProxy (TCP) is answered by the backend
  * PostgreSQL node's certificate (notes/patroni-tls-standby.md).
  */
 export function nodeCertificateProfiles(spec: ClusterSpec, layout: Layout): CertificateProfile[] {
   return spec.nodes.map((n) => {
-    const serviceNames = n.role === "etcd" ? [] : [spec.serviceNames.readWrite, spec.serviceNames.readOnly];
+    const serviceNames = n.role === "postgres" || n.role === "haproxy" ? [spec.serviceNames.readWrite, spec.serviceNames.readOnly] : [];
     return {
       name: n.name,
       commonName: n.name,

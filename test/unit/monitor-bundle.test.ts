@@ -10,6 +10,7 @@ import { renderNodeFiles } from "../../src/render/bundle/node-files";
 import { NODE_PATHS } from "../../src/node-paths";
 import { alertRules } from "../../src/monitoring/alerts";
 import { metricsTargets } from "../../src/metrics/targets";
+import { nodeCertificateProfiles } from "../../src/tls/profile";
 
 function specFor(tier: string, monitoring?: object): ClusterSpec {
   const raw: Record<string, string> = { "aws:region": "eu-west-1", "postgres-ha:tier": tier };
@@ -27,6 +28,13 @@ describe("the monitoring node in the spec", () => {
     const on = specFor("dev", { enabled: true, instanceType: "t4g.medium", retentionDays: 30 });
     expect(nodesOf(on, "monitor").map((n) => n.instanceType)).toEqual(["t4g.medium"]);
     expect(on.monitoring).toMatchObject({ topicName: "pgha-main-dev-alerts", retentionDays: 30, heartbeat: { dimensions: { Stack: "dev", Cluster: "main" } } });
+  });
+
+  it("mon1's certificate names mon1 only: not the rw/ro service names the PostgreSQL and HAProxy nodes answer for", () => {
+    const s = specFor("prod");
+    const p = nodeCertificateProfiles(s, ec2Layout(s)).find((x) => x.name === "mon1")!;
+    expect(p.dnsNames).toEqual(["mon1", `mon1.${s.clusterName}.${s.network.domain}`, "localhost"]);
+    expect(p.ipAddresses).toEqual(["10.20.0.50", "127.0.0.1"]);
   });
 
   it("bad monitoring input is refused naming the key, the value and what is allowed", () => {
