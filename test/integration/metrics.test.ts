@@ -96,7 +96,7 @@ describe("metrics endpoints of every node", () => {
     for (const t of targets.filter((x) => x.job === "node")) {
       const s = await scrapeOk(t);
       const role = sb.spec.nodes.find((n) => n.name === t.node)!.role;
-      const unit = role === "postgres" ? "patroni.service" : role === "etcd" ? "etcd.service" : "haproxy.service";
+      const unit = { postgres: "patroni.service", etcd: "etcd.service", haproxy: "haproxy.service", monitor: "prometheus.service" }[role];
       expect([t.node, unit, samplesOf(s, "node_systemd_unit_state", { name: unit, state: "active" })[0]?.value]).toEqual([t.node, unit, 1]);
       // pgha-secrets left when this node's certificate and the CA expire: beyond the renewal window.
       const certs = samplesOf(s, "pgha_tls_certificate_not_after_timestamp_seconds");
