@@ -8,8 +8,9 @@
 //                (components/nodeRoles.ts: sns:Publish on this topic, the key through SNS only).
 //   Alarms       per instance, EC2's StatusCheckFailed (a node that is down or unreachable can
 //                not report itself); and the dead man's switch: the monitoring node puts a
-//                heartbeat metric every minute while Prometheus's always-firing Watchdog alert
-//                reaches Alertmanager, and an alarm fires when it stops (a missing point counts
+//                heartbeat metric every minute while Prometheus has evaluated its rules within
+//                three scrape intervals and Alertmanager is ready (pgha-monitor heartbeat), and
+//                an alarm fires when it stops (a missing point counts
 //                as breaching), so a dead Prometheus, Alertmanager or mon1 is paged too.
 // Both send ALARM and OK to the topic. The alarms come after the instances (they name them);
 // the topic before the node roles (the monitoring node's policy names it), hence two components.
@@ -231,7 +232,7 @@ export class Alarms extends pulumi.ComponentResource {
     const heartbeatName = `${name}-monitoring-heartbeat`;
     new aws.cloudwatch.MetricAlarm(heartbeatName, {
       name: heartbeatName,
-      alarmDescription: `The monitoring node has put no ${h.namespace}/${h.metricName} for ${HEARTBEAT_MISSING_MINUTES} minutes: Prometheus's Watchdog alert no longer reaches Alertmanager (or mon1 is down), so no other alert of the stack is being delivered.`,
+      alarmDescription: `The monitoring node has put no ${h.namespace}/${h.metricName} for ${HEARTBEAT_MISSING_MINUTES} minutes: Prometheus stopped evaluating its rules or Alertmanager is not ready (pgha-monitor heartbeat), or mon1 is down, so no other alert of the stack is being delivered.`,
       namespace: h.namespace,
       metricName: h.metricName,
       dimensions: h.dimensions,
