@@ -26,7 +26,7 @@ describe("central logs", () => {
   }, T(2));
 
   it("a line logged on db1 and on lb1 is on mon1 within 60 s, under its host; --grep and the host filter find it", async () => {
-    const marks = { db1: randomUUID(), lb1: randomUUID() };
+    const marks: Record<string, string> = { db1: randomUUID(), lb1: randomUUID() };
     for (const [host, mark] of Object.entries(marks)) await sh(host, `logger -t pgha-logs-test ${mark}`);
     for (const [host, mark] of Object.entries(marks)) {
       const lines = await waitFor(`${host}'s line on mon1`, async () => {
