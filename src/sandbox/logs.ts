@@ -45,6 +45,8 @@ export async function centralLogs(sb: { spec: Pick<ClusterSpec, "stack" | "nodes
   const { host, argv } = logsCommand(sb.spec, q);
   const r = await exec(host, argv);
   const lines = r.stdout.split("\n").filter((l) => l.length > 0 && !l.startsWith("-- No entries --"));
-  if (r.code !== 0 && !(r.code === 1 && lines.length === 0)) throw new Error(`journalctl on ${host} failed (${r.code}): ${r.stderr.trim()}`);
+  // journalctl -g exits 1 when nothing matched: no lines, not a failure.
+  const noMatch = r.code === 1 && lines.length === 0 && q.grep !== undefined;
+  if (r.code !== 0 && !noMatch) throw new Error(`journalctl on ${host} failed (${r.code}): ${r.stderr.trim()}`);
   return lines;
 }
