@@ -44,6 +44,7 @@ export const INTERNET_EGRESS = [
  *   etcd  ← mon             9100 (node exporter), 2379 (etcd /metrics)
  *   lb    ← mon             9100 (node exporter), 8405 (HAProxy's Prometheus exporter)
  *   mon   ← clients         9090 (Prometheus UI/API), 9093 (Alertmanager UI/API)
+ *   mon   ← db, etcd, lb    19532 (central logs: each node's systemd-journal-upload to journal-remote)
  *   (no other group admits a metrics port: only mon scrapes, only the clients read mon)
  * plus the matching egress rules, and 443/80 to the internet for every node (NAT).
  */
@@ -94,6 +95,8 @@ export function securityRules(args: Pick<NetworkArgs, "allowedClientCidrs" | "al
     both("monitor", PORTS.etcdClient, "etcd", "etcd metrics scrape");
     both("monitor", PORTS.nodeExporter, "haproxy", "node exporter scrape");
     both("monitor", PORTS.haproxyMetrics, "haproxy", "HAProxy metrics scrape");
+    // Central logs: every node sends its journal to systemd-journal-remote on mon (HTTPS, client certificates).
+    for (const group of ["postgres", "etcd", "haproxy"] as const) both(group, PORTS.journalRemote, "monitor", "journal upload");
     for (const peer of clients) {
       rules.push({ group: "monitor", direction: "ingress", port: PORTS.prometheus, peer, description: "Prometheus UI and API from allowed clients" });
       rules.push({ group: "monitor", direction: "ingress", port: PORTS.alertmanager, peer, description: "Alertmanager UI and API from allowed clients" });

@@ -39,12 +39,13 @@ cleanup
 rm -f "$tmp/usr/sbin/policy-rc.d"
 # Nothing is enabled by packages: each host's cloud-init decides what runs, as on EC2.
 # Nothing of ours starts before pgha-setup configured it (the exporters would listen on every
-# address without TLS with Debian's defaults).
-for unit in etcd patroni haproxy postgresql pgbackrest prometheus-node-exporter prometheus-postgres-exporter prometheus prometheus-alertmanager; do
+# address without TLS with Debian's defaults; journal-remote's socket too, and journal-upload
+# would send to no one).
+for unit in etcd patroni haproxy postgresql pgbackrest prometheus-node-exporter prometheus-postgres-exporter prometheus prometheus-alertmanager systemd-journal-upload systemd-journal-remote.socket systemd-journal-remote; do
   chroot "$tmp" systemctl disable "$unit" >/dev/null 2>&1 || true
   chroot "$tmp" systemctl mask "$unit" >/dev/null 2>&1 || true
 done
-chroot "$tmp" systemctl unmask etcd patroni haproxy prometheus-node-exporter prometheus-postgres-exporter prometheus prometheus-alertmanager >/dev/null 2>&1 || true
+chroot "$tmp" systemctl unmask etcd patroni haproxy prometheus-node-exporter prometheus-postgres-exporter prometheus prometheus-alertmanager systemd-journal-upload systemd-journal-remote.socket systemd-journal-remote >/dev/null 2>&1 || true
 # A machine-id is written at first boot; hostname comes from cloud-init.
 : > "$tmp/etc/machine-id"; rm -f "$tmp/etc/hostname"
 # dbus's postinst wrote its own machine-id, and systemd copies /var/lib/dbus/machine-id into an

@@ -65,6 +65,22 @@ export const NODE_PATHS = {
   /** The dead man's switch: pgha-monitor heartbeat puts a CloudWatch metric every minute while the monitoring works. */
   heartbeatService: "/etc/systemd/system/pgha-heartbeat.service",
   heartbeatTimer: "/etc/systemd/system/pgha-heartbeat.timer",
+  /** Central logs (monitoring.enabled): every node's systemd-journal-upload sends its journal to mon1. */
+  journalUploadConf: "/etc/systemd/journal-upload.conf.d/pgha.conf",
+  journalUploadDropIn: "/etc/systemd/system/systemd-journal-upload.service.d/pgha.conf",
+  /** systemd-journal-upload's copy of the node key (0600 systemd-journal-upload), written by pgha-secrets. */
+  journalUploadKey: "/etc/pgha/tls/journal-upload.key",
+  /** The monitoring node's systemd-journal-remote: its settings, its socket on the private address, its unit. */
+  journalRemoteConf: "/etc/systemd/journal-remote.conf.d/pgha.conf",
+  journalRemoteSocketDropIn: "/etc/systemd/system/systemd-journal-remote.socket.d/pgha.conf",
+  journalRemoteDropIn: "/etc/systemd/system/systemd-journal-remote.service.d/pgha.conf",
+  /** systemd-journal-remote's copy of the node key (0600 systemd-journal-remote), written by pgha-secrets. */
+  journalRemoteKey: "/etc/pgha/tls/journal-remote.key",
+  /** Where journal-remote writes every node's journal (one file set per host: SplitMode=host). */
+  journalRemoteDir: "/var/log/journal/remote",
+  /** The daily vacuum of the remote journals (monitoring.logRetentionDays). */
+  journalVacuumService: "/etc/systemd/system/pgha-journal-vacuum.service",
+  journalVacuumTimer: "/etc/systemd/system/pgha-journal-vacuum.timer",
 
   awsEnv: "/etc/pgha/aws.env",
   bootstrapEnv: "/etc/pgha/bootstrap.env",

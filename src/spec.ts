@@ -36,6 +36,8 @@ export const PORTS = {
   /** The monitoring node's Prometheus (UI and API) and Alertmanager, on its private address, TLS. */
   prometheus: 9090,
   alertmanager: 9093,
+  /** Central logs: systemd-journal-remote on the monitoring node's private address (HTTPS, client certificates); every node's systemd-journal-upload sends to it. */
+  journalRemote: 19532,
 } as const;
 
 /** Database roles Patroni creates; passwords are generated secrets, never in the spec. */

@@ -21,6 +21,7 @@ export const CHANGE_ACTIONS = [
   "patroni-reload", // SIGHUP: Patroni re-reads config.yml (tags, local settings) and reloads PostgreSQL
   "patroni-dynamic", // pgha-dynamic apply: PUT the cluster-wide configuration into the DCS
   "exporters", // pgha-setup exporters: the metrics exporters (re)started with their configuration
+  "logs", // pgha-setup logs: systemd-journal-upload (and on mon1 journal-remote and its vacuum timer) restarted with their configuration, or stopped without it
   "monitoring", // pgha-setup monitoring: Prometheus and Alertmanager checked (promtool, amtool), then reloaded
   "pooler", // pgha-setup pooler: PgBouncer enabled and reloaded with its configuration, or stopped without it
   "access", // pgha-access apply --if-leader: the declared databases and roles, on the leader

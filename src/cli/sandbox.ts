@@ -2,6 +2,7 @@
 import { sandboxTargets, scrape } from "../sandbox/metrics";
 import { deliveredAlerts, firingAlerts, monitoringUrls, prometheusTargets } from "../sandbox/monitoring";
 import { renderPage } from "../sandbox/page";
+import { centralLogs } from "../sandbox/logs";
 import type { MetricsJob } from "../metrics/targets";
 import * as fs from "fs";
 import { spawnSync } from "child_process";
@@ -224,6 +225,19 @@ export function registerSandboxCommands(program: Command): void {
         }
       }
       if (results.some((x) => x.error)) process.exitCode = 1;
+    });
+
+  sandbox
+    .command("logs [host]")
+    .description("central logs: every node's journal as the monitoring node received it (journalctl on mon1), or one host's")
+    .option("--since <time>", "only entries since this time (journalctl --since: \"10 min ago\", \"2025-01-01 12:00\")")
+    .option("--grep <text>", "only entries whose message matches (journalctl -g)")
+    .option("-n <lines>", "only the last <lines> entries")
+    .option("--json", "one JSON object per entry (journalctl -o json)")
+    .action(async (host: string | undefined, opts: { since?: string; grep?: string; n?: string; json?: boolean }) => {
+      const sb = await openSandbox();
+      const lines = await centralLogs(sb, { host, since: opts.since, grep: opts.grep, lines: opts.n === undefined ? undefined : Number(opts.n), json: opts.json });
+      for (const l of lines) out(l);
     });
 
   sandbox

@@ -107,6 +107,8 @@ export interface StackConfig {
     scrapeIntervalSeconds: number;
     /** How long Prometheus keeps samples (days). */
     retentionDays: number;
+    /** How long the monitoring node keeps every node's journal (central logs; days). */
+    logRetentionDays: number;
     /** SNS email subscriptions of the alert topic (each confirms by mail). */
     alertEmails: string[];
     /** SNS HTTPS subscriptions of the alert topic (a pager's or chat's webhook). */
@@ -183,8 +185,8 @@ const common = {
   tls: { enabled: true, certValidityDays: 365, renewBeforeDays: 30 },
 };
 
-/** The monitoring node: off in dev (one node, nobody paged), on in staging and prod; 15 s scrapes kept 15 days. */
-export const MONITORING_DEFAULTS = { instanceType: "t4g.small", scrapeIntervalSeconds: 15, retentionDays: 15, alertEmails: [], alertHttpsEndpoints: [] } as const;
+/** The monitoring node: off in dev (one node, nobody paged), on in staging and prod; 15 s scrapes kept 15 days, the nodes' journals 14. */
+export const MONITORING_DEFAULTS = { instanceType: "t4g.small", scrapeIntervalSeconds: 15, retentionDays: 15, logRetentionDays: 14, alertEmails: [], alertHttpsEndpoints: [] } as const;
 
 /** Off unless a stack turns it on; transaction pooling, 20 server connections per database and user. */
 export const POOLER_DEFAULTS = { enabled: false, mode: "transaction", poolSize: 20, maxClientConnections: 2000 } as const satisfies TierDefaults["pooler"];

@@ -103,6 +103,7 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   "monitoring.instanceType": { description: "EC2 instance type of the monitoring node.", allowed: "an EC2 instance type like t4g.small" },
   "monitoring.scrapeIntervalSeconds": { description: "How often Prometheus scrapes every target and evaluates the rules; an alert is delivered within its `for` plus about two intervals.", allowed: "an integer 5–300 (seconds)" },
   "monitoring.retentionDays": { description: "How long Prometheus keeps samples on the monitoring node.", allowed: "an integer 1–3650 (days)" },
+  "monitoring.logRetentionDays": { description: "How long the monitoring node keeps the journals every node sends it (central logs, `npx pgha sandbox logs`): a daily timer vacuums older entries.", allowed: "an integer 1–3650 (days)" },
   "monitoring.alertEmails": { description: "Email addresses subscribed to the alert topic (each confirms the subscription from the mail SNS sends).", allowed: "a list of at most 20 email addresses" },
   "monitoring.alertHttpsEndpoints": { description: "HTTPS endpoints subscribed to the alert topic (a pager's or chat's webhook; SNS sends a confirmation request first).", allowed: "a list of at most 20 https:// URLs" },
   tags: { description: "Tags added to every AWS resource (the program adds pgha:cluster, pgha:stack, pgha:role).", allowed: "a map of tag name → value" },

@@ -190,6 +190,7 @@ export const configSchema = z.strictObject({
       instanceType: instanceType.optional(),
       scrapeIntervalSeconds: int(5, 300).optional(),
       retentionDays: int(1, 3650).optional(),
+      logRetentionDays: int(1, 3650).optional(),
       alertEmails: z.array(z.string().regex(EMAIL_RE)).max(20).optional(),
       alertHttpsEndpoints: z.array(z.string().regex(HTTPS_URL_RE)).max(20).optional(),
     })

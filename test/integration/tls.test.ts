@@ -157,6 +157,9 @@ describe("secrets audit", () => {
     ["/etc/pgha/tls/node.pem", "root"],
     // The metrics exporters' copy of the node key (they run as prometheus).
     ["/etc/pgha/tls/exporter.key", "prometheus"],
+    // Central logs: journal-upload's copy (every node), journal-remote's (the monitoring node).
+    ["/etc/pgha/tls/journal-upload.key", "systemd-journal-upload"],
+    ["/etc/pgha/tls/journal-remote.key", "systemd-journal-remote"],
     ["/var/lib/postgresql/.pgpass_patroni", "postgres"],
   ]);
 
@@ -216,5 +219,9 @@ describe("secrets audit", () => {
     }
     for (const lb of nodesOf(sb.spec, "haproxy")) expect(found).toContain(`${lb.name}:/etc/haproxy/secrets.env`);
     for (const n of sb.spec.nodes) expect(found).toContain(`${n.name}:/etc/pgha/tls/exporter.key`);
+    if (sb.spec.monitoring.enabled) {
+      for (const n of sb.spec.nodes) expect(found).toContain(`${n.name}:/etc/pgha/tls/journal-upload.key`);
+      expect(found).toContain("mon1:/etc/pgha/tls/journal-remote.key");
+    }
   }, T(4));
 });

@@ -150,7 +150,7 @@ describe("validation: every problem at once", () => {
     const metricsPorts = [9100, 9187, 8405, 9090, 9093];
     expect(securityRules(base).filter((r) => r.group === "monitor" || (r.peer.kind === "group" && r.peer.role === "monitor") || metricsPorts.includes(r.port))).toEqual([]);
     const withMonitoring = securityRules({ ...base, monitoring: true });
-    expect(new Set(withMonitoring.filter((r) => r.group === "monitor" && r.direction === "ingress").map((r) => r.port))).toEqual(new Set([9090, 9093]));
+    expect(new Set(withMonitoring.filter((r) => r.group === "monitor" && r.direction === "ingress").map((r) => r.port))).toEqual(new Set([9090, 9093, 19532]));
     expect(new Set(withMonitoring.filter((r) => r.group === "monitor" && r.direction === "egress").map((r) => r.port))).toEqual(new Set([9100, 9187, 8008, 2379, 8405, 443, 80]));
   });
 

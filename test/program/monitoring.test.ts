@@ -174,7 +174,7 @@ describe("prod with monitoring and alert subscriptions", () => {
     expect(rollout.options.dependencies).toContain(mon1.urn);
   });
 
-  it("the monitoring node's security group: exactly its scrapes out, its UIs in from the clients, the internet as every node", () => {
+  it("the monitoring node's security group: exactly its scrapes out, its UIs in from the clients, every node's journal upload in, the internet as every node", () => {
     const groups = run.ofType(TYPES.securityGroup);
     const label = new Map(groups.map((g) => [g.id, LABEL[g.inputs.tags["pgha:role"]]]));
     const mon = groups.find((g) => g.inputs.tags["pgha:role"] === "monitor")!;
@@ -186,6 +186,7 @@ describe("prod with monitoring and alert subscriptions", () => {
     expect([...of(TYPES.ingress, "in"), ...of(TYPES.egress, "out")].sort()).toEqual(
       [
         `in 9090 from ${c}`, `in 9093 from ${c}`,
+        "in 19532 from db", "in 19532 from etcd", "in 19532 from lb",
         "out 9100 to db", "out 9187 to db", "out 8008 to db",
         "out 9100 to etcd", "out 2379 to etcd",
         "out 9100 to lb", "out 8405 to lb",
@@ -213,6 +214,16 @@ describe("prod with monitoring and alert subscriptions", () => {
     }
     const fromMon = run.ofType(TYPES.ingress).filter((r) => label.get(r.inputs.referencedSecurityGroupId) === "mon").map((r) => `${label.get(r.inputs.securityGroupId)} ${r.inputs.fromPort}`);
     expect(fromMon.sort()).toEqual(["db 9100", "db 9187", "db 8008", "etcd 9100", "etcd 2379", "lb 9100", "lb 8405"].sort());
+  });
+
+  it("central logs: every node group may send to mon on 19532 (egress there, ingress on mon), and nothing else admits 19532", () => {
+    const groups = run.ofType(TYPES.securityGroup);
+    const label = new Map(groups.map((g) => [g.id, LABEL[g.inputs.tags["pgha:role"]]]));
+    const peer = (r: RecordedResource) => r.inputs.cidrIpv4 ?? label.get(r.inputs.referencedSecurityGroupId) ?? r.inputs.referencedSecurityGroupId;
+    const on = (type: string) => run.ofType(type).filter((r) => r.inputs.fromPort <= PORTS.journalRemote && PORTS.journalRemote <= r.inputs.toPort).map((r) => `${label.get(r.inputs.securityGroupId)} ${peer(r)}`);
+    expect(PORTS.journalRemote).toBe(19532);
+    expect(on(TYPES.ingress).sort()).toEqual(["mon db", "mon etcd", "mon lb"]);
+    expect(on(TYPES.egress).sort()).toEqual(["db mon", "etcd mon", "lb mon"]);
   });
 
   it("the monitoring node's role: its bundles, its node secret, SSM — plus publishing to the topic, its key through SNS, the heartbeat's namespace; nothing else", () => {

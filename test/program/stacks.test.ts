@@ -54,6 +54,8 @@ function expectedRules(nlb: boolean, pooler: boolean, monitoring: boolean): stri
     "db in 9100 from mon", "db in 9187 from mon", "db in 8008 from mon", "etcd in 9100 from mon", "etcd in 2379 from mon", "lb in 9100 from mon", "lb in 8405 from mon",
     "mon out 9100 to db", "mon out 9187 to db", "mon out 8008 to db", "mon out 9100 to etcd", "mon out 2379 to etcd", "mon out 9100 to lb", "mon out 8405 to lb",
     `mon in 9090 from ${c}`, `mon in 9093 from ${c}`, "mon out 443 to 0.0.0.0/0", "mon out 80 to 0.0.0.0/0",
+    // Central logs: every node's systemd-journal-upload → journal-remote on mon.
+    "mon in 19532 from db", "mon in 19532 from etcd", "mon in 19532 from lb", "db out 19532 to mon", "etcd out 19532 to mon", "lb out 19532 to mon",
   ];
   return [...common, ...endpoints, ...pooled, ...monitored].sort();
 }

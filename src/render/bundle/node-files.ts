@@ -11,6 +11,7 @@ import type { WatchdogMode } from "../../config/schema";
 import type { ChangeAction } from "../../bundle/format";
 import type { BundleFile } from "./types";
 import { monitorFiles, monitorView } from "./monitor-files";
+import { logFiles } from "./log-files";
 
 export const REST_API_USER = "patroni";
 
@@ -334,7 +335,7 @@ export function renderNodeFiles(spec: ClusterSpec, nodeName: string, layout: Lay
   const node = nodeByName(spec, nodeName);
   const view = commonView(spec, node, layout);
   // A cluster node also runs the metrics exporters; a scratch restore host (pack.ts) does not.
-  const files: BundleFile[] = [...commonFiles(view, layout), ...exporterFiles(view)];
+  const files: BundleFile[] = [...commonFiles(view, layout), ...exporterFiles(view), ...logFiles(spec, node, layout, view)];
   if (node.role === "postgres") files.push(...postgresFiles(spec, node, layout));
   if (node.role === "etcd") files.push(...etcdFiles(spec, node, layout));
   if (node.role === "haproxy") files.push(...haproxyFiles(spec, node, layout));

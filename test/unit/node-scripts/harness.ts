@@ -26,7 +26,7 @@ const OWN_STUBS = [
 /** Commands faked by stubs/_answer: recorded, silent success unless the test answers them. */
 const ANSWERED = [
   "logger", "psql", "pgbackrest", "haproxy", "etcdctl", "patronictl", "dpkg", "pg_lsclusters",
-  "pg_dropcluster", "pg_dump", "pg_dumpall", "pg_restore", "setsid", "nohup", "modprobe", "promtool", "amtool",
+  "pg_dropcluster", "pg_dump", "pg_dumpall", "pg_restore", "setsid", "nohup", "modprobe", "promtool", "amtool", "useradd",
 ];
 /** The real tools on PATH (install, stat and sleep are reached through their stubs; tests use the real sleep). */
 const TOOLS = [

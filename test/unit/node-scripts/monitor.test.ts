@@ -116,3 +116,65 @@ describe("pgha-monitor", () => {
     expect([d.status, d.stderr]).toEqual([2, expect.stringContaining("this is a postgres node: pgha-monitor runs on the monitoring node")]);
   });
 });
+
+describe("pgha-setup logs (central logs)", () => {
+  const UPLOAD = "systemd-journal-upload.service";
+  const REMOTE = ["systemd-journal-remote.service", "systemd-journal-remote.socket", "pgha-journal-vacuum.timer"];
+  const USERS = "root postgres etcd haproxy prometheus systemd-journal-upload systemd-journal-remote";
+  const monitoredFile = (n: string, p: string) => devMonitored().bundles.find((b) => b.node === n)!.files.find((f) => f.path === p)!.content;
+  /** A node of the monitored dev stack with its bundle's log files, its users and key copies. */
+  function withLogs(name: string): FakeNode {
+    const n = node().write(NODE_PATHS.nodeEnv, monitoredFile(name, NODE_PATHS.nodeEnv)).awsEnv();
+    const paths = [NODE_PATHS.journalUploadConf, NODE_PATHS.journalUploadDropIn, ...(name === "mon1" ? [NODE_PATHS.journalRemoteConf, NODE_PATHS.journalRemoteSocketDropIn] : [])];
+    for (const p of paths) n.write(p, monitoredFile(name, p));
+    n.write("/etc/passwd", "root:x:0:0::/root:/bin/bash\nsystemd-journal-upload:x:990:990::/nonexistent:/usr/sbin/nologin\n");
+    n.write(NODE_PATHS.journalUploadKey, "key\n", 0o600);
+    if (name === "mon1") n.write(NODE_PATHS.journalRemoteKey, "key\n", 0o600);
+    return n;
+  }
+  const changes = (n: FakeNode) => n.callLines("systemctl").filter((c) => !c.includes(" is-"));
+
+  it("a node with the upload configuration: journal-upload enabled and restarted; the receiver's units, which the package installs everywhere, stopped", () => {
+    const n = withLogs("db1");
+    n.unitActive("systemd-journal-remote.socket");
+    const r = n.run("pgha-setup", ["logs"], { env: { PGHA_TEST_USERS: USERS } });
+    expect([r.status, r.stderr]).toEqual([0, expect.stringContaining("journal-upload sending this node's journal to the monitoring node")]);
+    expect(changes(n)).toEqual(["systemctl disable --now systemd-journal-remote.socket", `systemctl enable ${UPLOAD}`, `systemctl restart ${UPLOAD}`]);
+    expect(n.calls("useradd")).toEqual([]);
+  });
+
+  it("mon1: journal-remote's socket restarted on its private address (the service stopped first, started after), the vacuum timer on, the directory journal-remote's", () => {
+    const n = withLogs("mon1");
+    const r = n.run("pgha-setup", ["logs"], { env: { PGHA_TEST_USERS: USERS } });
+    expect([r.status, r.stderr]).toEqual([0, expect.stringContaining(`journal-remote receiving every node's journal on ${nodeEnvValue("mon1", "PGHA_ADDRESS")}:19532`)]);
+    expect(changes(n)).toEqual([
+      `systemctl enable systemd-journal-remote.socket pgha-journal-vacuum.timer`,
+      "systemctl stop systemd-journal-remote.service",
+      "systemctl restart systemd-journal-remote.socket",
+      "systemctl start systemd-journal-remote.service pgha-journal-vacuum.timer",
+      `systemctl enable ${UPLOAD}`,
+      `systemctl restart ${UPLOAD}`,
+    ]);
+    expect(`${n.mode(NODE_PATHS.journalRemoteDir)} ${n.owner(NODE_PATHS.journalRemoteDir)}`).toBe("0755 systemd-journal-remote:systemd-journal-remote");
+    // Without the package's user journal-remote cannot run: said, and a failure.
+    const none = withLogs("mon1");
+    const f = none.run("pgha-setup", ["logs"], { env: { PGHA_TEST_USERS: "root prometheus systemd-journal-upload" } });
+    expect([f.status, f.stderr]).toEqual([1, expect.stringContaining("no systemd-journal-remote user: the systemd-journal-remote package is not installed")]);
+  });
+
+  it("no static systemd-journal-upload user (Debian's unit makes it a DynamicUser): created, so the key copy can be its own", () => {
+    const n = withLogs("lb1").write("/etc/passwd", "root:x:0:0::/root:/bin/bash\n");
+    expect(n.run("pgha-setup", ["logs"], { env: { PGHA_TEST_USERS: USERS } }).status).toBe(0);
+    expect(n.calls("useradd")).toEqual([["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", "systemd-journal-upload"]]);
+  });
+
+  it("a bundle without central logs (no monitoring node): every unit of the package stopped and disabled, then nothing the second time", () => {
+    const n = asDevNode(node(), "db1");
+    for (const u of [UPLOAD, ...REMOTE]) n.unitActive(u);
+    expect(n.run("pgha-setup", ["logs"]).status).toBe(0);
+    expect(changes(n)).toEqual([UPLOAD, ...REMOTE].map((u) => `systemctl disable --now ${u}`));
+    n.clearCalls();
+    expect(n.run("pgha-setup", ["logs"]).status).toBe(0);
+    expect(changes(n)).toEqual([]);
+  });
+});

@@ -4,7 +4,7 @@ import type { ChildProcess } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { fakeNodes, type FakeNode } from "./harness";
-import { asDevNode, CLUSTER_SECRET, dev, devSecrets, nodeSecret } from "./fixtures";
+import { asDevNode, CLUSTER_SECRET, dev, devMonitored, devSecrets, nodeSecret } from "./fixtures";
 import { NODE_PATHS } from "../../../src/node-paths";
 import { DB_USERS } from "../../../src/spec";
 
@@ -100,6 +100,26 @@ describe("pgha-secrets fetch", () => {
     const etcd = devSecrets(asDevNode(node(), "etcd1"), "etcd1");
     expect(etcd.run("pgha-secrets", ["fetch"]).status).toBe(0);
     expect(`${etcd.mode("/etc/pgha/tls/node.key")} ${etcd.owner("/etc/pgha/tls/node.key")}`).toBe("0600 etcd:etcd");
+  });
+
+  it("central logs: journal-upload's copy of the key where its user exists, journal-remote's only on the monitoring node", () => {
+    const users = { PGHA_TEST_USERS: "root postgres etcd haproxy prometheus systemd-journal-upload systemd-journal-remote" };
+    const n = db1();
+    expect(n.run("pgha-secrets", ["fetch"], { env: users }).status).toBe(0);
+    expect(n.read(NODE_PATHS.journalUploadKey)).toBe(nodeSecret("db1").nodeKey + "\n");
+    expect(`${n.mode(NODE_PATHS.journalUploadKey)} ${n.owner(NODE_PATHS.journalUploadKey)}`).toBe("0600 systemd-journal-upload:systemd-journal-upload");
+    expect(n.exists(NODE_PATHS.journalRemoteKey)).toBe(false);
+    // Without the user (no package, or not made yet): no copy.
+    const bare = db1();
+    expect(bare.run("pgha-secrets", ["fetch"]).status).toBe(0);
+    expect(bare.exists(NODE_PATHS.journalUploadKey)).toBe(false);
+
+    const mon = asDevNode(node(), "mon1");
+    mon.secret(devMonitored().spec.names.nodeSecret.mon1, nodeSecret("mon1"));
+    expect(mon.run("pgha-secrets", ["fetch"], { env: users }).status).toBe(0);
+    for (const [p, user] of [[NODE_PATHS.journalUploadKey, "systemd-journal-upload"], [NODE_PATHS.journalRemoteKey, "systemd-journal-remote"]]) {
+      expect([p, mon.read(p), `${mon.mode(p)} ${mon.owner(p)}`]).toEqual([p, nodeSecret("mon1").nodeKey + "\n", `0600 ${user}:${user}`]);
+    }
   });
 
   it("a missing secret fails naming it, and writes nothing", () => {
