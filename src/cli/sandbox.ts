@@ -355,9 +355,10 @@ export function registerSandboxCommands(program: Command): void {
   sandbox
     .command("rotate-certs [nodes...]")
     .description("re-issue node certificates (default: every node), one node at a time: new certificate into the node's secret, pgha-secrets rotate on the node (reload, no restart)")
-    .action(async (nodes: string[]) => {
+    .option("--valid-days <n>", "validity of the new certificates in days (default tls.certValidityDays); one inside tls.renewBeforeDays rehearses the certificate-expiry alert", (v: string) => Number(v))
+    .action(async (nodes: string[], opts: { validDays?: number }) => {
       const sb = await openSandbox();
-      const done = await rotateCertificates(sb, nodes, (l) => process.stderr.write(`[rotate-certs] ${l}\n`));
+      const done = await rotateCertificates(sb, nodes, (l) => process.stderr.write(`[rotate-certs] ${l}\n`), opts.validDays);
       out(done.map((d) => `${d.node.padEnd(6)} serial ${d.serialNumber}  valid until ${d.notAfter}`).join("\n"));
       const h = await checkHealth(sb);
       out(h.healthy ? `cluster healthy (leader ${h.leader})` : `cluster NOT healthy: ${h.reasons.join("; ")}`);

@@ -49,6 +49,11 @@ export function alertRules(spec: ClusterSpec): AlertRule[] {
   const members = nodesOf(spec, "postgres").length;
   const p = spec.patroni;
   const o = spec.objectives;
+  const leaderMissingFor = p.ttl + 2 * p.loopWait;
+  // Alerts that PghaLeaderMissing inhibits (src/monitoring/alertmanager.ts) wait until it fires: a
+  // lost leader empties the rw backend and the synchronous standbys at once, and one page says it.
+  // Their `for` outlasts the leader's by two scrapes, or the consequence pages before the cause.
+  const afterLeaderMissing = (s: number) => Math.max(s, leaderMissingFor + 2 * spec.monitoring.scrapeIntervalSeconds);
   const rules: AlertRule[] = [
     {
       name: "PghaTargetDown",
@@ -62,7 +67,7 @@ export function alertRules(spec: ClusterSpec): AlertRule[] {
     {
       name: "PghaLeaderMissing",
       severity: "page",
-      forSeconds: p.ttl + 2 * p.loopWait,
+      forSeconds: leaderMissingFor,
       expr: `(sum(patroni_primary{job="patroni"}) or vector(0)) < 1`,
       summary: "no member of the cluster is the leader",
       firstStep: "`status`: which members run, is etcd healthy (quorum)? Patroni's journal on the members says why none leads",
@@ -151,7 +156,7 @@ export function alertRules(spec: ClusterSpec): AlertRule[] {
     {
       name: "PghaReadWriteEndpointEmpty",
       severity: "page",
-      forSeconds: 30,
+      forSeconds: afterLeaderMissing(30),
       expr: `haproxy_backend_active_servers{job="haproxy", proxy="primary"} < 1`,
       summary: "HAProxy {{ $labels.node }} routes the read-write endpoint to no server",
       firstStep: "is there a leader (PghaLeaderMissing)? Can the HAProxy node reach Patroni's REST API (TLS, :8008)?",
@@ -190,7 +195,7 @@ export function alertRules(spec: ClusterSpec): AlertRule[] {
     rules.push({
       name: "PghaSynchronousStandbyMissing",
       severity: "page",
-      forSeconds: 60,
+      forSeconds: afterLeaderMissing(60),
       expr: `(count(pgha_standby_replay_lag_bytes{job="postgres", state="streaming", sync_state=~"sync|quorum"}) or vector(0)) < ${spec.postgres.syncNodeCount}`,
       summary: `fewer synchronous standbys stream than the ${spec.postgres.syncNodeCount} every commit waits for`,
       firstStep: spec.postgres.syncMode === "strict" ? "writes are blocked (strict): bring a replica back first" : "commits are not protected by a standby now: bring a replica back (`status`)",

@@ -219,12 +219,13 @@ export function secretDocuments(spec: ClusterSpec, m: SandboxMaterial): SecretDo
  * Re-issues one node's certificate (rotation) and returns the node's new secret document, to
  * publish (src/sandbox/aws.ts); the host picks it up with `pgha-secrets rotate`.
  */
-export async function reissueNodeCertificate(spec: ClusterSpec, layout: Layout, stateDir: string, node: string): Promise<{ certificate: IssuedCertificate; secret: SecretDocument }> {
+export async function reissueNodeCertificate(spec: ClusterSpec, layout: Layout, stateDir: string, node: string, validityDays?: number): Promise<{ certificate: IssuedCertificate; secret: SecretDocument }> {
   const store = path.join(materialDir(stateDir), "material.json");
   const stored = readJson<any>(store);
   if (!stored) throw new Error("the sandbox has no certificate material yet: run `pgha sandbox up` first");
-  const profile = nodeCertificateProfiles(spec, layout).find((p) => p.name === node);
-  if (!profile) throw new Error(`no node ${node} in stack ${spec.stack}`);
+  const declared = nodeCertificateProfiles(spec, layout).find((p) => p.name === node);
+  if (!declared) throw new Error(`no node ${node} in stack ${spec.stack}`);
+  const profile = validityDays === undefined ? declared : { ...declared, validityDays };
   const issued = { ...(await issueCertificate(stored.ca, profile)), profile };
   stored.nodes[node] = issued;
   writePrivate(store, JSON.stringify(stored, null, 2));

@@ -17,16 +17,21 @@ export interface RotatedCertificate {
 /**
  * Re-issues each node's certificate (default: every node), one node at a time: publish the new
  * certificate in the node's secret, then `pgha-secrets rotate` on the node (fetch, install,
- * reload — no restart). Stops at the first node that fails, naming it.
+ * reload — no restart). Stops at the first node that fails, naming it. `validityDays` issues a
+ * shorter-lived certificate than tls.certValidityDays: one inside tls.renewBeforeDays rehearses the
+ * certificate-expiry alert (a renewal that did not happen); a rotation without it repairs that.
  */
-export async function rotateCertificates(sb: Sandbox, nodes?: string[], log: (l: string) => void = () => undefined): Promise<RotatedCertificate[]> {
+export async function rotateCertificates(sb: Sandbox, nodes?: string[], log: (l: string) => void = () => undefined, validityDays?: number): Promise<RotatedCertificate[]> {
+  if (validityDays !== undefined && (!Number.isInteger(validityDays) || validityDays < 1 || validityDays > sb.spec.tls.certValidityDays)) {
+    throw Object.assign(new Error(`--valid-days ${validityDays}: a whole number of days from 1 to tls.certValidityDays (${sb.spec.tls.certValidityDays})`), { exitCode: 2 });
+  }
   const all = sb.spec.nodes.map((n) => n.name);
   const chosen = nodes?.length ? nodes : all;
   const unknown = chosen.filter((n) => !all.includes(n));
   if (unknown.length) throw Object.assign(new Error(`no node ${unknown.join(", ")} in stack ${sb.spec.stack}; nodes: ${all.join(", ")}`), { exitCode: 2 });
   const done: RotatedCertificate[] = [];
   for (const node of chosen) {
-    const { certificate, secret } = await reissueNodeCertificate(sb.spec, sb.layout, sb.stateDir, node);
+    const { certificate, secret } = await reissueNodeCertificate(sb.spec, sb.layout, sb.stateDir, node, validityDays);
     await publishSecrets([secret], sb.spec.region);
     const r = await hostExec(node, ["pgha-secrets", "rotate"], { timeoutMs: 120_000 });
     if (r.code !== 0) throw new Error(`pgha-secrets rotate failed on ${node} (exit ${r.code}): ${r.stderr.trim().split("\n").slice(-4).join(" | ")}; the nodes before it were rotated: ${done.map((d) => d.node).join(", ") || "none"}`);

@@ -315,6 +315,15 @@ describe("the monitoring node's Alertmanager configuration (src/monitoring/alert
       expect((alertmanagerConfig(spec, { ...o, apiUrl: undefined }) as typeof cfg).receivers[0].sns_configs[0].api_url).toBeUndefined();
       const names = new Set(alertRules(spec).map((r) => r.name));
       for (const i of cfg.inhibit_rules) for (const m of [...i.source_matchers, ...i.target_matchers]) for (const n of m.replace(/^alertname=~?"|"$/g, "").split("|")) expect([m, names.has(n)]).toEqual([m, true]);
+      // A page an inhibition silences fires only after its source has: otherwise the consequence
+      // pages before the cause silences it (the monitoring integration test stops Patroni
+      // everywhere). A ticket may come first: it is the earlier, quieter symptom.
+      const rule = (n: string) => alertRules(spec).find((r) => r.name === n)!;
+      const split = (m: string) => m.replace(/^alertname=~?"|"$/g, "").split("|");
+      const pairs = cfg.inhibit_rules.flatMap((i) => split(i.source_matchers[0]).flatMap((src) => split(i.target_matchers[0]).map((t) => [src, t])));
+      const pagePairs = pairs.filter(([, t]) => rule(t).severity === "page");
+      expect(pagePairs.length).toBeGreaterThan(0);
+      for (const [src, t] of pagePairs) expect([src, t, rule(t).forSeconds >= rule(src).forSeconds + 2 * spec.monitoring.scrapeIntervalSeconds]).toEqual([src, t, true]);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
