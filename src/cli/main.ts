@@ -14,6 +14,7 @@ import { registerAlertsCommand } from "./alerts";
 import { registerRolloutCommand } from "./rollout";
 import { registerRestoreCommand } from "./restore";
 import { registerRestartCommand } from "./restart";
+import { registerLogsCommand } from "./logs";
 import {
   PULUMI_YAML_BEGIN, PULUMI_YAML_END, README_BEGIN, README_END,
   referenceMarkdown, referenceYamlComments, replaceBetween,
@@ -95,6 +96,7 @@ export function buildProgram(): Command {
   registerRolloutCommand(program);
   registerRestoreCommand(program);
   registerRestartCommand(program);
+  registerLogsCommand(program);
   return program;
 }
 

@@ -20,7 +20,8 @@ export interface SsmStub {
 }
 
 /** lostOnce: that instance is ConnectionLost at its first look only; offline: these never come online. */
-export function ssmStub(opts: { lostOnce?: string; offline?: string[] } = {}): SsmStub {
+/** outputLimit: StandardOutputContent holds only the first this many characters, as SSM's does (24 000). */
+export function ssmStub(opts: { lostOnce?: string; offline?: string[]; outputLimit?: number } = {}): SsmStub {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-ssm-"));
   const bin = path.join(dir, "bin");
   fs.mkdirSync(bin);
@@ -47,7 +48,7 @@ case "$1 $2" in
     echo "cmd-$n" ;;
   "ssm get-command-invocation")
     c=$(arg --command-id "$@"); rc=$(cat "$state/$c.rc")
-    jq -n --arg out "$(cat "$state/$c.out")" --arg err "$(cat "$state/$c.err")" --argjson rc "$rc" \\
+    jq -n --arg out "$(head -c ${opts.outputLimit ?? 1e9} "$state/$c.out")" --arg err "$(cat "$state/$c.err")" --argjson rc "$rc" \\
       '{Status: (if $rc == 0 then "Success" else "Failed" end), ResponseCode: $rc, StandardOutputContent: $out, StandardErrorContent: $err}' ;;
   *) echo "stub aws: unexpected $*" >&2; exit 2 ;;
 esac
