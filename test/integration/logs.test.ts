@@ -5,10 +5,13 @@ import { randomUUID } from "crypto";
 import { centralLogs } from "../../src/sandbox/logs";
 import { NODE_PATHS } from "../../src/node-paths";
 import type { Sandbox } from "../../src/sandbox/cluster";
+import { rotateCertificates } from "../../src/sandbox/operate";
 import { sandbox, sh, waitFor, waitHealthy } from "./support";
 
 let sb: Sandbox;
 const T = (minutes: number) => minutes * 60_000;
+/** Where pgha-secrets writes a node's certificate and the CA's. */
+const TLS = "/etc/pgha/tls";
 
 beforeAll(async () => {
   sb = await sandbox();
@@ -45,6 +48,24 @@ describe("central logs", () => {
     expect(hosts.sort()).toEqual(["db1", "lb1"]);
     expect(await centralLogs(sb, { host: "db1", lines: 1 })).toHaveLength(1);
   }, T(3));
+
+  it("certificates rotated on mon1 and db1: both shippers restart with the new ones, and db1's next line still reaches mon1", async () => {
+    const pid = async (host: string, unit: string) => (await sh(host, `systemctl show -P MainPID ${unit}`)).trim();
+    const serial = async (host: string, port: number) =>
+      (await sh(host, `echo | openssl s_client -connect ${sb.layout.addresses[host]}:${port} -cert ${TLS}/node.crt -key ${NODE_PATHS.journalUploadKey} -CAfile ${TLS}/ca.crt 2>/dev/null | openssl x509 -noout -serial`)).trim().replace(/^serial=/, "").toLowerCase();
+    const before = { upload: await pid("db1", "systemd-journal-upload.service") };
+    const rotated = await rotateCertificates(sb, ["mon1", "db1"]);
+    // mon1's receiver presents the certificate just issued (it read the old one into memory at start).
+    expect(await serial("mon1", 19532)).toBe(rotated.find((r) => r.node === "mon1")!.serialNumber);
+    expect(await pid("db1", "systemd-journal-upload.service")).not.toBe(before.upload);
+    const mark = randomUUID();
+    await sh("db1", `logger -t pgha-logs-test ${mark}`);
+    const lines = await waitFor("db1's line on mon1 after the rotation", async () => {
+      const l = await centralLogs(sb, { host: "db1", grep: mark });
+      return l.length > 0 ? l : undefined;
+    }, 60_000, 2_000);
+    expect(lines).toHaveLength(1);
+  }, T(4));
 
   it("a host that is not a node is refused (exit 2)", async () => {
     await expect(centralLogs(sb, { host: "web9" })).rejects.toMatchObject({ exitCode: 2, message: expect.stringContaining("web9 is not a node of stack") });

@@ -291,17 +291,21 @@ describe("pgha-secrets rotate", () => {
     expect(n.callLines("runuser")).toEqual(["runuser -u postgres -- psql -h /var/run/postgresql -qAtc select pg_reload_conf()"]);
     expect(n.calls("psql")).toHaveLength(1);
     // PgBouncer (pooler.enabled) too, when it runs: it re-reads its TLS files on SIGHUP.
-    expect(n.callLines("systemctl")).toEqual(["systemctl reload patroni.service", "systemctl is-active -q pgbouncer.service"]);
+    expect(n.callLines("systemctl")).toEqual(["systemctl reload patroni.service", "systemctl is-active -q pgbouncer.service", "systemctl is-active -q systemd-journal-upload.service", "systemctl is-active -q systemd-journal-remote.service"]);
     n.secret(names().nodeSecret.db1, nodeSecret("db1", { nodeCert: "-----BEGIN CERTIFICATE-----\nre-issued again\n-----END CERTIFICATE-----" })).clearCalls().unitActive("pgbouncer.service");
     expect(n.run("pgha-secrets", ["rotate"]).status).toBe(0);
-    expect(n.callLines("systemctl")).toEqual(["systemctl reload patroni.service", "systemctl is-active -q pgbouncer.service", "systemctl reload pgbouncer.service"]);
+    expect(n.callLines("systemctl")).toEqual(["systemctl reload patroni.service", "systemctl is-active -q pgbouncer.service", "systemctl reload pgbouncer.service", "systemctl is-active -q systemd-journal-upload.service", "systemctl is-active -q systemd-journal-remote.service"]);
 
     const lb = devSecrets(asDevNode(node(), "lb1"), "lb1");
     expect(lb.run("pgha-secrets", ["fetch"]).status).toBe(0);
     lb.secret(names().nodeSecret.lb1, nodeSecret("lb1", { statsUser: "pgha-stats", statsPassword: "Stats0000000000000000000000000000", caCert: "new CA" })).clearCalls();
     expect(lb.run("pgha-secrets", ["rotate"]).status).toBe(0);
-    expect(lb.callLines("systemctl")).toEqual(["systemctl reload haproxy.service"]);
+    expect(lb.callLines("systemctl")).toEqual(["systemctl reload haproxy.service", "systemctl is-active -q systemd-journal-upload.service", "systemctl is-active -q systemd-journal-remote.service"]);
     expect(lb.read("/etc/pgha/tls/ca.crt")).toBe("new CA\n");
+    // The log shipper holds its certificate from start: restarted when it runs (it has no reload).
+    lb.secret(names().nodeSecret.lb1, nodeSecret("lb1", { statsUser: "pgha-stats", statsPassword: "Stats0000000000000000000000000000", caCert: "newer CA" })).clearCalls().unitActive("systemd-journal-upload.service");
+    expect(lb.run("pgha-secrets", ["rotate"]).status).toBe(0);
+    expect(lb.callLines("systemctl")).toEqual(["systemctl reload haproxy.service", "systemctl is-active -q systemd-journal-upload.service", "systemctl restart systemd-journal-upload.service", "systemctl is-active -q systemd-journal-remote.service"]);
   });
 });
 
