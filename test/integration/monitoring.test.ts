@@ -11,7 +11,7 @@ import { NODE_PATHS } from "../../src/node-paths";
 import { nodesOf } from "../../src/spec";
 import { heartbeatDatapoints } from "../../src/sandbox/aws";
 import { hostExec } from "../../src/sandbox/hosts";
-import { killMember, startMember, type Sandbox } from "../../src/sandbox/cluster";
+import { healNetwork, killMember, partitionMembers, startMember, type Sandbox } from "../../src/sandbox/cluster";
 import { rotateCertificates } from "../../src/sandbox/operate";
 import { deliveredAlerts, firingAlerts, monitoringGet, monitoringUrls, prometheusQuery, prometheusTargets, type DeliveredAlert } from "../../src/sandbox/monitoring";
 import { startS3, stopS3 } from "../../src/sandbox/s3";
@@ -224,6 +224,40 @@ describe("the leader gone, a certificate left to expire", () => {
     await quiet(T(5));
     expect(inbox.filter((x) => x.alertname === "PghaReadWriteEndpointEmpty")).toEqual([]);
   }, T(15));
+
+  it("every standby cut off from the leader (prod: quorum, ANY 1 of 2): PghaSynchronousStandbyMissing delivered within its bound while every member still runs; resolved once they stream again", async () => {
+    expect(sb.spec.postgres.syncMode).not.toBe("off");
+    await quiet(T(5));
+    await deliveredAlerts(sb);
+    const inbox: DeliveredAlert[] = [];
+    const poll = async () => {
+      inbox.push(...(await deliveredAlerts(sb)));
+      return inbox;
+    };
+    const leader = (await sb.client.leader())!;
+    const replicas = postgresMembers(sb).filter((m) => m !== leader);
+    // One replica lost leaves the other as the quorum's standby: nothing to say. Both lost from
+    // the leader (Patroni on each still runs and reaches etcd) leaves commits unprotected.
+    let onsetMs = 0;
+    try {
+      await partitionMembers(sb, replicas, [leader]);
+      onsetMs = Date.now();
+      const bound = forOf("PghaSynchronousStandbyMissing") + 2 * interval() + GROUP_WAIT_SECONDS + DELIVERY_MARGIN_SECONDS;
+      const m = await waitFor("PghaSynchronousStandbyMissing delivered", async () => (await poll()).find((x) => x.status === "FIRING" && x.alertname === "PghaSynchronousStandbyMissing"), bound * 1000 + 60_000, 2000);
+      const delay = (Date.parse(m.timestamp) - onsetMs) / 1000;
+      process.stderr.write(`[monitoring] both standbys cut off from ${leader} → PghaSynchronousStandbyMissing delivered after ${delay.toFixed(1)} s (bound ${bound} s)\n`);
+      expect(delay).toBeLessThanOrEqual(bound);
+      expect(m.subject).toContain("page");
+      // The members all run: neither the member count nor the leader alert is what pages.
+      expect(inbox.filter((x) => x.status === "FIRING").map((x) => x.alertname)).not.toEqual(expect.arrayContaining(["PghaMembersMissing"]));
+      expect(inbox.filter((x) => x.status === "FIRING").map((x) => x.alertname)).not.toEqual(expect.arrayContaining(["PghaLeaderMissing"]));
+    } finally {
+      await healNetwork();
+    }
+    for (const r of replicas) await waitStreaming(sb, r, T(3));
+    await waitFor("PghaSynchronousStandbyMissing resolved", async () => (await poll()).find((x) => x.status === "RESOLVED" && x.alertname === "PghaSynchronousStandbyMissing"), T(3), 2000);
+    await quiet(T(5));
+  }, T(12));
 
   it("a node certificate issued inside tls.renewBeforeDays: PghaCertificateExpiring delivered naming the node; a rotation to the full validity resolves it", async () => {
     await quiet(T(5));
