@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { componentType, throwIfInvalid } from "./common";
 import { createNodeGroup, ROOT_VOLUME_GIB, validateNodeGroupArgs, type NodeGroupArgs } from "./instance";
+import { centralLogsMaxUseGiB } from "../src/monitoring/log-sizing";
 
 /**
  * Prometheus's storage, sized generously so the disk never fills before the retention drops
@@ -21,13 +22,15 @@ export const MONITOR_ROOT_VOLUME_MIN_GIB = 30;
 /**
  * The monitoring node's root volume (GiB): the usual root (OS, packages, logs: ROOT_VOLUME_GIB)
  * plus the TSDB of `nodes` nodes scraped every `scrapeIntervalSeconds` and kept `retentionDays`
- * (×2 headroom), rounded up to 10 GiB, at least MONITOR_ROOT_VOLUME_MIN_GIB. Prod with the
- * defaults (9 nodes, 15 s, 15 days): ~6 GiB of TSDB → 30 GiB; 90 days → 60 GiB.
+ * (×2 headroom) plus the central logs' share (every node's journal for `logRetentionDays`:
+ * centralLogsMaxUseGiB, also journal-remote's MaxUse), rounded up to 10 GiB, at least
+ * MONITOR_ROOT_VOLUME_MIN_GIB.
  */
-export function monitorRootVolumeGiB(m: { nodes: number; scrapeIntervalSeconds: number; retentionDays: number }): number {
+export function monitorRootVolumeGiB(m: { nodes: number; scrapeIntervalSeconds: number; retentionDays: number; logRetentionDays: number }): number {
   const samplesPerSecond = (m.nodes * TSDB_SERIES_PER_NODE) / m.scrapeIntervalSeconds;
   const tsdbGiB = (2 * samplesPerSecond * 86_400 * m.retentionDays * TSDB_BYTES_PER_SAMPLE) / 2 ** 30;
-  return Math.max(MONITOR_ROOT_VOLUME_MIN_GIB, Math.ceil((ROOT_VOLUME_GIB + tsdbGiB) / 10) * 10);
+  const logsGiB = centralLogsMaxUseGiB(m.nodes, m.logRetentionDays);
+  return Math.max(MONITOR_ROOT_VOLUME_MIN_GIB, Math.ceil((ROOT_VOLUME_GIB + tsdbGiB + logsGiB) / 10) * 10);
 }
 
 /**

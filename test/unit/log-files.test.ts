@@ -2,6 +2,7 @@
 // systemd-journal-upload sends to mon1's private address on 19532 over HTTPS with the node's
 // certificate and its own key copy; only mon1 receives (journal-remote, its socket on the private
 // address only) and vacuums after monitoring.logRetentionDays. Without monitoring: none of it.
+import { centralLogsMaxUseGiB } from "../../src/monitoring/log-sizing";
 import { loadStackConfig } from "../../src/config/load";
 import { buildSpec, nodesOf, PORTS, type ClusterSpec } from "../../src/spec";
 import { ec2Layout, sandboxLayout } from "../../src/layout";
@@ -54,6 +55,7 @@ describe("central logs in the bundles", () => {
           "[Remote]",
           "Seal=false",
           "SplitMode=host",
+          `MaxUse=${centralLogsMaxUseGiB(spec.nodes.length, spec.monitoring.logRetentionDays)}G`,
           "ServerKeyFile=/etc/pgha/tls/journal-remote.key",
           "ServerCertificateFile=/etc/pgha/tls/node.crt",
           "TrustedCertificateFile=/etc/pgha/tls/ca.crt",
@@ -93,7 +95,7 @@ describe("central logs in the bundles", () => {
     const up = renderNodeFiles(plain, "db1", layout).find((f) => f.path === NODE_PATHS.journalUploadConf)!;
     expect(settings(up.content)).toEqual(["[Upload]", `URL=http://${layout.addresses.mon1}:19532`]);
     const files = renderNodeFiles(plain, "mon1", layout);
-    expect(settings(files.find((f) => f.path === NODE_PATHS.journalRemoteConf)!.content)).toEqual(["[Remote]", "Seal=false", "SplitMode=host"]);
+    expect(settings(files.find((f) => f.path === NODE_PATHS.journalRemoteConf)!.content)).toEqual(["[Remote]", "Seal=false", "SplitMode=host", `MaxUse=${centralLogsMaxUseGiB(plain.nodes.length, plain.monitoring.logRetentionDays)}G`]);
     expect(files.find((f) => f.path === NODE_PATHS.journalRemoteDropIn)!.content).toContain("--listen-http=-3 ");
   });
 

@@ -9,6 +9,7 @@ import { PORTS, nodesOf, type ClusterSpec, type NodeSpec } from "../../spec";
 import { NODE_PATHS } from "../../node-paths";
 import type { Layout } from "../../layout";
 import { renderTemplate } from "../templates";
+import { centralLogsMaxUseGiB } from "../../monitoring/log-sizing";
 import type { ChangeAction } from "../../bundle/format";
 import type { BundleFile } from "./types";
 
@@ -27,6 +28,7 @@ export function logsView(spec: ClusterSpec, layout: Layout) {
     remoteKey: NODE_PATHS.journalRemoteKey,
     remoteDir: NODE_PATHS.journalRemoteDir,
     retentionDays: spec.monitoring.logRetentionDays,
+    maxUseGiB: centralLogsMaxUseGiB(spec.nodes.length, spec.monitoring.logRetentionDays),
     restartSeconds: 10,
   };
 }
