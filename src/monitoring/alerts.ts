@@ -94,7 +94,11 @@ export function alertRules(spec: ClusterSpec): AlertRule[] {
     {
       name: "PghaArchiveBehindRpo",
       severity: "page",
-      forSeconds: 0,
+      // Two scrapes: with archive_timeout equal to the RPO (prod: 60 s), every forced switch of
+      // an idle cluster makes a segment wait a few seconds (the push) while the newest archived
+      // file is just past the RPO; an evaluation landing there paged (CI on 30caa8f: it flapped
+      // four times in ten minutes on an idle cluster). Only an archive that stays behind fires.
+      forSeconds: 2 * spec.monitoring.scrapeIntervalSeconds,
       expr:
         `(max(pgha_archiver_pending_files{job="postgres"} and on(node) pgha_archiver_archiving{job="postgres"} == 1) > 0)` +
         ` and on() (time() - max(pgha_archiver_last_archived_time_seconds{job="postgres"} and on(node) pgha_archiver_archiving{job="postgres"} == 1) > ${o.pitrRpoSeconds})`,

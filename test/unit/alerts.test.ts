@@ -89,6 +89,10 @@ function scenarios(spec: ClusterSpec): Scenario[] {
   ];
   out.push({ title: "WAL waiting, the archive stuck for longer than the RPO", rule: "PghaArchiveBehindRpo", at: `${m}m`, series: archiver(3, flat(0, m + 1)), fires: [{}] });
   out.push({ title: "an idle cluster: nothing waiting, the newest archived file old", rule: "PghaArchiveBehindRpo", at: `${m}m`, series: archiver(0, flat(0, m + 1)), fires: [] });
+  // An idle cluster's forced switch (archive_timeout = the RPO): one scrape sees the new segment
+  // waiting while the newest archived file is just past the RPO; the push completes by the next.
+  const blip = archiver(0, flat(0, m + 1)).map((x) => (x.series.startsWith("pgha_archiver_pending_files") && x.series.includes(`"${leader}"`) ? { ...x, values: `0x${(m * 60) / INTERVAL - 1} 1` } : x));
+  out.push({ title: "an idle cluster's forced switch: one scrape with a segment waiting", rule: "PghaArchiveBehindRpo", at: `${m}m`, series: blip, fires: [] });
   // Archiving keeps up: last archived time advances with the clock (15 s per sample).
   out.push({ title: "WAL waiting but archiving keeps up", rule: "PghaArchiveBehindRpo", at: `${m}m`, series: archiver(1, `0+${INTERVAL}x${Math.ceil(((m + 1) * 60) / INTERVAL)}`), fires: [] });
 
