@@ -30,7 +30,8 @@ export function logsCommand(spec: Pick<ClusterSpec, "stack" | "nodes">, q: LogsQ
     throw usageError(`${q.host} is not a node of stack ${spec.stack}: its nodes are ${spec.nodes.map((n) => n.name).join(", ")}`);
   }
   if (q.lines !== undefined && (!Number.isInteger(q.lines) || q.lines < 1)) throw usageError(`-n ${q.lines}: a number of lines, 1 or more`);
-  const argv = ["journalctl", `--directory=${NODE_PATHS.journalRemoteDir}`, "--no-pager", "-o", q.json ? "json" : "short-iso"];
+  // -q: no "-- Boot … --" separators (a node rebooted or power-cut during the span) or hints.
+  const argv = ["journalctl", `--directory=${NODE_PATHS.journalRemoteDir}`, "--no-pager", "-q", "-o", q.json ? "json" : "short-iso"];
   if (q.since) argv.push("--since", q.since);
   if (q.grep) argv.push("-g", q.grep);
   if (q.lines !== undefined) argv.push("-n", String(q.lines));
@@ -44,7 +45,9 @@ export type Exec = (host: string, argv: readonly string[]) => Promise<{ code: nu
 export async function centralLogs(sb: { spec: Pick<ClusterSpec, "stack" | "nodes"> }, q: LogsQuery, exec: Exec = hostExec): Promise<string[]> {
   const { host, argv } = logsCommand(sb.spec, q);
   const r = await exec(host, argv);
-  const lines = r.stdout.split("\n").filter((l) => l.length > 0 && !l.startsWith("-- No entries --"));
+  // Entries start with their time (or "{" with --json); journalctl's own markers ("-- Boot … --",
+  // "-- No entries --") are not entries, even where -q leaves one.
+  const lines = r.stdout.split("\n").filter((l) => l.length > 0 && !/^-- .* --$/.test(l));
   // journalctl -g exits 1 when nothing matched: no lines, not a failure.
   const noMatch = r.code === 1 && lines.length === 0 && q.grep !== undefined;
   if (r.code !== 0 && !noMatch) throw new Error(`journalctl on ${host} failed (${r.code}): ${r.stderr.trim()}`);

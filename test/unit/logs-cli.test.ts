@@ -32,9 +32,9 @@ describe("`pgha logs` (central logs on AWS, over SSM) against a stub awscli", ()
     stub.command("journalctl", `#!/bin/sh\necho "args: $*"\necho "2026-12-05T01:00:00+0000 db1 patroni[812]: INFO: no action. I am (db1), the leader with the lock"\n`);
     const r = logs(stub, ["--instance-ids", ids, "db1", "--since", "10 min ago", "--grep", "patroni"]);
     expect([r.status, r.stderr]).toEqual([0, ""]);
-    expect(stub.sent()).toEqual([`${MON}: journalctl --directory=/var/log/journal/remote --no-pager -o short-iso --since '10 min ago' -g patroni -n ${DEFAULT_LINES} _HOSTNAME=db1`]);
+    expect(stub.sent()).toEqual([`${MON}: journalctl --directory=/var/log/journal/remote --no-pager -q -o short-iso --since '10 min ago' -g patroni -n ${DEFAULT_LINES} _HOSTNAME=db1`]);
     expect(r.stdout.split("\n")).toEqual([
-      `args: --directory=/var/log/journal/remote --no-pager -o short-iso --since 10 min ago -g patroni -n ${DEFAULT_LINES} _HOSTNAME=db1`,
+      `args: --directory=/var/log/journal/remote --no-pager -q -o short-iso --since 10 min ago -g patroni -n ${DEFAULT_LINES} _HOSTNAME=db1`,
       "2026-12-05T01:00:00+0000 db1 patroni[812]: INFO: no action. I am (db1), the leader with the lock",
       "",
     ]);
@@ -45,7 +45,7 @@ describe("`pgha logs` (central logs on AWS, over SSM) against a stub awscli", ()
     stub.command("journalctl", "#!/bin/sh\nexit 1\n");
     const none = logs(stub, ["--instance-ids", ids, "--grep", "nothing-like-this", "--json", "-n", "5"]);
     expect([none.status, none.stdout, none.stderr]).toEqual([0, "", ""]);
-    expect(stub.sent()).toEqual([`${MON}: journalctl --directory=/var/log/journal/remote --no-pager -o json -g nothing-like-this -n 5`]);
+    expect(stub.sent()).toEqual([`${MON}: journalctl --directory=/var/log/journal/remote --no-pager -q -o json -g nothing-like-this -n 5`]);
     stub.command("journalctl", "#!/bin/sh\necho 'Failed to open journal directory: No such file or directory' >&2; exit 1\n");
     const broken = logs(stub, ["--instance-ids", ids]);
     expect([broken.status, broken.stderr]).toEqual([1, expect.stringContaining("journalctl on mon1 failed (1): Failed to open journal directory")]);
