@@ -248,7 +248,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
     const monitor = nodesOf(spec, "monitor").length
       ? new MonitoringNode(name, {
           ...nodeGroup("monitor"),
-          rootVolumeGiB: monitorRootVolumeGiB({ nodes: spec.nodes.length, scrapeIntervalSeconds: spec.monitoring.scrapeIntervalSeconds, retentionDays: spec.monitoring.retentionDays, logRetentionDays: spec.monitoring.logRetentionDays }),
+          rootVolumeGiB: monitorRootVolumeGiB({ nodes: spec.nodes.length, scrapeIntervalSeconds: spec.monitoring.scrapeIntervalSeconds, retentionDays: spec.monitoring.retentionDays }),
         }, child)
       : undefined;
     const dns = new Dns(name, {

@@ -11,7 +11,8 @@ import { debianAmiId, debianArchitecture, nodeTags, type TaggedArgs } from "./co
 import type { NodeSubnet } from "./network";
 
 /** Root disk of every node: the OS, packages, logs (and etcd's data on etcd members); the monitoring node's is larger (monitoringNode.ts). */
-export const ROOT_VOLUME_GIB = 20;
+export { ROOT_VOLUME_GIB } from "../src/monitoring/log-sizing";
+import { ROOT_VOLUME_GIB } from "../src/monitoring/log-sizing";
 /**
  * Instance inputs the program never updates in place:
  *  - userDataBase64: the bootstrap only matters at first boot (it names the node and where its

@@ -5,33 +5,11 @@
 // (monitorRootVolumeGiB). Alerts leave it for the stack's SNS topic (components/alerting.ts).
 import * as pulumi from "@pulumi/pulumi";
 import { componentType, throwIfInvalid } from "./common";
-import { createNodeGroup, ROOT_VOLUME_GIB, validateNodeGroupArgs, type NodeGroupArgs } from "./instance";
-import { centralLogsMaxUseGiB } from "../src/monitoring/log-sizing";
+import { createNodeGroup, validateNodeGroupArgs, type NodeGroupArgs } from "./instance";
 
-/**
- * Prometheus's storage, sized generously so the disk never fills before the retention drops
- * blocks: every node's exporters together at most TSDB_SERIES_PER_NODE active series, each sample
- * ~TSDB_BYTES_PER_SAMPLE on disk (Prometheus compresses to 1–2 bytes), twice that for the WAL,
- * the head block and a compaction's temporary copy.
- */
-export const TSDB_SERIES_PER_NODE = 2_000;
-export const TSDB_BYTES_PER_SAMPLE = 2;
-/** The smallest monitoring root volume: the shipped defaults (15 s scrapes, 15 days) land here. */
-export const MONITOR_ROOT_VOLUME_MIN_GIB = 30;
-
-/**
- * The monitoring node's root volume (GiB): the usual root (OS, packages, logs: ROOT_VOLUME_GIB)
- * plus the TSDB of `nodes` nodes scraped every `scrapeIntervalSeconds` and kept `retentionDays`
- * (×2 headroom) plus the central logs' share (every node's journal for `logRetentionDays`:
- * centralLogsMaxUseGiB, also journal-remote's MaxUse), rounded up to 10 GiB, at least
- * MONITOR_ROOT_VOLUME_MIN_GIB.
- */
-export function monitorRootVolumeGiB(m: { nodes: number; scrapeIntervalSeconds: number; retentionDays: number; logRetentionDays: number }): number {
-  const samplesPerSecond = (m.nodes * TSDB_SERIES_PER_NODE) / m.scrapeIntervalSeconds;
-  const tsdbGiB = (2 * samplesPerSecond * 86_400 * m.retentionDays * TSDB_BYTES_PER_SAMPLE) / 2 ** 30;
-  const logsGiB = centralLogsMaxUseGiB(m.nodes, m.logRetentionDays);
-  return Math.max(MONITOR_ROOT_VOLUME_MIN_GIB, Math.ceil((ROOT_VOLUME_GIB + tsdbGiB + logsGiB) / 10) * 10);
-}
+// Sizing of mon1's disk (the TSDB and the central logs): src/monitoring/log-sizing.ts.
+export { monitorRootVolumeGiB, MONITOR_ROOT_VOLUME_MIN_GIB, TSDB_SERIES_PER_NODE, TSDB_BYTES_PER_SAMPLE } from "../src/monitoring/log-sizing";
+import { MONITOR_ROOT_VOLUME_MIN_GIB } from "../src/monitoring/log-sizing";
 
 /**
  * MonitoringNode: `nodes` is the monitoring node (role `monitor`, mon1), exactly one. Its root

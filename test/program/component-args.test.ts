@@ -17,7 +17,6 @@ import { validateNodeBundlesArgs } from "../../components/nodeBundles";
 import { validateNodeRolesArgs } from "../../components/nodeRoles";
 import { validateAlarmsArgs, validateAlertTopicArgs, type AlertTopicArgs, type AlarmsArgs } from "../../components/alerting";
 import { monitorRootVolumeGiB, validateMonitoringNodeArgs, MONITOR_ROOT_VOLUME_MIN_GIB } from "../../components/monitoringNode";
-import { centralLogsMaxUseGiB, JOURNAL_MIB_PER_NODE_DAY } from "../../src/monitoring/log-sizing";
 import { loadAndValidate } from "../../src/config/load";
 import { nodesOf, type ClusterSpec, type Role } from "../../src/spec";
 import { ROOT, runProgram, stackConfig } from "../helpers/mocks";
@@ -107,15 +106,10 @@ describe("validation: every problem at once", () => {
     const twice = groupArgs("monitor", { nodes: [mon1, { ...mon1, name: "mon2" }], bundles: { mon1: { hash: "h", userDataGzip: Buffer.from("") }, mon2: { hash: "h", userDataGzip: Buffer.from("") } }, instanceProfileNames: { mon1: "p", mon2: "p" } });
     expect(validateMonitoringNodeArgs(twice)).toEqual([expect.stringMatching(/^nodes: one monitoring node, got 2 \(mon1, mon2\)/)]);
     expect(validateMonitoringNodeArgs(groupArgs("monitor", { nodes: nodesOf(spec, "etcd").slice(0, 1), bundles: { etcd1: { hash: "h", userDataGzip: Buffer.from("") } }, instanceProfileNames: { etcd1: "p" } }))).toEqual(["nodes: etcd1 is a etcd node, not monitor"]);
-    // The shipped defaults (15 s scrapes kept 15 days, journals 14 days) on prod's 9 nodes: 20 GiB of
-    // OS + ~6 of TSDB + 23 of journals (centralLogsMaxUseGiB) → 50 GiB; longer retention or faster scrapes: more.
-    const prodDefaults = { nodes: 9, scrapeIntervalSeconds: 15, retentionDays: 15, logRetentionDays: 14 };
-    expect(centralLogsMaxUseGiB(9, 14)).toBe(Math.ceil((9 * JOURNAL_MIB_PER_NODE_DAY * 14) / 1024));
-    expect(monitorRootVolumeGiB(prodDefaults)).toBe(50);
-    expect(monitorRootVolumeGiB({ ...prodDefaults, retentionDays: 90 })).toBe(80);
-    expect(monitorRootVolumeGiB({ ...prodDefaults, logRetentionDays: 30 })).toBe(80);
-    expect(monitorRootVolumeGiB({ ...prodDefaults, nodes: 3, retentionDays: 1, logRetentionDays: 1 })).toBe(MONITOR_ROOT_VOLUME_MIN_GIB);
-    expect(monitorRootVolumeGiB({ ...prodDefaults, scrapeIntervalSeconds: 5, retentionDays: 90 })).toBeGreaterThan(monitorRootVolumeGiB({ ...prodDefaults, retentionDays: 90 }));
+    // The shipped defaults (15 s, 15 days) on prod's 9 nodes: 30 GiB; longer retention or faster scrapes: more.
+    expect(monitorRootVolumeGiB({ nodes: 9, scrapeIntervalSeconds: 15, retentionDays: 15 })).toBe(MONITOR_ROOT_VOLUME_MIN_GIB);
+    expect(monitorRootVolumeGiB({ nodes: 9, scrapeIntervalSeconds: 15, retentionDays: 90 })).toBe(60);
+    expect(monitorRootVolumeGiB({ nodes: 9, scrapeIntervalSeconds: 5, retentionDays: 90 })).toBeGreaterThan(monitorRootVolumeGiB({ nodes: 9, scrapeIntervalSeconds: 15, retentionDays: 90 }));
   });
 
   it("AlertTopic and Alarms: names AWS accepts, no duplicate subscription, one alarm per instance, a custom heartbeat namespace", () => {

@@ -156,14 +156,14 @@ describe("prod with monitoring and alert subscriptions", () => {
     expect(heartbeat[0].options.dependencies).toContain(mon1.urn);
   });
 
-  it("the monitoring node: its own group only, a 50 GiB encrypted root volume for the TSDB and the central logs, no data volume, boots after its pointer, in the rollout", () => {
+  it("the monitoring node: its own group only, a 30 GiB encrypted root volume for the TSDB, no data volume, boots after its pointer, in the rollout", () => {
     const mon1 = instances.find((i) => nodeOf(i) === "mon1")!;
     const node = nodesOf(spec, "monitor")[0];
     expect(roleOf(mon1)).toBe("monitor");
     expect(mon1.urn).toContain("postgres-ha:index:MonitoringNode");
     expect(mon1.inputs).toMatchObject({ instanceType: "t4g.small", privateIp: node.privateIp, associatePublicIpAddress: false, monitoring: true });
     expect(node.privateIp).toMatch(/\.50$/);
-    expect(mon1.inputs.rootBlockDevice).toMatchObject({ volumeType: "gp3", volumeSize: 50, encrypted: true });
+    expect(mon1.inputs.rootBlockDevice).toMatchObject({ volumeType: "gp3", volumeSize: 30, encrypted: true });
     const groups = new Map(run.ofType(TYPES.securityGroup).map((g) => [g.id, LABEL[g.inputs.tags["pgha:role"]]]));
     expect(mon1.inputs.vpcSecurityGroupIds.map((id: string) => groups.get(id))).toEqual(["mon"]);
     expect(run.ofType(TYPES.volumeAttachment).filter((a) => a.inputs.instanceId === mon1.id)).toEqual([]);

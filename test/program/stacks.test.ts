@@ -154,11 +154,11 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
     }
   });
 
-  test("IMDSv2 required, no public IP, encrypted gp3 root volume with the cluster key (20 GiB; the monitoring node's 50: its TSDB and every node's journal)", () => {
+  test("IMDSv2 required, no public IP, encrypted gp3 root volume with the cluster key (20 GiB; the monitoring node's 30, its TSDB's)", () => {
     for (const i of instances) {
       expect(i.inputs.metadataOptions).toMatchObject({ httpTokens: "required", httpEndpoint: "enabled", httpPutResponseHopLimit: 1 });
       expect(i.inputs.associatePublicIpAddress).toBe(false);
-      expect(i.inputs.rootBlockDevice).toMatchObject({ encrypted: true, kmsKeyId: kmsKeyArn, volumeType: "gp3", deleteOnTermination: true, volumeSize: roleOf(i) === "monitor" ? 50 : 20 });
+      expect(i.inputs.rootBlockDevice).toMatchObject({ encrypted: true, kmsKeyId: kmsKeyArn, volumeType: "gp3", deleteOnTermination: true, volumeSize: roleOf(i) === "monitor" ? 30 : 20 });
       expect(i.inputs.keyName).toBeUndefined();
       expect(i.inputs.monitoring).toBe(stack === "prod");
     }

@@ -2,7 +2,7 @@
 // systemd-journal-upload sends to mon1's private address on 19532 over HTTPS with the node's
 // certificate and its own key copy; only mon1 receives (journal-remote, its socket on the private
 // address only) and vacuums after monitoring.logRetentionDays. Without monitoring: none of it.
-import { centralLogsMaxUseGiB } from "../../src/monitoring/log-sizing";
+import { centralLogsShareGiB } from "../../src/monitoring/log-sizing";
 import { loadStackConfig } from "../../src/config/load";
 import { buildSpec, nodesOf, PORTS, type ClusterSpec } from "../../src/spec";
 import { ec2Layout, sandboxLayout } from "../../src/layout";
@@ -55,7 +55,7 @@ describe("central logs in the bundles", () => {
           "[Remote]",
           "Seal=false",
           "SplitMode=host",
-          `MaxUse=${centralLogsMaxUseGiB(spec.nodes.length, spec.monitoring.logRetentionDays)}G`,
+          `MaxUse=${centralLogsShareGiB({ nodes: spec.nodes.length, scrapeIntervalSeconds: spec.monitoring.scrapeIntervalSeconds, retentionDays: spec.monitoring.retentionDays })}G`,
           "ServerKeyFile=/etc/pgha/tls/journal-remote.key",
           "ServerCertificateFile=/etc/pgha/tls/node.crt",
           "TrustedCertificateFile=/etc/pgha/tls/ca.crt",
@@ -95,7 +95,7 @@ describe("central logs in the bundles", () => {
     const up = renderNodeFiles(plain, "db1", layout).find((f) => f.path === NODE_PATHS.journalUploadConf)!;
     expect(settings(up.content)).toEqual(["[Upload]", `URL=http://${layout.addresses.mon1}:19532`]);
     const files = renderNodeFiles(plain, "mon1", layout);
-    expect(settings(files.find((f) => f.path === NODE_PATHS.journalRemoteConf)!.content)).toEqual(["[Remote]", "Seal=false", "SplitMode=host", `MaxUse=${centralLogsMaxUseGiB(plain.nodes.length, plain.monitoring.logRetentionDays)}G`]);
+    expect(settings(files.find((f) => f.path === NODE_PATHS.journalRemoteConf)!.content)).toEqual(["[Remote]", "Seal=false", "SplitMode=host", `MaxUse=${centralLogsShareGiB({ nodes: plain.nodes.length, scrapeIntervalSeconds: plain.monitoring.scrapeIntervalSeconds, retentionDays: plain.monitoring.retentionDays })}G`]);
     expect(files.find((f) => f.path === NODE_PATHS.journalRemoteDropIn)!.content).toContain("--listen-http=-3 ");
   });
 
@@ -105,6 +105,23 @@ describe("central logs in the bundles", () => {
     for (const n of dev.nodes) {
       const paths = renderNodeFiles(dev, n.name, ec2Layout(dev)).map((f) => f.path);
       expect([n.name, paths.filter((p) => p.includes("journal"))]).toEqual([n.name, []]);
+    }
+  });
+});
+
+describe("the central logs' share of mon1's disk (src/monitoring/log-sizing.ts)", () => {
+  it("is what the root volume leaves beyond the system's reserve and the TSDB: 16 GiB on prod's defaults, about 10 days of the measured busy-day rate", () => {
+    const { centralLogsShareGiB, centralLogsDaysAtMeasuredRate, monitorRootVolumeGiB, tsdbGiB, MONITOR_SYSTEM_RESERVE_GIB } = require("../../src/monitoring/log-sizing") as typeof import("../../src/monitoring/log-sizing");
+    const prod = { nodes: 9, scrapeIntervalSeconds: 15, retentionDays: 15 };
+    expect(monitorRootVolumeGiB(prod)).toBe(30);
+    expect(centralLogsShareGiB(prod)).toBe(Math.floor(30 - MONITOR_SYSTEM_RESERVE_GIB - tsdbGiB(prod)));
+    expect(centralLogsShareGiB(prod)).toBe(16);
+    expect(Math.floor(centralLogsDaysAtMeasuredRate(16, 9))).toBe(10);
+    // A longer TSDB retention grows the volume in 10 GiB steps; the journals keep at least 1 GiB.
+    expect(centralLogsShareGiB({ ...prod, retentionDays: 90 })).toBeGreaterThanOrEqual(1);
+    for (const d of [1, 15, 30, 90, 365]) {
+      const m = { ...prod, retentionDays: d };
+      expect(centralLogsShareGiB(m) + tsdbGiB(m) + MONITOR_SYSTEM_RESERVE_GIB).toBeLessThanOrEqual(monitorRootVolumeGiB(m));
     }
   });
 });

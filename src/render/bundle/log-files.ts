@@ -9,7 +9,7 @@ import { PORTS, nodesOf, type ClusterSpec, type NodeSpec } from "../../spec";
 import { NODE_PATHS } from "../../node-paths";
 import type { Layout } from "../../layout";
 import { renderTemplate } from "../templates";
-import { centralLogsMaxUseGiB } from "../../monitoring/log-sizing";
+import { centralLogsShareGiB } from "../../monitoring/log-sizing";
 import type { ChangeAction } from "../../bundle/format";
 import type { BundleFile } from "./types";
 
@@ -28,7 +28,7 @@ export function logsView(spec: ClusterSpec, layout: Layout) {
     remoteKey: NODE_PATHS.journalRemoteKey,
     remoteDir: NODE_PATHS.journalRemoteDir,
     retentionDays: spec.monitoring.logRetentionDays,
-    maxUseGiB: centralLogsMaxUseGiB(spec.nodes.length, spec.monitoring.logRetentionDays),
+    maxUseGiB: centralLogsShareGiB({ nodes: spec.nodes.length, scrapeIntervalSeconds: spec.monitoring.scrapeIntervalSeconds, retentionDays: spec.monitoring.retentionDays }),
     restartSeconds: 10,
   };
 }
