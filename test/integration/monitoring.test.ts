@@ -43,6 +43,13 @@ async function quiet(timeoutMs: number): Promise<void> {
   });
 }
 
+/** What SNS delivered from now on (earlier messages drained first): `poll` adds the new ones to `inbox`. */
+async function freshInbox(): Promise<{ inbox: DeliveredAlert[]; poll: () => Promise<DeliveredAlert[]> }> {
+  await deliveredAlerts(sb);
+  const inbox: DeliveredAlert[] = [];
+  return { inbox, poll: async () => { inbox.push(...(await deliveredAlerts(sb))); return inbox; } };
+}
+
 describe("the monitoring node", () => {
   it("Prometheus scrapes every metrics target of the cluster, each up, and holds exactly the stack's rules", async () => {
     const urls = monitoringUrls(sb)!;
@@ -104,15 +111,10 @@ interface Fault {
 describe("faults → alerts delivered through the stack's SNS topic, resolved after the repair", () => {
   it("S3 stopped, a cron-run backup failing, a replica powered off, an etcd member stopped: each alert delivered within its for + two scrape intervals + the group wait; each resolved after the repair", async () => {
     await quiet(T(5));
-    await deliveredAlerts(sb); // what earlier suites' faults sent
     const leader = (await sb.client.leader())!;
     const replica = postgresMembers(sb).find((m) => m !== leader)!;
     const etcd = nodesOf(sb.spec, "etcd").map((n) => n.name).pop()!;
-    const inbox: DeliveredAlert[] = [];
-    const poll = async () => {
-      inbox.push(...(await deliveredAlerts(sb)));
-      return inbox;
-    };
+    const { inbox, poll } = await freshInbox(); // not what earlier suites' faults sent
     const faults: Fault[] = [];
     const kind = sb.spec.backup.diffSchedule ? "diff" : "incr";
     const cronLine = (await sh(leader, `cat ${NODE_PATHS.cron}`)).split("\n").find((l) => !l.startsWith("#") && new RegExp(`[ /]pgha-backup ${kind}( |$)`).test(l))!;
@@ -196,12 +198,7 @@ describe("faults → alerts delivered through the stack's SNS topic, resolved af
 describe("the leader gone, a certificate left to expire", () => {
   it("Patroni stopped on every member: PghaLeaderMissing delivered within its bound, the emptied rw backend firing but inhibited by it (one page for one cause); resolved after Patroni starts", async () => {
     await quiet(T(5));
-    await deliveredAlerts(sb);
-    const inbox: DeliveredAlert[] = [];
-    const poll = async () => {
-      inbox.push(...(await deliveredAlerts(sb)));
-      return inbox;
-    };
+    const { inbox, poll } = await freshInbox();
     const members = postgresMembers(sb);
     let onsetMs = 0;
     try {
@@ -237,12 +234,7 @@ describe("the leader gone, a certificate left to expire", () => {
   it("every standby cut off from the leader (prod: quorum, ANY 1 of 2): PghaSynchronousStandbyMissing delivered within its bound while every member still runs; resolved once they stream again", async () => {
     expect(sb.spec.postgres.syncMode).not.toBe("off");
     await quiet(T(5));
-    await deliveredAlerts(sb);
-    const inbox: DeliveredAlert[] = [];
-    const poll = async () => {
-      inbox.push(...(await deliveredAlerts(sb)));
-      return inbox;
-    };
+    const { inbox, poll } = await freshInbox();
     const leader = (await sb.client.leader())!;
     const replicas = postgresMembers(sb).filter((m) => m !== leader);
     // One replica lost leaves the other as the quorum's standby: nothing to say. Both lost from
@@ -276,12 +268,7 @@ describe("the leader gone, a certificate left to expire", () => {
 
   it("a node certificate issued inside tls.renewBeforeDays: PghaCertificateExpiring delivered naming the node; a rotation to the full validity resolves it", async () => {
     await quiet(T(5));
-    await deliveredAlerts(sb);
-    const inbox: DeliveredAlert[] = [];
-    const poll = async () => {
-      inbox.push(...(await deliveredAlerts(sb)));
-      return inbox;
-    };
+    const { poll } = await freshInbox();
     const node = nodesOf(sb.spec, "haproxy").map((n) => n.name).pop()!;
     const days = sb.spec.tls.renewBeforeDays - 1;
     try {
