@@ -90,6 +90,11 @@ export function repositoryS3Access(layout: Layout, repo: Pick<RepositorySpec, "i
   return s3;
 }
 
+/** Repositories other than repo1: the second region's copy, and a standby cluster's source. */
+function otherRepositories(spec: ClusterSpec): RepositorySpec[] {
+  return [...spec.backup.repositories.filter((r) => r.index > 1), ...(spec.standby ? [spec.standby.repository] : [])];
+}
+
 export function ec2Layout(spec: ClusterSpec): Layout {
   return {
     kind: "ec2",
@@ -99,7 +104,7 @@ export function ec2Layout(spec: ClusterSpec): Layout {
     clientCidrs: [],
     aws: { region: spec.region, endpoints: {}, hosts: [], requestChecksums: "when_supported" },
     s3: ec2S3Access(spec.region),
-    s3ByRegion: Object.fromEntries(spec.backup.repositories.filter((r) => r.index > 1).map((r) => [r.region, ec2S3Access(r.region)])),
+    s3ByRegion: Object.fromEntries(otherRepositories(spec).map((r) => [r.region, ec2S3Access(r.region)])),
     installPackages: true,
     extraHosts: [],
     ssmAgentUrl: `https://s3.${spec.region}.amazonaws.com/amazon-ssm-${spec.region}/latest/debian_{arch}/amazon-ssm-agent.deb`,
@@ -108,6 +113,8 @@ export function ec2Layout(spec: ClusterSpec): Layout {
 
 /** The sandbox bridge's /24: every sandbox address below is this prefix and a last octet. */
 const SANDBOX_PREFIX = "10.88.0";
+/** The second region's bridge (a standby cluster's hosts), joined to the first by a router. */
+const SANDBOX_SECOND_PREFIX = "10.88.1";
 /** The sandbox address with this last octet (1–253 for hosts). */
 export const sandboxHostAddress = (lastOctet: number): string => `${SANDBOX_PREFIX}.${lastOctet}`;
 
@@ -133,13 +140,38 @@ export const SANDBOX_NETWORK = {
   awsAddress: sandboxHostAddress(249),
   /** Bind-mounted read-only into every host: the sandbox's stand-in for the instance role. */
   awsDir: "/run/pgha-aws",
+  /**
+   * The second region (a standby cluster, `sandbox up --standby`): its own bridge and /24, the
+   * machine's address on it, and the router joining the two regions (a network namespace with
+   * forwarding on, its filter the peering's security groups).
+   */
+  second: {
+    prefix: SANDBOX_SECOND_PREFIX,
+    cidr: `${SANDBOX_SECOND_PREFIX}.0/24`,
+    machineAddress: `${SANDBOX_SECOND_PREFIX}.254`,
+    routerAddress: `${SANDBOX_SECOND_PREFIX}.253`,
+  },
+  /** The router's address on the first region's bridge. */
+  routerAddress: sandboxHostAddress(253),
 } as const;
 
-/** Sandbox addresses: db 10.88.0.11+, etcd .21+, lb .31+, mon1 .51 (stable per node name; .41–.49 are scratch hosts). */
+/** Whether a sandbox stack lives in the second region (a standby cluster) rather than the first. */
+export function inSecondSandboxRegion(spec: Pick<ClusterSpec, "standby">): boolean {
+  return spec.standby !== undefined;
+}
+
+/** The first region's first HAProxy (lb1, .31): where a standby cluster's standby.host resolves in the sandbox. */
+export const SANDBOX_PRIMARY_ENDPOINT_ADDRESS = sandboxHostAddress(31);
+
+/**
+ * Sandbox addresses: db 10.88.0.11+, etcd .21+, lb .31+, mon1 .51 (stable per node name; .41–.49
+ * are scratch hosts); a standby cluster's nodes the same offsets in 10.88.1.0/24.
+ */
 export function sandboxAddress(spec: ClusterSpec, name: string): string {
   const node = spec.nodes.find((n) => n.name === name)!;
   const base = { postgres: 10, etcd: 20, haproxy: 30, monitor: 50 }[node.role];
-  return sandboxHostAddress(base + node.index);
+  const prefix = inSecondSandboxRegion(spec) ? SANDBOX_SECOND_PREFIX : SANDBOX_PREFIX;
+  return `${prefix}.${base + node.index}`;
 }
 
 function sandboxS3Access(endpoint: string, region: string): S3Access {
@@ -147,7 +179,12 @@ function sandboxS3Access(endpoint: string, region: string): S3Access {
 }
 
 export function sandboxLayout(spec: ClusterSpec): Layout {
-  const second = spec.backup.repositories.filter((r) => r.index > 1);
+  const second = otherRepositories(spec);
+  // A standby cluster lives in the second region: its bucket (repo1, bundles) and its primary's
+  // copy are behind the second region's S3 endpoint; the AWS API stand-ins stay on the first
+  // bridge, reached through the router.
+  const region2 = inSecondSandboxRegion(spec);
+  const ownS3Host = region2 ? SANDBOX_NETWORK.s3SecondHost : SANDBOX_NETWORK.s3Host;
   const addresses = Object.fromEntries(spec.nodes.map((n) => [n.name, sandboxAddress(spec, n.name)]));
   const lbs = nodesOf(spec, "haproxy");
   // Service names resolve to the first HAProxy node (on AWS: the NLB or the HAProxy nodes).
@@ -155,13 +192,13 @@ export function sandboxLayout(spec: ClusterSpec): Layout {
   return {
     kind: "sandbox",
     addresses,
-    clientCidrs: [SANDBOX_NETWORK.cidr],
+    clientCidrs: [region2 ? SANDBOX_NETWORK.second.cidr : SANDBOX_NETWORK.cidr],
     aws: {
       region: spec.region,
       // moto serves every API but S3 on one endpoint: Secrets Manager, SNS (alerts), STS (the
       // account of the alert topic's ARN), CloudWatch (the monitoring node's heartbeat).
       endpoints: {
-        s3: `https://${SANDBOX_NETWORK.s3Host}`,
+        s3: `https://${ownS3Host}`,
         secretsManager: `https://${SANDBOX_NETWORK.awsHost}`,
         sns: `https://${SANDBOX_NETWORK.awsHost}`,
         sts: `https://${SANDBOX_NETWORK.awsHost}`,
@@ -173,10 +210,11 @@ export function sandboxLayout(spec: ClusterSpec): Layout {
       hosts: [
         { name: SANDBOX_NETWORK.s3Host, address: SANDBOX_NETWORK.s3Address },
         { name: SANDBOX_NETWORK.awsHost, address: SANDBOX_NETWORK.awsAddress },
+        ...(region2 ? [{ name: SANDBOX_NETWORK.s3SecondHost, address: SANDBOX_NETWORK.s3SecondAddress }] : []),
       ],
       requestChecksums: "when_required",
     },
-    s3: sandboxS3Access(SANDBOX_NETWORK.s3Host, spec.region),
+    s3: sandboxS3Access(ownS3Host, spec.region),
     s3ByRegion: Object.fromEntries(second.map((r) => [r.region, sandboxS3Access(SANDBOX_NETWORK.s3SecondHost, r.region)])),
     installPackages: false,
     extraHosts: [
@@ -184,7 +222,8 @@ export function sandboxLayout(spec: ClusterSpec): Layout {
       { name: spec.serviceNames.readOnly, address: lbAddress },
       { name: SANDBOX_NETWORK.s3Host, address: SANDBOX_NETWORK.s3Address },
       { name: SANDBOX_NETWORK.awsHost, address: SANDBOX_NETWORK.awsAddress },
-      ...(second.length ? [{ name: SANDBOX_NETWORK.s3SecondHost, address: SANDBOX_NETWORK.s3SecondAddress }] : []),
+      ...(second.length || region2 ? [{ name: SANDBOX_NETWORK.s3SecondHost, address: SANDBOX_NETWORK.s3SecondAddress }] : []),
+      ...(spec.standby ? [{ name: spec.standby.host, address: SANDBOX_PRIMARY_ENDPOINT_ADDRESS }] : []),
       ...spec.nodes.map((n) => ({ name: `${n.name}.${spec.clusterName}.${spec.network.domain}`, address: addresses[n.name] })),
     ],
   };

@@ -26,6 +26,8 @@ export const NODE_PATHS = {
   pgbackrestSecrets: "/etc/pgbackrest/conf.d/secrets.conf",
   /** backup.secondRepository: the stanza in the second region's bucket (read-only, filled by S3 Replication). */
   pgbackrestSecondRegionConf: "/etc/pgbackrest/second-region.conf",
+  /** A standby cluster: the primary's repository copy in this region (read-only). */
+  pgbackrestStandbyConf: "/etc/pgbackrest/standby-source.conf",
   etcdConfig: "/etc/etcd/pgha-etcd.yml",
   etcdMembers: "/etc/etcd/pgha-etcd-members",
   // Written by pgha-etcd prepare beside the data directory: pgha-etcd.yml plus the join settings.

@@ -143,6 +143,10 @@ export interface ClusterSpec {
   /** Tags for every AWS resource. */
   tags: Record<string, string>;
   serviceNames: { readWrite: string; readOnly: string };
+  /** standby: this cluster follows another (Patroni standby_cluster); undefined for a primary cluster. */
+  standby?: StandbySpec;
+  /** standbyClusters: the stacks that follow this cluster, each with its permanent slot and networks. */
+  standbyClusters: { stack: string; slot: string; cidrs: string[] }[];
   names: {
     /** Resource name prefix, e.g. "main-prod". */
     prefix: string;
@@ -161,6 +165,24 @@ export interface RepositorySpec {
   region: string;
   bucketName: string;
   fullRetentionDays: number;
+}
+
+/** The permanent replication slot a standby cluster (stack) uses on its primary: standby_<stack> ('-' → '_'). */
+export function standbySlotName(stack: string): string {
+  return `standby_${stack.replace(/-/g, "_")}`;
+}
+
+export interface StandbySpec {
+  primaryStack: string;
+  /** The primary's read-write endpoint as this cluster's nodes reach it. */
+  host: string;
+  port: number;
+  /** The primary's networks (fencing: they stream from this cluster once it is promoted). */
+  cidrs: string[];
+  /** The slot on the primary: standby_<this stack>. */
+  slot: string;
+  /** The primary's repository copy in this region, read with the primary's stanza and path. */
+  repository: RepositorySpec;
 }
 
 /** The default bucket name of a repository in a region: pgha-<stack>-<cluster>-<region>, at most 63 characters. */
@@ -259,7 +281,7 @@ export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
     for (let i = 1; i <= count; i++) {
       const subnetIndex = (i - 1) % subnets.length;
       const ordinalInSubnet = Math.floor((i - 1) / subnets.length);
-      const name = `${ROLE_PREFIX[role]}${i}`;
+      const name = `${cfg.nodeNamePrefix}${ROLE_PREFIX[role]}${i}`;
       nodes.push({
         name,
         role,
@@ -350,6 +372,22 @@ export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
     tls: { ...cfg.tls },
     access,
     tags: { ...cfg.tags, "pgha:cluster": cfg.clusterName, "pgha:stack": stack, "pgha:tier": cfg.tier },
+    ...(cfg.standby
+      ? {
+          standby: {
+            primaryStack: cfg.standby.primaryStack,
+            host: cfg.standby.host,
+            port: cfg.standby.port ?? PORTS.readWrite,
+            cidrs: [...cfg.standby.cidrs],
+            slot: standbySlotName(stack),
+            // Read-only, in this stack's region; the copy of repo1 keeps repo1's retention.
+            repository: { index: 2 as const, region: cfg.region, bucketName: cfg.standby.repositoryBucket, fullRetentionDays: cfg.backup.fullRetentionDays },
+          },
+        }
+      : {}),
+    standbyClusters: Object.entries(cfg.standbyClusters)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([follower, v]) => ({ stack: follower, slot: standbySlotName(follower), cidrs: [...v.cidrs] })),
     serviceNames: {
       readWrite: `rw.${cfg.clusterName}.${net.domain}`,
       readOnly: `ro.${cfg.clusterName}.${net.domain}`,
@@ -357,7 +395,9 @@ export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
     names: {
       prefix,
       kmsAlias: `alias/pgha-${prefix}`,
-      clusterSecret: `${secretBase}/cluster`,
+      // A standby cluster's database is the primary's (roles and passwords replicate): it reads
+      // the primary's cluster secret, replicated to its region under the same name.
+      clusterSecret: cfg.standby ? `${PROJECT}/${cfg.standby.primaryStack}/${cfg.clusterName}/cluster` : `${secretBase}/cluster`,
       nodeSecret: Object.fromEntries(nodes.map((n) => [n.name, `${secretBase}/node/${n.name}`])),
       roleSecret: Object.fromEntries(access.roles.filter((r) => r.secret).map((r) => [r.name, r.secret!])),
     },

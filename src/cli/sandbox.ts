@@ -14,6 +14,8 @@ import {
 } from "../sandbox/cluster";
 import { formatRestart, runRestart } from "../rollout/restart";
 import * as readline from "readline";
+import { formatStandby, openStandby, promoteStandby, standbyClusterStatus, type StandbyClusterStatus } from "../sandbox/standby";
+import { STANDBY_STATE_DIR } from "../sandbox/cluster/standby-region";
 import { backup, backups, deleteBackupSet, fetchLogical, formatPlan, humanBytes, logicalSets, restoreInPlace, restoreLogical, restoreNewCluster, restorePoint } from "../sandbox/restore";
 import type { InPlacePlan } from "../restore/in-place";
 import { removeScratch, scratchStatus } from "../sandbox/scratch";
@@ -56,9 +58,19 @@ export function registerSandboxCommands(program: Command): void {
     .command("up")
     .description("build the image if needed, boot the hosts, wait until the cluster is healthy, print status")
     .option("-s, --stack <stack>", "stack name or path to a Pulumi.<stack>.yaml", "prod")
+    .option("--standby [stack]", "also boot the standby cluster of the stack in the sandbox's second region (its own bridge 10.88.1.0/24, joined by a router): a stack with postgres-ha:standby (default prod-dr), which the primary's standbyClusters declares")
     .option("--json", "print the status as JSON")
-    .action(async (opts: { stack: string; json?: boolean }) => {
+    .action(async (opts: { stack: string; json?: boolean; standby?: boolean | string }) => {
       const p = progressLogger();
+      if (opts.standby && readState()) {
+        const primary = await up({ stack: opts.stack, log: p.log });
+        const standbyStack = opts.standby === true ? "prod-dr" : opts.standby;
+        p.log(`standby cluster ${standbyStack} in the second region`);
+        const st = await up({ stack: standbyStack, log: p.log });
+        const s = { ...(await status(primary)), standbyCluster: await standbyClusterStatus(st, primary) };
+        out(opts.json ? JSON.stringify(s, null, 2) : `${formatStatus(s)}\n${formatStandby(s.standbyCluster)}`);
+        return;
+      }
       const state = readState();
       let sb;
       if (state && !opts.json) p.log(`a sandbox of stack ${state.stack} exists; bringing it to health`);
@@ -79,8 +91,36 @@ export function registerSandboxCommands(program: Command): void {
         );
         await tasks.run();
       }
-      const s = await status(sb!);
-      out(opts.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+      let s: Awaited<ReturnType<typeof status>> & { standbyCluster?: StandbyClusterStatus } = await status(sb!);
+      if (opts.standby) {
+        const standbyStack = opts.standby === true ? "prod-dr" : opts.standby;
+        p.log(`standby cluster ${standbyStack} in the second region`);
+        const st = await up({ stack: standbyStack, log: p.log });
+        s = { ...s, standbyCluster: await standbyClusterStatus(st, sb!) };
+      }
+      out(opts.json ? JSON.stringify(s, null, 2) : `${formatStatus(s)}${s.standbyCluster ? `\n${formatStandby(s.standbyCluster)}` : ""}`);
+    });
+
+  sandbox
+    .command("promote-standby")
+    .description("promote the standby cluster (second region) to a primary: standby_cluster removed from its dynamic configuration, first write through its rw endpoint, its own stanza and a first full backup; with --fence-old the old primary cluster first becomes a standby of it (no write lost, the old leader acknowledges none after); refused while the old primary is reachable and unfenced unless --yes")
+    .option("--fence-old", "turn the old primary cluster into a standby of the promoted one first (planned promotion: RPO 0)")
+    .option("--yes", "promote although the old primary is reachable and not fenced (two writable primaries until you fence it)")
+    .option("--json", "print {rpoBytes, rpoSeconds, promotedAt, firstWriteAt, …} as JSON")
+    .action(async (opts: { fenceOld?: boolean; yes?: boolean; json?: boolean }) => {
+      const p = progressLogger();
+      const r = await promoteStandby({ fenceOld: opts.fenceOld, yes: opts.yes, log: opts.json ? () => undefined : p.log });
+      const rto = (Date.parse(r.firstWriteAt) - Date.parse(r.promotedAt)) / 1000;
+      out(
+        opts.json
+          ? JSON.stringify(r, null, 2)
+          : [
+              `promoted: ${r.leader} leads on timeline ${r.timeline}; first write ${rto.toFixed(2)} s after the promotion`,
+              `RPO: ${r.rpoBytes === null ? `unknown (the old primary could not be asked); last replayed commit ${r.lastReplayedCommitAt ?? "none"} at ${r.replayLsn}` : `${r.rpoBytes} bytes`}`,
+              `old primary: ${r.oldPrimaryReachable ? (r.fenced ? "fenced (it follows the promoted cluster)" : "reachable and NOT fenced") : "unreachable"}`,
+              `backups: ${r.backupAt ? `first full backup ${r.backupAt}` : "the first backup failed (see above)"}`,
+            ].join("\n"),
+      );
     });
 
   sandbox
@@ -127,8 +167,9 @@ export function registerSandboxCommands(program: Command): void {
     .command("down")
     .description("stop and remove every host, namespace, mount and cgroup of the sandbox")
     .option("--keep-data", "only stop the hosts; their disks stay for the next `up`")
-    .action(async (opts: { keepData?: boolean }) => {
-      await down({ keepData: opts.keepData, log: (l) => process.stderr.write(l + "\n") });
+    .option("--standby", "only the standby cluster of the second region (and its router)")
+    .action(async (opts: { keepData?: boolean; standby?: boolean }) => {
+      await down({ keepData: opts.keepData, stateDir: opts.standby ? STANDBY_STATE_DIR : undefined, log: (l) => process.stderr.write(l + "\n") });
       out(opts.keepData ? "sandbox stopped (disks kept)" : "sandbox removed");
     });
 
@@ -140,8 +181,9 @@ export function registerSandboxCommands(program: Command): void {
     .action(async (opts: { json?: boolean; watch?: boolean | string }) => {
       const sb = await openSandbox();
       if (opts.watch === undefined) {
-        const s = await status(sb);
-        out(opts.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+        const st = await openStandby();
+        const s = { ...(await status(sb)), ...(st ? { standbyCluster: await standbyClusterStatus(st, sb) } : {}) };
+        out(opts.json ? JSON.stringify(s, null, 2) : `${formatStatus(s)}${s.standbyCluster ? `\n${formatStandby(s.standbyCluster)}` : ""}`);
         return;
       }
       const every = opts.watch === true ? 2 : Number(opts.watch);

@@ -186,6 +186,21 @@ export function crossFieldProblems(c: ConfigView, failed: (path: PathSegment[]) 
     if (typeof second.bucketName === "string" && second.bucketName === b.bucketName)
       add(["backup", "secondRepository", "bucketName"], second.bucketName, "is backup.bucketName: the second repository needs its own bucket in its own region");
   }
+  // --- a second region: standby cluster / its primary
+  const standby = c.standby;
+  const followers = isObj(c.standbyClusters) ? Object.keys(c.standbyClusters) : [];
+  if (isObj(standby)) {
+    if (followers.length)
+      add(["standbyClusters"], followers, "is declared on a standby cluster (standby is set): a standby cluster follows one primary and is not followed itself (no cascading); promote it first", "{} while standby is set");
+    if (isStr(standby.repositoryBucket) && standby.repositoryBucket === b.bucketName)
+      add(["standby", "repositoryBucket"], standby.repositoryBucket, "is backup.bucketName: the primary's repository copy is only read, and this cluster writes its own backups to backup.bucketName once promoted");
+    const pgDecl = c.postgres ?? {};
+    for (const key of ["databases", "roles"] as const) {
+      const declared = isObj(pgDecl[key]) ? Object.keys(pgDecl[key] as object) : [];
+      if (declared.length)
+        add(["postgres", key], declared, `is declared on a standby cluster: its databases and roles are the primary's, replicated (declare them on the primary stack ${isStr(standby.primaryStack) ? standby.primaryStack : ""})`.replace(" )", ")"), "{} while standby is set");
+    }
+  }
   const tls = c.tls ?? {};
   if (isNum(tls.renewBeforeDays) && isNum(tls.certValidityDays) && tls.renewBeforeDays >= tls.certValidityDays)
     add(["tls", "renewBeforeDays"], tls.renewBeforeDays, `must be less than tls.certValidityDays (${tls.certValidityDays}), or certificates would be renewed forever`);

@@ -115,6 +115,24 @@ export interface StackConfig {
     alertHttpsEndpoints: string[];
   };
   tags: Record<string, string>;
+  /** Prefix of every node name ("" or e.g. "dr-": dr-db1, dr-etcd1 …). */
+  nodeNamePrefix: string;
+  /** This cluster follows another one as a Patroni standby cluster (null: it is a primary cluster). */
+  standby: StandbyConfig | null;
+  /** Standby clusters (other stacks) that follow this one, by stack name: a permanent slot each and their networks. */
+  standbyClusters: Record<string, { cidrs: string[] }>;
+}
+
+export interface StandbyConfig {
+  /** The primary cluster's stack (this project): its cluster secret, replicated to this region, holds the passwords. */
+  primaryStack: string;
+  /** The primary's read-write endpoint as this stack's nodes reach it. */
+  host: string;
+  port?: number;
+  /** The primary cluster's network(s): they may stream from this cluster once it is promoted (fencing). */
+  cidrs: string[];
+  /** The primary's repository copy in this stack's region (its backup.secondRepository bucket). */
+  repositoryBucket: string;
 }
 
 export type TierDefaults = Omit<StackConfig, "tier" | "clusterName" | "region">;
@@ -217,6 +235,9 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     tls: { ...common.tls },
     monitoring: { ...MONITORING_DEFAULTS, alertEmails: [], alertHttpsEndpoints: [], enabled: false },
     tags: {},
+    nodeNamePrefix: "",
+    standby: null,
+    standbyClusters: {},
   },
   staging: {
     network: { ...common.network, availabilityZones: 3, allowedClientCidrs: ["10.20.0.0/16"] },
@@ -242,6 +263,9 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     tls: { ...common.tls },
     monitoring: { ...MONITORING_DEFAULTS, alertEmails: [], alertHttpsEndpoints: [], enabled: true },
     tags: {},
+    nodeNamePrefix: "",
+    standby: null,
+    standbyClusters: {},
   },
   prod: {
     network: { ...common.network, availabilityZones: 3, allowedClientCidrs: ["10.20.0.0/16"] },
@@ -271,6 +295,9 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     tls: { ...common.tls },
     monitoring: { ...MONITORING_DEFAULTS, alertEmails: [], alertHttpsEndpoints: [], enabled: true },
     tags: {},
+    nodeNamePrefix: "",
+    standby: null,
+    standbyClusters: {},
   },
 };
 

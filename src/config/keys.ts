@@ -106,6 +106,15 @@ export const KEY_DOCS: Record<string, KeyDoc> = {
   "monitoring.logRetentionDays": { description: "How long the monitoring node keeps the journals every node sends it (central logs, `npx pgha sandbox logs`): a daily timer vacuums older entries.", allowed: "an integer 1–3650 (days)" },
   "monitoring.alertEmails": { description: "Email addresses subscribed to the alert topic (each confirms the subscription from the mail SNS sends).", allowed: "a list of at most 20 email addresses" },
   "monitoring.alertHttpsEndpoints": { description: "HTTPS endpoints subscribed to the alert topic (a pager's or chat's webhook; SNS sends a confirmation request first).", allowed: "a list of at most 20 https:// URLs" },
+  nodeNamePrefix: { description: "Prefix of every node name (Patroni member, etcd member, host name, Name tag): \"dr-\" makes dr-db1, dr-etcd1, dr-lb1, so a second region's cluster is told apart from the first in logs, alerts and patronictl. Default \"\" (db1, etcd1, lb1).", allowed: "1–8 lower-case letters and digits, starting with a letter, then '-' (e.g. \"dr-\"), or \"\"" },
+  "standby.primaryStack": { description: "This stack is a standby cluster in another region (MISSION B4): a full Patroni cluster whose leader follows the cluster of this stack (Patroni standby_cluster) over the network the user provides (peering or transit gateway), with the replication slot standby_<this stack> that the primary's standbyClusters declares, falling back to the primary's repository copy in this region. It uses the primary's cluster secret (pgha/<primaryStack>/<cluster>/cluster, replicated to this region): the database, its roles and passwords come from the primary. `npx pgha sandbox promote-standby` (or pgha-standby promote on a node) makes it a primary. Without standby (null, the default): a primary cluster.", allowed: "a stack name of this project (lower-case letters, digits, '-')" },
+  "standby.host": { description: "The primary cluster's read-write endpoint (its rw name, its NLB or an address) as this stack's nodes reach it.", allowed: "a DNS name or an IPv4 address" },
+  "standby.port": { description: "Its port (default 5000, HAProxy's read-write port).", allowed: "an integer 1–65535" },
+  "standby.cidrs": { description: "The primary cluster's network(s). After a promotion they may stream from this cluster (fencing turns the old primary into a standby of this one): pg_hba and the security groups admit replication from them, nothing else.", allowed: "a list of IPv4 CIDRs, at least one" },
+  "standby.repositoryBucket": { description: "The primary's repository copy in this stack's region (the primary's backup.secondRepository bucket): new members restore from it and the standby leader reads WAL from it when streaming is cut. Only read; this stack's own backups go to backup.bucketName once it is promoted.", allowed: "a valid S3 bucket name, other than backup.bucketName" },
+  standbyClusters: { description: "Standby clusters (other stacks, usually in another region) that follow this one, by stack name: each gets a permanent physical replication slot standby_<stack> on this cluster (kept across failovers by Patroni) and may stream through the read-write endpoint from its networks only.", allowed: "a map of stack name → {cidrs}" },
+  "standbyClusters.*": { description: "One standby cluster.", allowed: "{cidrs: a list of IPv4 CIDRs}" },
+  "standbyClusters.*.cidrs": { description: "The standby cluster's network(s): pg_hba and the security groups admit replication from them.", allowed: "a list of IPv4 CIDRs, at least one" },
   tags: { description: "Tags added to every AWS resource (the program adds pgha:cluster, pgha:stack, pgha:role).", allowed: "a map of tag name → value" },
   "tags.*": { description: "One tag.", allowed: "a string of at most 256 characters" },
 };
@@ -128,7 +137,7 @@ export function keyDoc(path: (string | number)[]): KeyDoc | undefined {
   return key === undefined ? undefined : KEY_DOCS[key];
 }
 
-const RECORD_PARENTS = new Set(["postgres.parameters", "postgres.members", "postgres.databases", "postgres.roles", "postgres.roles.*.grants", "tags"]);
+const RECORD_PARENTS = new Set(["postgres.parameters", "postgres.members", "postgres.databases", "postgres.roles", "postgres.roles.*.grants", "tags", "standbyClusters"]);
 /** Whether path[i] is a key of a map (its parent, with earlier map keys as '*', is a record). */
 function isRecordKeyPosition(path: (string | number)[], i: number): boolean {
   const parent = path.slice(0, i).map((p, j) => (j > 0 && (typeof p === "number" || isRecordKeyPosition(path, j)) ? "*" : String(p)));

@@ -65,6 +65,14 @@ export const cron = z
   });
 
 export const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|large|\d*xlarge|metal)$/);
+/** nodeNamePrefix: "dr-" makes dr-db1, dr-etcd1, dr-lb1 (a second region's cluster told apart from the first). */
+export const NODE_NAME_PREFIX_RE = /^[a-z][a-z0-9]{0,7}-$/;
+/** A Pulumi stack name of this project (standby.primaryStack, the keys of standbyClusters). */
+export const STACK_NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
+const stackName = z.string().regex(STACK_NAME_RE);
+/** A host name or IPv4 address a node dials (standby.host). */
+export const HOST_RE = /^(([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)$/;
+const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/);
 const nodeName = z.string().regex(/^[a-z][a-z0-9-]{0,30}$/);
 const awsId = (prefix: string) => z.string().regex(new RegExp(`^${prefix}-[0-9a-f]{8,17}$`));
 
@@ -246,6 +254,18 @@ export const configSchema = z.strictObject({
     })
     .optional(),
   tags: z.record(z.string().regex(/^[A-Za-z0-9 _.:/=+@-]{1,128}$/), z.string().max(256)).optional(),
+  nodeNamePrefix: z.string().regex(NODE_NAME_PREFIX_RE).optional(),
+  standby: z
+    .strictObject({
+      primaryStack: stackName,
+      host: z.string().regex(HOST_RE),
+      port: int(1, 65_535).optional(),
+      cidrs: z.array(cidr).min(1),
+      repositoryBucket: bucketName,
+    })
+    .nullable()
+    .optional(),
+  standbyClusters: z.record(stackName, z.strictObject({ cidrs: z.array(cidr).min(1) })).optional(),
 });
 
 export type ConfigInput = z.infer<typeof configSchema>;

@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { repoRoot } from "../repo-root";
 import YAML from "yaml";
-import { SANDBOX_NETWORK, type Layout } from "../layout";
+import { SANDBOX_NETWORK, inSecondSandboxRegion, type Layout } from "../layout";
 import { bundleKeys, bundlePrefix, desiredPointer } from "../bundle/format";
 import { renderAwsEnv, type NodeBundle } from "../render/bundle";
 import { nodeSoftware } from "../render/software";
@@ -119,7 +119,7 @@ export interface DeployResult {
  * One run of the sandbox's deployer (sandbox/aws-host/deploy.py, boto3 on the aws host): secrets
  * into Secrets Manager, objects into S3, in the order given. Secret values travel on stdin only.
  */
-export async function deploy(region: string, req: DeployRequest): Promise<DeployResult> {
+export async function deploy(region: string, req: DeployRequest, s3: { host: string; address: string } = { host: SANDBOX_NETWORK.s3Host, address: SANDBOX_NETWORK.s3Address }): Promise<DeployResult> {
   const payload = JSON.stringify({
     region,
     secrets: req.secrets ?? [],
@@ -130,7 +130,9 @@ export async function deploy(region: string, req: DeployRequest): Promise<Deploy
     readInbox: req.readInbox ?? null,
     metric: req.metric ?? null,
   });
-  const r = await hostExec(AWS_HOST, ["bash", "-c", "set -a; . /etc/pgha/aws.env; set +a; exec python3 /opt/pgha/deploy.py"], { input: payload, timeoutMs: 300_000 });
+  // S3 of the stack's region: the first region's endpoint, or the second's for a standby cluster.
+  const script = 'set -a; . /etc/pgha/aws.env; set +a; grep -q " $1$" /etc/hosts || echo "$2 $1" >> /etc/hosts; AWS_ENDPOINT_URL_S3=https://$1 exec python3 /opt/pgha/deploy.py';
+  const r = await hostExec(AWS_HOST, ["bash", "-c", script, "deploy", s3.host, s3.address], { input: payload, timeoutMs: 300_000 });
   if (r.code !== 0) throw new Error(`the sandbox's deployer (aws host) failed: ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`);
   return JSON.parse(r.stdout);
 }
@@ -165,8 +167,13 @@ export async function heartbeatDatapoints(spec: ClusterSpec, sinceSeconds: numbe
   return (await deploy(spec.region, { metric: { namespace: h.namespace, name: h.metricName, dimensions: h.dimensions, sinceSeconds } })).datapoints ?? [];
 }
 
-export async function listObjects(bucket: string, prefix: string, region = "eu-west-1"): Promise<string[]> {
-  return (await deploy(region, { list: { bucket, prefix } })).keys ?? [];
+export async function listObjects(bucket: string, prefix: string, region = "eu-west-1", s3?: { host: string; address: string }): Promise<string[]> {
+  return (await deploy(region, { list: { bucket, prefix } }, s3)).keys ?? [];
+}
+
+/** The S3 endpoint of a stack's own region in the sandbox (a standby cluster: the second region's). */
+export function stackS3(spec: ClusterSpec): { host: string; address: string } {
+  return inSecondSandboxRegion(spec) ? { host: SANDBOX_NETWORK.s3SecondHost, address: SANDBOX_NETWORK.s3SecondAddress } : { host: SANDBOX_NETWORK.s3Host, address: SANDBOX_NETWORK.s3Address };
 }
 
 export async function getObject(bucket: string, key: string): Promise<Buffer> {
@@ -184,7 +191,7 @@ export async function publishBundles(spec: ClusterSpec, bundles: NodeBundle[], s
   const prefix = bundlePrefix(spec.clusterName);
   const bucket = spec.backup.bucketName;
   const software = nodeSoftware();
-  const have = new Set(await listObjects(bucket, prefix, spec.region));
+  const have = new Set(await listObjects(bucket, prefix, spec.region, stackS3(spec)));
   const objects: DeployRequest["objects"] = [];
   const softwareKey = bundleKeys.software(prefix, software.sha256);
   if (!have.has(softwareKey)) objects.push({ bucket, key: softwareKey, body: software.tar });
@@ -193,5 +200,5 @@ export async function publishBundles(spec: ClusterSpec, bundles: NodeBundle[], s
     if (!have.has(key)) objects.push({ bucket, key, body: b.archive });
   }
   for (const b of bundles) objects.push({ bucket, key: bundleKeys.desired(prefix, b.node), body: desiredPointer(b.hash, software.sha256) });
-  await deploy(spec.region, { secrets, deleteSecrets, objects });
+  await deploy(spec.region, { secrets, deleteSecrets, objects }, stackS3(spec));
 }

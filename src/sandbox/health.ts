@@ -93,7 +93,9 @@ export async function checkHealth(sb: Sandbox, probes?: Map<string, MemberReach>
     return { healthy: false, reasons: [why] };
   }
   const reasons: string[] = [];
-  const leaders = cluster.members.filter((m) => m.role === "leader");
+  // A standby cluster's leader is its "standby_leader": it follows the primary cluster.
+  const leaders = cluster.members.filter((m) => m.role === "leader" || m.role === "standby_leader");
+  const standbyCluster = leaders[0]?.role === "standby_leader";
   const leader = leaders[0]?.name;
   let leaderLost = false;
   if (leaders.length > 1) reasons.push(`${leaders.length} leaders: ${leaders.map((l) => l.name).join(", ")}`);
@@ -118,14 +120,23 @@ export async function checkHealth(sb: Sandbox, probes?: Map<string, MemberReach>
     if (!r?.reachable) reasons.push(`${name} is unreachable (${r?.why})`);
     else if (!m) reasons.push(`${name} is not registered`);
     else if (m.role === "leader" && m.state !== "running") reasons.push(`leader ${name} is ${m.state}`);
-    else if (m.role !== "leader" && m.state !== "streaming") {
+    else if (m.role === "standby_leader" && m.state !== "streaming") reasons.push(`standby leader ${name} is ${m.state}, not streaming from the primary cluster`);
+    else if (m.role !== "leader" && m.role !== "standby_leader" && m.state !== "streaming") {
       // Without a leader a replica cannot stream: that is the leader's problem, not the replica's.
       if (leaderLost) waiting.push(name);
       else reasons.push(`${name} is ${m.state}`);
     }
   }
   if (waiting.length) reasons.push(`${waiting.join(", ")} ${waiting.length > 1 ? "wait" : "waits"} for a leader to stream from`);
-  if (!reasons.length) {
+  if (!reasons.length && standbyCluster) {
+    // No rw endpoint while it follows: its ro endpoint must serve reads.
+    try {
+      const rows = await sb.client.query("ro", "select pg_is_in_recovery() as r");
+      if (!rows[0].r) reasons.push("ro endpoint of a standby cluster reaches a primary");
+    } catch (e) {
+      reasons.push(`ro endpoint: ${(e as Error).message}`);
+    }
+  } else if (!reasons.length) {
     try {
       const rows = await sb.client.query("rw", "select pg_is_in_recovery() as r");
       if (rows[0].r) reasons.push("rw endpoint reaches a replica");

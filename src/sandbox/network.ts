@@ -17,8 +17,18 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { CommandFailedError, runCommand, runOrThrow } from "./shell";
 import { SANDBOX_NETWORK } from "../layout";
+import { PORTS } from "../spec";
+
+const PORTS_RW = PORTS.readWrite;
 
 export const SANDBOX_BRIDGE = "pgha0";
+/** The second region's bridge (10.88.1.0/24: a standby cluster), joined to pgha0 by the router namespace. */
+export const SECOND_BRIDGE = "pgha1";
+/** The router between the two regions: a namespace with forwarding on and the peering's filter. */
+export const ROUTER_NAMESPACE = "pgha-wan";
+const ROUTER_LINKS = ["vpgha-wan0", "vpgha-wan1"] as const;
+/** The router's filter: what one region may open in the other (the security groups of the peering). */
+export const WAN_TABLE = "pgha_wan";
 /** The machine's own address on the bridge: tests and the harness reach hosts from it. */
 export const MACHINE_ADDRESS = SANDBOX_NETWORK.machineAddress;
 export const SANDBOX_PREFIX_LENGTH = SANDBOX_NETWORK.prefixLength;
@@ -73,15 +83,21 @@ export function hostLinkName(host: string): string {
   return `${HOST_LINK_PREFIX}${host.slice(0, 4)}${digest}`;
 }
 
-/** A host address must be a usable address of 10.88.0.0/24 other than the machine's. */
+/** Which region's bridge an address is on: the first (10.88.0.0/24) or the second (10.88.1.0/24). */
+export function regionOf(address: string): "first" | "second" {
+  return address.startsWith(`${SANDBOX_NETWORK.second.prefix}.`) ? "second" : "first";
+}
+
+/** A host address must be a usable address of 10.88.0.0/24 or 10.88.1.0/24 other than the machine's and the router's. */
 export function assertHostAddress(address: string): void {
-  const prefix = `${SANDBOX_NETWORK.prefix}.`;
+  const prefix = address.startsWith(`${SANDBOX_NETWORK.second.prefix}.`) ? `${SANDBOX_NETWORK.second.prefix}.` : `${SANDBOX_NETWORK.prefix}.`;
   const match = address.startsWith(prefix) ? /^(\d{1,3})$/.exec(address.slice(prefix.length)) : null;
   const lastOctet = match ? Number(match[1]) : NaN;
-  if (!match || String(lastOctet) !== match[1] || lastOctet < 1 || lastOctet > 253) {
+  if (!match || String(lastOctet) !== match[1] || lastOctet < 1 || lastOctet > 252) {
     throw new Error(
-      `sandbox host address ${JSON.stringify(address)} is not allowed: use ${prefix}1–${prefix}253 ` +
-        `(${SANDBOX_SUBNET}; ${MACHINE_ADDRESS} is the machine's own address on the bridge)`,
+      `sandbox host address ${JSON.stringify(address)} is not allowed: use ${SANDBOX_NETWORK.prefix}.1–252 ` +
+        `(${SANDBOX_SUBNET}) or ${SANDBOX_NETWORK.second.prefix}.1–252 (${SANDBOX_NETWORK.second.cidr}, the second region); ` +
+        `.253 is the router's and ${MACHINE_ADDRESS} the machine's own address on the bridge`,
     );
   }
 }
@@ -189,6 +205,107 @@ export function ensureSandboxNetwork(): Promise<void> {
   });
 }
 
+/** Creates (or confirms) the second region's bridge with the machine's address on it. */
+function ensureSecondBridge(): Promise<void> {
+  return serialized(async () => {
+    await runOrThrow(["ip", "route", "replace", "unreachable", GUARDED_RANGE]);
+    if (!(await findLink(SECOND_BRIDGE))) await createUnlessRaced(["ip", "link", "add", SECOND_BRIDGE, "type", "bridge"], async () => !!(await findLink(SECOND_BRIDGE)));
+    await runOrThrow(["ip", "addr", "replace", `${SANDBOX_NETWORK.second.machineAddress}/${SANDBOX_PREFIX_LENGTH}`, "dev", SECOND_BRIDGE]);
+    await runOrThrow(["ip", "link", "set", SECOND_BRIDGE, "up"]);
+  });
+}
+
+/** Whether the router between the regions exists. */
+export function routerExists(): boolean {
+  return listSandboxNamespaces().includes(ROUTER_NAMESPACE);
+}
+
+/**
+ * The route a host needs to the other region (through the router), or none while no router
+ * exists: first-region hosts reach 10.88.1.0/24 via .253, second-region hosts 10.88.0.0/24.
+ */
+async function routeToOtherRegion(namespace: string, address: string): Promise<void> {
+  if (!routerExists()) return;
+  const [other, via] = regionOf(address) === "second" ? [SANDBOX_SUBNET, SANDBOX_NETWORK.second.routerAddress] : [SANDBOX_NETWORK.second.cidr, SANDBOX_NETWORK.routerAddress];
+  await runOrThrow(["ip", "-n", namespace, "route", "replace", other, "via", via]);
+}
+
+/**
+ * The router between the two regions (idempotent): namespace `pgha-wan` with one leg on each
+ * bridge (.253), forwarding on inside it only (the machine's ip_forward stays 0), and a filter
+ * that admits only what the peering's security groups would: from the second region to the
+ * first, HTTPS to the AWS API stand-ins and S3 (.248–.250) and the read-write endpoints (HAProxy,
+ * 5000) of the first region's load balancers; from the first to the second, the read-write
+ * endpoints (a fenced old primary streams from the promoted cluster). Every first-region host
+ * gets its route to 10.88.1.0/24 through it.
+ */
+export async function ensureRouter(): Promise<void> {
+  await ensureSandboxNetwork();
+  await ensureSecondBridge();
+  await serialized(async () => {
+    if (!routerExists()) await createUnlessRaced(["ip", "netns", "add", ROUTER_NAMESPACE], async () => routerExists());
+    const legs: [string, string, string, string][] = [
+      [ROUTER_LINKS[0], "eth0", SANDBOX_BRIDGE, SANDBOX_NETWORK.routerAddress],
+      [ROUTER_LINKS[1], "eth1", SECOND_BRIDGE, SANDBOX_NETWORK.second.routerAddress],
+    ];
+    const inside = (await listLinks(ROUTER_NAMESPACE)).map((l) => l.ifname);
+    for (const [outer, inner, bridge, address] of legs) {
+      if (!inside.includes(inner)) {
+        if (await findLink(outer)) await runOrThrow(["ip", "link", "del", outer]);
+        await runOrThrow(["ip", "link", "add", outer, "type", "veth", "peer", "name", inner, "netns", ROUTER_NAMESPACE]);
+      }
+      await runOrThrow(["ip", "link", "set", outer, "master", bridge, "up"]);
+      await runOrThrow(["ip", "-n", ROUTER_NAMESPACE, "addr", "replace", `${address}/${SANDBOX_PREFIX_LENGTH}`, "dev", inner]);
+      await runOrThrow(["ip", "-n", ROUTER_NAMESPACE, "link", "set", inner, "up"]);
+    }
+    await runOrThrow(["ip", "-n", ROUTER_NAMESPACE, "link", "set", "lo", "up"]);
+    await runOrThrow(["ip", "netns", "exec", ROUTER_NAMESPACE, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]);
+    const first = SANDBOX_SUBNET;
+    const second = SANDBOX_NETWORK.second.cidr;
+    const awsApis = `{ ${SANDBOX_NETWORK.s3SecondAddress}, ${SANDBOX_NETWORK.awsAddress}, ${SANDBOX_NETWORK.s3Address} }`;
+    const endpoints = (prefix: string) => `${prefix}.31-${prefix}.39`;
+    await runOrThrow(["ip", "netns", "exec", ROUTER_NAMESPACE, "nft", "-f", "-"], {
+      input: [
+        `table inet ${WAN_TABLE}`,
+        `delete table inet ${WAN_TABLE}`,
+        `table inet ${WAN_TABLE} {`,
+        `  chain cut { }`,
+        `  chain forward {`,
+        `    type filter hook forward priority 0; policy drop;`,
+        `    jump cut`,
+        `    ct state established,related accept`,
+        `    ip saddr ${second} ip daddr ${awsApis} tcp dport 443 accept`,
+        `    ip saddr ${second} ip daddr ${endpoints(SANDBOX_NETWORK.prefix)} tcp dport ${PORTS_RW} accept`,
+        `    ip saddr ${first} ip daddr ${endpoints(SANDBOX_NETWORK.second.prefix)} tcp dport ${PORTS_RW} accept`,
+        `    counter comment "dropped between the regions"`,
+        `  }`,
+        `}`,
+        ``,
+      ].join("\n"),
+    });
+  });
+  // Every existing first-region namespace (hosts, S3, the AWS APIs) learns the way back.
+  for (const namespace of listSandboxNamespaces()) {
+    if (namespace === ROUTER_NAMESPACE) continue;
+    const address = (await runOrThrow(["ip", "-n", namespace, "-4", "-o", "addr", "show", "dev", "eth0"])).match(/inet (\S+)\//)?.[1];
+    if (address) await routeToOtherRegion(namespace, address);
+  }
+}
+
+/** Cuts (or restores) every connection between the regions at the router: a peering outage. */
+export async function cutBetweenRegions(cut: boolean): Promise<void> {
+  await runOrThrow(["ip", "netns", "exec", ROUTER_NAMESPACE, "nft", cut ? "add" : "flush", "chain", "inet", WAN_TABLE, "cut", ...(cut ? ["{", "tcp", "dport", String(PORTS_RW), "drop", "}"] : [])]);
+}
+
+/** Removes the router and the second bridge (the second region's hosts must be gone). Idempotent. */
+export function removeRouter(): Promise<void> {
+  return serialized(async () => {
+    if (routerExists()) await runOrThrow(["ip", "netns", "del", ROUTER_NAMESPACE]);
+    for (const link of [...ROUTER_LINKS, SECOND_BRIDGE]) if (await findLink(link)) await runOrThrow(["ip", "link", "del", link]);
+    for (const namespace of listSandboxNamespaces()) await runCommand(["ip", "-n", namespace, "route", "del", SANDBOX_NETWORK.second.cidr]);
+  });
+}
+
 /**
  * Gives a host its namespace `pgha-<host>` with `lo` up and `eth0` at `address`/24 (no
  * default route), its veth end plugged into the bridge. Idempotent; a host that is running
@@ -198,6 +315,9 @@ export async function attachHost(host: string, address: string): Promise<void> {
   assertHostName(host);
   assertHostAddress(address);
   await ensureSandboxNetwork();
+  const second = regionOf(address) === "second";
+  if (second) await ensureRouter();
+  const bridge = second ? SECOND_BRIDGE : SANDBOX_BRIDGE;
   await serialized(async () => {
     const namespace = namespaceName(host);
     const hostLink = hostLinkName(host);
@@ -215,7 +335,7 @@ export async function attachHost(host: string, address: string): Promise<void> {
     if (!existingHostLink || !guestHasEth0) {
       await runOrThrow(["ip", "link", "add", hostLink, "type", "veth", "peer", "name", "eth0", "netns", namespace]);
     }
-    await runOrThrow(["ip", "link", "set", hostLink, "master", SANDBOX_BRIDGE, "up"]);
+    await runOrThrow(["ip", "link", "set", hostLink, "master", bridge, "up"]);
 
     const wanted = `${address}/${SANDBOX_PREFIX_LENGTH}`;
     const current = (await runOrThrow(["ip", "-n", namespace, "-4", "-o", "addr", "show", "dev", "eth0"]))
@@ -228,6 +348,7 @@ export async function attachHost(host: string, address: string): Promise<void> {
     }
     await runOrThrow(["ip", "-n", namespace, "link", "set", "lo", "up"]);
     await runOrThrow(["ip", "-n", namespace, "link", "set", "eth0", "up"]);
+    await routeToOtherRegion(namespace, address);
   });
 }
 
@@ -349,7 +470,7 @@ export function heal(): Promise<void> {
   return serialized(async () => {
     if (await faultTableExists()) await runOrThrow(["nft", "delete", "table", "bridge", FAULT_TABLE]);
     const ports = (await listLinks()).filter(
-      (link) => link.ifname.startsWith(HOST_LINK_PREFIX) && link.master === SANDBOX_BRIDGE,
+      (link) => link.ifname.startsWith(HOST_LINK_PREFIX) && (link.master === SANDBOX_BRIDGE || link.master === SECOND_BRIDGE),
     );
     for (const port of ports) {
       if (port.flags?.includes("UP") !== true) await runOrThrow(["ip", "link", "set", port.ifname, "up"]);
@@ -370,7 +491,7 @@ export function teardownNetwork(): Promise<void> {
     if (await faultTableExists()) await runOrThrow(["nft", "delete", "table", "bridge", FAULT_TABLE]);
     for (const namespace of listSandboxNamespaces()) await runOrThrow(["ip", "netns", "del", namespace]);
     for (const link of await listLinks()) {
-      if (link.ifname.startsWith(HOST_LINK_PREFIX) || link.ifname === SANDBOX_BRIDGE) {
+      if (link.ifname.startsWith(HOST_LINK_PREFIX) || link.ifname === SANDBOX_BRIDGE || link.ifname === SECOND_BRIDGE) {
         await runOrThrow(["ip", "link", "del", link.ifname]);
       }
     }

@@ -157,7 +157,7 @@ export function baseConfFile(spec: ClusterSpec, view: object): BundleFile {
  * first region's archive independent of the second.
  */
 export function pgbackrestFiles(spec: ClusterSpec, layout: Layout, view: object, archivePushQueueMax: string): BundleFile[] {
-  const render = (r: RepositorySpec, replica: boolean) => {
+  const render = (r: RepositorySpec, replica: boolean, replicaOf = spec.backup.repositories[0].bucketName) => {
     const s3 = repositoryS3Access(layout, r);
     return renderTemplate("pgbackrest.conf", {
       ...view,
@@ -169,7 +169,7 @@ export function pgbackrestFiles(spec: ClusterSpec, layout: Layout, view: object,
         fullRetentionDays: r.fullRetentionDays,
       }],
       replica,
-      replicaOf: spec.backup.repositories[0].bucketName,
+      replicaOf,
       repoPath: spec.backup.repoPath,
       s3KeyType: layout.s3.credentials === "instance-role" ? "auto" : "shared",
       secretNames: [
@@ -184,6 +184,9 @@ export function pgbackrestFiles(spec: ClusterSpec, layout: Layout, view: object,
   return [
     file(NODE_PATHS.pgbackrestConf, render(first, false)),
     ...(second ? [file(NODE_PATHS.pgbackrestSecondRegionConf, render(second, true))] : []),
+    // A standby cluster: the primary's repository copy in this region, read-only (restores of
+    // new members, WAL when streaming is cut).
+    ...(spec.standby ? [file(NODE_PATHS.pgbackrestStandbyConf, render(spec.standby.repository, true, `the primary cluster's bucket (stack ${spec.standby.primaryStack})`))] : []),
   ];
 }
 
@@ -203,6 +206,7 @@ function postgresFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundl
     baseConfFile: NODE_PATHS.baseConf,
     dcsYaml: indent(YAML.stringify(dynamic, { lineWidth: 0, version: "1.1" }), 4),
     postBootstrap: `${NODE_PATHS.backupScript} post-bootstrap`,
+    standbyConf: spec.standby ? NODE_PATHS.pgbackrestStandbyConf : "",
     tags: {
       nofailover: String(node.tags.nofailover ?? false),
       noloadbalance: String(node.tags.noloadbalance ?? false),

@@ -20,6 +20,7 @@ import { attachDataVolumes, hostDefinition, publishStack, waitForCloudInit } fro
 import { IMAGES_DIR, openSandbox, readState, sandboxUserDataHash, STATE_DIR, staleReason, stateFile, writeState } from "./state";
 import type { Sandbox, SandboxState } from "./types";
 import { applyAccess, declaresAccess } from "./access";
+import { checkStandbyPrimary, downStandby, prepareStandbyRegion, seedStandbyMaterial, STANDBY_STATE_DIR } from "./standby-region";
 
 export interface UpOptions {
   stack: string;
@@ -38,15 +39,23 @@ export function ensureImage(log: (line: string) => void = () => undefined): stri
 
 /** Brings the stack up as local hosts; idempotent (a healthy sandbox of the same stack is kept). */
 export async function up(opts: UpOptions): Promise<Sandbox> {
-  const stateDir = opts.stateDir ?? STATE_DIR;
   const log = opts.log ?? (() => undefined);
   const { stack, file, spec } = loadStack(opts.stack);
+  // A standby cluster boots as a second sandbox in the second region, beside its primary's.
+  const stateDir = opts.stateDir ?? (spec.standby ? STANDBY_STATE_DIR : STATE_DIR);
+  if (spec.standby) checkStandbyPrimary(spec);
   const rawConfig = readStackFile(file).raw;
   // A state without a user-data hash is an `up` that never finished booting: start again.
   const existing = readState(stateDir)?.userDataHash ? readState(stateDir) : undefined;
   const stale = existing && staleReason(opts.stack, stateDir);
   if (existing && stale) {
     throw Object.assign(new Error(`the running sandbox cannot be reused: ${stale}; run \`npx pgha sandbox down\` first, then up --stack ${stack}`), { exitCode: 3 });
+  }
+  if (existing && spec.standby) {
+    // A standby cluster that is up is kept as it is (it shares the primary's S3 and AWS APIs).
+    const sb = await openSandbox(stateDir);
+    await waitHealthy(sb, opts.timeoutMs ?? 180_000);
+    return sb;
   }
   if (existing) {
     // The same stack: boot what is stopped, wait for health, then converge to the stack file
@@ -74,17 +83,25 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
   }
   const image = ensureImage(log);
   const layout = sandboxLayout(spec);
-  log("certificates and secrets (local CA, generated passwords)");
+  if (spec.standby) {
+    log(`certificates and secrets: the primary's CA and cluster passwords (its database), this cluster's node certificates`);
+    seedStandbyMaterial(STATE_DIR, stateDir);
+  } else log("certificates and secrets (local CA, generated passwords)");
   const material = await ensureMaterial(spec, layout, stateDir);
   // The user-data hash is recorded only once the hosts booted with it (see below).
   const state: SandboxState = { stack, stackFile: file, image, createdAt: new Date().toISOString() };
   writeState(state, stateDir);
 
   await ensureSandboxNetwork();
-  for (const r of repositoryEndpoints(spec)) log(`S3 endpoint https://${r.endpoint.name} for repo${r.repo} (s3rver at ${path.basename(stateDir)}/${r.endpoint.dir}, bucket ${r.bucket})`);
-  await startRepositoryS3(stateDir, spec);
-  log(`AWS APIs https://${SANDBOX_NETWORK.awsHost} (moto on host ${AWS_HOST}, ${SANDBOX_NETWORK.awsAddress})`);
-  await startAwsApis(stateDir, image, layout);
+  if (spec.standby) {
+    log(`second region: bridge ${SANDBOX_NETWORK.second.cidr}, router ${SANDBOX_NETWORK.routerAddress} ↔ ${SANDBOX_NETWORK.second.routerAddress}; bucket ${spec.backup.bucketName} on https://${SANDBOX_NETWORK.s3SecondHost}`);
+    await prepareStandbyRegion(spec);
+  } else {
+    for (const r of repositoryEndpoints(spec)) log(`S3 endpoint https://${r.endpoint.name} for repo${r.repo} (s3rver at ${path.basename(stateDir)}/${r.endpoint.dir}, bucket ${r.bucket})`);
+    await startRepositoryS3(stateDir, spec);
+    log(`AWS APIs https://${SANDBOX_NETWORK.awsHost} (moto on host ${AWS_HOST}, ${SANDBOX_NETWORK.awsAddress})`);
+    await startAwsApis(stateDir, image, layout);
+  }
   log("publishing secrets (Secrets Manager) and bundles (S3), as `pulumi up` does");
   const bundles = await publishStack(spec, layout, material);
 
@@ -119,6 +136,9 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
 export async function down(opts: { stateDir?: string; keepData?: boolean; log?: (l: string) => void } = {}): Promise<void> {
   const stateDir = opts.stateDir ?? STATE_DIR;
   const log = opts.log ?? (() => undefined);
+  if (path.resolve(stateDir) === path.resolve(STANDBY_STATE_DIR)) return downStandby(log);
+  // The standby cluster runs on the primary's S3 and AWS APIs: it goes first.
+  if (path.resolve(stateDir) === path.resolve(STATE_DIR) && fs.existsSync(STANDBY_STATE_DIR)) await downStandby(log);
   const state = readState(stateDir);
   if (opts.keepData && state) {
     const hosts = await listHosts(stateDir);
