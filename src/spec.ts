@@ -243,6 +243,9 @@ export function derivedParameters(cfg: StackConfig, memoryMiB: number, maxConnec
     max_wal_senders: "10",
     max_replication_slots: "10",
     wal_keep_size: cfg.tier === "dev" ? "512MB" : "1GB",
+    // A standby cluster's permanent slot keeps WAL while that region is away: at most a quarter
+    // of the data volume, then the slot is given up and the standby reads the repository copy.
+    ...(Object.keys(cfg.standbyClusters).length ? { max_slot_wal_keep_size: `${Math.max(1, Math.floor(cfg.postgres.dataVolume.sizeGiB / 4))}GB` } : {}),
     hot_standby: "on",
     wal_log_hints: "on",
     wal_compression: "lz4",

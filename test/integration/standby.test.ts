@@ -1,0 +1,146 @@
+// A standby cluster in a second region (issue 11): the prod sandbox's standby stack prod-dr on its
+// own bridge (10.88.1.0/24) behind a router whose filter is the peering's security groups. What it
+// must prove: every write of the primary reaches every standby member; with streaming cut the
+// standby continues from the primary's repository copy in its region and streams again after;
+// a planned promotion with fencing loses nothing, the old primary acknowledges no write after it,
+// and the old cluster then follows the promoted one.
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import YAML from "yaml";
+import { apply, openSandbox, up, type Sandbox } from "../../src/sandbox/cluster";
+import { down } from "../../src/sandbox/cluster/lifecycle";
+import { STANDBY_STATE_DIR } from "../../src/sandbox/cluster/standby-region";
+import { cutBetweenRegions } from "../../src/sandbox/network";
+import { promoteStandby, standbyClusterStatus, standbyLag } from "../../src/sandbox/standby";
+import { nodesOf } from "../../src/spec";
+import { localSql, sandbox, waitFor, waitHealthy } from "./support";
+
+const T = (minutes: number) => minutes * 60_000;
+const STANDBY_STACK = "prod-dr";
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-standby-"));
+let sb: Sandbox;
+let st: Sandbox;
+let originalStackFile: string;
+const log = (l: string) => process.stderr.write(`[standby] ${l}\n`);
+
+/** The primary's stack file with standbyClusters.prod-dr added (what the README tells users to add). */
+function primaryWithStandby(): string {
+  const doc = YAML.parse(fs.readFileSync(originalStackFile, "utf8")) as { config: Record<string, unknown> };
+  doc.config["postgres-ha:standbyClusters"] = { [STANDBY_STACK]: { cidrs: ["10.21.0.0/16"] } };
+  const file = path.join(tmp, "Pulumi.prod.yaml");
+  fs.writeFileSync(file, YAML.stringify(doc));
+  return file;
+}
+
+async function applyPrimary(file: string): Promise<void> {
+  const r = await apply(await openSandbox(), { stack: file, log });
+  if (!r.rollout.ok) throw new Error(`rollout failed: ${JSON.stringify(r.rollout.failure)}`);
+  sb = await openSandbox();
+}
+
+const standbyMembers = () => nodesOf(st.spec, "postgres").map((n) => n.name);
+
+async function rowsOn(host: string, table: string): Promise<number> {
+  return Number(await localSql(host, `select count(*) from ${table}`).catch(() => "-1"));
+}
+
+beforeAll(async () => {
+  sb = await sandbox();
+  originalStackFile = sb.state.stackFile;
+  await waitHealthy(sb);
+  if (!sb.spec.standbyClusters.some((f) => f.stack === STANDBY_STACK)) await applyPrimary(primaryWithStandby());
+  const started = Date.now();
+  st = await up({ stack: STANDBY_STACK, log });
+  log(`standby cluster up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}, T(12));
+
+afterAll(async () => {
+  // Leave prod as the other suites expect it: a primary cluster, its stack file, no standby.
+  const now = await openSandbox();
+  const config = await now.client.rest(nodesOf(now.spec, "postgres")[0].name, "GET", "/config").catch(() => undefined);
+  if (config?.body?.standby_cluster) {
+    for (const n of nodesOf(now.spec, "postgres")) {
+      const r = await now.client.rest(n.name, "PATCH", "/config", { standby_cluster: null }, { auth: true }).catch(() => undefined);
+      if (r?.status === 200) break;
+    }
+  }
+  await down({ stateDir: STANDBY_STATE_DIR, log });
+  await waitHealthy(now, T(3));
+  // The promoted region's timeline history reached prod only by streaming (a standby archives
+  // nothing): put it into prod's repository, or a later restore across it finds no history file.
+  const leader = (await now.client.leader())!;
+  await localSql(leader, "select 1");
+  const { hostExec } = await import("../../src/sandbox/hosts");
+  await hostExec(leader, ["bash", "-c", `cd /var/lib/postgresql/17/pgha && for h in pg_wal/*.history; do pgbackrest --stanza=${now.spec.backup.stanza} archive-push "$PWD/$h" || true; done`], { user: "postgres", timeoutMs: 120_000 });
+  if (path.resolve(now.state.stackFile) !== path.resolve(originalStackFile)) await applyPrimary(originalStackFile);
+  fs.rmSync(tmp, { recursive: true, force: true });
+}, T(8));
+
+describe("a standby cluster in the second region", () => {
+  it("follows the primary: every write reaches every standby member through the slot; status shows the lag", async () => {
+    await sb.client.query("rw", "create table if not exists dr_follow (id int primary key, at timestamptz default now())");
+    await sb.client.query("rw", "insert into dr_follow (id) select g from generate_series(1, 500) g on conflict do nothing");
+    const expected = Number((await sb.client.query("rw", "select count(*)::int as n from dr_follow"))[0].n);
+    for (const m of standbyMembers()) await waitFor(`${m} has ${expected} rows`, async () => (await rowsOn(m, "dr_follow")) === expected, 60_000, 500);
+    const s = await standbyClusterStatus(st, sb);
+    log(`status: ${JSON.stringify({ members: s.members, lagBytes: s.lagBytes, lagSeconds: s.lagSeconds, retainedBytes: s.retainedBytes })}`);
+    expect(s.mode).toBe("standby");
+    expect(s.streaming).toBe(true);
+    expect(s.members.filter((m) => m.role === "standby_leader")).toHaveLength(1);
+    expect(s.members.filter((m) => m.state === "streaming")).toHaveLength(standbyMembers().length);
+    expect(s.lagBytes).not.toBeNull();
+    // The standby leader streams through the primary's permanent slot.
+    const slots = await sb.client.query("rw", "select slot_name, active from pg_replication_slots where slot_name = $1", [st.spec.standby!.slot]);
+    expect(slots).toEqual([{ slot_name: st.spec.standby!.slot, active: true }]);
+    // Nothing writes to it: its rw endpoint has no server while it follows.
+    await expect(st.client.query("rw", "select 1", [], { connectTimeoutMs: 3000 })).rejects.toThrow();
+  }, T(3));
+
+  it("with streaming cut between the regions it continues from the repository copy, and streams again after", async () => {
+    await sb.client.query("rw", "create table if not exists dr_cut (id int primary key)");
+    await cutBetweenRegions(true);
+    const cutAt = Date.now();
+    try {
+      await waitFor("the primary sees the standby's slot inactive", async () => !(await standbyLag(sb, st.spec.standby!.slot)).streaming, 90_000, 1000);
+      await sb.client.query("rw", "insert into dr_cut select g from generate_series(1, 300) g");
+      // Archive it now (archive_timeout would within 60 s): the copy in the second region gets it in seconds.
+      const leader = (await sb.client.leader())!;
+      await localSql(leader, "select pg_switch_wal()");
+      const standbyLeader = (await st.client.cluster())!.members.find((m) => m.role === "standby_leader")!.name;
+      await waitFor(`${standbyLeader} replays the rows from the repository copy`, async () => (await rowsOn(standbyLeader, "dr_cut")) === 300, 150_000, 1000);
+      log(`rows written during the cut replayed from the copy ${((Date.now() - cutAt) / 1000).toFixed(1)} s after the cut`);
+    } finally {
+      await cutBetweenRegions(false);
+    }
+    const healedAt = Date.now();
+    await waitFor("the standby streams through its slot again", async () => (await standbyLag(sb, st.spec.standby!.slot)).streaming, 120_000, 1000);
+    log(`streaming again ${((Date.now() - healedAt) / 1000).toFixed(1)} s after the cut was healed`);
+    await sb.client.query("rw", "insert into dr_cut values (301)");
+    for (const m of standbyMembers()) await waitFor(`${m} has row 301`, async () => (await rowsOn(m, "dr_cut")) === 301, 60_000, 500);
+  }, T(6));
+
+  it("a planned promotion with --fence-old loses nothing; the old primary acknowledges no write after it and follows the promoted cluster", async () => {
+    await sb.client.query("rw", "create table if not exists dr_planned (id int primary key)");
+    await sb.client.query("rw", "insert into dr_planned select g from generate_series(1, 1000) g");
+    await expect(promoteStandby({ log })).rejects.toThrow(/reachable and accepts writes.*--fence-old/);
+    const r = await promoteStandby({ fenceOld: true, log });
+    log(`promotion: ${JSON.stringify(r)}`);
+    expect(r.fenced).toBe(true);
+    expect(r.rpoBytes).toBe(0);
+    expect(r.timeline).toBeGreaterThan(1);
+    expect(r.backupAt).not.toBeNull();
+    // Every row written before the promotion is on the promoted cluster; it takes writes.
+    expect((await st.client.query("rw", "select count(*)::int as n from dr_planned"))[0].n).toBe(1000);
+    await st.client.query("rw", "insert into dr_planned values (1001)");
+    // The old primary acknowledges nothing: its rw endpoint has no primary.
+    await expect(sb.client.query("rw", "insert into dr_planned values (2001)", [], { connectTimeoutMs: 3000 })).rejects.toThrow();
+    // The old cluster streams from the promoted one: the new row reaches every old member.
+    for (const m of nodesOf(sb.spec, "postgres").map((n) => n.name)) {
+      await waitFor(`old member ${m} has the promoted cluster's row 1001`, async () => (await rowsOn(m, "dr_planned")) === 1001, 180_000, 1000);
+    }
+    const oldCluster = await sb.client.cluster();
+    expect(oldCluster?.members.filter((m) => m.role === "leader")).toHaveLength(0);
+    expect(oldCluster?.members.filter((m) => m.role === "standby_leader")).toHaveLength(1);
+  }, T(8));
+});
