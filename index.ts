@@ -26,8 +26,20 @@ const cluster = new PostgresHaCluster(spec.names.prefix, { spec });
 
 /** Where clients connect: rw → the leader (5000), ro → the replicas (5001). */
 export const endpoints = cluster.endpoints;
-/** Secrets Manager ARNs (the values never leave Secrets Manager). */
-export const secretArns = { cluster: cluster.clusterSecretArn, nodes: cluster.nodeSecretArns, roles: cluster.roleSecretArns };
+/**
+ * Secrets Manager ARNs (the values never leave Secrets Manager). A standby cluster creates no
+ * cluster secret (cluster: null): it reads its primary's, replicated to its region (`standby`).
+ */
+export const secretArns = { cluster: spec.standby ? null : cluster.clusterSecretArn, nodes: cluster.nodeSecretArns, roles: cluster.roleSecretArns };
+/**
+ * postgres-ha:standby: whom this cluster follows, the primary's cluster secret it reads (a replica
+ * in this region, under the primary's name) and the primary's repository copy it reads; or null.
+ */
+export const standby = spec.standby
+  ? { primaryStack: spec.standby.primaryStack, host: spec.standby.host, port: spec.standby.port, slot: spec.standby.slot, clusterSecretName: spec.names.clusterSecret, repositoryBucket: spec.standby.repository.bucketName }
+  : null;
+/** postgres-ha:standbyClusters: the stacks that follow this cluster and their permanent slots. */
+export const standbyClusters = spec.standbyClusters.map((c) => ({ stack: c.stack, slot: c.slot }));
 export const backupBucket = cluster.bucketName;
 /** backup.secondRepository: pgBackRest's repo2 (its region and bucket), or null. */
 export const secondBackupRepository = cluster.secondRepository ?? null;

@@ -9,7 +9,7 @@ import { formatProblems, validateSpec } from "../src/config/load";
 import { ec2Layout, type Layout } from "../src/layout";
 import { PORTS, nodesOf, type ClusterSpec, type NodeSpec, type Role } from "../src/spec";
 import { BackupBucket } from "./backupBucket";
-import { SecondRegionRepository } from "./secondRegionRepository";
+import { SecondRegionRepository, replicatedPrefixes } from "./secondRegionRepository";
 import { componentType, keepsData } from "./common";
 import { Dns } from "./dns";
 import { renderAll } from "../src/render/bundle";
@@ -38,6 +38,23 @@ export function sessionCommand(region: string, instanceId: string): string {
 /** The same, non-interactive: runs `sudo pgha-patronictl list` on the node and prints the table. */
 export function patronictlListCommand(region: string, instanceId: string): string {
   return `${sessionCommand(region, instanceId)} --document-name AWS-StartInteractiveCommand --parameters command="sudo pgha-patronictl list"`;
+}
+
+/**
+ * The other region's cluster that streams through the read-write endpoint, if any: a standby
+ * cluster's primary (standby.cidrs, its endpoint on standby.port), or a primary's standby clusters
+ * (standbyClusters.*.cidrs, their endpoints on the read-write port).
+ */
+export function replicationPeers(spec: ClusterSpec): { cidrs: string[]; port: number; what: string } | undefined {
+  if (spec.standby) return { cidrs: [...new Set(spec.standby.cidrs)], port: spec.standby.port, what: `the primary cluster (stack ${spec.standby.primaryStack})` };
+  const cidrs = [...new Set(spec.standbyClusters.flatMap((c) => c.cidrs))];
+  if (!cidrs.length) return undefined;
+  return { cidrs, port: PORTS.readWrite, what: `the standby clusters (${spec.standbyClusters.map((c) => `stack ${c.stack}`).join(", ")})` };
+}
+
+/** The primary's KMS alias (its names.kmsAlias): the key of its repository copy in this region has it too (SecondRegionRepository). */
+export function primaryKmsAlias(spec: ClusterSpec): string {
+  return `alias/pgha-${spec.clusterName}-${spec.standby!.primaryStack}`;
 }
 
 export interface Endpoint {
@@ -117,6 +134,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       pooler: spec.pooler.enabled,
       natGatewayPerZone: spec.tier === "prod",
       monitoring: spec.monitoring.enabled,
+      replicationPeers: replicationPeers(spec),
     }, child);
     const certificates = new Map(nodeCertificateProfiles(spec, layout).map((p) => [p.name, p]));
     const secrets = new Secrets(name, {
@@ -125,6 +143,8 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       stack: spec.stack,
       kmsAliasName: spec.names.kmsAlias,
       clusterSecretName: spec.names.clusterSecret,
+      // A standby cluster reads its primary's cluster secret, replicated to this region.
+      ...(spec.standby ? { clusterSecretReplicated: { region: spec.region } } : {}),
       caCommonName: caCommonName(spec),
       nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, secretName: spec.names.nodeSecret[n.name], certificate: certificates.get(n.name)! })),
       renewBeforeDays: spec.tls.renewBeforeDays,
@@ -199,6 +219,15 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       logicalPrefix: bucket.logicalPrefix,
       catalogPrefix: spec.backup.catalogPrefix,
       secondRepository: second ? { region: second.region, bucketArn: second.bucketArn, kmsKeyArn: second.kmsKeyArn, prefixes: second.prefixes } : undefined,
+      // A standby cluster: the primary's copy (its SecondRegionRepository here), under the
+      // primary's key alias, with the same prefixes (same cluster name, same repository path).
+      primaryCopy: spec.standby
+        ? {
+            bucketName: spec.standby.repository.bucketName,
+            kmsAliasName: primaryKmsAlias(spec),
+            prefixes: replicatedPrefixes({ source: { repoPrefix: bucket.repoPrefix }, catalogPrefix: spec.backup.catalogPrefix }),
+          }
+        : undefined,
       alerting: alertTopic ? { topicArn: alertTopic.topicArn, topicKeyArn: alertTopic.kmsKeyArn, heartbeatNamespace: spec.monitoring.heartbeat.namespace } : undefined,
     }, child);
 
@@ -229,7 +258,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
         ...roles.ready[node.name],
         bundles.pointers[node.name],
         secrets.nodeSecretVersions[node.name],
-        ...(node.role === "postgres" ? [secrets.clusterSecretVersion, ...bucket.ready, ...(second?.ready ?? [])] : []),
+        ...(node.role === "postgres" ? [...(secrets.clusterSecretVersion ? [secrets.clusterSecretVersion] : []), ...bucket.ready, ...(second?.ready ?? [])] : []),
         ...network.egressReady,
       ],
       detailedMonitoring: spec.tier === "prod",
@@ -276,7 +305,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       region: spec.region,
       nodes: spec.nodes.map((n) => ({ name: n.name, role: n.role, hash: bundles.bundleHashes[n.name], instanceId: nodes.instanceIds[n.name] })),
       // A rotated password (a role's, or the cluster's own) is in its secret before the nodes are asked to use it.
-      dependsOn: [...nodes.resources, ...Object.values(bundles.pointers), ...Object.values(secrets.roleSecretVersions), secrets.clusterSecretVersion],
+      dependsOn: [...nodes.resources, ...Object.values(bundles.pointers), ...Object.values(secrets.roleSecretVersions), ...(secrets.clusterSecretVersion ? [secrets.clusterSecretVersion] : [])],
       maintenanceWindow: spec.maintenance.window,
     }, child);
 

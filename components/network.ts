@@ -46,9 +46,14 @@ export const INTERNET_EGRESS = [
  *   mon   ← clients         9090 (Prometheus UI/API), 9093 (Alertmanager UI/API)
  *   mon   ← db, etcd, lb    19532 (central logs: each node's systemd-journal-upload to journal-remote)
  *   (no other group admits a metrics port: only mon scrapes, only the clients read mon)
- * plus the matching egress rules, and 443/80 to the internet for every node (NAT).
+ * with a cluster in another region (replicationPeers: a primary's standbyClusters, a standby's primary):
+ *   lb (and nlb)  ← peer CIDRs  5000 (its leader streams through the read-write endpoint)
+ *   db    → peer CIDRs       the peer's read-write port (a standby leader streams from its primary;
+ *                            after a promotion the fenced old primary streams from the new one)
+ * plus the matching egress rules, and 443/80 to the internet for every node (NAT). A rule that
+ * another already makes (same group, direction, port and peer) is made once.
  */
-export function securityRules(args: Pick<NetworkArgs, "allowedClientCidrs" | "allowedClientSecurityGroupIds" | "networkLoadBalancer" | "synchronousReadOnly" | "pooler" | "monitoring">): SecurityRule[] {
+export function securityRules(args: Pick<NetworkArgs, "allowedClientCidrs" | "allowedClientSecurityGroupIds" | "networkLoadBalancer" | "synchronousReadOnly" | "pooler" | "monitoring" | "replicationPeers">): SecurityRule[] {
   const rules: SecurityRule[] = [];
   const both = (group: SecurityGroupRole, port: number, to: SecurityGroupRole, what: string) => {
     rules.push({ group: to, direction: "ingress", port, peer: { kind: "group", role: group }, description: `${what} from ${GROUP_LABEL[group]} nodes` });
@@ -103,12 +108,33 @@ export function securityRules(args: Pick<NetworkArgs, "allowedClientCidrs" | "al
     }
   }
 
+  // Another region's cluster streams through the read-write endpoint (Patroni standby_cluster),
+  // from its networks only; nothing else of this cluster is open to them.
+  const peers = args.replicationPeers;
+  if (peers) {
+    for (const cidr of peers.cidrs) {
+      const peer: RulePeer = { kind: "cidr", cidr, label: cidr.replace(/[./]/g, "-") };
+      for (const group of [...(args.networkLoadBalancer ? (["loadBalancer"] as const) : []), "haproxy"] as const) {
+        rules.push({ group, direction: "ingress", port: PORTS.readWrite, peer, description: `read-write endpoint from ${peers.what} (replication)` });
+      }
+      rules.push({ group: "postgres", direction: "egress", port: peers.port, peer, description: `replication from ${peers.what}'s read-write endpoint` });
+    }
+  }
+
   for (const group of ["postgres", "etcd", "haproxy", ...(args.monitoring ? (["monitor"] as const) : [])] as const) {
     for (const e of INTERNET_EGRESS) {
       rules.push({ group, direction: "egress", port: e.port, peer: { kind: "cidr", cidr: "0.0.0.0/0", label: "internet" }, description: e.why });
     }
   }
-  return rules;
+  // One rule per group, direction, port and peer (a peer CIDR may also be a client CIDR): AWS
+  // refuses a duplicate, and the resource names would collide.
+  const seen = new Set<string>();
+  return rules.filter((r) => {
+    const key = `${r.group}|${r.direction}|${r.port}|${r.peer.kind === "group" ? r.peer.role : r.peer.kind === "cidr" ? r.peer.cidr : r.peer.securityGroupId}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /** Public subnets (NAT gateways only) live in the VPC's last quarter, in eighths of it. */
@@ -172,12 +198,24 @@ export interface NetworkArgs extends TaggedArgs {
    * (9093). Default false (dev); staging, prod: true.
    */
   monitoring?: boolean;
+  /**
+   * A cluster in another region that streams from this one through the read-write endpoint: a
+   * primary's standby clusters (standbyClusters.*.cidrs), or a standby cluster's primary
+   * (standby.cidrs; after a promotion the old primary streams from this one). Their CIDRs may
+   * reach HAProxy's read-write port (5000; and the NLB's, with one), and the PostgreSQL members
+   * may open `port` (the peer's read-write port) to them; nothing else. `what` names them in the
+   * rules' descriptions. Default: none.
+   */
+  replicationPeers?: { cidrs: string[]; port: number; what: string };
 }
 
 /** Every problem of Network's arguments (empty when it can be built). */
 export function validateNetworkArgs(args: NetworkArgs): string[] {
   const problems: string[] = [];
   if (args.subnets.length === 0) problems.push("subnets: at least one node subnet");
+  for (const cidr of args.replicationPeers?.cidrs ?? []) {
+    if (/\/0$/.test(cidr)) problems.push(`replicationPeers.cidrs: ${cidr} is the whole internet; name the other region's networks`);
+  }
   args.subnets.forEach((s, i) => {
     if (s.index !== i) problems.push(`subnets[${i}].index: is ${s.index}, must be ${i} (nodes name subnets by position)`);
     if (args.vpcId !== undefined && (!s.id || !s.availabilityZone)) problems.push(`subnets[${i}]: with an existing VPC (vpcId) every subnet needs its id and availabilityZone`);

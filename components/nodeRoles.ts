@@ -4,6 +4,7 @@
 //                only), and read its own bundles and the node software from the bucket
 //   PostgreSQL   also the cluster secret, and S3 on the backup bucket limited to the
 //                pgBackRest repository and the logical-dump prefixes (SSE-KMS through S3 only)
+//                (a standby cluster: also read-only, the primary's repository copy in its region)
 //   etcd/HAProxy no S3 at all
 //   monitoring   no S3 beyond its bundles either; publishes alerts to the stack's SNS topic
 //                (sns:Publish on that topic, its KMS key through SNS only) and puts the
@@ -41,6 +42,8 @@ export interface NodePolicyInputs {
   bundles: { nodePrefix: string; softwarePrefix: string };
   /** PostgreSQL nodes, with backup.secondRepository: repo2's bucket and key in the other region. */
   secondRepository?: SecondRepositoryAccess;
+  /** PostgreSQL nodes of a standby cluster (postgres-ha:standby): the primary's repository copy in this region. */
+  primaryCopy?: PrimaryCopyAccess;
   /**
    * The monitoring node only: where its alerts and heartbeat go (no statement without it;
    * NodeRoles refuses a monitoring node without it, validateNodeRolesArgs).
@@ -63,6 +66,24 @@ export interface SecondRepositoryAccess {
   region: string;
   bucketArn: string;
   kmsKeyArn: string;
+  /** The replicated prefixes (repository, restore catalogue). */
+  prefixes: string[];
+}
+
+/**
+ * What a standby cluster's PostgreSQL node may do with its primary's repository copy in its own
+ * region (standby.repositoryBucket, another stack's SecondRegionRepository): read it only (new
+ * members restore from it, the standby leader reads WAL from it when streaming is cut). Its key is
+ * the primary's, known here by its alias only (the primary's cluster key alias, created in this
+ * region for that key): kms:ResourceAliases names it, through S3 in this region only.
+ */
+export interface PrimaryCopyAccess {
+  region: string;
+  account: string;
+  partition: string;
+  bucketName: string;
+  /** The primary's KMS alias (alias/pgha-<cluster>-<primary stack>). */
+  kmsAliasName: string;
   /** The replicated prefixes (repository, restore catalogue). */
   prefixes: string[];
 }
@@ -129,6 +150,32 @@ export function nodePolicyDocument(i: NodePolicyInputs): PolicyDocument {
         { Sid: "SecondRepositoryObjects", Effect: "Allow", Action: ["s3:GetObject"], Resource: prefixes.map((p) => `${second.bucketArn}/${p}*`) },
       );
     }
+    const copy = i.primaryCopy;
+    if (copy) {
+      const prefixes = copy.prefixes.map((p) => (p.endsWith("/") ? p : `${p}/`));
+      const bucketArn = `arn:${copy.partition}:s3:::${copy.bucketName}`;
+      statements.push(
+        {
+          Sid: "UsePrimaryCopyKey",
+          Effect: "Allow",
+          Action: ["kms:Decrypt", "kms:DescribeKey"],
+          Resource: `arn:${copy.partition}:kms:${copy.region}:${copy.account}:key/*`,
+          Condition: {
+            StringEquals: { "kms:ViaService": [`s3.${copy.region}.amazonaws.com`] },
+            "ForAnyValue:StringEquals": { "kms:ResourceAliases": [copy.kmsAliasName] },
+          },
+        },
+        {
+          Sid: "ListPrimaryCopy",
+          Effect: "Allow",
+          Action: ["s3:ListBucket"],
+          Resource: bucketArn,
+          Condition: { StringLike: { "s3:prefix": prefixes.flatMap((p) => [p.slice(0, -1), `${p}*`]) } },
+        },
+        // Read-only: the primary's S3 Replication writes the copy.
+        { Sid: "PrimaryCopyObjects", Effect: "Allow", Action: ["s3:GetObject"], Resource: prefixes.map((p) => `${bucketArn}/${p}*`) },
+      );
+    }
   }
   if (i.node.role === "monitor" && i.alerting) {
     const a = i.alerting;
@@ -178,7 +225,7 @@ export interface NodeRolesArgs extends TaggedArgs {
   kmsKeyArn: pulumi.Input<string>;
   /** Per node: its node secret (Secrets.nodeSecretArns). Required for every node. */
   nodeSecretArns: Record<string, pulumi.Input<string>>;
-  /** The cluster secret (Secrets.clusterSecretArn): only PostgreSQL nodes may read it. */
+  /** The cluster secret (Secrets.clusterSecretArn; a standby cluster: the ARN pattern of its primary's replica): only PostgreSQL nodes may read it. */
   clusterSecretArn: pulumi.Input<string>;
   /** The declared login roles' password secrets (Secrets.roleSecretArns): only PostgreSQL nodes may read them. Default none. */
   roleSecretArns?: pulumi.Input<string>[];
@@ -192,6 +239,12 @@ export interface NodeRolesArgs extends TaggedArgs {
   catalogPrefix?: string;
   /** backup.secondRepository: repo2's region, bucket and key (SecondRegionRepository); PostgreSQL nodes may use them. Default: none. */
   secondRepository?: { region: string; bucketArn: pulumi.Input<string>; kmsKeyArn: pulumi.Input<string>; prefixes: string[] };
+  /**
+   * A standby cluster (postgres-ha:standby): its primary's repository copy in this stack's region
+   * (standby.repositoryBucket) and the primary's KMS alias there; PostgreSQL nodes may read it,
+   * nothing else. Default: none.
+   */
+  primaryCopy?: { bucketName: string; kmsAliasName: string; prefixes: string[] };
   /**
    * The alert topic, its key and the heartbeat namespace (AlertTopic, ClusterSpec.monitoring):
    * only the monitoring node may use them. Required when `nodes` lists a `monitor` node.
@@ -220,6 +273,7 @@ export class NodeRoles extends pulumi.ComponentResource {
     super(componentType("NodeRoles"), name, {}, opts);
     throwIfInvalid(this, "NodeRoles", validateNodeRolesArgs(args));
     const partition = aws.getPartitionOutput({}, { parent: this });
+    const copyAccount = args.primaryCopy ? aws.getCallerIdentityOutput({}, { parent: this }).accountId : pulumi.output("");
     this.roleArns = {};
     this.instanceProfileNames = {};
     this.ready = {};
@@ -243,9 +297,12 @@ export class NodeRoles extends pulumi.ComponentResource {
           pulumi.all(node.role === "postgres" ? (args.roleSecretArns ?? []) : []),
           node.role === "postgres" && args.secondRepository ? args.secondRepository.bucketArn : "",
           node.role === "postgres" && args.secondRepository ? args.secondRepository.kmsKeyArn : "",
-          node.role === "monitor" && args.alerting ? pulumi.all([args.alerting.topicArn, args.alerting.topicKeyArn]) : ["", ""],
+          pulumi.all([
+            node.role === "monitor" && args.alerting ? pulumi.all([args.alerting.topicArn, args.alerting.topicKeyArn]) : ["", ""],
+            node.role === "postgres" && args.primaryCopy ? pulumi.all([partition.partition, copyAccount]) : ["", ""],
+          ]),
         ])
-        .apply(([kmsKeyArn, nodeSecretArn, clusterSecretArn, bucketArn, roleSecretArns, secondBucketArn, secondKeyArn, [topicArn, topicKeyArn]]) =>
+        .apply(([kmsKeyArn, nodeSecretArn, clusterSecretArn, bucketArn, roleSecretArns, secondBucketArn, secondKeyArn, [[topicArn, topicKeyArn], [copyPartition, account]]]) =>
           nodePolicyDocument({
             node,
             region: args.region,
@@ -259,6 +316,7 @@ export class NodeRoles extends pulumi.ComponentResource {
               ? { region: args.secondRepository.region, bucketArn: secondBucketArn, kmsKeyArn: secondKeyArn, prefixes: args.secondRepository.prefixes }
               : undefined,
             alerting: topicArn && args.alerting ? { topicArn, topicKeyArn, heartbeatNamespace: args.alerting.heartbeatNamespace } : undefined,
+            primaryCopy: account && args.primaryCopy ? { ...args.primaryCopy, region: args.region, account, partition: copyPartition } : undefined,
           }),
         );
       const policy = new aws.iam.RolePolicy(`${resourceName}-node`, {

@@ -71,7 +71,7 @@ export function replicationPolicyDocument(i: {
 }
 
 /** What is replicated: the pgBackRest repository, then the restore catalogue beside it. */
-export function replicatedPrefixes(args: Pick<SecondRegionRepositoryArgs, "source" | "catalogPrefix">): string[] {
+export function replicatedPrefixes(args: { source: Pick<SecondRegionRepositoryArgs["source"], "repoPrefix">; catalogPrefix: string }): string[] {
   return [args.source.repoPrefix, args.catalogPrefix].map((p) => p.replace(/^\/+/, "").replace(/\/*$/, "/"));
 }
 

@@ -1,6 +1,8 @@
 // Secrets: the cluster's KMS key, generated passwords, a private CA with one certificate per node,
 // and the Secrets Manager secrets the nodes read at boot with their instance roles. No value
-// created here ever reaches user-data, a rendered file or a plain stack output.
+// created here ever reaches user-data, a rendered file or a plain stack output. A standby
+// cluster (postgres-ha:standby) creates no cluster secret: it reads its primary's, replicated
+// to its region.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
@@ -65,6 +67,14 @@ export interface SecretsArgs extends TaggedArgs {
   kmsAliasName: string;
   /** The Secrets Manager name of the cluster secret (ClusterSpec.names.clusterSecret): PostgreSQL nodes read it. */
   clusterSecretName: string;
+  /**
+   * The cluster secret is another stack's, replicated to this region (a standby cluster,
+   * postgres-ha:standby: its database, roles and passwords are the primary's): it is not created
+   * here, no cluster password is generated, and clusterSecretArn is the ARN pattern of that
+   * replica in this region and account (`…:secret:<name>-??????`, Secrets Manager's random
+   * suffix). Default false: the secret is created here.
+   */
+  clusterSecretReplicated?: { region: string };
   /** The private CA's subject common name (caCommonName). */
   caCommonName: string;
   /** Every node, in order: one key, certificate and node secret each. At least one; names unique. */
@@ -112,6 +122,7 @@ export class Secrets extends pulumi.ComponentResource {
   readonly kmsKeyArn: pulumi.Output<string>;
   readonly kmsKeyId: pulumi.Output<string>;
   readonly kmsAliasName: string;
+  /** The cluster secret's ARN; with clusterSecretReplicated the ARN pattern of the primary's replica in this region. */
   readonly clusterSecretArn: pulumi.Output<string>;
   readonly nodeSecretArns: Record<string, pulumi.Output<string>>;
   /** Per declared login role: its password secret. */
@@ -120,8 +131,8 @@ export class Secrets extends pulumi.ComponentResource {
   readonly roleSecretVersions: Record<string, pulumi.Resource>;
   /** The CA certificate (public) clients use to verify the nodes (sslmode=verify-full). */
   readonly caCertPem: pulumi.Output<string>;
-  /** The secret versions: a node must not boot before its secrets have a value. */
-  readonly clusterSecretVersion: pulumi.Resource;
+  /** The secret versions: a node must not boot before its secrets have a value (no cluster secret version when it is replicated from another stack). */
+  readonly clusterSecretVersion?: pulumi.Resource;
   readonly nodeSecretVersions: Record<string, pulumi.Resource>;
 
   constructor(name: string, args: SecretsArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -142,7 +153,8 @@ export class Secrets extends pulumi.ComponentResource {
     this.kmsAliasName = args.kmsAliasName;
 
     const credentialsVersion = args.credentialsVersion ?? 1;
-    const passwords = generatePasswords(this, name, args.repoEncryption ?? false, keep, credentialsVersion);
+    const replicated = args.clusterSecretReplicated;
+    const passwords = generatePasswords(this, name, !replicated, args.repoEncryption ?? false, keep, credentialsVersion);
     const ca = createCertificateAuthority(this, name, args.caCommonName);
     const certificates = args.nodes.map((node) => ({ node, ...issueNodeCertificate(this, name, args.renewBeforeDays, node.certificate, ca) }));
 
@@ -160,18 +172,19 @@ export class Secrets extends pulumi.ComponentResource {
       return { secret: s, version };
     };
 
-    const clusterValue = pulumi
-      .all([passwords.superuser, passwords.replication, passwords.rewind, passwords.restApi, passwords.repoCipher ?? pulumi.output(undefined)])
-      .apply(([superuserPassword, replicationPassword, rewindPassword, restApiPassword, repoCipherPass]) => {
-        const value: ClusterSecret = { superuserPassword, replicationPassword, rewindPassword, restApiPassword, credentialsVersion };
-        if (repoCipherPass) value.repoCipherPass = repoCipherPass;
-        return JSON.stringify(value);
-      });
-    const cluster = secret(args.clusterSecretName, `${name}-cluster`, "postgres-ha cluster credentials (PostgreSQL nodes only)", clusterValue);
-    this.clusterSecretArn = cluster.secret.arn;
+    if (replicated) {
+      // A standby cluster: the primary's secret, replicated into this region by the primary's
+      // side; the nodes ask for it by name, so their policy names it by ARN pattern.
+      const partition = aws.getPartitionOutput({}, parent);
+      const account = aws.getCallerIdentityOutput({}, parent);
+      this.clusterSecretArn = pulumi.all([partition.partition, account.accountId]).apply(([p, a]) => secretArnPattern(p, replicated.region, a, args.clusterSecretName));
+    } else {
+      const cluster = secret(args.clusterSecretName, `${name}-cluster`, "postgres-ha cluster credentials (PostgreSQL nodes only)", clusterValue(passwords, credentialsVersion));
+      this.clusterSecretArn = cluster.secret.arn;
+      this.clusterSecretVersion = cluster.version;
+    }
 
     this.nodeSecretArns = {};
-    this.clusterSecretVersion = cluster.version;
     this.nodeSecretVersions = {};
     for (const { node, key: nodeKey, cert } of certificates) {
       const value = pulumi
@@ -215,13 +228,37 @@ export class Secrets extends pulumi.ComponentResource {
   }
 }
 
-interface Passwords {
+interface ClusterPasswords {
   superuser: pulumi.Output<string>;
   replication: pulumi.Output<string>;
   rewind: pulumi.Output<string>;
   restApi: pulumi.Output<string>;
-  haproxyStats: pulumi.Output<string>;
   repoCipher?: pulumi.Output<string>;
+}
+interface Passwords {
+  /** The cluster secret's passwords: none when that secret is another stack's (a standby cluster). */
+  cluster?: ClusterPasswords;
+  haproxyStats: pulumi.Output<string>;
+}
+
+/**
+ * The ARN pattern of a secret known by name only (Secrets Manager appends '-' and six random
+ * characters to the name): what an IAM policy names for a secret this stack does not create.
+ */
+export function secretArnPattern(partition: string, region: string, account: string, name: string): string {
+  return `arn:${partition}:secretsmanager:${region}:${account}:secret:${name}-??????`;
+}
+
+/** The cluster secret's value (ClusterSecret, JSON). */
+function clusterValue(passwords: Passwords, credentialsVersion: number): pulumi.Output<string> {
+  const c = passwords.cluster!;
+  return pulumi
+    .all([c.superuser, c.replication, c.rewind, c.restApi, c.repoCipher ?? pulumi.output(undefined)])
+    .apply(([superuserPassword, replicationPassword, rewindPassword, restApiPassword, repoCipherPass]) => {
+      const value: ClusterSecret = { superuserPassword, replicationPassword, rewindPassword, restApiPassword, credentialsVersion };
+      if (repoCipherPass) value.repoCipherPass = repoCipherPass;
+      return JSON.stringify(value);
+    });
 }
 
 /**
@@ -244,20 +281,23 @@ function randomPassword(parent: pulumi.Resource, resourceName: string, opts: { l
   );
 }
 
-function generatePasswords(parent: pulumi.Resource, name: string, repoEncryption: boolean, keep: boolean, credentialsVersion: number): Passwords {
+function generatePasswords(parent: pulumi.Resource, name: string, ownClusterSecret: boolean, repoEncryption: boolean, keep: boolean, credentialsVersion: number): Passwords {
   const password = (purpose: PasswordPurpose, length = PASSWORD_LENGTH, protect = false, keepers?: Record<string, string>) => randomPassword(parent, `${name}-${purpose}`, { length, protect, keepers });
   // The cluster's own passwords are replaced when postgres.credentialsVersion changes; version 1
   // adds no keeper, so a stack created before the key keeps the passwords it has.
   const rotated = credentialsVersion === 1 ? undefined : { credentialsVersion: String(credentialsVersion) };
-  return {
-    superuser: password("superuser", PASSWORD_LENGTH, false, rotated),
-    replication: password("replication", PASSWORD_LENGTH, false, rotated),
-    rewind: password("rewind", PASSWORD_LENGTH, false, rotated),
-    restApi: password("restApi", PASSWORD_LENGTH, false, rotated),
-    haproxyStats: password("haproxyStats"),
-    // A new passphrase would make every existing backup unreadable: protected in prod.
-    repoCipher: repoEncryption ? password("repoCipher", REPO_PASSPHRASE_LENGTH, keep) : undefined,
-  };
+  const cluster = ownClusterSecret
+    ? {
+        superuser: password("superuser", PASSWORD_LENGTH, false, rotated),
+        replication: password("replication", PASSWORD_LENGTH, false, rotated),
+        rewind: password("rewind", PASSWORD_LENGTH, false, rotated),
+        restApi: password("restApi", PASSWORD_LENGTH, false, rotated),
+      }
+    : undefined;
+  const haproxyStats = password("haproxyStats");
+  // A new passphrase would make every existing backup unreadable: protected in prod.
+  const repoCipher = ownClusterSecret && repoEncryption ? password("repoCipher", REPO_PASSPHRASE_LENGTH, keep) : undefined;
+  return { cluster: cluster ? { ...cluster, repoCipher } : undefined, haproxyStats };
 }
 
 interface CertificateAuthority {

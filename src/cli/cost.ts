@@ -35,6 +35,7 @@ export function registerCostCommand(program: Command): void {
         const file = m.readmePath(PROJECT_ROOT);
         fs.writeFileSync(file, m.readmeWithCostTable(fs.readFileSync(file, "utf8"), costs));
         process.stdout.write(costs.map((c) => `${c.stack}: ${m.usd(c.monthly.total)} per month`).join("\n") + "\nREADME.md cost table updated\n");
+        for (const u of m.unpricedShippedStacks(PROJECT_ROOT)) process.stderr.write(`${u.stack}: not in the table, src/cost/prices.ts has no prices for ${u.region}\n`);
         if (!opts.stack) return;
       }
       if (!opts.stack) throw new CostCliError("pgha cost: --stack <stack> is required (or --readme)", 2);

@@ -16,6 +16,7 @@ function defaultAt(tier: (typeof TIERS)[number], key: string): string {
   }
   if (cur === undefined) return "";
   if (cur === null) return "null";
+  if (cur === "") return '""';
   if (typeof cur === "object") return Array.isArray(cur) ? (cur.length ? JSON.stringify(cur) : "[]") : Object.keys(cur as object).length ? JSON.stringify(cur) : "{}";
   return String(cur);
 }

@@ -5,6 +5,7 @@ import { replaceBetween } from "../config/reference";
 import { rawStackConfig } from "../plan/config";
 import { runProgram, type ModuleIsolation } from "../plan/run";
 import { COST_BEGIN, COST_END, costReadmeBlock } from "./format";
+import { PRICES } from "./prices";
 import { stackCost, type StackCost } from "./stack";
 
 const TIER_ORDER = ["dev", "staging", "prod"];
@@ -14,6 +15,25 @@ export function shippedStacks(root: string): string[] {
   const names = fs.readdirSync(root).flatMap((f) => (/^Pulumi\.([^.]+)\.ya?ml$/.exec(f)?.[1] ? [/^Pulumi\.([^.]+)\.ya?ml$/.exec(f)![1]] : []));
   const rank = (s: string) => (TIER_ORDER.includes(s) ? TIER_ORDER.indexOf(s) : TIER_ORDER.length);
   return names.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+/** A stack's region (aws:region of its file, or Pulumi.yaml's). */
+function stackRegion(root: string, stack: string): string {
+  return String(rawStackConfig(root, stack).config["aws:region"] ?? "");
+}
+
+/**
+ * The shipped stacks the README's cost table shows: those in a region src/cost/prices.ts prices.
+ * The others (unpricedShippedStacks: prod-dr, in eu-central-1) are left out, and named, rather
+ * than priced with made-up figures; adding the region's prices brings them in.
+ */
+export function pricedShippedStacks(root: string): string[] {
+  return shippedStacks(root).filter((s) => stackRegion(root, s) in PRICES);
+}
+
+/** The shipped stacks left out of the cost table, with their unpriced region. */
+export function unpricedShippedStacks(root: string): { stack: string; region: string }[] {
+  return shippedStacks(root).filter((s) => !(stackRegion(root, s) in PRICES)).map((stack) => ({ stack, region: stackRegion(root, stack) }));
 }
 
 /** Runs one stack's program under the mocks (as `pgha plan` does) and prices what it registers. */
@@ -27,7 +47,7 @@ export async function costOfStack(root: string, stack: string, isolation?: Modul
 
 export async function shippedCosts(root: string, isolation?: ModuleIsolation): Promise<StackCost[]> {
   const out: StackCost[] = [];
-  for (const stack of shippedStacks(root)) out.push(await costOfStack(root, stack, isolation));
+  for (const stack of pricedShippedStacks(root)) out.push(await costOfStack(root, stack, isolation));
   return out;
 }
 

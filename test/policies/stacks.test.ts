@@ -34,6 +34,19 @@ describe.each(["dev", "staging", "prod"])("stack %s as shipped", (stack) => {
   });
 });
 
+describe("stack prod-dr as shipped (a standby cluster, tier staging)", () => {
+  let report: CheckReport;
+  beforeAll(async () => {
+    report = await runCheck({ root: ROOT, stack: "prod-dr", isolation: jestIsolation });
+  });
+
+  test("the program runs under its tier's policy config; no violation, no error, nothing left unevaluated", () => {
+    expect(report.programError).toBeUndefined();
+    expect(report.policyConfig.file).toMatch(/policies\/config\/staging\.json$/);
+    expect(report.result!.diagnostics.map((d) => `${d.policyName}: ${d.message}`)).toEqual([]);
+  });
+});
+
 describe("prod at preview time (provider outputs unknown, as `pulumi preview` sees them)", () => {
   let report: CheckReport;
   beforeAll(async () => {
