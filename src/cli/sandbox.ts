@@ -16,6 +16,7 @@ import { formatRestart, runRestart } from "../rollout/restart";
 import * as readline from "readline";
 import { formatStandby, openStandby, promoteStandby, standbyClusterStatus, type StandbyClusterStatus } from "../sandbox/standby";
 import { STANDBY_STATE_DIR } from "../sandbox/cluster/standby-region";
+import { SANDBOX_NETWORK } from "../layout";
 import { backup, backups, deleteBackupSet, fetchLogical, formatPlan, humanBytes, logicalSets, restoreInPlace, restoreLogical, restoreNewCluster, restorePoint } from "../sandbox/restore";
 import type { InPlacePlan } from "../restore/in-place";
 import { removeScratch, scratchStatus } from "../sandbox/scratch";
@@ -58,7 +59,7 @@ export function registerSandboxCommands(program: Command): void {
     .command("up")
     .description("build the image if needed, boot the hosts, wait until the cluster is healthy, print status")
     .option("-s, --stack <stack>", "stack name or path to a Pulumi.<stack>.yaml", "prod")
-    .option("--standby [stack]", "also boot the standby cluster of the stack in the sandbox's second region (its own bridge 10.88.1.0/24, joined by a router): a stack with postgres-ha:standby (default prod-dr), which the primary's standbyClusters declares")
+    .option("--standby [stack]", `also boot the standby cluster of the stack in the sandbox's second region (its own bridge ${SANDBOX_NETWORK.second.cidr}, joined by a router): a stack with postgres-ha:standby (default prod-dr), which the primary's standbyClusters declares`)
     .option("--json", "print the status as JSON")
     .action(async (opts: { stack: string; json?: boolean; standby?: boolean | string }) => {
       const p = progressLogger();
@@ -116,7 +117,7 @@ export function registerSandboxCommands(program: Command): void {
           ? JSON.stringify(r, null, 2)
           : [
               `promoted: ${r.leader} leads on timeline ${r.timeline}; first write ${rto.toFixed(2)} s after the promotion`,
-              `RPO: ${r.rpoBytes === null ? `unknown (the old primary could not be asked); last replayed commit ${r.lastReplayedCommitAt ?? "none"} at ${r.replayLsn}` : `${r.rpoBytes} bytes`}`,
+              `RPO: ${r.rpoBytes === null ? `unknown (the old primary could not be asked); it kept the WAL it had received, up to ${r.receivedLsn} (last replayed commit ${r.lastReplayedCommitAt ?? "none"})` : `${r.rpoBytes} bytes`}`,
               `old primary: ${r.oldPrimaryReachable ? (r.fenced ? "fenced (it follows the promoted cluster)" : "reachable and NOT fenced") : "unreachable"}`,
               `backups: ${r.backupAt ? `first full backup ${r.backupAt}` : "the first backup failed (see above)"}`,
             ].join("\n"),

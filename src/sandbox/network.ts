@@ -294,7 +294,8 @@ export async function ensureRouter(): Promise<void> {
 
 /** Cuts (or restores) every connection between the regions at the router: a peering outage. */
 export async function cutBetweenRegions(cut: boolean): Promise<void> {
-  await runOrThrow(["ip", "netns", "exec", ROUTER_NAMESPACE, "nft", cut ? "add" : "flush", "chain", "inet", WAN_TABLE, "cut", ...(cut ? ["{", "tcp", "dport", String(PORTS_RW), "drop", "}"] : [])]);
+  const argv = cut ? ["add", "rule", "inet", WAN_TABLE, "cut", "tcp", "dport", String(PORTS_RW), "drop"] : ["flush", "chain", "inet", WAN_TABLE, "cut"];
+  await runOrThrow(["ip", "netns", "exec", ROUTER_NAMESPACE, "nft", ...argv]);
 }
 
 /** Removes the router and the second bridge (the second region's hosts must be gone). Idempotent. */

@@ -113,7 +113,8 @@ export interface PromoteResult {
   fenced: boolean;
   /** The first full backup into the promoted cluster's own repository (its stanza created then). */
   backupAt: string | null;
-  /** The standby cluster's replay position and last replayed commit at promotion. */
+  /** The standby cluster's leader at promotion: the WAL it had received (all of it is replayed before it leads: what the promotion keeps), its replay position and last replayed commit. */
+  receivedLsn: string;
   replayLsn: string;
   lastReplayedCommitAt: string | null;
 }
@@ -176,14 +177,18 @@ async function sqlOn(host: string, sql: string): Promise<string> {
  */
 export async function promoteStandby(opts: PromoteOptions = {}): Promise<PromoteResult> {
   const log = opts.log ?? (() => undefined);
-  const standby = await openStandby();
-  if (!standby) refuse("no standby cluster runs: `npx pgha sandbox up --standby` first");
+  const second = await openStandby();
+  if (!second) refuse("no standby cluster runs: `npx pgha sandbox up --standby` first");
+  const first = readState(STATE_DIR)?.userDataHash ? await openSandbox(STATE_DIR) : undefined;
+  // The cluster that follows the other is promoted: the second region's normally, the first's
+  // after a fenced promotion (a failback).
+  const leaderOf = async (sb: Sandbox | undefined) => (sb ? (await sb.client.cluster())?.members.find((m) => m.role === "standby_leader" || m.role === "leader") : undefined);
+  const [firstLeader, secondLeader] = [await leaderOf(first), await leaderOf(second)];
+  const [standby, leader, primary] =
+    firstLeader?.role === "standby_leader" && secondLeader?.role !== "standby_leader" ? [first!, firstLeader, second] : [second, secondLeader, first];
   const spec = standby.spec;
-  const cluster = await standby.client.cluster();
-  const leader = cluster?.members.find((m) => m.role === "standby_leader" || m.role === "leader");
-  if (!leader) refuse(`the standby cluster ${spec.stack} has no leader to promote (${JSON.stringify(cluster?.members ?? [])})`);
-  if (leader.role === "leader") refuse(`the standby cluster ${spec.stack} is a primary already (promoted before)`);
-  const primary = readState(STATE_DIR)?.userDataHash ? await openSandbox(STATE_DIR) : undefined;
+  if (!leader) refuse(`the standby cluster ${spec.stack} has no leader to promote`);
+  if (leader.role === "leader") refuse(`no cluster follows another: ${spec.stack} is a primary already (promoted before)`);
   const old = primary ? await writablePrimary(primary) : undefined;
   if (old && !opts.fenceOld && !opts.yes) {
     refuse(
@@ -208,7 +213,7 @@ export async function promoteStandby(opts: PromoteOptions = {}): Promise<Promote
     await until("the old primary stops accepting writes", 90_000, async () => !(await writablePrimary(primary!)));
     fenced = true;
     // The old leader's last WAL: its walsender sent it before the demotion finished.
-    const oldLeader = (await primary!.client.cluster())?.members.find((m) => m.role === "standby_leader" || m.role === "leader")?.name;
+    const oldLeader = (await leaderOf(primary))?.name;
     if (oldLeader) {
       oldLsn = await until("the old leader's last WAL position", 60_000, async () => {
         const v = await sqlOn(oldLeader, "select coalesce(pg_last_wal_replay_lsn(), pg_current_wal_lsn())::text").catch(() => "");
@@ -220,10 +225,16 @@ export async function promoteStandby(opts: PromoteOptions = {}): Promise<Promote
       );
     }
   }
-  const [replayLsn, lastReplayed, behind] = (
-    await sqlOn(leader.name, `select pg_last_wal_replay_lsn()::text, coalesce(pg_last_xact_replay_timestamp()::text, ''), ${oldLsn ? `greatest(0, pg_wal_lsn_diff('${oldLsn}'::pg_lsn, pg_last_wal_replay_lsn()))::bigint` : "null"}`)
+  // What it will have at promotion: everything it received (promotion replays what is in pg_wal
+  // before ending recovery), not only what it had replayed.
+  const [receivedLsn, replayLsn, lastReplayed, behind] = (
+    await sqlOn(
+      leader.name,
+      `select coalesce(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text, pg_last_wal_replay_lsn()::text, coalesce(pg_last_xact_replay_timestamp()::text, ''), ` +
+        `${oldLsn ? `greatest(0, pg_wal_lsn_diff('${oldLsn}'::pg_lsn, greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())))::bigint` : "null"}`,
+    )
   ).split("|");
-  log(`promoting ${spec.stack}: standby_cluster removed (standby leader ${leader.name} at ${replayLsn})`);
+  log(`promoting ${spec.stack}: standby_cluster removed (standby leader ${leader.name} received ${receivedLsn}, replayed ${replayLsn})`);
   const promotedAt = new Date();
   await patchConfig(standby, { standby_cluster: null });
   const firstWriteAt = await until("a write through the promoted cluster's rw endpoint", 120_000, async () => {
@@ -233,7 +244,8 @@ export async function promoteStandby(opts: PromoteOptions = {}): Promise<Promote
   });
   log(`first write acknowledged ${((firstWriteAt.getTime() - promotedAt.getTime()) / 1000).toFixed(2)} s after the promotion`);
   const newLeader = (await standby.client.cluster())?.members.find((m) => m.role === "leader")?.name ?? leader.name;
-  const timeline = Number(await sqlOn(newLeader, "select timeline_id from pg_control_checkpoint()").catch(() => "0"));
+  // The timeline of the WAL it writes now (the control file's checkpoint may still name the old one).
+  const timeline = parseInt(await sqlOn(newLeader, "select substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)").catch(() => "0"), 16);
   // Its own repository from now on: the stanza, then a full backup (pgha-backup's first-leader step).
   log(`backups into ${spec.backup.bucketName}: stanza and a first full backup on ${newLeader}`);
   const backup = await hostExec(newLeader, [NODE_PATHS.backupScript, "post-bootstrap"], { timeoutMs: 600_000 });
@@ -249,6 +261,7 @@ export async function promoteStandby(opts: PromoteOptions = {}): Promise<Promote
     oldPrimaryReachable: old !== undefined,
     fenced,
     backupAt,
+    receivedLsn,
     replayLsn,
     lastReplayedCommitAt: lastReplayed || null,
   };

@@ -8,10 +8,12 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import YAML from "yaml";
-import { apply, openSandbox, up, type Sandbox } from "../../src/sandbox/cluster";
+import { apply, openSandbox, sandboxTransport, up, type Sandbox } from "../../src/sandbox/cluster";
+import { runRestart } from "../../src/rollout/restart";
 import { down } from "../../src/sandbox/cluster/lifecycle";
 import { STANDBY_STATE_DIR } from "../../src/sandbox/cluster/standby-region";
 import { cutBetweenRegions } from "../../src/sandbox/network";
+import { powerCut } from "../../src/sandbox/hosts";
 import { promoteStandby, standbyClusterStatus, standbyLag } from "../../src/sandbox/standby";
 import { nodesOf } from "../../src/spec";
 import { localSql, sandbox, waitFor, waitHealthy } from "./support";
@@ -74,12 +76,15 @@ afterAll(async () => {
   const { hostExec } = await import("../../src/sandbox/hosts");
   await hostExec(leader, ["bash", "-c", `cd /var/lib/postgresql/17/pgha && for h in pg_wal/*.history; do pgbackrest --stanza=${now.spec.backup.stanza} archive-push "$PWD/$h" || true; done`], { user: "postgres", timeoutMs: 120_000 });
   if (path.resolve(now.state.stackFile) !== path.resolve(originalStackFile)) await applyPrimary(originalStackFile);
+  // Following the standby cluster took its control-file settings: restart what that left pending.
+  const restart = await runRestart({ transport: sandboxTransport, nodes: sb.spec.nodes, pendingOnly: true, log });
+  if (!restart.ok) log(`restart --pending: ${JSON.stringify(restart)}`);
   fs.rmSync(tmp, { recursive: true, force: true });
 }, T(8));
 
 describe("a standby cluster in the second region", () => {
   it("follows the primary: every write reaches every standby member through the slot; status shows the lag", async () => {
-    await sb.client.query("rw", "create table if not exists dr_follow (id int primary key, at timestamptz default now())");
+    await sb.client.query("rw", "drop table if exists dr_follow; create table dr_follow (id int primary key, at timestamptz default now())");
     await sb.client.query("rw", "insert into dr_follow (id) select g from generate_series(1, 500) g on conflict do nothing");
     const expected = Number((await sb.client.query("rw", "select count(*)::int as n from dr_follow"))[0].n);
     for (const m of standbyMembers()) await waitFor(`${m} has ${expected} rows`, async () => (await rowsOn(m, "dr_follow")) === expected, 60_000, 500);
@@ -98,7 +103,7 @@ describe("a standby cluster in the second region", () => {
   }, T(3));
 
   it("with streaming cut between the regions it continues from the repository copy, and streams again after", async () => {
-    await sb.client.query("rw", "create table if not exists dr_cut (id int primary key)");
+    await sb.client.query("rw", "drop table if exists dr_cut; create table dr_cut (id int primary key)");
     await cutBetweenRegions(true);
     const cutAt = Date.now();
     try {
@@ -121,7 +126,7 @@ describe("a standby cluster in the second region", () => {
   }, T(6));
 
   it("a planned promotion with --fence-old loses nothing; the old primary acknowledges no write after it and follows the promoted cluster", async () => {
-    await sb.client.query("rw", "create table if not exists dr_planned (id int primary key)");
+    await sb.client.query("rw", "drop table if exists dr_planned; create table dr_planned (id int primary key)");
     await sb.client.query("rw", "insert into dr_planned select g from generate_series(1, 1000) g");
     await expect(promoteStandby({ log })).rejects.toThrow(/reachable and accepts writes.*--fence-old/);
     const r = await promoteStandby({ fenceOld: true, log });
@@ -143,4 +148,53 @@ describe("a standby cluster in the second region", () => {
     expect(oldCluster?.members.filter((m) => m.role === "leader")).toHaveLength(0);
     expect(oldCluster?.members.filter((m) => m.role === "standby_leader")).toHaveLength(1);
   }, T(8));
+  it("the promoted region is lost: the first region's cluster, following it, is promoted; exactly what it had not received is lost", async () => {
+    // Roles now: prod-dr leads, prod follows it (the test above). Writes go to prod-dr's rw endpoint,
+    // each acknowledged row with the WAL position at its insert.
+    await st.client.query("rw", "drop table if exists dr_loss; create table dr_loss (id int primary key)");
+    const writer = await st.client.connect("rw");
+    const acked: { id: number; lsn: string }[] = [];
+    let stop = false;
+    const loop = (async () => {
+      for (let id = 1; !stop; id++) {
+        try {
+          const r = await writer.query("insert into dr_loss values ($1) returning pg_current_wal_insert_lsn()::text as lsn", [id]);
+          acked.push({ id, lsn: r.rows[0].lsn });
+        } catch {
+          return;
+        }
+      }
+    })();
+    await waitFor("500 rows acknowledged by prod-dr", async () => acked.length >= 500, 60_000, 100);
+    const cutAt = Date.now();
+    await Promise.all(st.spec.nodes.map((n) => powerCut(n.name)));
+    stop = true;
+    await loop;
+    await writer.end().catch(() => undefined);
+    const lastAcked = acked[acked.length - 1];
+    log(`prod-dr's region powered off after ${acked.length} acknowledged rows (last at ${lastAcked.lsn})`);
+    const r = await promoteStandby({ log });
+    log(`promotion after the region loss: ${JSON.stringify(r)}; promote → first write ${((Date.parse(r.firstWriteAt) - Date.parse(r.promotedAt)) / 1000).toFixed(2)} s, power cut → first write ${((Date.parse(r.firstWriteAt) - cutAt) / 1000).toFixed(1)} s`);
+    expect(r.oldPrimaryReachable).toBe(false);
+    expect(r.rpoBytes).toBeNull();
+    expect(r.leader).toMatch(/^db\d$/);
+    const present = new Set((await sb.client.query("rw", "select id from dr_loss")).map((x: { id: number }) => x.id));
+    // What survived is exactly a prefix of the acknowledged rows: nothing in between went missing.
+    const kept = acked.filter((a) => present.has(a.id)).length;
+    expect(acked.slice(0, kept).every((a) => present.has(a.id))).toBe(true);
+    expect(acked.slice(kept).every((a) => !present.has(a.id))).toBe(true);
+    expect(present.size).toBeLessThanOrEqual(kept + 1); // at most one row in flight at the cut
+    // The loss is what the standby had not received: every row acknowledged before the row that
+    // crossed its received position is there.
+    const cmp = (a: string, b: string) => { const [ah, al] = a.split("/").map((x) => parseInt(x, 16)); const [bh, bl] = b.split("/").map((x) => parseInt(x, 16)); return ah !== bh ? ah - bh : al - bl; };
+    const beyond = acked.findIndex((a) => cmp(a.lsn, r.receivedLsn) > 0);
+    const lost = acked.length - kept;
+    log(`rows lost: ${lost} of ${acked.length} (the standby had received up to ${r.receivedLsn}; rows inserted past it: ${beyond < 0 ? 0 : acked.length - beyond})`);
+    // Rows it had received are kept; rows inserted past it are lost (the one crossing it either way).
+    if (beyond >= 0) expect(kept).toBeLessThanOrEqual(beyond + 1);
+    if (beyond >= 0) expect(kept).toBeGreaterThanOrEqual(beyond - 1);
+    else expect(lost).toBeLessThanOrEqual(1);
+    // The promoted first region takes writes through its own rw endpoint.
+    await sb.client.query("rw", "insert into dr_loss values (-1)");
+  }, T(6));
 });

@@ -39,6 +39,8 @@ export function checkStandbyPrimary(spec: ClusterSpec): void {
         `(its permanent slot ${s.slot} and the security groups), then \`npx pgha sandbox apply --stack ${s.primaryStack}\``,
     );
   }
+  if (primary.backup.repoEncryption !== spec.backup.repoEncryption)
+    refuse(`backup.repoEncryption is ${spec.backup.repoEncryption} on ${spec.stack} but ${primary.backup.repoEncryption} on ${s.primaryStack}: a standby cluster reads its primary's repository copy with the primary's passphrase, so both must say the same`);
   const copy = primary.backup.repositories.find((r) => r.index > 1 && r.region === spec.region);
   if (!copy) refuse(`${s.primaryStack} has no repository copy in ${spec.region} (backup.secondRepository.region): the standby cluster reads its WAL and backups there`);
   if (copy.bucketName !== s.repository.bucketName) refuse(`standby.repositoryBucket = ${s.repository.bucketName}, but ${s.primaryStack}'s copy in ${spec.region} is ${copy.bucketName}`);

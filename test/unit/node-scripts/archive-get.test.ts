@@ -49,6 +49,12 @@ describe("pgha-archive-get", () => {
     expect(n.calls("pgbackrest")).toEqual([["--stanza=orders", "archive-get", file, "pg_wal/RECOVERYXLOG"]]);
   });
 
+  it("reads another repository's configuration with its secrets when given one (a standby cluster's restore_command)", () => {
+    const n = replica();
+    expect(n.run("pgha-archive-get", ["orders", "000000170000000000000059", "pg_wal/RECOVERYXLOG", "/etc/pgbackrest/standby-source.conf"], { cwd: PGDATA }).status).toBe(0);
+    expect(n.calls("pgbackrest")).toEqual([["--config=/etc/pgbackrest/standby-source.conf", "--config-include-path=/etc/pgbackrest/conf.d", "--stanza=orders", "archive-get", "000000170000000000000059", "pg_wal/RECOVERYXLOG"]]);
+  });
+
   it("reads only the newest history (an abandoned branch's switch point does not count), and with none refuses nothing", () => {
     // Timeline 24 branched from 16 (an in-place restore); 23's history names another end of 22.
     const n = replica({ "00000017.history": HISTORY_23, "00000018.history": "16\t0/38005E78\tat restore point \"x\"\n" });

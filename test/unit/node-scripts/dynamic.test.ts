@@ -93,4 +93,36 @@ describe("pgha-dynamic", () => {
     expect(r.status).toBe(2);
     expect(r.stdout).toContain("pgha-dynamic apply [FILE|-]");
   });
+  describe("standby_cluster follows the DCS, never the file", () => {
+    const FOLLOWING = { host: "rw.orders.pgha.internal", port: 5000, primary_slot_name: "standby_prod_dr" };
+    const withDcs = (dcs: object) => {
+      const n = asDevNode(node(), "db1");
+      n.write("/etc/pgha/restapi.curlrc", 'user = "patroni:x"\n', 0o600);
+      n.write("/etc/patroni/dynamic.json", JSON.stringify(dcs, null, 2) + "\n");
+      return n.http("GET", "/config", dcs).http("PUT", "/config", {});
+    };
+
+    it("a promoted cluster (no standby_cluster in the DCS) is not demoted by a file that still has one", () => {
+      const n = withDcs(DCS);
+      const r = n.run("pgha-dynamic", ["apply", "-"], { input: JSON.stringify({ ...WANT, standby_cluster: FOLLOWING }) });
+      expect(r.status).toBe(0);
+      expect(JSON.parse(n.httpRequest("PUT", "/config")!)).toEqual(WANT);
+      expect(r.stderr).toContain("the cluster was promoted");
+    });
+
+    it("a fenced cluster (standby_cluster in the DCS) is not promoted by a file without one", () => {
+      const n = withDcs({ ...DCS, standby_cluster: FOLLOWING });
+      const r = n.run("pgha-dynamic", ["apply", "-"], { input: JSON.stringify(WANT) });
+      expect(r.status).toBe(0);
+      expect(JSON.parse(n.httpRequest("PUT", "/config")!)).toEqual({ ...WANT, standby_cluster: FOLLOWING });
+      expect(r.stderr).toContain("the cluster follows rw.orders.pgha.internal");
+    });
+
+    it("a standby cluster's new standby_cluster (its primary moved) is applied", () => {
+      const moved = { ...FOLLOWING, host: "10.20.0.5" };
+      const n = withDcs({ ...DCS, standby_cluster: FOLLOWING });
+      expect(n.run("pgha-dynamic", ["apply", "-"], { input: JSON.stringify({ ...WANT, standby_cluster: moved }) }).status).toBe(0);
+      expect(JSON.parse(n.httpRequest("PUT", "/config")!)).toEqual({ ...WANT, standby_cluster: moved });
+    });
+  });
 });
