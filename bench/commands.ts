@@ -9,6 +9,7 @@ import { FAILOVER_DEFAULT_RUNS, runFailoverBench, writeResults, profilesFor, SCE
 import { runBackupBench, writeBackupResults } from "./backup";
 import { runDay2Bench, writeDay2Results } from "./day2";
 import { runPoolingBench, writePoolingResults } from "./pooling";
+import { runStandbyBench, writeStandbyResults } from "./standby";
 import { failoverSvgFromResults, readmeWithBenchTables } from "./readme";
 import { MIN_P95_SAMPLES } from "./stats";
 import { CLI_CASES, CLI_RUNTIMES, readmeWithCliTable, runCliBench, writeCliResults, type CliRuntime } from "./cli";
@@ -73,6 +74,21 @@ export function registerBenchCommands(program: Command): void {
       const loadBefore = os.loadavg();
       const result = await runDay2Bench({ scale: Number(opts.scale), runs: Number(opts.runs), log });
       const r = writeDay2Results(opts.out, result, loadBefore);
+      process.stdout.write(`${r.table}\n\nJSON: ${path.relative(process.cwd(), r.json)}\n`);
+    });
+
+  bench
+    .command("standby")
+    .description("the second region (npx pgha sandbox up first): per run, boot the standby cluster, a planned promotion with --fence-old under writes on the primary, then the promoted region powered off under writes and the old primary promoted back; rows lost, client write outage, promote → first write")
+    .option("--runs <n>", "runs (each boots the standby cluster: about 4 minutes)", "3")
+    .option("--standby-stack <stack>", "the standby stack", "prod-dr")
+    .option("--out <dir>", "where standby.json goes", path.join(PROJECT_ROOT, "bench/results"))
+    .action(async (opts: { runs: string; standbyStack: string; out: string }) => {
+      const runs = Number(opts.runs);
+      if (!(Number.isInteger(runs) && runs >= 1)) throw new Error(`--runs takes a whole number ≥ 1, not ${opts.runs}`);
+      const loadBefore = os.loadavg();
+      const result = await runStandbyBench({ runs, standbyStack: opts.standbyStack, log });
+      const r = writeStandbyResults(opts.out, result, loadBefore);
       process.stdout.write(`${r.table}\n\nJSON: ${path.relative(process.cwd(), r.json)}\n`);
     });
 

@@ -8,6 +8,7 @@ import { failoverReadmeBlock, failoverSvg, readFailoverResults } from "./failove
 import { backupReadmeBlock, readBackupResults } from "./backup";
 import { readmeWithDay2Table } from "./day2";
 import { readmeWithPoolingTable } from "./pooling";
+import { readmeWithStandbyTable } from "./standby";
 
 export const FAILOVER_BEGIN = "<!-- BEGIN failover table -->";
 export const FAILOVER_END = "<!-- END failover table -->";
@@ -20,7 +21,7 @@ export function readmeWithBenchTables(readme: string, resultsDir: string): strin
   if (fs.existsSync(failover)) out = replaceBetween(out, FAILOVER_BEGIN, FAILOVER_END, failoverReadmeBlock(readFailoverResults(failover)));
   const backup = path.join(resultsDir, "backup.json");
   if (fs.existsSync(backup)) out = replaceBetween(out, BACKUP_BEGIN, BACKUP_END, backupReadmeBlock(readBackupResults(backup)));
-  return readmeWithPoolingTable(readmeWithDay2Table(out, resultsDir), resultsDir);
+  return readmeWithStandbyTable(readmeWithPoolingTable(readmeWithDay2Table(out, resultsDir), resultsDir), resultsDir);
 }
 
 /** failover.svg as bench/results/failover.json draws it (undefined without results). */
