@@ -12,6 +12,16 @@ import { nodesOf } from "../spec";
 import { NODE_PATHS } from "../node-paths";
 import { longestGapSeconds } from "../cost/cron";
 
+/** The slots of other regions' standby clusters (standby_<stack>, src/spec.ts standbySlotName). */
+export const STANDBY_SLOT_PATTERN = "standby_.*";
+
+/** "25GB" → bytes (max_slot_wal_keep_size: PostgreSQL size units, 1024-based; MB without one). */
+function pgSizeBytes(v: string): number {
+  const m = /^(\d+)\s*(kB|MB|GB|TB)?$/.exec(v.trim());
+  if (!m) throw new Error(`not a PostgreSQL size: ${v}`);
+  return Number(m[1]) * { kB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 }[m[2] ?? "MB"]!; // its unit without one: MB
+}
+
 /** page: someone acts now (a promise is broken or about to be); ticket: within working hours. */
 export type Severity = "page" | "ticket";
 
@@ -86,7 +96,8 @@ export function alertRules(spec: ClusterSpec): AlertRule[] {
       name: "PghaReplicaLagAboveFailoverBound",
       severity: "ticket",
       forSeconds: 120,
-      expr: `max by (member) (pgha_standby_replay_lag_bytes{job="postgres"}) > ${p.maximumLagOnFailover}`,
+      // Another region's standby cluster (its slot standby_<stack>) is no failover target here.
+      expr: `max by (member) (pgha_standby_replay_lag_bytes{job="postgres", slot!~"${STANDBY_SLOT_PATTERN}"}) > ${p.maximumLagOnFailover}`,
       summary: `replica {{ $labels.member }} is more than ${p.maximumLagOnFailover} bytes behind: Patroni will not fail over to it`,
       firstStep: "its disk and network (node metrics), long queries on it (replay conflicts), `status` lag",
       promise: `a failover target within patroni.maximumLagOnFailover (${p.maximumLagOnFailover} bytes)`,
@@ -204,6 +215,41 @@ export function alertRules(spec: ClusterSpec): AlertRule[] {
       summary: `fewer synchronous standbys stream than the ${spec.postgres.syncNodeCount} every commit waits for`,
       firstStep: spec.postgres.syncMode === "strict" ? "writes are blocked (strict): bring a replica back first" : "commits are not protected by a standby now: bring a replica back (`status`)",
       promise: `failover RPO ${o.failoverRpoSeconds} s (postgres.syncMode ${spec.postgres.syncMode}, ${spec.postgres.syncNodeCount} standby)`,
+    });
+  }
+  if (spec.standbyClusters.length) {
+    // On the leader only: Patroni keeps the permanent slots on the replicas too, never active there.
+    const onLeader = `and on (node) (patroni_primary{job="patroni"} == 1)`;
+    const keep = spec.postgres.parameters.max_slot_wal_keep_size;
+    const keepBytes = keep ? pgSizeBytes(keep) : undefined;
+    rules.push({
+      name: "PghaStandbyClusterNotStreaming",
+      severity: "ticket",
+      forSeconds: 300,
+      expr: `(pg_replication_slots_active{job="postgres", slot_name=~"${STANDBY_SLOT_PATTERN}"} == 0) ${onLeader}`,
+      summary: "the standby cluster of slot {{ $labels.slot_name }} does not stream from the leader {{ $labels.node }}",
+      firstStep: "the other region's standby leader (`status` standbyCluster), the peering and port 5000; meanwhile it reads the repository copy",
+      promise: "a second region within seconds of this one (standbyClusters)",
+    });
+    if (keepBytes) {
+      rules.push({
+        name: "PghaStandbyClusterWalRetained",
+        severity: "page",
+        forSeconds: 300,
+        expr: `(pg_replication_slots_pg_wal_lsn_diff{job="postgres", slot_name=~"${STANDBY_SLOT_PATTERN}"} > ${Math.floor(keepBytes / 2)}) ${onLeader}`,
+        summary: "slot {{ $labels.slot_name }} holds more than half of max_slot_wal_keep_size on {{ $labels.node }}",
+        firstStep: "bring the standby cluster back, or let it go: at max_slot_wal_keep_size the slot is given up and the standby must catch up from the repository copy",
+        promise: `the primary's disk is never filled for a standby (max_slot_wal_keep_size ${keep})`,
+      });
+    }
+    rules.push({
+      name: "PghaStandbyClusterLagging",
+      severity: "ticket",
+      forSeconds: 300,
+      expr: `max by (member, slot) (pgha_standby_replay_lag_seconds{job="postgres", slot=~"${STANDBY_SLOT_PATTERN}"}) > ${o.pitrRpoSeconds}`,
+      summary: `standby cluster member {{ $labels.member }} (slot {{ $labels.slot }}) replays more than ${o.pitrRpoSeconds} s behind`,
+      firstStep: "the peering's bandwidth and latency, the standby leader's disk (`status` standbyCluster lag)",
+      promise: `a region loss costs no more than the PITR RPO ${o.pitrRpoSeconds} s`,
     });
   }
   if (spec.tls.enabled) {

@@ -17,7 +17,12 @@ jest.setTimeout(120_000); // promtool runs: seconds each on a busy machine
 /** promtool from the sandbox image (Debian 13's, a dependency of the monitoring node's prometheus package). */
 const PROMTOOL = process.env.PGHA_PROMTOOL ?? path.join(PGHA_ROOT, "images", "current", "usr", "bin", "promtool");
 
+/** A tier's spec; "prod+standby" is prod followed by a standby cluster in another region (standbyClusters). */
 function specFor(tier: string): ClusterSpec {
+  if (tier === "prod+standby") {
+    const raw = { "aws:region": "eu-west-1", "postgres-ha:tier": "prod", "postgres-ha:standbyClusters": JSON.stringify({ "prod-dr": { cidrs: ["10.21.0.0/16"] } }) };
+    return buildSpec(loadStackConfig(raw, { stack: "prod" }), "prod");
+  }
   return buildSpec(loadStackConfig({ "aws:region": "eu-west-1", "postgres-ha:tier": tier }, { stack: tier }), tier);
 }
 
@@ -168,6 +173,24 @@ function scenarios(spec: ClusterSpec): Scenario[] {
     out.push({ title: "no drill for longer than two weeks", rule: "PghaRestoreDrillStale", at: `${days * 24}h`, series, fires: [{}] });
     out.push({ title: "a drill within two weeks", rule: "PghaRestoreDrillStale", at: `${Math.floor(drillStale / 3600) - 1}h`, series, fires: [] });
   }
+  if (spec.standbyClusters.length) {
+    const slot = spec.standbyClusters[0].slot;
+    const onLeader = (m: number) => [{ series: `patroni_primary{job="patroni", node="${leader}"}`, values: flat(1, m) }, { series: `patroni_primary{job="patroni", node="${r1}"}`, values: flat(0, m) }];
+    const active = (leaderValue: number, m: number) => [
+      { series: `pg_replication_slots_active{job="postgres", node="${leader}", slot_name="${slot}"}`, values: flat(leaderValue, m) },
+      // Patroni keeps the permanent slot on a replica too, never active there.
+      { series: `pg_replication_slots_active{job="postgres", node="${r1}", slot_name="${slot}"}`, values: flat(0, m) },
+    ];
+    out.push({ title: "the standby cluster stopped streaming", rule: "PghaStandbyClusterNotStreaming", at: "6m", series: [...onLeader(8), ...active(0, 8)], fires: [{ job: "postgres", node: leader, slot_name: slot }] });
+    out.push({ title: "the standby cluster streams (its slot is inactive only on the replicas)", rule: "PghaStandbyClusterNotStreaming", at: "6m", series: [...onLeader(8), ...active(1, 8)], fires: [] });
+    const keepGb = Number(/^(\d+)GB$/.exec(spec.postgres.parameters.max_slot_wal_keep_size)![1]);
+    const retained = (bytes: number, m: number) => [{ series: `pg_replication_slots_pg_wal_lsn_diff{job="postgres", node="${leader}", slot_name="${slot}"}`, values: flat(bytes, m) }];
+    out.push({ title: "the slot holds more than half of max_slot_wal_keep_size", rule: "PghaStandbyClusterWalRetained", at: "6m", series: [...onLeader(8), ...retained(keepGb * 1024 ** 3 * 0.6, 8)], fires: [{ job: "postgres", node: leader, slot_name: slot }] });
+    out.push({ title: "the slot holds little", rule: "PghaStandbyClusterWalRetained", at: "6m", series: [...onLeader(8), ...retained(16 * 1024 ** 2, 8)], fires: [] });
+    const lag = (seconds: number, m: number) => [{ series: `pgha_standby_replay_lag_seconds{job="postgres", node="${leader}", member="dr-db1", slot="${slot}", state="streaming", sync_state="async"}`, values: flat(seconds, m) }];
+    out.push({ title: "the standby cluster replays behind the PITR RPO", rule: "PghaStandbyClusterLagging", at: "6m", series: lag(spec.objectives.pitrRpoSeconds + 30, 8), fires: [{ member: "dr-db1", slot }] });
+    out.push({ title: "the standby cluster replays within a second", rule: "PghaStandbyClusterLagging", at: "6m", series: lag(0.5, 8), fires: [] });
+  }
   return out;
 }
 
@@ -211,7 +234,7 @@ describe("alert rules under promtool (Debian 13's)", () => {
     expect([PROMTOOL, r.error?.message ?? "", r.status]).toEqual([PROMTOOL, "", 0]);
   });
 
-  it.each(["dev", "staging", "prod"])("%s: the rule file passes `promtool check rules`, and every rule fires on its fault and stays quiet otherwise", (tier) => {
+  it.each(["dev", "staging", "prod", "prod+standby"])("%s: the rule file passes `promtool check rules`, and every rule fires on its fault and stays quiet otherwise", (tier) => {
     const spec = specFor(tier);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pgha-alerts-"));
     try {
