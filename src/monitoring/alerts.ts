@@ -12,6 +12,13 @@ import { nodesOf } from "../spec";
 import { NODE_PATHS } from "../node-paths";
 import { longestGapSeconds } from "../cost/cron";
 
+/**
+ * While the cluster follows another (its leader is a standby leader: a standby cluster, or an old
+ * primary fenced by a promotion), it takes no writes and commits nothing synchronously: an empty
+ * rw backend and no synchronous standby are its normal state, not faults.
+ */
+const UNLESS_FOLLOWING = `unless on () (sum(patroni_standby_leader{job="patroni"}) > 0)`;
+
 /** The slots of other regions' standby clusters (standby_<stack>, src/spec.ts standbySlotName). */
 export const STANDBY_SLOT_PATTERN = "standby_.*";
 
@@ -78,7 +85,9 @@ export function alertRules(spec: ClusterSpec): AlertRule[] {
       name: "PghaLeaderMissing",
       severity: "page",
       forSeconds: leaderMissingFor,
-      expr: `(sum(patroni_primary{job="patroni"}) or vector(0)) < 1`,
+      // A cluster that follows another (a standby cluster, or a primary fenced by a promotion in
+      // the other region) is led by its standby leader: not a missing leader.
+      expr: `(sum(patroni_primary{job="patroni"}) or vector(0)) + (sum(patroni_standby_leader{job="patroni"}) or vector(0)) < 1`,
       summary: "no member of the cluster is the leader",
       firstStep: "`status`: which members run, is etcd healthy (quorum)? Patroni's journal on the members says why none leads",
       promise: `RTO ${o.rtoSeconds} s: a leader within Patroni's ttl (${p.ttl} s) plus two loops`,
@@ -172,7 +181,7 @@ export function alertRules(spec: ClusterSpec): AlertRule[] {
       name: "PghaReadWriteEndpointEmpty",
       severity: "page",
       forSeconds: afterLeaderMissing(30),
-      expr: `haproxy_backend_active_servers{job="haproxy", proxy="primary"} < 1`,
+      expr: `haproxy_backend_active_servers{job="haproxy", proxy="primary"} < 1 ${UNLESS_FOLLOWING}`,
       summary: "HAProxy {{ $labels.node }} routes the read-write endpoint to no server",
       firstStep: "is there a leader (PghaLeaderMissing)? Can the HAProxy node reach Patroni's REST API (TLS, :8008)?",
       promise: `writes through rw within RTO ${o.rtoSeconds} s`,
@@ -211,7 +220,7 @@ export function alertRules(spec: ClusterSpec): AlertRule[] {
       name: "PghaSynchronousStandbyMissing",
       severity: "page",
       forSeconds: afterLeaderMissing(60),
-      expr: `(count(pgha_standby_replay_lag_bytes{job="postgres", state="streaming", sync_state=~"sync|quorum"}) or vector(0)) < ${spec.postgres.syncNodeCount}`,
+      expr: `(count(pgha_standby_replay_lag_bytes{job="postgres", state="streaming", sync_state=~"sync|quorum"}) or vector(0)) < ${spec.postgres.syncNodeCount} ${UNLESS_FOLLOWING}`,
       summary: `fewer synchronous standbys stream than the ${spec.postgres.syncNodeCount} every commit waits for`,
       firstStep: spec.postgres.syncMode === "strict" ? "writes are blocked (strict): bring a replica back first" : "commits are not protected by a standby now: bring a replica back (`status`)",
       promise: `failover RPO ${o.failoverRpoSeconds} s (postgres.syncMode ${spec.postgres.syncMode}, ${spec.postgres.syncNodeCount} standby)`,

@@ -59,6 +59,9 @@ function scenarios(spec: ClusterSpec): Scenario[] {
 
   out.push({ title: "no member leads", rule: "PghaLeaderMissing", at: `${ttlMinutes}m`, series: patroni(() => 0, ttlMinutes + 2), fires: [{}] });
   out.push({ title: "a leader", rule: "PghaLeaderMissing", at: `${ttlMinutes}m`, series: patroni((m) => (m === leader ? 1 : 0), ttlMinutes + 2), fires: [] });
+  // A cluster that follows another region's (a standby cluster, a fenced old primary): its standby leader leads.
+  const following = (minutes: number) => members.map((m) => ({ series: `patroni_standby_leader{job="patroni", node="${m}"}`, values: flat(m === leader ? 1 : 0, minutes) }));
+  out.push({ title: "a standby leader (the cluster follows another region's)", rule: "PghaLeaderMissing", at: `${ttlMinutes}m`, series: [...patroni(() => 0, ttlMinutes + 2), ...following(ttlMinutes + 2)], fires: [] });
   // A failover shorter than the rule's `for`: the leader is gone for ttl s, then another leads.
   const gapSamples = Math.floor(p.ttl / INTERVAL);
   out.push({
@@ -137,6 +140,7 @@ function scenarios(spec: ClusterSpec): Scenario[] {
   out.push({ title: "etcd members up", rule: "PghaEtcdMemberDown", at: "2m", series: [{ series: `up{job="etcd", node="etcd3"}`, values: flat(1, 3) }], fires: [] });
 
   out.push({ title: "HAProxy's rw backend empty", rule: "PghaReadWriteEndpointEmpty", at: "2m", series: [{ series: `haproxy_backend_active_servers{job="haproxy", node="lb1", proxy="primary"}`, values: flat(0, 3) }], fires: [{ job: "haproxy", node: "lb1", proxy: "primary" }] });
+  out.push({ title: "HAProxy's rw backend empty while the cluster follows another region's", rule: "PghaReadWriteEndpointEmpty", at: "2m", series: [{ series: `haproxy_backend_active_servers{job="haproxy", node="lb1", proxy="primary"}`, values: flat(0, 3) }, ...following(3)], fires: [] });
   out.push({ title: "HAProxy's rw backend has the leader", rule: "PghaReadWriteEndpointEmpty", at: "2m", series: [{ series: `haproxy_backend_active_servers{job="haproxy", node="lb1", proxy="primary"}`, values: flat(1, 3) }, { series: `haproxy_backend_active_servers{job="haproxy", node="lb1", proxy="replicas"}`, values: flat(0, 3) }], fires: [] });
 
   const volume = (usedFraction: number) => {
@@ -159,6 +163,7 @@ function scenarios(spec: ClusterSpec): Scenario[] {
     const syncLabel = spec.postgres.syncMode === "quorum" ? "quorum" : "sync";
     out.push({ title: "no synchronous standby streams", rule: "PghaSynchronousStandbyMissing", at: "3m", series: standby("streaming", "async"), fires: [{}] });
     out.push({ title: "a synchronous standby streams", rule: "PghaSynchronousStandbyMissing", at: "3m", series: standby("streaming", syncLabel), fires: [] });
+    out.push({ title: "no synchronous standby while the cluster follows another region's", rule: "PghaSynchronousStandbyMissing", at: "3m", series: [...standby("streaming", "async"), ...following(4)], fires: [] });
   }
   if (spec.tls.enabled) {
     const day = 86400;
