@@ -111,7 +111,7 @@ export interface PromoteResult {
   /** Whether the old primary was reachable, and fenced (it follows the promoted cluster). */
   oldPrimaryReachable: boolean;
   fenced: boolean;
-  /** The first full backup into the promoted cluster's own repository (its stanza created then). */
+  /** When the first full backup into the promoted cluster's own repository was done and verified (its stanza created first); null when it failed. */
   backupAt: string | null;
   /** The standby cluster's leader at promotion: the WAL it had received (all of it is replayed before it leads: what the promotion keeps), its replay position and last replayed commit. */
   receivedLsn: string;
@@ -246,9 +246,10 @@ export async function promoteStandby(opts: PromoteOptions = {}): Promise<Promote
   const newLeader = (await standby.client.cluster())?.members.find((m) => m.role === "leader")?.name ?? leader.name;
   // The timeline of the WAL it writes now (the control file's checkpoint may still name the old one).
   const timeline = parseInt(await sqlOn(newLeader, "select substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)").catch(() => "0"), 16);
-  // Its own repository from now on: the stanza, then a full backup (pgha-backup's first-leader step).
-  log(`backups into ${spec.backup.bucketName}: stanza and a first full backup on ${newLeader}`);
-  const backup = await hostExec(newLeader, [NODE_PATHS.backupScript, "post-bootstrap"], { timeoutMs: 600_000 });
+  // Its own repository from now on: the stanza, the timeline history it received while it
+  // followed, then a full backup, checked and verified (waited for: backupAt is when it is done).
+  log(`backups into ${spec.backup.bucketName}: stanza, timeline history and a first full backup on ${newLeader}`);
+  const backup = await hostExec(newLeader, [NODE_PATHS.backupScript, "full"], { timeoutMs: 600_000 });
   const backupAt = backup.code === 0 ? new Date().toISOString() : null;
   if (backup.code !== 0) log(`the first backup failed (${backup.stderr.trim().split("\n").slice(-2).join(" | ")}): run \`npx pgha sandbox exec ${newLeader} -- pgha-backup full\``);
   return {

@@ -70,11 +70,12 @@ afterAll(async () => {
   await down({ stateDir: STANDBY_STATE_DIR, log });
   await waitHealthy(now, T(3));
   // The promoted region's timeline history reached prod only by streaming (a standby archives
-  // nothing): put it into prod's repository, or a later restore across it finds no history file.
+  // nothing). A promotion's first backup archives it (pgha-backup); a test that failed before
+  // that leaves it here, so push it, or a later suite's restore across it finds no history file.
   const leader = (await now.client.leader())!;
   await localSql(leader, "select 1");
   const { hostExec } = await import("../../src/sandbox/hosts");
-  await hostExec(leader, ["bash", "-c", `cd /var/lib/postgresql/17/pgha && for h in pg_wal/*.history; do pgbackrest --stanza=${now.spec.backup.stanza} archive-push "$PWD/$h" || true; done`], { user: "postgres", timeoutMs: 120_000 });
+  await hostExec(leader, ["bash", "-c", `cd /var/lib/postgresql/17/pgha && for h in pg_wal/*.history; do pgbackrest --stanza=${now.spec.backup.stanza} --no-archive-async archive-push "$PWD/$h" || true; done`], { user: "postgres", timeoutMs: 120_000 });
   if (path.resolve(now.state.stackFile) !== path.resolve(originalStackFile)) await applyPrimary(originalStackFile);
   // Following the standby cluster took its control-file settings: restart what that left pending.
   const restart = await runRestart({ transport: sandboxTransport, nodes: sb.spec.nodes, pendingOnly: true, log });

@@ -79,6 +79,19 @@ describe("pgha-backup full|diff|incr", () => {
     expect(n.read("/var/log/pgha/backup.log")).toContain("diff backup 20261202-010000F verified (checksums)");
   });
 
+  it("archives the timeline history in pg_wal first (a cluster that followed another region's archived none of it)", () => {
+    const n = db1().http("GET", "/primary", "", 200);
+    n.write("/var/lib/postgresql/17/pgha/pg_wal/00000004.history", "3\t0/13023138\tno recovery target specified\n");
+    n.write("/var/lib/postgresql/17/pgha/pg_wal/00000005.history", "4\t0/16028838\tno recovery target specified\n");
+    expect(n.run("pgha-backup", ["full"], asPostgres).status).toBe(0);
+    const pushes = n.calls("pgbackrest").filter((c) => c.includes("archive-push"));
+    expect(pushes.map((c) => [c.slice(0, 3).join(" "), path.basename(c[3])])).toEqual([
+      ["--stanza=main --no-archive-async archive-push", "00000004.history"],
+      ["--stanza=main --no-archive-async archive-push", "00000005.history"],
+    ]);
+    expect(n.calls("pgbackrest").findIndex((c) => c.includes("archive-push"))).toBeLessThan(n.calls("pgbackrest").findIndex((c) => c.includes("backup")));
+  });
+
   it("creates the stanza first when the repository has none, and fails naming the step that failed", () => {
     const n = db1(info(null, 1)).http("GET", "/primary", "", 200);
     // The catalogue has the backup once it was taken.
