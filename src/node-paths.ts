@@ -93,6 +93,7 @@ export const NODE_PATHS = {
   secretsScript: "/usr/local/sbin/pgha-secrets",
   backupScript: "/usr/local/sbin/pgha-backup",
   restoreScript: "/usr/local/sbin/pgha-restore",
+  standbyScript: "/usr/local/sbin/pgha-standby",
   dynamicScript: "/usr/local/sbin/pgha-dynamic",
   accessScript: "/usr/local/sbin/pgha-access",
   patronictl: "/usr/local/bin/pgha-patronictl",

@@ -13,6 +13,7 @@ import { registerCostCommand } from "./cost";
 import { registerAlertsCommand } from "./alerts";
 import { registerRolloutCommand } from "./rollout";
 import { registerRestoreCommand } from "./restore";
+import { registerPromoteStandbyCommand } from "./promote-standby";
 import { registerRestartCommand } from "./restart";
 import { registerLogsCommand } from "./logs";
 import {
@@ -95,6 +96,7 @@ export function buildProgram(): Command {
   registerAlertsCommand(program);
   registerRolloutCommand(program);
   registerRestoreCommand(program);
+  registerPromoteStandbyCommand(program);
   registerRestartCommand(program);
   registerLogsCommand(program);
   return program;

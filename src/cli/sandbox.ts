@@ -15,6 +15,7 @@ import {
 import { formatRestart, runRestart } from "../rollout/restart";
 import * as readline from "readline";
 import { formatStandby, openStandby, promoteStandby, standbyClusterStatus, type StandbyClusterStatus } from "../sandbox/standby";
+import { formatPromotion } from "../standby/promote";
 import { STANDBY_STATE_DIR } from "../sandbox/cluster/standby-region";
 import { SANDBOX_NETWORK } from "../layout";
 import { backup, backups, deleteBackupSet, fetchLogical, formatPlan, humanBytes, logicalSets, restoreInPlace, restoreLogical, restoreNewCluster, restorePoint } from "../sandbox/restore";
@@ -111,17 +112,7 @@ export function registerSandboxCommands(program: Command): void {
     .action(async (opts: { fenceOld?: boolean; yes?: boolean; json?: boolean }) => {
       const p = progressLogger();
       const r = await promoteStandby({ fenceOld: opts.fenceOld, yes: opts.yes, log: opts.json ? () => undefined : p.log });
-      const rto = (Date.parse(r.firstWriteAt) - Date.parse(r.promotedAt)) / 1000;
-      out(
-        opts.json
-          ? JSON.stringify(r, null, 2)
-          : [
-              `promoted: ${r.leader} leads on timeline ${r.timeline}; first write ${rto.toFixed(2)} s after the promotion`,
-              `RPO: ${r.rpoBytes === null ? `unknown (the old primary could not be asked); it kept the WAL it had received, up to ${r.receivedLsn} (last replayed commit ${r.lastReplayedCommitAt ?? "none"})` : `${r.rpoBytes} bytes`}`,
-              `old primary: ${r.oldPrimaryReachable ? (r.fenced ? "fenced (it follows the promoted cluster)" : "reachable and NOT fenced") : "unreachable"}`,
-              `backups: ${r.backupAt ? `first full backup ${r.backupAt}` : "the first backup failed (see above)"}`,
-            ].join("\n"),
-      );
+      out(opts.json ? JSON.stringify(r, null, 2) : formatPromotion(r));
     });
 
   sandbox

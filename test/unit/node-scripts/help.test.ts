@@ -12,7 +12,7 @@ const SCRIPTS = ["usr/local/sbin", "usr/local/bin"].flatMap((d) => fs.readdirSyn
 
 test("the node software is these scripts (a new one gets a --help test by being here)", () => {
   expect(SCRIPTS.map((s) => path.basename(s)).sort()).toEqual([
-    "pgha-access", "pgha-archive-get", "pgha-backup", "pgha-bootstrap", "pgha-dynamic", "pgha-etcd", "pgha-logical", "pgha-monitor", "pgha-node", "pgha-patronictl", "pgha-restore", "pgha-secrets", "pgha-setup",
+    "pgha-access", "pgha-archive-get", "pgha-backup", "pgha-bootstrap", "pgha-dynamic", "pgha-etcd", "pgha-logical", "pgha-monitor", "pgha-node", "pgha-patronictl", "pgha-restore", "pgha-secrets", "pgha-setup", "pgha-standby",
   ]);
 });
 
