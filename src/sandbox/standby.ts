@@ -14,7 +14,7 @@ import { STANDBY_STATE_DIR } from "./cluster/standby-region";
 import { hostExec } from "./hosts";
 import { nodesOf, PORTS } from "../spec";
 import { sandboxTransport } from "./cluster/provision";
-import { promoteStandbyCluster, PromoteRefused, whichFollows, type PromoteResult, type RegionCluster } from "../standby/promote";
+import { promoteStandbyCluster, PromoteRefused, until, whichFollows, type PromoteResult, type RegionCluster } from "../standby/promote";
 
 export interface StandbyLag {
   /** Whether the primary's slot for the standby cluster has a walsender on it (it streams). */
@@ -92,20 +92,6 @@ export async function standbyClusterStatus(standby: Sandbox, primary?: Sandbox):
 
 export type { PromoteResult } from "../standby/promote";
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = "";
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s${last ? ` (${last})` : ""}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 export interface PromoteOptions {
   /** Turn the old primary cluster into a standby of the promoted one first (when it is reachable). */
@@ -160,7 +146,7 @@ export async function promoteStandby(opts: PromoteOptions = {}): Promise<Promote
       until("a write through the promoted cluster's rw endpoint", 120_000, async () => {
         await standbySb.client.query("rw", "insert into pgha_promotions (stack) values ($1)", [spec.stack], { connectTimeoutMs: 2000 });
         return new Date();
-      }),
+      }, 250),
   });
 }
 

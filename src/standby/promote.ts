@@ -126,7 +126,8 @@ export async function whichFollows(a: RegionCluster, b: RegionCluster, timeoutMs
   return undefined;
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+/** Calls `probe` (errors count as "not yet") every `everyMs` until it returns a value; throws naming `what` and the last error after `timeoutMs`. */
+export async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>, everyMs = 500): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last = "";
   for (;;) {
@@ -137,7 +138,7 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
       last = (e as Error).message;
     }
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s${last ? ` (${last})` : ""}`);
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
 }
 
