@@ -18,6 +18,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { sha256 } from "../src/bundle/format";
 import { componentType, duplicateNodeNames, tagsFor, throwIfInvalid, type TaggedArgs } from "./common";
+import { REPLICATION_TIME_MINUTES } from "./secondRegionRepository";
 
 /** The service principal CloudWatch alarms publish to SNS as. */
 export const CLOUDWATCH_SERVICE = "cloudwatch.amazonaws.com";
@@ -181,7 +182,18 @@ export interface AlarmsArgs extends TaggedArgs {
   heartbeat: HeartbeatMetric;
   /** Nodes whose instance the heartbeat alarm waits for (the monitoring node): it starts breaching when created. Default none. */
   heartbeatAfter?: pulumi.Input<pulumi.Resource>[];
+  /**
+   * The repository's copy in another region (backup.secondRepository, SecondRegionRepository):
+   * its S3 Replication rules, whose metrics (ReplicationLatency, OperationsFailedReplication in
+   * AWS/S3, reported in the source bucket's region) say how old the copy's newest WAL may be.
+   * Two alarms per rule. Absent: no copy.
+   */
+  replication?: { sourceBucket: string; destinationBucket: string; ruleIds: string[] };
 }
+
+/** The copy's alarms: ReplicationLatency above Replication Time Control's 15 minutes for REPLICATION_ALARM_PERIODS periods; any failed replication in a period. */
+export const REPLICATION_ALARM_PERIOD_SECONDS = 300;
+export const REPLICATION_ALARM_PERIODS = 3;
 
 /** Every problem of Alarms' arguments (empty when it can be built). */
 export function validateAlarmsArgs(args: AlarmsArgs): string[] {
@@ -192,6 +204,9 @@ export function validateAlarmsArgs(args: AlarmsArgs): string[] {
   if (!h.namespace || h.namespace.startsWith("AWS/")) problems.push(`heartbeat.namespace: ${JSON.stringify(h.namespace)} is not a custom namespace (AWS/… is reserved)`);
   if (!h.metricName) problems.push("heartbeat.metricName: empty");
   if (Object.keys(h.dimensions).length > 30) problems.push(`heartbeat.dimensions: ${Object.keys(h.dimensions).length} (CloudWatch allows 30)`);
+  const r = args.replication;
+  if (r && (!r.sourceBucket || !r.destinationBucket || r.sourceBucket === r.destinationBucket)) problems.push(`replication: source ${JSON.stringify(r.sourceBucket)} and destination ${JSON.stringify(r.destinationBucket)} must be two named buckets`);
+  if (r && r.ruleIds.length === 0) problems.push("replication.ruleIds: at least one replication rule to watch");
   return problems;
 }
 
@@ -200,6 +215,8 @@ export class Alarms extends pulumi.ComponentResource {
   readonly statusCheckAlarmNames: Record<string, string>;
   /** The dead man's switch's alarm name. */
   readonly heartbeatAlarmName: string;
+  /** The repository copy's alarms (latency and failures per replication rule); empty without a copy. */
+  readonly replicationAlarmNames: string[];
 
   constructor(name: string, args: AlarmsArgs, opts?: pulumi.ComponentResourceOptions) {
     super(componentType("Alarms"), name, {}, opts);
@@ -247,6 +264,48 @@ export class Alarms extends pulumi.ComponentResource {
       tags: tagsFor(args, heartbeatName),
     }, { parent: this, dependsOn: args.heartbeatAfter ?? [] });
     this.heartbeatAlarmName = heartbeatName;
-    this.registerOutputs({ statusCheckAlarmNames: this.statusCheckAlarmNames, heartbeatAlarmName: this.heartbeatAlarmName });
+
+    // The copy in the second region: how far behind the first region's repository it may be is
+    // the RPO of a restore from it (README, "RPO of each copy").
+    this.replicationAlarmNames = [];
+    const rep = args.replication;
+    for (const ruleId of rep?.ruleIds ?? []) {
+      const dimensions = { SourceBucket: rep!.sourceBucket, DestinationBucket: rep!.destinationBucket, RuleId: ruleId };
+      const latencyName = `${name}-copy-${ruleId}-latency`;
+      new aws.cloudwatch.MetricAlarm(latencyName, {
+        name: latencyName,
+        alarmDescription: `S3 Replication ${ruleId} (${rep!.sourceBucket} → ${rep!.destinationBucket}) is more than ${REPLICATION_TIME_MINUTES} minutes behind for ${(REPLICATION_ALARM_PERIODS * REPLICATION_ALARM_PERIOD_SECONDS) / 60} minutes: the copy's newest WAL is older than its promise, and a restore from it loses more. Look at the rule's metrics in the S3 console, and \`npx pgha sandbox backups --repo 2\` / pgha-restore window --repo 2 on a node.`,
+        namespace: "AWS/S3",
+        metricName: "ReplicationLatency",
+        dimensions,
+        statistic: "Maximum",
+        period: REPLICATION_ALARM_PERIOD_SECONDS,
+        evaluationPeriods: REPLICATION_ALARM_PERIODS,
+        threshold: REPLICATION_TIME_MINUTES * 60,
+        comparisonOperator: "GreaterThanThreshold",
+        // No object written in a period, no point: nothing is behind.
+        treatMissingData: "notBreaching",
+        ...actions,
+        tags: tagsFor(args, latencyName),
+      }, { parent: this });
+      const failedName = `${name}-copy-${ruleId}-failed`;
+      new aws.cloudwatch.MetricAlarm(failedName, {
+        name: failedName,
+        alarmDescription: `S3 Replication ${ruleId} (${rep!.sourceBucket} → ${rep!.destinationBucket}) failed to replicate objects: the copy misses them (the replication role's permissions, the second region's KMS key). S3 does not retry a failed replication; re-upload or use S3 Batch Replication.`,
+        namespace: "AWS/S3",
+        metricName: "OperationsFailedReplication",
+        dimensions,
+        statistic: "Sum",
+        period: REPLICATION_ALARM_PERIOD_SECONDS,
+        evaluationPeriods: 1,
+        threshold: 1,
+        comparisonOperator: "GreaterThanOrEqualToThreshold",
+        treatMissingData: "notBreaching",
+        ...actions,
+        tags: tagsFor(args, failedName),
+      }, { parent: this });
+      this.replicationAlarmNames.push(latencyName, failedName);
+    }
+    this.registerOutputs({ statusCheckAlarmNames: this.statusCheckAlarmNames, heartbeatAlarmName: this.heartbeatAlarmName, replicationAlarmNames: this.replicationAlarmNames });
   }
 }

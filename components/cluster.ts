@@ -9,7 +9,7 @@ import { formatProblems, validateSpec } from "../src/config/load";
 import { ec2Layout, type Layout } from "../src/layout";
 import { PORTS, nodesOf, type ClusterSpec, type NodeSpec, type Role } from "../src/spec";
 import { BackupBucket } from "./backupBucket";
-import { SecondRegionRepository, replicatedPrefixes } from "./secondRegionRepository";
+import { SecondRegionRepository, replicatedPrefixes, replicationRuleIds } from "./secondRegionRepository";
 import { componentType, keepsData } from "./common";
 import { Dns } from "./dns";
 import { renderAll } from "../src/render/bundle";
@@ -299,6 +299,7 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
         instances: spec.nodes.map((n) => ({ node: n.name, instanceId: nodes.instanceIds[n.name] })),
         heartbeat: spec.monitoring.heartbeat,
         heartbeatAfter: monitor?.resources ?? [],
+        replication: secondRepo ? { sourceBucket: spec.backup.bucketName, destinationBucket: secondRepo.bucketName, ruleIds: replicationRuleIds(secondRepo.region) } : undefined,
       }, child);
     }
     const rollout = new Rollout(name, {

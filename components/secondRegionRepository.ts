@@ -70,6 +70,11 @@ export function replicationPolicyDocument(i: {
   };
 }
 
+/** The replication rules' ids, in replicatedPrefixes' order (the alarms on their metrics name them). */
+export function replicationRuleIds(region: string): string[] {
+  return [`pgbackrest-to-${region}`, `restore-catalogue-to-${region}`];
+}
+
 /** What is replicated: the pgBackRest repository, then the restore catalogue beside it. */
 export function replicatedPrefixes(args: { source: Pick<SecondRegionRepositoryArgs["source"], "repoPrefix">; catalogPrefix: string }): string[] {
   return [args.source.repoPrefix, args.catalogPrefix].map((p) => p.replace(/^\/+/, "").replace(/\/*$/, "/"));
@@ -125,7 +130,7 @@ export class SecondRegionRepository extends pulumi.ComponentResource {
       bucket: args.source.bucketId,
       role: replicationRole.arn,
       rules: replicatedPrefixes(args).map((prefix, i) => ({
-        id: `${i === 0 ? "pgbackrest" : "restore-catalogue"}-to-${args.region}`,
+        id: replicationRuleIds(args.region)[i],
         status: "Enabled",
         priority: i + 1,
         filter: { prefix },

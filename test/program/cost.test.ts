@@ -94,19 +94,20 @@ describe("what a change costs", () => {
     expect(line(after, "EC2 r7g.large")?.quantity).toBe(5);
   });
 
-  it("monitoring (on in prod) costs the monitoring node, its 30 GiB root volume, the alert topic's key and one alarm per instance plus the dead man's switch and its metric", async () => {
+  it("monitoring (on in prod) costs the monitoring node, its 30 GiB root volume, the alert topic's key and one alarm per instance plus the dead man's switch and its metric, and two alarms per replication rule of the repository's copy", async () => {
     const without = await cost("prod", { monitoring: { enabled: false } });
     const instances = 3 + 3 + 2 + 1;
+    const copyAlarms = 2 * 2; // latency and failures of the repository's and the restore catalogue's rules
     const monitoring =
       p.ec2Hourly["t4g.small"] * 730 + // mon1
       30 * p.ebsGp3.gbMonth + // its root volume (Prometheus's TSDB)
       p.detailedMonitoringInstanceMonth + // prod monitors every instance in detail
       p.secretMonth + // its node secret
       p.kmsKeyMonth + // the alert topic's key
-      (instances + 1) * p.cloudwatch.alarmMonth + // a status-check alarm per instance, the heartbeat alarm
+      (instances + 1 + copyAlarms) * p.cloudwatch.alarmMonth + // a status-check alarm per instance, the heartbeat alarm, the copy's
       p.cloudwatch.customMetricMonth; // the heartbeat metric
     expect(costs.prod.monthly.total - without.monthly.total).toBeCloseTo(monitoring, 6);
-    expect(line(costs.prod, "CloudWatch metric alarm (standard resolution)")?.quantity).toBe(instances + 1);
+    expect(line(costs.prod, "CloudWatch metric alarm (standard resolution)")?.quantity).toBe(instances + 1 + copyAlarms);
     expect(line(costs.prod, "CloudWatch custom metric (the monitoring heartbeat)")?.quantity).toBe(1);
     expect(line(costs.dev, "CloudWatch metric alarm (standard resolution)")).toBeUndefined();
   });

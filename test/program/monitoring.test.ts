@@ -134,7 +134,7 @@ describe("prod with monitoring and alert subscriptions", () => {
   });
 
   it("the dead man's switch: no heartbeat (Sum < 1) for 5 one-minute periods, missing data breaching → the topic", () => {
-    const heartbeat = run.ofType(T.alarm).filter((a) => a.inputs.namespace !== "AWS/EC2");
+    const heartbeat = run.ofType(T.alarm).filter((a) => a.inputs.namespace === spec.monitoring.heartbeat.namespace);
     expect(heartbeat).toHaveLength(1);
     const h = spec.monitoring.heartbeat;
     expect(h).toEqual({ namespace: "PostgresHa", metricName: "MonitoringHeartbeat", dimensions: { Stack: "prod", Cluster: "orders" } });

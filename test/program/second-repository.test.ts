@@ -149,6 +149,29 @@ describe("prod: a second repository in eu-central-1", () => {
     }
   });
 
+  test("alarms on the copy's freshness, in the first region, to the alert topic: per replication rule its latency past RTC's 15 min for 15 min, and any failed replication", () => {
+    const rules = prod.ofType("aws:s3/bucketReplicationConfig:BucketReplicationConfig")[0].inputs.rules as { id: string }[];
+    const alarms = prod.ofType("aws:cloudwatch/metricAlarm:MetricAlarm").filter((a) => a.inputs.namespace === "AWS/S3");
+    expect(alarms.map((a) => [a.inputs.metricName, a.inputs.dimensions.RuleId]).sort()).toEqual(
+      rules.flatMap((r) => [["OperationsFailedReplication", r.id], ["ReplicationLatency", r.id]]).sort(),
+    );
+    // The alert topic, as the dead man's switch names it.
+    const heartbeat = prod.ofType("aws:cloudwatch/metricAlarm:MetricAlarm").find((a) => a.inputs.name.endsWith("-monitoring-heartbeat"))!;
+    expect(heartbeat.inputs.alarmActions).toHaveLength(1);
+    for (const a of alarms) {
+      expect(providerUrn(a)).toBe(""); // S3 reports replication metrics in the source bucket's region
+      expect(a.inputs.dimensions).toMatchObject({ SourceBucket: "pgha-prod-orders-eu-west-1", DestinationBucket: `pgha-prod-orders-${SECOND}` });
+      expect(a.inputs.alarmActions).toEqual(heartbeat.inputs.alarmActions);
+      expect(a.inputs.okActions).toEqual(a.inputs.alarmActions);
+      expect(a.inputs.treatMissingData).toBe("notBreaching");
+    }
+    const latency = alarms.find((a) => a.inputs.metricName === "ReplicationLatency")!;
+    expect([latency.inputs.statistic, latency.inputs.threshold, latency.inputs.comparisonOperator, latency.inputs.period * latency.inputs.evaluationPeriods]).toEqual(["Maximum", 900, "GreaterThanThreshold", 900]);
+    const failed = alarms.find((a) => a.inputs.metricName === "OperationsFailedReplication")!;
+    expect([failed.inputs.statistic, failed.inputs.threshold, failed.inputs.comparisonOperator]).toEqual(["Sum", 1, "GreaterThanOrEqualToThreshold"]);
+    expect(staging.ofType("aws:cloudwatch/metricAlarm:MetricAlarm").filter((a) => a.inputs.namespace === "AWS/S3")).toEqual([]);
+  });
+
   test("the stack exports the second repository", () => {
     expect(prod.outputs.secondBackupRepository).toEqual({ region: SECOND, bucketName: `pgha-prod-orders-${SECOND}` });
   });
