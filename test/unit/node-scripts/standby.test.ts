@@ -55,6 +55,15 @@ describe("pgha-standby state", () => {
   });
 });
 
+test("pgha-standby state: PostgreSQL not answering is said, not taken for a writable member", () => {
+  const n = standbyLeader();
+  n.answer("psql", 'echo "psql: error: connection to server on socket failed" >&2; exit 2');
+  const r = n.run("pgha-standby", ["state", "--json"]);
+  expect(r.status).toBe(0);
+  expect(JSON.parse(r.stdout)).toMatchObject({ role: "standby_leader", writable: false, positionError: expect.stringContaining("connection to server on socket failed") });
+  expect(JSON.parse(r.stdout).endLsn).toBeUndefined();
+});
+
 describe("pgha-standby promote", () => {
   it("on the standby leader: PATCHes standby_cluster away, waits for a write here, and reports what it had and the RPO against --old-lsn", () => {
     const n = standbyLeader();
