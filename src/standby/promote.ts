@@ -5,8 +5,9 @@
 //
 //   1. state: which member leads each cluster, whether the old primary still takes writes
 //   2. refuse while the old primary is writable and neither --fence-old nor --yes was given
-//   3. --fence-old: the old cluster follows this one's rw endpoint (its leader demotes); this
-//      cluster's standby leader replays up to the old leader's last WAL: nothing is lost
+//   3. --fence-old: the old primary takes no new write (drain); this cluster's standby leader
+//      replays up to its last commit; only then does the old cluster follow this one's rw
+//      endpoint (its leader demotes): nothing acknowledged is lost
 //   4. promote: standby_cluster removed; the RPO paid is what it had not received
 //   5. its own repository: stanza, the timeline history it received, a first full backup
 import type { Transport } from "../rollout/rollout";
@@ -180,20 +181,26 @@ export async function promoteStandbyCluster(o: PromoteOptions): Promise<PromoteR
   let fenced = false;
   let oldLsn: string | undefined;
   if (writable && o.fenceOld) {
+    // Patroni 4.0 demotes a primary into a standby cluster with an immediate stop: WAL it had not
+    // sent is not sent. So the old primary first takes no new write, and this cluster receives
+    // everything up to its last commit, before the fence; until then nothing is irreversible.
+    log(`draining ${old!.stack}: its leader ${oldLeader!.node} takes no new write (default_transaction_read_only)`);
+    const drained = await runJson<{ lsn: string; terminated: number }>(old!, oldLeader!.node, [STANDBY, "drain", "--grace", "10", "--timeout", "60", "--json"], 120_000);
+    oldLsn = drained.lsn;
+    log(`${oldLeader!.node}'s acknowledged commits end before ${oldLsn}${drained.terminated ? ` (${drained.terminated} session(s) still writing were terminated)` : ""}; waiting for ${standbyLeader} to replay it`);
+    const w = await standby.transport.run(standbyLeader, [STANDBY, "wait-replayed", oldLsn, "--timeout", "60"], 90_000);
+    if (w.code !== 0) {
+      const u = await old!.transport.run(oldLeader!.node, [STANDBY, "undrain"], 60_000);
+      throw new Error(
+        `${standbyLeader} did not replay ${old!.stack}'s WAL up to ${oldLsn}: ${w.stderr.trim()}. Nothing was fenced or promoted; ` +
+          (u.code === 0 ? `${old!.stack} takes writes again` : `${old!.stack} is still read-only: run pgha-standby undrain on ${oldLeader!.node} (${u.stderr.trim()})`),
+      );
+    }
     await o.beforeFence?.();
     const { host, port } = standby.readWrite;
     log(`fencing ${old!.stack}: standby_cluster → ${host}:${port} (its leader ${oldLeader!.node} demotes and follows)`);
-    const f = await runJson<{ formerLeader: string | null; standbyLeader: string }>(old!, oldLeader!.node, [STANDBY, "fence", "--host", host, "--port", String(port), "--timeout", "90", "--json"], 120_000);
+    await runJson<{ formerLeader: string | null; standbyLeader: string }>(old!, oldLeader!.node, [STANDBY, "fence", "--host", host, "--port", String(port), "--timeout", "90", "--json"], 120_000);
     fenced = true;
-    const former = f.formerLeader ?? oldLeader!.node;
-    // Its last WAL, read once it runs again as a standby (it replays its own WAL to the end first).
-    oldLsn = await until(`the old leader ${former}'s last WAL position`, 60_000, async () => {
-      const s = await runJson<MemberState>(old!, former, [STANDBY, "state", "--json"], 20_000);
-      return s.inRecovery && s.endLsn ? s.endLsn : undefined;
-    });
-    log(`old leader ${former} ends at ${oldLsn}; waiting for ${standbyLeader} to replay it`);
-    const w = await standby.transport.run(standbyLeader, [STANDBY, "wait-replayed", oldLsn, "--timeout", "60"], 90_000);
-    if (w.code !== 0) throw new Error(`${standbyLeader} did not replay the old leader's WAL up to ${oldLsn}: ${w.stderr.trim()} (the old cluster is fenced and follows ${standby.stack}; promote again with --yes once it has, or fail back)`);
   }
 
   log(`promoting ${standby.stack}: standby_cluster removed on ${standbyLeader}`);

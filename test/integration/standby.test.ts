@@ -16,7 +16,7 @@ import { cutBetweenRegions } from "../../src/sandbox/network";
 import { powerCut } from "../../src/sandbox/hosts";
 import { promoteStandby, standbyClusterStatus, standbyLag } from "../../src/sandbox/standby";
 import { nodesOf } from "../../src/spec";
-import { localSql, sandbox, waitFor, waitHealthy } from "./support";
+import { localSql, sandbox, waitFor, waitHealthy, WriteLoad } from "./support";
 
 const T = (minutes: number) => minutes * 60_000;
 const STANDBY_STACK = "prod-dr";
@@ -126,12 +126,24 @@ describe("a standby cluster in the second region", () => {
     for (const m of standbyMembers()) await waitFor(`${m} has row 301`, async () => (await rowsOn(m, "dr_cut")) === 301, 60_000, 500);
   }, T(6));
 
-  it("a planned promotion with --fence-old loses nothing; the old primary acknowledges no write after it and follows the promoted cluster", async () => {
+  it("a planned promotion with --fence-old under a write load loses no acknowledged write; the old primary acknowledges none after it and follows the promoted cluster", async () => {
     await sb.client.query("rw", "drop table if exists dr_planned; create table dr_planned (id int primary key)");
     await sb.client.query("rw", "insert into dr_planned select g from generate_series(1, 1000) g");
     await expect(promoteStandby({ log })).rejects.toThrow(/reachable and accepts writes.*--fence-old/);
+    // A client writes to the old primary throughout: Patroni 4.0 demotes into a standby cluster
+    // with an immediate stop, so the promotion must have every acknowledged commit before the fence.
+    const load = new WriteLoad(sb, "dr_planned_load");
+    await load.prepare();
+    load.start();
+    await waitFor("writes flowing on the old primary", async () => load.ackedCount > 50, 30_000, 200);
     const r = await promoteStandby({ fenceOld: true, log });
+    const written = await load.stop();
     log(`promotion: ${JSON.stringify(r)}`);
+    const present = new Set((await st.client.query<{ id: string }>("rw", `select id from ${load.table}`)).map((x) => Number(x.id)));
+    const lost = written.acked.filter((id) => !present.has(id));
+    log(`under load: ${written.acked.length} writes acknowledged by the old primary, ${lost.length} missing on the promoted cluster, ${written.errors} refused or failed (the drain)`);
+    expect(written.acked.length).toBeGreaterThan(50);
+    expect(lost).toEqual([]);
     expect(r.fenced).toBe(true);
     expect(r.rpoBytes).toBe(0);
     expect(r.timeline).toBeGreaterThan(1);

@@ -22,8 +22,10 @@ case "$1 $me" in
   "state dr-db"*) echo '{"node":"'$me'","role":"'$([ $me = dr-db1 ] && echo standby_leader || echo replica)'","follows":{"host":"rw.prod","port":5000},"leader":"dr-db1","leaderRole":"standby_leader","writable":false,"inRecovery":true,"endLsn":"0/7000000"}' ;;
   "state db"*) if [ -e "$fenced" ]; then role=standby_leader; rec=true; else role=leader; rec=false; fi
                echo '{"node":"'$me'","role":"x","follows":null,"leader":"db2","leaderRole":"'$role'","writable":'$([ $me = db2 ] && [ $rec = false ] && echo true || echo false)',"inRecovery":'$rec',"endLsn":"0/7000200"}' ;;
+  "drain db2") echo '{"lsn":"0/7000200","drainedAt":"2026-12-05T09:59:59.000Z","terminated":1,"seconds":3}' ;;
+  "undrain db2") echo "writes are taken again" ;;
   "fence db2") touch "$fenced"; echo '{"formerLeader":"db2","standbyLeader":"db2","fencedAt":"2026-12-05T10:00:00.000Z"}' ;;
-  "wait-replayed dr-db1") echo "dr-db1 replayed up to $2" ;;
+  "wait-replayed dr-db1") if [ -n "\${PGHA_BEHIND:-}" ]; then echo "dr-db1 has not replayed up to $2 after 60 s" >&2; exit 1; fi; echo "dr-db1 replayed up to $2" ;;
   "promote dr-db1") old=""; [ "$2" = --old-lsn ] && old=$3
                echo '{"leader":"dr-db1","promotedAt":"2026-12-05T10:00:01.000Z","writableAt":"2026-12-05T10:00:01.500Z","writableAfterMs":500,"timeline":5,"receivedLsn":"0/7000200","replayLsn":"0/7000100","lastReplayedCommitAt":"2026-12-05T10:00:00.900Z","rpoBytes":'$([ -n "$old" ] && echo 0 || echo null)'}' ;;
   *) echo "stub pgha-standby: unexpected $* on $me" >&2; exit 9 ;;
@@ -37,8 +39,8 @@ esac
   return { dr, prod };
 }
 
-function promote(stub: SsmStub, args: string[]) {
-  return spawnSync(process.execPath, [pgha, "promote-standby", "--stack", "prod-dr", ...args], { encoding: "utf8", env: stub.env(), timeout: 120_000, input: "" });
+function promote(stub: SsmStub, args: string[], env: Record<string, string> = {}) {
+  return spawnSync(process.execPath, [pgha, "promote-standby", "--stack", "prod-dr", ...args], { encoding: "utf8", env: stub.env(env), timeout: 120_000, input: "" });
 }
 
 describe("`pgha promote-standby` (over SSM) against a stub awscli", () => {
@@ -50,13 +52,15 @@ describe("`pgha promote-standby` (over SSM) against a stub awscli", () => {
   });
   afterEach(() => stub.remove());
 
-  it("--fence-old: the old leader follows first, the standby leader replays its last WAL, then promotes (RPO 0) and backs up; each step on its node", () => {
+  it("--fence-old: the old leader takes no new write, the standby leader replays up to its last commit, the old cluster follows, then the promotion (RPO 0) and a backup; each step on its node", () => {
     const r = promote(stub, ["--instance-ids", ids.dr, "--old-instance-ids", ids.prod, "--fence-old", "--json"]);
     expect([r.status, r.stderr]).toEqual([0, expect.stringContaining("[promote-standby] fencing prod: standby_cluster → rw.orders.dr.pgha.internal:5000")]);
+    expect(r.stderr).toContain("db2's acknowledged commits end before 0/7000200 (1 session(s) still writing were terminated)");
     const sent = stub.sent().filter((c) => !READ_ONLY.test(c));
     expect(sent).toEqual([
-      `${PROD.db2}: pgha-standby fence --host rw.orders.dr.pgha.internal --port 5000 --timeout 90 --json`,
+      `${PROD.db2}: pgha-standby drain --grace 10 --timeout 60 --json`,
       `${DR["dr-db1"]}: pgha-standby wait-replayed 0/7000200 --timeout 60`,
+      `${PROD.db2}: pgha-standby fence --host rw.orders.dr.pgha.internal --port 5000 --timeout 90 --json`,
       `${DR["dr-db1"]}: pgha-standby promote --old-lsn 0/7000200 --json`,
       `${DR["dr-db1"]}: pgha-backup full`,
     ]);
@@ -64,6 +68,16 @@ describe("`pgha promote-standby` (over SSM) against a stub awscli", () => {
     // Each region's calls go to its own region.
     expect(stub.calls().filter((c) => c.includes(PROD.db2) && c.includes("send-command")).every((c) => c.includes("--region eu-west-1"))).toBe(true);
     expect(stub.calls().filter((c) => c.includes(DR["dr-db1"]) && c.includes("send-command")).every((c) => c.includes("--region eu-central-1"))).toBe(true);
+  }, 120_000);
+
+  it("--fence-old with the standby short of the old primary's last commit: the old primary takes writes again; nothing is fenced or promoted", () => {
+    const r = promote(stub, ["--instance-ids", ids.dr, "--old-instance-ids", ids.prod, "--fence-old"], { PGHA_BEHIND: "1" });
+    expect([r.status, r.stderr]).toEqual([1, expect.stringMatching(/dr-db1 did not replay prod's WAL up to 0\/7000200: dr-db1 has not replayed up to 0\/7000200 after 60 s[^]*Nothing was fenced or promoted; prod takes writes again/)]);
+    expect(stub.sent().filter((c) => !READ_ONLY.test(c))).toEqual([
+      `${PROD.db2}: pgha-standby drain --grace 10 --timeout 60 --json`,
+      `${DR["dr-db1"]}: pgha-standby wait-replayed 0/7000200 --timeout 60`,
+      `${PROD.db2}: pgha-standby undrain`,
+    ]);
   }, 120_000);
 
   it("is refused (exit 3) while the old primary takes writes and neither --fence-old nor --yes was given: only states were read", () => {

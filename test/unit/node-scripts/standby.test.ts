@@ -69,7 +69,8 @@ describe("pgha-standby promote", () => {
     const n = standbyLeader();
     const r = n.run("pgha-standby", ["promote", "--old-lsn", "0/5001200", "--json"]);
     expect([r.status, r.stderr]).toEqual([0, expect.stringContaining("promoting: standby_cluster removed (received 0/5000200, replayed 0/5000100)")]);
-    expect(JSON.parse(n.httpRequest("PATCH", "/config")!)).toEqual({ standby_cluster: null });
+    // A drain's read-only default goes with standby_cluster (a failback of a fenced primary).
+    expect(JSON.parse(n.httpRequest("PATCH", "/config")!)).toEqual({ standby_cluster: null, postgresql: { parameters: { default_transaction_read_only: null } } });
     const out = JSON.parse(r.stdout);
     expect(out).toEqual({
       leader: "db1", promotedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/), writableAt: expect.stringMatching(/Z$/), writableAfterMs: expect.any(Number),
@@ -99,6 +100,42 @@ describe("pgha-standby promote", () => {
     const n = member({ role: "standby_leader", config: FOLLOWS, cluster: [{ name: "db1", role: "standby_leader" }], patchStatus: 503 });
     const r = n.run("pgha-standby", ["promote"]);
     expect([r.status, r.stderr]).toEqual([1, expect.stringContaining("PATCH /config standby_cluster null refused: 503")]);
+  });
+});
+
+describe("pgha-standby drain", () => {
+  const leader = () => {
+    const n = member({ role: "primary", config: { ttl: 30 }, cluster: [{ name: "db1", role: "leader" }] });
+    // Read-only once the PATCH went in; one session keeps writing until it is terminated.
+    n.answer(
+      "psql",
+      `case "$*" in
+         *"show default_transaction_read_only"*) [ -f "$STUB_DIR/http/PATCH/config.request" ] && echo on || echo off ;;
+         *pg_terminate_backend*) touch "$STUB_DIR/terminated"; echo 1 ;;
+         *backend_xid*) [ -f "$STUB_DIR/terminated" ] && echo 0 || echo 1 ;;
+         *pg_current_wal_lsn*) echo 0/9000060 ;;
+       esac`,
+    );
+    return n;
+  };
+
+  it("on the leader: read-only by default everywhere (dynamic configuration), sessions still writing after --grace terminated, the position every acknowledged commit lies before", () => {
+    const n = leader();
+    const r = n.run("pgha-standby", ["drain", "--grace", "1", "--json"]);
+    expect([r.status, r.stderr]).toEqual([0, expect.stringContaining("terminated 1 session(s) still writing after 1 s")]);
+    expect(JSON.parse(n.httpRequest("PATCH", "/config")!)).toEqual({ postgresql: { parameters: { default_transaction_read_only: "on" } } });
+    expect(JSON.parse(r.stdout)).toMatchObject({ lsn: "0/9000060", terminated: 1 });
+  });
+
+  it("is refused on a replica and on a cluster that follows another; undrain lifts the default", () => {
+    const replica = member({ role: "replica", config: { ttl: 30 }, cluster: [{ name: "db2", role: "leader" }, { name: "db1", role: "replica" }] });
+    expect(replica.run("pgha-standby", ["drain"]).stderr).toContain("db1 is not the leader (the leader is db2): run drain there");
+    expect(replica.httpRequest("PATCH", "/config")).toBeUndefined();
+    const following = standbyLeader();
+    expect(following.run("pgha-standby", ["drain"]).status).toBe(4);
+    const n = leader();
+    expect(n.run("pgha-standby", ["undrain"]).status).toBe(0);
+    expect(JSON.parse(n.httpRequest("PATCH", "/config")!)).toEqual({ postgresql: { parameters: { default_transaction_read_only: null } } });
   });
 });
 
