@@ -15,7 +15,7 @@ import { apply, openSandbox, up, type Sandbox } from "../src/sandbox/cluster";
 import { down } from "../src/sandbox/cluster/lifecycle";
 import { STANDBY_STATE_DIR } from "../src/sandbox/cluster/standby-region";
 import { powerCut } from "../src/sandbox/hosts";
-import { promoteStandby } from "../src/sandbox/standby";
+import { ensureWritablePrimary, promoteStandby } from "../src/sandbox/standby";
 import { WriteLoad } from "../src/sandbox/workload";
 import { replaceBetween } from "../src/config/reference";
 import { describeMachine, machineInfo, type MachineInfo } from "./machine";
@@ -113,6 +113,8 @@ export async function runStandbyBench(opts: { runs: number; standbyStack?: strin
       sb = await openSandbox();
     }
   } finally {
+    // A run that stopped midway may leave prod fenced or drained.
+    if (await ensureWritablePrimary(await openSandbox()).catch(() => false)) log("prod was left following the standby cluster or drained: a primary taking writes again");
     await down({ stateDir: STANDBY_STATE_DIR, log: () => undefined }).catch(() => undefined);
     if (restore) {
       const r = await apply(await openSandbox(), { stack: restore, log });

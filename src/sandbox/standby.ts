@@ -150,6 +150,24 @@ export async function promoteStandby(opts: PromoteOptions = {}): Promise<Promote
   });
 }
 
+/**
+ * After a promotion test or benchmark: the cluster `sb` a primary that takes writes again — no
+ * standby_cluster and no read-only default left by a drain (a run that stopped midway). Returns
+ * whether anything had to change.
+ */
+export async function ensureWritablePrimary(sb: Sandbox): Promise<boolean> {
+  const members = nodesOf(sb.spec, "postgres").map((n) => n.name);
+  for (const m of members) {
+    const config = await sb.client.rest(m, "GET", "/config").catch(() => undefined);
+    if (config?.status !== 200) continue;
+    const body = config.body as { standby_cluster?: unknown; postgresql?: { parameters?: Record<string, unknown> } };
+    if (!body.standby_cluster && body.postgresql?.parameters?.default_transaction_read_only === undefined) return false;
+    const r = await sb.client.rest(m, "PATCH", "/config", { standby_cluster: null, postgresql: { parameters: { default_transaction_read_only: null } } }, { auth: true }).catch(() => undefined);
+    if (r?.status === 200) return true;
+  }
+  throw new Error(`no member of ${sb.spec.stack} took PATCH /config (${members.join(", ")})`);
+}
+
 /** Lines of `status` for the standby cluster. */
 export function formatStandby(s: StandbyClusterStatus): string {
   const lag = s.mode === "primary" ? "promoted: a primary cluster" : s.streaming ? `streaming, ${s.lagBytes ?? "?"} bytes / ${s.lagSeconds?.toFixed(2) ?? "?"} s behind; slot ${s.slot} holds ${s.retainedBytes ?? "?"} bytes` : `NOT streaming through slot ${s.slot} (the repository copy feeds it)`;

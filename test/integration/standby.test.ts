@@ -14,7 +14,7 @@ import { down } from "../../src/sandbox/cluster/lifecycle";
 import { STANDBY_STATE_DIR } from "../../src/sandbox/cluster/standby-region";
 import { cutBetweenRegions } from "../../src/sandbox/network";
 import { powerCut } from "../../src/sandbox/hosts";
-import { promoteStandby, standbyClusterStatus, standbyLag } from "../../src/sandbox/standby";
+import { ensureWritablePrimary, promoteStandby, standbyClusterStatus, standbyLag } from "../../src/sandbox/standby";
 import { nodesOf } from "../../src/spec";
 import { localSql, sandbox, waitFor, waitHealthy, WriteLoad } from "./support";
 
@@ -60,13 +60,7 @@ beforeAll(async () => {
 afterAll(async () => {
   // Leave prod as the other suites expect it: a primary cluster, its stack file, no standby.
   const now = await openSandbox();
-  const config = await now.client.rest(nodesOf(now.spec, "postgres")[0].name, "GET", "/config").catch(() => undefined);
-  if (config?.body?.standby_cluster) {
-    for (const n of nodesOf(now.spec, "postgres")) {
-      const r = await now.client.rest(n.name, "PATCH", "/config", { standby_cluster: null }, { auth: true }).catch(() => undefined);
-      if (r?.status === 200) break;
-    }
-  }
+  await ensureWritablePrimary(now);
   await down({ stateDir: STANDBY_STATE_DIR, log });
   await waitHealthy(now, T(3));
   // The promoted region's timeline history reached prod only by streaming (a standby archives
