@@ -10,6 +10,7 @@ import { TIER_DEFAULTS } from "../../src/config/defaults";
 import { buildProgram } from "../../src/cli/main";
 import { BACKUP_BEGIN, BACKUP_END, FAILOVER_BEGIN, FAILOVER_END, readmeWithBenchTables } from "../../bench/readme";
 import { CHAOS_BEGIN, CHAOS_END } from "../../bench/chaos/report";
+import { STANDBY_BEGIN, STANDBY_END } from "../../bench/standby";
 import { POOLING_BEGIN, POOLING_END } from "../../bench/pooling";
 import { CLI_BEGIN, CLI_END } from "../../bench/cli";
 import { DAY2_BEGIN, DAY2_END } from "../../bench/day2";
@@ -59,7 +60,7 @@ describe("documentation stays in step with the code", () => {
     const readme = read("README.md");
     const section = readme.slice(readme.indexOf("<!-- BEGIN benchmark figures -->"), readme.indexOf("<!-- END benchmark figures -->"));
     let prose = section;
-    for (const [b, e] of [[FAILOVER_BEGIN, FAILOVER_END], [BACKUP_BEGIN, BACKUP_END], [DAY2_BEGIN, DAY2_END], [CLI_BEGIN, CLI_END], [POOLING_BEGIN, POOLING_END], [CHAOS_BEGIN, CHAOS_END]]) {
+    for (const [b, e] of [[FAILOVER_BEGIN, FAILOVER_END], [BACKUP_BEGIN, BACKUP_END], [DAY2_BEGIN, DAY2_END], [CLI_BEGIN, CLI_END], [POOLING_BEGIN, POOLING_END], [CHAOS_BEGIN, CHAOS_END], [STANDBY_BEGIN, STANDBY_END]]) {
       expect(prose).toContain(b);
       prose = prose.slice(0, prose.indexOf(b)) + prose.slice(prose.indexOf(e) + e.length);
     }
