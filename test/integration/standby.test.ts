@@ -16,6 +16,7 @@ import { cutBetweenRegions } from "../../src/sandbox/network";
 import { powerCut } from "../../src/sandbox/hosts";
 import { ensureWritablePrimary, promoteStandby, standbyClusterStatus, standbyLag } from "../../src/sandbox/standby";
 import { nodesOf } from "../../src/spec";
+import { NODE_PATHS } from "../../src/node-paths";
 import { localSql, sandbox, waitFor, waitHealthy, WriteLoad } from "./support";
 
 const T = (minutes: number) => minutes * 60_000;
@@ -69,7 +70,7 @@ afterAll(async () => {
   const leader = (await now.client.leader())!;
   await localSql(leader, "select 1");
   const { hostExec } = await import("../../src/sandbox/hosts");
-  await hostExec(leader, ["bash", "-c", `cd /var/lib/postgresql/17/pgha && for h in pg_wal/*.history; do pgbackrest --stanza=${now.spec.backup.stanza} --no-archive-async archive-push "$PWD/$h" || true; done`], { user: "postgres", timeoutMs: 120_000 });
+  await hostExec(leader, ["bash", "-c", `cd ${NODE_PATHS.dataDir} && for h in pg_wal/*.history; do pgbackrest --stanza=${now.spec.backup.stanza} --no-archive-async archive-push "$PWD/$h" || true; done`], { user: "postgres", timeoutMs: 120_000 });
   if (path.resolve(now.state.stackFile) !== path.resolve(originalStackFile)) await applyPrimary(originalStackFile);
   // Following the standby cluster took its control-file settings: restart what that left pending.
   const restart = await runRestart({ transport: sandboxTransport, nodes: sb.spec.nodes, pendingOnly: true, log });
