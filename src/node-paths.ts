@@ -64,6 +64,8 @@ export const NODE_PATHS = {
   /** …and as Alertmanager reads it, the account filled in by pgha-setup monitoring (from STS). */
   alertmanagerConfig: "/etc/prometheus/alertmanager-pgha.yml",
   alertmanagerDropIn: "/etc/systemd/system/prometheus-alertmanager.service.d/pgha.conf",
+  /** Alertmanager's --storage.path: its notification log (nflog) and silences. */
+  alertmanagerStorage: "/var/lib/prometheus/alertmanager",
   /** The dead man's switch: pgha-monitor heartbeat puts a CloudWatch metric every minute while the monitoring works. */
   heartbeatService: "/etc/systemd/system/pgha-heartbeat.service",
   heartbeatTimer: "/etc/systemd/system/pgha-heartbeat.timer",

@@ -113,7 +113,7 @@ describe("the monitoring node", () => {
  */
 async function forgetNotifications(): Promise<void> {
   const mon = nodesOf(sb.spec, "monitor")[0].name;
-  await sh(mon, "systemctl stop prometheus-alertmanager.service && rm -f /var/lib/prometheus/alertmanager/nflog && systemctl start prometheus-alertmanager.service");
+  await sh(mon, `systemctl stop prometheus-alertmanager.service && rm -f ${NODE_PATHS.alertmanagerStorage}/nflog && systemctl start prometheus-alertmanager.service`);
   await waitFor("Alertmanager ready", async () => ((await hostExec(mon, ["pgha-monitor", "check"])).code === 0 ? true : undefined), 60_000, 1000);
 }
 

@@ -28,6 +28,7 @@ export function monitorView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
     prometheusRules: NODE_PATHS.prometheusRules,
     alertmanagerTemplate: NODE_PATHS.alertmanagerTemplate,
     alertmanagerConfig: NODE_PATHS.alertmanagerConfig,
+    alertmanagerStorage: NODE_PATHS.alertmanagerStorage,
     retentionDays: spec.monitoring.retentionDays,
     scrapeIntervalSeconds: spec.monitoring.scrapeIntervalSeconds,
     prometheusUrl: `${scheme}://${address}:${PORTS.prometheus}`,
