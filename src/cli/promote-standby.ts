@@ -38,7 +38,7 @@ export function registerPromoteStandbyCommand(program: Command): void {
     .option("--old-stack <stack>", "the primary stack it follows (default: its postgres-ha:standby.primaryStack)")
     .option("--old-instance-ids <file>", "the old primary's node name → instance id JSON; without it its state cannot be checked and --yes is required")
     .option("--old-timeout <seconds>", "how long the old primary's nodes may take to answer over SSM before it counts as gone", "60")
-    .option("--fence-old", "make the old primary cluster follow the promoted one first (planned promotion: RPO 0); its VPC must resolve the standby's rw name (README)")
+    .option("--fence-old", "drain the old primary (read-only, writing sessions ended after 10 s), wait for the standby to replay it, then make it follow the promoted cluster (planned promotion: RPO 0); its VPC must resolve the standby's rw name (README)")
     .option("--yes", "promote although the old primary takes writes and is not fenced, or cannot be asked")
     .option("--json", "print {rpoBytes, rpoSeconds, promotedAt, firstWriteAt, …} as JSON")
     .action(async (opts: { stack: string; instanceIds: string; oldStack?: string; oldInstanceIds?: string; oldTimeout: string; fenceOld?: boolean; yes?: boolean; json?: boolean }) => {

@@ -105,8 +105,8 @@ export function registerSandboxCommands(program: Command): void {
 
   sandbox
     .command("promote-standby")
-    .description("promote the standby cluster (second region) to a primary: standby_cluster removed from its dynamic configuration, first write through its rw endpoint, its own stanza and a first full backup; with --fence-old the old primary cluster first becomes a standby of it (no write lost, the old leader acknowledges none after); refused while the old primary is reachable and unfenced unless --yes")
-    .option("--fence-old", "turn the old primary cluster into a standby of the promoted one first (planned promotion: RPO 0)")
+    .description("promote the standby cluster (second region) to a primary: standby_cluster removed from its dynamic configuration, first write through its rw endpoint, its own stanza and a first full backup; with --fence-old the old primary is first drained (read-only, writing sessions ended after 10 s), the standby replays up to its last commit, then the old cluster becomes a standby of it (no acknowledged write lost); refused while the old primary is reachable and unfenced unless --yes")
+    .option("--fence-old", "drain the old primary, wait for the standby to replay it, then make the old cluster a standby of the promoted one (planned promotion: RPO 0)")
     .option("--yes", "promote although the old primary is reachable and not fenced (two writable primaries until you fence it)")
     .option("--json", "print {rpoBytes, rpoSeconds, promotedAt, firstWriteAt, …} as JSON")
     .action(async (opts: { fenceOld?: boolean; yes?: boolean; json?: boolean }) => {
