@@ -90,9 +90,13 @@ export function repositoryS3Access(layout: Layout, repo: Pick<RepositorySpec, "i
   return s3;
 }
 
-/** Repositories other than repo1: the second region's copy, and a standby cluster's source. */
+/** Repositories other than repo1: the second region's copy, a standby cluster's source, a restored cluster's source. */
 function otherRepositories(spec: ClusterSpec): RepositorySpec[] {
-  return [...spec.backup.repositories.filter((r) => r.index > 1), ...(spec.standby ? [spec.standby.repository] : [])];
+  return [
+    ...spec.backup.repositories.filter((r) => r.index > 1),
+    ...(spec.standby ? [spec.standby.repository] : []),
+    ...(spec.restoreFrom ? [spec.restoreFrom.repository] : []),
+  ];
 }
 
 export function ec2Layout(spec: ClusterSpec): Layout {
@@ -155,9 +159,26 @@ export const SANDBOX_NETWORK = {
   routerAddress: sandboxHostAddress(253),
 } as const;
 
-/** Whether a sandbox stack lives in the second region (a standby cluster) rather than the first. */
-export function inSecondSandboxRegion(spec: Pick<ClusterSpec, "standby">): boolean {
-  return spec.standby !== undefined;
+/**
+ * Whether a sandbox stack's hosts live on the second bridge (10.88.1.0/24) beside the first
+ * stack's: a standby cluster (the second region), or a cluster restored from the first stack's
+ * repository (restoreFrom: another stack in the same region, booted beside its source).
+ */
+export function inSecondSandboxRegion(spec: Pick<ClusterSpec, "standby" | "restoreFrom">): boolean {
+  return spec.standby !== undefined || spec.restoreFrom !== undefined;
+}
+
+/**
+ * The sandbox's S3 server of a region, as a stack sees it: the stack's own region is served by
+ * the first server (s3.sandbox.internal), except for a standby cluster, whose own region is the
+ * second; the other region by the other server. So prod (eu-west-1) finds its copy in
+ * eu-central-1 on the second, prod-dr (eu-central-1) its own bucket and prod's copy there, and a
+ * cluster restored from prod (eu-west-1) prod's bucket on the first.
+ */
+export function sandboxS3HostOf(spec: Pick<ClusterSpec, "standby" | "region">, region: string): string {
+  const own = spec.standby ? SANDBOX_NETWORK.s3SecondHost : SANDBOX_NETWORK.s3Host;
+  const other = own === SANDBOX_NETWORK.s3Host ? SANDBOX_NETWORK.s3SecondHost : SANDBOX_NETWORK.s3Host;
+  return region === spec.region ? own : other;
 }
 
 /** The first region's first HAProxy (lb1, .31): where a standby cluster's standby.host resolves in the sandbox. */
@@ -184,7 +205,7 @@ export function sandboxLayout(spec: ClusterSpec): Layout {
   // copy are behind the second region's S3 endpoint; the AWS API stand-ins stay on the first
   // bridge, reached through the router.
   const region2 = inSecondSandboxRegion(spec);
-  const ownS3Host = region2 ? SANDBOX_NETWORK.s3SecondHost : SANDBOX_NETWORK.s3Host;
+  const ownS3Host = sandboxS3HostOf(spec, spec.region);
   const addresses = Object.fromEntries(spec.nodes.map((n) => [n.name, sandboxAddress(spec, n.name)]));
   const lbs = nodesOf(spec, "haproxy");
   // Service names resolve to the first HAProxy node (on AWS: the NLB or the HAProxy nodes).
@@ -215,7 +236,7 @@ export function sandboxLayout(spec: ClusterSpec): Layout {
       requestChecksums: "when_required",
     },
     s3: sandboxS3Access(ownS3Host, spec.region),
-    s3ByRegion: Object.fromEntries(second.map((r) => [r.region, sandboxS3Access(SANDBOX_NETWORK.s3SecondHost, r.region)])),
+    s3ByRegion: Object.fromEntries(second.map((r) => [r.region, sandboxS3Access(sandboxS3HostOf(spec, r.region), r.region)])),
     installPackages: false,
     extraHosts: [
       { name: spec.serviceNames.readWrite, address: lbAddress },

@@ -28,6 +28,9 @@ export const NODE_PATHS = {
   pgbackrestSecondRegionConf: "/etc/pgbackrest/second-region.conf",
   /** A standby cluster: the primary's repository copy in this region (read-only). */
   pgbackrestStandbyConf: "/etc/pgbackrest/standby-source.conf",
+  /** restoreFrom: the source cluster's repository (read-only), and the directory of its passphrase (pgha-secrets). */
+  pgbackrestRestoreSourceConf: "/etc/pgbackrest/restore-source.conf",
+  pgbackrestRestoreSourceSecretsDir: "/etc/pgbackrest/restore-source.d",
   etcdConfig: "/etc/etcd/pgha-etcd.yml",
   etcdMembers: "/etc/etcd/pgha-etcd-members",
   // Written by pgha-etcd prepare beside the data directory: pgha-etcd.yml plus the join settings.

@@ -1,6 +1,6 @@
 // StackConfig → ClusterSpec: the cluster as plain data, decided once, used by everything else
 // (AWS components, rendering, sandbox, policies). No Pulumi here.
-import { INSTANCE_MEMORY_MIB, type StackConfig } from "./config/defaults";
+import { INSTANCE_MEMORY_MIB, type RestoreTargetType, type StackConfig } from "./config/defaults";
 import type { MemberTags, ParameterValue, SyncMode, Tier } from "./config/schema";
 import { accessDeclaration, type AccessDeclaration } from "./access/declaration";
 
@@ -145,6 +145,8 @@ export interface ClusterSpec {
   serviceNames: { readWrite: string; readOnly: string };
   /** standby: this cluster follows another (Patroni standby_cluster); undefined for a primary cluster. */
   standby?: StandbySpec;
+  /** This cluster's first member is restored from another cluster's repository (restoreFrom). */
+  restoreFrom?: RestoreFromSpec;
   /** standbyClusters: the stacks that follow this cluster, each with its permanent slot and networks. */
   standbyClusters: { stack: string; slot: string; cidrs: string[] }[];
   names: {
@@ -183,6 +185,22 @@ export interface StandbySpec {
   slot: string;
   /** The primary's repository copy in this region, read with the primary's stanza and path. */
   repository: RepositorySpec;
+}
+
+export interface RestoreFromSpec {
+  /** The source cluster: its stack and cluster name, its stanza and repository path in the bucket. */
+  stack: string;
+  cluster: string;
+  stanza: string;
+  repoPath: string;
+  /** Its restore-point catalogue in the bucket (name targets are looked up there). */
+  catalogPrefix: string;
+  /** The bucket read (repository index 2: not this stack's repo1), in its region. */
+  repository: RepositorySpec;
+  repoEncryption: boolean;
+  /** The source's cluster secret: the repository passphrase (and, in the sandbox, its S3 keys). */
+  secretName: string;
+  target: { type: RestoreTargetType; value?: string };
 }
 
 /** The default bucket name of a repository in a region: pgha-<stack>-<cluster>-<region>, at most 63 characters. */
@@ -388,6 +406,7 @@ export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
           },
         }
       : {}),
+    ...(cfg.restoreFrom ? { restoreFrom: restoreFromSpec(cfg) } : {}),
     standbyClusters: Object.entries(cfg.standbyClusters)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([follower, v]) => ({ stack: follower, slot: standbySlotName(follower), cidrs: [...v.cidrs] })),
@@ -404,6 +423,23 @@ export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
       nodeSecret: Object.fromEntries(nodes.map((n) => [n.name, `${secretBase}/node/${n.name}`])),
       roleSecret: Object.fromEntries(access.roles.filter((r) => r.secret).map((r) => [r.name, r.secret!])),
     },
+  };
+}
+
+function restoreFromSpec(cfg: StackConfig): RestoreFromSpec {
+  const r = cfg.restoreFrom!;
+  const cluster = r.cluster ?? cfg.clusterName;
+  const region = r.region ?? cfg.region;
+  return {
+    stack: r.stack,
+    cluster,
+    stanza: cluster,
+    repoPath: `/pgbackrest/${cluster}`,
+    catalogPrefix: `restore-points/${cluster}/`,
+    repository: { index: 2 as const, region, bucketName: r.bucket ?? defaultBucketName(r.stack, cluster, region), fullRetentionDays: cfg.backup.fullRetentionDays },
+    repoEncryption: r.repoEncryption ?? cfg.backup.repoEncryption,
+    secretName: `${PROJECT}/${r.stack}/${cluster}/cluster`,
+    target: r.target.type === "immediate" ? { type: "immediate" } : { type: r.target.type, value: r.target.value },
   };
 }
 

@@ -98,10 +98,11 @@ def main() -> None:
         out["datapoints"] = sorted(({"timestamp": d["Timestamp"].isoformat(), "sum": d["Sum"]} for d in r["Datapoints"]), key=lambda d: d["timestamp"])
     listing = req.get("list")
     if listing:
-        keys = []
+        objects = []
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=listing["bucket"], Prefix=listing["prefix"]):
-            keys.extend(o["Key"] for o in page.get("Contents", []))
-        out["keys"] = keys
+            objects.extend({"key": o["Key"], "size": o["Size"], "etag": o["ETag"]} for o in page.get("Contents", []))
+        out["keys"] = [o["key"] for o in objects]
+        out["objects"] = objects
     json.dump(out, sys.stdout)
 
 

@@ -5,6 +5,7 @@
 // kept as written), so one run reports schema and cross-field problems together. Every rule
 // therefore checks that the values it needs are there, and `failed(path)` tells a value the
 // schema refused from one that was never set.
+import { restoreTargetProblem } from "./restore-target";
 import { CIDR_RE, cidrIsNetworkAddress, type MemberTags, type Tier } from "./schema";
 import { FAILSAFE_CHECK_SECONDS, INSTANCE_MEMORY_MIB, type StackConfig } from "./defaults";
 import { keyDoc } from "./keys";
@@ -26,7 +27,7 @@ const isStr = (v: unknown): v is string => typeof v === "string";
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const isCidr = (v: unknown): v is string => isStr(v) && CIDR_RE.test(v);
 
-export function crossFieldProblems(c: ConfigView, failed: (path: PathSegment[]) => boolean = () => false): ConfigProblem[] {
+export function crossFieldProblems(c: ConfigView, failed: (path: PathSegment[]) => boolean = () => false, stack?: string): ConfigProblem[] {
   const p: ConfigProblem[] = [];
   const add = (path: PathSegment[], value: unknown, reason: string, allowed?: string, extra?: Parameters<typeof problem>[4]) =>
     p.push(problem(path, value, reason, allowed ?? keyDoc(path)?.allowed ?? "see the config reference (README.md, 'Config reference')", extra));
@@ -199,6 +200,21 @@ export function crossFieldProblems(c: ConfigView, failed: (path: PathSegment[]) 
       const declared = isObj(pgDecl[key]) ? Object.keys(pgDecl[key] as object) : [];
       if (declared.length)
         add(["postgres", key], declared, `is declared on a standby cluster: its databases and roles are the primary's, replicated (declare them on the primary stack ${isStr(standby.primaryStack) ? standby.primaryStack : ""})`.replace(" )", ")"), "{} while standby is set");
+    }
+  }
+  // --- restore into a new stack: another cluster's repository at a target
+  const rf = c.restoreFrom;
+  if (isObj(rf)) {
+    if (isObj(standby))
+      add(["restoreFrom"], "set", "cannot be combined with standby: a standby cluster is a copy of its primary, kept in step; a restored cluster starts its own timeline", "null while standby is set");
+    if (isStr(rf.stack) && rf.stack === stack)
+      add(["restoreFrom", "stack"], rf.stack, "is this stack: a cluster restores from another cluster's repository (an in-place restore is `npx pgha sandbox restore --in-place` / pgha-restore on a node)", "another stack of this project");
+    if (isStr(rf.bucket) && rf.bucket === b.bucketName)
+      add(["restoreFrom", "bucket"], rf.bucket, "is backup.bucketName: the source repository is only read, and this cluster archives into its own bucket", "the source's bucket, other than backup.bucketName");
+    const target = isObj(rf.target) ? rf.target : undefined;
+    if (target && isStr(target.type) && !failed(["restoreFrom", "target"])) {
+      const problem = restoreTargetProblem(target.type, target.value);
+      if (problem) add(["restoreFrom", "target", "value"], target.value ?? null, problem.why, problem.allowed);
     }
   }
   const tls = c.tls ?? {};

@@ -121,6 +121,8 @@ export interface StackConfig {
   standby: StandbyConfig | null;
   /** Standby clusters (other stacks) that follow this one, by stack name: a permanent slot each and their networks. */
   standbyClusters: Record<string, { cidrs: string[] }>;
+  /** The first member is restored from another cluster's repository at a target (null: initdb). */
+  restoreFrom: RestoreFromConfig | null;
 }
 
 export interface StandbyConfig {
@@ -133,6 +135,25 @@ export interface StandbyConfig {
   cidrs: string[];
   /** The primary's repository copy in this stack's region (its backup.secondRepository bucket). */
   repositoryBucket: string;
+}
+
+/** A recovery target of PostgreSQL (pgBackRest restore --type): what restoreFrom.target names. */
+export const RESTORE_TARGET_TYPES = ["time", "name", "xid", "lsn", "immediate"] as const;
+export type RestoreTargetType = (typeof RESTORE_TARGET_TYPES)[number];
+
+export interface RestoreFromConfig {
+  /** The source cluster's stack (this project): its cluster secret holds the repository's passphrase. */
+  stack: string;
+  /** Its cluster name (default: this stack's clusterName): the stanza and repository path. */
+  cluster?: string;
+  /** Its region (default: this stack's): the region of the bucket read. */
+  region?: string;
+  /** The bucket read (default the source's repo1 name, pgha-<stack>-<cluster>-<region>): never written. */
+  bucket?: string;
+  /** Whether the source repository is encrypted (default: this stack's backup.repoEncryption). */
+  repoEncryption?: boolean;
+  /** The point in time the new cluster starts from. */
+  target: { type: RestoreTargetType; value?: string };
 }
 
 export type TierDefaults = Omit<StackConfig, "tier" | "clusterName" | "region">;
@@ -238,6 +259,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     nodeNamePrefix: "",
     standby: null,
     standbyClusters: {},
+    restoreFrom: null,
   },
   staging: {
     network: { ...common.network, availabilityZones: 3, allowedClientCidrs: ["10.20.0.0/16"] },
@@ -266,6 +288,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     nodeNamePrefix: "",
     standby: null,
     standbyClusters: {},
+    restoreFrom: null,
   },
   prod: {
     network: { ...common.network, availabilityZones: 3, allowedClientCidrs: ["10.20.0.0/16"] },
@@ -298,6 +321,7 @@ export const TIER_DEFAULTS: Record<Tier, TierDefaults> = {
     nodeNamePrefix: "",
     standby: null,
     standbyClusters: {},
+    restoreFrom: null,
   },
 };
 

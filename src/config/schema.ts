@@ -6,6 +6,7 @@
 // program as strings), so integer fields accept "30" as well as 30.
 import { z } from "zod";
 import { windowProblem } from "./maintenance-window";
+import { RESTORE_TARGET_TYPES } from "./defaults";
 
 export const TIERS = ["dev", "staging", "prod"] as const;
 export type Tier = (typeof TIERS)[number];
@@ -67,7 +68,9 @@ export const cron = z
 export const instanceType = z.string().regex(/^[a-z][a-z0-9-]*\d[a-z0-9-]*\.(nano|micro|small|medium|large|\d*xlarge|metal)$/);
 /** nodeNamePrefix: "dr-" makes dr-db1, dr-etcd1, dr-lb1 (a second region's cluster told apart from the first). */
 export const NODE_NAME_PREFIX_RE = /^[a-z][a-z0-9]{0,7}-$/;
-/** A Pulumi stack name of this project (standby.primaryStack, the keys of standbyClusters). */
+/** A cluster name (clusterName; restoreFrom.cluster): the stanza, the repository path and DNS names. */
+export const CLUSTER_NAME_RE = /^[a-z][a-z0-9-]{1,20}$/;
+/** A Pulumi stack name of this project (standby.primaryStack, restoreFrom.stack, the keys of standbyClusters). */
 export const STACK_NAME_RE = /^[a-z][a-z0-9-]{0,30}$/;
 const stackName = z.string().regex(STACK_NAME_RE);
 /** A host name or IPv4 address a node dials (standby.host). */
@@ -114,7 +117,7 @@ export const roleDecl = z.strictObject({
 
 export const configSchema = z.strictObject({
   tier: z.enum(TIERS),
-  clusterName: z.string().regex(/^[a-z][a-z0-9-]{1,20}$/).optional(),
+  clusterName: z.string().regex(CLUSTER_NAME_RE).optional(),
   network: z
     .strictObject({
       vpcCidr: cidr.optional(),
@@ -266,6 +269,20 @@ export const configSchema = z.strictObject({
     .nullable()
     .optional(),
   standbyClusters: z.record(stackName, z.strictObject({ cidrs: z.array(cidr).min(1) })).optional(),
+  restoreFrom: z
+    .strictObject({
+      stack: stackName,
+      cluster: z.string().regex(CLUSTER_NAME_RE).optional(),
+      region: z.string().regex(AWS_REGION_RE).optional(),
+      bucket: bucketName.optional(),
+      repoEncryption: bool.optional(),
+      target: z.strictObject({
+        type: z.enum(RESTORE_TARGET_TYPES),
+        value: z.preprocess((v) => (typeof v === "number" ? String(v) : v), z.string().min(1).max(100)).optional(),
+      }),
+    })
+    .nullable()
+    .optional(),
 });
 
 export type ConfigInput = z.infer<typeof configSchema>;

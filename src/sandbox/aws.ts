@@ -10,7 +10,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { repoRoot } from "../repo-root";
 import YAML from "yaml";
-import { SANDBOX_NETWORK, inSecondSandboxRegion, type Layout } from "../layout";
+import { SANDBOX_NETWORK, sandboxS3HostOf, type Layout } from "../layout";
 import { bundleKeys, bundlePrefix, desiredPointer } from "../bundle/format";
 import { renderAwsEnv, type NodeBundle } from "../render/bundle";
 import { nodeSoftware } from "../render/software";
@@ -110,6 +110,7 @@ export interface InboxMessage {
 
 export interface DeployResult {
   keys: string[] | null;
+  objects?: { key: string; size: number; etag: string }[] | null;
   topics?: Record<string, string>;
   messages?: InboxMessage[] | null;
   datapoints?: { timestamp: string; sum: number }[] | null;
@@ -171,9 +172,16 @@ export async function listObjects(bucket: string, prefix: string, region = "eu-w
   return (await deploy(region, { list: { bucket, prefix } }, s3)).keys ?? [];
 }
 
+/** The objects under a prefix with their size and ETag: what "unchanged" is checked against. */
+export async function listObjectDetails(bucket: string, prefix: string, region = "eu-west-1", s3?: { host: string; address: string }): Promise<{ key: string; size: number; etag: string }[]> {
+  return (await deploy(region, { list: { bucket, prefix } }, s3)).objects ?? [];
+}
+
 /** The S3 endpoint of a stack's own region in the sandbox (a standby cluster: the second region's). */
 export function stackS3(spec: ClusterSpec): { host: string; address: string } {
-  return inSecondSandboxRegion(spec) ? { host: SANDBOX_NETWORK.s3SecondHost, address: SANDBOX_NETWORK.s3SecondAddress } : { host: SANDBOX_NETWORK.s3Host, address: SANDBOX_NETWORK.s3Address };
+  return sandboxS3HostOf(spec, spec.region) === SANDBOX_NETWORK.s3SecondHost
+    ? { host: SANDBOX_NETWORK.s3SecondHost, address: SANDBOX_NETWORK.s3SecondAddress }
+    : { host: SANDBOX_NETWORK.s3Host, address: SANDBOX_NETWORK.s3Address };
 }
 
 export async function getObject(bucket: string, key: string): Promise<Buffer> {

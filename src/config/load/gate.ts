@@ -85,7 +85,7 @@ function validateInput(input: Record<string, unknown>, opts: LoadOptions): { con
   const view = (config ? structuredClone(config) : { ...rest, clusterName, region }) as ConfigView & Record<string, unknown>;
   for (const list of lists) setAt(view, list, structuredClone(valueAt(input, list)));
   for (const path of failedPaths) if (!lists.some((l) => startsWith(path, l))) deleteAt(view, path);
-  problems.push(...crossFieldProblems(view, failed));
+  problems.push(...crossFieldProblems(view, failed, opts.stack));
 
   // 3. The derived cluster: checked as a whole (parameters the tier, the instance size and the
   //    overrides produced together). A problem already reported for the same key is not repeated.

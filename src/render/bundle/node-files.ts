@@ -57,6 +57,20 @@ export function commonView(spec: ClusterSpec, node: NodeSpec, layout: Layout) {
     secondBucket: spec.backup.repositories[1]?.bucketName ?? "",
     secondRegion: spec.backup.repositories[1]?.region ?? "",
     secondS3Endpoint: secondS3Endpoint(spec, layout),
+    // restoreFrom: the source's repository, catalogue and passphrase (pgha-restore bootstrap-from-source).
+    restoreSource: spec.restoreFrom
+      ? {
+          conf: NODE_PATHS.pgbackrestRestoreSourceConf,
+          secretsDir: NODE_PATHS.pgbackrestRestoreSourceSecretsDir,
+          secret: spec.restoreFrom.secretName,
+          stack: spec.restoreFrom.stack,
+          stanza: spec.restoreFrom.stanza,
+          bucket: spec.restoreFrom.repository.bucketName,
+          region: spec.restoreFrom.repository.region,
+          s3Endpoint: layout.kind === "ec2" ? "" : `https://${repositoryS3Access(layout, spec.restoreFrom.repository).endpoint}`,
+          catalogPrefix: spec.restoreFrom.catalogPrefix,
+        }
+      : undefined,
     logicalPrefix: spec.backup.logicalPrefix,
     catalogPrefix: spec.backup.catalogPrefix,
     dataDir: node.role === "etcd" ? NODE_PATHS.etcdDataDir : NODE_PATHS.dataDir,
@@ -157,26 +171,27 @@ export function baseConfFile(spec: ClusterSpec, view: object): BundleFile {
  * first region's archive independent of the second.
  */
 export function pgbackrestFiles(spec: ClusterSpec, layout: Layout, view: object, archivePushQueueMax: string): BundleFile[] {
-  const render = (r: RepositorySpec, replica: boolean, replicaOf = spec.backup.repositories[0].bucketName) => {
+  const render = (r: RepositorySpec, replica: boolean, replicaOf = spec.backup.repositories[0].bucketName, source?: { stanza: string; repoPath: string; cipher: boolean; stack: string }) => {
     const s3 = repositoryS3Access(layout, r);
     return renderTemplate("pgbackrest.conf", {
       ...view,
+      ...(source ? { stanza: source.stanza, sourceStack: source.stack } : {}),
       repos: [{
         bucket: r.bucketName,
         s3,
         kmsKeyId: s3.sseKms ? spec.names.kmsAlias : "",
-        cipher: spec.backup.repoEncryption,
+        cipher: source ? source.cipher : spec.backup.repoEncryption,
         fullRetentionDays: r.fullRetentionDays,
       }],
       replica,
       replicaOf,
-      repoPath: spec.backup.repoPath,
+      repoPath: source ? source.repoPath : spec.backup.repoPath,
       s3KeyType: layout.s3.credentials === "instance-role" ? "auto" : "shared",
       secretNames: [
-        ...(spec.backup.repoEncryption ? ["repo1-cipher-pass"] : []),
+        ...((source ? source.cipher : spec.backup.repoEncryption) ? ["repo1-cipher-pass"] : []),
         ...(layout.s3.credentials === "secret" ? ["repo1-s3-key", "repo1-s3-key-secret"] : []),
       ].join(", "),
-      secretsConf: NODE_PATHS.pgbackrestSecrets,
+      secretsConf: source ? `${NODE_PATHS.pgbackrestRestoreSourceSecretsDir}/secrets.conf` : NODE_PATHS.pgbackrestSecrets,
       archivePushQueueMax,
     });
   };
@@ -187,6 +202,10 @@ export function pgbackrestFiles(spec: ClusterSpec, layout: Layout, view: object,
     // A standby cluster: the primary's repository copy in this region, read-only (restores of
     // new members, WAL when streaming is cut).
     ...(spec.standby ? [file(NODE_PATHS.pgbackrestStandbyConf, render(spec.standby.repository, true, `the primary cluster's bucket (stack ${spec.standby.primaryStack})`))] : []),
+    // restoreFrom: the source cluster's repository, read-only (the first member's bootstrap).
+    ...(spec.restoreFrom
+      ? [file(NODE_PATHS.pgbackrestRestoreSourceConf, render(spec.restoreFrom.repository, true, "", { stanza: spec.restoreFrom.stanza, repoPath: spec.restoreFrom.repoPath, cipher: spec.restoreFrom.repoEncryption, stack: spec.restoreFrom.stack }))]
+      : []),
   ];
 }
 
@@ -207,6 +226,16 @@ function postgresFiles(spec: ClusterSpec, node: NodeSpec, layout: Layout): Bundl
     dcsYaml: indent(YAML.stringify(dynamic, { lineWidth: 0, version: "1.1" }), 4),
     postBootstrap: `${NODE_PATHS.backupScript} post-bootstrap`,
     standbyConf: spec.standby ? NODE_PATHS.pgbackrestStandbyConf : "",
+    // restoreFrom: Patroni's custom bootstrap; each key besides command reaches it as --key=value.
+    restoreFrom: spec.restoreFrom
+      ? {
+          stack: spec.restoreFrom.stack,
+          target: spec.restoreFrom.target.type === "immediate" ? "immediate" : `${spec.restoreFrom.target.type} ${spec.restoreFrom.target.value}`,
+          command: `${NODE_PATHS.restoreScript} bootstrap-from-source`,
+          targetType: spec.restoreFrom.target.type,
+          targetValue: spec.restoreFrom.target.value === undefined ? "" : JSON.stringify(spec.restoreFrom.target.value),
+        }
+      : undefined,
     tags: {
       nofailover: String(node.tags.nofailover ?? false),
       noloadbalance: String(node.tags.noloadbalance ?? false),

@@ -9,7 +9,7 @@ import { SANDBOX_NETWORK, sandboxLayout } from "../../layout";
 import { repoPath } from "../../repo-root";
 import { ensureMaterial, secretDocuments } from "../material";
 import { bootHost, cleanupAll, listHosts, shutdownHost, startHost, waitForBoot } from "../hosts";
-import { AWS_HOST, publishSecrets, startAwsApis } from "../aws";
+import { AWS_HOST, publishSecrets, stackS3, startAwsApis } from "../aws";
 import { detachAllUnder, volumesDirectory } from "../volumes";
 import { ensureSandboxNetwork } from "../network";
 import { removeS3, repositoryEndpoints, startRepositoryS3 } from "../s3";
@@ -20,7 +20,7 @@ import { attachDataVolumes, hostDefinition, publishStack, waitForCloudInit } fro
 import { IMAGES_DIR, openSandbox, readState, sandboxUserDataHash, STATE_DIR, staleReason, stateFile, writeState } from "./state";
 import type { Sandbox, SandboxState } from "./types";
 import { applyAccess, declaresAccess } from "./access";
-import { checkStandbyPrimary, downStandby, prepareStandbyRegion, seedStandbyMaterial, STANDBY_STATE_DIR } from "./standby-region";
+import { checkRestoreSource, checkStandbyPrimary, downStandby, prepareStandbyRegion, seedRestoredMaterial, seedStandbyMaterial, STANDBY_STATE_DIR } from "./standby-region";
 
 export interface UpOptions {
   stack: string;
@@ -41,9 +41,12 @@ export function ensureImage(log: (line: string) => void = () => undefined): stri
 export async function up(opts: UpOptions): Promise<Sandbox> {
   const log = opts.log ?? (() => undefined);
   const { stack, file, spec } = loadStack(opts.stack);
-  // A standby cluster boots as a second sandbox in the second region, beside its primary's.
-  const stateDir = opts.stateDir ?? (spec.standby ? STANDBY_STATE_DIR : STATE_DIR);
+  // A standby cluster boots as a second sandbox in the second region, beside its primary's; a
+  // cluster restored from another stack's repository beside its source, in the same slot.
+  const secondSlot = spec.standby !== undefined || spec.restoreFrom !== undefined;
+  const stateDir = opts.stateDir ?? (secondSlot ? STANDBY_STATE_DIR : STATE_DIR);
   if (spec.standby) checkStandbyPrimary(spec);
+  if (spec.restoreFrom) checkRestoreSource(spec);
   const rawConfig = readStackFile(file).raw;
   // A state without a user-data hash is an `up` that never finished booting: start again.
   const existing = readState(stateDir)?.userDataHash ? readState(stateDir) : undefined;
@@ -51,8 +54,8 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
   if (existing && stale) {
     throw Object.assign(new Error(`the running sandbox cannot be reused: ${stale}; run \`npx pgha sandbox down\` first, then up --stack ${stack}`), { exitCode: 3 });
   }
-  if (existing && spec.standby) {
-    // A standby cluster that is up is kept as it is (it shares the primary's S3 and AWS APIs).
+  if (existing && secondSlot) {
+    // A standby (or restored) cluster that is up is kept as it is (it shares the first stack's S3 and AWS APIs).
     const sb = await openSandbox(stateDir);
     await waitHealthy(sb, opts.timeoutMs ?? 180_000);
     return sb;
@@ -86,6 +89,9 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
   if (spec.standby) {
     log(`certificates and secrets: the primary's CA and cluster passwords (its database), this cluster's node certificates`);
     seedStandbyMaterial(STATE_DIR, stateDir);
+  } else if (spec.restoreFrom) {
+    log(`certificates and secrets: the sandbox's CA, this cluster's own passwords and node certificates (the repository passphrase of ${spec.restoreFrom.stack} is read from its cluster secret)`);
+    seedRestoredMaterial(STATE_DIR, stateDir);
   } else log("certificates and secrets (local CA, generated passwords)");
   const material = await ensureMaterial(spec, layout, stateDir);
   // The user-data hash is recorded only once the hosts booted with it (see below).
@@ -93,7 +99,11 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
   writeState(state, stateDir);
 
   await ensureSandboxNetwork();
-  if (spec.standby) {
+  if (spec.restoreFrom) {
+    const r = spec.restoreFrom;
+    log(`beside ${r.stack}: bridge ${SANDBOX_NETWORK.second.cidr}; restored from s3://${r.repository.bucketName}${r.repoPath} at ${r.target.type}${r.target.value ? ` ${r.target.value}` : ""}; own bucket ${spec.backup.bucketName} on https://${stackS3(spec).host}`);
+    await prepareStandbyRegion(spec);
+  } else if (spec.standby) {
     log(`second region: bridge ${SANDBOX_NETWORK.second.cidr}, router ${SANDBOX_NETWORK.routerAddress} ↔ ${SANDBOX_NETWORK.second.routerAddress}; bucket ${spec.backup.bucketName} on https://${SANDBOX_NETWORK.s3SecondHost}`);
     await prepareStandbyRegion(spec);
   } else {

@@ -11,10 +11,11 @@ import type { ClusterSpec } from "../../spec";
 import { PGHA_ROOT, STATE_DIR, bootedSpec, readState, stateFile } from "./state";
 import { materialDir } from "../material";
 import { ensureRouter, removeRouter } from "../network";
-import { SECOND_REGION_S3, s3DataDir, s3Pid } from "../s3";
+import { REGION_S3, SECOND_REGION_S3, s3DataDir, s3Pid } from "../s3";
+import { SANDBOX_NETWORK } from "../../layout";
 import { cleanupAll, hostState } from "../hosts";
 import { detachAllUnder, volumesDirectory } from "../volumes";
-import { AWS_HOST } from "../aws";
+import { AWS_HOST, stackS3 } from "../aws";
 
 /** Where the standby cluster's sandbox keeps its state (beside the primary's /var/lib/pgha/sandbox). */
 export const STANDBY_STATE_DIR = path.join(PGHA_ROOT, "sandbox-standby");
@@ -47,6 +48,41 @@ export function checkStandbyPrimary(spec: ClusterSpec): void {
 }
 
 /**
+ * A cluster restored from another stack's repository (restoreFrom) boots beside its source's
+ * sandbox, which must run the source stack and hold the bucket the restore reads.
+ */
+export function checkRestoreSource(spec: ClusterSpec): void {
+  const r = spec.restoreFrom!;
+  const state = readState(STATE_DIR);
+  if (!state?.userDataHash) refuse(`${spec.stack} is restored from stack ${r.stack}, whose sandbox is not up: run \`npx pgha sandbox up --stack ${r.stack}\` first`);
+  if (state.stack !== r.stack) refuse(`${spec.stack} is restored from stack ${r.stack}, but the sandbox runs ${state.stack}`);
+  const source = bootedSpec(state);
+  if (source.clusterName !== r.cluster) refuse(`restoreFrom.cluster = ${r.cluster}, but stack ${r.stack}'s cluster is ${source.clusterName}`);
+  const repo = source.backup.repositories.find((x) => x.bucketName === r.repository.bucketName);
+  if (!repo) refuse(`restoreFrom.bucket = ${r.repository.bucketName} is none of stack ${r.stack}'s repositories (${source.backup.repositories.map((x) => x.bucketName).join(", ")})`);
+  if (repo.region !== r.repository.region) refuse(`restoreFrom.region = ${r.repository.region}, but ${repo.bucketName} is in ${repo.region}`);
+  if (source.backup.repoEncryption !== r.repoEncryption)
+    refuse(`restoreFrom.repoEncryption is ${r.repoEncryption}, but stack ${r.stack}'s backup.repoEncryption is ${source.backup.repoEncryption}`);
+}
+
+/**
+ * A restored cluster's material: the sandbox's CA and its S3 and AWS API certificates (the
+ * servers it shares with the source's sandbox); its passwords and node certificates are its own.
+ */
+export function seedRestoredMaterial(sourceStateDir: string, stateDir: string): void {
+  const store = path.join(materialDir(stateDir), "material.json");
+  if (fs.existsSync(store)) return;
+  const source = JSON.parse(fs.readFileSync(path.join(materialDir(sourceStateDir), "material.json"), "utf8")) as Record<string, unknown>;
+  fs.mkdirSync(materialDir(stateDir), { recursive: true, mode: 0o700 });
+  fs.writeFileSync(store, JSON.stringify({ ca: source.ca, s3: source.s3, aws: source.aws, nodes: {} }, null, 2), { mode: 0o600 });
+}
+
+/** The S3 server holding a second-slot stack's own bucket (a standby: the second region's; a restored cluster: its source's region's). */
+function ownS3(spec: ClusterSpec) {
+  return stackS3(spec).host === SANDBOX_NETWORK.s3SecondHost ? SECOND_REGION_S3 : REGION_S3;
+}
+
+/**
  * The standby cluster's material starts from its primary's: the CA (each cluster verifies the
  * other, and a fenced old primary trusts the promoted one), the cluster's passwords (its
  * database is the primary's), the S3 and AWS API certificates. Its node certificates are its own.
@@ -60,25 +96,26 @@ export function seedStandbyMaterial(primaryStateDir: string, stateDir: string): 
   fs.writeFileSync(store, JSON.stringify(seeded, null, 2), { mode: 0o600 });
 }
 
-/** The router, and the standby cluster's bucket on the second region's (running) S3 endpoint. */
+/** The router, and the second-slot stack's bucket on its (running) S3 endpoint. */
 export async function prepareStandbyRegion(spec: ClusterSpec): Promise<void> {
-  if (!s3Pid(STATE_DIR, SECOND_REGION_S3)) refuse(`the second region's S3 endpoint (${SECOND_REGION_S3.name}) of the primary's sandbox is not running`);
+  const s3 = ownS3(spec);
+  if (!s3Pid(STATE_DIR, s3)) refuse(`the S3 endpoint ${s3.name} of the first stack's sandbox is not running`);
   if ((await hostState(AWS_HOST).catch(() => "stopped")) !== "running") refuse("the sandbox's AWS API host is not running: bring the primary's sandbox up first");
   await ensureRouter();
   // s3rver keeps a bucket as a directory of its data directory (CreateBucket makes it).
-  fs.mkdirSync(path.join(s3DataDir(STATE_DIR, SECOND_REGION_S3), spec.backup.bucketName), { recursive: true });
+  fs.mkdirSync(path.join(s3DataDir(STATE_DIR, s3), spec.backup.bucketName), { recursive: true });
 }
 
 /** Removes the standby cluster: its hosts, volumes, state, its bucket, and the router. */
 export async function downStandby(log: (l: string) => void = () => undefined): Promise<void> {
   const state = readState(STANDBY_STATE_DIR);
   const report = await cleanupAll(STANDBY_STATE_DIR);
-  if (report.hosts.length) log(`standby cluster: removed ${report.hosts.length} host(s)`);
+  if (report.hosts.length) log(`${state?.stack ?? "second"} cluster (beside the first): removed ${report.hosts.length} host(s)`);
   await detachAllUnder(volumesDirectory(STANDBY_STATE_DIR));
   if (state) {
     try {
       const spec = bootedSpec(state);
-      fs.rmSync(path.join(s3DataDir(STATE_DIR, SECOND_REGION_S3), spec.backup.bucketName), { recursive: true, force: true });
+      fs.rmSync(path.join(s3DataDir(STATE_DIR, ownS3(spec)), spec.backup.bucketName), { recursive: true, force: true });
     } catch {
       // a state that never finished booting has no spec to read
     }

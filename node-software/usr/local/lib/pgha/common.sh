@@ -105,7 +105,8 @@ pgha_repo_info() {
 
 # pgha_repo_args <repo>: the pgBackRest options that select a repository. 1: the stack's own
 # (pgbackrest.conf, the default); 2: the second region's copy (backup.secondRepository), read
-# with its own configuration file — the secrets in conf.d apply to it too.
+# with its own configuration file — the secrets in conf.d apply to it too; 3: restoreFrom's
+# source, another cluster's repository, with its own configuration and secrets.
 pgha_repo_args() {
   case "$1" in
     1) ;;
@@ -113,6 +114,11 @@ pgha_repo_args() {
       [ -n "${PGHA_SECOND_REGION_CONF:-}" ] || { echo "repository 2 needs backup.secondRepository (this cluster has one region)" >&2; return 2; }
       echo "--config=$ROOT$PGHA_SECOND_REGION_CONF"
       echo "--config-include-path=$ROOT/etc/pgbackrest/conf.d" ;;
+    3)
+      # restoreFrom: the source cluster's repository (read-only), with the source's passphrase.
+      [ -n "${PGHA_RESTORE_SOURCE_CONF:-}" ] || { echo "repository 3 is restoreFrom's source, and this cluster has none" >&2; return 2; }
+      echo "--config=$ROOT$PGHA_RESTORE_SOURCE_CONF"
+      echo "--config-include-path=$ROOT$PGHA_RESTORE_SOURCE_SECRETS_DIR" ;;
     *) echo "no repository $1 (1, or 2 with backup.secondRepository)" >&2; return 2 ;;
   esac
 }
