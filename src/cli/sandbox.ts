@@ -59,7 +59,7 @@ export function registerSandboxCommands(program: Command): void {
   sandbox
     .command("up")
     .description("build the image if needed, boot the hosts, wait until the cluster is healthy, print status")
-    .option("-s, --stack <stack>", "stack name or path to a Pulumi.<stack>.yaml", "prod")
+    .option("-s, --stack <stack>", "stack name or path to a Pulumi.<stack>.yaml; a stack with postgres-ha:restoreFrom (e.g. prod-pitr) boots beside its source's running sandbox, restored from its repository", "prod")
     .option("--standby [stack]", `also boot the standby cluster of the stack in the sandbox's second region (its own bridge ${SANDBOX_NETWORK.second.cidr}, joined by a router): a stack with postgres-ha:standby (default prod-dr), which the primary's standbyClusters declares`)
     .option("--json", "print the status as JSON")
     .action(async (opts: { stack: string; json?: boolean; standby?: boolean | string }) => {
@@ -159,7 +159,7 @@ export function registerSandboxCommands(program: Command): void {
     .command("down")
     .description("stop and remove every host, namespace, mount and cgroup of the sandbox")
     .option("--keep-data", "only stop the hosts; their disks stay for the next `up`")
-    .option("--standby", "only the standby cluster of the second region (and its router)")
+    .option("--standby", "only the cluster beside the first stack's (the standby cluster of the second region, or a stack restored from the first one's repository: restoreFrom) and its router")
     .action(async (opts: { keepData?: boolean; standby?: boolean }) => {
       await down({ keepData: opts.keepData, stateDir: opts.standby ? STANDBY_STATE_DIR : undefined, log: (l) => process.stderr.write(l + "\n") });
       out(opts.keepData ? "sandbox stopped (disks kept)" : "sandbox removed");

@@ -182,6 +182,34 @@ describe("pgha-restore restore", () => {
   });
 });
 
+describe("pgha-restore bootstrap-from-source (Patroni's custom bootstrap of a restoreFrom stack)", () => {
+  const args = ["bootstrap-from-source", "--scope=main", "--datadir=/var/lib/postgresql/17/pgha", "--target-type=time", "--target=2026-12-02 00:00:00+00"];
+
+  it("refuses on a cluster without restoreFrom, changing nothing", () => {
+    const n = db1();
+    const r = n.run("pgha-restore", args, asPostgres);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("this cluster has no restoreFrom");
+    expect(n.calls("pgbackrest")).toEqual([]);
+  });
+
+  it("an encrypted source whose passphrase pgha-secrets could not fetch fails naming the secret, before reading the repository", () => {
+    const n = db1().write("/etc/pgbackrest/restore-source.conf", "[global]\nrepo1-cipher-type=aes-256-cbc\n");
+    const env = n.read("/etc/pgha/node.env");
+    n.write("/etc/pgha/node.env", `${env}PGHA_RESTORE_SOURCE_CONF=/etc/pgbackrest/restore-source.conf\nPGHA_RESTORE_SOURCE_SECRETS_DIR=/etc/pgbackrest/restore-source.d\nPGHA_RESTORE_SOURCE_SECRET=postgres-ha/prod/main/cluster\n`);
+    const r = n.run("pgha-restore", args, asPostgres);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain("the source repository is encrypted and its passphrase (/etc/pgbackrest/restore-source.d/secrets.conf, from the secret postgres-ha/prod/main/cluster) is missing");
+    expect(n.calls("pgbackrest")).toEqual([]);
+  });
+
+  it("refuses an option Patroni does not pass", () => {
+    const r = db1().run("pgha-restore", ["bootstrap-from-source", "--target-typ=time"], asPostgres);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain("unknown option --target-typ=time");
+  });
+});
+
 describe("pgha-restore restore-point", () => {
   it("creates the point on the leader and switches WAL so it is archived at once", () => {
     const n = db1().http("GET", "/primary", "", 200);

@@ -192,6 +192,38 @@ describe("pgha-secrets fetch", () => {
   });
 });
 
+describe("pgha-secrets fetch: restoreFrom's source passphrase", () => {
+  const SOURCE = "postgres-ha/prod/orders/cluster";
+  /** db1 of a stack with restoreFrom: node.env names the source's secret and its include directory. */
+  function restoring(): FakeNode {
+    const n = db1();
+    const env = n.read(NODE_PATHS.nodeEnv);
+    return n.write(NODE_PATHS.nodeEnv, `${env}PGHA_RESTORE_SOURCE_SECRET=${SOURCE}\nPGHA_RESTORE_SOURCE_STACK=prod\nPGHA_RESTORE_SOURCE_SECRETS_DIR=${NODE_PATHS.pgbackrestRestoreSourceSecretsDir}\n`);
+  }
+  const sourceFile = `${NODE_PATHS.pgbackrestRestoreSourceSecretsDir}/secrets.conf`;
+
+  it("writes the source repository's passphrase into its own include directory, never beside this cluster's", () => {
+    const n = restoring().secret(SOURCE, { ...CLUSTER_SECRET, repoCipherPass: "the-source-passphrase" });
+    const r = n.run("pgha-secrets", ["fetch"]);
+    expect(r.status).toBe(0);
+    expect(n.read(sourceFile)).toBe("[global]\nrepo1-cipher-pass=the-source-passphrase\n");
+    expect(`${n.mode(sourceFile)} ${n.owner(sourceFile)}`).toBe("0600 postgres:postgres");
+    expect(n.read("/etc/pgbackrest/conf.d/secrets.conf")).toBe(`[global]\nrepo1-cipher-pass=${CLUSTER_SECRET.repoCipherPass}\n`);
+    expect(n.calls("aws").map((c) => c[3])).toEqual([names().nodeSecret.db1, names().clusterSecret, SOURCE]);
+    expect(JSON.stringify(n.calls())).not.toContain("the-source-passphrase");
+  });
+
+  it("a source secret it cannot read (the source stack gone) is named and does not stop the node's own secrets", () => {
+    const n = restoring();
+    const r = n.run("pgha-secrets", ["fetch"]);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toContain(`restoreFrom: the source's secret ${SOURCE} is not readable; a bootstrap from stack prod cannot read its repository`);
+    expect(n.exists(sourceFile)).toBe(false);
+    expect(n.exists("/etc/patroni/config.d/secrets.yml")).toBe(true);
+    expect(n.calls("sleep")).toEqual([]);
+  });
+});
+
 describe("pgha-secrets retries at first boot", () => {
   const sleeps = (n: FakeNode) => n.calls("sleep").map((c) => Number(c[0]));
 
