@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { formatProblems, validateSpec } from "../src/config/load";
 import { ec2Layout, type Layout } from "../src/layout";
 import { PORTS, nodesOf, type ClusterSpec, type NodeSpec, type Role } from "../src/spec";
-import { BackupBucket } from "./backupBucket";
+import { BackupBucket, repoPathKeyPrefix } from "./backupBucket";
 import { SecondRegionRepository, replicatedPrefixes, replicationRuleIds } from "./secondRegionRepository";
 import { componentType, keepsData } from "./common";
 import { Dns } from "./dns";
@@ -55,6 +55,19 @@ export function replicationPeers(spec: ClusterSpec): { cidrs: string[]; port: nu
 /** The primary's KMS alias (its names.kmsAlias): the key of its repository copy in this region has it too (SecondRegionRepository). */
 export function primaryKmsAlias(spec: ClusterSpec): string {
   return `alias/pgha-${spec.clusterName}-${spec.standby!.primaryStack}`;
+}
+
+/**
+ * restoreFrom: the source cluster's KMS alias (its names.kmsAlias, alias/pgha-<cluster>-<stack>):
+ * its key in its own region has it, and so does its second repository's key (SecondRegionRepository).
+ */
+export function restoreSourceKmsAlias(spec: Pick<ClusterSpec, "restoreFrom">): string {
+  return `alias/pgha-${spec.restoreFrom!.cluster}-${spec.restoreFrom!.stack}`;
+}
+
+/** restoreFrom: what the nodes read in the source's bucket, as key prefixes: its repository, then its restore catalogue. */
+export function restoreSourcePrefixes(spec: Pick<ClusterSpec, "restoreFrom">): string[] {
+  return [spec.restoreFrom!.repoPath, spec.restoreFrom!.catalogPrefix].map(repoPathKeyPrefix);
 }
 
 export interface Endpoint {
@@ -226,6 +239,17 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
             bucketName: spec.standby.repository.bucketName,
             kmsAliasName: primaryKmsAlias(spec),
             prefixes: replicatedPrefixes({ source: { repoPrefix: bucket.repoPrefix }, catalogPrefix: spec.backup.catalogPrefix }),
+          }
+        : undefined,
+      // A cluster restored from another (restoreFrom): the source's repository and catalogue in its
+      // bucket, under the source's key alias, and its cluster secret (the repository's passphrase).
+      restoreSource: spec.restoreFrom
+        ? {
+            region: spec.restoreFrom.repository.region,
+            bucketName: spec.restoreFrom.repository.bucketName,
+            kmsAliasName: restoreSourceKmsAlias(spec),
+            prefixes: restoreSourcePrefixes(spec),
+            secretName: spec.restoreFrom.secretName,
           }
         : undefined,
       alerting: alertTopic ? { topicArn: alertTopic.topicArn, topicKeyArn: alertTopic.kmsKeyArn, heartbeatNamespace: spec.monitoring.heartbeat.namespace } : undefined,

@@ -4,7 +4,10 @@
 //                only), and read its own bundles and the node software from the bucket
 //   PostgreSQL   also the cluster secret, and S3 on the backup bucket limited to the
 //                pgBackRest repository and the logical-dump prefixes (SSE-KMS through S3 only)
-//                (a standby cluster: also read-only, the primary's repository copy in its region)
+//                (a standby cluster: also read-only, the primary's repository copy in its region;
+//                a cluster restored from another (restoreFrom): also read-only, the source's
+//                repository and restore catalogue, its cluster secret (the repository
+//                passphrase) and its key, by alias, through S3 and Secrets Manager only)
 //   etcd/HAProxy no S3 at all
 //   monitoring   no S3 beyond its bundles either; publishes alerts to the stack's SNS topic
 //                (sns:Publish on that topic, its KMS key through SNS only) and puts the
@@ -14,6 +17,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { NodeSpec } from "../src/spec";
 import { bundleKeys, bundlePrefix } from "../src/bundle/format";
 import { componentType, nodeTags, throwIfInvalid, type TaggedArgs } from "./common";
+import { secretArnPattern } from "./secrets";
 
 export interface PolicyStatement {
   Sid: string;
@@ -44,6 +48,8 @@ export interface NodePolicyInputs {
   secondRepository?: SecondRepositoryAccess;
   /** PostgreSQL nodes of a standby cluster (postgres-ha:standby): the primary's repository copy in this region. */
   primaryCopy?: PrimaryCopyAccess;
+  /** PostgreSQL nodes of a cluster restored from another (postgres-ha:restoreFrom): the source's repository, catalogue and secret. */
+  restoreSource?: RestoreSourceAccess;
   /**
    * The monitoring node only: where its alerts and heartbeat go (no statement without it;
    * NodeRoles refuses a monitoring node without it, validateNodeRolesArgs).
@@ -86,6 +92,30 @@ export interface PrimaryCopyAccess {
   kmsAliasName: string;
   /** The replicated prefixes (repository, restore catalogue). */
   prefixes: string[];
+}
+
+/**
+ * What a PostgreSQL node of a cluster restored from another (restoreFrom) may do with the source:
+ * read it only. Its first member restores from the source's pgBackRest repository and reads its
+ * restore-point catalogue (name targets) in the source's bucket (restoreFrom.bucket, in `region`),
+ * and the repository's passphrase from the source's cluster secret, by name in this stack's region
+ * (NodePolicyInputs.region). The source's objects and its secret are encrypted with the source's
+ * cluster key, known here by its alias only (alias/pgha-<source cluster>-<source stack>, in each
+ * of those regions): kms:ResourceAliases names it, through S3 in the bucket's region and Secrets
+ * Manager in this stack's region only. Nothing is written there: this cluster archives into its own bucket.
+ */
+export interface RestoreSourceAccess {
+  /** The bucket's region (restoreFrom.region). */
+  region: string;
+  account: string;
+  partition: string;
+  bucketName: string;
+  /** The source's KMS alias (alias/pgha-<source cluster>-<source stack>). */
+  kmsAliasName: string;
+  /** The source's repository and restore-catalogue prefixes in its bucket. */
+  prefixes: string[];
+  /** The source's cluster secret's name (Secrets Manager appends -XXXXXX to it in its ARN). */
+  secretName: string;
 }
 
 /** Object actions pgBackRest and the logical-dump job need (multipart included). */
@@ -176,6 +206,41 @@ export function nodePolicyDocument(i: NodePolicyInputs): PolicyDocument {
         { Sid: "PrimaryCopyObjects", Effect: "Allow", Action: ["s3:GetObject"], Resource: prefixes.map((p) => `${bucketArn}/${p}*`) },
       );
     }
+    const source = i.restoreSource;
+    if (source) {
+      const prefixes = source.prefixes.map((p) => (p.endsWith("/") ? p : `${p}/`));
+      const bucketArn = `arn:${source.partition}:s3:::${source.bucketName}`;
+      // The key's region: the bucket's (S3 objects) and this stack's (the secret); one when they are one.
+      const keyArns = [...new Set([source.region, i.region])].map((r) => `arn:${source.partition}:kms:${r}:${source.account}:key/*`);
+      statements.push(
+        {
+          Sid: "UseRestoreSourceKey",
+          Effect: "Allow",
+          Action: ["kms:Decrypt", "kms:DescribeKey"],
+          Resource: keyArns.length === 1 ? keyArns[0] : keyArns,
+          Condition: {
+            StringEquals: { "kms:ViaService": [`s3.${source.region}.amazonaws.com`, `secretsmanager.${i.region}.amazonaws.com`] },
+            "ForAnyValue:StringEquals": { "kms:ResourceAliases": [source.kmsAliasName] },
+          },
+        },
+        {
+          Sid: "ListRestoreSource",
+          Effect: "Allow",
+          Action: ["s3:ListBucket"],
+          Resource: bucketArn,
+          Condition: { StringLike: { "s3:prefix": prefixes.flatMap((p) => [p.slice(0, -1), `${p}*`]) } },
+        },
+        // Read-only: the source cluster writes its repository; this one archives into its own bucket.
+        { Sid: "RestoreSourceObjects", Effect: "Allow", Action: ["s3:GetObject"], Resource: prefixes.map((p) => `${bucketArn}/${p}*`) },
+        {
+          // The repository's passphrase (pgha-secrets, by name in this stack's region).
+          Sid: "ReadRestoreSourceSecret",
+          Effect: "Allow",
+          Action: ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+          Resource: secretArnPattern(source.partition, i.region, source.account, source.secretName),
+        },
+      );
+    }
   }
   if (i.node.role === "monitor" && i.alerting) {
     const a = i.alerting;
@@ -246,6 +311,13 @@ export interface NodeRolesArgs extends TaggedArgs {
    */
   primaryCopy?: { bucketName: string; kmsAliasName: string; prefixes: string[] };
   /**
+   * A cluster restored from another (postgres-ha:restoreFrom): the source's bucket and its region
+   * (restoreFrom.bucket, restoreFrom.region), the source's KMS alias, its repository and
+   * restore-catalogue prefixes, and its cluster secret's name (read by name in this stack's
+   * region); PostgreSQL nodes may read them, nothing else. Default: none.
+   */
+  restoreSource?: { region: string; bucketName: string; kmsAliasName: string; prefixes: string[]; secretName: string };
+  /**
    * The alert topic, its key and the heartbeat namespace (AlertTopic, ClusterSpec.monitoring):
    * only the monitoring node may use them. Required when `nodes` lists a `monitor` node.
    */
@@ -273,7 +345,8 @@ export class NodeRoles extends pulumi.ComponentResource {
     super(componentType("NodeRoles"), name, {}, opts);
     throwIfInvalid(this, "NodeRoles", validateNodeRolesArgs(args));
     const partition = aws.getPartitionOutput({}, { parent: this });
-    const copyAccount = args.primaryCopy ? aws.getCallerIdentityOutput({}, { parent: this }).accountId : pulumi.output("");
+    // The account: only when a policy names another stack's resources by ARN (a standby's primary copy, a restore source).
+    const account = args.primaryCopy || args.restoreSource ? aws.getCallerIdentityOutput({}, { parent: this }).accountId : pulumi.output("");
     this.roleArns = {};
     this.instanceProfileNames = {};
     this.ready = {};
@@ -299,10 +372,11 @@ export class NodeRoles extends pulumi.ComponentResource {
           node.role === "postgres" && args.secondRepository ? args.secondRepository.kmsKeyArn : "",
           pulumi.all([
             node.role === "monitor" && args.alerting ? pulumi.all([args.alerting.topicArn, args.alerting.topicKeyArn]) : ["", ""],
-            node.role === "postgres" && args.primaryCopy ? pulumi.all([partition.partition, copyAccount]) : ["", ""],
+            node.role === "postgres" && args.primaryCopy ? pulumi.all([partition.partition, account]) : ["", ""],
+            node.role === "postgres" && args.restoreSource ? pulumi.all([partition.partition, account]) : ["", ""],
           ]),
         ])
-        .apply(([kmsKeyArn, nodeSecretArn, clusterSecretArn, bucketArn, roleSecretArns, secondBucketArn, secondKeyArn, [[topicArn, topicKeyArn], [copyPartition, account]]]) =>
+        .apply(([kmsKeyArn, nodeSecretArn, clusterSecretArn, bucketArn, roleSecretArns, secondBucketArn, secondKeyArn, [[topicArn, topicKeyArn], [copyPartition, copyAccount], [sourcePartition, sourceAccount]]]) =>
           nodePolicyDocument({
             node,
             region: args.region,
@@ -316,7 +390,8 @@ export class NodeRoles extends pulumi.ComponentResource {
               ? { region: args.secondRepository.region, bucketArn: secondBucketArn, kmsKeyArn: secondKeyArn, prefixes: args.secondRepository.prefixes }
               : undefined,
             alerting: topicArn && args.alerting ? { topicArn, topicKeyArn, heartbeatNamespace: args.alerting.heartbeatNamespace } : undefined,
-            primaryCopy: account && args.primaryCopy ? { ...args.primaryCopy, region: args.region, account, partition: copyPartition } : undefined,
+            primaryCopy: copyAccount && args.primaryCopy ? { ...args.primaryCopy, region: args.region, account: copyAccount, partition: copyPartition } : undefined,
+            restoreSource: sourceAccount && args.restoreSource ? { ...args.restoreSource, account: sourceAccount, partition: sourcePartition } : undefined,
           }),
         );
       const policy = new aws.iam.RolePolicy(`${resourceName}-node`, {

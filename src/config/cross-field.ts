@@ -12,6 +12,7 @@ import { keyDoc } from "./keys";
 import { MANAGED_PARAMETERS } from "./parameters";
 import { problem, type ConfigProblem, type PathSegment } from "./problems";
 import { accessProblems } from "./access-rules";
+import { defaultBucketName } from "../spec";
 
 /** A config where any value may be missing and lists hold whatever was written. */
 export type Loose<T> = T extends readonly unknown[]
@@ -206,11 +207,13 @@ export function crossFieldProblems(c: ConfigView, failed: (path: PathSegment[]) 
   const rf = c.restoreFrom;
   if (isObj(rf)) {
     if (isObj(standby))
-      add(["restoreFrom"], "set", "cannot be combined with standby: a standby cluster is a copy of its primary, kept in step; a restored cluster starts its own timeline", "null while standby is set");
+      add(["restoreFrom"], rf, "cannot be combined with standby: a standby cluster is a copy of its primary, kept in step; a restored cluster starts its own timeline", "not set while standby is set (remove one of the two)");
     if (isStr(rf.stack) && rf.stack === stack)
       add(["restoreFrom", "stack"], rf.stack, "is this stack: a cluster restores from another cluster's repository (an in-place restore is `npx pgha sandbox restore --in-place` / pgha-restore on a node)", "another stack of this project");
-    if (isStr(rf.bucket) && rf.bucket === b.bucketName)
-      add(["restoreFrom", "bucket"], rf.bucket, "is backup.bucketName: the source repository is only read, and this cluster archives into its own bucket", "the source's bucket, other than backup.bucketName");
+    // This stack's own bucket, named or by default (defaultBucketName: pgha-<stack>-<cluster>-<region>).
+    const ownBucket = isStr(b.bucketName) ? b.bucketName : stack && isStr(c.clusterName) && isStr(c.region) ? defaultBucketName(stack, c.clusterName, c.region) : undefined;
+    if (isStr(rf.bucket) && rf.bucket === ownBucket)
+      add(["restoreFrom", "bucket"], rf.bucket, "is this stack's own bucket (backup.bucketName): the source repository is only read, and this cluster archives into its own bucket", "the source's bucket, other than backup.bucketName");
     const target = isObj(rf.target) ? rf.target : undefined;
     if (target && isStr(target.type) && !failed(["restoreFrom", "target"])) {
       const problem = restoreTargetProblem(target.type, target.value);

@@ -22,7 +22,7 @@ export function restoreTargetProblem(type: RestoreTargetType, value: unknown): {
     xid: () => /^[1-9]\d{0,19}$/.test(value),
     lsn: () => LSN_RE.test(value),
   }[type]();
-  return ok ? undefined : { why: `is not a ${type} target`, allowed: ALLOWED[type] };
+  return ok ? undefined : { why: `does not fit target type ${type}`, allowed: ALLOWED[type] };
 }
 
 const ALLOWED: Record<Exclude<RestoreTargetType, "immediate">, string> = {

@@ -23,13 +23,13 @@ beforeAll(async () => {
   for (const stack of pricedShippedStacks(ROOT)) costs[stack] = await cost(stack);
 });
 
-it("the priced shipped stacks are dev, staging and prod, all in a priced region", () => {
-  expect(Object.keys(costs)).toEqual(["dev", "staging", "prod"]);
+it("the priced shipped stacks are dev, staging, prod and prod-pitr (restored from prod, eu-west-1), all in a priced region", () => {
+  expect(Object.keys(costs)).toEqual(["dev", "staging", "prod", "prod-pitr"]);
   for (const c of Object.values(costs)) expect(PRICES[c.region]).toBeDefined();
 });
 
 it("prod-dr (the standby cluster, eu-central-1) ships but is left out of the table, by name: its region has no prices", async () => {
-  expect(shippedStacks(ROOT)).toEqual(["dev", "staging", "prod", "prod-dr"]);
+  expect(shippedStacks(ROOT)).toEqual(["dev", "staging", "prod", "prod-dr", "prod-pitr"]);
   expect(unpricedShippedStacks(ROOT)).toEqual([{ stack: "prod-dr", region: "eu-central-1" }]);
   await expect(cost("prod-dr")).rejects.toThrow(/no prices for region eu-central-1/);
 });
