@@ -61,14 +61,17 @@ export function registerSandboxCommands(program: Command): void {
     .description("build the image if needed, boot the hosts, wait until the cluster is healthy, print status")
     .option("-s, --stack <stack>", "stack name or path to a Pulumi.<stack>.yaml; a stack with postgres-ha:restoreFrom (e.g. prod-pitr) boots beside its source's running sandbox, restored from its repository", "prod")
     .option("--standby [stack]", `also boot the standby cluster of the stack in the sandbox's second region (its own bridge ${SANDBOX_NETWORK.second.cidr}, joined by a router): a stack with postgres-ha:standby (default prod-dr), which the primary's standbyClusters declares`)
+    .option("--wan-delay-ms <ms>", "with --standby: the delay added each way between the regions' hosts (the router's NFQUEUE; S3 and the AWS APIs stay in-region); 0 for none", "12")
     .option("--json", "print the status as JSON")
-    .action(async (opts: { stack: string; json?: boolean; standby?: boolean | string }) => {
+    .action(async (opts: { stack: string; json?: boolean; standby?: boolean | string; wanDelayMs: string }) => {
+      const wanDelayMs = Number(opts.wanDelayMs);
+      if (!Number.isFinite(wanDelayMs) || wanDelayMs < 0 || wanDelayMs > 1000) throw Object.assign(new Error(`--wan-delay-ms ${opts.wanDelayMs}: allowed a number of milliseconds, 0–1000`), { exitCode: 2 });
       const p = progressLogger();
       if (opts.standby && readState()) {
         const primary = await up({ stack: opts.stack, log: p.log });
         const standbyStack = opts.standby === true ? "prod-dr" : opts.standby;
         p.log(`standby cluster ${standbyStack} in the second region`);
-        const st = await up({ stack: standbyStack, log: p.log });
+        const st = await up({ stack: standbyStack, log: p.log, wanDelayMs });
         const s = { ...(await status(primary)), standbyCluster: await standbyClusterStatus(st, primary) };
         out(opts.json ? JSON.stringify(s, null, 2) : `${formatStatus(s)}\n${formatStandby(s.standbyCluster)}`);
         return;
@@ -97,7 +100,7 @@ export function registerSandboxCommands(program: Command): void {
       if (opts.standby) {
         const standbyStack = opts.standby === true ? "prod-dr" : opts.standby;
         p.log(`standby cluster ${standbyStack} in the second region`);
-        const st = await up({ stack: standbyStack, log: p.log });
+        const st = await up({ stack: standbyStack, log: p.log, wanDelayMs });
         s = { ...s, standbyCluster: await standbyClusterStatus(st, sb!) };
       }
       out(opts.json ? JSON.stringify(s, null, 2) : `${formatStatus(s)}${s.standbyCluster ? `\n${formatStandby(s.standbyCluster)}` : ""}`);

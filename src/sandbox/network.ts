@@ -301,7 +301,11 @@ export async function cutBetweenRegions(cut: boolean): Promise<void> {
 /** Removes the router and the second bridge (the second region's hosts must be gone). Idempotent. */
 export function removeRouter(): Promise<void> {
   return serialized(async () => {
-    if (routerExists()) await runOrThrow(["ip", "netns", "del", ROUTER_NAMESPACE]);
+    if (routerExists()) {
+      // Processes in it (the inter-region delay, src/sandbox/wan-delay.ts) would keep it alive.
+      for (const pid of (await runCommand(["ip", "netns", "pids", ROUTER_NAMESPACE])).stdout.split(/\s+/).filter(Boolean)) await runCommand(["kill", pid]);
+      await runOrThrow(["ip", "netns", "del", ROUTER_NAMESPACE]);
+    }
     for (const link of [...ROUTER_LINKS, SECOND_BRIDGE]) if (await findLink(link)) await runOrThrow(["ip", "link", "del", link]);
     for (const namespace of listSandboxNamespaces()) await runCommand(["ip", "-n", namespace, "route", "del", SANDBOX_NETWORK.second.cidr]);
   });

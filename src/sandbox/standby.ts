@@ -14,6 +14,7 @@ import { STANDBY_STATE_DIR } from "./cluster/standby-region";
 import { hostExec } from "./hosts";
 import { nodesOf, PORTS } from "../spec";
 import { sandboxTransport } from "./cluster/provision";
+import { wanDelayMs } from "./wan-delay";
 import { promoteStandbyCluster, PromoteRefused, until, whichFollows, type PromoteResult, type RegionCluster } from "../standby/promote";
 
 export interface StandbyLag {
@@ -40,6 +41,8 @@ export interface StandbyClusterStatus {
   lagSeconds: number | null;
   retainedBytes: number | null;
   streaming: boolean;
+  /** The sandbox's one-way delay between the regions (ms; 0 none): src/sandbox/wan-delay.ts. */
+  wanDelayMs: number;
 }
 
 /** The standby cluster's sandbox, if one is up. */
@@ -87,6 +90,7 @@ export async function standbyClusterStatus(standby: Sandbox, primary?: Sandbox):
     lagSeconds: lag?.lagSeconds ?? null,
     retainedBytes: lag?.retainedBytes ?? null,
     streaming: lag?.streaming ?? false,
+    wanDelayMs: wanDelayMs(),
   };
 }
 
@@ -171,5 +175,5 @@ export async function ensureWritablePrimary(sb: Sandbox): Promise<boolean> {
 /** Lines of `status` for the standby cluster. */
 export function formatStandby(s: StandbyClusterStatus): string {
   const lag = s.mode === "primary" ? "promoted: a primary cluster" : s.streaming ? `streaming, ${s.lagBytes ?? "?"} bytes / ${s.lagSeconds?.toFixed(2) ?? "?"} s behind; slot ${s.slot} holds ${s.retainedBytes ?? "?"} bytes` : `NOT streaming through slot ${s.slot} (the repository copy feeds it)`;
-  return [`standby cluster ${s.stack} (second region): ${lag}`, ...s.members.map((m) => `  ${m.name.padEnd(8)} ${m.role.padEnd(15)} ${m.state}`), `  endpoints: rw ${s.endpoints.readWrite} (only once promoted), ro ${s.endpoints.readOnly}`].join("\n");
+  return [`standby cluster ${s.stack} (second region): ${lag}`, ...s.members.map((m) => `  ${m.name.padEnd(8)} ${m.role.padEnd(15)} ${m.state}`), `  endpoints: rw ${s.endpoints.readWrite} (only once promoted), ro ${s.endpoints.readOnly}`, `  between the regions: ${s.wanDelayMs ? `${s.wanDelayMs} ms each way (sandbox)` : "no added delay"}`].join("\n");
 }

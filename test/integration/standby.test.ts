@@ -15,9 +15,10 @@ import { STANDBY_STATE_DIR } from "../../src/sandbox/cluster/standby-region";
 import { cutBetweenRegions } from "../../src/sandbox/network";
 import { powerCut } from "../../src/sandbox/hosts";
 import { ensureWritablePrimary, promoteStandby, standbyClusterStatus, standbyLag } from "../../src/sandbox/standby";
-import { nodesOf } from "../../src/spec";
+import { nodesOf, PORTS } from "../../src/spec";
+import { DEFAULT_WAN_DELAY_MS } from "../../src/sandbox/wan-delay";
 import { NODE_PATHS } from "../../src/node-paths";
-import { localSql, sandbox, waitFor, waitHealthy, WriteLoad } from "./support";
+import { localSql, sandbox, sh, waitFor, waitHealthy, WriteLoad } from "./support";
 
 const T = (minutes: number) => minutes * 60_000;
 const STANDBY_STACK = "prod-dr";
@@ -40,6 +41,16 @@ async function applyPrimary(file: string): Promise<void> {
   const r = await apply(await openSandbox(), { stack: file, log });
   if (!r.rollout.ok) throw new Error(`rollout failed: ${JSON.stringify(r.rollout.failure)}`);
   sb = await openSandbox();
+}
+
+/** The median of 9 TCP handshakes from a host to address:5000 (ms): one round trip each. */
+async function connectMs(host: string, address: string): Promise<number> {
+  const script = `import socket, time
+r = []
+for _ in range(9):
+    t = time.monotonic(); c = socket.create_connection(("${address}", ${PORTS.readWrite}), timeout=5); r.append((time.monotonic() - t) * 1000); c.close()
+print(sorted(r)[4])`;
+  return Number(await sh(host, `python3 -c '${script}'`));
 }
 
 const standbyMembers = () => nodesOf(st.spec, "postgres").map((n) => n.name);
@@ -96,6 +107,16 @@ describe("a standby cluster in the second region", () => {
     expect(slots).toEqual([{ slot_name: st.spec.standby!.slot, active: true }]);
     // Nothing writes to it: its rw endpoint has no server while it follows.
     await expect(st.client.query("rw", "select 1", [], { connectTimeoutMs: 3000 })).rejects.toThrow();
+    // The regions are apart: a TCP handshake to prod's endpoint takes the added delay both ways,
+    // one inside the region does not.
+    expect(s.wanDelayMs).toBe(DEFAULT_WAN_DELAY_MS);
+    const member = standbyMembers()[0];
+    const across = await connectMs(member, sb.layout.addresses[nodesOf(sb.spec, "haproxy")[0].name]);
+    const within = await connectMs(member, st.layout.addresses[nodesOf(st.spec, "haproxy")[0].name]);
+    log(`TCP connect from ${member}, median of 9: to prod ${across.toFixed(1)} ms, within the region ${within.toFixed(1)} ms`);
+    expect(across).toBeGreaterThanOrEqual(2 * DEFAULT_WAN_DELAY_MS);
+    expect(across).toBeLessThan(2 * DEFAULT_WAN_DELAY_MS + 20);
+    expect(within).toBeLessThan(DEFAULT_WAN_DELAY_MS);
   }, T(3));
 
   it("with streaming cut between the regions it continues from the repository copy, and streams again after", async () => {

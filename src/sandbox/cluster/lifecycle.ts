@@ -10,6 +10,7 @@ import { repoPath } from "../../repo-root";
 import { ensureMaterial, secretDocuments } from "../material";
 import { bootHost, cleanupAll, listHosts, shutdownHost, startHost, waitForBoot } from "../hosts";
 import { AWS_HOST, publishSecrets, stackS3, startAwsApis } from "../aws";
+import { DEFAULT_WAN_DELAY_MS, setWanDelay } from "../wan-delay";
 import { detachAllUnder, volumesDirectory } from "../volumes";
 import { ensureSandboxNetwork } from "../network";
 import { removeS3, repositoryEndpoints, startRepositoryS3 } from "../s3";
@@ -28,6 +29,8 @@ export interface UpOptions {
   log?: (line: string) => void;
   /** How long to wait for the cluster to become healthy. */
   timeoutMs?: number;
+  /** A standby cluster: the one-way delay between the regions (ms; default DEFAULT_WAN_DELAY_MS, 0 none). */
+  wanDelayMs?: number;
 }
 
 /** Builds (once, cached by package list) the Debian 13 image and returns its root. */
@@ -103,9 +106,14 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
     const r = spec.restoreFrom;
     log(`beside ${r.stack}: bridge ${SANDBOX_NETWORK.second.cidr}; restored from s3://${r.repository.bucketName}${r.repoPath} at ${r.target.type}${r.target.value ? ` ${r.target.value}` : ""}; own bucket ${spec.backup.bucketName} on https://${stackS3(spec).host}`);
     await prepareStandbyRegion(spec);
+    // The same region as its source: nothing between them but the router's forwarding.
+    await setWanDelay(0);
   } else if (spec.standby) {
     log(`second region: bridge ${SANDBOX_NETWORK.second.cidr}, router ${SANDBOX_NETWORK.routerAddress} ↔ ${SANDBOX_NETWORK.second.routerAddress}; bucket ${spec.backup.bucketName} on https://${SANDBOX_NETWORK.s3SecondHost}`);
     await prepareStandbyRegion(spec);
+    const delay = opts.wanDelayMs ?? DEFAULT_WAN_DELAY_MS;
+    await setWanDelay(delay);
+    log(delay ? `between the regions: ${delay} ms each way (sandbox/wan-delay.py on the router's NFQUEUE; S3 and the AWS APIs stay in-region)` : "between the regions: no added delay");
   } else {
     for (const r of repositoryEndpoints(spec)) log(`S3 endpoint https://${r.endpoint.name} for repo${r.repo} (s3rver at ${path.basename(stateDir)}/${r.endpoint.dir}, bucket ${r.bucket})`);
     await startRepositoryS3(stateDir, spec);
