@@ -397,7 +397,12 @@ describe.each(TIERS)("%s bundles", (tier) => {
         const cc = parseYaml(b.cloudConfig);
         expect(b.cloudConfig.startsWith("#cloud-config\n")).toBe(true);
         expect(cc.hostname).toBe(b.node);
-        expect(cc.write_files.map((f: { path: string }) => f.path)).toEqual([NODE_PATHS.bootstrapEnv, NODE_PATHS.awsEnv, NODE_PATHS.bootstrap]);
+        // On EC2 a PostgreSQL node also gets postgresql-common's setting before its packages
+        // install: no "main" cluster (the sandbox image is built with the same file).
+        const role = spec.nodes.find((n) => n.name === b.node)!.role;
+        const createcluster = layout.kind === "ec2" && role === "postgres" ? ["/etc/postgresql-common/createcluster.d/pgha.conf"] : [];
+        expect(cc.write_files.map((f: { path: string }) => f.path)).toEqual([NODE_PATHS.bootstrapEnv, NODE_PATHS.awsEnv, NODE_PATHS.bootstrap, ...createcluster]);
+        if (createcluster.length) expect(cc.write_files[3].content).toBe("create_main_cluster = false\n");
         const env = Object.fromEntries(parseIni(`[x]\n${cc.write_files[0].content}`).x ? Object.entries(parseIni(`[x]\n${cc.write_files[0].content}`).x) : []);
         expect(env).toMatchObject({ PGHA_NODE: b.node, PGHA_CLUSTER: spec.scope, PGHA_BUNDLES_URI: `s3://${spec.backup.bucketName}/bundles/${spec.clusterName}` });
         // The bootstrap is the node software's own file, verbatim.

@@ -69,6 +69,11 @@ export function renderCloudConfig(spec: ClusterSpec, node: { name: string; role:
     { path: NODE_PATHS.awsEnv, owner: "root:root", permissions: "0644", content: renderAwsEnv(layout) },
     { path: NODE_PATHS.bootstrap, owner: "root:root", permissions: "0755", content: nodeSoftwareFile(NODE_PATHS.bootstrap) },
   ];
+  // Packages install after write_files: postgresql-common then creates no "main" cluster
+  // (Patroni makes its own; the sandbox image is built the same way, sandbox/build-image.sh).
+  if (layout.installPackages && (node.role === "postgres" || node.role === "restore")) {
+    (doc.write_files as object[]).push({ path: "/etc/postgresql-common/createcluster.d/pgha.conf", owner: "root:root", permissions: "0644", content: "create_main_cluster = false\n" });
+  }
   doc.runcmd = [[NODE_PATHS.bootstrap]];
   return `#cloud-config\n# postgres-ha ${spec.stack}/${spec.clusterName} node ${node.name} (${node.role}); layout ${layout.kind}: bootstrap only, the node's files come from its bundle.\n${YAML.stringify(doc, { lineWidth: 0, version: "1.1" })}`;
 }

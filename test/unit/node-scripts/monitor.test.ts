@@ -34,7 +34,8 @@ describe("pgha-setup monitoring", () => {
     expect(n.calls("amtool")[0].slice(0, 1)).toEqual(["check-config"]);
     expect(n.calls("amtool")[0][1]).not.toBe(n.path(NODE_PATHS.alertmanagerConfig));
     expect(n.callLines("systemctl")).toEqual([
-      `systemctl enable ${PROMETHEUS} ${ALERTMANAGER} pgha-heartbeat.timer`,
+      `systemctl --no-reload enable ${PROMETHEUS} ${ALERTMANAGER} pgha-heartbeat.timer`,
+      "systemctl daemon-reload",
       `systemctl restart ${PROMETHEUS} ${ALERTMANAGER}`,
       "systemctl start pgha-heartbeat.timer",
     ]);
@@ -139,7 +140,7 @@ describe("pgha-setup logs (central logs)", () => {
     n.unitActive("systemd-journal-remote.socket");
     const r = n.run("pgha-setup", ["logs"], { env: { PGHA_TEST_USERS: USERS } });
     expect([r.status, r.stderr]).toEqual([0, expect.stringContaining("journal-upload sending this node's journal to the monitoring node")]);
-    expect(changes(n)).toEqual(["systemctl disable --now systemd-journal-remote.socket", `systemctl enable ${UPLOAD}`, `systemctl restart ${UPLOAD}`]);
+    expect(changes(n)).toEqual(["systemctl --no-reload disable --now systemd-journal-remote.socket", `systemctl --no-reload enable ${UPLOAD}`, "systemctl daemon-reload", `systemctl restart ${UPLOAD}`]);
     expect(n.calls("useradd")).toEqual([]);
   });
 
@@ -148,11 +149,13 @@ describe("pgha-setup logs (central logs)", () => {
     const r = n.run("pgha-setup", ["logs"], { env: { PGHA_TEST_USERS: USERS } });
     expect([r.status, r.stderr]).toEqual([0, expect.stringContaining(`journal-remote receiving every node's journal on ${nodeEnvValue("mon1", "PGHA_ADDRESS")}:19532`)]);
     expect(changes(n)).toEqual([
-      `systemctl enable systemd-journal-remote.socket pgha-journal-vacuum.timer`,
+      `systemctl --no-reload enable systemd-journal-remote.socket pgha-journal-vacuum.timer`,
+      "systemctl daemon-reload",
       "systemctl stop systemd-journal-remote.service",
       "systemctl restart systemd-journal-remote.socket",
       "systemctl start systemd-journal-remote.service pgha-journal-vacuum.timer",
-      `systemctl enable ${UPLOAD}`,
+      `systemctl --no-reload enable ${UPLOAD}`,
+      "systemctl daemon-reload",
       `systemctl restart ${UPLOAD}`,
     ]);
     expect(`${n.mode(NODE_PATHS.journalRemoteDir)} ${n.owner(NODE_PATHS.journalRemoteDir)}`).toBe("0755 systemd-journal-remote:systemd-journal-remote");
@@ -172,7 +175,7 @@ describe("pgha-setup logs (central logs)", () => {
     const n = asDevNode(node(), "db1");
     for (const u of [UPLOAD, ...REMOTE]) n.unitActive(u);
     expect(n.run("pgha-setup", ["logs"]).status).toBe(0);
-    expect(changes(n)).toEqual([UPLOAD, ...REMOTE].map((u) => `systemctl disable --now ${u}`));
+    expect(changes(n)).toEqual([UPLOAD, ...REMOTE].map((u) => `systemctl --no-reload disable --now ${u}`).concat("systemctl daemon-reload"));
     n.clearCalls();
     expect(n.run("pgha-setup", ["logs"]).status).toBe(0);
     expect(changes(n)).toEqual([]);

@@ -328,7 +328,7 @@ describe("pgha-node: first boot and node software", () => {
     expect(r.status).toBe(0);
     expect(json(r.stdout)).toMatchObject({ ok: true, actions: ["setup"], newHash: b.hash });
     expect(n.read("/etc/etcd/pgha-etcd.yml")).toBe(b.files.find((f) => f.path === "/etc/etcd/pgha-etcd.yml")!.content);
-    expect(n.callLines("systemctl")).toEqual(expect.arrayContaining(["systemctl enable etcd.service", "systemctl start --no-block etcd.service"]));
+    expect(n.callLines("systemctl")).toEqual(expect.arrayContaining(["systemctl --no-reload enable etcd.service", "systemctl start --no-block etcd.service"]));
     expect(n.callLines("systemctl")).not.toContain("systemctl restart pgha-secrets-rotate.timer");
     expect(state(n, "applied")).toBe(b.hash + "\n");
   });

@@ -183,14 +183,25 @@ describe("pgha-setup converge", () => {
     expect(n.mounts()).toEqual([MOUNT]);
     expect(n.exists("/etc/patroni/config.d/secrets.yml")).toBe(true);
     const systemctl = n.callLines("systemctl");
-    expect(systemctl.filter((c) => c === "systemctl daemon-reload")).toHaveLength(1);
+    // One reload for the units the bundle installed, before any unit is touched; then
+    // enablement without a reload each (--no-reload), and one reload before what was enabled is
+    // started — never one per unit.
+    const reload = "systemctl daemon-reload";
     const firstUnitCall = systemctl.findIndex((c) => / (enable|start|restart|reload) /.test(c) && !c.includes("amazon-ssm-agent"));
-    expect(systemctl.indexOf("systemctl daemon-reload")).toBeLessThan(firstUnitCall);
+    expect(systemctl.indexOf(reload)).toBeLessThan(firstUnitCall);
+    systemctl.forEach((c, i) => {
+      if (!c.includes(" --no-reload ") || c.includes("--now")) return;
+      const nextStart = systemctl.findIndex((d, j) => j > i && / (start|restart) /.test(d));
+      const nextReload = systemctl.findIndex((d, j) => j > i && d === reload);
+      expect([c, nextReload >= 0 && (nextStart < 0 || nextReload < nextStart)]).toEqual([c, true]);
+    });
+    expect(systemctl.filter((c) => c === reload).length).toBeLessThan(systemctl.filter((c) => c.includes(" --no-reload ")).length);
+    expect(systemctl.filter((c) => / (enable|disable|mask) /.test(c) && !c.includes("amazon-ssm-agent") && !c.includes("--no-reload"))).toEqual([]);
     expect(systemctl).toEqual(expect.arrayContaining([
-      "systemctl enable pgha-secrets.service",
-      "systemctl enable --now pgha-secrets-rotate.timer",
-      "systemctl mask --now postgresql.service",
-      "systemctl enable pgha-data-volume.service patroni.service cron.service",
+      "systemctl --no-reload enable pgha-secrets.service",
+      "systemctl --no-reload enable --now pgha-secrets-rotate.timer",
+      "systemctl --no-reload mask --now postgresql.service",
+      "systemctl --no-reload enable pgha-data-volume.service patroni.service cron.service",
       "systemctl start --no-block patroni.service",
     ]));
     expect(systemctl).not.toContain("systemctl reload patroni.service");
@@ -230,7 +241,7 @@ describe("pgha-setup converge", () => {
     const n = ready("etcd1");
     const r = n.run("pgha-setup");
     expect(r.status).toBe(0);
-    expect(n.callLines("systemctl")).toEqual(expect.arrayContaining(["systemctl enable etcd.service", "systemctl start --no-block etcd.service"]));
+    expect(n.callLines("systemctl")).toEqual(expect.arrayContaining(["systemctl --no-reload enable etcd.service", "systemctl start --no-block etcd.service"]));
     const dataDir = nodeEnvValue("etcd1", "PGHA_ETCD_DATA_DIR");
     expect(`${n.mode(dataDir)} ${n.owner(dataDir)}`).toBe("0700 etcd:etcd");
     expect(n.calls("mount")).toEqual([]);
@@ -259,13 +270,13 @@ describe("pgha-setup converge", () => {
     // Debian started its own instance at install: replaced by ours (a restart, not a reload).
     n.clearCalls().unitActive("pgbouncer.service");
     expect(n.run("pgha-setup", ["pooler"]).status).toBe(0);
-    expect(n.callLines("systemctl")).toEqual(["systemctl enable pgbouncer.service", "systemctl show -p MainPID --value pgbouncer.service", "systemctl is-active -q pgbouncer.service", "systemctl restart pgbouncer.service"]);
+    expect(n.callLines("systemctl")).toEqual(["systemctl --no-reload enable pgbouncer.service", "systemctl daemon-reload", "systemctl show -p MainPID --value pgbouncer.service", "systemctl is-active -q pgbouncer.service", "systemctl restart pgbouncer.service"]);
 
     const off = ready("db1");
     off.write("/usr/lib/systemd/system/pgbouncer.service", "[Service]\n");
     off.unitActive("pgbouncer.service");
     expect(off.run("pgha-setup", ["pooler"]).status).toBe(0);
-    expect(off.callLines("systemctl")).toEqual(["systemctl is-active -q pgbouncer.service", "systemctl disable --now pgbouncer.service"]);
+    expect(off.callLines("systemctl")).toEqual(["systemctl is-active -q pgbouncer.service", "systemctl --no-reload disable --now pgbouncer.service", "systemctl daemon-reload"]);
     // Converged: nothing to do the second time.
     off.clearCalls();
     expect(off.run("pgha-setup", ["pooler"]).status).toBe(0);
@@ -280,13 +291,13 @@ describe("pgha-setup converge", () => {
     const db = ready("db1").write(dropIn(NODE), "[Service]\n").write(dropIn(PG), "[Service]\n");
     db.unitActive(NODE).unitActive(PG);
     expect(db.run("pgha-setup", ["exporters"]).status).toBe(0);
-    expect(db.callLines("systemctl")).toEqual([`systemctl enable ${NODE} ${PG}`, `systemctl restart ${NODE} ${PG}`]);
+    expect(db.callLines("systemctl")).toEqual([`systemctl --no-reload enable ${NODE} ${PG}`, "systemctl daemon-reload", `systemctl restart ${NODE} ${PG}`]);
     expect(`${db.mode(NODE_PATHS.metricsDir)} ${db.owner(NODE_PATHS.metricsDir)}`).toBe("0775 root:postgres");
     // An etcd node (EC2: both packages installed and started): node-exporter ours, the postgres exporter disabled.
     const etcd = ready("etcd1").write(dropIn(NODE), "[Service]\n");
     etcd.unitActive(NODE).unitActive(PG);
     expect(etcd.run("pgha-setup", ["exporters"]).status).toBe(0);
-    expect(etcd.callLines("systemctl").filter((c) => !c.includes(" is-"))).toEqual([`systemctl disable --now ${PG}`, `systemctl enable ${NODE}`, `systemctl restart ${NODE}`]);
+    expect(etcd.callLines("systemctl").filter((c) => !c.includes(" is-"))).toEqual([`systemctl --no-reload disable --now ${PG}`, `systemctl --no-reload enable ${NODE}`, "systemctl daemon-reload", `systemctl restart ${NODE}`]);
     expect(`${etcd.mode(NODE_PATHS.metricsDir)} ${etcd.owner(NODE_PATHS.metricsDir)}`).toBe("0775 root:root");
     // Converged: the second run disables nothing.
     etcd.clearCalls();
@@ -296,7 +307,7 @@ describe("pgha-setup converge", () => {
     const bare = ready("db1");
     bare.unitActive(NODE).unitActive(PG);
     expect(bare.run("pgha-setup", ["exporters"]).status).toBe(0);
-    expect(bare.callLines("systemctl").filter((c) => c.includes("disable"))).toEqual([`systemctl disable --now ${NODE}`, `systemctl disable --now ${PG}`]);
+    expect(bare.callLines("systemctl").filter((c) => c.includes("disable"))).toEqual([`systemctl --no-reload disable --now ${NODE}`, `systemctl --no-reload disable --now ${PG}`]);
     // Without the packages' user the exporters cannot run: said, and a failure.
     const none = ready("db1").write(dropIn(NODE), "[Service]\n");
     const r = none.run("pgha-setup", ["exporters"], { env: { PGHA_TEST_USERS: "root postgres" } });
