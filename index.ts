@@ -9,12 +9,16 @@
 import * as pulumi from "@pulumi/pulumi";
 import { PostgresHaCluster, patronictlListCommand, sessionCommand } from "./components";
 import { ConfigError, loadAndValidate } from "./src/config/load";
+import { withStandbyFromPrimary } from "./src/config/stack-file";
 import { nodesOf, type ClusterSpec } from "./src/spec";
+import { standbySourceOf } from "./src/standby/source";
 
 function clusterSpec(): ClusterSpec {
   const stack = pulumi.getStack();
   try {
-    return loadAndValidate(pulumi.runtime.allConfig(), { stack }).spec;
+    // A standby that names only its primary gets the rest from the primary's stack file
+    // (src/standby/source.ts), as the offline commands and the sandbox do.
+    return loadAndValidate(withStandbyFromPrimary(pulumi.runtime.allConfig()), { stack }).spec;
   } catch (err) {
     if (err instanceof ConfigError) throw new pulumi.RunError(err.message);
     throw err;
@@ -38,6 +42,12 @@ export const secretArns = { cluster: spec.standby ? null : cluster.clusterSecret
 export const standby = spec.standby
   ? { primaryStack: spec.standby.primaryStack, host: spec.standby.host, port: spec.standby.port, slot: spec.standby.slot, clusterSecretName: spec.names.clusterSecret, repositoryBucket: spec.standby.repository.bucketName }
   : null;
+/**
+ * What a standby cluster of this one needs to know (its rw endpoint, networks, repositories by
+ * region): a stack of this project derives it from this stack's file; one of another project can
+ * read it here with a StackReference.
+ */
+export const standbySource = standbySourceOf(spec);
 /** postgres-ha:standbyClusters: the stacks that follow this cluster and their permanent slots. */
 export const standbyClusters = spec.standbyClusters.map((c) => ({ stack: c.stack, slot: c.slot }));
 export const backupBucket = cluster.bucketName;

@@ -397,12 +397,14 @@ export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
       ? {
           standby: {
             primaryStack: cfg.standby.primaryStack,
-            host: cfg.standby.host,
+            // host, cidrs and repositoryBucket are there: given, or derived from the primary's
+            // stack file (src/standby/source.ts); the gate refuses a standby without them.
+            host: cfg.standby.host ?? "",
             port: cfg.standby.port ?? PORTS.readWrite,
-            cidrs: [...cfg.standby.cidrs],
+            cidrs: [...(cfg.standby.cidrs ?? [])],
             slot: standbySlotName(stack),
             // Read-only, in this stack's region; the copy of repo1 keeps repo1's retention.
-            repository: { index: 2 as const, region: cfg.region, bucketName: cfg.standby.repositoryBucket, fullRetentionDays: cfg.backup.fullRetentionDays },
+            repository: { index: 2 as const, region: cfg.region, bucketName: cfg.standby.repositoryBucket ?? "", fullRetentionDays: cfg.backup.fullRetentionDays },
           },
         }
       : {}),

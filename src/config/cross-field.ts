@@ -192,6 +192,11 @@ export function crossFieldProblems(c: ConfigView, failed: (path: PathSegment[]) 
   const standby = c.standby;
   const followers = isObj(c.standbyClusters) ? Object.keys(c.standbyClusters) : [];
   if (isObj(standby)) {
+    const primary = isStr(standby.primaryStack) ? standby.primaryStack : "the primary";
+    for (const key of ["host", "cidrs", "repositoryBucket"] as const) {
+      if (standby[key] === undefined && !failed(["standby", key]) && !failed(["standby", "primaryStack"]))
+        add(["standby", key], undefined, `is required, and could not be derived from stack ${primary}: its stack file Pulumi.${primary}.yaml is not in this project, is invalid${key === "repositoryBucket" ? `, or gives no repository copy in ${c.region ?? "this stack's region"} (its backup.secondRepository)` : ""} — set it here for a cluster not managed in this project`);
+    }
     if (followers.length)
       add(["standbyClusters"], followers, "is declared on a standby cluster (standby is set): a standby cluster follows one primary and is not followed itself (no cascading); promote it first", "{} while standby is set");
     if (isStr(standby.repositoryBucket) && standby.repositoryBucket === b.bucketName)

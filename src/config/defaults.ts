@@ -128,13 +128,13 @@ export interface StackConfig {
 export interface StandbyConfig {
   /** The primary cluster's stack (this project): its cluster secret, replicated to this region, holds the passwords. */
   primaryStack: string;
-  /** The primary's read-write endpoint as this stack's nodes reach it. */
-  host: string;
+  /** The primary's read-write endpoint as this stack's nodes reach it (default: derived from the primary's stack file). */
+  host?: string;
   port?: number;
-  /** The primary cluster's network(s): they may stream from this cluster once it is promoted (fencing). */
-  cidrs: string[];
-  /** The primary's repository copy in this stack's region (its backup.secondRepository bucket). */
-  repositoryBucket: string;
+  /** The primary cluster's network(s): they may stream from this cluster once it is promoted (fencing). Default: derived. */
+  cidrs?: string[];
+  /** The primary's repository copy in this stack's region (its backup.secondRepository bucket). Default: derived. */
+  repositoryBucket?: string;
 }
 
 /** A recovery target of PostgreSQL (pgBackRest restore --type): what restoreFrom.target names. */

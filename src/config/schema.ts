@@ -261,10 +261,12 @@ export const configSchema = z.strictObject({
   standby: z
     .strictObject({
       primaryStack: stackName,
-      host: z.string().regex(HOST_RE),
+      // Derived from the primary's stack file when left out (src/standby/source.ts); required
+      // otherwise (cross-field.ts).
+      host: z.string().regex(HOST_RE).optional(),
       port: int(1, 65_535).optional(),
-      cidrs: z.array(cidr).min(1),
-      repositoryBucket: bucketName,
+      cidrs: z.array(cidr).min(1).optional(),
+      repositoryBucket: bucketName.optional(),
     })
     .nullable()
     .optional(),

@@ -10,6 +10,7 @@ import YAML from "yaml";
 import { loadAndValidate, PROJECT } from "./load";
 import type { StackConfig } from "./defaults";
 import type { ClusterSpec } from "../spec";
+import { fillStandby, standbySourceOf } from "../standby/source";
 
 /** The repository (Pulumi.yaml, the stack files): the same from src/ and from a compiled dist/. */
 export const PROJECT_ROOT = repoRoot();
@@ -86,7 +87,38 @@ export function readStackFile(stackOrPath: string, root = PROJECT_ROOT, opts: { 
   if (fs.existsSync(file)) Object.assign(raw, rawConfigFromYaml(fs.readFileSync(file, "utf8")));
   else if (!opts.allowMissing)
     throw new Error(`no stack file ${file}; stacks here: ${stacksIn(root).join(", ") || "(none)"} — or pass a path to a Pulumi.<stack>.yaml`);
-  return { stack, file, raw };
+  return { stack, file, raw: withStandbyFromPrimary(raw, root) };
+}
+
+/**
+ * A standby stack that names only its primary (`standby: {primaryStack: prod}`) gets host, cidrs
+ * and repositoryBucket from the primary's stack file in `root` (src/standby/source.ts), as if it
+ * had written them. Anything else, or a primary whose file is missing or invalid, is left as it
+ * is: the config gate then names what is missing.
+ */
+export function withStandbyFromPrimary(raw: RawConfig, root = PROJECT_ROOT): RawConfig {
+  const value = raw[`${PROJECT}:standby`];
+  if (!value) return raw;
+  let standby: unknown;
+  try {
+    standby = JSON.parse(value);
+  } catch {
+    return raw;
+  }
+  if (!isPlainObject(standby) || typeof standby.primaryStack !== "string") return raw;
+  if (standby.host !== undefined && standby.cidrs !== undefined && standby.repositoryBucket !== undefined) return raw;
+  const primaryFile = path.join(root, `Pulumi.${standby.primaryStack}.yaml`);
+  if (!fs.existsSync(primaryFile)) return raw;
+  let source;
+  try {
+    const primaryRaw = { ...projectConfig(root), ...rawConfigFromYaml(fs.readFileSync(primaryFile, "utf8")) };
+    if (primaryRaw[`${PROJECT}:standby`]) return raw; // a standby of a standby: not followed (the gate refuses cascading)
+    source = standbySourceOf(loadAndValidate(primaryRaw, { stack: standby.primaryStack }).spec);
+  } catch {
+    return raw;
+  }
+  fillStandby(standby, source, raw["aws:region"] ?? "");
+  return { ...raw, [`${PROJECT}:standby`]: JSON.stringify(standby) };
 }
 
 /** A stack file read, validated and derived (the config gate): what every offline command acts on. */

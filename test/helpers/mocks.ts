@@ -13,6 +13,7 @@
 // state on globals: call runProgram sequentially, never concurrently (await each run).
 import * as path from "path";
 import { loadStackConfig } from "../../src/config/load";
+import { withStandbyFromPrimary } from "../../src/config/stack-file";
 import { buildSpec, type ClusterSpec } from "../../src/spec";
 import { rawStackConfig, type RawConfig } from "../../src/plan/config";
 import { runProgram as runProgramIn, type ModuleIsolation, type ProgramRun, type RunOptions as PlanRunOptions } from "../../src/plan/run";
@@ -56,7 +57,9 @@ export function runProgram(opts: RunOptions): Promise<ProgramRun> {
 
 /** The ClusterSpec the program built for a run's config (the same pure path, outside Pulumi). */
 export function specOf(run: Pick<ProgramRun, "config" | "stack">): ClusterSpec {
-  return buildSpec(loadStackConfig(run.config, { stack: run.stack }), run.stack);
+  // As the program reads its config (index.ts): a standby naming only its primary is completed
+  // from the primary's stack file.
+  return buildSpec(loadStackConfig(withStandbyFromPrimary(run.config, ROOT), { stack: run.stack }), run.stack);
 }
 
 /** An instance's cloud-config text: base64 → gunzip (the form EC2 hands cloud-init). */

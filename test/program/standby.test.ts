@@ -15,14 +15,17 @@ const COPY_BUCKET = "pgha-prod-orders-eu-central-1";
 const LABEL: Record<string, string> = { postgres: "db", etcd: "etcd", haproxy: "lb", monitor: "mon", loadBalancer: "nlb" };
 
 let dr: ProgramRun;
+let drDerived: ProgramRun;
 let prodFollowed: ProgramRun;
 let prod: ProgramRun;
 beforeAll(async () => {
   // One program run at a time (each isolates its own module registry).
   dr = await runProgram({ stack: "prod-dr" });
+  // prod-dr naming only its primary: the program derives the rest from Pulumi.prod.yaml.
+  drDerived = await runProgram({ stack: "prod-dr", overrides: { standby: { host: undefined, cidrs: undefined, repositoryBucket: undefined } } });
   prodFollowed = await runProgram({ stack: "prod", overrides: { standbyClusters: { "prod-dr": { cidrs: [DR_NET] } } } });
   prod = await runProgram({ stack: "prod" });
-  for (const r of [dr, prodFollowed, prod]) if (r.error) throw r.error;
+  for (const r of [dr, drDerived, prodFollowed, prod]) if (r.error) throw r.error;
 });
 
 /** Every rule whose peer is `cidr`, as "<group> <in|out> <port>". */
@@ -114,6 +117,24 @@ describe("prod-dr: the standby cluster of prod, in eu-central-1", () => {
     // No other foreign network anywhere: its own VPC's clients and the internet egress only.
     const cidrs = new Set([...dr.ofType(TYPES.ingress), ...dr.ofType(TYPES.egress)].map((r) => r.inputs.cidrIpv4).filter(Boolean));
     expect([...cidrs].sort()).toEqual(["0.0.0.0/0", PRIMARY_NET, ...specOf(dr).network.allowedClientCidrs].sort());
+  });
+});
+
+describe("standby: {primaryStack: prod} alone, and prod's standbySource output", () => {
+  test("the program derives host, cidrs and the copy from prod's stack file: every resource as with the values spelled out", () => {
+    expect(drDerived.config["postgres-ha:standby"]).toBe(JSON.stringify({ primaryStack: "prod" }));
+    expect(specOf(drDerived).standby).toEqual(specOf(dr).standby);
+    const view = (run: ProgramRun) => run.resources.map((r) => [r.type, r.name, JSON.stringify(r.inputs)]);
+    expect(view(drDerived)).toEqual(view(dr));
+  });
+
+  test("every stack exports what a standby of it needs (a stack of another project reads it with a StackReference); prod-dr's values are prod's", () => {
+    expect(prod.outputs.standbySource).toEqual({
+      stack: "prod", clusterName: "orders", host: "rw.orders.pgha.internal", port: 5000, cidrs: [PRIMARY_NET],
+      repositoryBuckets: { "eu-west-1": "pgha-prod-orders-eu-west-1", "eu-central-1": COPY_BUCKET }, repoEncryption: true,
+    });
+    const s = specOf(dr).standby!;
+    expect([s.host, s.port, s.cidrs, s.repository.bucketName]).toEqual([prod.outputs.standbySource.host, prod.outputs.standbySource.port, prod.outputs.standbySource.cidrs, prod.outputs.standbySource.repositoryBuckets[specOf(dr).region]]);
   });
 });
 
