@@ -14,7 +14,7 @@ import {
 } from "../sandbox/cluster";
 import { formatRestart, runRestart } from "../rollout/restart";
 import * as readline from "readline";
-import { formatStandby, openStandby, promoteStandby, standbyClusterStatus, type StandbyClusterStatus } from "../sandbox/standby";
+import { formatRestored, formatStandby, openSecondSlot, promoteStandby, restoredClusterStatus, standbyClusterStatus, type StandbyClusterStatus } from "../sandbox/standby";
 import { formatPromotion } from "../standby/promote";
 import { STANDBY_STATE_DIR } from "../sandbox/cluster/standby-region";
 import { SANDBOX_NETWORK } from "../layout";
@@ -176,9 +176,15 @@ export function registerSandboxCommands(program: Command): void {
     .action(async (opts: { json?: boolean; watch?: boolean | string }) => {
       const sb = await openSandbox();
       if (opts.watch === undefined) {
-        const st = await openStandby();
-        const s = { ...(await status(sb)), ...(st ? { standbyCluster: await standbyClusterStatus(st, sb) } : {}) };
-        out(opts.json ? JSON.stringify(s, null, 2) : `${formatStatus(s)}${s.standbyCluster ? `\n${formatStandby(s.standbyCluster)}` : ""}`);
+        // Beside the first stack: its standby cluster, or a stack restored from its repository.
+        const second = await openSecondSlot();
+        const s = {
+          ...(await status(sb)),
+          ...(second?.spec.standby ? { standbyCluster: await standbyClusterStatus(second, sb) } : {}),
+          ...(second?.spec.restoreFrom ? { restoredCluster: await restoredClusterStatus(second) } : {}),
+        };
+        const extra = [s.standbyCluster ? formatStandby(s.standbyCluster) : "", s.restoredCluster ? formatRestored(s.restoredCluster) : ""].filter(Boolean);
+        out(opts.json ? JSON.stringify(s, null, 2) : [formatStatus(s), ...extra].join("\n"));
         return;
       }
       const every = opts.watch === true ? 2 : Number(opts.watch);

@@ -45,9 +45,46 @@ export interface StandbyClusterStatus {
   wanDelayMs: number;
 }
 
-/** The standby cluster's sandbox, if one is up. */
-export async function openStandby(): Promise<Sandbox | undefined> {
+/** The sandbox beside the first stack's (a standby cluster, or a stack restored from it), if one is up. */
+export async function openSecondSlot(): Promise<Sandbox | undefined> {
   return readState(STANDBY_STATE_DIR)?.userDataHash ? openSandbox(STANDBY_STATE_DIR) : undefined;
+}
+
+/** The standby cluster's sandbox, if one is up (not a restored stack in the same slot). */
+export async function openStandby(): Promise<Sandbox | undefined> {
+  const sb = await openSecondSlot();
+  return sb?.spec.standby ? sb : undefined;
+}
+
+/** A stack restored from the first one's repository (restoreFrom), as `status` shows it beside the first. */
+export interface RestoredClusterStatus {
+  stack: string;
+  restoredFrom: { stack: string; target: string };
+  members: { name: string; role: string; state: string; timeline: number | null }[];
+  endpoints: { readWrite: string; readOnly: string };
+}
+
+export async function restoredClusterStatus(sb: Sandbox): Promise<RestoredClusterStatus> {
+  const r = sb.spec.restoreFrom!;
+  const cluster = await sb.client.cluster();
+  return {
+    stack: sb.spec.stack,
+    restoredFrom: { stack: r.stack, target: r.target.type === "immediate" ? "immediate" : `${r.target.type} ${r.target.value}` },
+    members: nodesOf(sb.spec, "postgres").map((n) => {
+      const m = cluster?.members.find((x) => x.name === n.name);
+      const timeline = (m as { timeline?: unknown } | undefined)?.timeline;
+      return { name: n.name, role: m?.role ?? "unknown", state: m?.state ?? "unreachable", timeline: typeof timeline === "number" ? timeline : null };
+    }),
+    endpoints: { readWrite: `${sb.spec.serviceNames.readWrite}:${PORTS.readWrite}`, readOnly: `${sb.spec.serviceNames.readOnly}:${PORTS.readOnly}` },
+  };
+}
+
+export function formatRestored(s: RestoredClusterStatus): string {
+  return [
+    `restored cluster ${s.stack} (beside the first; from ${s.restoredFrom.stack} at ${s.restoredFrom.target}):`,
+    ...s.members.map((m) => `  ${m.name.padEnd(10)} ${m.role.padEnd(15)} ${m.state}${m.timeline === null ? "" : `  timeline ${m.timeline}`}`),
+    `  endpoints: rw ${s.endpoints.readWrite}, ro ${s.endpoints.readOnly}`,
+  ].join("\n");
 }
 
 /** What the primary knows of the standby cluster (its slot and walsender), read on its rw endpoint. */

@@ -14,6 +14,7 @@ import { up, type Sandbox } from "../../src/sandbox/cluster";
 import { down } from "../../src/sandbox/cluster/lifecycle";
 import { STANDBY_STATE_DIR } from "../../src/sandbox/cluster/standby-region";
 import { listObjectDetails, stackS3 } from "../../src/sandbox/aws";
+import { restoredClusterStatus } from "../../src/sandbox/standby";
 import { nodesOf } from "../../src/spec";
 import { repoPath } from "../../src/repo-root";
 import { localSql, sandbox, sh, sleep, waitFor, waitHealthy, waitStreaming } from "./support";
@@ -87,6 +88,11 @@ test("restored at a time target: exactly the rows committed before it, on a new 
   // The origin record the bootstrap wrote beside this cluster's own catalogue.
   const origin = JSON.parse(await sh(leader, "/usr/local/sbin/pgha-restore origin"));
   expect(origin).toMatchObject({ sourceStack: "prod", sourceBucket: sb.spec.backup.bucketName, targetType: "time", target, timeline });
+
+  // `status` beside prod shows it as a restored cluster: whence, and each member's timeline.
+  const shown = await restoredClusterStatus(rs);
+  expect(shown.restoredFrom).toEqual({ stack: "prod", target: `time ${target}` });
+  expect(shown.members.find((m) => m.name === leader)).toMatchObject({ role: "leader", timeline });
 
   // A full HA cluster: the other member is a copy of the restored one and streams from it.
   const replica = nodesOf(rs.spec, "postgres").map((n) => n.name).find((n) => n !== leader)!;
