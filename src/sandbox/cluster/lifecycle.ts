@@ -55,7 +55,8 @@ export async function up(opts: UpOptions): Promise<Sandbox> {
   const existing = readState(stateDir)?.userDataHash ? readState(stateDir) : undefined;
   const stale = existing && staleReason(opts.stack, stateDir);
   if (existing && stale) {
-    throw Object.assign(new Error(`the running sandbox cannot be reused: ${stale}; run \`npx pgha sandbox down\` first, then up --stack ${stack}`), { exitCode: 3 });
+    const downCommand = stateDir === STANDBY_STATE_DIR ? "npx pgha sandbox down --standby" : "npx pgha sandbox down";
+    throw Object.assign(new Error(`the running ${stateDir === STANDBY_STATE_DIR ? "cluster beside the first stack's" : "sandbox"} cannot be reused: ${stale}; run \`${downCommand}\` first, then up --stack ${stack}`), { exitCode: 3 });
   }
   if (existing && secondSlot) {
     // A standby (or restored) cluster that is up is kept as it is (it shares the first stack's S3 and AWS APIs).
