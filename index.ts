@@ -48,6 +48,8 @@ export const standby = spec.standby
  * read it here with a StackReference.
  */
 export const standbySource = standbySourceOf(spec);
+/** This cluster's VPC, region and private zone: what a standby cluster of it associates with (StandbyZones, through a StackReference). */
+export const network = { region: spec.region, vpcId: cluster.vpcId, privateZoneId: cluster.zoneId };
 /** postgres-ha:standbyClusters: the stacks that follow this cluster and their permanent slots. */
 export const standbyClusters = spec.standbyClusters.map((c) => ({ stack: c.stack, slot: c.slot }));
 export const backupBucket = cluster.bucketName;

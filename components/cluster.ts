@@ -12,6 +12,7 @@ import { BackupBucket, repoPathKeyPrefix } from "./backupBucket";
 import { SecondRegionRepository, replicatedPrefixes, replicationRuleIds } from "./secondRegionRepository";
 import { componentType, keepsData } from "./common";
 import { Dns } from "./dns";
+import { StandbyZones } from "./standbyZones";
 import { renderAll } from "../src/render/bundle";
 import { nodeSoftware } from "../src/render/software";
 import { dynamicConfig } from "../src/render/dynamic";
@@ -314,7 +315,17 @@ export class PostgresHaCluster extends pulumi.ComponentResource {
       serviceNames: spec.serviceNames,
       nodes: spec.nodes,
       loadBalancer: haproxy.loadBalancer,
+      associatedAcrossStacks: spec.standby?.associateZones === true || spec.standbyClusters.length > 0,
     }, child);
+    // A standby cluster and its primary resolve each other's names (StandbyZones).
+    if (spec.standby?.associateZones) {
+      new StandbyZones(name, {
+        primaryStackReference: `${pulumi.getOrganization()}/${pulumi.getProject()}/${spec.standby.primaryStack}`,
+        region: spec.region,
+        zoneId: dns.zoneId,
+        vpcId: network.vpcId,
+      }, child);
+    }
     const nodes = mergeNodeGroups(postgres, etcd, haproxy, ...(monitor ? [monitor] : []));
     if (alertTopic) {
       new Alarms(name, {

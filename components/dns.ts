@@ -35,6 +35,12 @@ export interface DnsArgs extends TaggedArgs {
   nodes: Pick<NodeSpec, "name" | "role" | "privateIp">[];
   /** The NLB in front of HAProxy: the service names alias it. Default: none (A records of the HAProxy nodes, TTL SERVICE_RECORD_TTL). */
   loadBalancer?: Pick<LoadBalancerEndpoint, "dnsName" | "zoneId">;
+  /**
+   * Another stack associates this zone with its VPC, or this zone's stack associates another's
+   * (a standby cluster and its primary: StandbyZones): the zone then ignores VPC associations it
+   * did not make (ignoreChanges on vpcs), or each update would remove them. Default false.
+   */
+  associatedAcrossStacks?: boolean;
 }
 
 /** Every problem of Dns's arguments (empty when it can be built). */
@@ -66,7 +72,7 @@ export class Dns extends pulumi.ComponentResource {
       // The zone holds only records this program manages.
       forceDestroy: true,
       tags: tagsFor(args, `${name}-zone`),
-    }, { parent: this });
+    }, { parent: this, ...(args.associatedAcrossStacks ? { ignoreChanges: ["vpcs"] } : {}) });
     const child = { parent: zone };
 
     const service = (label: string, fqdn: string) =>

@@ -15,3 +15,4 @@ export * from "./nodeRoles";
 export * from "./postgresNodes";
 export * from "./secondRegionRepository";
 export * from "./secrets";
+export * from "./standbyZones";

@@ -185,6 +185,8 @@ export interface StandbySpec {
   slot: string;
   /** The primary's repository copy in this region, read with the primary's stanza and path. */
   repository: RepositorySpec;
+  /** Both private zones associated across the VPCs through a StackReference to the primary (standby.associateZones). */
+  associateZones: boolean;
 }
 
 export interface RestoreFromSpec {
@@ -403,6 +405,7 @@ export function buildSpec(cfg: StackConfig, stack: string): ClusterSpec {
             port: cfg.standby.port ?? PORTS.readWrite,
             cidrs: [...(cfg.standby.cidrs ?? [])],
             slot: standbySlotName(stack),
+            associateZones: cfg.standby.associateZones ?? true,
             // Read-only, in this stack's region; the copy of repo1 keeps repo1's retention.
             repository: { index: 2 as const, region: cfg.region, bucketName: cfg.standby.repositoryBucket ?? "", fullRetentionDays: cfg.backup.fullRetentionDays },
           },

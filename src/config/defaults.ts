@@ -135,6 +135,13 @@ export interface StandbyConfig {
   cidrs?: string[];
   /** The primary's repository copy in this stack's region (its backup.secondRepository bucket). Default: derived. */
   repositoryBucket?: string;
+  /**
+   * Associate the two clusters' private zones with each other's VPC, through a StackReference to
+   * the primary stack (its `network` output): this VPC resolves the primary's rw name, and the
+   * primary's resolves this cluster's once fencing makes it follow (default true; false for a
+   * primary not deployed by this project).
+   */
+  associateZones?: boolean;
 }
 
 /** A recovery target of PostgreSQL (pgBackRest restore --type): what restoreFrom.target names. */

@@ -267,6 +267,7 @@ export const configSchema = z.strictObject({
       port: int(1, 65_535).optional(),
       cidrs: z.array(cidr).min(1).optional(),
       repositoryBucket: bucketName.optional(),
+      associateZones: bool.optional(),
     })
     .nullable()
     .optional(),

@@ -35,6 +35,20 @@ export interface FakeContext {
   region: string;
   /** Instances that exist already, by node name (what EC2 answers for a deployed stack); default none. */
   runningInstances?: Record<string, { id: string; ami: string }>;
+  /**
+   * Another stack's config by name (a StackReference's target: organization/project/<stack>),
+   * from which its `network` output is faked: its region from its config, its VPC and zone ids
+   * fake but stable. Default: none (a StackReference then has no outputs).
+   */
+  stackConfig?: (stack: string) => Record<string, string> | undefined;
+}
+
+/** What a StackReference to `name` (organization/project/stack) reads: the stack's exported `network`, faked from its config. */
+function fakeStackReference(name: string, ctx: FakeContext): Record<string, any> {
+  const stack = name.split("/").pop()!;
+  const config = ctx.stackConfig?.(stack);
+  if (!config) return {};
+  return { network: { region: config["aws:region"] ?? ctx.region, vpcId: `vpc-${hex(`${stack}/vpc`, 17)}`, privateZoneId: `Z${hex(`${stack}/zone`, 20).toUpperCase()}` } };
 }
 
 /** Outputs a real provider would compute, by resource type. */
@@ -42,6 +56,8 @@ export function fakeState(type: string, name: string, inputs: Record<string, any
   const r = ctx.region;
   const arn = (service: string, resource: string) => `arn:aws:${service}:${r}:${ACCOUNT_ID}:${resource}`;
   switch (type) {
+    case "pulumi:pulumi:StackReference":
+      return { id: inputs.name, state: { outputs: fakeStackReference(inputs.name, ctx), secretOutputNames: [] } };
     case "aws:ec2/vpc:Vpc":
       return { id: `vpc-${hex(name, 17)}`, state: { arn: arn("ec2", `vpc/vpc-${hex(name, 17)}`) } };
     case "aws:ec2/subnet:Subnet":

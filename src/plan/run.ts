@@ -6,6 +6,7 @@
 // Pulumi keeps its runtime state on globals: run programs one after the other (await each run).
 // Each run loads the program's own modules fresh (`isolation`); the SDKs are shared.
 // Mocks: notes/pulumi-offline.md §2 (API), §8 (capturing parents, options, unknowns).
+import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { fakeInvoke, fakeState, secretValuesOf, type FakeContext } from "./fakes";
@@ -241,7 +242,12 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
   const root = path.resolve(opts.root);
   const config = opts.config ?? rawStackConfig(root, opts.stack, opts.overrides).config;
   const region = config["aws:region"] ?? "eu-west-1";
-  const ctx: FakeContext = { region, runningInstances: opts.runningInstances };
+  const ctx: FakeContext = {
+    region,
+    runningInstances: opts.runningInstances,
+    // A StackReference's target: another stack of this project, as its stack file says.
+    stackConfig: (stack) => (fs.existsSync(path.join(root, `Pulumi.${stack}.yaml`)) ? rawStackConfig(root, stack).config : undefined),
+  };
   const program = opts.program ?? path.join(codeTree(root), "index");
   const isolation = opts.isolation ?? requireCacheIsolation([root, path.dirname(program)]);
   const records: RecordedResource[] = [];
@@ -305,6 +311,9 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
       PROJECT,
       opts.stack,
       opts.preview ?? false,
+      // The organization of a self-managed backend ("organization"): StackReferences name
+      // organization/project/stack.
+      "organization",
     );
     // Resource hooks: the mock monitor cannot register them (the engine would call them back
     // over gRPC). The runtime's callback registry is replaced by one that keeps each hook here.
@@ -332,6 +341,18 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
         callback(err, resp);
       });
       const record = lastRecord as RecordedResource | undefined; // set by newResource above
+      return result;
+    };
+    // Resources the program reads (a StackReference) get their URN the same way.
+    const read = monitor.readResource.bind(monitor);
+    monitor.readResource = (req: any, callback: (err: any, resp: any) => void) => {
+      pendingRequest = req;
+      lastRecord = undefined;
+      const result = read(req, (err: any, resp: any) => {
+        if (resp && record) record.urn = resp.getUrn();
+        callback(err, resp);
+      });
+      const record = lastRecord as RecordedResource | undefined;
       return result;
     };
     // And what the program registers as outputs: the Stack's are the stack outputs.

@@ -111,6 +111,8 @@ export const TYPES = {
   listener: "aws:lb/listener:Listener",
   targetGroupAttachment: "aws:lb/targetGroupAttachment:TargetGroupAttachment",
   zone: "aws:route53/zone:Zone",
+  zoneAssociation: "aws:route53/zoneAssociation:ZoneAssociation",
+  stackReference: "pulumi:pulumi:StackReference",
   record: "aws:route53/record:Record",
   randomPassword: "random:index/randomPassword:RandomPassword",
   privateKey: "tls:index/privateKey:PrivateKey",

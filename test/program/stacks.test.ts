@@ -219,7 +219,12 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
       expect(text).toBe(rendered.cloudConfig);
       const doc = YAML.parse(text, { version: "1.1" });
       const written: { path: string; content: string }[] = doc.write_files;
-      expect(written.map((f) => f.path)).toEqual(["/etc/pgha/bootstrap.env", "/etc/pgha/aws.env", "/usr/local/sbin/pgha-bootstrap"]);
+      // A PostgreSQL node also tells postgresql-common, before its packages install, to create
+      // no "main" cluster (Patroni makes its own).
+      const createcluster = "/etc/postgresql-common/createcluster.d/pgha.conf";
+      const isPostgres = roleOf(i) === "postgres";
+      expect(written.map((f) => f.path)).toEqual(["/etc/pgha/bootstrap.env", "/etc/pgha/aws.env", "/usr/local/sbin/pgha-bootstrap", ...(isPostgres ? [createcluster] : [])]);
+      if (isPostgres) expect(written[3].content).toBe("create_main_cluster = false\n");
       expect(doc.runcmd).toEqual([["/usr/local/sbin/pgha-bootstrap"]]);
       // No file of the node's bundle travels in its user-data.
       for (const f of rendered.files) expect(written.map((w) => w.path)).not.toContain(f.path);
@@ -227,7 +232,10 @@ describe.each(Object.keys(EXPECTED))("stack %s as shipped", (stack) => {
       expect(env).toMatchObject({ PGHA_NODE: node, PGHA_BUNDLES_URI: `s3://${spec.backup.bucketName}/bundles/${spec.clusterName}` });
       // The same shape on every node: only the node's name differs — and the monitoring node also
       // installs Prometheus and Alertmanager (its packages: the two lines more).
-      const shape = text.replaceAll(node, "<node>").replace(/\(\w+\); layout/, "(<role>); layout");
+      const shape = text
+        .replaceAll(node, "<node>")
+        .replace(/\(\w+\); layout/, "(<role>); layout")
+        .replace(/  - path: \/etc\/postgresql-common\/createcluster\.d\/pgha\.conf\n(    .*\n|      .*\n)+/, "");
       if (roleOf(i) === "monitor") {
         const extra = ["  - prometheus", "  - prometheus-alertmanager"];
         for (const l of extra) expect(shape.split("\n")).toContain(l);

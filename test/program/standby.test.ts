@@ -138,6 +138,42 @@ describe("standby: {primaryStack: prod} alone, and prod's standbySource output",
   });
 });
 
+describe("the two private zones across the VPCs (standby.associateZones, a StackReference to prod)", () => {
+  test("prod-dr reads prod's network output and associates prod's zone with its VPC, and its own zone with prod's VPC", () => {
+    const [ref] = dr.ofType(TYPES.stackReference);
+    expect(ref.inputs.name).toBe("organization/postgres-ha/prod");
+    const net = ref.state.outputs.network;
+    expect(net.region).toBe("eu-west-1"); // prod's, from its stack
+    const ownZone = dr.ofType(TYPES.zone)[0];
+    const ownVpc = dr.ofType(TYPES.vpc)[0];
+    const associations = dr.ofType(TYPES.zoneAssociation).map((a) => ({ zoneId: a.inputs.zoneId, vpcId: a.inputs.vpcId, vpcRegion: a.inputs.vpcRegion }));
+    expect(associations).toEqual(expect.arrayContaining([
+      { zoneId: net.privateZoneId, vpcId: ownVpc.id, vpcRegion: "eu-central-1" },
+      { zoneId: ownZone.state.zoneId, vpcId: net.vpcId, vpcRegion: "eu-west-1" },
+    ]));
+    expect(associations).toHaveLength(2);
+    // Each zone ignores associations it did not make, or the next update of either stack removes the other's.
+    expect(ownZone.options.ignoreChanges).toEqual(["vpcs"]);
+    expect(prodFollowed.ofType(TYPES.zone)[0].options.ignoreChanges).toEqual(["vpcs"]);
+  });
+
+  test("every stack exports its network (region, VPC, zone); a stack with no standby relation keeps its zone's associations managed", () => {
+    expect(Object.keys(prod.outputs.network).sort()).toEqual(["privateZoneId", "region", "vpcId"]);
+    expect(prod.outputs.network.region).toBe("eu-west-1");
+    expect(prod.outputs.network.privateZoneId).toBe(prod.ofType(TYPES.zone)[0].state.zoneId);
+    expect(prod.ofType(TYPES.zone)[0].options.ignoreChanges).toEqual([]);
+    expect(prod.ofType(TYPES.stackReference)).toEqual([]);
+    expect(prod.ofType(TYPES.zoneAssociation)).toEqual([]);
+  });
+
+  test("associateZones: false (a primary not deployed by this project): no StackReference, no association", async () => {
+    const run = await runProgram({ stack: "prod-dr", overrides: { standby: { associateZones: false } } });
+    if (run.error) throw run.error;
+    expect(run.ofType(TYPES.stackReference)).toEqual([]);
+    expect(run.ofType(TYPES.zoneAssociation)).toEqual([]);
+  });
+});
+
 describe("prod with standbyClusters: {prod-dr: {cidrs: [10.21.0.0/16]}}", () => {
   test("the read-write port (NLB and HAProxy) admits the standby's network; its members may stream from it after a promotion; nothing else", () => {
     expect(rulesWith(prodFollowed, DR_NET)).toEqual(["db out 5000", "lb in 5000", "nlb in 5000"]);
