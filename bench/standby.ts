@@ -14,6 +14,7 @@ import YAML from "yaml";
 import { apply, openSandbox, up, type Sandbox } from "../src/sandbox/cluster";
 import { down } from "../src/sandbox/cluster/lifecycle";
 import { STANDBY_STATE_DIR } from "../src/sandbox/cluster/standby-region";
+import { DEFAULT_WAN_DELAY_MS } from "../src/sandbox/wan-delay";
 import { powerCut } from "../src/sandbox/hosts";
 import { ensureWritablePrimary, promoteStandby } from "../src/sandbox/standby";
 import { WriteLoad } from "../src/sandbox/workload";
@@ -38,6 +39,8 @@ export interface StandbyResults {
   primaryStack: string;
   standbyStack: string;
   bootSeconds: number[];
+  /** The sandbox's one-way delay between the regions during the runs (ms; absent: runs from before it existed, no delay). */
+  wanDelayMs?: number;
   runs: StandbyRun[];
 }
 
@@ -121,7 +124,7 @@ export async function runStandbyBench(opts: { runs: number; standbyStack?: strin
       if (!r.rollout.ok) log(`restoring ${restore} failed: ${JSON.stringify(r.rollout.failure)}`);
     }
   }
-  return { primaryStack: sb.spec.stack, standbyStack, bootSeconds, runs };
+  return { primaryStack: sb.spec.stack, standbyStack, bootSeconds, wanDelayMs: DEFAULT_WAN_DELAY_MS, runs };
 }
 
 const median = (xs: number[]) => {
@@ -164,5 +167,6 @@ export function readmeWithStandbyTable(readme: string, resultsDir: string): stri
   if (!fs.existsSync(file) || !readme.includes(STANDBY_BEGIN)) return readme;
   const r = JSON.parse(fs.readFileSync(file, "utf8")) as StandbyResults;
   const boot = r.bootSeconds.length ? `; the standby cluster booted in ${median(r.bootSeconds).toFixed(0)} s (p50 of ${r.bootSeconds.length})` : "";
-  return replaceBetween(readme, STANDBY_BEGIN, STANDBY_END, `${standbyTable(r)}\n\n_measured ${r.measuredAt} on stacks ${r.primaryStack} → ${r.standbyStack}, ${describeMachine(r.machine)}; one client writing through the rw endpoint every 20 ms; the promote command issued at once${boot}_`);
+  const apart = r.wanDelayMs === undefined ? "; no delay added between the regions (the runs predate it)" : `; the regions ${r.wanDelayMs} ms apart each way (the sandbox's router)`;
+  return replaceBetween(readme, STANDBY_BEGIN, STANDBY_END, `${standbyTable(r)}\n\n_measured ${r.measuredAt} on stacks ${r.primaryStack} → ${r.standbyStack}, ${describeMachine(r.machine)}; one client writing through the rw endpoint every 20 ms; the promote command issued at once${boot}${apart}_`);
 }
