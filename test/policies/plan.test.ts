@@ -25,9 +25,10 @@ describe("pgha plan", () => {
     expect(a.resources.filter((r) => r.type === "pulumi:pulumi:Stack")).toHaveLength(1);
     expect(formatPlanText(a)).toMatch(/└─ postgres-ha:index:PostgresHaCluster  orders-prod/);
 
-    // The instance's user-data is the bootstrap, nothing else.
+    // The instance's user-data is the bootstrap, nothing else (a PostgreSQL node: also
+    // postgresql-common's no-default-cluster setting, written before its packages install).
     const db1 = a.resources.find((r) => r.type === "aws:ec2/instance:Instance" && r.name === "orders-prod-db1")!;
-    expect(db1.userData!.files.map((f) => f.path)).toEqual(["/etc/pgha/aws.env", "/etc/pgha/bootstrap.env", "/usr/local/sbin/pgha-bootstrap"]);
+    expect(db1.userData!.files.map((f) => f.path)).toEqual(["/etc/pgha/aws.env", "/etc/pgha/bootstrap.env", "/etc/postgresql-common/createcluster.d/pgha.conf", "/usr/local/sbin/pgha-bootstrap"]);
 
     // The bundle object, decoded: every file the render path gives db1, with its sha256 and what a change does.
     const spec = specOf(run);
