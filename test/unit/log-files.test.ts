@@ -60,8 +60,9 @@ describe("central logs in the bundles", () => {
           "ServerCertificateFile=/etc/pgha/tls/node.crt",
           "TrustedCertificateFile=/etc/pgha/tls/ca.crt",
         ]);
-        // The empty ListenStream= drops the package's (every address) before ours.
-        expect(settings(content(NODE_PATHS.journalRemoteSocketDropIn))).toEqual(["[Socket]", "ListenStream=", `ListenStream=${mon}:19532`]);
+        // The empty ListenStream= drops the package's (every address) before ours; a restart of
+        // the socket binds again despite connections in TIME_WAIT.
+        expect(settings(content(NODE_PATHS.journalRemoteSocketDropIn))).toEqual(["[Socket]", "ListenStream=", `ListenStream=${mon}:19532`, "ReuseAddress=yes"]);
         expect(settings(content(NODE_PATHS.journalRemoteDropIn))).toContain("ExecStart=/usr/lib/systemd/systemd-journal-remote --listen-https=-3 --output=/var/log/journal/remote/");
         for (const p of [NODE_PATHS.journalRemoteConf, NODE_PATHS.journalRemoteSocketDropIn, NODE_PATHS.journalRemoteDropIn]) {
           expect([p, files.find((f) => f.path === p)!.onChange.includes("logs")]).toEqual([p, true]);

@@ -151,8 +151,8 @@ describe("pgha-setup logs (central logs)", () => {
     expect(changes(n)).toEqual([
       `systemctl --no-reload enable systemd-journal-remote.socket pgha-journal-vacuum.timer`,
       "systemctl daemon-reload",
-      "systemctl stop systemd-journal-remote.service",
-      "systemctl restart systemd-journal-remote.socket",
+      "systemctl stop systemd-journal-remote.socket systemd-journal-remote.service",
+      "systemctl start systemd-journal-remote.socket",
       "systemctl start systemd-journal-remote.service pgha-journal-vacuum.timer",
       `systemctl --no-reload enable ${UPLOAD}`,
       "systemctl daemon-reload",
