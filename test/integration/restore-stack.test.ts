@@ -15,6 +15,7 @@ import { down } from "../../src/sandbox/cluster/lifecycle";
 import { STANDBY_STATE_DIR } from "../../src/sandbox/cluster/standby-region";
 import { listObjectDetails, stackS3 } from "../../src/sandbox/aws";
 import { restoredClusterStatus } from "../../src/sandbox/standby";
+import { hostExec } from "../../src/sandbox/hosts";
 import { nodesOf } from "../../src/spec";
 import { repoPath } from "../../src/repo-root";
 import { localSql, sandbox, sh, sleep, waitFor, waitHealthy, waitStreaming } from "./support";
@@ -52,6 +53,15 @@ const hex8 = (n: number) => n.toString(16).toUpperCase().padStart(8, "0");
 beforeAll(async () => {
   sb = await sandbox();
   const leader = await waitHealthy(sb);
+  // A full backup first: the restore then replays minutes of WAL, not everything the suites
+  // before this one wrote since prod's first backup (which took longer than the bootstrap wait).
+  // (exit 3: a scheduled backup holds the lock; wait for it and take ours after.)
+  await waitFor("a full backup of prod", async () => {
+    const r = await hostExec(leader, ["runuser", "-u", "postgres", "--", "/usr/local/sbin/pgha-backup", "full", "--force"], { timeoutMs: 600_000 });
+    if (r.code === 3) return false;
+    if (r.code !== 0) throw new Error(`pgha-backup full on ${leader} exited ${r.code}: ${r.stderr.trim().split("\n").slice(-3).join(" | ")}`);
+    return true;
+  }, 900_000, 5000);
   await localSql(leader, `drop table if exists ${TABLE}; create table ${TABLE} (id int primary key, at timestamptz not null default clock_timestamp())`);
   // One transaction per row: each is a commit record recovery can stop before or after.
   for (let i = 1; i <= BEFORE; i++) await localSql(leader, `insert into ${TABLE} (id) values (${i})`);
@@ -67,9 +77,10 @@ beforeAll(async () => {
   before = await sourceObjects();
   log(`target ${target} (prod timeline ${sourceTimeline}); prod's bucket holds ${before.size} objects`);
   const started = Date.now();
-  rs = await up({ stack: stackFileAt(target), log });
+  // The first member restores and recovers before the cluster can be healthy: more than the usual wait.
+  rs = await up({ stack: stackFileAt(target), log, timeoutMs: 600_000 });
   log(`${STACK} up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-}, T(12));
+}, T(20));
 
 afterAll(async () => {
   await down({ stateDir: STANDBY_STATE_DIR, log }).catch((e) => log(`down: ${e}`));
