@@ -189,12 +189,15 @@ describe("pgha-setup converge", () => {
     const reload = "systemctl daemon-reload";
     const firstUnitCall = systemctl.findIndex((c) => / (enable|start|restart|reload) /.test(c) && !c.includes("amazon-ssm-agent"));
     expect(systemctl.indexOf(reload)).toBeLessThan(firstUnitCall);
-    systemctl.forEach((c, i) => {
-      if (!c.includes(" --no-reload ") || c.includes("--now")) return;
+    // Each enable without --now (units started later by this run) is followed by a reload
+    // before the next start; this node's run has such enables (patroni, cron, the data volume).
+    const enablesThenStart = systemctl.map((c, i) => ({ c, i })).filter(({ c }) => c.includes(" --no-reload ") && !c.includes("--now"));
+    expect(enablesThenStart.map(({ c }) => c)).toEqual(expect.arrayContaining(["systemctl --no-reload enable pgha-data-volume.service patroni.service cron.service"]));
+    for (const { c, i } of enablesThenStart) {
       const nextStart = systemctl.findIndex((d, j) => j > i && / (start|restart) /.test(d));
       const nextReload = systemctl.findIndex((d, j) => j > i && d === reload);
       expect([c, nextReload >= 0 && (nextStart < 0 || nextReload < nextStart)]).toEqual([c, true]);
-    });
+    }
     expect(systemctl.filter((c) => c === reload).length).toBeLessThan(systemctl.filter((c) => c.includes(" --no-reload ")).length);
     expect(systemctl.filter((c) => / (enable|disable|mask) /.test(c) && !c.includes("amazon-ssm-agent") && !c.includes("--no-reload"))).toEqual([]);
     expect(systemctl).toEqual(expect.arrayContaining([
