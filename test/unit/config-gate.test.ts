@@ -1,7 +1,8 @@
 // The config gate as a person meets it: every mistake of a stack file in one round (schema and
 // the rules between keys together), derived values checked as well as typed ones, unknown keys
 // with "remove it" and "did you mean", list paths in Pulumi's syntax.
-import { ConfigError, loadAndValidate, validateSpec, type ConfigProblem } from "../../src/config/load";
+import { refused as refusedBy, block } from "../helpers/config-errors";
+import { loadAndValidate, validateSpec } from "../../src/config/load";
 import { closestName, editDistance, keyOf } from "../../src/config/problems";
 import { replicationBounds } from "../../src/config/parameters";
 
@@ -14,24 +15,7 @@ function raw(tier: string | undefined, extra: Record<string, unknown> = {}): Raw
   return r;
 }
 
-function refused(r: Raw, stack = "prod"): { problems: ConfigProblem[]; message: string } {
-  try {
-    loadAndValidate(r, { stack });
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return { problems: (e as ConfigError).problems, message: (e as ConfigError).message };
-  }
-  throw new Error("expected a ConfigError, the config was accepted");
-}
-
-/** The lines of the message about one key (its ✗ line and the advice under it). */
-function block(message: string, key: string): string {
-  const lines = message.split("\n");
-  const start = lines.findIndex((l) => l.startsWith(`  ✗ ${key} = `));
-  if (start < 0) throw new Error(`no ✗ line for ${key} in:\n${message}`);
-  const end = lines.findIndex((l, i) => i > start && l.startsWith("  ✗ "));
-  return lines.slice(start, end < 0 ? undefined : end).join("\n");
-}
+const refused = (r: Record<string, unknown>, stack = "prod") => refusedBy(r, stack);
 
 describe("every mistake in one round", () => {
   // Eight mistakes: four the schema sees (unknown keys, a refused value, a bad list element),

@@ -4,7 +4,8 @@
 // restoreFrom.stack naming this stack, restoreFrom.bucket naming this stack's own bucket, and a
 // target value that does not fit its type (src/config/cross-field.ts, src/config/restore-target.ts).
 import * as path from "path";
-import { ConfigError, loadAndValidate, type ConfigProblem } from "../../src/config/load";
+import { refused as refusedBy, block } from "../helpers/config-errors";
+import { loadAndValidate } from "../../src/config/load";
 import { rawStackConfig } from "../../src/plan/config";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -13,24 +14,7 @@ const STACK = "prod-pitr";
 /** prod-pitr's raw config as shipped, with `overrides` (objects merge; undefined removes a key). */
 const pitr = (overrides: Record<string, unknown> = {}) => rawStackConfig(ROOT, STACK, overrides).config;
 
-function refused(raw: Record<string, unknown>, stack = STACK): { problems: ConfigProblem[]; message: string } {
-  try {
-    loadAndValidate(raw, { stack });
-  } catch (e) {
-    expect(e).toBeInstanceOf(ConfigError);
-    return { problems: (e as ConfigError).problems, message: (e as ConfigError).message };
-  }
-  throw new Error("expected a ConfigError, the config was accepted");
-}
-
-/** The lines of the message about one key (its ✗ line and the advice under it). */
-function block(message: string, key: string): string {
-  const lines = message.split("\n");
-  const start = lines.findIndex((l) => l.startsWith(`  ✗ ${key} = `));
-  if (start < 0) throw new Error(`no ✗ line for ${key} in:\n${message}`);
-  const end = lines.findIndex((l, i) => i > start && l.startsWith("  ✗ "));
-  return lines.slice(start, end < 0 ? undefined : end).join("\n");
-}
+const refused = (r: Record<string, unknown>, stack = STACK) => refusedBy(r, stack);
 
 const TIME_ALLOWED = "a timestamp with a zone, e.g. '2026-12-05 10:00:00+00'";
 
