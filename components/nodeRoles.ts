@@ -121,6 +121,18 @@ export interface RestoreSourceAccess {
 /** Object actions pgBackRest and the logical-dump job need (multipart included). */
 export const BACKUP_OBJECT_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"];
 
+/**
+ * Read-only access to some prefixes of another bucket: List<name> (ListBucket limited to the
+ * prefixes) and <name>Objects (GetObject under them). Nothing may write there.
+ */
+function readOnlyPrefixes(name: string, bucketArn: string, prefixes: string[]): PolicyStatement[] {
+  const ps = prefixes.map((p) => (p.endsWith("/") ? p : `${p}/`));
+  return [
+    { Sid: `List${name}`, Effect: "Allow", Action: ["s3:ListBucket"], Resource: bucketArn, Condition: { StringLike: { "s3:prefix": ps.flatMap((p) => [p.slice(0, -1), `${p}*`]) } } },
+    { Sid: `${name}Objects`, Effect: "Allow", Action: ["s3:GetObject"], Resource: ps.map((p) => `${bucketArn}/${p}*`) },
+  ];
+}
+
 /** The inline policy of one node's role. Pure, so tests and docs read the very same document. */
 export function nodePolicyDocument(i: NodePolicyInputs): PolicyDocument {
   const isPostgres = i.node.role === "postgres";
@@ -160,7 +172,6 @@ export function nodePolicyDocument(i: NodePolicyInputs): PolicyDocument {
     );
     const second = i.secondRepository;
     if (second) {
-      const prefixes = second.prefixes.map((p) => (p.endsWith("/") ? p : `${p}/`));
       statements.push(
         {
           Sid: "UseSecondRegionKey",
@@ -169,20 +180,12 @@ export function nodePolicyDocument(i: NodePolicyInputs): PolicyDocument {
           Resource: second.kmsKeyArn,
           Condition: { StringEquals: { "kms:ViaService": [`s3.${second.region}.amazonaws.com`] } },
         },
-        {
-          Sid: "ListSecondRepository",
-          Effect: "Allow",
-          Action: ["s3:ListBucket"],
-          Resource: second.bucketArn,
-          Condition: { StringLike: { "s3:prefix": prefixes.flatMap((p) => [p.slice(0, -1), `${p}*`]) } },
-        },
         // Read-only: S3 Replication writes the copy; nodes restore and drill from it.
-        { Sid: "SecondRepositoryObjects", Effect: "Allow", Action: ["s3:GetObject"], Resource: prefixes.map((p) => `${second.bucketArn}/${p}*`) },
+        ...readOnlyPrefixes("SecondRepository", second.bucketArn, second.prefixes),
       );
     }
     const copy = i.primaryCopy;
     if (copy) {
-      const prefixes = copy.prefixes.map((p) => (p.endsWith("/") ? p : `${p}/`));
       const bucketArn = `arn:${copy.partition}:s3:::${copy.bucketName}`;
       statements.push(
         {
@@ -195,20 +198,12 @@ export function nodePolicyDocument(i: NodePolicyInputs): PolicyDocument {
             "ForAnyValue:StringEquals": { "kms:ResourceAliases": [copy.kmsAliasName] },
           },
         },
-        {
-          Sid: "ListPrimaryCopy",
-          Effect: "Allow",
-          Action: ["s3:ListBucket"],
-          Resource: bucketArn,
-          Condition: { StringLike: { "s3:prefix": prefixes.flatMap((p) => [p.slice(0, -1), `${p}*`]) } },
-        },
         // Read-only: the primary's S3 Replication writes the copy.
-        { Sid: "PrimaryCopyObjects", Effect: "Allow", Action: ["s3:GetObject"], Resource: prefixes.map((p) => `${bucketArn}/${p}*`) },
+        ...readOnlyPrefixes("PrimaryCopy", bucketArn, copy.prefixes),
       );
     }
     const source = i.restoreSource;
     if (source) {
-      const prefixes = source.prefixes.map((p) => (p.endsWith("/") ? p : `${p}/`));
       const bucketArn = `arn:${source.partition}:s3:::${source.bucketName}`;
       // The key's region: the bucket's (S3 objects) and this stack's (the secret); one when they are one.
       const keyArns = [...new Set([source.region, i.region])].map((r) => `arn:${source.partition}:kms:${r}:${source.account}:key/*`);
@@ -223,15 +218,8 @@ export function nodePolicyDocument(i: NodePolicyInputs): PolicyDocument {
             "ForAnyValue:StringEquals": { "kms:ResourceAliases": [source.kmsAliasName] },
           },
         },
-        {
-          Sid: "ListRestoreSource",
-          Effect: "Allow",
-          Action: ["s3:ListBucket"],
-          Resource: bucketArn,
-          Condition: { StringLike: { "s3:prefix": prefixes.flatMap((p) => [p.slice(0, -1), `${p}*`]) } },
-        },
         // Read-only: the source cluster writes its repository; this one archives into its own bucket.
-        { Sid: "RestoreSourceObjects", Effect: "Allow", Action: ["s3:GetObject"], Resource: prefixes.map((p) => `${bucketArn}/${p}*`) },
+        ...readOnlyPrefixes("RestoreSource", bucketArn, source.prefixes),
         {
           // The repository's passphrase (pgha-secrets, by name in this stack's region).
           Sid: "ReadRestoreSourceSecret",
