@@ -331,30 +331,21 @@ export async function runProgram(opts: RunOptions): Promise<ProgramRun> {
     // would keep its URN here while `pulumi up` would replace it: plans, diffs and the URN lists
     // (src/plan/urns.ts) must see the engine's.
     monitor.newUrn = (parent: string, type: string, name: string) => urnOf(opts.stack, type, name, parent);
-    const register = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req: any, callback: (err: any, resp: any) => void) => {
-      pendingRequest = req;
-      lastRecord = undefined;
-      // The mock calls newResource synchronously, before its first await.
-      const result = register(req, (err: any, resp: any) => {
-        if (resp && record) record.urn = resp.getUrn();
-        callback(err, resp);
-      });
-      const record = lastRecord as RecordedResource | undefined; // set by newResource above
-      return result;
-    };
-    // Resources the program reads (a StackReference) get their URN the same way.
-    const read = monitor.readResource.bind(monitor);
-    monitor.readResource = (req: any, callback: (err: any, resp: any) => void) => {
-      pendingRequest = req;
-      lastRecord = undefined;
-      const result = read(req, (err: any, resp: any) => {
-        if (resp && record) record.urn = resp.getUrn();
-        callback(err, resp);
-      });
-      const record = lastRecord as RecordedResource | undefined;
-      return result;
-    };
+    // Registered and read resources (a StackReference) alike: the mock calls newResource
+    // synchronously, before its first await, so the record it made is the one to give the URN.
+    for (const method of ["registerResource", "readResource"] as const) {
+      const original = monitor[method].bind(monitor);
+      monitor[method] = (req: any, callback: (err: any, resp: any) => void) => {
+        pendingRequest = req;
+        lastRecord = undefined;
+        const result = original(req, (err: any, resp: any) => {
+          if (resp && record) record.urn = resp.getUrn();
+          callback(err, resp);
+        });
+        const record = lastRecord as RecordedResource | undefined; // set by newResource above
+        return result;
+      };
+    }
     // And what the program registers as outputs: the Stack's are the stack outputs.
     const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
     monitor.registerResourceOutputs = (req: any, callback: (err: any, resp: any) => void) => {
