@@ -20,6 +20,10 @@ module.exports = {
       ...base,
       displayName: "integration",
       testMatch: ["<rootDir>/test/integration/**/*.test.ts"],
+      // No test on booted hosts gets jest's 5 s default: `status` alone takes 6–7 s there when
+      // the machine is busy (ha.test.ts's status test failed twice in CI on it). A test that
+      // needs longer still says so; this is the floor, not the budget.
+      testTimeout: 120_000,
       globalSetup: "<rootDir>/test/integration/global-setup.ts",
       globalTeardown: "<rootDir>/test/integration/global-teardown.ts",
     },
