@@ -182,6 +182,36 @@ describe("pgha-restore restore", () => {
   });
 });
 
+describe("pgha-restore restore --start: the wait for the target is bounded by progress, not by time", () => {
+  /** PostgreSQL running (pg_ctl status 0) in recovery; psql answers the replay position from `lsn`. */
+  function recovering(lsn: string): FakeNode {
+    const n = db1();
+    n.answer("pg_ctl", "exit 0");
+    // The first status call is restore's own check before it starts: nothing runs yet.
+    n.answer("pg_ctl", 'if [ "$3" = status ] && [ "$(stub_nth status)" = 1 ]; then exit 3; fi; exit 0');
+    n.answer("psql", `case "$*" in *pg_is_in_recovery*) echo t ;; *pg_last_wal_replay_lsn*) ${lsn} ;; *) exit 2 ;; esac`);
+    return n;
+  }
+  const start = (n: FakeNode, stall: string) =>
+    n.run("pgha-restore", ["restore", "--type", "immediate", "--start"], { env: { PGHA_TEST_USER: "postgres", PGHA_RESTORE_STALL_SECONDS: stall } });
+
+  it("a replay position that stops moving fails the restore, naming where it stopped", () => {
+    const n = recovering("echo 0/9000200");
+    const r = start(n, "0");
+    expect([r.status, r.stderr]).toEqual([1, expect.stringContaining("recovery made no progress for 0 s (replay at 0/9000200, 0 segment(s) restored) and the target is not reached")]);
+    expect(n.calls("pg_ctl").find((c) => c.includes("start"))).toEqual(expect.arrayContaining(["-w", "-t", "14400"]));
+  });
+
+  it("a replay position that keeps moving is waited for, however long, until the target is reached", () => {
+    // Each progress check sees a new position; on the fifth the server has promoted.
+    const n = recovering('k=$(stub_nth lsn); echo "0/${k}000000"');
+    n.answer("psql", 'case "$*" in *pg_is_in_recovery*) [ "$(cat "$PGHA_TEST_DIR/counts/lsn" 2>/dev/null || echo 0)" -ge 5 ] && echo f || echo t ;; *pg_last_wal_replay_lsn*) k=$(stub_nth lsn); echo "0/${k}000000" ;; *timeline_id*) echo 2 ;; *) exit 0 ;; esac');
+    const r = start(n, "0");
+    expect([r.status, r.stdout]).toEqual([0, expect.stringContaining('"action":"promote","timeline":2')]);
+    expect(r.stderr).toContain("recovering: replay at 0/4000000, 0 segment(s) restored");
+  });
+});
+
 describe("pgha-restore bootstrap-from-source (Patroni's custom bootstrap of a restoreFrom stack)", () => {
   const args = ["bootstrap-from-source", "--scope=main", "--datadir=/var/lib/postgresql/17/pgha", "--target-type=time", "--target=2026-12-02 00:00:00+00"];
 
