@@ -1,8 +1,6 @@
 // pgha-backup against fake pgBackRest, Patroni REST API, PostgreSQL tools and S3: which node
 // runs which job, physical backups checked and verified, logical dumps read back and pruned,
 // restore drills (refused when the disk is short), the lock.
-import { spawn } from "child_process";
-import * as fs from "fs";
 import * as path from "path";
 import { fakeNodes, type FakeNode } from "./harness";
 import { asDevNode, nodeEnvValue } from "./fixtures";
@@ -149,20 +147,13 @@ describe("pgha-backup full|diff|incr", () => {
 
   it("a second run while one holds the lock exits 3 without starting", async () => {
     const n = db1().http("GET", "/primary", "", 200);
-    const lockFile = n.path("/run/lock/pgha-backup-physical.lock");
-    const holder = spawn(path.join(n.dir, "tools/flock"), [lockFile, path.join(n.dir, "tools/sleep"), "60"], { stdio: "ignore" });
+    const lock = await n.holdLock("/run/lock/pgha-backup-physical.lock");
     try {
-      const deadline = Date.now() + 30_000;
-      while (!fs.existsSync(lockFile)) {
-        if (Date.now() > deadline) throw new Error("the lock holder did not start");
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      await new Promise((r) => setTimeout(r, 300));
       const r = n.run("pgha-backup", ["full"], asPostgres);
       expect([r.status, r.stderr]).toEqual([3, expect.stringContaining("another physical run holds the lock; not starting a second one")]);
       expect(n.calls("pgbackrest").filter((c) => c.at(-1) === "backup")).toEqual([]);
     } finally {
-      holder.kill();
+      await lock.release();
     }
   });
 });

@@ -329,6 +329,34 @@ export class FakeNode {
     return { status: r.status, stdout: r.stdout, stderr: r.stderr };
   }
 
+  /**
+   * Holds a node path's flock(1) lock, as a running job would, until `release`. The holder is its
+   * own process group, so release ends flock and the command under it (no `sleep` left behind).
+   */
+  async holdLock(nodePath: string): Promise<{ release: () => Promise<void> }> {
+    const lockFile = this.path(nodePath);
+    const holder = spawn(path.join(this.dir, "tools/flock"), [lockFile, path.join(this.dir, "tools/sleep"), "60"], { stdio: "ignore", detached: true });
+    const exited = new Promise<void>((resolve) => holder.once("exit", () => resolve()));
+    const release = async () => {
+      try {
+        process.kill(-holder.pid!, "SIGTERM");
+      } catch {
+        // already gone
+      }
+      await exited;
+    };
+    const deadline = Date.now() + 30_000;
+    while (!fs.existsSync(lockFile)) {
+      if (Date.now() > deadline) {
+        await release();
+        throw new Error("the lock holder did not start");
+      }
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await new Promise((r) => setTimeout(r, 300)); // the file exists before flock holds it
+    return { release };
+  }
+
   /** Starts an installed node script in the background (tests of locks). */
   start(script: string, args: string[] = [], options: RunOptions = {}): ChildProcess {
     return spawn(this.scriptPath(script), args, { env: this.environment(options.env), cwd: this.dir, stdio: "pipe" });

@@ -4,7 +4,6 @@
 // retried actions, status, first boot, software upgrades, the lock.
 import * as fs from "fs";
 import * as path from "path";
-import { spawn } from "child_process";
 import { fakeNodes, SOFTWARE_DIR, type FakeNode } from "./harness";
 import {
   asDevNode, bootstrapEnv, dev, devBundlesUri, devSecrets, nodeEnvValue, softwareInstalled, otherSoftware, packBundle, packed, publish, renderedBundle, renderedFile,
@@ -437,20 +436,13 @@ describe("pgha-node diff, check, lock", () => {
     const n = db1();
     const b = db1Bundle(everyAction());
     publish(n, "db1", b);
-    const lockFile = n.path("/run/lock/pgha-node.lock");
-    const holder = spawn(path.join(n.dir, "tools/flock"), [lockFile, path.join(n.dir, "tools/sleep"), "60"], { stdio: "ignore" });
+    const lock = await n.holdLock("/run/lock/pgha-node.lock");
     try {
-      const deadline = Date.now() + 30_000;
-      while (!fs.existsSync(lockFile)) {
-        if (Date.now() > deadline) throw new Error("the lock holder did not start");
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      await new Promise((r) => setTimeout(r, 300));
       const r = n.run("pgha-node", ["apply", b.hash], { env: { PGHA_LOCK_WAIT_SECONDS: "1" } });
       expect([r.status, r.stderr]).toEqual([3, expect.stringContaining("another pgha-node apply holds the lock for 1 s")]);
       expect(n.exists("/etc/pgha/node.env")).toBe(false);
     } finally {
-      holder.kill();
+      await lock.release();
     }
   });
 
